@@ -1,0 +1,54 @@
+# Beckon — the two commands a newcomer needs are `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help uv install browser dev test test-fast lint fmt schemas bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+uv: ## install uv (the package manager) if it is missing
+	@command -v $(UV) >/dev/null 2>&1 || { \
+	  echo "==> installing uv with $(PYTHON) -m pip"; \
+	  $(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv; }
+
+install: uv ## create .venv with every workspace package and the dev tools (from uv.lock)
+	@echo "==> syncing the workspace (.venv)"
+	@$(UV) sync --locked
+
+browser: ## make sure Debian's Chromium is present for the browser tests
+	@test -x $(CHROMIUM) || { \
+	  echo "==> installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM=...)"; exit 1; fi; }
+
+dev: install ## start the whole system on the embedded stack (Ctrl-C stops it)
+	@$(UV) run beckon-dev
+
+test: install browser ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
+	@$(UV) run pytest
+
+test-fast: install ## unit tests only
+	@$(UV) run pytest -m "not integration and not e2e"
+
+lint: install ## ruff (lint + format check) and mypy
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check .
+	@$(UV) run mypy
+
+fmt: install ## apply ruff's formatting and safe fixes
+	@$(UV) run ruff check --fix .
+	@$(UV) run ruff format .
+
+schemas: install ## re-export the JSON Schemas of the contracts
+	@$(UV) run python -m beckon_contracts.schemas
+
+bench: install ## run the benchmarks (prints RESULT lines)
+	@$(UV) run python bench/tracker.py --seconds 10
+
+clean: ## remove caches and the dev stack's state
+	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,47 @@
+"""Export JSON Schemas of the contracts for non-Python consumers.
+
+`python -m beckon_contracts.schemas` rewrites libs/contracts/schemas/; a test fails when the
+committed files drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.tracking import TrackingEvent
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+EXPORTED: dict[str, Any] = {
+    "tracking.events": TrackingEvent,
+    "dead_letter": DeadLettered,
+}
+
+
+def render() -> dict[str, str]:
+    """File name → schema text, deterministic."""
+    files: dict[str, str] = {}
+    for name, model in EXPORTED.items():
+        schema = TypeAdapter(model).json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://beckon.dev/schemas/{name}.json"
+        files[f"{name}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def main() -> int:
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for filename, text in render().items():
+        (SCHEMA_DIR / filename).write_text(text)
+        print(f"wrote {SCHEMA_DIR / filename}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The one registry of Beckon's topics. Every service creates and addresses topics through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+CleanupPolicy = Literal["delete", "compact"]
+KeyKind = Literal["site:visitor", "site:team", "site", "site:rule", "conversation", "lead"]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    partitions: int
+    key: KeyKind
+    cleanup_policy: CleanupPolicy = "delete"
+    retention_ms: int | None = 7 * 24 * 3600 * 1000
+    dead_letter: str | None = None
+    description: str = ""
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def topic_configs(self) -> dict[str, str]:
+        """Broker-side topic configs for creation (Tansu stores them; Kafka applies them)."""
+        configs = {"cleanup.policy": self.cleanup_policy, **self.configs}
+        if self.retention_ms is not None and self.cleanup_policy == "delete":
+            configs["retention.ms"] = str(self.retention_ms)
+        return configs
+
+
+def _dlq(name: str) -> Topic:
+    return Topic(
+        name=name,
+        partitions=1,
+        key="site",
+        retention_ms=30 * 24 * 3600 * 1000,
+        description="Rejected records with the reason and the raw input",
+    )
+
+
+TRACKING_DLQ = _dlq("tracking.dlq")
+TRACKING_EVENTS = Topic(
+    name="tracking.events",
+    partitions=12,
+    key="site:visitor",
+    dead_letter=TRACKING_DLQ.name,
+    description="Validated, enriched clickstream from the tracker",
+)
+VISITORS_STATE = Topic(
+    name="visitors.state",
+    partitions=12,
+    key="site:visitor",
+    cleanup_policy="compact",
+    retention_ms=None,
+    description="Latest state of each visitor, for the live visitor list",
+)
+CHAT_INVITATIONS_DLQ = _dlq("chat.invitations.dlq")
+CHAT_INVITATIONS = Topic(
+    name="chat.invitations",
+    partitions=6,
+    key="site:visitor",
+    dead_letter=CHAT_INVITATIONS_DLQ.name,
+    description="Proactive invitations decided by triggers",
+)
+CHAT_EVENTS_DLQ = _dlq("chat.events.dlq")
+CHAT_EVENTS = Topic(
+    name="chat.events",
+    partitions=6,
+    key="conversation",
+    dead_letter=CHAT_EVENTS_DLQ.name,
+    description="Conversation facts from the chat outbox",
+)
+AGENTS_PRESENCE = Topic(
+    name="agents.presence",
+    partitions=3,
+    key="site:team",
+    cleanup_policy="compact",
+    retention_ms=None,
+    description="Online agents, open chats and limits per team",
+)
+RULES_CONFIG_DLQ = _dlq("rules.config.dlq")
+RULES_CONFIG = Topic(
+    name="rules.config",
+    partitions=1,
+    key="site",
+    cleanup_policy="compact",
+    retention_ms=None,
+    dead_letter=RULES_CONFIG_DLQ.name,
+    description="Engagement rules per site",
+)
+RULES_STATS = Topic(
+    name="rules.stats",
+    partitions=3,
+    key="site:rule",
+    cleanup_policy="compact",
+    retention_ms=None,
+    description="Per-rule funnel and holdout uplift",
+)
+LEADS_EVENTS_DLQ = _dlq("leads.events.dlq")
+LEADS_EVENTS = Topic(
+    name="leads.events",
+    partitions=3,
+    key="lead",
+    dead_letter=LEADS_EVENTS_DLQ.name,
+    description="Leads captured, routed, contacted, escalated",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    TRACKING_EVENTS,
+    TRACKING_DLQ,
+    VISITORS_STATE,
+    CHAT_INVITATIONS,
+    CHAT_INVITATIONS_DLQ,
+    CHAT_EVENTS,
+    CHAT_EVENTS_DLQ,
+    AGENTS_PRESENCE,
+    RULES_CONFIG,
+    RULES_CONFIG_DLQ,
+    RULES_STATS,
+    LEADS_EVENTS,
+    LEADS_EVENTS_DLQ,
+)
+BY_NAME: dict[str, Topic] = {topic.name: topic for topic in ALL_TOPICS}
+
+
+def get(name: str) -> Topic:
+    """Look a topic up by name; unknown names are a programming error."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; add it to beckon_contracts.topics") from None

@@ -1,0 +1,215 @@
+"""Clickstream events on `tracking.events`: what a visitor did on a store page.
+
+The tracker builds these from the snippet's batches and from Segment-compatible calls; the
+`type` field selects the payload. Names are past tense: each record is a fact.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints, TypeAdapter
+
+from beckon_contracts.envelope import Envelope, Identifier
+from beckon_contracts.money import Amount, Currency
+
+SCHEMA_VERSION = 1
+
+ShortText = Annotated[str, StringConstraints(max_length=512)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+PageType = Literal[
+    "home", "category", "product", "search", "cart", "checkout", "confirmation", "content", "other"
+]
+# Free-form maps (traits, custom properties) are bounded so one event can never approach
+# the broker's message size limit.
+Properties = Annotated[dict[str, Any], Field(max_length=100)]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Campaign(_Part):
+    source: ShortText | None = None
+    medium: ShortText | None = None
+    name: ShortText | None = None
+    term: ShortText | None = None
+    content: ShortText | None = None
+
+
+class PageContext(_Part):
+    url: Url
+    path: Url | None = None
+    title: ShortText | None = None
+    referrer: Url | None = None
+
+
+class UserAgentInfo(_Part):
+    browser: ShortText | None = None
+    browser_version: ShortText | None = None
+    os: ShortText | None = None
+    device: Literal["desktop", "mobile", "tablet", "bot", "other"] = "other"
+
+
+class TrackingContext(_Part):
+    """Where and how the event was sent; the server-side fields are set by the tracker only."""
+
+    page: PageContext | None = None
+    campaign: Campaign | None = None
+    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    screen_width: int | None = Field(default=None, ge=0, le=100_000)
+    screen_height: int | None = Field(default=None, ge=0, le=100_000)
+    library: ShortText | None = None
+    # Enrichment done at the edge, never trusted from the client:
+    ip: IPvAnyAddress | None = Field(default=None, description="Truncated: IPv4 /24, IPv6 /48")
+    user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    user_agent_info: UserAgentInfo | None = None
+    is_bot: bool = False
+    source: Literal["snippet", "segment"] = "snippet"
+
+
+class LineItem(_Part):
+    product_id: Identifier
+    name: ShortText | None = None
+    category: ShortText | None = None
+    price: Amount
+    quantity: int = Field(default=1, ge=1, le=100_000)
+
+
+LineItems = Annotated[list[LineItem], Field(max_length=500)]
+
+
+def items_value(items: list[LineItem]) -> Decimal:
+    """Sum of price × quantity."""
+    return sum((item.price * item.quantity for item in items), Decimal(0))
+
+
+# ---- payloads -----------------------------------------------------------------------------
+
+
+class PageViewedPayload(_Part):
+    page_type: PageType | None = None
+    search_query: ShortText | None = None
+
+
+class ProductViewedPayload(_Part):
+    product_id: Identifier
+    name: ShortText
+    category: ShortText | None = None
+    price: Amount
+    currency: Currency
+
+
+class CartUpdatedPayload(_Part):
+    items: LineItems
+    value: Amount
+    currency: Currency
+
+
+class CheckoutStartedPayload(_Part):
+    value: Amount
+    currency: Currency
+    items: LineItems = Field(default_factory=list)
+
+
+class OrderCompletedPayload(_Part):
+    order_id: Identifier
+    value: Amount
+    currency: Currency
+    items: LineItems = Field(default_factory=list)
+
+
+class IdentifiedPayload(_Part):
+    user_id: Identifier | None = None
+    traits: Properties = Field(default_factory=dict)
+
+
+class HeartbeatPayload(_Part):
+    seconds_on_page: int = Field(ge=0, le=86_400)
+    active_seconds: int = Field(default=0, ge=0, le=86_400)
+
+
+class CustomTrackedPayload(_Part):
+    event: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    properties: Properties = Field(default_factory=dict)
+
+
+# ---- events -------------------------------------------------------------------------------
+
+
+class _TrackingEnvelope(Envelope):
+    schema_version: int = SCHEMA_VERSION
+    visitor_id: Identifier
+    session_id: Identifier | None = None
+    context: TrackingContext = Field(default_factory=TrackingContext)
+
+
+class PageViewed(_TrackingEnvelope):
+    type: Literal["page_viewed"] = "page_viewed"
+    payload: PageViewedPayload = Field(default_factory=PageViewedPayload)
+
+
+class ProductViewed(_TrackingEnvelope):
+    type: Literal["product_viewed"] = "product_viewed"
+    payload: ProductViewedPayload
+
+
+class CartUpdated(_TrackingEnvelope):
+    type: Literal["cart_updated"] = "cart_updated"
+    payload: CartUpdatedPayload
+
+
+class CheckoutStarted(_TrackingEnvelope):
+    type: Literal["checkout_started"] = "checkout_started"
+    payload: CheckoutStartedPayload
+
+
+class OrderCompleted(_TrackingEnvelope):
+    type: Literal["order_completed"] = "order_completed"
+    payload: OrderCompletedPayload
+
+
+class Identified(_TrackingEnvelope):
+    type: Literal["identified"] = "identified"
+    payload: IdentifiedPayload
+
+
+class Heartbeat(_TrackingEnvelope):
+    type: Literal["heartbeat"] = "heartbeat"
+    payload: HeartbeatPayload
+
+
+class CustomTracked(_TrackingEnvelope):
+    type: Literal["custom"] = "custom"
+    payload: CustomTrackedPayload
+
+
+TrackingEvent = Annotated[
+    PageViewed
+    | ProductViewed
+    | CartUpdated
+    | CheckoutStarted
+    | OrderCompleted
+    | Identified
+    | Heartbeat
+    | CustomTracked,
+    Field(discriminator="type"),
+]
+TRACKING_EVENT_TYPES: tuple[str, ...] = (
+    "page_viewed",
+    "product_viewed",
+    "cart_updated",
+    "checkout_started",
+    "order_completed",
+    "identified",
+    "heartbeat",
+    "custom",
+)
+tracking_event_adapter: TypeAdapter[TrackingEvent] = TypeAdapter(TrackingEvent)
+
+
+def parse_tracking_event(data: bytes | str) -> TrackingEvent:
+    """Validate one `tracking.events` record value."""
+    return tracking_event_adapter.validate_json(data)

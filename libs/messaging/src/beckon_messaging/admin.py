@@ -1,0 +1,62 @@
+"""Explicit, idempotent topic creation from the registry (never rely on auto-creation)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from beckon_contracts.topics import ALL_TOPICS, Topic
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[Topic] = ALL_TOPICS,
+    *,
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    wanted = {topic.name: topic for topic in topics}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    async with asyncio.timeout(timeout_s):
+        await _start_with_retry(admin)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic for name, topic in wanted.items() if name not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(
+                name=topic.name,
+                num_partitions=topic.partitions,
+                replication_factor=replication_factor,
+                topic_configs=topic.topic_configs(),
+            )
+            for topic in missing
+        ]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another replica won the race; that is the idempotent outcome
+        log.info("created topics", extra={"topics": [topic.name for topic in missing]})
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+async def _start_with_retry(admin: AIOKafkaAdminClient) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await admin.start()
+            return
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            log.info("waiting for the broker", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

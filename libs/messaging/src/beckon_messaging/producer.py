@@ -1,0 +1,36 @@
+"""Producer settings that work unchanged on Tansu and Apache Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+# Kafka's default max message size; Tansu enforces none, so the client must.
+MAX_REQUEST_SIZE = 1_048_576
+
+
+def producer_options(
+    *,
+    idempotent: bool = False,
+    linger_ms: int = 5,
+    max_batch_size: int = 262_144,
+    compression_type: str | None = None,
+    request_timeout_ms: int = 10_000,
+) -> dict[str, Any]:
+    """acks=all always; the idempotent producer only where the broker supports it (not Tansu)."""
+    return {
+        "acks": "all",
+        "enable_idempotence": idempotent,
+        "linger_ms": linger_ms,
+        "max_batch_size": max_batch_size,
+        "max_request_size": MAX_REQUEST_SIZE,
+        "compression_type": compression_type,
+        "request_timeout_ms": request_timeout_ms,
+    }
+
+
+def make_producer(bootstrap_servers: str, client_id: str, **options: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, **producer_options(**options)
+    )

@@ -1,0 +1,1 @@
+"""Beckon's embedded dev stack and the test fixtures built on it."""
