@@ -8,11 +8,13 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-# Ids chosen by stores and browsers: printable, no separators that would break `site:visitor` keys.
+# Ids chosen by stores, browsers and third-party SDKs: anything visible, no spaces or controls.
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-@+=]+$")
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x20\x7f]+$")
 ]
-SiteId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+SiteId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+]
 
 
 def _require_v7(value: UUID) -> UUID:
@@ -41,7 +43,9 @@ class Envelope(BaseModel):
     event_id: EventId = Field(description="UUIDv7; the consumers' deduplication key")
     type: str
     schema_version: int = Field(default=1, ge=1)
-    occurred_at: AwareDatetime = Field(description="When it happened (client clock, skew-corrected)")
+    occurred_at: AwareDatetime = Field(
+        description="When it happened (client clock, skew-corrected)"
+    )
     received_at: AwareDatetime | None = Field(
         default=None, description="When Beckon's edge received it (server clock)"
     )

@@ -6,7 +6,6 @@ The tracker builds these from the snippet's batches and from Segment-compatible 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints, TypeAdapter
@@ -62,6 +61,9 @@ class TrackingContext(_Part):
     screen_width: int | None = Field(default=None, ge=0, le=100_000)
     screen_height: int | None = Field(default=None, ge=0, le=100_000)
     library: ShortText | None = None
+    message_id: ShortText | None = Field(
+        default=None, description="The sender's own id (Segment messageId), kept for tracing"
+    )
     # Enrichment done at the edge, never trusted from the client:
     ip: IPvAnyAddress | None = Field(default=None, description="Truncated: IPv4 /24, IPv6 /48")
     user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = None
@@ -79,11 +81,6 @@ class LineItem(_Part):
 
 
 LineItems = Annotated[list[LineItem], Field(max_length=500)]
-
-
-def items_value(items: list[LineItem]) -> Decimal:
-    """Sum of price × quantity."""
-    return sum((item.price * item.quantity for item in items), Decimal(0))
 
 
 # ---- payloads -----------------------------------------------------------------------------

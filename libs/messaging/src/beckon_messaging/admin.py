@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
-
 from beckon_contracts.topics import ALL_TOPICS, Topic
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,9 @@ async def ensure_topics(
             )
             for topic in missing
         ]
-        try:
+        # Another replica may win the race; that is the idempotent outcome too.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another replica won the race; that is the idempotent outcome
         log.info("created topics", extra={"topics": [topic.name for topic in missing]})
         return [topic.name for topic in missing]
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -32,7 +32,10 @@ def inject_headers(context: Context | None = None) -> KafkaHeaders:
     return [(key, value.encode()) for key, value in carrier.items()]
 
 
-def extract_context(headers: Iterable[tuple[str, bytes]] | Sequence[tuple[str, bytes]] | None) -> Context:
-    """The trace context a producer put in a record's headers."""
-    carrier = {key: value.decode("latin-1") for key, value in headers or ()}
+def extract_context(headers: Iterable[tuple[str, bytes | str]] | None) -> Context:
+    """The trace context in Kafka record headers (bytes) or HTTP headers (str)."""
+    carrier = {
+        key.lower(): value.decode("latin-1") if isinstance(value, bytes) else value
+        for key, value in headers or ()
+    }
     return propagate.extract(carrier)

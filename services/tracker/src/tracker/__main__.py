@@ -1,0 +1,3 @@
+from tracker.main import main
+
+main()

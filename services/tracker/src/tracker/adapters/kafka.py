@@ -1,0 +1,110 @@
+"""Publishing to Kafka: returns only once the broker has acknowledged every record (acks=all)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from beckon_messaging import ensure_topics, make_producer
+
+from tracker.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; nothing may be reported as accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class KafkaPublisher:
+    """Owns the producer; connects in the background so the tracker starts without a broker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._ready_checked_at = 0.0
+        self._ready = False
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect(), name="kafka-connect")
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            producer = make_producer(
+                self._settings.kafka_bootstrap,
+                client_id="tracker",
+                idempotent=self._settings.kafka_idempotent,
+                linger_ms=self._settings.kafka_linger_ms,
+                compression_type=self._settings.kafka_compression,
+                request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+            )
+            try:
+                if self._settings.create_topics:
+                    await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+                await producer.start()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                await producer.stop()
+                log.warning(
+                    "broker not reachable yet", extra={"error": repr(exc), "retry_s": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
+            return
+
+    async def stop(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._producer is not None:
+            await self._producer.stop()  # flushes what is still buffered
+
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        """Send all records; raise BrokerUnavailable unless every one is acknowledged in time."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker yet")
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout_s):
+                futures = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                    for r in records
+                ]
+                await asyncio.gather(*futures)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise BrokerUnavailable(repr(exc)) from exc
+
+    async def is_ready(self) -> bool:
+        """Connected and the broker answers a metadata request (cached for a second)."""
+        producer = self._producer
+        if producer is None:
+            return False
+        now = time.monotonic()
+        if now - self._ready_checked_at < 1.0:
+            return self._ready
+        try:
+            async with asyncio.timeout(2.0):
+                self._ready = bool(await producer.client.fetch_all_metadata())
+        except (KafkaError, TimeoutError, OSError):
+            self._ready = False
+        self._ready_checked_at = now
+        return self._ready

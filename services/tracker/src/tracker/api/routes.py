@@ -1,0 +1,298 @@
+"""HTTP edge: the snippet's /v1/collect, Segment-compatible /v1/*, the snippet files, health."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from beckon_observability import extract_context, inject_headers
+from fastapi import APIRouter, FastAPI, Request
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from starlette.responses import Response
+
+from tracker.api.body import read_body
+from tracker.api.problems import Problem, json_response, retry_after
+from tracker.domain.admission import Edge
+from tracker.domain.collect import CollectBatch
+from tracker.domain.ratelimit import RateLimiter
+from tracker.domain.sites import Site, SiteRegistry
+from tracker.ingest import Ingest, Outcome
+from tracker.metrics import TrackerMetrics
+
+tracer = trace.get_tracer("tracker")
+router = APIRouter()
+SEGMENT_CALLS = ("track", "page", "identify", "screen", "group", "alias")
+CORS_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, Authorization",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@dataclass
+class EdgeState:
+    """What the routes share, hung on app.state.edge by the app factory."""
+
+    sites: SiteRegistry
+    ingest: Ingest
+    metrics: TrackerMetrics
+    client_limiter: RateLimiter
+    trust_forwarded_for: bool
+    max_body_bytes: int
+    max_event_bytes: int
+
+
+def _state(request: Request) -> EdgeState:
+    state: EdgeState = request.app.state.edge
+    return state
+
+
+def _edge(request: Request, trust_forwarded_for: bool) -> Edge:
+    ip = request.client.host if request.client else None
+    if trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
+        ip = forwarded.split(",")[0].strip()
+    return Edge(received_at=datetime.now(UTC), ip=ip, user_agent=request.headers.get("user-agent"))
+
+
+def _cors(site: Site | None, origin: str | None) -> dict[str, str]:
+    if origin and site is not None and site.allows_origin(origin):
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}
+
+
+def _check_client(state: EdgeState, site: Site, origin: str | None, edge: Edge) -> None:
+    if not site.allows_origin(origin):
+        raise Problem(403, "origin_not_allowed", f"origin {origin} may not send for this site")
+    wait = state.client_limiter.acquire((edge.ip, site.site_id))
+    if wait:
+        state.metrics.rate_limited.labels("client").inc()
+        raise Problem(
+            429, "rate_limited", "too many requests; slow down", headers=retry_after(wait)
+        )
+
+
+async def _answer(request: Request, route: str, site_hint: Site | None, work: Any) -> Response:
+    """Run a handler body inside a server span; turn Problems into responses; count it all."""
+    state = _state(request)
+    started = time.perf_counter()
+    origin = request.headers.get("origin")
+    with tracer.start_as_current_span(
+        route, context=extract_context(request.headers.items()), kind=SpanKind.SERVER
+    ) as span:
+        holder: dict[str, Site | None] = {"site": site_hint}
+        try:
+            outcome: Outcome = await work(holder)
+            response = json_response(outcome.body, outcome.status, _cors(holder["site"], origin))
+        except Problem as problem:
+            response = problem.response(_cors(holder["site"], origin))
+        span.set_attribute("http.response.status_code", response.status_code)
+    state.metrics.requests.labels(route, str(response.status_code)).inc()
+    state.metrics.latency.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+@router.post(
+    "/v1/collect",
+    summary="The snippet's batched events",
+    openapi_extra={
+        "parameters": [
+            {"name": "k", "in": "query", "required": False, "schema": {"type": "string"}}
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CollectBatch.model_json_schema()}},
+        },
+    },
+)
+async def collect(request: Request) -> Response:
+    state = _state(request)
+    key = request.query_params.get("k")
+    site = state.sites.by_site_key(key) if key else None
+
+    async def work(holder: dict[str, Site | None]) -> Outcome:
+        nonlocal site
+        edge = _edge(request, state.trust_forwarded_for)
+        if key and site is None:
+            raise Problem(401, "unknown_site_key", "unknown site key (query parameter k)")
+        if site is not None:
+            _check_client(state, site, request.headers.get("origin"), edge)
+        body = await read_body(request, state.max_body_bytes)
+        if site is None:
+            site = _site_from_body(state, body)
+            holder["site"] = site
+            _check_client(state, site, request.headers.get("origin"), edge)
+        return await state.ingest.collect(
+            site=site, body=body, edge=edge, source="POST /v1/collect", headers=inject_headers()
+        )
+
+    return await _answer(request, "POST /v1/collect", site, work)
+
+
+def _site_from_body(state: EdgeState, body: bytes) -> Site:
+    """Key-less URL: the key is in the body (checked before anything is dead-lettered)."""
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    key = data.get("site_key") if isinstance(data, dict) else None
+    site = state.sites.by_site_key(key if isinstance(key, str) else None)
+    if site is None:
+        raise Problem(401, "unknown_site_key", "missing or unknown site key (k= or site_key)")
+    return site
+
+
+def _write_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0]
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    return None
+
+
+async def _segment(request: Request, kind: str | None) -> Response:
+    state = _state(request)
+    route = f"POST /v1/{kind or 'batch'}"
+    header_key = _write_key(request)
+    site = state.sites.by_write_key(header_key)
+
+    async def work(holder: dict[str, Site | None]) -> Outcome:
+        nonlocal site
+        edge = _edge(request, state.trust_forwarded_for)
+        if header_key and site is None:
+            raise _unknown_write_key()
+        if site is not None:
+            _check_client(state, site, request.headers.get("origin"), edge)
+        limit = state.max_body_bytes if kind is None else state.max_event_bytes
+        body = await read_body(request, limit)
+        if site is None:  # analytics.js may put writeKey in the body instead
+            import orjson
+
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                data = None
+            body_key = data.get("writeKey") if isinstance(data, dict) else None
+            site = state.sites.by_write_key(body_key if isinstance(body_key, str) else None)
+            if site is None:
+                raise _unknown_write_key()
+            holder["site"] = site
+            _check_client(state, site, request.headers.get("origin"), edge)
+        source = route
+        headers = inject_headers()
+        data = await state.ingest.parse_segment_body(site, body, edge, source, headers)
+        data.pop("writeKey", None)
+        return await state.ingest.segment(
+            site=site,
+            kind=kind,
+            data=data,
+            body_size=len(body),
+            edge=edge,
+            source=source,
+            headers=headers,
+        )
+
+    return await _answer(request, route, site, work)
+
+
+def _unknown_write_key() -> Problem:
+    return Problem(
+        401,
+        "unknown_write_key",
+        "missing or unknown write key: send it as the HTTP basic auth user name",
+        headers={"WWW-Authenticate": 'Basic realm="beckon"'},
+        extra={"success": False},
+    )
+
+
+@router.post("/v1/batch", summary="Segment-compatible batch")
+async def segment_batch(request: Request) -> Response:
+    return await _segment(request, None)
+
+
+def _segment_endpoint(call: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await _segment(request, call)
+
+    return endpoint
+
+
+for _call in SEGMENT_CALLS:
+    router.add_api_route(
+        f"/v1/{_call}",
+        _segment_endpoint(_call),
+        methods=["POST"],
+        summary=f"Segment-compatible {_call}",
+    )
+
+
+@router.options("/v1/{path:path}", include_in_schema=False)
+async def preflight(request: Request, path: str) -> Response:
+    state = _state(request)
+    origin = request.headers.get("origin")
+    key = request.query_params.get("k")
+    site = state.sites.by_site_key(key) if key else None
+    allowed = (
+        site.allows_origin(origin)
+        if site and origin
+        else bool(origin) and state.sites.any_allows_origin(origin or "")
+    )
+    if not origin or not allowed:
+        return Response(status_code=403)
+    return Response(
+        status_code=204,
+        headers={**CORS_PREFLIGHT, "Access-Control-Allow-Origin": origin, "Vary": "Origin"},
+    )
+
+
+# ---- the snippet's files ----------------------------------------------------------------
+
+
+class StaticScript:
+    def __init__(self, name: str) -> None:
+        self.raw = (resources.files("tracker") / "static" / name).read_bytes()
+        self.gzipped = gzip.compress(self.raw, 9, mtime=0)
+
+    def response(self, request: Request) -> Response:
+        headers = {
+            "Cache-Control": "public, max-age=300",
+            "Vary": "Accept-Encoding",
+            "Access-Control-Allow-Origin": "*",
+        }
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                self.gzipped,
+                headers={**headers, "Content-Encoding": "gzip"},
+                media_type="application/javascript",
+            )
+        return Response(self.raw, headers=headers, media_type="application/javascript")
+
+
+def mount_scripts(app: FastAPI) -> None:
+    for name in ("beckon.js", "loader.js"):
+        script = StaticScript(name)
+        app.add_api_route(
+            f"/{name}", _script_endpoint(script), methods=["GET"], include_in_schema=False
+        )
+
+
+def _script_endpoint(script: StaticScript) -> Callable[[Request], Awaitable[Response]]:
+    async def serve(request: Request) -> Response:
+        return script.response(request)
+
+    return serve

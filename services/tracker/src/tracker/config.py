@@ -1,0 +1,88 @@
+"""The tracker's one settings class; nothing else in the service reads the environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from beckon_contracts.envelope import SiteId
+from beckon_messaging import MAX_REQUEST_SIZE
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_MARKERS = ("demo", "changeme", "example", "placeholder")
+
+
+class SiteConfig(BaseModel):
+    """A store that may send events: its public site key, Segment write key and page origins."""
+
+    site_id: SiteId
+    site_key: str = Field(min_length=8, max_length=128)
+    write_key: str | None = Field(default=None, min_length=8, max_length=128)
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _normalise_origins(cls, origins: list[str]) -> list[str]:
+        return [origin.rstrip("/").lower() for origin in origins]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotent: bool = Field(
+        default=False, description="Enable on Apache Kafka; Tansu does not support it"
+    )
+    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
+    kafka_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    create_topics: bool = True
+    ack_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for broker acks")
+
+    sites: list[SiteConfig] = Field(default_factory=list)
+    sites_file: Path | None = Field(default=None, description="YAML or JSON list of sites")
+
+    max_body_bytes: int = Field(default=524_288, ge=1024, le=MAX_REQUEST_SIZE)
+    max_event_bytes: int = Field(default=32_768, ge=1024, le=MAX_REQUEST_SIZE)
+    max_events_per_request: int = Field(default=100, ge=1, le=2000)
+    requests_per_s_per_client: float = Field(
+        default=20.0, gt=0, description="Sustained rate per (IP, site key)"
+    )
+    request_burst_per_client: int = Field(default=200, ge=1)
+    events_per_s_per_visitor: float = Field(
+        default=10.0, gt=0, description="Sustained rate per visitor; runaway clients get 429"
+    )
+    event_burst_per_visitor: int = Field(default=300, ge=1)
+    trust_forwarded_for: bool = Field(
+        default=False, description="Take the client IP from X-Forwarded-For (behind a proxy)"
+    )
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRACKER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
+    @model_validator(mode="after")
+    def _load_sites_file(self) -> Settings:
+        if self.sites_file is not None:
+            text = self.sites_file.read_text()
+            loaded = json.loads(text) if self.sites_file.suffix == ".json" else yaml.safe_load(text)
+            self.sites = [*self.sites, *(SiteConfig.model_validate(site) for site in loaded or [])]
+        if self.environment == "production":
+            for site in self.sites:
+                for key in (site.site_key, site.write_key or ""):
+                    if any(marker in key.lower() for marker in PLACEHOLDER_MARKERS):
+                        raise ValueError(
+                            f"site {site.site_id!r} uses a placeholder key; "
+                            "set real keys in production"
+                        )
+        return self

@@ -1,0 +1,153 @@
+"""Turning candidate events into validated contract events, or precise rejections.
+
+The snippet's batches and Segment's calls both arrive here as plain dicts after their own
+mapping; this module owns the shared steps: server-side context, clock-skew correction,
+per-event size limits and validation against the contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from beckon_contracts.dead_letter import FieldError, ReasonCode
+from beckon_contracts.ids import uuid7
+from beckon_contracts.tracking import TRACKING_EVENT_TYPES, TrackingEvent, tracking_event_adapter
+from pydantic import ValidationError
+
+from tracker.domain.enrichment import (
+    corrected_time,
+    describe_user_agent,
+    is_bot,
+    truncate_ip,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What the edge knows about a request, independent of its body."""
+
+    received_at: datetime
+    ip: str | None
+    user_agent: str | None
+
+    def server_context(self, source: str) -> dict[str, Any]:
+        return {
+            "ip": truncate_ip(self.ip),
+            "user_agent": self.user_agent[:1024] if self.user_agent else None,
+            "user_agent_info": describe_user_agent(self.user_agent),
+            "is_bot": is_bot(self.user_agent),
+            "source": source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int | None
+    event_id: str | None
+    reason: ReasonCode
+    detail: str
+    errors: tuple[FieldError, ...]
+    raw: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "reason": self.reason,
+            "detail": self.detail,
+            "errors": [error.model_dump() for error in self.errors],
+        }
+
+
+@dataclass(slots=True)
+class Admission:
+    accepted: list[TrackingEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One event as mapped from the wire, before validation."""
+
+    index: int
+    raw: Any
+    fields: dict[str, Any] | None  # None: the raw item could not even be mapped
+    problem: str | None = None
+    offset: timedelta | None = None  # this item's own clock offset, when it differs per item
+
+
+def field_errors(exc: ValidationError, prefix: Sequence[str | int] = ()) -> tuple[FieldError, ...]:
+    """Pydantic's errors as dotted paths a store developer can act on."""
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        if loc and loc[0] in TRACKING_EVENT_TYPES:  # the union's tag adds nothing for the reader
+            loc = loc[1:]
+        if error["type"] == "union_tag_invalid":
+            loc = ["type"]
+        path = ".".join(str(part) for part in (*prefix, *loc)) or "(body)"
+        errors.append(FieldError(loc=path, msg=error["msg"], type=error["type"]))
+    return tuple(errors[:100])
+
+
+def _whole_item_rejection(
+    candidate: Candidate, event_id: str | None, loc: str, reason: ReasonCode, message: str
+) -> Rejection:
+    error = FieldError(loc=loc, msg=message, type=reason)
+    return Rejection(candidate.index, event_id, reason, message, (error,), candidate.raw)
+
+
+def admit(
+    candidates: Sequence[Candidate],
+    *,
+    offset: timedelta,
+    received_at: datetime,
+    max_event_bytes: int,
+    check_sizes: bool,
+    loc_prefix: str,
+) -> Admission:
+    """Validate each candidate against the contracts; never raises for bad input."""
+    admission = Admission()
+    for candidate in candidates:
+        prefix = (loc_prefix, candidate.index)
+        loc = f"{loc_prefix}.{candidate.index}"
+        raw_id = candidate.raw.get("event_id") if isinstance(candidate.raw, dict) else None
+        event_id = raw_id if isinstance(raw_id, str) else None
+        if candidate.fields is None:
+            problem = candidate.problem or "not an event object"
+            admission.rejected.append(
+                _whole_item_rejection(candidate, event_id, loc, "schema_invalid", problem)
+            )
+            continue
+        if check_sizes and len(orjson.dumps(candidate.raw)) > max_event_bytes:
+            problem = f"event is larger than {max_event_bytes} bytes"
+            admission.rejected.append(
+                _whole_item_rejection(candidate, event_id, loc, "too_large", problem)
+            )
+            continue
+        fields = candidate.fields
+        if fields.get("event_id") is None:
+            fields["event_id"] = uuid7()
+        if fields.get("occurred_at") is None:
+            fields["occurred_at"] = received_at
+        try:
+            event = tracking_event_adapter.validate_python(fields)
+        except ValidationError as exc:
+            errors = field_errors(exc, prefix)
+            detail = "; ".join(f"{error.loc}: {error.msg}" for error in errors[:5])
+            admission.rejected.append(
+                Rejection(
+                    candidate.index, event_id, "schema_invalid", detail, errors, candidate.raw
+                )
+            )
+            continue
+        own_offset = offset if candidate.offset is None else candidate.offset
+        occurred_at = corrected_time(event.occurred_at, own_offset, received_at)
+        if occurred_at != event.occurred_at:
+            event = event.model_copy(update={"occurred_at": occurred_at})
+        admission.accepted.append(event)
+    return admission

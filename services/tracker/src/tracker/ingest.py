@@ -1,0 +1,331 @@
+"""The ingest use case: admit a request's events, publish them and their rejects, then answer.
+
+Transport-neutral: routes hand in bytes and edge facts and get a status and a body back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
+from beckon_contracts.envelope import record_key
+from beckon_contracts.ids import uuid7
+from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
+from beckon_contracts.tracking import TrackingEvent, tracking_event_adapter
+from pydantic import ValidationError
+
+from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
+from tracker.api.problems import Problem, retry_after
+from tracker.config import Settings
+from tracker.domain.admission import Admission, Candidate, Edge, admit, field_errors
+from tracker.domain.collect import CollectBatch, batch_candidates
+from tracker.domain.enrichment import clock_offset
+from tracker.domain.ratelimit import RateLimiter
+from tracker.domain.segment import segment_candidates
+from tracker.domain.sites import Site
+from tracker.metrics import TrackerMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+class Ingest:
+    def __init__(
+        self, settings: Settings, publisher: KafkaPublisher, metrics: TrackerMetrics
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.metrics = metrics
+        self.visitor_limiter = RateLimiter(
+            settings.events_per_s_per_visitor, settings.event_burst_per_visitor
+        )
+
+    async def collect(
+        self, *, site: Site, body: bytes, edge: Edge, source: str, headers: list[tuple[str, bytes]]
+    ) -> Outcome:
+        """A snippet batch: one visitor, many events."""
+        data = await self._parse_json(site, body, edge, source, headers)
+        try:
+            batch = CollectBatch.model_validate(data)
+        except ValidationError as exc:
+            await self._reject_whole(site, body, edge, source, headers, "schema_invalid", exc)
+        self._check_count(len(batch.events))
+        self._check_visitor_rate(site, batch.visitor_id, len(batch.events))
+        candidates = batch_candidates(batch, site_id=site.site_id, edge=edge)
+        offset = clock_offset(batch.sent_at, edge.received_at)
+        return await self._admit_and_publish(
+            site, candidates, offset, edge, len(body), source, headers, segment=False
+        )
+
+    async def segment(
+        self,
+        *,
+        site: Site,
+        kind: str | None,
+        data: dict[str, Any],
+        body_size: int,
+        edge: Edge,
+        source: str,
+        headers: list[tuple[str, bytes]],
+    ) -> Outcome:
+        """A Segment call: `kind` is the single call's type, or None for /v1/batch."""
+        if kind is None:
+            messages = data.get("batch")
+            if not isinstance(messages, list) or not messages:
+                problem = Problem(
+                    422,
+                    "schema_invalid",
+                    "batch must be a non-empty list of messages",
+                    details=[
+                        {"loc": "batch", "msg": "must be a non-empty list", "type": "list_type"}
+                    ],
+                    extra={"success": False},
+                )
+                await self._dead_letter_body(
+                    site, orjson.dumps(data), edge, source, headers, problem
+                )
+                raise problem
+        else:
+            messages = [data | {"type": kind}]
+        self._check_count(len(messages))
+        visitors = {
+            m.get("anonymousId") or m.get("userId") for m in messages if isinstance(m, dict)
+        }
+        for visitor in visitors:
+            if isinstance(visitor, str | int):
+                self._check_visitor_rate(site, str(visitor), len(messages))
+        candidates = segment_candidates(
+            messages,
+            site_id=site.site_id,
+            edge=edge,
+            batch_context=data.get("context") if kind is None else None,
+            batch_sent_at=data.get("sentAt"),
+        )
+        return await self._admit_and_publish(
+            site, candidates, timedelta(0), edge, body_size, source, headers, segment=True
+        )
+
+    async def parse_segment_body(
+        self, site: Site, body: bytes, edge: Edge, source: str, headers: list[tuple[str, bytes]]
+    ) -> dict[str, Any]:
+        data = await self._parse_json(site, body, edge, source, headers, segment=True)
+        if not isinstance(data, dict):
+            problem = Problem(
+                422, "schema_invalid", "body must be a JSON object", extra={"success": False}
+            )
+            await self._dead_letter_body(site, body, edge, source, headers, problem)
+            raise problem
+        return data
+
+    # ---- steps --------------------------------------------------------------------------
+
+    async def _parse_json(
+        self,
+        site: Site,
+        body: bytes,
+        edge: Edge,
+        source: str,
+        headers: list[tuple[str, bytes]],
+        segment: bool = False,
+    ) -> Any:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            problem = Problem(
+                400,
+                "malformed_json",
+                f"body is not valid JSON: {exc}",
+                extra={"success": False} if segment else None,
+            )
+            await self._dead_letter_body(site, body, edge, source, headers, problem)
+            raise problem from None
+
+    async def _reject_whole(
+        self,
+        site: Site,
+        body: bytes,
+        edge: Edge,
+        source: str,
+        headers: list[tuple[str, bytes]],
+        reason: ReasonCode,
+        exc: ValidationError,
+    ) -> Any:
+        errors = field_errors(exc)
+        problem = Problem(
+            422,
+            reason,
+            "; ".join(f"{e.loc}: {e.msg}" for e in errors[:5]),
+            details=[e.model_dump() for e in errors],
+        )
+        await self._dead_letter_body(site, body, edge, source, headers, problem, errors)
+        raise problem
+
+    def _check_count(self, count: int) -> None:
+        if count > self.settings.max_events_per_request:
+            raise Problem(
+                413,
+                "too_many_events",
+                f"{count} events in one request; at most {self.settings.max_events_per_request}",
+            )
+
+    def _check_visitor_rate(self, site: Site, visitor_id: str, cost: int) -> None:
+        wait = self.visitor_limiter.acquire((site.site_id, visitor_id), cost)
+        if wait:
+            self.metrics.rate_limited.labels("visitor").inc()
+            raise Problem(
+                429,
+                "rate_limited",
+                "this visitor sends more events than any person could; slow down",
+                headers=retry_after(wait),
+            )
+
+    async def _admit_and_publish(
+        self,
+        site: Site,
+        candidates: Sequence[Candidate],
+        offset: timedelta,
+        edge: Edge,
+        body_size: int,
+        source: str,
+        headers: list[tuple[str, bytes]],
+        *,
+        segment: bool,
+    ) -> Outcome:
+        admission = admit(
+            candidates,
+            offset=offset,
+            received_at=edge.received_at,
+            max_event_bytes=self.settings.max_event_bytes,
+            check_sizes=body_size > self.settings.max_event_bytes,
+            loc_prefix="batch" if segment else "events",
+        )
+        records = [self._event_record(event, headers) for event in admission.accepted]
+        records += [
+            self._dead_letter_record(
+                site,
+                edge.received_at,
+                source,
+                rejection.reason,
+                rejection.detail,
+                rejection.errors,
+                orjson.dumps(rejection.raw),
+                headers,
+                visitor_id=_visitor_of(candidates, rejection.index),
+            )
+            for rejection in admission.rejected
+        ]
+        await self._publish(records)
+        self.metrics.events.labels("accepted").inc(len(admission.accepted))
+        if admission.rejected:
+            self.metrics.events.labels("dead_lettered").inc(len(admission.rejected))
+        return _outcome(admission, segment)
+
+    async def _publish(self, records: list[OutboundRecord]) -> None:
+        try:
+            with self.metrics.ack_seconds.time():
+                await self.publisher.publish(records)
+        except BrokerUnavailable as exc:
+            self.metrics.broker_failures.inc()
+            log.warning("broker did not acknowledge; answering 503", extra={"error": str(exc)})
+            raise Problem(
+                503,
+                "broker_unavailable",
+                "events could not be stored right now; nothing was accepted, retry later",
+                headers=retry_after(2),
+            ) from exc
+
+    async def _dead_letter_body(
+        self,
+        site: Site,
+        body: bytes,
+        edge: Edge,
+        source: str,
+        headers: list[tuple[str, bytes]],
+        problem: Problem,
+        errors: Sequence[FieldError] = (),
+    ) -> None:
+        reason: ReasonCode = (
+            "malformed_json" if problem.code == "malformed_json" else "schema_invalid"
+        )
+        record = self._dead_letter_record(
+            site, edge.received_at, source, reason, problem.message, errors, body, headers
+        )
+        await self._publish([record])
+        self.metrics.events.labels("dead_lettered").inc()
+
+    def _event_record(
+        self, event: TrackingEvent, headers: list[tuple[str, bytes]]
+    ) -> OutboundRecord:
+        return OutboundRecord(
+            topic=TRACKING_EVENTS.name,
+            key=record_key(event.site_id, event.visitor_id),
+            value=tracking_event_adapter.dump_json(event, exclude_none=True),
+            headers=[*headers, ("event_type", event.type.encode())],
+        )
+
+    def _dead_letter_record(
+        self,
+        site: Site,
+        received_at: datetime,
+        source: str,
+        reason: ReasonCode,
+        detail: str,
+        errors: Sequence[FieldError],
+        raw: bytes,
+        headers: list[tuple[str, bytes]],
+        visitor_id: str | None = None,
+    ) -> OutboundRecord:
+        letter = DeadLettered(
+            event_id=uuid7(),
+            occurred_at=received_at,
+            received_at=received_at,
+            site_id=site.site_id,
+            visitor_id=visitor_id,
+            payload=DeadLetterPayload(
+                source=source,
+                reason=reason,
+                detail=detail[:2000],
+                errors=list(errors)[:100],
+                raw=raw.decode("utf-8", "replace"),
+            ),
+        )
+        return OutboundRecord(
+            topic=TRACKING_DLQ.name,
+            key=record_key(site.site_id, visitor_id),
+            value=letter.model_dump_json(exclude_none=True).encode(),
+            headers=[*headers, ("event_type", b"dead_lettered")],
+        )
+
+
+def _visitor_of(candidates: Sequence[Candidate], index: int | None) -> str | None:
+    if index is None or index >= len(candidates):
+        return None
+    fields = candidates[index].fields
+    visitor = fields.get("visitor_id") if fields else None
+    return visitor if isinstance(visitor, str) and 0 < len(visitor) <= 128 else None
+
+
+def _outcome(admission: Admission, segment: bool) -> Outcome:
+    accepted = len(admission.accepted)
+    if not admission.rejected:
+        return Outcome(200, {"success": True} if segment else {"accepted": accepted})
+    body: dict[str, Any] = {
+        "error": "schema_invalid",
+        "message": f"{len(admission.rejected)} event(s) rejected and dead-lettered; "
+        f"{accepted} accepted. Fix the fields named below; do not retry unchanged.",
+        "accepted": accepted,
+        "rejected": [rejection.as_json() for rejection in admission.rejected],
+    }
+    if segment:
+        body["success"] = False
+    return Outcome(422, body)

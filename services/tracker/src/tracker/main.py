@@ -1,0 +1,104 @@
+"""The tracker's app factory and entry point (`python -m tracker`, `beckon-tracker`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from beckon_observability import configure_logging, configure_tracing
+from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from tracker.adapters.kafka import KafkaPublisher
+from tracker.api.problems import json_response
+from tracker.api.routes import EdgeState, mount_scripts, router
+from tracker.config import Settings
+from tracker.domain.ratelimit import RateLimiter
+from tracker.domain.sites import Site, SiteRegistry
+from tracker.ingest import Ingest
+from tracker.metrics import TrackerMetrics
+
+log = logging.getLogger("tracker")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    publisher = KafkaPublisher(settings)
+    metrics = TrackerMetrics()
+    sites = SiteRegistry(
+        Site(s.site_id, s.site_key, s.write_key, frozenset(s.allowed_origins))
+        for s in settings.sites
+    )
+    if not len(sites):
+        log.warning(
+            "no sites configured (TRACKER_SITES / TRACKER_SITES_FILE); every request gets 401"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.stop()
+
+    app = FastAPI(
+        title="Beckon tracker",
+        version="0.1.0",
+        description="Clickstream ingest: the snippet's batches and Segment-compatible calls.",
+        lifespan=lifespan,
+    )
+    app.state.edge = EdgeState(
+        sites=sites,
+        ingest=Ingest(settings, publisher, metrics),
+        metrics=metrics,
+        client_limiter=RateLimiter(
+            settings.requests_per_s_per_client, settings.request_burst_per_client
+        ),
+        trust_forwarded_for=settings.trust_forwarded_for,
+        max_body_bytes=settings.max_body_bytes,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    app.include_router(router)
+    mount_scripts(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        if await publisher.is_ready():
+            return json_response({"status": "ready", "broker": "reachable"})
+        return json_response({"status": "not_ready", "broker": "unreachable"}, 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        return Response(render_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging("tracker", settings.log_level, settings.log_json)
+    configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
+    uvicorn.run(
+        "tracker.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()
