@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -9,9 +10,15 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 # Ids chosen by stores, browsers and third-party SDKs: anything visible, no spaces or controls.
-Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x20\x7f]+$")
-]
+IDENTIFIER_PATTERN = r"^[^\x00-\x20\x7f]{1,128}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+_identifier = re.compile(IDENTIFIER_PATTERN)
+
+
+def is_identifier(value: object) -> bool:
+    """Whether `value` is a valid visitor/session/product id (same rule as `Identifier`)."""
+    return isinstance(value, str) and _identifier.match(value) is not None
+
 SiteId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
 ]

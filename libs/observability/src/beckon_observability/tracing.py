@@ -14,7 +14,13 @@ KafkaHeaders = list[tuple[str, bytes]]
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Install a tracer provider named after the service; export over OTLP/HTTP when configured."""
+    """Install a tracer provider named after the service; export over OTLP/HTTP when configured.
+
+    Idempotent per process: the global provider can be set only once.
+    """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -6,6 +6,7 @@ Transport-neutral: routes hand in bytes and edge facts and get a status and a bo
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 
 import orjson
 from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
-from beckon_contracts.envelope import record_key
+from beckon_contracts.envelope import is_identifier, record_key
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import TrackingEvent, tracking_event_adapter
@@ -98,12 +99,16 @@ class Ingest:
         else:
             messages = [data | {"type": kind}]
         self._check_count(len(messages))
-        visitors = {
-            m.get("anonymousId") or m.get("userId") for m in messages if isinstance(m, dict)
-        }
-        for visitor in visitors:
-            if isinstance(visitor, str | int):
-                self._check_visitor_rate(site, str(visitor), len(messages))
+        per_visitor = Counter(
+            str(visitor)
+            for message in messages
+            if isinstance(message, dict)
+            and isinstance(
+                visitor := message.get("anonymousId") or message.get("userId"), str | int
+            )
+        )
+        for visitor, count in per_visitor.items():
+            self._check_visitor_rate(site, visitor, count)
         candidates = segment_candidates(
             messages,
             site_id=site.site_id,
@@ -312,7 +317,7 @@ def _visitor_of(candidates: Sequence[Candidate], index: int | None) -> str | Non
         return None
     fields = candidates[index].fields
     visitor = fields.get("visitor_id") if fields else None
-    return visitor if isinstance(visitor, str) and 0 < len(visitor) <= 128 else None
+    return visitor if is_identifier(visitor) else None
 
 
 def _outcome(admission: Admission, segment: bool) -> Outcome:

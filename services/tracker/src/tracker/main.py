@@ -26,6 +26,7 @@ log = logging.getLogger("tracker")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
     publisher = KafkaPublisher(settings)
     metrics = TrackerMetrics()
     sites = SiteRegistry(
@@ -85,7 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = Settings()
     configure_logging("tracker", settings.log_level, settings.log_json)
-    configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
     uvicorn.run(
         "tracker.main:create_app",
         factory=True,

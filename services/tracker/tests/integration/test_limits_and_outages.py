@@ -1,0 +1,87 @@
+"""Rate limits and broker outages: the answer is 429 or 503, never a 2xx for unstored events."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from beckon_contracts.ids import uuid7
+from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.ports import free_port
+from beckon_messaging import ensure_topics
+
+from ..conftest import running_tracker, tracker_settings
+
+pytestmark = pytest.mark.integration
+KEY = "pk_test_site_key"
+
+
+def _batch(visitor, n=1):
+    now = datetime.now(UTC).isoformat()
+    events = [
+        {"event_id": str(uuid7()), "type": "page_viewed", "occurred_at": now, "payload": {}}
+        for _ in range(n)
+    ]
+    return {"visitor_id": visitor, "events": events}
+
+
+async def test_too_many_requests_from_one_client_get_429_with_retry_after(kafka_bootstrap):
+    settings = tracker_settings(
+        kafka_bootstrap, requests_per_s_per_client=1, request_burst_per_client=3
+    )
+    async with running_tracker(settings) as client:
+        statuses = [
+            (await client.post(f"/v1/collect?k={KEY}", json=_batch(f"v{i}"))).status_code
+            for i in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        refused = await client.post(f"/v1/collect?k={KEY}", json=_batch("v9"))
+        assert int(refused.headers["retry-after"]) >= 1
+        # another site's key from the same address has its own budget
+        other = await client.post("/v1/collect?k=pk_other_site_key", json=_batch("v1"))
+        assert other.status_code == 200
+
+
+async def test_a_runaway_visitor_is_refused_without_slowing_others(kafka_bootstrap):
+    settings = tracker_settings(
+        kafka_bootstrap, events_per_s_per_visitor=1, event_burst_per_visitor=20
+    )
+    async with running_tracker(settings) as client:
+        assert (
+            await client.post(f"/v1/collect?k={KEY}", json=_batch("hot", 20))
+        ).status_code == 200
+        hot = await client.post(f"/v1/collect?k={KEY}", json=_batch("hot", 5))
+        assert hot.status_code == 429
+        assert "retry-after" in hot.headers
+        calm = await client.post(f"/v1/collect?k={KEY}", json=_batch("calm", 5))
+        assert calm.status_code == 200
+
+
+async def test_broker_down_means_503_never_2xx():
+    broker = TansuBroker().start()
+    try:
+        await wait_until_serving(broker.bootstrap)
+        await ensure_topics(broker.bootstrap)
+        settings = tracker_settings(broker.bootstrap, ack_timeout_s=2.0)
+        async with running_tracker(settings) as client:
+            assert (await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))).status_code == 200
+            broker.stop()
+            response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v2"))
+            assert response.status_code == 503
+            assert response.json()["error"] == "broker_unavailable"
+            assert "retry-after" in response.headers
+            await asyncio.sleep(1.1)  # readiness is cached for a second
+            assert (await client.get("/readyz")).status_code == 503
+    finally:
+        broker.stop()
+
+
+async def test_no_broker_at_start_means_not_ready_and_503():
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with running_tracker(tracker_settings(nowhere), wait_ready=False) as client:
+        assert (await client.get("/readyz")).status_code == 503
+        assert (await client.get("/healthz")).status_code == 200
+        response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))
+        assert response.status_code == 503
