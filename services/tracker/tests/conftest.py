@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tracker.config import Settings
 from tracker.main import create_app
 

@@ -19,6 +19,7 @@ def is_identifier(value: object) -> bool:
     """Whether `value` is a valid visitor/session/product id (same rule as `Identifier`)."""
     return isinstance(value, str) and _identifier.match(value) is not None
 
+
 SiteId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
 ]

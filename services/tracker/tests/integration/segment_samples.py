@@ -1,4 +1,4 @@
-"""Examples from Segment's published spec (Track, Page, Identify, HTTP API batch) as printed there."""
+"""Examples from Segment's published spec (Track, Page, Identify, HTTP API batch), verbatim."""
 
 SAFARI_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_0) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -36,7 +36,8 @@ PAGE = {
     "channel": "browser",
     "context": {
         "ip": "8.8.8.8",
-        "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.9; rv:46.0) Gecko/20100101 Firefox/46.0",
+        "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.9; rv:46.0) "
+        "Gecko/20100101 Firefox/46.0",
     },
     "integrations": {"All": True, "Mixpanel": False, "Salesforce": False},
     "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",

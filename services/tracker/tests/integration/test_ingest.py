@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.ids import uuid7
 from beckon_contracts.tracking import parse_tracking_event
@@ -100,7 +99,8 @@ async def test_invalid_events_go_to_the_dead_letter_topic_with_reason_and_raw(
     body = response.json()
     assert body["accepted"] == 1
     (rejected,) = body["rejected"]
-    assert rejected["index"] == 1 and rejected["event_id"] == bad["event_id"]
+    assert rejected["index"] == 1
+    assert rejected["event_id"] == bad["event_id"]
     assert rejected["errors"][0]["loc"] == "events.1.payload.price"
 
     (letter_record,) = await read_records(

@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-
 from beckon_contracts.ids import uuid7
 from beckon_devstack.broker import TansuBroker, wait_until_serving
 from beckon_devstack.ports import free_port

@@ -6,7 +6,6 @@ import base64
 import copy
 
 import pytest
-
 from beckon_contracts.tracking import parse_tracking_event
 from beckon_devstack.kafka_probe import read_records
 
@@ -102,6 +101,7 @@ async def test_an_invalid_message_in_a_batch_is_dead_lettered_and_named(tracker,
     response = await tracker.post("/v1/batch", json=batch, auth=AUTH)
     assert response.status_code == 422
     body = response.json()
-    assert body["success"] is False and body["accepted"] == 1
+    assert body["success"] is False
+    assert body["accepted"] == 1
     assert body["rejected"][0]["index"] == 1
     assert body["rejected"][0]["detail"] == "anonymousId or userId is required"

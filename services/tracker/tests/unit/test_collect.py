@@ -3,9 +3,8 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from pydantic import ValidationError
-
 from beckon_contracts.ids import uuid7
+from pydantic import ValidationError
 from tracker.domain.admission import Edge, admit
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
@@ -68,15 +67,19 @@ def test_valid_events_get_server_context_and_corrected_time():
     assert (page.type, viewed.type) == ("page_viewed", "product_viewed")
     assert viewed.payload.price == Decimal("59.90")
     assert viewed.payload.currency == "EUR"
-    assert viewed.site_id == "demo" and viewed.visitor_id == "v_123" and viewed.session_id == "s_1"
+    assert viewed.site_id == "demo"
+    assert viewed.visitor_id == "v_123"
+    assert viewed.session_id == "s_1"
     assert viewed.received_at == RECEIVED
     # the browser's clock was 5 minutes behind: 2 s before it sent is 2 s before we received
     assert viewed.occurred_at == RECEIVED - timedelta(seconds=2)
     context = viewed.context
     assert str(context.ip) == "203.0.113.0"
     assert context.is_bot is False
-    assert context.user_agent_info is not None and context.user_agent_info.browser == "Chrome"
-    assert context.campaign is not None and context.campaign.source == "newsletter"
+    assert context.user_agent_info is not None
+    assert context.user_agent_info.browser == "Chrome"
+    assert context.campaign is not None
+    assert context.campaign.source == "newsletter"
     assert context.locale == "fi-FI"
     assert context.source == "snippet"
 
@@ -98,10 +101,12 @@ def test_invalid_events_are_rejected_one_by_one_with_the_field_and_why():
     result = _admit(_batch(bad_price, unknown_type, good))
     assert [event.type for event in result.accepted] == ["checkout_started"]
     price, kind = result.rejected
-    assert price.index == 0 and price.reason == "schema_invalid"
+    assert price.index == 0
+    assert price.reason == "schema_invalid"
     assert [error.loc for error in price.errors] == ["events.0.payload.price"]
     assert "greater than or equal to 0" in price.errors[0].msg
-    assert kind.index == 1 and kind.errors[0].loc == "events.1.type"
+    assert kind.index == 1
+    assert kind.errors[0].loc == "events.1.type"
     assert price.raw == bad_price  # the raw input travels to the dead-letter topic untouched
 
 

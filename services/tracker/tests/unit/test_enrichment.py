@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from tracker.domain.enrichment import (
     clock_offset,
     corrected_time,

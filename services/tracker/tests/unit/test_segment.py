@@ -48,7 +48,8 @@ def test_product_viewed_becomes_a_typed_event_with_the_visitors_own_context():
     (event,) = result.accepted
     assert event.type == "product_viewed"
     assert event.payload.product_id == "507f1f77bcf86cd799439011"
-    assert str(event.payload.price) == "18.99" and event.payload.currency == "USD"
+    assert str(event.payload.price) == "18.99"
+    assert event.payload.currency == "USD"
     assert event.visitor_id == "507f191e810c19729de860ea"
     assert str(event.context.ip) == "8.8.8.0"  # the visitor's, not the calling server's
     assert event.context.user_agent_info is not None
@@ -128,14 +129,13 @@ def test_page_and_identify():
             "traits": {"email": "p@example.com"},
         },
     ).accepted
-    assert page.type == "page_viewed" and page.payload.page_type == "checkout"
-    assert (
-        page.context.page is not None and page.context.page.url == "https://shop.example/checkout"
-    )
+    assert page.type == "page_viewed"
+    assert page.payload.page_type == "checkout"
+    assert page.context.page is not None
+    assert page.context.page.url == "https://shop.example/checkout"
     assert identify.type == "identified"
-    assert identify.payload.user_id == "u1" and identify.payload.traits == {
-        "email": "p@example.com"
-    }
+    assert identify.payload.user_id == "u1"
+    assert identify.payload.traits == {"email": "p@example.com"}
 
 
 def test_original_timestamp_is_corrected_by_sent_at_like_segment_does():
