@@ -145,3 +145,16 @@ def test_the_batch_shape_is_validated():
         CollectBatch.model_validate({"visitor_id": "has space", "events": []})
     locs = {error["loc"] for error in caught.value.errors()}
     assert locs == {("visitor_id",), ("events",)}
+
+
+def test_an_invalid_shared_context_is_reported_on_every_event():
+    batch = _batch(_event("page_viewed", {}), _event("page_viewed", {}))
+    batch = batch.model_copy(
+        update={"context": batch.context.model_copy(update={"screen_width": -5})}
+    )
+    result = _admit(batch)
+    assert result.accepted == []
+    assert [r.errors[0].loc for r in result.rejected] == [
+        "events.0.context.screen_width",
+        "events.1.context.screen_width",
+    ]

@@ -93,3 +93,9 @@ def test_corrected_time_is_never_after_arrival():
     future = received + timedelta(hours=2)
     assert corrected_time(future, timedelta(0), received) == received
     assert clock_offset(None, received) == timedelta(0)
+
+
+def test_sub_second_offsets_are_transit_time_not_skew():
+    received = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+    assert clock_offset(received - timedelta(milliseconds=300), received) == timedelta(0)
+    assert clock_offset(received - timedelta(seconds=2), received) == timedelta(seconds=2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from beckon_contracts.envelope import AwareDatetime, Identifier
-from beckon_contracts.tracking import Campaign, PageContext, ShortText
-from pydantic import BaseModel, ConfigDict, Field
+from beckon_contracts.tracking import Campaign, PageContext, ShortText, TrackingContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracker.domain.admission import Candidate, Edge
 
@@ -41,7 +41,14 @@ class CollectBatch(BaseModel):
 
 def batch_candidates(batch: CollectBatch, *, site_id: str, edge: Edge) -> list[Candidate]:
     """Map each raw event of the batch to contract fields; shape problems become rejections."""
-    base_context = batch.context.model_dump(exclude_none=True) | edge.server_context("snippet")
+    base_fields = batch.context.model_dump(exclude_none=True) | edge.server_context("snippet")
+    # Validated once per batch: a model instance is not revalidated per event, which is most
+    # of the per-event cost. If it is invalid, each event reports the context's errors.
+    base_context: TrackingContext | dict[str, Any]
+    try:
+        base_context = TrackingContext.model_validate(base_fields)
+    except ValidationError:
+        base_context = base_fields
     candidates = []
     for index, raw in enumerate(batch.events):
         if not isinstance(raw, dict):
@@ -52,13 +59,13 @@ def batch_candidates(batch: CollectBatch, *, site_id: str, edge: Edge) -> list[C
             problem = f"unexpected field(s): {', '.join(sorted(map(str, unexpected)))}"
             candidates.append(Candidate(index, raw, None, problem))
             continue
-        context = base_context
+        context: TrackingContext | dict[str, Any] = base_context
         override = raw.get("context")
         if override is not None:
             if not isinstance(override, dict):
                 candidates.append(Candidate(index, raw, None, "context must be an object"))
                 continue
-            context = base_context | {k: override[k] for k in OVERRIDABLE_CONTEXT if k in override}
+            context = base_fields | {k: override[k] for k in OVERRIDABLE_CONTEXT if k in override}
         fields = {
             "event_id": raw.get("event_id"),
             "type": raw.get("type"),

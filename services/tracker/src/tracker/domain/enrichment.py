@@ -66,11 +66,18 @@ def _device_kind(user_agent: str, device_family: str | None) -> str:
     return "other"
 
 
+SKEW_TOLERANCE = timedelta(seconds=1)
+
+
 def clock_offset(sent_at: datetime | None, received_at: datetime) -> timedelta:
-    """How far the sender's clock is behind ours; applied to its timestamps (as Segment does)."""
+    """How far the sender's clock is behind ours; applied to its timestamps (as Segment does).
+
+    Under a second it is mostly transit time, not skew, and is left alone.
+    """
     if sent_at is None:
         return timedelta(0)
-    return received_at - sent_at
+    offset = received_at - sent_at
+    return offset if abs(offset) >= SKEW_TOLERANCE else timedelta(0)
 
 
 def corrected_time(occurred_at: datetime, offset: timedelta, received_at: datetime) -> datetime:
