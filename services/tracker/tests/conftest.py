@@ -57,6 +57,22 @@ async def tracker(kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def start_tracker() -> Callable[..., Any]:
+    """`async with start_tracker(settings) as client`: a tracker of the test's own."""
+    return running_tracker
+
+
+@pytest.fixture(scope="session")
+def make_settings(kafka_bootstrap: str) -> Callable[..., Settings]:
+    """Test settings on the session broker (or `bootstrap=`), with overrides."""
+
+    def make(bootstrap: str | None = None, **overrides: Any) -> Settings:
+        return tracker_settings(bootstrap or kafka_bootstrap, **overrides)
+
+    return make
+
+
 @pytest.fixture
 def unique() -> Callable[[str], str]:
     counter = iter(range(1_000_000))

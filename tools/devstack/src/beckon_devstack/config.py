@@ -1,0 +1,88 @@
+"""Settings of the embedded dev stack (`make dev`): ports, state directory, timeouts.
+
+Every field can be set through the environment with the `BECKON_DEV_` prefix (for example
+`BECKON_DEV_TRACKER_PORT=9001`) or with the matching `beckon-dev` flag. A port of 0 means
+"pick a free one at start-up". `DATABASE_URL` (the usual name) selects an existing Postgres
+instead of the embedded one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from beckon_devstack.ports import free_port
+
+DEMO_SITE_ID = "demo"
+DEMO_SITE_KEY = "pk_demo_beckon"
+# A dev-only placeholder: the demo site exists only on this machine's dev stack.
+DEMO_WRITE_KEY = "wk_demo_beckon"
+
+
+class DevStackSettings(BaseSettings):
+    """Where the dev stack listens and keeps its state."""
+
+    model_config = SettingsConfigDict(env_prefix="BECKON_DEV_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    broker_port: int = Field(default=9092, ge=0, le=65535)
+    smtp_port: int = Field(default=1025, ge=0, le=65535)
+    smtp_http_port: int = Field(default=8025, ge=0, le=65535)
+    tracker_port: int = Field(default=8001, ge=0, le=65535)
+    store_port: int = Field(default=8000, ge=0, le=65535)
+    state_dir: Path = Path(".dev")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "BECKON_DEV_DATABASE_URL")
+    )
+    broker_log_level: str = "warn"
+    snippet_path: str = "/beckon.js"
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> DevStackSettings:
+        named = {
+            "broker_port": self.broker_port,
+            "smtp_port": self.smtp_port,
+            "smtp_http_port": self.smtp_http_port,
+            "tracker_port": self.tracker_port,
+            "store_port": self.store_port,
+        }
+        seen: dict[int, str] = {}
+        for name, port in named.items():
+            if port and port in seen:
+                raise ValueError(f"{seen[port]} and {name} are both set to port {port}")
+            seen[port] = name
+        return self
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.state_dir / "mail"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.broker_port}"
+
+    def with_free_ports(self) -> DevStackSettings:
+        """A copy where every port given as 0 is replaced by a currently free one."""
+        names = ("broker_port", "smtp_port", "smtp_http_port", "tracker_port", "store_port")
+        taken = {getattr(self, name) for name in names}
+        updates: dict[str, int] = {}
+        for name in names:
+            if getattr(self, name) == 0:
+                port = free_port(self.host)
+                while port in taken:
+                    port = free_port(self.host)
+                taken.add(port)
+                updates[name] = port
+        return self.model_copy(update=updates) if updates else self

@@ -1,0 +1,48 @@
+"""`make dev` as a whole: all five components up, the store page and the tracker answering."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .stack import Supervisor, alive, postmaster_pid
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Path) -> None:
+    state_dir = tmp_path / ".dev"
+    supervisor = await Supervisor.start(
+        *("--broker-port", "0", "--smtp-port", "0", "--smtp-http-port", "0"),
+        *("--tracker-port", "0", "--store-port", "0", "--state-dir", str(state_dir)),
+    )
+    try:
+        await supervisor.wait_ready()
+        for step, name in enumerate(["broker", "postgres", "smtp", "tracker", "store"], start=1):
+            assert f"[{step}/5] {name}" in supervisor.output
+        store = supervisor.table_value("demo store")
+        tracker = supervisor.table_value("tracker")
+        snippet = supervisor.table_value("snippet")
+
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            home = await client.get(f"{store}/")
+            assert home.status_code == 200
+            assert "text/html" in home.headers["content-type"]
+            assert "pk_demo_beckon" in home.text
+            ready = await client.get(f"{tracker}/readyz")
+            assert ready.status_code == 200
+            script = await client.get(snippet)
+            assert script.status_code == 200
+            assert "javascript" in script.headers["content-type"]
+
+        children = supervisor.descendants()
+        postgres = postmaster_pid(state_dir / "pg")
+        supervisor.send(signal.SIGINT)
+        assert await supervisor.wait_exit() == 0
+    finally:
+        await supervisor.kill()
+    assert "Traceback" not in supervisor.output
+    assert [pid for pid in [*children, postgres] if alive(pid)] == []
