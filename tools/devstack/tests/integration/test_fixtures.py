@@ -1,0 +1,30 @@
+"""The shared session fixtures give real components, not stand-ins."""
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+pytestmark = pytest.mark.integration
+
+
+async def test_database_url_is_a_real_postgres(database_url):
+    connection = await asyncpg.connect(database_url)
+    try:
+        async with connection.transaction():
+            await connection.execute("create schema if not exists fixture_check")
+            await connection.execute("create table fixture_check.t (n int)")
+            await connection.execute("insert into fixture_check.t values ($1)", 41)
+            assert await connection.fetchval("select n + 1 from fixture_check.t") == 42
+            await connection.execute("drop schema fixture_check cascade")
+        assert (await connection.fetchval("show server_version")).split(".")[0].isdigit()
+    finally:
+        await connection.close()
+
+
+async def test_kafka_bootstrap_is_a_real_broker_with_the_registry_topics(kafka_bootstrap):
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert {"tracking.events", "tracking.dlq"} <= set(await admin.list_topics())
+    finally:
+        await admin.close()
