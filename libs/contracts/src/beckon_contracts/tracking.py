@@ -16,6 +16,8 @@ from beckon_contracts.money import Amount, Currency
 SCHEMA_VERSION = 1
 
 ShortText = Annotated[str, StringConstraints(max_length=512)]
+Locale = Annotated[str, StringConstraints(max_length=35)]
+TimeZone = Annotated[str, StringConstraints(max_length=64)]
 Url = Annotated[str, StringConstraints(max_length=2048)]
 PageType = Literal[
     "home", "category", "product", "search", "cart", "checkout", "confirmation", "content", "other"
@@ -56,8 +58,8 @@ class TrackingContext(_Part):
 
     page: PageContext | None = None
     campaign: Campaign | None = None
-    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    locale: Locale | None = None
+    timezone: TimeZone | None = None
     screen_width: int | None = Field(default=None, ge=0, le=100_000)
     screen_height: int | None = Field(default=None, ge=0, le=100_000)
     library: ShortText | None = None

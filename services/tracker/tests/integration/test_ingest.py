@@ -149,11 +149,19 @@ async def test_unknown_keys_are_401_and_origins_are_checked(tracker, unique):
         f"/v1/collect?k={KEY}", json=batch, headers={"origin": "https://evil.example"}
     )
     assert foreign.status_code == 403
+    # refusals are readable by the page, so the snippet drops instead of retrying blindly
+    assert foreign.headers["access-control-allow-origin"] == "https://evil.example"
     own = await tracker.post(
         f"/v1/collect?k={KEY}", json=batch, headers={"origin": "https://shop.example"}
     )
     assert own.status_code == 200
     assert own.headers["access-control-allow-origin"] == "https://shop.example"
+    assert own.headers["access-control-expose-headers"] == "Retry-After"
+    unknown = await tracker.post(
+        "/v1/collect?k=pk_nope_nope", json=batch, headers={"origin": "https://shop.example"}
+    )
+    assert unknown.status_code == 401
+    assert unknown.headers["access-control-allow-origin"] == "https://shop.example"
 
 
 async def test_cors_preflight(tracker):

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
 
+import orjson
 from beckon_observability import extract_context, inject_headers
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
@@ -62,10 +62,17 @@ def _edge(request: Request, trust_forwarded_for: bool) -> Edge:
     return Edge(received_at=datetime.now(UTC), ip=ip, user_agent=request.headers.get("user-agent"))
 
 
-def _cors(site: Site | None, origin: str | None) -> dict[str, str]:
-    if origin and site is not None and site.allows_origin(origin):
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
+def _cors(origin: str | None) -> dict[str, str]:
+    """Let the page read every answer, refusals included, so the snippet can tell a 4xx (drop)
+    from a network error (retry) and honour Retry-After. Origins are enforced separately (403);
+    no credentials are ever involved."""
+    if not origin:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
 
 
 def _check_client(state: EdgeState, site: Site, origin: str | None, edge: Edge) -> None:
@@ -79,24 +86,33 @@ def _check_client(state: EdgeState, site: Site, origin: str | None, edge: Edge) 
         )
 
 
-async def _answer(request: Request, route: str, site_hint: Site | None, work: Any) -> Response:
+async def _answer(request: Request, route: str, work: Callable[[], Awaitable[Outcome]]) -> Response:
     """Run a handler body inside a server span; turn Problems into responses; count it all."""
     state = _state(request)
     started = time.perf_counter()
-    origin = request.headers.get("origin")
+    cors = _cors(request.headers.get("origin"))
     with tracer.start_as_current_span(
         route, context=extract_context(request.headers.items()), kind=SpanKind.SERVER
     ) as span:
-        holder: dict[str, Site | None] = {"site": site_hint}
         try:
-            outcome: Outcome = await work(holder)
-            response = json_response(outcome.body, outcome.status, _cors(holder["site"], origin))
+            outcome = await work()
+            response = json_response(outcome.body, outcome.status, cors)
         except Problem as problem:
-            response = problem.response(_cors(holder["site"], origin))
+            response = problem.response(cors)
         span.set_attribute("http.response.status_code", response.status_code)
     state.metrics.requests.labels(route, str(response.status_code)).inc()
     state.metrics.latency.labels(route).observe(time.perf_counter() - started)
     return response
+
+
+def _key_in_body(body: bytes, field: str) -> str | None:
+    """A key sent inside the body rather than the URL or headers (read before validation)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    key = data.get(field) if isinstance(data, dict) else None
+    return key if isinstance(key, str) else None
 
 
 @router.post(
@@ -115,40 +131,28 @@ async def _answer(request: Request, route: str, site_hint: Site | None, work: An
 async def collect(request: Request) -> Response:
     state = _state(request)
     key = request.query_params.get("k")
-    site = state.sites.by_site_key(key) if key else None
+    origin = request.headers.get("origin")
 
-    async def work(holder: dict[str, Site | None]) -> Outcome:
-        nonlocal site
+    async def work() -> Outcome:
         edge = _edge(request, state.trust_forwarded_for)
+        site = state.sites.by_site_key(key) if key else None
         if key and site is None:
             raise Problem(401, "unknown_site_key", "unknown site key (query parameter k)")
-        if site is not None:
-            _check_client(state, site, request.headers.get("origin"), edge)
+        if site is not None:  # refuse before reading the body when we can
+            _check_client(state, site, origin, edge)
         body = await read_body(request, state.max_body_bytes)
         if site is None:
-            site = _site_from_body(state, body)
-            holder["site"] = site
-            _check_client(state, site, request.headers.get("origin"), edge)
+            site = state.sites.by_site_key(_key_in_body(body, "site_key"))
+            if site is None:
+                raise Problem(
+                    401, "unknown_site_key", "missing or unknown site key (k= or site_key)"
+                )
+            _check_client(state, site, origin, edge)
         return await state.ingest.collect(
             site=site, body=body, edge=edge, source="POST /v1/collect", headers=inject_headers()
         )
 
-    return await _answer(request, "POST /v1/collect", site, work)
-
-
-def _site_from_body(state: EdgeState, body: bytes) -> Site:
-    """Key-less URL: the key is in the body (checked before anything is dead-lettered)."""
-    import orjson
-
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    key = data.get("site_key") if isinstance(data, dict) else None
-    site = state.sites.by_site_key(key if isinstance(key, str) else None)
-    if site is None:
-        raise Problem(401, "unknown_site_key", "missing or unknown site key (k= or site_key)")
-    return site
+    return await _answer(request, "POST /v1/collect", work)
 
 
 def _write_key(request: Request) -> str | None:
@@ -169,33 +173,24 @@ async def _segment(request: Request, kind: str | None) -> Response:
     state = _state(request)
     route = f"POST /v1/{kind or 'batch'}"
     header_key = _write_key(request)
-    site = state.sites.by_write_key(header_key)
+    origin = request.headers.get("origin")
 
-    async def work(holder: dict[str, Site | None]) -> Outcome:
-        nonlocal site
+    async def work() -> Outcome:
         edge = _edge(request, state.trust_forwarded_for)
+        site = state.sites.by_write_key(header_key)
         if header_key and site is None:
             raise _unknown_write_key()
         if site is not None:
-            _check_client(state, site, request.headers.get("origin"), edge)
+            _check_client(state, site, origin, edge)
         limit = state.max_body_bytes if kind is None else state.max_event_bytes
         body = await read_body(request, limit)
         if site is None:  # analytics.js may put writeKey in the body instead
-            import orjson
-
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = None
-            body_key = data.get("writeKey") if isinstance(data, dict) else None
-            site = state.sites.by_write_key(body_key if isinstance(body_key, str) else None)
+            site = state.sites.by_write_key(_key_in_body(body, "writeKey"))
             if site is None:
                 raise _unknown_write_key()
-            holder["site"] = site
-            _check_client(state, site, request.headers.get("origin"), edge)
-        source = route
+            _check_client(state, site, origin, edge)
         headers = inject_headers()
-        data = await state.ingest.parse_segment_body(site, body, edge, source, headers)
+        data = await state.ingest.parse_segment_body(site, body, edge, route, headers)
         data.pop("writeKey", None)
         return await state.ingest.segment(
             site=site,
@@ -203,11 +198,11 @@ async def _segment(request: Request, kind: str | None) -> Response:
             data=data,
             body_size=len(body),
             edge=edge,
-            source=source,
+            source=route,
             headers=headers,
         )
 
-    return await _answer(request, route, site, work)
+    return await _answer(request, route, work)
 
 
 def _unknown_write_key() -> Problem:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from beckon_contracts.envelope import AwareDatetime, Identifier
-from beckon_contracts.tracking import Campaign, PageContext, ShortText, TrackingContext
+from beckon_contracts.tracking import (
+    Campaign,
+    Locale,
+    PageContext,
+    ShortText,
+    TimeZone,
+    TrackingContext,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracker.domain.admission import Candidate, Edge
@@ -21,8 +28,8 @@ class ClientContext(BaseModel):
 
     page: PageContext | None = None
     campaign: Campaign | None = None
-    locale: ShortText | None = None
-    timezone: ShortText | None = None
+    locale: Locale | None = None
+    timezone: TimeZone | None = None
     screen_width: int | None = Field(default=None, ge=0, le=100_000)
     screen_height: int | None = Field(default=None, ge=0, le=100_000)
     library: ShortText | None = None

@@ -182,7 +182,6 @@
         if (!beacon(body)) break;
         q = q.slice(batch.length);
       }
-      busy = null;
     }
     save();
   }

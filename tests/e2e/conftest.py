@@ -1,0 +1,272 @@
+"""The running system for browser tests: the real tracker and the demo store as processes,
+Chromium driven by Playwright, and a reader for what reached `tracking.events`.
+
+The broker comes from `kafka_bootstrap` (beckon_devstack.pytest_plugin: a real Tansu with
+every topic created).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from beckon_contracts.topics import TRACKING_EVENTS
+from beckon_devstack.ports import free_port
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SITE_ID = "demo"
+SITE_KEY = "pk_demo_beckon"
+START_TIMEOUT_S = 60.0
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _start(
+    name: str, argv: list[str], env: dict[str, str], health_url: str, log_dir: Path
+) -> Service:
+    """Start a process and wait until health_url answers 200; fail with its log otherwise."""
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    service = Service(name, health_url.rsplit("/", 1)[0], process, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with {process.returncode} during start-up:\n{service.log_tail()}"
+            )
+        try:
+            if httpx.get(health_url, timeout=1.0).status_code == 200:
+                return service
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(service)
+            raise TimeoutError(f"{name} not healthy at {health_url}:\n{service.log_tail()}")
+        time.sleep(0.1)
+
+
+def _stop(service: Service) -> None:
+    if service.process.poll() is None:
+        service.process.terminate()
+        try:
+            service.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+
+
+@dataclass(frozen=True)
+class Stack:
+    tracker_url: str
+    store_url: str  # the snippet may track automated browsers (--allow-automation)
+    strict_store_url: str  # started without --allow-automation, as in production
+    bootstrap: str
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    tracker_port, store_port, strict_port = free_port(), free_port(), free_port()
+    tracker_url = f"http://{HOST}:{tracker_port}"
+    store_url = f"http://{HOST}:{store_port}"
+    strict_store_url = f"http://{HOST}:{strict_port}"
+    site = {
+        "site_id": SITE_ID,
+        "site_key": SITE_KEY,
+        "write_key": "wk_demo_beckon",
+        "allowed_origins": [store_url, strict_store_url],
+    }
+    tracker_env = {
+        **os.environ,
+        "TRACKER_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TRACKER_HOST": HOST,
+        "TRACKER_PORT": str(tracker_port),
+        "TRACKER_SITES": json.dumps([site]),
+    }
+    services: list[Service] = []
+    try:
+        services.append(
+            _start(
+                "tracker",
+                [sys.executable, "-m", "tracker"],
+                tracker_env,
+                f"{tracker_url}/readyz",
+                log_dir,
+            )
+        )
+        for name, port, extra in (
+            ("store", store_port, ["--allow-automation"]),
+            ("strict-store", strict_port, []),
+        ):
+            argv = [
+                *(sys.executable, "-m", "beckon_devstack.demo_store"),
+                *("--host", HOST, "--port", str(port)),
+                *("--tracker-url", tracker_url, "--site-key", SITE_KEY),
+                *extra,
+            ]
+            services.append(
+                _start(name, argv, dict(os.environ), f"http://{HOST}:{port}/healthz", log_dir)
+            )
+        yield Stack(tracker_url, store_url, strict_store_url, kafka_bootstrap)
+    finally:
+        for service in reversed(services):
+            _stop(service)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium presenting itself as desktop Chrome, as the visitors these tests play would.
+
+    The tracker rightly flags "HeadlessChrome" as a bot. A per-context user agent does not
+    reach sendBeacon / keepalive requests, so the browser gets --user-agent at launch.
+    """
+    async with async_playwright() as playwright:
+        probe = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await probe.new_page()
+            headless_agent: str = await page.evaluate("navigator.userAgent")
+        finally:
+            await probe.close()
+        user_agent = headless_agent.replace("HeadlessChrome", "Chrome")
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--user-agent={user_agent}"]
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def new_context(browser: Browser) -> AsyncIterator[Callable[..., Any]]:
+    """Fresh browser contexts (a new visitor each: empty cookies and storage)."""
+    contexts: list[BrowserContext] = []
+
+    async def make(**options: Any) -> BrowserContext:
+        context = await browser.new_context(**options)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+# ---- reading tracking.events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: str
+    headers: dict[str, bytes]
+    event: dict[str, Any]
+
+
+async def read_tracking_events(
+    bootstrap: str,
+    until: Callable[[list[Record]], bool],
+    *,
+    visitor_ids: Collection[str],
+    deadline_s: float = 60.0,
+) -> list[Record]:
+    """These visitors' records in partition order, read from the earliest offset.
+
+    Reads until `until(records)` holds (or the deadline passes), then drains every partition to
+    its high watermark so late duplicates would be seen too. Tansu's `end_offsets()` is not
+    trusted (see TANSU.md); `highwater()` is.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(TRACKING_EVENTS.name) or set()
+        assignment = [TopicPartition(TRACKING_EVENTS.name, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        records: list[Record] = []
+        deadline = time.monotonic() + deadline_s
+        satisfied = False
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            for tp, messages in batches.items():
+                for message in messages:
+                    event = json.loads(message.value)
+                    if event.get("visitor_id") not in visitor_ids:
+                        continue
+                    records.append(
+                        Record(
+                            partition=tp.partition,
+                            offset=message.offset,
+                            key=(message.key or b"").decode(),
+                            headers={k: bytes(v) for k, v in message.headers},
+                            event=event,
+                        )
+                    )
+            if not satisfied and until(records):
+                satisfied = True
+            if satisfied and all([await _caught_up(consumer, tp) for tp in assignment]):
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+    highwater = consumer.highwater(tp)
+    return highwater is None or await consumer.position(tp) >= highwater
+
+
+@pytest.fixture
+def tracking_events(stack: Stack) -> Callable[..., Any]:
+    """`await tracking_events(visitor_id(s), until)`: their records on tracking.events."""
+
+    async def read(
+        visitors: str | Collection[str],
+        until: Callable[[list[Record]], bool],
+        deadline_s: float = 60.0,
+    ) -> list[Record]:
+        ids = {visitors} if isinstance(visitors, str) else set(visitors)
+        return await read_tracking_events(
+            stack.bootstrap, until, visitor_ids=ids, deadline_s=deadline_s
+        )
+
+    return read

@@ -1,0 +1,2 @@
+/*! Beckon loader: paste inline, then beckon('init',{siteKey:'pk_...',endpoint:'https://tracker.example.com'}) */
+!function(w,d){if(w.beckon)return;var b=w.beckon=function(){var a=arguments,o,s;(b.q=b.q||[]).push([a,+new Date]);if(a[0]=='init'&&!b.s){o=a[1]||{};s=b.s=d.createElement('script');s.async=1;s.src=o.scriptUrl||(o.endpoint||'').replace(/\/+$/,'')+'/beckon.js';(d.head||d.documentElement).appendChild(s)}}}(window,document);
