@@ -28,7 +28,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from beckon_messaging import ensure_topics
 
     if _docker_requested():
-        from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+        try:
+            from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise RuntimeError(
+                "BECKON_TEST_CONTAINERS=1 asks for a Kafka container: "
+                "`uv pip install 'testcontainers[kafka]'` first, or unset it to use Tansu"
+            ) from exc
 
         with KafkaContainer() as container:
             bootstrap = container.get_bootstrap_server()
