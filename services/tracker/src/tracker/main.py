@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,13 @@ from beckon_observability import configure_logging, configure_tracing
 from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
 from fastapi import FastAPI, Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from tracker.adapters.kafka import KafkaPublisher
 from tracker.api.problems import json_response
-from tracker.api.routes import EdgeState, mount_scripts, router
+from tracker.api.routes import EdgeState, collect, mount_scripts, router
 from tracker.config import Settings
+from tracker.domain.enrichment import warm_up
 from tracker.domain.ratelimit import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
 from tracker.ingest import Ingest
@@ -40,6 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_up()
+        # What start-up built lives as long as the process: out of the collector's sight, a
+        # full collection no longer walks it (60-75 ms pauses at load, seen at p99).
+        gc.collect()
+        gc.freeze()
         await publisher.start()
         try:
             yield
@@ -51,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Clickstream ingest: the snippet's batches and Segment-compatible calls.",
         lifespan=lifespan,
+        # The routes open their own server span; FastAPI's would double the tracing cost.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.edge = EdgeState(
         sites=sites,
@@ -64,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_event_bytes=settings.max_event_bytes,
     )
     app.include_router(router)
+    # The hot path as a plain Starlette route, matched first; FastAPI's still documents it.
+    app.router.routes.insert(0, Route("/v1/collect", collect, methods=["POST"]))
     mount_scripts(app)
 
     @app.get("/healthz", include_in_schema=False)
