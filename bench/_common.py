@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import uvloop
+from beckon_devstack.processes import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BARRIER_TIMEOUT_S = 300.0
@@ -436,13 +437,7 @@ class Service:
     port: int = 0
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout_s=15)
 
 
 def start_service(

@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from beckon_contracts.topics import TRACKING_EVENTS
 from beckon_devstack.ports import free_port
+from beckon_devstack.processes import stop_process
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -79,13 +80,7 @@ def _start(
 
 
 def _stop(service: Service) -> None:
-    if service.process.poll() is None:
-        service.process.terminate()
-        try:
-            service.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
+    stop_process(service.process)
 
 
 @dataclass(frozen=True)

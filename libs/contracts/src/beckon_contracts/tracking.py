@@ -6,7 +6,7 @@ The tracker builds these from the snippet's batches and from Segment-compatible 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints, TypeAdapter
 
@@ -196,15 +196,8 @@ TrackingEvent = Annotated[
     | CustomTracked,
     Field(discriminator="type"),
 ]
-TRACKING_EVENT_TYPES: tuple[str, ...] = (
-    "page_viewed",
-    "product_viewed",
-    "cart_updated",
-    "checkout_started",
-    "order_completed",
-    "identified",
-    "heartbeat",
-    "custom",
+TRACKING_EVENT_TYPES: tuple[str, ...] = tuple(
+    model.model_fields["type"].default for model in get_args(get_args(TrackingEvent)[0])
 )
 tracking_event_adapter: TypeAdapter[TrackingEvent] = TypeAdapter(TrackingEvent)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from beckon_contracts.tracking import TRACKING_EVENT_TYPES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,19 +26,7 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-event_types = st.sampled_from(
-    [
-        "page_viewed",
-        "product_viewed",
-        "cart_updated",
-        "checkout_started",
-        "order_completed",
-        "identified",
-        "heartbeat",
-        "custom",
-        "nonsense",
-    ]
-)
+event_types = st.sampled_from([*TRACKING_EVENT_TYPES, "nonsense"])
 near_valid_events = st.fixed_dictionaries(
     {"type": event_types},
     optional={

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from beckon_devstack.ports import ensure_free, free_port, is_listening
+from beckon_devstack.processes import stop_process
 
 
 def tansu_binary() -> Path:
@@ -69,13 +70,8 @@ class TansuBroker:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def __enter__(self) -> TansuBroker:
         return self.start()
