@@ -24,7 +24,7 @@ from tracker.domain.admission import Edge
 from tracker.domain.collect import CollectBatch
 from tracker.domain.ratelimit import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
-from tracker.ingest import Ingest, Outcome
+from tracker.ingest import Inbound, Ingest, Outcome
 from tracker.metrics import TrackerMetrics
 
 tracer = trace.get_tracer("tracker")
@@ -148,9 +148,8 @@ async def collect(request: Request) -> Response:
                     401, "unknown_site_key", "missing or unknown site key (k= or site_key)"
                 )
             _check_client(state, site, origin, edge)
-        return await state.ingest.collect(
-            site=site, body=body, edge=edge, source="POST /v1/collect", headers=inject_headers()
-        )
+        inbound = Inbound(site, edge, "POST /v1/collect", inject_headers())
+        return await state.ingest.collect(inbound, body)
 
     return await _answer(request, "POST /v1/collect", work)
 
@@ -189,18 +188,8 @@ async def _segment(request: Request, kind: str | None) -> Response:
             if site is None:
                 raise _unknown_write_key()
             _check_client(state, site, origin, edge)
-        headers = inject_headers()
-        data = await state.ingest.parse_segment_body(site, body, edge, route, headers)
-        data.pop("writeKey", None)
-        return await state.ingest.segment(
-            site=site,
-            kind=kind,
-            data=data,
-            body_size=len(body),
-            edge=edge,
-            source=route,
-            headers=headers,
-        )
+        inbound = Inbound(site, edge, route, inject_headers(), segment=True)
+        return await state.ingest.segment(inbound, kind, body)
 
     return await _answer(request, route, work)
 
