@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from beckon_contracts.topics import TRACKING_EVENTS
+from beckon_devstack.kafka_probe import read_records
 from beckon_devstack.ports import free_port
 from beckon_devstack.processes import stop_process
 from playwright.async_api import Browser, BrowserContext, async_playwright
@@ -192,6 +193,16 @@ class Record:
     event: dict[str, Any]
 
 
+def _as_record(message: ConsumerRecord) -> Record:
+    return Record(
+        partition=message.partition,
+        offset=message.offset,
+        key=(message.key or b"").decode(),
+        headers={k: bytes(v) for k, v in message.headers},
+        event=json.loads(message.value),
+    )
+
+
 async def read_tracking_events(
     bootstrap: str,
     until: Callable[[list[Record]], bool],
@@ -201,53 +212,18 @@ async def read_tracking_events(
 ) -> list[Record]:
     """These visitors' records in partition order, read from the earliest offset.
 
-    Reads until `until(records)` holds (or the deadline passes), then drains every partition to
-    its high watermark so late duplicates would be seen too. Tansu's `end_offsets()` is not
-    trusted (see TANSU.md); `highwater()` is.
+    Reads until `until(records)` holds, then drains every partition to its high watermark so
+    late duplicates would be seen too.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
+    messages = await read_records(
+        bootstrap,
+        TRACKING_EVENTS.name,
+        match=lambda message: json.loads(message.value).get("visitor_id") in visitor_ids,
+        until=lambda found: until([_as_record(message) for message in found]),
+        drain=True,
+        timeout_s=deadline_s,
     )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(TRACKING_EVENTS.name) or set()
-        assignment = [TopicPartition(TRACKING_EVENTS.name, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
-        records: list[Record] = []
-        deadline = time.monotonic() + deadline_s
-        satisfied = False
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
-            for tp, messages in batches.items():
-                for message in messages:
-                    event = json.loads(message.value)
-                    if event.get("visitor_id") not in visitor_ids:
-                        continue
-                    records.append(
-                        Record(
-                            partition=tp.partition,
-                            offset=message.offset,
-                            key=(message.key or b"").decode(),
-                            headers={k: bytes(v) for k, v in message.headers},
-                            event=event,
-                        )
-                    )
-            if not satisfied and until(records):
-                satisfied = True
-            if satisfied and all([await _caught_up(consumer, tp) for tp in assignment]):
-                break
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
-    highwater = consumer.highwater(tp)
-    return highwater is None or await consumer.position(tp) >= highwater
+    return [_as_record(message) for message in messages]
 
 
 @pytest.fixture

@@ -17,14 +17,19 @@ async def read_records(
     topic: str,
     *,
     match: Callable[[Record], bool] = lambda _record: True,
-    count: int,
+    count: int = 1,
+    until: Callable[[list[Record]], bool] | None = None,
+    drain: bool = False,
     timeout_s: float = 30.0,
 ) -> list[Record]:
-    """Read the topic from the beginning until `count` records satisfy `match` (or time out).
+    """Read the topic from the beginning until enough records satisfy `match`.
 
-    Returns the matching records in partition-then-offset order as read; raises TimeoutError
-    naming how many were found, so a failing test says what was missing.
+    Enough is `count` of them, or `until(found)` when given. With `drain`, reading then goes on
+    to every partition's high watermark (Tansu's `highwater()` is right where `end_offsets()`
+    is not), so late duplicates are seen too. Returns the matching records in the order read;
+    raises TimeoutError saying how many were found, so a failing test says what was missing.
     """
+    done = until or (lambda found: len(found) >= count)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -42,13 +47,28 @@ async def read_records(
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         found: list[Record] = []
-        while len(found) < count:
+        satisfied = False
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"found {len(found)} of {count} matching records on {topic!r}")
+                wanted = "the condition" if until else f"{count}"
+                raise TimeoutError(
+                    f"found {len(found)} matching records on {topic!r}; wanted {wanted}"
+                    + (" and a drained topic" if satisfied else "")
+                )
             batches = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
             for records in batches.values():
                 found.extend(record for record in records if match(record))
-        return found
+            satisfied = satisfied or done(found)
+            if satisfied and (not drain or await _caught_up(consumer, assigned)):
+                return found
     finally:
         await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is not None and await consumer.position(tp) < highwater:
+            return False
+    return True
