@@ -78,6 +78,7 @@ def test_record_keys_keep_a_visitor_on_one_partition():
     assert is_identifier("v_1@shop.example")
     assert not is_identifier("a b")
     assert not is_identifier(7)
+    assert not is_identifier("v1\n")  # Python's $ would accept a trailing newline
 
 
 def test_topic_registry_is_consistent():

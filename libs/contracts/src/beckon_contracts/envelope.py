@@ -17,7 +17,7 @@ _identifier = re.compile(IDENTIFIER_PATTERN)
 
 def is_identifier(value: object) -> bool:
     """Whether `value` is a valid visitor/session/product id (same rule as `Identifier`)."""
-    return isinstance(value, str) and _identifier.match(value) is not None
+    return isinstance(value, str) and _identifier.fullmatch(value) is not None
 
 
 SiteId = Annotated[
