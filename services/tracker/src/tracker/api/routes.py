@@ -105,6 +105,34 @@ async def _answer(request: Request, route: str, work: Callable[[], Awaitable[Out
     return response
 
 
+async def _site_and_body(
+    request: Request,
+    state: EdgeState,
+    edge: Edge,
+    *,
+    key: str | None,
+    lookup: Callable[[str | None], Site | None],
+    body_field: str,
+    unknown: Callable[[], Problem],
+    limit: int,
+) -> tuple[Site, bytes]:
+    """The site a request is for, and its body. A key outside the body (URL or header) is
+    checked before the body is read; otherwise the body must name it in `body_field`."""
+    origin = request.headers.get("origin")
+    site = lookup(key) if key else None
+    if key and site is None:
+        raise unknown()
+    if site is not None:
+        _check_client(state, site, origin, edge)
+    body = await read_body(request, limit)
+    if site is None:
+        site = lookup(_key_in_body(body, body_field))
+        if site is None:
+            raise unknown()
+        _check_client(state, site, origin, edge)
+    return site, body
+
+
 def _key_in_body(body: bytes, field: str) -> str | None:
     """A key sent inside the body rather than the URL or headers (read before validation)."""
     try:
@@ -131,23 +159,21 @@ def _key_in_body(body: bytes, field: str) -> str | None:
 async def collect(request: Request) -> Response:
     state = _state(request)
     key = request.query_params.get("k")
-    origin = request.headers.get("origin")
 
     async def work() -> Outcome:
         edge = _edge(request, state.trust_forwarded_for)
-        site = state.sites.by_site_key(key) if key else None
-        if key and site is None:
-            raise Problem(401, "unknown_site_key", "unknown site key (query parameter k)")
-        if site is not None:  # refuse before reading the body when we can
-            _check_client(state, site, origin, edge)
-        body = await read_body(request, state.max_body_bytes)
-        if site is None:
-            site = state.sites.by_site_key(_key_in_body(body, "site_key"))
-            if site is None:
-                raise Problem(
-                    401, "unknown_site_key", "missing or unknown site key (k= or site_key)"
-                )
-            _check_client(state, site, origin, edge)
+        site, body = await _site_and_body(
+            request,
+            state,
+            edge,
+            key=key,
+            lookup=state.sites.by_site_key,
+            body_field="site_key",
+            unknown=lambda: Problem(
+                401, "unknown_site_key", "missing or unknown site key (k= or site_key)"
+            ),
+            limit=state.max_body_bytes,
+        )
         inbound = Inbound(site, edge, "POST /v1/collect", inject_headers())
         return await state.ingest.collect(inbound, body)
 
@@ -172,22 +198,19 @@ async def _segment(request: Request, kind: str | None) -> Response:
     state = _state(request)
     route = f"POST /v1/{kind or 'batch'}"
     header_key = _write_key(request)
-    origin = request.headers.get("origin")
 
     async def work() -> Outcome:
         edge = _edge(request, state.trust_forwarded_for)
-        site = state.sites.by_write_key(header_key)
-        if header_key and site is None:
-            raise _unknown_write_key()
-        if site is not None:
-            _check_client(state, site, origin, edge)
-        limit = state.max_body_bytes if kind is None else state.max_event_bytes
-        body = await read_body(request, limit)
-        if site is None:  # analytics.js may put writeKey in the body instead
-            site = state.sites.by_write_key(_key_in_body(body, "writeKey"))
-            if site is None:
-                raise _unknown_write_key()
-            _check_client(state, site, origin, edge)
+        site, body = await _site_and_body(
+            request,
+            state,
+            edge,
+            key=header_key,
+            lookup=state.sites.by_write_key,
+            body_field="writeKey",  # analytics.js may send it in the body instead
+            unknown=_unknown_write_key,
+            limit=state.max_body_bytes if kind is None else state.max_event_bytes,
+        )
         inbound = Inbound(site, edge, route, inject_headers(), segment=True)
         return await state.ingest.segment(inbound, kind, body)
 
