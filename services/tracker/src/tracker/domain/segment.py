@@ -36,12 +36,8 @@ def event_id_for(site_id: str, message_id: object, occurred_at: object) -> uuid.
 
 
 def _millis(value: object) -> int:
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-        except ValueError:
-            pass
-    return 0
+    parsed = _parse_time(value)
+    return int(parsed.timestamp() * 1000) if parsed else 0
 
 
 def _parse_time(value: object) -> datetime | None:
