@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -22,3 +23,11 @@ def uuid7(unix_ms: int | None = None) -> uuid.UUID:
 def uuid7_time_ms(value: uuid.UUID) -> int:
     """The millisecond timestamp stored in a UUIDv7."""
     return value.int >> 80
+
+
+def derived_uuid7(seed: str, unix_ms: int) -> uuid.UUID:
+    """A UUIDv7 that is always the same for one seed: retries and replays keep their id."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+    value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | ((digest >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62 | digest & ((1 << 62) - 1)
+    return uuid.UUID(int=value)

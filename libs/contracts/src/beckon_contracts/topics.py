@@ -54,6 +54,12 @@ VISITORS_STATE = Topic(
     retention_ms=None,
     description="Latest state of each visitor, for the live visitor list",
 )
+VISITORS_EVENTS = Topic(
+    name="visitors.events",
+    partitions=12,
+    key="site:visitor",
+    description="Derived visitor facts, e.g. a lead score crossing into warm or hot",
+)
 CHAT_INVITATIONS_DLQ = _dlq("chat.invitations.dlq")
 CHAT_INVITATIONS = Topic(
     name="chat.invitations",
@@ -105,10 +111,32 @@ LEADS_EVENTS = Topic(
     description="Leads captured, routed, contacted, escalated",
 )
 
+# Triggers' own internal streams (other services never read them).
+TRIGGERS_DLQ = _dlq("triggers.dlq")
+TRIGGERS_FEEDBACK = Topic(
+    name="triggers.feedback",
+    partitions=TRACKING_EVENTS.partitions,  # co-partitioned with tracking.events
+    key="site:visitor",
+    description="Invitation decisions and chat outcomes, re-keyed by visitor for the state",
+)
+TRIGGERS_CANDIDATES = Topic(
+    name="triggers.candidates",
+    partitions=6,
+    key="site",
+    description="Visitors a rule selected, routed per site to capacity-aware admission",
+)
+TRIGGERS_OUTCOMES = Topic(
+    name="triggers.outcomes",
+    partitions=RULES_STATS.partitions,
+    key="site:rule",
+    description="Funnel steps per rule (eligible, invited, held out, shown, ..., order)",
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     TRACKING_EVENTS,
     TRACKING_DLQ,
     VISITORS_STATE,
+    VISITORS_EVENTS,
     CHAT_INVITATIONS,
     CHAT_INVITATIONS_DLQ,
     CHAT_EVENTS,
@@ -119,6 +147,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     RULES_STATS,
     LEADS_EVENTS,
     LEADS_EVENTS_DLQ,
+    TRIGGERS_DLQ,
+    TRIGGERS_FEEDBACK,
+    TRIGGERS_CANDIDATES,
+    TRIGGERS_OUTCOMES,
 )
 BY_NAME: dict[str, Topic] = {topic.name: topic for topic in ALL_TOPICS}
 

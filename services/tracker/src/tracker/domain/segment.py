@@ -7,12 +7,11 @@ events; every other call is kept as a `custom` event, so nothing a store sends i
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from beckon_contracts.ids import uuid7
+from beckon_contracts.ids import derived_uuid7, uuid7
 
 from tracker.domain.admission import Candidate, Edge
 from tracker.domain.enrichment import clock_offset
@@ -28,11 +27,7 @@ def event_id_for(site_id: str, message_id: object, occurred_at: object) -> uuid.
     """A UUIDv7 that is the same for every retry of one Segment message (dedup downstream)."""
     if not isinstance(message_id, str | int) or message_id == "":
         return uuid7()
-    millis = _millis(occurred_at)
-    digest = int.from_bytes(hashlib.sha256(f"{site_id}\0{message_id}".encode()).digest()[:10])
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | ((digest >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62 | digest & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    return derived_uuid7(f"{site_id}\0{message_id}", _millis(occurred_at))
 
 
 def _millis(value: object) -> int:

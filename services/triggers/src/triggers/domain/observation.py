@@ -155,7 +155,9 @@ def observe(data: object) -> Observation:
     session_id = data.get("session_id")
     if session_id is not None and not is_identifier(session_id):
         raise BadRecord("session_id", "must be a visible identifier of 1-128 characters")
-    assert event_id is not None and site_id is not None and isinstance(visitor_id, str)
+    assert event_id is not None
+    assert site_id is not None
+    assert isinstance(visitor_id, str)
     context = _dict(data, "context")
     payload = _dict(data, "payload")
     page = context.get("page") or {}

@@ -38,6 +38,7 @@ class InvitationMark:
     outcome: str | None = None  # shown | accepted | declined | expired
     conversation: bool = False
     orders: int = 0
+    revenue: float = 0.0
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class VisitorState:
     title: str | None = None
     page_type: str | None = None
     page_entered: float = 0.0
+    last_active: float = 0.0  # last event that wasn't a heartbeat
     # how the current session arrived
     source: str | None = None
     medium: str | None = None
@@ -108,10 +110,10 @@ class VisitorState:
         return max(0.0, now - self.page_entered) if self.page_entered else 0.0
 
     def checkout_idle(self, now: float) -> float:
-        """Seconds since the last event while on checkout (0 when not on checkout)."""
-        if self.page_type != "checkout" or not self.checkout_started:
+        """Seconds on checkout without doing anything (heartbeats only say the page is open)."""
+        if self.page_type != "checkout":
             return 0.0
-        return max(0.0, now - self.last_seen)
+        return max(0.0, now - max(self.last_active, self.page_entered))
 
     def views_of(self, product_id: str) -> int:
         return len(self.product_views.get(product_id, ()))
@@ -142,18 +144,19 @@ class VisitorState:
         return asdict(self)
 
 
-def seen_before(state: VisitorState, event_id: str, partition: int | None, offset: int | None) -> bool:
-    """Whether this record was already applied (a replay after a crash, or a resend)."""
-    if partition is not None and offset is not None:
-        last = state.offsets.get(str(partition))
+def seen_before(state: VisitorState, event_id: str, source: str | None, offset: int | None) -> bool:
+    """Whether this record was already applied: a replay after a crash (its offset is at or
+    below the last one applied from that `source`, a topic-partition) or a resend (same id)."""
+    if source is not None and offset is not None:
+        last = state.offsets.get(source)
         if last is not None and offset <= last:
             return True
     return event_id in state.recent_event_ids
 
 
-def remember(state: VisitorState, event_id: str, partition: int | None, offset: int | None) -> None:
-    if partition is not None and offset is not None:
-        state.offsets[str(partition)] = offset
+def remember(state: VisitorState, event_id: str, source: str | None, offset: int | None) -> None:
+    if source is not None and offset is not None:
+        state.offsets[source] = offset
     ids = state.recent_event_ids
     ids.append(event_id)
     if len(ids) > MAX_RECENT_EVENT_IDS:
@@ -174,7 +177,8 @@ class Applied:
 
 def _start_session(state: VisitorState, obs: Observation) -> None:
     state.sessions += 1
-    state.session_id = obs.session_id
+    # SDKs without session ids still get sessions (30 min idle), so once-per-session works
+    state.session_id = obs.session_id or f"auto-{state.sessions}"
     state.session_started = obs.at
     state.session_events = 0
     state.page_entered = obs.at
@@ -213,6 +217,8 @@ def apply(state: VisitorState, obs: Observation) -> Applied:
         _start_session(state, obs)
     state.session_events += 1
     state.last_seen = max(state.last_seen, obs.at)
+    if obs.type != "heartbeat":
+        state.last_active = max(state.last_active, obs.at)
 
     page_changed = False
     if obs.is_page_change and obs.url != state.url:

@@ -1,0 +1,3 @@
+from triggers.main import main
+
+main()

@@ -1,0 +1,237 @@
+"""The Faust worker: thin agents that feed batches of records to the pure engine.
+
+Four stages, each a Faust agent with its table(s), all restart-safe and idempotent:
+
+1. visitors    tracking.events + triggers.feedback (co-partitioned by site:visitor)
+               → table `visitors` (one write per visitor per batch), visitors.state,
+                 visitors.events, triggers.candidates, triggers.outcomes
+2. admission   triggers.candidates (key site) → tables `admission-sites`, `admission-visitors`,
+               chat.invitations, triggers.feedback, triggers.outcomes
+3. stats       triggers.outcomes (key site:rule) → table `rule-stats`, rules.stats
+4. chat-events chat.events → triggers.feedback (re-keyed by visitor) and triggers.candidates
+               (invitation outcomes free admission's budget)
+
+Rules (`rules.config`), presence (`agents.presence`) and published stats (`rules.stats`) are
+small compacted topics every worker follows whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from beckon_contracts import topics
+from beckon_contracts.presence import parse_team_presence
+from beckon_contracts.rules_config import parse_rules_record
+
+from triggers import stages
+from triggers.adapters.follower import TopicFollower
+from triggers.adapters.outputs import Outputs
+from triggers.config import Settings
+from triggers.domain.admission import TeamCapacity
+from triggers.domain.engine import Sites
+from triggers.metrics import METRICS
+
+log = logging.getLogger("triggers")
+
+
+@dataclass
+class Runtime:
+    """What the agents share inside one worker process."""
+
+    settings: Settings
+    sites: Sites = field(default_factory=Sites)
+    presence: dict[str, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: Outputs | None = None
+    followers: list[TopicFollower] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Outputs:
+        assert self.outputs is not None, "outputs start with the worker"
+        return self.outputs
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
+    runtime = Runtime(settings=settings)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        value_serializer="raw",
+        key_serializer="raw",
+        producer_max_batch_size=settings.changelog_max_batch_bytes,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        web_host=settings.host,
+        web_port=settings.port,
+        web_bind=settings.host,
+        stream_buffer_maxsize=4 * settings.batch_size,
+        topic_replication_factor=1,
+    )
+
+    def source(name: str, *more: str) -> faust.TopicT:
+        return app.topic(name, *more, key_type=bytes, value_type=bytes)
+
+    visitors = app.Table(
+        "visitors", key_type=str, value_type=bytes, partitions=topics.TRACKING_EVENTS.partitions
+    )
+    admission_sites = app.Table(
+        "admission-sites",
+        key_type=str,
+        value_type=bytes,
+        partitions=topics.TRIGGERS_CANDIDATES.partitions,
+    )
+    admission_visitors = app.Table(
+        "admission-visitors",
+        key_type=str,
+        value_type=bytes,
+        partitions=topics.TRIGGERS_CANDIDATES.partitions,
+    )
+    rule_stats = app.Table(
+        "rule-stats", key_type=str, value_type=bytes, partitions=topics.TRIGGERS_OUTCOMES.partitions
+    )
+
+    # ---- stage 1: visitors ------------------------------------------------------------------
+    @app.agent(source(topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name), name="visitors")
+    async def visitor_stage(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            started = time.perf_counter()
+            await stages.visitor_batch(runtime, visitors, events)
+            METRICS.observe_batch("visitors", len(events), time.perf_counter() - started)
+
+    # ---- stage 2: admission -----------------------------------------------------------------
+    @app.agent(source(topics.TRIGGERS_CANDIDATES.name), name="admission")
+    async def admission_stage(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            started = time.perf_counter()
+            await stages.admission_batch(runtime, admission_sites, admission_visitors, events)
+            METRICS.observe_batch("admission", len(events), time.perf_counter() - started)
+
+    # ---- stage 3: stats ---------------------------------------------------------------------
+    @app.agent(source(topics.TRIGGERS_OUTCOMES.name), name="stats")
+    async def stats_stage(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=0.2):
+            await stages.stats_batch(runtime, rule_stats, events)
+
+    # ---- stage 4: chat events ---------------------------------------------------------------
+    @app.agent(source(topics.CHAT_EVENTS.name), name="chat-events")
+    async def chat_stage(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            await stages.chat_batch(runtime, events)
+
+    @app.timer(interval=settings.snapshot_interval_s)  # type: ignore[untyped-decorator]
+    async def flush_snapshots() -> None:
+        # Trailing snapshots (changes that came < 1 s after the previous record) wait in
+        # `pending`; they are sent from here so the live list never misses a last change.
+        await stages.flush_pending_snapshots(runtime)
+
+    # ---- lifecycle and HTTP -----------------------------------------------------------------
+    @app.task(on_leader=False)  # type: ignore[untyped-decorator]
+    async def start_followers() -> None:
+        await _start_followers(runtime)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
+        return web.json({"ready": ready, "sites": len(runtime.sites)}, status=200 if ready else 503)
+
+    @app.page("/v1/stats/{site_id}")
+    async def site_stats(web: Any, request: Any, site_id: str) -> Any:
+        rows = [
+            value for key, value in sorted(runtime.stats.items()) if key.startswith(f"{site_id}:")
+        ]
+        return web.json({"site_id": site_id, "rules": rows})
+
+    @app.page("/v1/sites/{site_id}")
+    async def site_view(web: Any, request: Any, site_id: str) -> Any:
+        """What this worker currently applies for a site: rules version and team capacity."""
+        site = runtime.sites.known(site_id)
+        teams = {}
+        for team, presence in runtime.presence.get(site_id, {}).items():
+            capacity = TeamCapacity.of(presence)
+            teams[team] = {
+                "online_agents": capacity.online_agents,
+                "free_slots": capacity.free_slots,
+                "open_chats": capacity.open_chats,
+                "load_ratio": round(capacity.load_ratio, 3),
+            }
+        return web.json(
+            {
+                "site_id": site_id,
+                "rules_version": site.rules.version if site else None,
+                "rules": [rule.id for rule in site.rules.rules if rule.enabled] if site else [],
+                "teams": teams,
+            }
+        )
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        body, content_type = METRICS.render()
+        return web.bytes(body, content_type=content_type)
+
+    app.triggers_runtime = runtime  # type: ignore[attr-defined]
+    return app, runtime
+
+
+async def _start_followers(runtime: Runtime) -> None:
+    settings = runtime.settings
+    runtime.outputs = Outputs(
+        settings.kafka_bootstrap, f"{settings.app_id}-outputs", idempotent=settings.kafka_idempotent
+    )
+    await runtime.outputs.start()
+
+    def on_rules(record: Any) -> None:
+        if record.value is None:
+            return
+        try:
+            site_rules = parse_rules_record(record.value)
+        except Exception as exc:
+            log.error("rules.config offset %s rejected: %s", record.offset, exc)
+            return
+        runtime.sites.put(site_rules)
+        log.info(
+            "rules for site %s v%s: %d rules",
+            site_rules.site_id,
+            site_rules.version,
+            len(site_rules.rules),
+        )
+
+    def on_presence(record: Any) -> None:
+        if record.value is None:
+            return
+        presence = parse_team_presence(record.value)
+        runtime.presence[presence.site_id][presence.team] = presence
+
+    def on_stats(record: Any) -> None:
+        if record.value is None or record.key is None:
+            return
+        runtime.stats[record.key.decode()] = orjson.loads(record.value)
+
+    for name, handler in (
+        (topics.RULES_CONFIG.name, on_rules),
+        (topics.AGENTS_PRESENCE.name, on_presence),
+        (topics.RULES_STATS.name, on_stats),
+    ):
+        follower = TopicFollower(settings.kafka_bootstrap, name, handler)
+        await follower.start()
+        runtime.followers.append(follower)
+    waits = [asyncio.wait_for(f.caught_up.wait(), timeout=30) for f in runtime.followers]
+    await asyncio.gather(*waits)
+    runtime.ready.set()
+    log.info("triggers ready: %d sites with rules", len(runtime.sites))

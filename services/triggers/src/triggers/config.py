@@ -1,0 +1,44 @@
+"""The triggers worker's one settings class; nothing else in the service reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    broker: Literal["tansu", "kafka"] = Field(
+        default="tansu",
+        description=(
+            "tansu: one record per changelog batch (Tansu reports wrong end offsets for "
+            "multi-record batches, which breaks table recovery); kafka: normal batching"
+        ),
+    )
+    kafka_idempotent: bool = Field(default=False, description="Only on Apache Kafka")
+    create_topics: bool = True
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8002, ge=1, le=65535, description="HTTP: stats, health, metrics")
+    data_dir: Path = Path(".dev/triggers")
+
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="Events per stream.take")
+    batch_within_s: float = Field(default=0.02, gt=0, le=5.0, description="Longest batch wait")
+    session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, le=30.0)
+    snapshot_interval_s: float = Field(
+        default=1.0, gt=0, description="At most one visitors.state record per visitor this often"
+    )
+    log_level: str = "info"
+    log_json: bool = False
+
+    @property
+    def changelog_max_batch_bytes(self) -> int:
+        return 1 if self.broker == "tansu" else 262_144

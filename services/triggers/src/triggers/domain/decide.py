@@ -1,0 +1,250 @@
+"""The admission step for one site: candidates in, invitations / held-out records out.
+
+All candidates of a site arrive on one partition of `triggers.candidates`, so this runs in
+one place per site: the per-visitor limits, the capacity budget and the hourly caps are
+checked and spent without races. Per visitor it keeps the invitation history (the marks)
+that the limits are checked against; per site, `SiteAdmission`'s counters.
+
+Holdout is decided *after* admission: the control group is drawn from visitors who would
+have been invited, so both arms are comparable (admission ranks by score; drawing the
+control group before it would leave the invited arm with the better visitors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from beckon_contracts.presence import TeamPresence
+from beckon_contracts.rules import Rule
+
+from triggers.domain import admission
+from triggers.domain.engine import Candidate, Outcome, Site
+from triggers.domain.rules import in_holdout, visitor_limit_reason
+from triggers.domain.state import MAX_INVITATIONS, InvitationMark
+from triggers.domain.templates import render
+
+MAX_ELIGIBLE_KEYS = 50
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class VisitorMarks:
+    """Admission's own record of one visitor: decisions made and (rule, session) counted."""
+
+    marks: list[InvitationMark] = field(default_factory=list)
+    eligible: list[str] = field(default_factory=list)
+    changed: bool = False
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"marks": self.marks, "eligible": self.eligible})
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> VisitorMarks:
+        data = orjson.loads(raw)
+        return cls(
+            marks=[InvitationMark(**mark) for mark in data.get("marks", ())],
+            eligible=list(data.get("eligible", ())),
+        )
+
+    def knows(self, invitation_id: str) -> bool:
+        return any(mark.invitation_id == invitation_id for mark in self.marks)
+
+    def add(self, mark: InvitationMark) -> None:
+        self.marks.append(mark)
+        del self.marks[:-MAX_INVITATIONS]
+        self.changed = True
+
+    def first_eligible(self, rule_id: str, session_id: str | None) -> bool:
+        key = f"{rule_id}:{session_id}"
+        if key in self.eligible:
+            return False
+        self.eligible.append(key)
+        del self.eligible[:-MAX_ELIGIBLE_KEYS]
+        self.changed = True
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: str  # "issued" | "held_out" | "refused"
+    candidate: Candidate
+    reason: str | None = None
+    record: bytes | None = None  # the chat.invitations record (issued / held_out)
+    outcomes: tuple[Outcome, ...] = ()
+
+
+class SiteDecider:
+    def __init__(self, site: Site | None, state: admission.SiteAdmission) -> None:
+        self.site = site
+        self.admission = state
+
+    @classmethod
+    def load(
+        cls, site: Site | None, stored: bytes | None, presence: dict[str, TeamPresence]
+    ) -> SiteDecider:
+        rules = site.rules if site is not None else None
+        acceptance_rate = rules.acceptance_rate if rules else 0.3
+        busy_above = rules.busy_above if rules else 0.5
+        max_per_hour = rules.max_invitations_per_hour if rules else None
+        if stored:
+            state = admission.SiteAdmission.from_dict(
+                orjson.loads(stored),
+                acceptance_rate=acceptance_rate,
+                busy_above=busy_above,
+                max_per_hour=max_per_hour,
+            )
+        else:
+            state = admission.SiteAdmission(acceptance_rate, busy_above, max_per_hour)
+        for team_presence in presence.values():
+            state.update_presence(team_presence)
+        return cls(site, state)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.admission.to_dict())
+
+    def resolve(self, invitation_id: str) -> None:
+        self.admission.resolve(invitation_id)
+
+    def _rule(self, rule_id: str) -> Rule | None:
+        if self.site is None:
+            return None
+        return next((r for r in self.site.rules.rules if r.id == rule_id and r.enabled), None)
+
+    def decide(
+        self, candidates: list[Candidate], marks: dict[str, VisitorMarks], now: float
+    ) -> list[Decision]:
+        decisions: list[Decision] = []
+        eligible: dict[str, Outcome] = {}
+        passing: list[tuple[admission.Candidate, Candidate, Rule]] = []
+        for candidate in candidates:
+            visitor = marks[f"{candidate.site_id}:{candidate.visitor_id}"]
+            rule = self._rule(candidate.rule_id)
+            if rule is None:
+                decisions.append(Decision("refused", candidate, reason="rule_gone"))
+                continue
+            if visitor.knows(candidate.invitation_id):
+                decisions.append(Decision("refused", candidate, reason="duplicate"))
+                continue
+            reason = visitor_limit_reason(rule, visitor.marks, candidate.session_id, now)
+            if reason is not None:
+                decisions.append(Decision("refused", candidate, reason=reason))
+                continue
+            if visitor.first_eligible(rule.id, candidate.session_id):
+                eligible[candidate.invitation_id] = self._outcome(candidate, "eligible")
+            passing.append((self._admission_candidate(candidate, rule), candidate, rule))
+
+        by_id = {c.invitation_id: (original, rule) for c, original, rule in passing}
+        for verdict in self.admission.admit([c for c, _, _ in passing], now):
+            original, rule = by_id[verdict.candidate.invitation_id]
+            counted = eligible.get(original.invitation_id)
+            first = (counted,) if counted else ()
+            if isinstance(verdict, admission.Refused):
+                decisions.append(Decision("refused", original, verdict.reason, outcomes=first))
+                continue
+            decision = self._admitted(verdict, original, rule, marks, now)
+            decisions.append(replace(decision, outcomes=first + decision.outcomes))
+        return decisions
+
+    def _admission_candidate(self, candidate: Candidate, rule: Rule) -> admission.Candidate:
+        return admission.Candidate(
+            invitation_id=candidate.invitation_id,
+            site_id=candidate.site_id,
+            visitor_id=candidate.visitor_id,
+            session_id=candidate.session_id,
+            rule_id=rule.id,
+            team=rule.team,
+            priority=rule.priority,
+            is_default=rule.default,
+            score=candidate.score,
+            at=candidate.at,
+            expires_after=rule.expires_after,
+            max_per_hour=rule.limits.max_per_hour,
+        )
+
+    def _admitted(
+        self,
+        verdict: admission.Admitted,
+        candidate: Candidate,
+        rule: Rule,
+        marks: dict[str, VisitorMarks],
+        now: float,
+    ) -> Decision:
+        visitor = marks[f"{candidate.site_id}:{candidate.visitor_id}"]
+        held_out = in_holdout(
+            candidate.site_id, candidate.visitor_id, rule.id, rule.holdout_percent
+        )
+        message = render(rule.message, {**candidate.variables, "agent_name": verdict.agent.name})
+        if message is None and not held_out:
+            self.admission.resolve(candidate.invitation_id)
+            return Decision("refused", candidate, reason="unrenderable")
+        arm = "held_out" if held_out else "invited"
+        if held_out:
+            self.admission.resolve(candidate.invitation_id)  # the control group takes no slot
+        visitor.add(
+            InvitationMark(
+                invitation_id=candidate.invitation_id,
+                rule_id=rule.id,
+                arm=arm,
+                at=now,
+                session_id=candidate.session_id,
+                team=rule.team,
+            )
+        )
+        envelope: dict[str, Any] = {
+            "event_id": candidate.invitation_id,
+            "type": "invitation.held_out" if held_out else "invitation.issued",
+            "schema_version": 1,
+            "occurred_at": _iso(now),
+            "site_id": candidate.site_id,
+            "visitor_id": candidate.visitor_id,
+            "session_id": candidate.session_id,
+        }
+        if held_out:
+            envelope["payload"] = {
+                "invitation_id": candidate.invitation_id,
+                "rule_id": rule.id,
+                "team": rule.team,
+                "score": candidate.score,
+                "trigger_event_id": candidate.trigger_event_id,
+            }
+        else:
+            agent = verdict.agent
+            envelope["payload"] = {
+                "invitation_id": candidate.invitation_id,
+                "rule_id": rule.id,
+                "rule_name": rule.name,
+                "team": rule.team,
+                "message": message,
+                "agent": {
+                    "agent_id": agent.agent_id,
+                    "name": agent.name,
+                    "avatar_url": agent.avatar_url,
+                },
+                "expires_at": _iso(verdict.expires_at),
+                "score": candidate.score,
+                "segment": candidate.segment,
+                "trigger_event_id": candidate.trigger_event_id,
+            }
+        return Decision(
+            arm if held_out else "issued",
+            candidate,
+            record=orjson.dumps(envelope),
+            outcomes=(self._outcome(candidate, arm),),
+        )
+
+    @staticmethod
+    def _outcome(candidate: Candidate, kind: str) -> Outcome:
+        return Outcome(
+            site_id=candidate.site_id,
+            rule_id=candidate.rule_id,
+            visitor_id=candidate.visitor_id,
+            kind=kind,
+            arm=kind if kind in ("invited", "held_out") else None,
+            source_id=f"{candidate.invitation_id}:{kind}",
+        )

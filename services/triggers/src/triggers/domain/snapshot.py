@@ -1,0 +1,128 @@
+"""Records for the console's live visitor list and for lead alerts, built from the state.
+
+A snapshot goes out when something a person watching the list would notice changed (page,
+cart, score band, invitation, chat...), and at most once per `interval` per visitor. Time on
+site is not a change: the console counts it up from `session_started_at` itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from beckon_contracts.ids import derived_uuid7
+
+from triggers.domain.scoring import ScoreResult
+from triggers.domain.state import VisitorState
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _digest(state: VisitorState, invited: bool) -> int:
+    return hash(
+        (
+            state.session_id,
+            state.url,
+            state.page_type,
+            round(state.cart_value, 2),
+            state.cart_items,
+            round(state.score),
+            state.segment,
+            state.orders,
+            state.identified,
+            invited,
+            state.chatting,
+        )
+    )
+
+
+def _invited(state: VisitorState) -> bool:
+    return any(
+        mark.arm == "invited" and mark.session_id == state.session_id for mark in state.invitations
+    )
+
+
+def snapshot_payload(
+    state: VisitorState, breakdown: dict[str, float] | None = None
+) -> dict[str, Any]:
+    product = state.current_product
+    return {
+        "url": state.url,
+        "title": state.title,
+        "page_type": state.page_type,
+        "session_started_at": _iso(state.session_started),
+        "last_seen_at": _iso(state.last_seen),
+        "time_on_site_s": round(state.time_on_site(state.last_seen), 1),
+        "sessions": max(1, state.sessions),
+        "returning": state.returning,
+        "source": state.source,
+        "medium": state.medium,
+        "campaign": state.campaign,
+        "cart_value": round(state.cart_value, 2),
+        "cart_items": state.cart_items,
+        "currency": state.currency,
+        "current_product": product["name"] if product else None,
+        "score": state.score,
+        "segment": state.segment,
+        "score_breakdown": breakdown or {},
+        "orders": state.orders,
+        "identified": state.identified,
+        "name": state.name,
+        "email": state.email,
+        "invited": _invited(state),
+        "chatting": state.chatting,
+    }
+
+
+def snapshot_record(state: VisitorState, breakdown: dict[str, float] | None = None) -> bytes:
+    at_ms = int(state.last_seen * 1000)
+    return orjson.dumps(
+        {
+            "event_id": str(derived_uuid7(f"snapshot\0{state.key}\0{at_ms}", at_ms)),
+            "type": "visitor.state",
+            "schema_version": 1,
+            "occurred_at": _iso(state.last_seen),
+            "site_id": state.site_id,
+            "visitor_id": state.visitor_id,
+            "session_id": state.session_id,
+            "payload": snapshot_payload(state, breakdown),
+        }
+    )
+
+
+def snapshot_if_due(
+    state: VisitorState, now: float, interval: float, breakdown: dict[str, float] | None = None
+) -> tuple[bytes | None, bool]:
+    """(record to send now, whether a changed state is waiting for the interval to pass)."""
+    digest = _digest(state, _invited(state))
+    if digest == state.published_digest:
+        return None, False
+    if now - state.published_at < interval:
+        return None, True
+    state.published_digest = digest
+    state.published_at = now
+    return snapshot_record(state, breakdown), False
+
+
+def score_crossed_record(state: VisitorState, score: ScoreResult, event_id: str) -> bytes:
+    at_ms = int(state.last_seen * 1000)
+    return orjson.dumps(
+        {
+            "event_id": str(derived_uuid7(f"score\0{event_id}", at_ms)),
+            "type": "visitor.score_crossed",
+            "schema_version": 1,
+            "occurred_at": _iso(state.last_seen),
+            "site_id": state.site_id,
+            "visitor_id": state.visitor_id,
+            "session_id": state.session_id,
+            "payload": {
+                "score": score.score,
+                "segment": score.segment,
+                "previous_segment": score.previous_segment,
+                "breakdown": score.breakdown,
+            },
+        }
+    )

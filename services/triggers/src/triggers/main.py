@@ -1,0 +1,29 @@
+"""`python -m triggers` / `beckon-triggers`: create the topics, then run the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from beckon_messaging import ensure_topics
+from beckon_observability import configure_logging
+
+from triggers.app import create_app
+from triggers.config import Settings
+
+log = logging.getLogger("triggers")
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = Settings()
+    configure_logging("triggers", level=settings.log_level.upper(), json_output=settings.log_json)
+    if settings.create_topics:
+        asyncio.run(ensure_topics(settings.kafka_bootstrap))
+    app, _ = create_app(settings)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level, *(argv or [])]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

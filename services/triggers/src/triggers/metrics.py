@@ -1,0 +1,47 @@
+"""Prometheus metrics of the triggers worker (served on /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter("triggers_records_total", "Records processed", ["stage"], registry=r)
+        self.batch_seconds = Histogram(
+            "triggers_batch_seconds", "Time to process one batch", ["stage"], registry=r
+        )
+        self.duplicates = Counter(
+            "triggers_duplicates_total", "Records skipped as already applied", registry=r
+        )
+        self.dead_lettered = Counter(
+            "triggers_dead_lettered_total",
+            "Records sent to a dead-letter topic",
+            ["topic"],
+            registry=r,
+        )
+        self.candidates = Counter(
+            "triggers_candidates_total", "Visitors a rule selected", registry=r
+        )
+        self.decisions = Counter(
+            "triggers_decisions_total", "Invitations issued or held out", ["kind"], registry=r
+        )
+        self.refused = Counter(
+            "triggers_refused_total", "Candidates admission refused", ["reason"], registry=r
+        )
+
+    def observe_batch(self, stage: str, size: int, seconds: float) -> None:
+        self.batch_seconds.labels(stage).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+METRICS = Metrics()

@@ -1,0 +1,331 @@
+"""One batch of records per stage: decode, hand to the engine, write tables once, send outputs.
+
+Each function runs inside a Faust agent (see app.py). Batches are processed in record order
+per key; each touched table key is written once per batch; outputs are flushed before the
+batch's events are acknowledged, so a committed offset means its outputs are on the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from beckon_contracts import topics
+from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError
+from beckon_contracts.envelope import is_identifier
+from beckon_contracts.ids import uuid7
+
+from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
+from triggers.domain.engine import CHAT_FEEDBACK_TYPES, Candidate, Outcome, apply_feedback, step
+from triggers.domain.observation import BadRecord, observe, parse_time
+from triggers.domain.snapshot import score_crossed_record, snapshot_if_due
+from triggers.domain.state import VisitorState, remember, seen_before
+from triggers.domain.stats import Arm, RuleFunnel
+from triggers.metrics import METRICS
+from triggers.tables import Event, set_table_key
+
+if TYPE_CHECKING:
+    from triggers.app import Runtime
+
+log = logging.getLogger("triggers")
+
+
+def dead_letter(source: str, site_id: object, raw: bytes, error: Exception) -> bytes:
+    """A `dead_lettered` record: the reason, the offending field and the raw input."""
+    now = datetime.now(UTC)
+    errors: list[FieldError] = []
+    if isinstance(error, BadRecord):
+        errors = [FieldError(loc=error.field, msg=error.reason, type="value_error")]
+        reason = "schema_invalid"
+    elif isinstance(error, orjson.JSONDecodeError):
+        reason = "malformed_json"
+    else:
+        reason = "processing_failed"
+    site = site_id if isinstance(site_id, str) and is_identifier(site_id) else "unknown"
+    letter = DeadLettered(
+        event_id=uuid7(),
+        occurred_at=now,
+        received_at=now,
+        site_id=site.lower() if site.replace("-", "").replace("_", "").isalnum() else "unknown",
+        payload=DeadLetterPayload(
+            source=f"triggers:{source}",
+            reason=reason,  # type: ignore[arg-type]
+            detail=str(error)[:2000],
+            errors=errors,
+            raw=raw.decode("utf-8", "replace"),
+        ),
+    )
+    return letter.model_dump_json(exclude_none=True).encode()
+
+
+async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) -> None:
+    raw: bytes = event.message.value or b""
+    site: object = None
+    with contextlib.suppress(Exception):  # undecodable: the DLQ record says so
+        site = orjson.loads(raw).get("site_id")
+    METRICS.dead_lettered.labels(event.message.topic).inc()
+    log.warning("dead-lettered %s@%s: %s", event.message.topic, event.message.offset, error)
+    key = (event.message.key or b"unknown").decode("utf-8", "replace")
+    await runtime.out.send(dlq, key, dead_letter(event.message.topic, site, raw, error))
+
+
+# ---- stage 1 --------------------------------------------------------------------------------
+
+
+def _new_state(key: str) -> VisitorState:
+    site_id, _, visitor_id = key.partition(":")
+    return VisitorState(site_id=site_id, visitor_id=visitor_id)
+
+
+async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> None:
+    await runtime.ready.wait()
+    out = runtime.out
+    touched: dict[str, tuple[VisitorState, Event, dict[str, float] | None]] = {}
+    for event in events:
+        message = event.message
+        raw: bytes = message.value or b""
+        source = f"{message.topic}:{message.partition}"
+        try:
+            data = orjson.loads(raw)
+            key = f"{data['site_id']}:{data['visitor_id']}"
+        except Exception as exc:
+            await _reject(runtime, event, exc, topics.TRACKING_DLQ.name)
+            continue
+        entry = touched.get(key)
+        if entry is None:
+            stored = table.get(key)
+            state = VisitorState.from_json(stored) if stored else _new_state(key)
+            breakdown = None
+        else:
+            state, _, breakdown = entry
+        event_id = str(data.get("event_id", ""))
+        if seen_before(state, event_id, source, message.offset):
+            METRICS.duplicates.inc()
+            continue
+        if message.topic == topics.TRACKING_EVENTS.name:
+            try:
+                obs = observe(data)
+            except BadRecord as exc:
+                await _reject(runtime, event, exc, topics.TRACKING_DLQ.name)
+                continue
+            result = step(runtime.sites.get(obs.site_id), state, obs)
+            if result.score is not None:
+                breakdown = result.score.breakdown
+                if result.score.crossed:
+                    await out.send(
+                        topics.VISITORS_EVENTS.name,
+                        key,
+                        score_crossed_record(state, result.score, event_id),
+                    )
+            if result.candidate is not None:
+                METRICS.candidates.inc()
+                await out.send(
+                    topics.TRIGGERS_CANDIDATES.name, state.site_id, result.candidate.to_record()
+                )
+            await _send_outcomes(runtime, result.outcomes)
+        else:
+            try:
+                at = parse_time(data.get("occurred_at"))
+            except BadRecord:
+                at = time.time()
+            await _send_outcomes(
+                runtime, apply_feedback(runtime.sites.get(state.site_id), state, data, at)
+            )
+        remember(state, event_id, source, message.offset)
+        touched[key] = (state, event, breakdown)
+
+    interval = runtime.settings.snapshot_interval_s
+    now = time.time()
+    for key, (state, last_event, breakdown) in touched.items():
+        record, waiting = snapshot_if_due(state, now, interval, breakdown)
+        if record is not None:
+            runtime.pending_snapshots.pop(key, None)
+            await out.send(topics.VISITORS_STATE.name, key, record)
+        elif waiting:
+            from triggers.domain.snapshot import snapshot_record
+
+            runtime.pending_snapshots[key] = (now + interval, snapshot_record(state, breakdown))
+        set_table_key(table, key, state.to_json(), last_event)
+    await out.flush()
+    METRICS.events.labels("visitors").inc(len(events))
+
+
+async def flush_pending_snapshots(runtime: Runtime) -> None:
+    if not runtime.pending_snapshots or runtime.outputs is None:
+        return
+    now = time.time()
+    due = [key for key, (at, _) in runtime.pending_snapshots.items() if at <= now]
+    for key in due:
+        _, record = runtime.pending_snapshots.pop(key)
+        await runtime.out.send(topics.VISITORS_STATE.name, key, record)
+    await runtime.out.flush()
+
+
+async def _send_outcomes(runtime: Runtime, outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        await runtime.out.send(
+            topics.TRIGGERS_OUTCOMES.name,
+            f"{outcome.site_id}:{outcome.rule_id}",
+            outcome.to_record(),
+        )
+
+
+# ---- stage 2 --------------------------------------------------------------------------------
+
+
+async def admission_batch(
+    runtime: Runtime, sites_table: Any, visitors_table: Any, events: list[Event]
+) -> None:
+    await runtime.ready.wait()
+    by_site: dict[str, list[tuple[dict[str, Any], Event]]] = defaultdict(list)
+    for event in events:
+        try:
+            data = orjson.loads(event.message.value or b"")
+            by_site[str(data["site_id"])].append((data, event))
+        except Exception as exc:
+            await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
+    now = time.time()
+    for site_id, items in by_site.items():
+        site = runtime.sites.get(site_id)
+        stored = sites_table.get(site_id)
+        decider = SiteDecider.load(site, stored, runtime.presence.get(site_id, {}))
+        marks: dict[str, VisitorMarks] = {}
+        candidates: list[Candidate] = []
+        last_event: dict[str, Event] = {}
+        for data, event in items:
+            if data.get("kind") == "resolve":
+                decider.resolve(str(data.get("invitation_id")))
+                continue
+            try:
+                candidate = Candidate.from_record(data)
+            except (KeyError, TypeError) as exc:
+                await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
+                continue
+            vkey = f"{site_id}:{candidate.visitor_id}"
+            if vkey not in marks:
+                raw = visitors_table.get(vkey)
+                marks[vkey] = VisitorMarks.from_json(raw) if raw else VisitorMarks()
+            candidates.append(candidate)
+            last_event[vkey] = event
+        decisions = decider.decide(candidates, marks, now)
+        for decision in decisions:
+            await _send_decision(runtime, decision)
+        anchor = items[-1][1]
+        set_table_key(sites_table, site_id, decider.to_json(), anchor)
+        for vkey, visitor_marks in marks.items():
+            if visitor_marks.changed:
+                set_table_key(visitors_table, vkey, visitor_marks.to_json(), last_event[vkey])
+    await runtime.out.flush()
+
+
+async def _send_decision(runtime: Runtime, decision: Decision) -> None:
+    out = runtime.out
+    for outcome in decision.outcomes:
+        await _send_outcomes(runtime, [outcome])
+    if decision.record is None:
+        METRICS.refused.labels(decision.reason or "unknown").inc()
+        return
+    key = f"{decision.candidate.site_id}:{decision.candidate.visitor_id}"
+    METRICS.decisions.labels(decision.kind).inc()
+    await out.send(topics.CHAT_INVITATIONS.name, key, decision.record)
+    await out.send(topics.TRIGGERS_FEEDBACK.name, key, decision.record)
+
+
+# ---- stage 3 --------------------------------------------------------------------------------
+
+
+async def stats_batch(runtime: Runtime, table: Any, events: list[Event]) -> None:
+    await runtime.ready.wait()
+    funnels: dict[str, tuple[RuleFunnel, dict[str, int], Event]] = {}
+    for event in events:
+        message = event.message
+        try:
+            outcome = Outcome.from_record(orjson.loads(message.value or b""))
+        except Exception as exc:
+            await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
+            continue
+        key = f"{outcome.site_id}:{outcome.rule_id}"
+        if key in funnels:
+            funnel, offsets, _ = funnels[key]
+        else:
+            raw = table.get(key)
+            stored = orjson.loads(raw) if raw else {}
+            funnel = RuleFunnel.from_dict(stored["funnel"]) if stored else RuleFunnel()
+            offsets = stored.get("offsets", {})
+        # Offsets only grow per key: an outcome replayed after a crash is not counted twice.
+        position = str(message.partition)
+        if message.offset <= offsets.get(position, -1):
+            METRICS.duplicates.inc()
+            continue
+        offsets[position] = message.offset
+        record_outcome(funnel, outcome)
+        funnels[key] = (funnel, offsets, event)
+    for key, (funnel, offsets, event) in funnels.items():
+        stored_value = orjson.dumps({"funnel": funnel.to_dict(), "offsets": offsets})
+        set_table_key(table, key, stored_value, event)
+        site_id, _, rule_id = key.partition(":")
+        await runtime.out.send(topics.RULES_STATS.name, key, stats_record(site_id, rule_id, funnel))
+    await runtime.out.flush()
+
+
+def record_outcome(funnel: RuleFunnel, outcome: Outcome) -> None:
+    if outcome.kind == "order":
+        arm: Arm = "held_out" if outcome.arm == "held_out" else "invited"
+        funnel.record_order(
+            arm, outcome.value, first_for_visitor=outcome.first, revenue_before=outcome.before
+        )
+    else:
+        funnel.record(outcome.kind)  # type: ignore[arg-type]
+
+
+def stats_record(site_id: str, rule_id: str, funnel: RuleFunnel) -> bytes:
+    now = datetime.now(UTC)
+    return orjson.dumps(
+        {
+            "event_id": str(uuid7()),
+            "type": "rule.stats",
+            "schema_version": 1,
+            "occurred_at": now.isoformat().replace("+00:00", "Z"),
+            "site_id": site_id,
+            "payload": funnel.to_payload(rule_id).model_dump(mode="json"),
+        }
+    )
+
+
+# ---- stage 4 --------------------------------------------------------------------------------
+
+
+async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
+    """Re-key the chat facts triggers cares about by visitor (state) and site (admission)."""
+    await runtime.ready.wait()
+    from beckon_contracts.chat_events import parse_chat_event
+
+    for event in events:
+        raw = event.message.value or b""
+        try:
+            kind = orjson.loads(raw).get("type")
+        except Exception as exc:
+            await _reject(runtime, event, exc, topics.CHAT_EVENTS_DLQ.name)
+            continue
+        if kind not in CHAT_FEEDBACK_TYPES:
+            continue  # other conversation facts are not triggers' business
+        try:
+            fact = parse_chat_event(raw)
+        except Exception as exc:
+            await _reject(runtime, event, exc, topics.CHAT_EVENTS_DLQ.name)
+            continue
+        key = f"{fact.site_id}:{fact.visitor_id}"
+        await runtime.out.send(topics.TRIGGERS_FEEDBACK.name, key, raw)
+        invitation_id = getattr(fact.payload, "invitation_id", None)
+        if invitation_id is not None and kind != "invitation.shown":
+            await runtime.out.send(
+                topics.TRIGGERS_CANDIDATES.name,
+                fact.site_id,
+                {"kind": "resolve", "site_id": fact.site_id, "invitation_id": str(invitation_id)},
+            )
+    await runtime.out.flush()
