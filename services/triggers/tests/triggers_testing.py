@@ -86,7 +86,12 @@ class Worker:
         return dict(response.json())
 
     def wait_for(
-        self, site_id: str, *, rules: bool = True, free_slots: int | None = None, team: str = "sales"
+        self,
+        site_id: str,
+        *,
+        rules: bool = True,
+        free_slots: int | None = None,
+        team: str = "sales",
     ) -> None:
         """Until this worker applies the site's rules (and sees `team` with `free_slots`).
 

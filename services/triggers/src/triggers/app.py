@@ -53,6 +53,11 @@ class Runtime:
     followers: list[TopicFollower] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    producer: Any = None  # Faust's own producer: table changelogs
+
+    async def flush_changelogs(self) -> None:
+        if self.producer is not None:
+            await self.producer.flush()
 
     @property
     def out(self) -> Outputs:
@@ -102,6 +107,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     rule_stats = app.Table(
         "rule-stats", key_type=str, value_type=bytes, partitions=topics.TRIGGERS_OUTCOMES.partitions
     )
+    outcomes_seen = app.Table(
+        "outcomes-seen",
+        key_type=str,
+        value_type=bytes,
+        partitions=topics.TRIGGERS_OUTCOMES.partitions,
+    )
 
     # ---- stage 1: visitors ------------------------------------------------------------------
     @app.agent(source(topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name), name="visitors")
@@ -123,7 +134,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     @app.agent(source(topics.TRIGGERS_OUTCOMES.name), name="stats")
     async def stats_stage(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=0.2):
-            await stages.stats_batch(runtime, rule_stats, events)
+            await stages.stats_batch(runtime, rule_stats, outcomes_seen, events)
 
     # ---- stage 4: chat events ---------------------------------------------------------------
     @app.agent(source(topics.CHAT_EVENTS.name), name="chat-events")
@@ -140,7 +151,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     # ---- lifecycle and HTTP -----------------------------------------------------------------
     @app.task(on_leader=False)  # type: ignore[untyped-decorator]
     async def start_followers() -> None:
-        await _start_followers(runtime)
+        await _start_followers(runtime, app.producer)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -189,8 +200,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     return app, runtime
 
 
-async def _start_followers(runtime: Runtime) -> None:
+async def _start_followers(runtime: Runtime, app_producer: Any) -> None:
     settings = runtime.settings
+    runtime.producer = app_producer
     runtime.outputs = Outputs(
         settings.kafka_bootstrap, f"{settings.app_id}-outputs", idempotent=settings.kafka_idempotent
     )

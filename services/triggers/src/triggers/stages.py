@@ -190,6 +190,7 @@ async def admission_batch(
         except Exception as exc:
             await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
     now = time.time()
+    decisions: list[Decision] = []
     for site_id, items in by_site.items():
         site = runtime.sites.get(site_id)
         stored = sites_table.get(site_id)
@@ -212,14 +213,17 @@ async def admission_batch(
                 marks[vkey] = VisitorMarks.from_json(raw) if raw else VisitorMarks()
             candidates.append(candidate)
             last_event[vkey] = event
-        decisions = decider.decide(candidates, marks, now)
-        for decision in decisions:
-            await _send_decision(runtime, decision)
+        decisions.extend(decider.decide(candidates, marks, now))
         anchor = items[-1][1]
         set_table_key(sites_table, site_id, decider.to_json(), anchor)
         for vkey, visitor_marks in marks.items():
             if visitor_marks.changed:
                 set_table_key(visitors_table, vkey, visitor_marks.to_json(), last_event[vkey])
+    # Decisions are saved (changelog acked) before they are sent: a crash in between makes
+    # the replayed candidate find its decision and send that same record again.
+    await runtime.flush_changelogs()
+    for decision in decisions:
+        await _send_decision(runtime, decision)
     await runtime.out.flush()
 
 
@@ -239,9 +243,11 @@ async def _send_decision(runtime: Runtime, decision: Decision) -> None:
 # ---- stage 3 --------------------------------------------------------------------------------
 
 
-async def stats_batch(runtime: Runtime, table: Any, events: list[Event]) -> None:
+async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Event]) -> None:
+    """Count outcomes per rule, each once: `seen` remembers every outcome's id, so one sent
+    again (a replay upstream) is not counted twice."""
     await runtime.ready.wait()
-    funnels: dict[str, tuple[RuleFunnel, dict[str, int], Event]] = {}
+    funnels: dict[str, tuple[RuleFunnel, Event]] = {}
     for event in events:
         message = event.message
         try:
@@ -249,25 +255,21 @@ async def stats_batch(runtime: Runtime, table: Any, events: list[Event]) -> None
         except Exception as exc:
             await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
             continue
-        key = f"{outcome.site_id}:{outcome.rule_id}"
-        if key in funnels:
-            funnel, offsets, _ = funnels[key]
-        else:
-            raw = table.get(key)
-            stored = orjson.loads(raw) if raw else {}
-            funnel = RuleFunnel.from_dict(stored["funnel"]) if stored else RuleFunnel()
-            offsets = stored.get("offsets", {})
-        # Offsets only grow per key: an outcome replayed after a crash is not counted twice.
-        position = str(message.partition)
-        if message.offset <= offsets.get(position, -1):
+        if outcome.source_id and seen.get(outcome.source_id):
             METRICS.duplicates.inc()
             continue
-        offsets[position] = message.offset
+        key = f"{outcome.site_id}:{outcome.rule_id}"
+        if key in funnels:
+            funnel = funnels[key][0]
+        else:
+            raw = table.get(key)
+            funnel = RuleFunnel.from_dict(orjson.loads(raw)) if raw else RuleFunnel()
         record_outcome(funnel, outcome)
-        funnels[key] = (funnel, offsets, event)
-    for key, (funnel, offsets, event) in funnels.items():
-        stored_value = orjson.dumps({"funnel": funnel.to_dict(), "offsets": offsets})
-        set_table_key(table, key, stored_value, event)
+        funnels[key] = (funnel, event)
+        if outcome.source_id:
+            set_table_key(seen, outcome.source_id, b"1", event)
+    for key, (funnel, event) in funnels.items():
+        set_table_key(table, key, orjson.dumps(funnel.to_dict()), event)
         site_id, _, rule_id = key.partition(":")
         await runtime.out.send(topics.RULES_STATS.name, key, stats_record(site_id, rule_id, funnel))
     await runtime.out.flush()

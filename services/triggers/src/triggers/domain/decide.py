@@ -27,6 +27,7 @@ from triggers.domain.state import MAX_INVITATIONS, InvitationMark
 from triggers.domain.templates import render
 
 MAX_ELIGIBLE_KEYS = 50
+MAX_KEPT_RECORDS = 2
 
 
 def _iso(epoch_s: float) -> str:
@@ -39,10 +40,16 @@ class VisitorMarks:
 
     marks: list[InvitationMark] = field(default_factory=list)
     eligible: list[str] = field(default_factory=list)
+    # The latest decisions' records, to send again if their candidate comes back (a replay
+    # after a crash between saving the decision and sending it): same ids, so consumers
+    # deduplicate, and no second, different invitation is ever made.
+    records: dict[str, str] = field(default_factory=dict)
     changed: bool = False
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"marks": self.marks, "eligible": self.eligible})
+        return orjson.dumps(
+            {"marks": self.marks, "eligible": self.eligible, "records": self.records}
+        )
 
     @classmethod
     def from_json(cls, raw: bytes) -> VisitorMarks:
@@ -50,7 +57,16 @@ class VisitorMarks:
         return cls(
             marks=[InvitationMark(**mark) for mark in data.get("marks", ())],
             eligible=list(data.get("eligible", ())),
+            records=dict(data.get("records", {})),
         )
+
+    def mark(self, invitation_id: str) -> InvitationMark | None:
+        return next((m for m in self.marks if m.invitation_id == invitation_id), None)
+
+    def keep_record(self, invitation_id: str, record: bytes) -> None:
+        self.records[invitation_id] = record.decode()
+        for stale in list(self.records)[:-MAX_KEPT_RECORDS]:
+            del self.records[stale]
 
     def knows(self, invitation_id: str) -> bool:
         return any(mark.invitation_id == invitation_id for mark in self.marks)
@@ -129,7 +145,7 @@ class SiteDecider:
                 decisions.append(Decision("refused", candidate, reason="rule_gone"))
                 continue
             if visitor.knows(candidate.invitation_id):
-                decisions.append(Decision("refused", candidate, reason="duplicate"))
+                decisions.append(self._again(candidate, visitor))
                 continue
             reason = visitor_limit_reason(rule, visitor.marks, candidate.session_id, now)
             if reason is not None:
@@ -150,6 +166,19 @@ class SiteDecider:
             decision = self._admitted(verdict, original, rule, marks, now)
             decisions.append(replace(decision, outcomes=first + decision.outcomes))
         return decisions
+
+    def _again(self, candidate: Candidate, visitor: VisitorMarks) -> Decision:
+        """A candidate already decided: send the same decision again, never a new one."""
+        mark = visitor.mark(candidate.invitation_id)
+        record = visitor.records.get(candidate.invitation_id)
+        if mark is None or record is None:
+            return Decision("refused", candidate, reason="duplicate")
+        return Decision(
+            "resent",
+            candidate,
+            record=record.encode(),
+            outcomes=(self._outcome(candidate, mark.arm),),
+        )
 
     def _admission_candidate(self, candidate: Candidate, rule: Rule) -> admission.Candidate:
         return admission.Candidate(
@@ -231,10 +260,12 @@ class SiteDecider:
                 "segment": candidate.segment,
                 "trigger_event_id": candidate.trigger_event_id,
             }
+        record = orjson.dumps(envelope)
+        visitor.keep_record(candidate.invitation_id, record)
         return Decision(
             arm if held_out else "issued",
             candidate,
-            record=orjson.dumps(envelope),
+            record=record,
             outcomes=(self._outcome(candidate, arm),),
         )
 
