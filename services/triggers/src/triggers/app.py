@@ -22,13 +22,14 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
 import orjson
 from beckon_contracts import topics
 from beckon_contracts.presence import parse_team_presence
-from beckon_contracts.rules_config import parse_rules_record
+from beckon_contracts.rules_config import parse_rules_record, rules_record
 
 from triggers import stages
 from triggers.adapters.follower import TopicFollower
@@ -37,6 +38,7 @@ from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
 from triggers.domain.engine import Sites
 from triggers.metrics import METRICS
+from triggers.rules_file import load_rules_file
 
 log = logging.getLogger("triggers")
 
@@ -200,6 +202,17 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     return app, runtime
 
 
+async def _seed_rules(runtime: Runtime, path: Path) -> None:
+    """Publish the file's rules for each site that has none on `rules.config` yet."""
+    for site_rules in load_rules_file(path):
+        if runtime.sites.known(site_rules.site_id) is None:
+            record = rules_record(site_rules).model_dump_json().encode()
+            await runtime.out.send(topics.RULES_CONFIG.name, site_rules.site_id, record)
+            runtime.sites.put(site_rules)
+            log.info("seeded rules for site %s from %s", site_rules.site_id, path)
+    await runtime.out.flush()
+
+
 async def _start_followers(runtime: Runtime, app_producer: Any) -> None:
     settings = runtime.settings
     runtime.producer = app_producer
@@ -245,5 +258,7 @@ async def _start_followers(runtime: Runtime, app_producer: Any) -> None:
         runtime.followers.append(follower)
     waits = [asyncio.wait_for(f.caught_up.wait(), timeout=30) for f in runtime.followers]
     await asyncio.gather(*waits)
+    if settings.seed_rules_file is not None:
+        await _seed_rules(runtime, settings.seed_rules_file)
     runtime.ready.set()
     log.info("triggers ready: %d sites with rules", len(runtime.sites))

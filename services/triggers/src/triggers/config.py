@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = Field(
         default=1.0, gt=0, description="At most one visitors.state record per visitor this often"
     )
+    seed_rules_file: Path | None = Field(
+        default=None,
+        description="Dev convenience: publish this rules file for sites that have no rules yet",
+    )
     log_level: str = "info"
     log_json: bool = False
 

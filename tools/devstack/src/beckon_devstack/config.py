@@ -19,6 +19,8 @@ DEMO_SITE_ID = "demo"
 DEMO_SITE_KEY = "pk_demo_beckon"
 # A dev-only placeholder: the demo site exists only on this machine's dev stack.
 DEMO_WRITE_KEY = "wk_demo_beckon"
+# The demo store's engagement rules, published by the triggers worker when none exist yet
+DEMO_RULES_FILE = Path(__file__).resolve().parents[3].parent / "services/triggers/rules/demo.yaml"
 
 
 class DevStackSettings(BaseSettings):
@@ -31,6 +33,7 @@ class DevStackSettings(BaseSettings):
     smtp_port: int = Field(default=1025, ge=0, le=65535)
     smtp_http_port: int = Field(default=8025, ge=0, le=65535)
     tracker_port: int = Field(default=8001, ge=0, le=65535)
+    triggers_port: int = Field(default=8002, ge=0, le=65535)
     store_port: int = Field(default=8000, ge=0, le=65535)
     state_dir: Path = Path(".dev")
     database_url: str | None = Field(
@@ -48,6 +51,7 @@ class DevStackSettings(BaseSettings):
             "smtp_port": self.smtp_port,
             "smtp_http_port": self.smtp_http_port,
             "tracker_port": self.tracker_port,
+            "triggers_port": self.triggers_port,
             "store_port": self.store_port,
         }
         seen: dict[int, str] = {}

@@ -32,6 +32,7 @@ import httpx
 from pydantic import ValidationError
 
 from beckon_devstack.config import (
+    DEMO_RULES_FILE,
     DEMO_SITE_ID,
     DEMO_SITE_KEY,
     DEMO_WRITE_KEY,
@@ -150,6 +151,22 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 ("tracker", tracker_url),
                 ("snippet", f"{tracker_url}{settings.snippet_path}   (inline loader: /loader.js)"),
             ),
+        ),
+        ServiceSpec(
+            name="triggers",
+            argv=(python, "-m", "triggers"),
+            env={
+                "TRIGGERS_KAFKA_BOOTSTRAP": "${kafka_bootstrap}",
+                "TRIGGERS_HOST": host,
+                "TRIGGERS_PORT": str(settings.triggers_port),
+                "TRIGGERS_DATA_DIR": str(settings.state_dir / "triggers"),
+                "TRIGGERS_SEED_RULES_FILE": str(DEMO_RULES_FILE),
+                "TRIGGERS_LOG_JSON": "true",
+            },
+            health_url=f"http://{host}:{settings.triggers_port}/readyz",
+            depends_on=("broker",),
+            ports=(("triggers", settings.triggers_port),),
+            urls=(("rule stats (demo)", f"http://{host}:{settings.triggers_port}/v1/stats/demo"),),
         ),
         ServiceSpec(
             name="store",
@@ -781,6 +798,7 @@ def _parser() -> argparse.ArgumentParser:
         ("smtp-port", "SMTP sink (default 1025)"),
         ("smtp-http-port", "mail UI/API (default 8025)"),
         ("tracker-port", "tracker (default 8001)"),
+        ("triggers-port", "triggers worker HTTP (default 8002)"),
         ("store-port", "demo store (default 8000)"),
     ):
         parser.add_argument(f"--{option}", type=int, metavar="PORT", help=f"{what}; 0 = any free")
@@ -798,6 +816,7 @@ def load_settings(args: argparse.Namespace) -> DevStackSettings:
             "smtp_port",
             "smtp_http_port",
             "tracker_port",
+            "triggers_port",
             "store_port",
             "state_dir",
         )

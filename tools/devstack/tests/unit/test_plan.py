@@ -100,12 +100,19 @@ def test_a_dependency_cycle_is_an_error() -> None:
 
 def test_make_dev_starts_the_five_components_in_order(settings: DevStackSettings) -> None:
     components = plan(settings, Console())
-    assert [c.name for c in components] == ["broker", "postgres", "smtp", "tracker", "store"]
+    assert [c.name for c in components] == [
+        "broker",
+        "postgres",
+        "smtp",
+        "tracker",
+        "triggers",
+        "store",
+    ]
 
 
 def test_no_store_and_only(settings: DevStackSettings) -> None:
     without_store = plan(settings, Console(), exclude=["store"])
-    assert [c.name for c in without_store] == ["broker", "postgres", "smtp", "tracker"]
+    assert [c.name for c in without_store] == ["broker", "postgres", "smtp", "tracker", "triggers"]
     infra = plan(settings, Console(), only=["smtp", "postgres", "broker"])
     assert [c.name for c in infra] == ["broker", "postgres", "smtp"]
 
@@ -157,6 +164,20 @@ def test_the_tracker_is_told_about_the_broker_and_the_demo_site(
         "pk_demo_beckon",
     )
     assert store.health_url == "http://127.0.0.1:8100/healthz"
+
+
+def test_the_triggers_worker_gets_the_broker_and_seeds_the_demo_rules(
+    settings: DevStackSettings,
+) -> None:
+    from triggers.rules_file import load_rules_file
+
+    triggers = {spec.name: spec for spec in service_specs(settings)}["triggers"]
+    assert triggers.argv[1:] == ("-m", "triggers")
+    assert triggers.env["TRIGGERS_KAFKA_BOOTSTRAP"] == "${kafka_bootstrap}"
+    assert triggers.health_url == "http://127.0.0.1:8002/readyz"
+    [demo] = load_rules_file(Path(triggers.env["TRIGGERS_SEED_RULES_FILE"]))
+    assert demo.site_id == "demo"
+    assert any(rule.default for rule in demo.rules)
 
 
 def test_settings_come_from_the_environment_with_flags_on_top(
