@@ -318,7 +318,9 @@ def _args(**overrides: Any) -> argparse.Namespace:
         {"chats_per_agent": 0},
     ],
 )
-def test_bad_arguments_exit_2(overrides: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_exit_2(
+    overrides: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_backtest_command(_args(**overrides), [site_rules(FOURTH_VIEW)]) == 2
     assert "beckon rules backtest:" in capsys.readouterr().err
 
