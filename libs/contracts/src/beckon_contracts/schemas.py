@@ -13,14 +13,27 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from beckon_contracts.chat_events import ChatEvent
 from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.invitations import InvitationRecord
+from beckon_contracts.presence import TeamPresence
+from beckon_contracts.rule_stats import RuleStats
+from beckon_contracts.rules_config import RulesPublished
 from beckon_contracts.tracking import TrackingEvent
+from beckon_contracts.visitors import ScoreCrossed, VisitorSnapshot
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 EXPORTED: dict[str, Any] = {
     "tracking.events": TrackingEvent,
     "dead_letter": DeadLettered,
+    "rules.config": RulesPublished,
+    "agents.presence": TeamPresence,
+    "chat.invitations": InvitationRecord,
+    "chat.events": ChatEvent,
+    "visitors.state": VisitorSnapshot,
+    "visitors.events": ScoreCrossed,
+    "rules.stats": RuleStats,
 }
 
 

@@ -254,7 +254,7 @@ class Backtest:
                 return "outstanding"  # the visitor still has an invitation up
         hour = int(now // HOUR_S)
         cap = rules.max_invitations_per_hour
-        if False:
+        if cap is not None and tally.hourly[hour] >= cap:
             return "site_hourly_cap"
         rule_cap = rule.limits.max_per_hour
         if rule_cap is not None and tally.rule_hourly[(rule.id, hour)] >= rule_cap:
@@ -546,8 +546,9 @@ def format_report(report: Report) -> str:
         out.append(f"  skipped {count}: {reason}")
     out.append(
         "fires/h: average over the replayed span (at least 1 h); peak/h: the busiest clock hour;"
-        " agents = ceil(peak/h * acceptance * handling time / chats per agent);"
-        " capped: candidates refused by hourly caps; capacity assumed unlimited"
+        " capped: candidates refused by hourly caps\n"
+        "agents = ceil(peak/h * acceptance * handling time / chats per agent), at the peak hour;"
+        " agent capacity is assumed unlimited while replaying"
     )
     return "\n".join(out)
 
@@ -566,6 +567,7 @@ class Progress:
         self.tty = stream.isatty()
         self.started = time.monotonic()
         self._shown = 0.0
+        self._width = 0  # of the line on screen, to blank what a shorter line leaves
 
     def _line(self, done: int, total: int | None) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
@@ -577,18 +579,23 @@ class Progress:
             return f"[{bar}] {done}/{total} records ({share:.0%}), {rate:,.0f}/s"
         return f"{done} records, {rate:,.0f}/s"
 
+    def _padded(self, line: str) -> str:
+        padded = line.ljust(self._width)
+        self._width = len(line)
+        return padded
+
     def update(self, done: int, total: int | None) -> None:
         now = time.monotonic()
         if not self.tty or now - self._shown < self.interval_s:
             return
         self._shown = now
-        self.stream.write("\r" + self._line(done, total))
+        self.stream.write("\r" + self._padded(self._line(done, total)))
         self.stream.flush()
 
     def finish(self, done: int, total: int | None) -> None:
         elapsed = time.monotonic() - self.started
         line = self._line(done, total) + f" in {elapsed:.1f}s"
-        self.stream.write(("\r" if self.tty else "") + line + "\n")
+        self.stream.write(("\r" + self._padded(line) if self.tty else line) + "\n")
         self.stream.flush()
 
 

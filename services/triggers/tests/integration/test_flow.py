@@ -13,7 +13,9 @@ import orjson
 import pytest
 from beckon_contracts import topics
 from beckon_contracts.invitations import parse_invitation_record
+from beckon_contracts.rule_stats import RuleStats
 from beckon_contracts.rules import SiteRules
+from beckon_contracts.visitors import VisitorSnapshot
 from beckon_devstack.kafka_probe import Record, read_records
 from triggers_testing import Kafka, Worker, product_view, tracking_event
 
@@ -87,6 +89,14 @@ async def test_fourth_view_of_one_product_invites(
         "Hi, Aino here. Still thinking about the Trail Shoe P1? Ask me anything."
     )
     assert invitation["payload"]["agent"]["name"] == "Aino"
+
+    # The live visitor list hears about the visitor, in the contract's shape
+    snapshots = await read_records(
+        kafka_bootstrap, topics.VISITORS_STATE.name, match=_for_site(site_id), count=1
+    )
+    snapshot = VisitorSnapshot.model_validate_json(snapshots[-1].value)
+    assert snapshot.visitor_id == "v1"
+    assert snapshot.payload.current_product == "Trail Shoe P1"
 
 
 async def test_cart_of_100_euros_invites_with_the_value_in_the_message(
@@ -213,7 +223,7 @@ async def test_a_held_out_visitor_gets_no_invitation_but_is_counted(
             _value(r).get("site_id") == site_id and _value(r)["payload"]["counts"]["held_out"] == 1
         ),
     )
-    counts = _value(stats[-1])["payload"]["counts"]
+    counts = RuleStats.model_validate_json(stats[-1].value).payload.counts.model_dump()
     assert counts["held_out"] == 1
     assert counts["invited"] == 0
 
