@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="share of invitations accepted (default: each site's acceptance_rate)",
     )
+    backtest.add_argument(
+        "--chats-per-agent", type=int, default=3, help="chats one agent handles at once"
+    )
+    backtest.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the broker"
+    )
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
     backtest.set_defaults(func=cmd_backtest)
     return parser

@@ -37,8 +37,10 @@ FOURTH_VIEW = {
 
 def _backtest(bootstrap: str, rules_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "triggers.cli", "rules", "backtest", str(rules_file)]
-        + ["--bootstrap", bootstrap, *extra],
+        [
+            *(sys.executable, "-m", "triggers.cli", "rules", "backtest", str(rules_file)),
+            *("--bootstrap", bootstrap, *extra),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
