@@ -32,6 +32,7 @@ from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
 
 from triggers import stages
+from triggers.adapters.faust_tuning import set_fetch_max_wait
 from triggers.adapters.follower import TopicFollower
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
@@ -69,6 +70,7 @@ class Runtime:
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
+    set_fetch_max_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -196,7 +198,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         body, content_type = METRICS.render()
-        return web.bytes(body, content_type=content_type)
+        # aiohttp wants the charset apart from the content type
+        return web.bytes(body, content_type=content_type.split(";")[0])
 
     app.triggers_runtime = runtime  # type: ignore[attr-defined]
     return app, runtime

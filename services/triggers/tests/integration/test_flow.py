@@ -7,8 +7,10 @@ is the event's time, so no test waits for wall-clock minutes.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from beckon_contracts import topics
@@ -226,6 +228,22 @@ async def test_a_held_out_visitor_gets_no_invitation_but_is_counted(
     counts = RuleStats.model_validate_json(stats[-1].value).payload.counts.model_dump()
     assert counts["held_out"] == 1
     assert counts["invited"] == 0
+    # ... and the same figures over HTTP, once the worker has followed rules.stats
+    for _ in range(100):
+        [row] = worker.stats(site_id)["rules"] or [None]
+        if row and row["payload"]["counts"]["held_out"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None
+    assert row["payload"]["rule_id"] == "all-held-out"
+    assert row["payload"]["uplift"]["conversion_held_out"] == 0
+
+
+def test_metrics_are_served_for_prometheus(worker: Worker) -> None:
+    response = httpx.get(f"{worker.url}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "triggers_records_total" in response.text
 
 
 async def test_a_record_the_engine_cannot_use_is_dead_lettered_with_the_reason(

@@ -19,6 +19,14 @@ DEMO_SITE_ID = "demo"
 DEMO_SITE_KEY = "pk_demo_beckon"
 # A dev-only placeholder: the demo site exists only on this machine's dev stack.
 DEMO_WRITE_KEY = "wk_demo_beckon"
+PORT_FIELDS = (
+    "broker_port",
+    "smtp_port",
+    "smtp_http_port",
+    "tracker_port",
+    "triggers_port",
+    "store_port",
+)
 # The demo store's engagement rules, published by the triggers worker when none exist yet
 DEMO_RULES_FILE = Path(__file__).resolve().parents[3].parent / "services/triggers/rules/demo.yaml"
 
@@ -46,14 +54,7 @@ class DevStackSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> DevStackSettings:
-        named = {
-            "broker_port": self.broker_port,
-            "smtp_port": self.smtp_port,
-            "smtp_http_port": self.smtp_http_port,
-            "tracker_port": self.tracker_port,
-            "triggers_port": self.triggers_port,
-            "store_port": self.store_port,
-        }
+        named = {name: getattr(self, name) for name in PORT_FIELDS}
         seen: dict[int, str] = {}
         for name, port in named.items():
             if port and port in seen:
@@ -79,10 +80,9 @@ class DevStackSettings(BaseSettings):
 
     def with_free_ports(self) -> DevStackSettings:
         """A copy where every port given as 0 is replaced by a currently free one."""
-        names = ("broker_port", "smtp_port", "smtp_http_port", "tracker_port", "store_port")
-        taken = {getattr(self, name) for name in names}
+        taken = {getattr(self, name) for name in PORT_FIELDS}
         updates: dict[str, int] = {}
-        for name in names:
+        for name in PORT_FIELDS:
             if getattr(self, name) == 0:
                 port = free_port(self.host)
                 while port in taken:

@@ -1,4 +1,4 @@
-"""`make dev` as a whole: all five components up, the store page and the tracker answering."""
+"""`make dev` as a whole: all six components up, the store, tracker and triggers answering."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
     state_dir = tmp_path / ".dev"
     supervisor = await Supervisor.start(
         *("--broker-port", "0", "--smtp-port", "0", "--smtp-http-port", "0"),
-        *("--tracker-port", "0", "--store-port", "0", "--state-dir", str(state_dir)),
+        *("--tracker-port", "0", "--triggers-port", "0", "--store-port", "0"),
+        *("--state-dir", str(state_dir)),
     )
     try:
         await supervisor.wait_ready()
-        for step, name in enumerate(["broker", "postgres", "smtp", "tracker", "store"], start=1):
-            assert f"[{step}/5] {name}" in supervisor.output
+        names = ["broker", "postgres", "smtp", "tracker", "triggers", "store"]
+        for step, name in enumerate(names, start=1):
+            assert f"[{step}/6] {name}" in supervisor.output
         store = supervisor.table_value("demo store")
         tracker = supervisor.table_value("tracker")
         snippet = supervisor.table_value("snippet")
@@ -37,6 +39,11 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             script = await client.get(snippet)
             assert script.status_code == 200
             assert "javascript" in script.headers["content-type"]
+            # the triggers worker is up with the demo store's rules seeded
+            stats_url = supervisor.table_value("rule stats (demo)")
+            site = await client.get(stats_url.replace("/v1/stats/", "/v1/sites/"))
+            assert site.status_code == 200
+            assert "default-3min" in site.json()["rules"]
 
         children = supervisor.descendants()
         postgres = postmaster_pid(state_dir / "pg")
