@@ -32,7 +32,7 @@ from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
 
 from triggers import stages
-from triggers.adapters.faust_tuning import set_fetch_max_wait
+from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
 from triggers.adapters.follower import TopicFollower
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
@@ -56,11 +56,8 @@ class Runtime:
     followers: list[TopicFollower] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
-    producer: Any = None  # Faust's own producer: table changelogs
-
-    async def flush_changelogs(self) -> None:
-        if self.producer is not None:
-            await self.producer.flush()
+    # admission state per site, as last written to its table (dropped on a rebalance)
+    deciders: dict[str, Any] = field(default_factory=dict)
 
     @property
     def out(self) -> Outputs:
@@ -71,6 +68,8 @@ class Runtime:
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
     set_fetch_max_wait(settings.fetch_max_wait_ms)
+    if settings.broker == "tansu":
+        verify_highwaters()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -78,7 +77,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         datadir=str(settings.data_dir),
         value_serializer="raw",
         key_serializer="raw",
-        producer_max_batch_size=settings.changelog_max_batch_bytes,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
@@ -93,30 +91,15 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     def source(name: str, *more: str) -> faust.TopicT:
         return app.topic(name, *more, key_type=bytes, value_type=bytes)
 
-    visitors = app.Table(
-        "visitors", key_type=str, value_type=bytes, partitions=topics.TRACKING_EVENTS.partitions
-    )
-    admission_sites = app.Table(
-        "admission-sites",
-        key_type=str,
-        value_type=bytes,
-        partitions=topics.TRIGGERS_CANDIDATES.partitions,
-    )
-    admission_visitors = app.Table(
-        "admission-visitors",
-        key_type=str,
-        value_type=bytes,
-        partitions=topics.TRIGGERS_CANDIDATES.partitions,
-    )
-    rule_stats = app.Table(
-        "rule-stats", key_type=str, value_type=bytes, partitions=topics.TRIGGERS_OUTCOMES.partitions
-    )
-    outcomes_seen = app.Table(
-        "outcomes-seen",
-        key_type=str,
-        value_type=bytes,
-        partitions=topics.TRIGGERS_OUTCOMES.partitions,
-    )
+    def table(name: str, partitions: int) -> Any:
+        # Faust stores str keys as JSON strings and bytes values raw (see tables.py)
+        return app.Table(name, key_type=str, value_type=bytes, partitions=partitions)
+
+    visitors = table("visitors", topics.TRACKING_EVENTS.partitions)
+    admission_sites = table("admission-sites", topics.TRIGGERS_CANDIDATES.partitions)
+    admission_visitors = table("admission-visitors", topics.TRIGGERS_CANDIDATES.partitions)
+    rule_stats = table("rule-stats", topics.TRIGGERS_OUTCOMES.partitions)
+    outcomes_seen = table("outcomes-seen", topics.TRIGGERS_OUTCOMES.partitions)
 
     # ---- stage 1: visitors ------------------------------------------------------------------
     @app.agent(source(topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name), name="visitors")
@@ -146,6 +129,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await stages.chat_batch(runtime, events)
 
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator, arg-type]
+    async def forget_cached_sites(app: Any, revoked: Any, **kwargs: Any) -> None:
+        # another worker may own (and change) these sites' admission state now
+        runtime.deciders.clear()
+
     @app.timer(interval=settings.snapshot_interval_s)  # type: ignore[untyped-decorator]
     async def flush_snapshots() -> None:
         # Trailing snapshots (changes that came < 1 s after the previous record) wait in
@@ -155,7 +143,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     # ---- lifecycle and HTTP -----------------------------------------------------------------
     @app.task(on_leader=False)  # type: ignore[untyped-decorator]
     async def start_followers() -> None:
-        await _start_followers(runtime, app.producer)
+        await _start_followers(runtime)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -216,9 +204,8 @@ async def _seed_rules(runtime: Runtime, path: Path) -> None:
     await runtime.out.flush()
 
 
-async def _start_followers(runtime: Runtime, app_producer: Any) -> None:
+async def _start_followers(runtime: Runtime) -> None:
     settings = runtime.settings
-    runtime.producer = app_producer
     runtime.outputs = Outputs(
         settings.kafka_bootstrap, f"{settings.app_id}-outputs", idempotent=settings.kafka_idempotent
     )

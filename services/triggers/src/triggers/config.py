@@ -18,8 +18,8 @@ class Settings(BaseSettings):
     broker: Literal["tansu", "kafka"] = Field(
         default="tansu",
         description=(
-            "tansu: one record per changelog batch (Tansu reports wrong end offsets for "
-            "multi-record batches, which breaks table recovery); kafka: normal batching"
+            "tansu: table recovery reads end offsets from fetches (Tansu's ListOffsets is "
+            "wrong after multi-record batches); kafka: Faust's usual end offsets"
         ),
     )
     kafka_idempotent: bool = Field(default=False, description="Only on Apache Kafka")
@@ -45,7 +45,3 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_json: bool = False
-
-    @property
-    def changelog_max_batch_bytes(self) -> int:
-        return 1 if self.broker == "tansu" else 262_144

@@ -150,7 +150,7 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
             from triggers.domain.snapshot import snapshot_record
 
             runtime.pending_snapshots[key] = (now + interval, snapshot_record(state, breakdown))
-        set_table_key(table, key, state.to_json(), last_event)
+        await set_table_key(runtime.out, table, key, state.to_json(), last_event)
     await out.flush()
     METRICS.events.labels("visitors").inc(len(events))
 
@@ -193,8 +193,13 @@ async def admission_batch(
     decisions: list[Decision] = []
     for site_id, items in by_site.items():
         site = runtime.sites.get(site_id)
-        stored = sites_table.get(site_id)
-        decider = SiteDecider.load(site, stored, runtime.presence.get(site_id, {}))
+        presence = runtime.presence.get(site_id, {})
+        cached = runtime.deciders.get(site_id)
+        if cached is not None:
+            decider = cached.refresh(site, presence)
+        else:
+            decider = SiteDecider.load(site, sites_table.get(site_id), presence)
+            runtime.deciders[site_id] = decider
         marks: dict[str, VisitorMarks] = {}
         candidates: list[Candidate] = []
         last_event: dict[str, Event] = {}
@@ -215,13 +220,15 @@ async def admission_batch(
             last_event[vkey] = event
         decisions.extend(decider.decide(candidates, marks, now))
         anchor = items[-1][1]
-        set_table_key(sites_table, site_id, decider.to_json(), anchor)
+        await set_table_key(runtime.out, sites_table, site_id, decider.to_json(), anchor)
         for vkey, visitor_marks in marks.items():
             if visitor_marks.changed:
-                set_table_key(visitors_table, vkey, visitor_marks.to_json(), last_event[vkey])
+                await set_table_key(
+                    runtime.out, visitors_table, vkey, visitor_marks.to_json(), last_event[vkey]
+                )
     # Decisions are saved (changelog acked) before they are sent: a crash in between makes
     # the replayed candidate find its decision and send that same record again.
-    await runtime.flush_changelogs()
+    await runtime.out.flush()
     for decision in decisions:
         await _send_decision(runtime, decision)
     await runtime.out.flush()
@@ -267,9 +274,9 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
         record_outcome(funnel, outcome)
         funnels[key] = (funnel, event)
         if outcome.source_id:
-            set_table_key(seen, outcome.source_id, b"1", event)
+            await set_table_key(runtime.out, seen, outcome.source_id, b"1", event)
     for key, (funnel, event) in funnels.items():
-        set_table_key(table, key, orjson.dumps(funnel.to_dict()), event)
+        await set_table_key(runtime.out, table, key, orjson.dumps(funnel.to_dict()), event)
         site_id, _, rule_id = key.partition(":")
         await runtime.out.send(topics.RULES_STATS.name, key, stats_record(site_id, rule_id, funnel))
     await runtime.out.flush()

@@ -1,25 +1,34 @@
-"""Writing Faust tables from batched streams."""
+"""Writing Faust tables from batched streams, through the worker's own producer.
+
+A Faust table is a local store plus a changelog topic it is rebuilt from. `table[key] = v`
+sends the changelog record through Faust's producer, which costs several times a plain
+aiokafka send and needs a "current event" that `take_events` batches don't have. Here the
+store is set directly and the changelog record goes out with the stage's other outputs, to
+the partition of the event that changed it (the partition Faust itself would use, so
+recovery and rebalancing work as usual). The stage awaits those sends before its events are
+acknowledged, so a committed offset always has its table changes on the broker.
+"""
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from faust.streams import _current_event
+import orjson
 from faust.types import EventT
+
+if TYPE_CHECKING:
+    from triggers.adapters.outputs import Outputs
 
 Event: TypeAlias = EventT[Any]  # records arrive as raw bytes
 
 
-def set_table_key(table: Any, key: str, value: bytes, event: Event) -> None:
-    """`table[key] = value`, written to the changelog partition of `event`.
-
-    Faust finds the changelog partition through the stream's "current event"; inside
-    `take_events` there is none, so we point it at the batch's last event for this key,
-    which came from the same partition as every other record of that key.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        table[key] = value
-    finally:
-        _current_event.reset(token)
+async def set_table_key(out: Outputs, table: Any, key: str, value: bytes, event: Event) -> None:
+    table.data[key] = value
+    # the changelog record exactly as Faust writes it for key_type=str, value_type=bytes:
+    # the key as a JSON string, the value raw
+    await out.send(
+        table.changelog_topic.get_topic_name(),
+        orjson.dumps(key).decode(),
+        value,
+        partition=event.message.partition,
+    )

@@ -1,9 +1,9 @@
 """Records the worker sends besides its table changelogs, batched, with acks awaited per batch.
 
-Faust's own producer writes the changelogs (one record per batch on Tansu, see Settings);
-everything else goes through this normally batching aiokafka producer. `flush` is awaited at
-the end of each stream batch, before Faust acknowledges its events, so an event whose
-offset is committed has had all its outputs accepted by the broker (at least once).
+Everything the stages write, table changelogs included (see tables.py), goes through this
+batching aiokafka producer. `flush` is awaited at the end of each stream batch, before Faust
+acknowledges its events, so an event whose offset is committed has had all its outputs
+accepted by the broker (at least once).
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ class Outputs:
         key: str,
         value: bytes | dict[str, Any],
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        future = await self._producer.send(topic, raw, key=key.encode(), headers=headers)
+        future = await self._producer.send(
+            topic, raw, key=key.encode(), headers=headers, partition=partition
+        )
         self._pending.append(future)
         self.sent += 1
 

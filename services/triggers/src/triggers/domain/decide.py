@@ -121,6 +121,19 @@ class SiteDecider:
             state.update_presence(team_presence)
         return cls(site, state)
 
+    def refresh(self, site: Site | None, presence: dict[str, TeamPresence]) -> SiteDecider:
+        """The same decider with the site's current rules and presence (kept between batches
+        so its counters aren't parsed from the table on every batch)."""
+        self.site = site
+        if site is not None:
+            rules = site.rules
+            self.admission.configure(
+                rules.acceptance_rate, rules.busy_above, rules.max_invitations_per_hour
+            )
+        for team_presence in presence.values():
+            self.admission.update_presence(team_presence)
+        return self
+
     def to_json(self) -> bytes:
         return orjson.dumps(self.admission.to_dict())
 
