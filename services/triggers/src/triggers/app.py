@@ -18,6 +18,7 @@ small compacted topics every worker follows whole.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -250,5 +251,10 @@ async def _start_followers(runtime: Runtime) -> None:
     await asyncio.gather(*waits)
     if settings.seed_rules_file is not None:
         await _seed_rules(runtime, settings.seed_rules_file)
+    # Everything loaded so far lives as long as the worker: keep it out of the collector's
+    # generations, and collect less often, so full collections don't stall the stream.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     runtime.ready.set()
     log.info("triggers ready: %d sites with rules", len(runtime.sites))

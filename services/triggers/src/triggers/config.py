@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".dev/triggers")
 
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Events per stream.take")
-    batch_within_s: float = Field(default=0.02, gt=0, le=5.0, description="Longest batch wait")
+    batch_within_s: float = Field(default=0.01, gt=0, le=5.0, description="Longest batch wait")
     fetch_max_wait_ms: int = Field(
         default=10, ge=1, le=5000, description="Longest broker-side wait of a stream fetch"
     )

@@ -226,9 +226,9 @@ async def admission_batch(
                 await set_table_key(
                     runtime.out, visitors_table, vkey, visitor_marks.to_json(), last_event[vkey]
                 )
-    # Decisions are saved (changelog acked) before they are sent: a crash in between makes
-    # the replayed candidate find its decision and send that same record again.
-    await runtime.out.flush()
+    # Decisions go out with their changelog records in one flush. After a crash either the
+    # saved decision is found and its record sent again, or (saved record lost) the replayed
+    # candidate is decided again under the same invitation id: consumers see one invitation.
     for decision in decisions:
         await _send_decision(runtime, decision)
     await runtime.out.flush()
