@@ -59,6 +59,7 @@ class Runtime:
     pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
     # admission state per site, as last written to its table (dropped on a rebalance)
     deciders: dict[str, Any] = field(default_factory=dict)
+    sites_saved_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def out(self) -> Outputs:
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def forget_cached_sites(app: Any, revoked: Any, **kwargs: Any) -> None:
         # another worker may own (and change) these sites' admission state now
         runtime.deciders.clear()
+        runtime.sites_saved_at.clear()
 
     @app.timer(interval=settings.snapshot_interval_s)  # type: ignore[untyped-decorator]
     async def flush_snapshots() -> None:

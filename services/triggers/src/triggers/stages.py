@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from triggers.app import Runtime
 
 log = logging.getLogger("triggers")
+SITE_SAVE_INTERVAL_S = 1.0
 
 
 def dead_letter(source: str, site_id: object, raw: bytes, error: Exception) -> bytes:
@@ -219,8 +220,13 @@ async def admission_batch(
             candidates.append(candidate)
             last_event[vkey] = event
         decisions.extend(decider.decide(candidates, marks, now))
-        anchor = items[-1][1]
-        await set_table_key(runtime.out, sites_table, site_id, decider.to_json(), anchor)
+        # The site's counters and open invitations can be thousands of entries: save them at
+        # most once a second (a crash forgets < 1 s of hourly counts; per-visitor limits are
+        # saved with every decision below).
+        if now - runtime.sites_saved_at.get(site_id, 0.0) >= SITE_SAVE_INTERVAL_S:
+            runtime.sites_saved_at[site_id] = now
+            anchor = items[-1][1]
+            await set_table_key(runtime.out, sites_table, site_id, decider.to_json(), anchor)
         for vkey, visitor_marks in marks.items():
             if visitor_marks.changed:
                 await set_table_key(

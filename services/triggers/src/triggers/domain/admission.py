@@ -26,7 +26,9 @@ most one invitation per call (and none while one is still outstanding).
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -170,6 +172,10 @@ class SiteAdmission:
         self.configure(acceptance_rate, busy_above, max_per_hour)
         self._capacity: dict[str, TeamCapacity] = {}
         self._outstanding: dict[str, _Outstanding] = {}  # by invitation_id
+        # kept in step with _outstanding so a decision never scans it (it can hold thousands)
+        self._expiries: list[tuple[float, str]] = []  # heap of (expires_at, invitation_id)
+        self._per_team: Counter[str] = Counter()
+        self._per_visitor: Counter[str] = Counter()
         self._site_hourly = HourlyCounter()
         self._rule_hourly: dict[str, HourlyCounter] = {}
 
@@ -202,20 +208,32 @@ class SiteAdmission:
         (An accepted one becomes an open chat, which the next presence record counts.)
         Returns whether it was outstanding.
         """
-        return self._outstanding.pop(invitation_id, None) is not None
+        entry = self._outstanding.pop(invitation_id, None)
+        if entry is None:
+            return False
+        self._per_team[entry.team] -= 1
+        self._per_visitor[entry.visitor_id] -= 1
+        if not self._per_visitor[entry.visitor_id]:
+            del self._per_visitor[entry.visitor_id]
+        return True
+
+    def _add(self, invitation_id: str, entry: _Outstanding) -> None:
+        self._outstanding[invitation_id] = entry
+        heapq.heappush(self._expiries, (entry.expires_at, invitation_id))
+        self._per_team[entry.team] += 1
+        self._per_visitor[entry.visitor_id] += 1
 
     def expire(self, now: float) -> None:
         """Drop invitations whose time is up (admit does this itself)."""
-        gone = [key for key, entry in self._outstanding.items() if entry.expires_at <= now]
-        for key in gone:
-            del self._outstanding[key]
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, invitation_id = heapq.heappop(self._expiries)
+            entry = self._outstanding.get(invitation_id)
+            if entry is not None and entry.expires_at == expires_at:
+                self.resolve(invitation_id)
 
     def outstanding(self, team: str, now: float) -> int:
-        return sum(
-            1
-            for entry in self._outstanding.values()
-            if entry.team == team and entry.expires_at > now
-        )
+        self.expire(now)
+        return self._per_team[team]
 
     def budget(self, team: str, now: float) -> int:
         """Invitations the team can still take now (may be negative when over-committed)."""
@@ -230,7 +248,7 @@ class SiteAdmission:
         """Decide every candidate, best first; the result is in decision order."""
         self.expire(now)
         ranked = sorted(candidates, key=lambda c: (-c.score, -c.priority, c.at, c.invitation_id))
-        busy_visitors = {entry.visitor_id for entry in self._outstanding.values()}
+        busy_visitors: set[str] = set()
         decisions: list[Admitted | Refused] = []
         for candidate in ranked:
             reason = self._refusal(candidate, busy_visitors, now)
@@ -244,7 +262,11 @@ class SiteAdmission:
     def _refusal(
         self, candidate: Candidate, busy_visitors: set[str], now: float
     ) -> RefusalReason | None:
-        if candidate.visitor_id in busy_visitors or candidate.invitation_id in self._outstanding:
+        if (
+            candidate.visitor_id in busy_visitors
+            or candidate.visitor_id in self._per_visitor
+            or candidate.invitation_id in self._outstanding
+        ):
             return "duplicate"
         capacity = self._capacity.get(candidate.team)
         if capacity is None or capacity.online_agents == 0 or capacity.best_agent is None:
@@ -268,8 +290,8 @@ class SiteAdmission:
         capacity = self._capacity[candidate.team]
         assert capacity.best_agent is not None  # checked by _refusal
         expires_at = now + candidate.expires_after
-        self._outstanding[candidate.invitation_id] = _Outstanding(
-            candidate.team, candidate.visitor_id, expires_at
+        self._add(
+            candidate.invitation_id, _Outstanding(candidate.team, candidate.visitor_id, expires_at)
         )
         self._site_hourly.add(now)
         self._rule_hourly.setdefault(candidate.rule_id, HourlyCounter()).add(now)
@@ -299,7 +321,7 @@ class SiteAdmission:
     ) -> SiteAdmission:
         admission = cls(acceptance_rate, busy_above, max_per_hour)
         for invitation_id, team, visitor_id, expires_at in data.get("outstanding", ()):
-            admission._outstanding[invitation_id] = _Outstanding(team, visitor_id, expires_at)
+            admission._add(invitation_id, _Outstanding(team, visitor_id, expires_at))
         admission._site_hourly = HourlyCounter.from_list(data.get("site_hourly", ()))
         admission._rule_hourly = {
             rule: HourlyCounter.from_list(buckets)
