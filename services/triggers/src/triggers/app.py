@@ -186,6 +186,16 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             }
         )
 
+    @app.page("/v1/worker")
+    async def worker_view(web: Any, request: Any) -> Any:
+        """The partitions this worker owns now (two workers split them between them)."""
+        owned: dict[str, list[int]] = defaultdict(list)
+        for tp in app.consumer.assignment():
+            owned[tp.topic].append(tp.partition)
+        return web.json(
+            {"app_id": settings.app_id, "partitions": {t: sorted(p) for t, p in owned.items()}}
+        )
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         body, content_type = METRICS.render()
