@@ -49,7 +49,7 @@ from beckon_contracts import topics
 from beckon_contracts.rules import Rule, SiteRules, parse_duration
 
 from triggers.domain.engine import Candidate, Site, Sites, step
-from triggers.domain.observation import BadRecord, observe
+from triggers.domain.observation import BadRecord, iso, observe
 from triggers.domain.rules import in_holdout, visitor_limit_reason
 from triggers.domain.state import (
     MAX_INVITATIONS,
@@ -65,9 +65,7 @@ HOUR_S = 3600.0
 
 
 def _iso(epoch_s: float | None) -> str | None:
-    if epoch_s is None:
-        return None
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    return None if epoch_s is None else iso(epoch_s)
 
 
 def parse_instant(text: str) -> float:

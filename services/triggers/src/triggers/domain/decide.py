@@ -13,7 +13,6 @@ control group before it would leave the invited arm with the better visitors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,16 +21,13 @@ from beckon_contracts.rules import Rule
 
 from triggers.domain import admission
 from triggers.domain.engine import Candidate, Outcome, Site
+from triggers.domain.observation import iso
 from triggers.domain.rules import in_holdout, visitor_limit_reason
 from triggers.domain.state import MAX_INVITATIONS, InvitationMark
 from triggers.domain.templates import render
 
 MAX_ELIGIBLE_KEYS = 50
 MAX_KEPT_RECORDS = 2
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -242,7 +238,7 @@ class SiteDecider:
             "event_id": candidate.invitation_id,
             "type": "invitation.held_out" if held_out else "invitation.issued",
             "schema_version": 1,
-            "occurred_at": _iso(now),
+            "occurred_at": iso(now),
             "site_id": candidate.site_id,
             "visitor_id": candidate.visitor_id,
             "session_id": candidate.session_id,
@@ -268,7 +264,7 @@ class SiteDecider:
                     "name": agent.name,
                     "avatar_url": agent.avatar_url,
                 },
-                "expires_at": _iso(verdict.expires_at),
+                "expires_at": iso(verdict.expires_at),
                 "score": candidate.score,
                 "segment": candidate.segment,
                 "trigger_event_id": candidate.trigger_event_id,

@@ -10,7 +10,7 @@ to the dead-letter topic instead of into a visitor's state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -138,6 +138,11 @@ def parse_time(value: object, field: str = "occurred_at") -> float:
     if moment.tzinfo is None:
         raise BadRecord(field, "must carry a timezone")
     return moment.timestamp()
+
+
+def iso(epoch_s: float) -> str:
+    """ISO 8601 in UTC with a Z, as every Beckon record writes times (parse_time's inverse)."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 def observe(data: object) -> Observation:

@@ -7,18 +7,14 @@ site is not a change: the console counts it up from `session_started_at` itself.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from beckon_contracts.ids import derived_uuid7
 
+from triggers.domain.observation import iso
 from triggers.domain.scoring import ScoreResult
 from triggers.domain.state import VisitorState
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _digest(state: VisitorState, invited: bool) -> int:
@@ -53,8 +49,8 @@ def snapshot_payload(
         "url": state.url,
         "title": state.title,
         "page_type": state.page_type,
-        "session_started_at": _iso(state.session_started),
-        "last_seen_at": _iso(state.last_seen),
+        "session_started_at": iso(state.session_started),
+        "last_seen_at": iso(state.last_seen),
         "time_on_site_s": round(state.time_on_site(state.last_seen), 1),
         "sessions": max(1, state.sessions),
         "returning": state.returning,
@@ -77,20 +73,25 @@ def snapshot_payload(
     }
 
 
-def snapshot_record(state: VisitorState, breakdown: dict[str, float] | None = None) -> bytes:
+def _record(state: VisitorState, kind: str, seed: str, payload: dict[str, Any]) -> bytes:
     at_ms = int(state.last_seen * 1000)
     return orjson.dumps(
         {
-            "event_id": str(derived_uuid7(f"snapshot\0{state.key}\0{at_ms}", at_ms)),
-            "type": "visitor.state",
+            "event_id": str(derived_uuid7(f"{seed}\0{at_ms}", at_ms)),
+            "type": kind,
             "schema_version": 1,
-            "occurred_at": _iso(state.last_seen),
+            "occurred_at": iso(state.last_seen),
             "site_id": state.site_id,
             "visitor_id": state.visitor_id,
             "session_id": state.session_id,
-            "payload": snapshot_payload(state, breakdown),
+            "payload": payload,
         }
     )
+
+
+def snapshot_record(state: VisitorState, breakdown: dict[str, float] | None = None) -> bytes:
+    payload = snapshot_payload(state, breakdown)
+    return _record(state, "visitor.state", f"snapshot\0{state.key}", payload)
 
 
 def snapshot_if_due(
@@ -108,21 +109,10 @@ def snapshot_if_due(
 
 
 def score_crossed_record(state: VisitorState, score: ScoreResult, event_id: str) -> bytes:
-    at_ms = int(state.last_seen * 1000)
-    return orjson.dumps(
-        {
-            "event_id": str(derived_uuid7(f"score\0{event_id}", at_ms)),
-            "type": "visitor.score_crossed",
-            "schema_version": 1,
-            "occurred_at": _iso(state.last_seen),
-            "site_id": state.site_id,
-            "visitor_id": state.visitor_id,
-            "session_id": state.session_id,
-            "payload": {
-                "score": score.score,
-                "segment": score.segment,
-                "previous_segment": score.previous_segment,
-                "breakdown": score.breakdown,
-            },
-        }
-    )
+    payload = {
+        "score": score.score,
+        "segment": score.segment,
+        "previous_segment": score.previous_segment,
+        "breakdown": score.breakdown,
+    }
+    return _record(state, "visitor.score_crossed", f"score\0{event_id}", payload)
