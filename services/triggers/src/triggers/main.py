@@ -16,12 +16,29 @@ log = logging.getLogger("triggers")
 
 
 def main(argv: list[str] | None = None) -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        print("Settings come from TRIGGERS_* environment variables:")
+        for name, field in Settings.model_fields.items():
+            print(
+                f"  TRIGGERS_{name.upper():<24} {field.description or ''} (default {field.default})"
+            )
+        return
     settings = Settings()
     configure_logging("triggers", level=settings.log_level.upper(), json_output=settings.log_json)
     if settings.create_topics:
         asyncio.run(ensure_topics(settings.kafka_bootstrap))
     app, _ = create_app(settings)
-    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level, *(argv or [])]
+    loop = "uvloop" if settings.uvloop else "aio"
+    sys.argv = [
+        sys.argv[0],
+        "--loop",
+        loop,
+        "worker",
+        "--loglevel",
+        settings.log_level,
+        *(argv or []),
+    ]
     app.main()
 
 
