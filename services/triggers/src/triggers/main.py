@@ -29,16 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.create_topics:
         asyncio.run(ensure_topics(settings.kafka_bootstrap))
     app, _ = create_app(settings)
-    loop = "uvloop" if settings.uvloop else "aio"
-    sys.argv = [
-        sys.argv[0],
-        "--loop",
-        loop,
-        "worker",
-        "--loglevel",
-        settings.log_level,
-        *(argv or []),
-    ]
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level, *(argv or [])]
     app.main()
 
 
