@@ -196,6 +196,19 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             {"app_id": settings.app_id, "partitions": {t: sorted(p) for t, p in owned.items()}}
         )
 
+    @app.page("/v1/debug/tasks")
+    async def debug_tasks(web: Any, request: Any) -> Any:
+        """Where every asyncio task of the main loop is waiting (a stuck worker's 'thread dump')."""
+        dump: list[dict[str, Any]] = []
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=8)
+            where = [
+                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                for f in frames
+            ]
+            dump.append({"task": task.get_name(), "stack": where})
+        return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         body, content_type = METRICS.render()

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from beckon_contracts import topics
@@ -80,14 +81,18 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         def every_visitor_invited(found: list[Record]) -> bool:
             return len({_value(r)["visitor_id"] for r in found}) >= VISITORS
 
-        found = await read_records(
-            kafka_bootstrap,
-            topics.CHAT_INVITATIONS.name,
-            match=lambda r: _value(r).get("site_id") == site_id,
-            until=every_visitor_invited,
-            drain=True,
-            timeout_s=120,
-        )
+        try:
+            found = await read_records(
+                kafka_bootstrap,
+                topics.CHAT_INVITATIONS.name,
+                match=lambda r: _value(r).get("site_id") == site_id,
+                until=every_visitor_invited,
+                drain=True,
+                timeout_s=120,
+            )
+        except TimeoutError as exc:  # say where the restarted worker is waiting
+            tasks = httpx.get(f"{worker.url}/v1/debug/tasks", timeout=5).text
+            raise AssertionError(f"{exc}; the worker's tasks: {tasks}") from exc
         invitations: dict[str, set[str]] = defaultdict(set)
         for record in found:
             data = _value(record)
