@@ -23,7 +23,7 @@ from beckon_contracts.ids import uuid7
 from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
 from triggers.domain.engine import CHAT_FEEDBACK_TYPES, Candidate, Outcome, apply_feedback, step
 from triggers.domain.observation import BadRecord, observe, parse_time
-from triggers.domain.snapshot import score_crossed_record, snapshot_if_due
+from triggers.domain.snapshot import score_crossed_record, snapshot_if_due, snapshot_record
 from triggers.domain.state import VisitorState, remember, seen_before
 from triggers.domain.stats import Arm, RuleFunnel
 from triggers.metrics import METRICS
@@ -91,11 +91,13 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
         message = event.message
         raw: bytes = message.value or b""
         source = f"{message.topic}:{message.partition}"
+        tracked = message.topic == topics.TRACKING_EVENTS.name
+        dlq = topics.TRACKING_DLQ.name if tracked else topics.TRIGGERS_DLQ.name
         try:
             data = orjson.loads(raw)
             key = f"{data['site_id']}:{data['visitor_id']}"
         except Exception as exc:
-            await _reject(runtime, event, exc, topics.TRACKING_DLQ.name)
+            await _reject(runtime, event, exc, dlq)
             continue
         entry = touched.get(key)
         if entry is None:
@@ -108,11 +110,11 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
         if seen_before(state, event_id, source, message.offset):
             METRICS.duplicates.inc()
             continue
-        if message.topic == topics.TRACKING_EVENTS.name:
+        if tracked:
             try:
                 obs = observe(data)
             except BadRecord as exc:
-                await _reject(runtime, event, exc, topics.TRACKING_DLQ.name)
+                await _reject(runtime, event, exc, dlq)
                 continue
             result = step(runtime.sites.get(obs.site_id), state, obs)
             if result.score is not None:
@@ -148,8 +150,6 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
             runtime.pending_snapshots.pop(key, None)
             await out.send(topics.VISITORS_STATE.name, key, record)
         elif waiting:
-            from triggers.domain.snapshot import snapshot_record
-
             runtime.pending_snapshots[key] = (now + interval, snapshot_record(state, breakdown))
         await set_table_key(runtime.out, table, key, state.to_json(), last_event)
     await out.flush()
