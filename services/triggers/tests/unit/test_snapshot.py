@@ -1,0 +1,60 @@
+"""Live-list snapshots: sent on a visible change, at most once per interval per visitor."""
+
+from __future__ import annotations
+
+import orjson
+from beckon_contracts.rules import SiteRules
+from beckon_contracts.visitors import ScoreCrossed, VisitorSnapshot
+from triggers.domain.engine import Site, step
+from triggers.domain.observation import observe
+from triggers.domain.snapshot import score_crossed_record, snapshot_if_due
+from triggers.domain.state import VisitorState
+from triggers_testing import T0, product_view, tracking_event
+
+SITE = Site.of(SiteRules(site_id="demo", rules=[]))
+NOW = T0.timestamp()
+
+
+def visit(state: VisitorState, *events: dict) -> None:
+    for event in events:
+        step(SITE, state, observe(event))
+
+
+def test_a_change_is_sent_once_and_a_quick_second_change_waits() -> None:
+    state = VisitorState("demo", "v1")
+    visit(state, tracking_event("demo", "v1", "page_viewed", 0))
+    record, waiting = snapshot_if_due(state, NOW, 1.0)
+    assert record is not None
+    assert not waiting
+    snapshot = VisitorSnapshot.model_validate_json(record)
+    assert snapshot.payload.url == "https://shop.example/"
+    assert snapshot.payload.invited is False
+
+    assert snapshot_if_due(state, NOW + 0.2, 1.0) == (None, False)  # nothing changed
+
+    visit(state, product_view("demo", "v1", 5))
+    assert snapshot_if_due(state, NOW + 0.5, 1.0) == (None, True)  # changed, too soon
+    record, waiting = snapshot_if_due(state, NOW + 1.1, 1.0)
+    assert record is not None
+    assert VisitorSnapshot.model_validate_json(record).payload.current_product == "Trail Shoe P1"
+
+
+def test_heartbeats_alone_change_nothing_the_list_shows() -> None:
+    state = VisitorState("demo", "v1")
+    visit(state, tracking_event("demo", "v1", "page_viewed", 0))
+    snapshot_if_due(state, NOW, 1.0)
+    beat = tracking_event("demo", "v1", "heartbeat", 15, payload={"seconds_on_page": 15})
+    visit(state, beat)
+    assert snapshot_if_due(state, NOW + 15, 1.0) == (None, False)
+
+
+def test_the_score_crossed_record_honours_its_contract() -> None:
+    state = VisitorState("demo", "v1")
+    checkout = {"value": 250.0, "currency": "EUR", "items": []}
+    visit(state, tracking_event("demo", "v1", "checkout_started", 0, payload=checkout))
+    result = SITE.scorer.current(state.score_state, state.last_seen)
+    record = ScoreCrossed.model_validate_json(score_crossed_record(state, result, "e1"))
+    assert record.payload.score == result.score
+    assert orjson.loads(score_crossed_record(state, result, "e1")) == orjson.loads(
+        score_crossed_record(state, result, "e1")
+    )  # the same event gives the same record id (replays deduplicate)
