@@ -201,11 +201,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         """Where every asyncio task of the main loop is waiting (a stuck worker's 'thread dump')."""
         dump: list[dict[str, Any]] = []
         for task in asyncio.all_tasks():
-            frames = task.get_stack(limit=8)
-            where = [
-                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
-                for f in frames
-            ]
+            where: list[str] = []
+            awaited: Any = task.get_coro()
+            while awaited is not None and len(where) < 30:  # follow the chain of awaits
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+                if frame is not None:
+                    name = frame.f_code.co_filename.rsplit("/", 2)[-1]
+                    where.append(f"{name}:{frame.f_lineno} {frame.f_code.co_name}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
             dump.append({"task": task.get_name(), "stack": where})
         return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
 
