@@ -201,3 +201,21 @@ def test_chat_feedback_moves_the_funnel_once_and_scores_an_accepted_chat() -> No
     assert [(o.kind, o.arm) for o in steps] == [("accepted", "invited")]
     assert apply_feedback(site, state, accepted, NOW + 6) == []  # said twice, counted once
     assert state.score > before
+
+
+def test_one_order_counts_once_for_each_rule_that_invited_the_visitor() -> None:
+    site = rules()
+    state = VisitorState("demo", "v1")
+    for rule_id, invitation_id in (("first", "i-1"), ("second", "i-2")):
+        issued = {
+            "type": "invitation.issued",
+            "session_id": "s1",
+            "payload": {"invitation_id": invitation_id, "rule_id": rule_id, "team": "sales"},
+        }
+        apply_feedback(site, state, issued, NOW)
+    order = {"order_id": "o1", "value": 80.0, "currency": "EUR"}
+    result = step(
+        site, state, observe(tracking_event("demo", "v1", "order_completed", 60, payload=order))
+    )
+    assert sorted(o.rule_id for o in result.outcomes) == ["first", "second"]
+    assert len({o.source_id for o in result.outcomes}) == 2  # each counted by the stats stage

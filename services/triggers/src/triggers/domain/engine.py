@@ -170,7 +170,8 @@ def _attribute_order(state: VisitorState, obs: Observation) -> list[Outcome]:
                 value=obs.order_value or 0.0,
                 first=mark.orders == 0,
                 before=mark.revenue,
-                source_id=obs.event_id,
+                # one order counts once for each assignment it is attributed to
+                source_id=f"{obs.event_id}:{mark.invitation_id}:order",
             )
         )
         mark.orders += 1
