@@ -49,6 +49,8 @@ schemas: install ## re-export the JSON Schemas of the contracts
 
 bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/tracker.py --seconds 10
+	@$(UV) run python bench/triggers.py
+	@$(UV) run python bench/rules_eval.py
 
 clean: ## remove caches and the dev stack's state
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,9 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: bench/triggers.py must not shadow `triggers`
+    sys.path[:] = [
+        p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+    ]
 
 from beckon_contracts.rules import Rule, SiteRules
 from triggers.domain.observation import Observation, Product
