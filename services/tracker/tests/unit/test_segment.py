@@ -87,6 +87,26 @@ def test_order_completed_takes_total_and_products():
     assert event.visitor_id == "user-42"
 
 
+def test_a_cart_without_a_value_is_summed_exactly_from_its_items():
+    (event,) = _map(
+        {
+            "type": "track",
+            "anonymousId": "anon-7",
+            "event": "Cart Viewed",
+            "properties": {
+                "currency": "EUR",
+                "products": [
+                    {"product_id": "a", "price": 0.1, "quantity": 1},
+                    {"product_id": "b", "price": 0.2, "quantity": 1},
+                    {"product_id": "c", "price": 19.99, "quantity": 3},
+                ],
+            },
+        }
+    ).accepted
+    assert event.type == "cart_updated"
+    assert str(event.payload.value) == "60.27"  # 0.1 + 0.2 + 3 x 19.99, no float residue
+
+
 def test_other_calls_are_kept_as_custom_events_nothing_is_dropped():
     result = _map(
         {

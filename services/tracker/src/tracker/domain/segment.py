@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from beckon_contracts.ids import derived_uuid7, uuid7
@@ -102,6 +103,10 @@ def _line_items(products: object) -> list[dict[str, Any]]:
     ]
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _first(props: dict[str, Any], *names: str) -> Any:
     for name in names:
         if props.get(name) is not None:
@@ -124,10 +129,14 @@ def _track_payload(name: str, props: dict[str, Any]) -> tuple[str, dict[str, Any
             items = _line_items(props.get("products"))
             value = _first(props, "value", "total", "revenue")
             if value is None:
+                # money in Decimal: 0.1 + 0.2 must be 0.3, not 0.30000000000000004
                 value = sum(
-                    float(i["price"] or 0) * int(i["quantity"] or 1)
-                    for i in items
-                    if isinstance(i["price"], int | float) and isinstance(i["quantity"], int)
+                    (
+                        Decimal(str(i["price"])) * i["quantity"]
+                        for i in items
+                        if _is_number(i["price"]) and _is_number(i["quantity"])
+                    ),
+                    Decimal(0),
                 )
             return "cart_updated", {"items": items, "value": value, "currency": currency}
         case "checkout started":
