@@ -4,7 +4,7 @@ from uuid import uuid4
 import orjson
 import pytest
 from beckon_contracts import schemas, topics
-from beckon_contracts.envelope import is_identifier, record_key
+from beckon_contracts.envelope import SiteId, is_identifier, is_site_id, record_key
 from beckon_contracts.ids import uuid7, uuid7_time_ms
 from beckon_contracts.tracking import parse_tracking_event, tracking_event_adapter
 from pydantic import ValidationError
@@ -79,6 +79,20 @@ def test_record_keys_keep_a_visitor_on_one_partition():
     assert not is_identifier("a b")
     assert not is_identifier(7)
     assert not is_identifier("v1\n")  # Python's $ would accept a trailing newline
+
+
+def test_is_site_id_agrees_with_the_site_id_type():
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = TypeAdapter(SiteId)
+    for value in ("demo", "shop-1_eu", "a" * 64, "Demo", "a.b", "", "a" * 65, "-x", "demo\n"):
+        try:
+            adapter.validate_python(value)
+            valid = True
+        except ValidationError:
+            valid = False
+        assert is_site_id(value) is valid, value
+    assert not is_site_id(None)
 
 
 def test_topic_registry_is_consistent():

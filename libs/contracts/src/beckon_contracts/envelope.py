@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeGuard
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -20,9 +20,14 @@ def is_identifier(value: object) -> bool:
     return isinstance(value, str) and _identifier.fullmatch(value) is not None
 
 
-SiteId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
-]
+SITE_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+SiteId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=SITE_ID_PATTERN)]
+_site_id = re.compile(SITE_ID_PATTERN)
+
+
+def is_site_id(value: object) -> TypeGuard[str]:
+    """Whether `value` is a valid site id (same rule as `SiteId`)."""
+    return isinstance(value, str) and len(value) <= 64 and _site_id.fullmatch(value) is not None
 
 
 def _require_v7(value: UUID) -> UUID:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from beckon_contracts import topics
 from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError
-from beckon_contracts.envelope import is_identifier
+from beckon_contracts.envelope import is_site_id
 from beckon_contracts.ids import uuid7
 
 from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
@@ -47,12 +47,11 @@ def dead_letter(source: str, site_id: object, raw: bytes, error: Exception) -> b
         reason = "malformed_json"
     else:
         reason = "processing_failed"
-    site = site_id if isinstance(site_id, str) and is_identifier(site_id) else "unknown"
     letter = DeadLettered(
         event_id=uuid7(),
         occurred_at=now,
         received_at=now,
-        site_id=site.lower() if site.replace("-", "").replace("_", "").isalnum() else "unknown",
+        site_id=site_id if is_site_id(site_id) else "unknown",
         payload=DeadLetterPayload(
             source=f"triggers:{source}",
             reason=reason,  # type: ignore[arg-type]

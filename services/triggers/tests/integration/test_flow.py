@@ -257,6 +257,7 @@ async def test_a_record_the_engine_cannot_use_is_dead_lettered_with_the_reason(
         match=lambda r: site_id in _value(r)["payload"]["raw"],
     )
     payload = _value(letters[0])["payload"]
+    assert _value(letters[0])["site_id"] == site_id
     assert payload["source"] == "triggers:tracking.events"
     assert payload["reason"] == "schema_invalid"
     assert payload["errors"][0]["loc"] == "payload.name"
