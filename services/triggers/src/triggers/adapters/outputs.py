@@ -30,7 +30,6 @@ class Outputs:
         self._batches: dict[tuple[str, int], Any] = {}
         self._partitions: dict[str, list[int]] = {}
         self._pending: list[asyncio.Future[Any]] = []
-        self.sent = 0
 
     async def start(self) -> None:
         await self._producer.start()
@@ -73,7 +72,6 @@ class Outputs:
                 is None
             ):
                 raise ValueError(f"a {len(raw)}-byte record for {topic} exceeds the batch size")
-        self.sent += 1
 
     async def _submit(self, slot: tuple[str, int], batch: Any) -> None:
         topic, partition = slot

@@ -137,9 +137,8 @@ class SiteDecider:
         self.admission.resolve(invitation_id)
 
     def _rule(self, rule_id: str) -> Rule | None:
-        if self.site is None:
-            return None
-        return next((r for r in self.site.rules.rules if r.id == rule_id and r.enabled), None)
+        """The rule as published now (compiled rules hold only the enabled ones)."""
+        return self.site.compiled.rule(rule_id) if self.site is not None else None
 
     def decide(
         self, candidates: list[Candidate], marks: dict[str, VisitorMarks], now: float
