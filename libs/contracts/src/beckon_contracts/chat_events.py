@@ -1,16 +1,19 @@
 """Conversation facts on `chat.events`, written by the chat service through its outbox.
 
-This module holds the events other services react to today: how a proactive invitation
-fared in the widget and when a conversation starts. The chat service adds its own
-(messages, transfers, tags, close) as it grows; consumers ignore types they don't know.
+How a proactive invitation fared in the widget, and every change of a conversation: started,
+assigned, a message, transferred, tagged, an e-mail captured, closed, and offline messages.
+Typing and typing previews are not facts and never appear here. Records are keyed by the
+conversation, so one conversation's facts stay in order; consumers ignore types they don't
+know.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from beckon_contracts.envelope import Envelope, Identifier
 from beckon_contracts.invitations import RuleId
@@ -31,6 +34,71 @@ class ConversationStartedPayload(_Part):
     team: Identifier
     invitation_id: UUID | None = Field(default=None, description="Set when it came from one")
     rule_id: RuleId | None = None
+
+
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Author = Literal["visitor", "agent", "system"]
+Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}$")]
+EmailText = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+]
+
+
+class ConversationAssignedPayload(_Part):
+    conversation_id: UUID
+    team: Identifier
+    agent_id: Identifier
+    agent_name: str
+    agent_avatar_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    how: Literal["auto", "pickup", "dequeue", "transfer"]
+
+
+class MessageSentPayload(_Part):
+    conversation_id: UUID
+    message_id: UUID
+    seq: int = Field(ge=1, description="1, 2, 3... per conversation, without gaps")
+    author: Author
+    agent_id: Identifier | None = None
+    agent_name: str | None = None
+    agent_avatar_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    text: MessageText
+    client_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sent_at: datetime
+
+
+class ConversationTransferredPayload(_Part):
+    conversation_id: UUID
+    from_agent_id: Identifier | None
+    to_agent_id: Identifier | None = Field(description="None when it waits in the team's queue")
+    to_team: Identifier
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ConversationTaggedPayload(_Part):
+    conversation_id: UUID
+    tags: list[Tag] = Field(max_length=20)
+
+
+class EmailCapturedPayload(_Part):
+    conversation_id: UUID | None
+    email: EmailText
+
+
+class ConversationClosedPayload(_Part):
+    conversation_id: UUID
+    closed_by: Literal["agent", "visitor", "system"]
+    agent_id: Identifier | None = None
+    team: Identifier
+    messages: int = Field(ge=0)
+    email: EmailText | None = None
+
+
+class OfflineMessagePayload(_Part):
+    conversation_id: UUID
+    team: Identifier
+    email: EmailText
+    name: Annotated[str, StringConstraints(max_length=120)] | None = None
+    text: MessageText
 
 
 class _VisitorChatEvent(Envelope):
@@ -57,8 +125,53 @@ class ConversationStarted(_VisitorChatEvent):
     payload: ConversationStartedPayload
 
 
+class ConversationAssigned(_VisitorChatEvent):
+    type: Literal["conversation.assigned"] = "conversation.assigned"
+    payload: ConversationAssignedPayload
+
+
+class MessageSent(_VisitorChatEvent):
+    type: Literal["message.sent"] = "message.sent"
+    payload: MessageSentPayload
+
+
+class ConversationTransferred(_VisitorChatEvent):
+    type: Literal["conversation.transferred"] = "conversation.transferred"
+    payload: ConversationTransferredPayload
+
+
+class ConversationTagged(_VisitorChatEvent):
+    type: Literal["conversation.tagged"] = "conversation.tagged"
+    payload: ConversationTaggedPayload
+
+
+class EmailCaptured(_VisitorChatEvent):
+    type: Literal["conversation.email_captured"] = "conversation.email_captured"
+    payload: EmailCapturedPayload
+
+
+class ConversationClosed(_VisitorChatEvent):
+    type: Literal["conversation.closed"] = "conversation.closed"
+    payload: ConversationClosedPayload
+
+
+class OfflineMessageLeft(_VisitorChatEvent):
+    type: Literal["offline.message_left"] = "offline.message_left"
+    payload: OfflineMessagePayload
+
+
 ChatEvent = Annotated[
-    InvitationShown | InvitationAccepted | InvitationDeclined | ConversationStarted,
+    InvitationShown
+    | InvitationAccepted
+    | InvitationDeclined
+    | ConversationStarted
+    | ConversationAssigned
+    | MessageSent
+    | ConversationTransferred
+    | ConversationTagged
+    | EmailCaptured
+    | ConversationClosed
+    | OfflineMessageLeft,
     Field(discriminator="type"),
 ]
 chat_event_adapter: TypeAdapter[ChatEvent] = TypeAdapter(ChatEvent)
@@ -67,6 +180,13 @@ CHAT_EVENT_TYPES: tuple[str, ...] = (
     "invitation.accepted",
     "invitation.declined",
     "conversation.started",
+    "conversation.assigned",
+    "message.sent",
+    "conversation.transferred",
+    "conversation.tagged",
+    "conversation.email_captured",
+    "conversation.closed",
+    "offline.message_left",
 )
 
 

@@ -76,6 +76,13 @@ CHAT_EVENTS = Topic(
     dead_letter=CHAT_EVENTS_DLQ.name,
     description="Conversation facts from the chat outbox",
 )
+CHAT_SIGNALS = Topic(
+    name="chat.signals",
+    partitions=6,
+    key="site:visitor",
+    retention_ms=3600 * 1000,
+    description="Ephemeral deliveries between chat instances (typing, previews, invitations)",
+)
 AGENTS_PRESENCE = Topic(
     name="agents.presence",
     partitions=3,
@@ -141,6 +148,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CHAT_INVITATIONS_DLQ,
     CHAT_EVENTS,
     CHAT_EVENTS_DLQ,
+    CHAT_SIGNALS,
     AGENTS_PRESENCE,
     RULES_CONFIG,
     RULES_CONFIG_DLQ,

@@ -26,7 +26,7 @@ from tracker.config import Settings
 from tracker.domain.admission import Admission, Candidate, Edge, admit, field_errors
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
-from tracker.domain.ratelimit import RateLimiter
+from beckon_edge import RateLimiter
 from tracker.domain.segment import segment_candidates
 from tracker.domain.sites import Site
 from tracker.metrics import TrackerMetrics

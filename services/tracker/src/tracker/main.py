@@ -19,7 +19,7 @@ from tracker.api.problems import json_response
 from tracker.api.routes import EdgeState, collect, mount_scripts, router
 from tracker.config import Settings
 from tracker.domain.enrichment import warm_up
-from tracker.domain.ratelimit import RateLimiter
+from beckon_edge import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
 from tracker.ingest import Ingest
 from tracker.metrics import TrackerMetrics

@@ -22,7 +22,7 @@ from tracker.api.body import read_body
 from tracker.api.problems import Problem, json_response, retry_after
 from tracker.domain.admission import Edge
 from tracker.domain.collect import CollectBatch
-from tracker.domain.ratelimit import RateLimiter
+from beckon_edge import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
 from tracker.ingest import Inbound, Ingest, Outcome
 from tracker.metrics import TrackerMetrics

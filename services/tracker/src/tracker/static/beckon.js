@@ -280,6 +280,11 @@
       'mousemove keydown scroll touchstart click'.split(' ').forEach((e) => w.addEventListener(e, () => { lastAct = now(); }, { passive: true, capture: true }));
       setInterval(beat, 15e3);
     }
+    // the chat widget reads siteKey and url here, the visitor from beckon.visitorId()
+    if (cfg.chatUrl) {
+      api.chat = { siteKey: cfg.siteKey, url: cfg.chatUrl.replace(/\/+$/, '') };
+      d.head.appendChild(Object.assign(d.createElement('script'), { async: true, src: api.chat.url + '/widget.js' }));
+    }
     const meta = d.querySelector('meta[name="beckon:page-type"]');
     if (cfg.autoPageView !== false) view({ page_type: cfg.pageType || (meta && meta.content), search_query: cfg.searchQuery }, t);
     early.splice(0).forEach((c) => run(...c));

@@ -1,4 +1,4 @@
-from tracker.domain.ratelimit import RateLimiter
+from beckon_edge import RateLimiter
 
 
 class FakeClock:

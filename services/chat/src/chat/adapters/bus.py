@@ -1,0 +1,338 @@
+"""Kafka for the chat service: the outbox relay, the broadcast feed every instance reads,
+and the invitations consumer.
+
+- The relay publishes committed outbox rows in id order. One relay at a time holds the
+  outbox lock, so rows of one conversation (committed one after another under its row lock)
+  reach `chat.events` in commit order.
+- Every instance reads `chat.events` and `chat.signals` from the end, without a consumer
+  group, and hands each record to the socket hub: that is how a visitor on one instance and
+  an agent on another hear each other.
+- `chat.invitations` is read by the `chat` group: each invitation is stored once (idempotent
+  on its id) and fanned out as a signal; bad records go to the dead-letter twin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError
+from beckon_contracts.ids import uuid7
+from beckon_contracts.invitations import InvitationIssued, parse_invitation_record
+from beckon_contracts.topics import (
+    CHAT_EVENTS,
+    CHAT_INVITATIONS,
+    CHAT_INVITATIONS_DLQ,
+    CHAT_SIGNALS,
+)
+from beckon_messaging import make_producer
+from pydantic import ValidationError
+
+log = logging.getLogger("chat.bus")
+
+OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
+RELAY_BATCH = 500
+KEEP_PUBLISHED_S = 3600
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Bus:
+    """The producer every part of the instance shares, and the signals it publishes."""
+
+    def __init__(self, bootstrap: str, client_id: str, *, idempotent: bool) -> None:
+        # latency over batching: a chat message should not wait for a linger window
+        self.producer: AIOKafkaProducer = make_producer(
+            bootstrap, client_id, idempotent=idempotent, linger_ms=0
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def signal(self, key: str, signal: dict[str, Any]) -> None:
+        """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
+        await self.producer.send(CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode())
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, poll_s: float) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_cleanup = 0.0
+        self.published = 0
+
+    def kick(self) -> None:
+        """Something was committed: publish it now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+            try:
+                while True:
+                    sent = await self.publish_pending()
+                    if sent is None:  # another instance's relay holds the lock: retry soon
+                        await asyncio.sleep(0.005)
+                        continue
+                    if sent < RELAY_BATCH:
+                        break
+                backoff = 0.05
+                await self._cleanup()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying", extra={"backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()
+
+    async def publish_pending(self) -> int | None:
+        """Publish one batch in id order; None when another relay holds the lock."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
+                return None
+            rows = await conn.fetch(
+                """SELECT id, topic, key, value FROM chat.outbox
+                   WHERE published_at IS NULL ORDER BY id LIMIT $1""",
+                RELAY_BATCH,
+            )
+            if not rows:
+                return 0
+            futures = [
+                await self.producer.send(row["topic"], row["value"], key=row["key"]) for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute(
+                "UPDATE chat.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def _cleanup(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cleanup < 60:
+            return
+        self._last_cleanup = now
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """DELETE FROM chat.outbox
+                   WHERE published_at < now() - make_interval(secs => $1)""",
+                float(KEEP_PUBLISHED_S),
+            )
+
+
+class Feed:
+    """Every record of `chat.events` and `chat.signals` from now on, for this instance."""
+
+    def __init__(
+        self, bootstrap: str, client_id: str, handler: Handler, fetch_wait_ms: int
+    ) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=fetch_wait_ms,
+            auto_offset_reset="latest",
+        )
+        self.handler = handler
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        partitions = [
+            TopicPartition(topic.name, partition)
+            for topic in (CHAT_EVENTS, CHAT_SIGNALS)
+            for partition in range(topic.partitions)
+        ]
+        self.consumer.assign(partitions)
+        # The socket's own sync fills gaps; the feed only needs what happens from now on.
+        # (Tansu's end offset can be a few records early: clients dedupe by id.)
+        await self.consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await self.consumer.position(partition)
+        self.ready.set()
+        self._task = asyncio.create_task(self._run(), name="feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            for partition, records in batches.items():
+                for record in records:
+                    try:
+                        value = orjson.loads(record.value or b"")
+                    except orjson.JSONDecodeError:
+                        log.warning(
+                            "unreadable record on the feed", extra={"topic": partition.topic}
+                        )
+                        continue
+                    if not isinstance(value, dict):
+                        continue
+                    try:
+                        await self.handler(partition.topic, value)
+                    except Exception:
+                        log.exception("feed handler failed", extra={"topic": partition.topic})
+
+
+class InvitationConsumer:
+    """Stores each proactive invitation once and tells the instances to show it."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str,
+        *,
+        record: Callable[[dict[str, Any]], Awaitable[bool]],
+        bus: Bus,
+        group_id: str = "chat",
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self.consumer = AIOKafkaConsumer(
+            CHAT_INVITATIONS.name,
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=1000,
+        )
+        self.record = record
+        self.bus = bus
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run(), name="invitations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            for records in batches.values():
+                for message in records:
+                    await self._handle(message.value or b"")
+            if batches:
+                await self.consumer.commit()
+
+    async def _handle(self, raw: bytes) -> None:
+        try:
+            record = parse_invitation_record(raw)
+        except ValidationError as exc:
+            await self._dead_letter(raw, exc)
+            return
+        if not isinstance(record, InvitationIssued):
+            return  # held-out visitors are triggers' control group: nothing to show
+        payload = record.payload
+        if payload.expires_at <= datetime.now(UTC):
+            return
+        invitation = {
+            "invitation_id": payload.invitation_id,
+            "site_id": record.site_id,
+            "visitor_id": record.visitor_id,
+            "rule_id": payload.rule_id,
+            "team": payload.team,
+            "message": payload.message,
+            "agent": payload.agent.model_dump() if payload.agent else None,
+            "personal": payload.personal,
+            "expires_at": payload.expires_at,
+        }
+        if not await self.record(invitation):
+            return
+        agent = payload.agent
+        await self.bus.signal(
+            f"{record.site_id}:{record.visitor_id}",
+            {
+                "kind": "invitation",
+                "site_id": record.site_id,
+                "visitor_id": record.visitor_id,
+                "invitation": {
+                    "id": str(payload.invitation_id),
+                    "message": payload.message,
+                    "agent": {"name": agent.name, "avatar_url": agent.avatar_url}
+                    if agent
+                    else None,
+                    "team": payload.team,
+                    "expires_at": payload.expires_at.isoformat(),
+                    "rule_id": payload.rule_id,
+                },
+            },
+        )
+
+    async def _dead_letter(self, raw: bytes, exc: ValidationError) -> None:
+        try:
+            site = orjson.loads(raw).get("site_id")
+        except Exception:
+            site = None
+        from beckon_contracts.envelope import is_site_id
+
+        letter = DeadLettered(
+            event_id=uuid7(),
+            occurred_at=datetime.now(UTC),
+            site_id=site if is_site_id(site) else "unknown",
+            payload=DeadLetterPayload(
+                source=CHAT_INVITATIONS.name,
+                reason="schema_invalid",
+                detail=str(exc)[:2000],
+                errors=[
+                    FieldError(
+                        loc=".".join(str(part) for part in error["loc"]),
+                        msg=error["msg"],
+                        type=error["type"],
+                    )
+                    for error in exc.errors()[:100]
+                ],
+                raw=raw.decode("utf-8", "replace"),
+            ),
+        )
+        await self.producer_send(letter)
+        log.warning("invitation dead-lettered", extra={"detail": str(exc)[:200]})
+
+    async def producer_send(self, letter: DeadLettered) -> None:
+        await self.bus.producer.send_and_wait(
+            CHAT_INVITATIONS_DLQ.name,
+            letter.model_dump_json().encode(),
+            key=letter.site_id.encode(),
+        )

@@ -1,0 +1,61 @@
+"""Shared edge helpers: JSON errors in one shape, bodies validated into clear 422s."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import JSONResponse, Response
+
+from chat.domain.text import InvalidInput
+from chat.runtime import Runtime
+from chat.service import ChatError
+
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY_BYTES = 65_536
+
+
+def runtime(request: Request) -> Runtime:
+    state: Runtime = request.app.state.chat
+    return state
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+def error_response(exc: Exception) -> Response:
+    if isinstance(exc, ChatError):
+        return problem(exc.status, exc.code, exc.detail)
+    if isinstance(exc, InvalidInput):
+        return problem(
+            422, "invalid", f"{exc.field} {exc}", errors=[{"loc": exc.field, "msg": str(exc)}]
+        )
+    raise exc
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as `model`, or a ChatError saying what is wrong with it."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ChatError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise ChatError(400, "malformed_json", "the body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ChatError(422, "invalid", f"{where}: {first['msg']}") from None
+
+
+def client_ip(request: Request, trust_forwarded_for: bool) -> str:
+    if trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"

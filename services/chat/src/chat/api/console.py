@@ -1,0 +1,323 @@
+"""The agent's edge: login, status, conversations, replies, transfer, tags, close, and the
+console's WebSocket. The session cookie names one agent of one site; every query is scoped
+to that site, so another tenant's ids are simply not found."""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib import resources
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import orjson
+from beckon_contracts.envelope import Identifier
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat.api.common import read_body, runtime
+from chat.domain.text import clean_client_id, clean_tags, clean_text
+from chat.domain.tokens import InvalidToken
+from chat.hub import Connection
+from chat.runtime import Runtime
+from chat.service import AgentRef, ChatError
+
+log = logging.getLogger("chat.console")
+router = APIRouter(prefix="/v1/console", tags=["console"])
+pages = APIRouter(tags=["console"])
+
+COOKIE = "beckon_agent"
+HEARTBEAT_EVERY_S = 10.0
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+STATIC = resources.files("chat") / "static" / "console"
+CONSOLE_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class StatusBody(_Body):
+    status: Literal["online", "away"]
+
+
+class ReplyBody(_Body):
+    client_id: str | None = None
+    text: str
+
+
+class TransferBody(_Body):
+    agent_id: Identifier | None = None
+    team: Identifier | None = None
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class TagsBody(_Body):
+    tags: list[str]
+
+
+def _agent_from_cookie(rt: Runtime, cookie: str | None) -> AgentRef:
+    if not cookie:
+        raise ChatError(401, "not_logged_in", "log in first")
+    try:
+        claims = rt.signer.check_agent(cookie, now=time.time())
+    except InvalidToken as exc:
+        raise ChatError(401, "not_logged_in", f"log in again ({exc})") from None
+    return AgentRef(claims.site_id, claims.agent_id)
+
+
+def _same_origin(origin: str | None, host: str | None) -> bool:
+    """Cookies ride along on cross-site WebSockets: only the console's own pages may open one."""
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == (host or "").lower()
+
+
+async def _agent(request: Request) -> tuple[Runtime, AgentRef]:
+    rt = runtime(request)
+    if request.method == "POST" and not _same_origin(
+        request.headers.get("origin"), request.headers.get("host")
+    ):
+        raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
+    return rt, _agent_from_cookie(rt, request.cookies.get(COOKIE))
+
+
+@router.post("/login")
+async def login(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    body = await read_body(request, LoginBody)
+    row = await rt.service.login(body.email, body.password)
+    token = rt.signer.agent_token(
+        site_id=row["site_id"],
+        agent_id=row["agent_id"],
+        ttl_s=rt.settings.agent_session_ttl_s,
+        now=time.time(),
+    )
+    answer = JSONResponse(
+        {"agent": await rt.service.agent(AgentRef(row["site_id"], row["agent_id"]))}
+    )
+    answer.set_cookie(
+        COOKIE,
+        token,
+        max_age=rt.settings.agent_session_ttl_s,
+        httponly=True,
+        samesite="strict",
+        secure=rt.settings.cookie_secure,
+        path="/",
+    )
+    return answer
+
+
+@router.post("/logout", status_code=204)
+async def logout() -> Response:
+    answer = Response(status_code=204)
+    answer.delete_cookie(COOKIE, path="/")
+    return answer
+
+
+@router.get("/me")
+async def me(request: Request) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    return await rt.service.me(agent)
+
+
+@router.post("/status")
+async def set_status(request: Request) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    body = await read_body(request, StatusBody)
+    return {"agent": await rt.service.set_status(agent, body.status)}
+
+
+@router.get("/conversations")
+async def conversations(
+    request: Request, scope: Literal["queue", "mine", "all"] = "mine"
+) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    return {"conversations": await rt.service.agent_conversations(agent, scope)}
+
+
+@router.get("/conversations/{conversation_id}")
+async def conversation(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    found, messages = await rt.service.agent_conversation(agent, conversation_id)
+    return {"conversation": found, "messages": messages}
+
+
+@router.post("/conversations/{conversation_id}/pickup")
+async def pickup(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    return {"conversation": await rt.service.pickup(agent, conversation_id)}
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201)
+async def reply(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    body = await read_body(request, ReplyBody)
+    message = await rt.service.agent_message(
+        agent,
+        conversation_id,
+        text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
+        client_id=clean_client_id(body.client_id),
+    )
+    return {"message": message}
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    body = await read_body(request, TransferBody)
+    if (body.agent_id is None) == (body.team is None):
+        raise ChatError(422, "invalid", "give exactly one of agent_id or team")
+    moved = await rt.service.transfer(
+        agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=body.note
+    )
+    return {"conversation": moved}
+
+
+@router.post("/conversations/{conversation_id}/tags")
+async def tag(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    body = await read_body(request, TagsBody)
+    return {"conversation": await rt.service.tag(agent, conversation_id, clean_tags(body.tags))}
+
+
+@router.post("/conversations/{conversation_id}/close")
+async def close(request: Request, conversation_id: UUID) -> dict[str, Any]:
+    rt, agent = await _agent(request)
+    return {"conversation": await rt.service.close(agent, conversation_id)}
+
+
+# --- the console's pages --------------------------------------------------------------------
+
+
+def _page(name: str, media_type: str) -> Response:
+    path = STATIC / name
+    headers = {
+        "Content-Security-Policy": CONSOLE_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-cache",
+    }
+    return FileResponse(str(path), media_type=media_type, headers=headers)
+
+
+@pages.get("/console", include_in_schema=False)
+@pages.get("/console/", include_in_schema=False)
+async def console_page() -> Response:
+    return _page("index.html", "text/html; charset=utf-8")
+
+
+@pages.get("/console/{asset}", include_in_schema=False)
+async def console_asset(asset: str) -> Response:
+    media_type = CONSOLE_FILES.get(asset)
+    if media_type is None:
+        raise ChatError(404, "not_found", "no such file")
+    return _page(asset, media_type)
+
+
+# --- WebSocket ------------------------------------------------------------------------------
+
+
+@router.websocket("/ws")
+async def agent_socket(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.chat
+    if not _same_origin(ws.headers.get("origin"), ws.headers.get("host")):
+        await ws.accept()
+        await ws.close(code=4403, reason="cross-site console socket")
+        return
+    try:
+        agent = _agent_from_cookie(rt, ws.cookies.get(COOKIE))
+        profile = await rt.service.agent(agent)
+    except ChatError as exc:
+        await ws.accept()
+        await ws.close(code=4401, reason=exc.detail)
+        return
+    await ws.accept()
+    connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id)
+    rt.hub.add(connection)
+    visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
+    last_beat = 0.0
+    try:
+        await rt.service.heartbeat(agent)
+        last_beat = time.monotonic()
+        connection.push({"t": "hello", "agent": profile})
+        while True:
+            text = await ws.receive_text()
+            if len(text) > rt.settings.max_ws_frame_bytes:
+                await ws.close(code=4413, reason="frame too large")
+                return
+            if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
+                await rt.service.heartbeat(agent)
+                last_beat = time.monotonic()
+            await _on_agent_frame(rt, connection, agent, text, visitors)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        rt.hub.remove(connection)
+
+
+async def _on_agent_frame(
+    rt: Runtime, connection: Connection, agent: AgentRef, text: str, visitors: dict[str, str]
+) -> None:
+    try:
+        frame = orjson.loads(text)
+        if not isinstance(frame, dict):
+            raise ValueError("a frame is a JSON object")
+    except ValueError:
+        connection.push(
+            {"t": "error", "error": "malformed_json", "detail": "frames are JSON objects"}
+        )
+        return
+    kind = frame.get("t")
+    try:
+        if kind == "message":
+            await rt.service.agent_message(
+                agent,
+                UUID(str(frame.get("conversation_id"))),
+                text=clean_text(frame.get("text"), max_chars=rt.settings.max_message_chars),
+                client_id=clean_client_id(frame.get("client_id")),
+            )
+        elif kind == "typing":
+            conversation_id = str(frame.get("conversation_id"))
+            visitor = visitors.get(conversation_id)
+            if visitor is None:
+                row = await rt.service.conversation_view(agent.site_id, UUID(conversation_id))
+                if row is None or row["agent_id"] != agent.agent_id:
+                    return
+                visitor = visitors[conversation_id] = row["visitor_id"]
+            await rt.bus.signal(
+                f"{agent.site_id}:{visitor}",
+                {
+                    "kind": "typing",
+                    "who": "agent",
+                    "site_id": agent.site_id,
+                    "visitor_id": visitor,
+                    "conversation_id": conversation_id,
+                    "on": bool(frame.get("on")),
+                },
+            )
+        elif kind == "ping":
+            connection.push({"t": "pong"})
+        else:
+            connection.push(
+                {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}
+            )
+    except ChatError as exc:
+        connection.push({"t": "error", "error": exc.code, "detail": exc.detail})
+    except ValueError as exc:
+        connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
+    except Exception:
+        log.exception("agent frame failed")
+        connection.push({"t": "error", "error": "internal", "detail": "try again"})

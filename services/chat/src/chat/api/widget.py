@@ -1,0 +1,330 @@
+"""The visitor's edge: session, conversation, messages, e-mail, offline form, invitations and
+the widget's WebSocket. Every call is bound by a signed token to one site and one visitor,
+checked against the site's origins and rate-limited per (IP, site)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from beckon_contracts.envelope import Identifier
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat.api.common import client_ip, read_body, runtime
+from chat.domain.text import clean_client_id, clean_email, clean_text
+from chat.domain.tokens import InvalidToken, VisitorClaims
+from chat.hub import Connection
+from chat.runtime import Runtime
+from chat.service import ChatError, Visitor
+
+log = logging.getLogger("chat.widget")
+router = APIRouter(prefix="/v1/widget", tags=["widget"])
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_LARGE = 4413
+CLOSE_RATE_LIMITED = 4429
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionBody(_Body):
+    site_key: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    visitor_id: Identifier
+    lang: Annotated[str, StringConstraints(max_length=35)] | None = None
+
+
+class StartBody(_Body):
+    invitation_id: UUID | None = None
+    team: Identifier | None = None
+    text: str | None = None
+    client_id: str | None = None
+
+
+class MessageBody(_Body):
+    client_id: str | None = None
+    text: str
+
+
+class EmailBody(_Body):
+    email: str
+
+
+class OfflineBody(_Body):
+    email: str
+    text: str
+    name: Annotated[str, StringConstraints(max_length=120)] | None = None
+    team: Identifier | None = None
+
+
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """Browsers always send Origin on these calls; other clients may omit it."""
+    return origin is None or origin.rstrip("/").lower() in allowed
+
+
+def _limit(request: Request, rt: Runtime, scope: str) -> None:
+    wait = rt.widget_limiter.acquire((client_ip(request, rt.settings.trust_forwarded_for), scope))
+    if wait > 0:
+        raise ChatError(429, "rate_limited", f"too many requests; retry in {wait:.1f} s")
+
+
+async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
+    rt = runtime(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ChatError(401, "missing_token", "send Authorization: Bearer <token>")
+    try:
+        claims = rt.signer.check_visitor(token.strip(), now=time.time())
+    except InvalidToken as exc:
+        raise ChatError(401, "invalid_token", str(exc)) from None
+    site = await rt.service.site(claims.site_id)
+    if site is None:
+        raise ChatError(401, "invalid_token", "the site of this token no longer exists")
+    if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
+        raise ChatError(403, "origin_not_allowed", "this page's origin is not allowed for the site")
+    _limit(request, rt, claims.site_id)
+    return rt, claims
+
+
+@router.post("/session")
+async def create_session(request: Request) -> dict[str, Any]:
+    """Open the widget for one visitor of one site: a token, the site's settings and state."""
+    rt = runtime(request)
+    body = await read_body(request, SessionBody)
+    _limit(request, rt, body.site_key)
+    info = await rt.service.visitor_session(body.site_key, body.visitor_id)
+    site = info.pop("site_row")
+    if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
+        raise ChatError(403, "origin_not_allowed", "this page's origin is not allowed for the site")
+    conversation = info["conversation"]
+    live = conversation if conversation and conversation["status"] in ("queued", "open") else None
+    info["token"] = rt.signer.visitor_token(
+        site_id=site["site_id"],
+        visitor_id=body.visitor_id,
+        conversation_id=live["id"] if live else None,
+        ttl_s=rt.settings.visitor_token_ttl_s,
+        now=time.time(),
+    )
+    return info
+
+
+@router.post("/conversations")
+async def start_conversation(request: Request) -> JSONResponse:
+    rt, claims = await _visitor(request)
+    body = await read_body(request, StartBody)
+    text = clean_text(body.text, max_chars=rt.settings.max_message_chars) if body.text else None
+    conversation, created = await rt.service.start_conversation(
+        Visitor(claims.site_id, claims.visitor_id),
+        invitation_id=body.invitation_id,
+        team=body.team,
+        text=text,
+        client_id=clean_client_id(body.client_id),
+    )
+    token = rt.signer.visitor_token(
+        site_id=claims.site_id,
+        visitor_id=claims.visitor_id,
+        conversation_id=conversation["id"],
+        ttl_s=rt.settings.visitor_token_ttl_s,
+        now=time.time(),
+    )
+    return JSONResponse(
+        {"conversation": conversation, "token": token}, status_code=201 if created else 200
+    )
+
+
+@router.get("/messages")
+async def list_messages(request: Request, after: int = 0) -> dict[str, Any]:
+    rt, claims = await _visitor(request)
+    visitor = Visitor(claims.site_id, claims.visitor_id)
+    return {"messages": await rt.service.visitor_messages(visitor, max(0, after))}
+
+
+@router.post("/messages", status_code=201)
+async def post_message(request: Request) -> dict[str, Any]:
+    rt, claims = await _visitor(request)
+    body = await read_body(request, MessageBody)
+    message = await rt.service.visitor_message(
+        Visitor(claims.site_id, claims.visitor_id),
+        text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
+        client_id=clean_client_id(body.client_id),
+    )
+    return {"message": message}
+
+
+@router.post("/email", status_code=204)
+async def capture_email(request: Request) -> Response:
+    rt, claims = await _visitor(request)
+    body = await read_body(request, EmailBody)
+    await rt.service.capture_email(
+        Visitor(claims.site_id, claims.visitor_id), clean_email(body.email)
+    )
+    return Response(status_code=204)
+
+
+@router.post("/offline", status_code=201)
+async def leave_offline_message(request: Request) -> dict[str, Any]:
+    rt, claims = await _visitor(request)
+    body = await read_body(request, OfflineBody)
+    conversation = await rt.service.leave_offline_message(
+        Visitor(claims.site_id, claims.visitor_id),
+        email=clean_email(body.email),
+        text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
+        name=body.name.strip() if body.name and body.name.strip() else None,
+        team=body.team,
+    )
+    return {"conversation": conversation}
+
+
+@router.post("/invitations/{invitation_id}/{outcome}", status_code=204)
+async def invitation_outcome(
+    request: Request, invitation_id: UUID, outcome: Literal["shown", "accepted", "declined"]
+) -> Response:
+    rt, claims = await _visitor(request)
+    await rt.service.invitation_outcome(
+        Visitor(claims.site_id, claims.visitor_id), invitation_id, outcome
+    )
+    return Response(status_code=204)
+
+
+# --- WebSocket ------------------------------------------------------------------------------
+
+
+class _Bucket:
+    """A token bucket for one socket (a dict-backed limiter per socket would cost more)."""
+
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst, self.tokens, self.last = rate, float(burst), float(burst), 0.0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@router.websocket("/ws")
+async def visitor_socket(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.chat
+    try:
+        claims = rt.signer.check_visitor(ws.query_params.get("token", ""), now=time.time())
+    except InvalidToken as exc:
+        await ws.accept()
+        await ws.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
+        return
+    site = await rt.service.site(claims.site_id)
+    if site is None or not origin_allowed(ws.headers.get("origin"), list(site["allowed_origins"])):
+        await ws.accept()
+        await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed for this site")
+        return
+    await ws.accept()
+    visitor = Visitor(claims.site_id, claims.visitor_id)
+    connection = Connection(ws, site_id=claims.site_id, visitor_id=claims.visitor_id)
+    rt.hub.add(connection)
+    try:
+        hello = await rt.service.visitor_hello(visitor)
+        _track(connection, hello["conversation"])
+        connection.push(hello)
+        bucket = _Bucket(rt.settings.socket_messages_per_s, rt.settings.socket_message_burst)
+        allow_preview = bool(_settings(site).get("typing_preview", True))
+        while True:
+            text = await ws.receive_text()
+            if len(text) > rt.settings.max_ws_frame_bytes:
+                await ws.close(code=CLOSE_TOO_LARGE, reason="frame too large")
+                return
+            if not bucket.take():
+                connection.push({"t": "error", "error": "rate_limited", "detail": "slow down"})
+                continue
+            await _on_visitor_frame(rt, connection, visitor, text, allow_preview)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        rt.hub.remove(connection)
+
+
+def _settings(site: Any) -> dict[str, Any]:
+    settings = site["settings"]
+    parsed: dict[str, Any] = orjson.loads(settings) if isinstance(settings, str) else settings
+    return parsed or {}
+
+
+def _track(connection: Connection, conversation: dict[str, Any] | None) -> None:
+    live = conversation is not None and conversation["status"] in ("queued", "open")
+    connection.conversation_id = UUID(conversation["id"]) if live and conversation else None
+    queued = conversation is not None and conversation["status"] == "queued"
+    connection.queued = UUID(conversation["id"]) if queued and conversation else None
+
+
+async def _on_visitor_frame(
+    rt: Runtime, connection: Connection, visitor: Visitor, text: str, allow_preview: bool
+) -> None:
+    try:
+        frame = orjson.loads(text)
+        if not isinstance(frame, dict):
+            raise ValueError("a frame is a JSON object")
+    except ValueError:
+        connection.push(
+            {"t": "error", "error": "malformed_json", "detail": "frames are JSON objects"}
+        )
+        return
+    kind = frame.get("t")
+    try:
+        if kind == "message":
+            message = await rt.service.visitor_message(
+                visitor,
+                text=clean_text(frame.get("text"), max_chars=rt.settings.max_message_chars),
+                client_id=clean_client_id(frame.get("client_id")),
+            )
+            if connection.conversation_id is None:
+                connection.conversation_id = UUID(message["conversation_id"])
+        elif kind == "typing":
+            if connection.conversation_id is None:
+                return
+            preview = frame.get("preview") if allow_preview else None
+            await rt.bus.signal(
+                f"{visitor.site_id}:{visitor.visitor_id}",
+                {
+                    "kind": "typing",
+                    "who": "visitor",
+                    "site_id": visitor.site_id,
+                    "visitor_id": visitor.visitor_id,
+                    "conversation_id": str(connection.conversation_id),
+                    "on": bool(frame.get("on")),
+                    "preview": preview[:1000] if isinstance(preview, str) else None,
+                },
+            )
+        elif kind == "sync":
+            after = frame.get("after")
+            after = after if isinstance(after, int) and after >= 0 else 0
+            messages = await rt.service.visitor_messages(visitor, after)
+            connection.push({"t": "messages", "messages": messages})
+        elif kind == "ping":
+            connection.push({"t": "pong"})
+        else:
+            connection.push(
+                {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}
+            )
+    except ChatError as exc:
+        connection.push({"t": "error", "error": exc.code, "detail": exc.detail})
+    except ValueError as exc:  # InvalidInput and bad ids
+        connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
+    except Exception:
+        log.exception("visitor frame failed")
+        connection.push({"t": "error", "error": "internal", "detail": "try again"})
+        with contextlib.suppress(Exception):
+            await asyncio.sleep(0)

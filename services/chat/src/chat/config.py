@@ -1,0 +1,82 @@
+"""The chat service's one settings class; nothing else in the service reads the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A dev-only secret: refused outside dev, so a deployment must set CHAT_SECRET_KEY.
+DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8003, ge=1, le=65535)
+    instance_id: str = Field(default_factory=_default_instance, min_length=1, max_length=100)
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("CHAT_DATABASE_URL", "DATABASE_URL"),
+    )
+    db_pool_min: int = Field(default=2, ge=1, le=100)
+    db_pool_max: int = Field(default=20, ge=1, le=200)
+    migrate_on_start: bool = Field(
+        default=False, description="Run migrations at start-up (dev); production runs `migrate`"
+    )
+    seed_file: Path | None = Field(default=None, description="YAML of sites/teams/agents to upsert")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotent: bool = Field(
+        default=False, description="Enable on Apache Kafka; Tansu does not support it"
+    )
+    create_topics: bool = True
+    fetch_max_wait_ms: int = Field(default=5, ge=0, le=1000)
+
+    secret_key: str = Field(default=DEV_SECRET, min_length=16)
+    visitor_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    agent_session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    cookie_secure: bool = False
+
+    widget_requests_per_s: float = Field(default=5.0, gt=0, description="Per (IP, site)")
+    widget_request_burst: int = Field(default=60, ge=1)
+    socket_messages_per_s: float = Field(default=10.0, gt=0, description="Per visitor socket")
+    socket_message_burst: int = Field(default=30, ge=1)
+    max_message_chars: int = Field(default=4000, ge=1, le=4000)
+    max_ws_frame_bytes: int = Field(default=32_768, ge=1024)
+    trust_forwarded_for: bool = False
+
+    agent_offline_after_s: float = Field(
+        default=60.0, gt=0, description="An agent without a console heartbeat goes offline"
+    )
+    presence_refresh_s: float = Field(
+        default=30.0, gt=0, description="Republish every team's presence this often"
+    )
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CHAT_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key == DEV_SECRET or "change" in self.secret_key.lower():
+                raise ValueError("set CHAT_SECRET_KEY to a real secret in production")
+            if not self.cookie_secure:
+                raise ValueError("CHAT_COOKIE_SECURE must be true in production (HTTPS)")
+        return self

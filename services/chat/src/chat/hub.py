@@ -1,0 +1,240 @@
+"""The sockets this instance holds, and what each record of the feed means for them.
+
+Nothing is delivered from memory alone: a message written on this instance reaches its own
+sockets the same way as another instance's, through `chat.events` / `chat.signals`. Sends
+never block the feed: each connection drains its own small queue, and a socket that falls
+too far behind is closed (its client reconnects and syncs what it missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import orjson
+from beckon_contracts.topics import CHAT_EVENTS
+from starlette.websockets import WebSocket
+
+from chat import views
+
+log = logging.getLogger("chat.hub")
+
+MAX_PENDING_FRAMES = 1000
+CONVERSATION_CHANGES = frozenset(
+    {
+        "conversation.started",
+        "conversation.assigned",
+        "conversation.transferred",
+        "conversation.tagged",
+        "conversation.email_captured",
+        "conversation.closed",
+    }
+)
+
+
+class Connection:
+    __slots__ = (
+        "_pending",
+        "_writer",
+        "agent_id",
+        "closed",
+        "conversation_id",
+        "queued",
+        "site_id",
+        "visitor_id",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        *,
+        site_id: str,
+        visitor_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        self.ws = ws
+        self.site_id = site_id
+        self.visitor_id = visitor_id
+        self.agent_id = agent_id
+        self.closed = False
+        self.conversation_id: UUID | None = None  # the visitor's live conversation
+        self.queued: UUID | None = None  # the same, while it waits for an agent
+        self._pending: deque[bytes] = deque()
+        self._writer: asyncio.Task[None] | None = None
+
+    def push(self, frame: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if len(self._pending) >= MAX_PENDING_FRAMES:
+            self.closed = True
+            asyncio.get_running_loop().create_task(self._close_slow())
+            return
+        self._pending.append(orjson.dumps(frame))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending and not self.closed:
+                await self.ws.send_text(self._pending.popleft().decode())
+        except Exception:  # the socket went away; its handler cleans up
+            self.closed = True
+        finally:
+            self._writer = None
+
+    async def _close_slow(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=4408, reason="too slow; reconnect and sync")
+
+
+ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
+AgentLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
+
+
+class Hub:
+    def __init__(self, conversation: ConversationLookup, agent: AgentLookup) -> None:
+        self._conversation = conversation
+        self._agent = agent
+        self.visitors: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+        self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
+        self.delivered = 0
+
+    # --- registry --------------------------------------------------------------------------
+
+    def add(self, connection: Connection) -> None:
+        if connection.agent_id is not None:
+            self.agents[connection.site_id].add(connection)
+        else:
+            assert connection.visitor_id is not None
+            self.visitors[(connection.site_id, connection.visitor_id)].add(connection)
+
+    def remove(self, connection: Connection) -> None:
+        connection.closed = True
+        if connection.agent_id is not None:
+            group = self.agents.get(connection.site_id)
+            key: Any = connection.site_id
+            registry: dict[Any, set[Connection]] = self.agents
+        else:
+            key = (connection.site_id, connection.visitor_id)
+            group = self.visitors.get(key)
+            registry = self.visitors
+        if group is not None:
+            group.discard(connection)
+            if not group:
+                registry.pop(key, None)
+
+    @property
+    def socket_count(self) -> int:
+        return sum(map(len, self.visitors.values())) + sum(map(len, self.agents.values()))
+
+    def _send(self, connections: set[Connection] | None, frame: dict[str, Any]) -> None:
+        for connection in list(connections or ()):
+            connection.push(frame)
+            self.delivered += 1
+
+    # --- the feed --------------------------------------------------------------------------
+
+    async def handle(self, topic: str, record: dict[str, Any]) -> None:
+        if topic == CHAT_EVENTS.name:
+            await self._fact(record)
+        else:
+            await self._signal(record)
+
+    async def _fact(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        site_id, visitor_id = event.get("site_id"), event.get("visitor_id")
+        payload = event.get("payload") or {}
+        if not isinstance(site_id, str) or not isinstance(visitor_id, str):
+            return
+        visitors = self.visitors.get((site_id, visitor_id))
+        agents = self.agents.get(site_id)
+        if kind == "message.sent":
+            message = message_frame(payload)
+            self._send(visitors, {"t": "message", "message": message})
+            self._send(
+                agents,
+                {"t": "message", "conversation_id": payload["conversation_id"], "message": message},
+            )
+        elif kind in CONVERSATION_CHANGES and (visitors or agents):
+            row = await self._conversation(site_id, UUID(payload["conversation_id"]))
+            if row is None:
+                return
+            live = row["status"] in ("queued", "open")
+            for connection in visitors or ():
+                connection.conversation_id = row["conversation_id"] if live else None
+                connection.queued = row["conversation_id"] if row["status"] == "queued" else None
+            self._send(visitors, {"t": "conversation", "conversation": views.conversation(row)})
+            self._send(agents, {"t": "conversation", "conversation": views.agent_conversation(row)})
+        if kind in CONVERSATION_CHANGES:
+            await self._refresh_queue(site_id, skip=visitor_id)
+
+    async def _refresh_queue(self, site_id: str, skip: str) -> None:
+        """Visitors waiting here learn their new place when the queue of their site moves."""
+        for (site, visitor), connections in list(self.visitors.items()):
+            if site != site_id or visitor == skip:
+                continue
+            conversation_id = next((c.queued for c in connections if c.queued), None)
+            if conversation_id is None:
+                continue
+            row = await self._conversation(site_id, conversation_id)
+            if row is not None:
+                self._send(
+                    connections, {"t": "conversation", "conversation": views.conversation(row)}
+                )
+
+    async def _signal(self, signal: dict[str, Any]) -> None:
+        kind, site_id = signal.get("kind"), signal.get("site_id")
+        if not isinstance(site_id, str):
+            return
+        if kind == "typing":
+            if signal.get("who") == "visitor":
+                self._send(
+                    self.agents.get(site_id),
+                    {
+                        "t": "typing",
+                        "conversation_id": signal.get("conversation_id"),
+                        "who": "visitor",
+                        "on": bool(signal.get("on")),
+                        "preview": signal.get("preview"),
+                    },
+                )
+            else:
+                self._send(
+                    self.visitors.get((site_id, str(signal.get("visitor_id")))),
+                    {"t": "typing", "on": bool(signal.get("on"))},
+                )
+        elif kind == "invitation":
+            self._send(
+                self.visitors.get((site_id, str(signal.get("visitor_id")))),
+                {"t": "invitation", "invitation": signal.get("invitation")},
+            )
+        elif kind == "agents":
+            wanted = set(signal.get("agent_ids") or ())
+            mine = [c for c in self.agents.get(site_id, ()) if c.agent_id in wanted]
+            for agent_id in {c.agent_id for c in mine}:
+                assert agent_id is not None
+                agent = await self._agent(site_id, agent_id)
+                self._send(
+                    {c for c in mine if c.agent_id == agent_id}, {"t": "agent", "agent": agent}
+                )
+
+
+def message_frame(payload: dict[str, Any]) -> dict[str, Any]:
+    """A `message.sent` payload as the Message shape of docs/chat.md."""
+    name = payload.get("agent_name")
+    return {
+        "id": payload["message_id"],
+        "conversation_id": payload["conversation_id"],
+        "seq": payload["seq"],
+        "author": payload["author"],
+        "agent": views.agent_card(name, payload.get("agent_avatar_url")) if name else None,
+        "text": payload["text"],
+        "client_id": payload.get("client_id"),
+        "created_at": payload.get("sent_at"),
+    }

@@ -1,0 +1,292 @@
+"""The chat service's app factory and entry point.
+
+`python -m chat` (or `beckon-chat`) serves; `python -m chat migrate` applies the schema
+migrations and exits; `python -m chat seed FILE` upserts sites, teams and agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import uvicorn
+from beckon_edge import RateLimiter
+from beckon_observability import configure_logging, configure_tracing
+from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
+from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry, Gauge
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import JSONResponse, Response
+
+from chat.adapters import migrations
+from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
+from chat.api import console, widget
+from chat.api.common import error_response, problem
+from chat.config import Settings
+from chat.domain.text import InvalidInput
+from chat.domain.tokens import Signer
+from chat.hub import Hub
+from chat.runtime import Runtime
+from chat.seed import apply_seed, load_seed
+from chat.service import ChatError, ChatService
+
+log = logging.getLogger("chat")
+WIDGET_JS = resources.files("chat") / "static" / "widget.js"
+
+
+async def connect_pool(settings: Settings, timeout_s: float = 60.0) -> asyncpg.Pool:
+    """The pool, once Postgres answers (it may still be starting next to us)."""
+    delay = 0.2
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+            )
+            return pool
+        except (OSError, asyncpg.PostgresError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"Postgres is not reachable at the configured URL: {exc}"
+                ) from exc
+            log.info("waiting for Postgres", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class WidgetCors(BaseHTTPMiddleware):
+    """The widget calls from store pages: answer preflights, echo the Origin on answers.
+
+    Whether that origin may act for the site is decided per call (it needs the site); the
+    widget authenticates with a bearer token, never cookies, so no credentials are allowed.
+    """
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if not request.url.path.startswith("/v1/widget/"):
+            return await call_next(request)
+        origin = request.headers.get("origin")
+        if request.method == "OPTIONS":
+            answer = Response(status_code=204)
+        else:
+            answer = await call_next(request)
+        if origin:
+            answer.headers["Access-Control-Allow-Origin"] = origin
+            answer.headers["Vary"] = "Origin"
+            answer.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            answer.headers["Access-Control-Allow-Headers"] = "authorization, content-type"
+            answer.headers["Access-Control-Max-Age"] = "600"
+        return answer
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_tracing("chat", settings.otel_exporter_otlp_endpoint)
+    registry = CollectorRegistry()
+    sockets = Gauge("chat_sockets", "WebSockets held by this instance", registry=registry)
+    holder: dict[str, Runtime] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await connect_pool(settings)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            if settings.migrate_on_start:
+                async with pool.acquire() as conn:
+                    applied = await migrations.migrate(conn)
+                if applied:
+                    log.info("migrated", extra={"versions": applied})
+            if settings.seed_file is not None:
+                async with pool.acquire() as conn:
+                    agents = await apply_seed(conn, load_seed(settings.seed_file))
+                log.info("seeded", extra={"file": str(settings.seed_file), "agents": agents})
+            if settings.create_topics:
+                from beckon_messaging import ensure_topics
+
+                await ensure_topics(settings.kafka_bootstrap)
+            client_id = f"chat-{settings.instance_id}"
+            bus = Bus(settings.kafka_bootstrap, client_id, idempotent=settings.kafka_idempotent)
+            await bus.start()
+            relay = OutboxRelay(pool, bus.producer, settings.outbox_poll_s)
+
+            async def agents_changed(site_id: str, agent_ids: Iterable[str]) -> None:
+                await bus.signal(
+                    site_id, {"kind": "agents", "site_id": site_id, "agent_ids": sorted(agent_ids)}
+                )
+
+            service = ChatService(
+                pool,
+                max_message_chars=settings.max_message_chars,
+                on_commit=relay.kick,
+                on_agents_changed=agents_changed,
+            )
+
+            async def agent_view(site_id: str, agent_id: str) -> dict[str, Any]:
+                from chat.service import AgentRef
+
+                return await service.agent(AgentRef(site_id, agent_id))
+
+            async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
+                return await service.conversation_view(site_id, conversation_id)
+
+            hub = Hub(conversation_view, agent_view)
+            feed = Feed(settings.kafka_bootstrap, client_id, hub.handle, settings.fetch_max_wait_ms)
+            invitations = InvitationConsumer(
+                settings.kafka_bootstrap, client_id, record=service.record_invitation, bus=bus
+            )
+            runtime = Runtime(
+                settings=settings,
+                service=service,
+                hub=hub,
+                bus=bus,
+                relay=relay,
+                feed=feed,
+                signer=Signer(settings.secret_key),
+                widget_limiter=RateLimiter(
+                    settings.widget_requests_per_s, settings.widget_request_burst
+                ),
+            )
+            app.state.chat = holder["runtime"] = runtime
+            await feed.start()
+            relay.start()
+            relay.kick()  # whatever an earlier run committed but did not publish
+            await invitations.start()
+            tasks.append(asyncio.create_task(_housekeeping(service, settings), name="housekeeping"))
+            runtime.ready = True
+            log.info("chat ready", extra={"instance": settings.instance_id, "port": settings.port})
+            try:
+                yield
+            finally:
+                runtime.ready = False
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await invitations.stop()
+                await feed.stop()
+                await relay.stop()
+                await bus.stop()
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Beckon chat",
+        version="0.1.0",
+        description="Visitor widget, agent console, conversations and real-time delivery.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(WidgetCors)
+
+    @app.exception_handler(ChatError)
+    async def _chat_error(request: Request, exc: ChatError) -> Response:
+        answer = error_response(exc)
+        if exc.status == 429:
+            answer.headers["Retry-After"] = "1"
+        return answer
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(request: Request, exc: InvalidInput) -> Response:
+        return error_response(exc)
+
+    app.include_router(widget.router)
+    app.include_router(console.router)
+    app.include_router(console.pages)
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        return Response(
+            WIDGET_JS.read_bytes(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        runtime = holder.get("runtime")
+        if runtime is None or not runtime.ready:
+            return problem(503, "starting", "not ready yet")
+        return JSONResponse({"status": "ready", "sockets": runtime.hub.socket_count})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        runtime = holder.get("runtime")
+        sockets.set(runtime.hub.socket_count if runtime else 0)
+        return Response(render_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _housekeeping(service: ChatService, settings: Settings) -> None:
+    """Agents whose console went quiet go offline (and their teams' presence says so)."""
+    while True:
+        await asyncio.sleep(min(15.0, settings.agent_offline_after_s / 2))
+        try:
+            await service.sweep_absent_agents(settings.agent_offline_after_s)
+        except Exception:
+            log.exception("presence sweep failed")
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def _seed(settings: Settings, path: Path) -> int:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await apply_seed(conn, load_seed(path))
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m chat",
+        description="Beckon chat service. Settings come from CHAT_* variables (see config.py).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve HTTP and WebSockets (the default)")
+    commands.add_parser("migrate", help="apply the Postgres migrations and exit")
+    seed = commands.add_parser("seed", help="upsert sites, teams and agents from a YAML file")
+    seed.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging("chat", settings.log_level, settings.log_json)
+    if args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'up to date'}")
+        return
+    if args.command == "seed":
+        if not args.file.is_file():
+            sys.exit(f"no such seed file: {args.file}")
+        print(f"seeded {asyncio.run(_seed(settings, args.file))} agent(s) from {args.file}")
+        return
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws_max_size=settings.max_ws_frame_bytes,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,703 @@
+"""The chat use cases: each one transaction that changes rows and writes its facts to the
+outbox, so a committed change is always published (at least once, in order per conversation).
+
+Assignment changes (start, pick-up, transfer, close, status) hold the site's assignment lock,
+so concurrent requests on any number of instances never put an agent above their limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from beckon_contracts.ids import uuid7
+from beckon_contracts.presence import AgentPresence
+
+from chat import views
+from chat.adapters import store
+from chat.domain import events
+from chat.domain.assignment import pick_agent
+from chat.domain.events import OutboxRecord
+
+SITE_CACHE_S = 10.0
+_hasher = PasswordHasher()
+# verifying against a real hash keeps a wrong e-mail as slow as a wrong password
+_DUMMY_HASH = _hasher.hash("beckon-not-a-password")
+
+
+class ChatError(Exception):
+    """A refusal the caller can act on: HTTP status, a stable code and a sentence."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    site_id: str
+    visitor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    site_id: str
+    agent_id: str
+
+
+class _Tx:
+    """Collects the outbox records and the teams whose presence changed in one transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, site_id: str) -> None:
+        self.conn = conn
+        self.site_id = site_id
+        self.records: list[OutboxRecord] = []
+        self.teams: set[str] = set()
+        self.agents: set[str] = set()
+
+    def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
+        self.records.append(
+            events.chat_event(
+                kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key
+            )
+        )
+
+    async def agent_changed(self, agent_id: str) -> None:
+        self.agents.add(agent_id)
+        for team in await self.conn.fetch(
+            "SELECT team FROM chat.team_members WHERE agent_id = $1", agent_id
+        ):
+            self.teams.add(team["team"])
+
+    async def finish(self) -> None:
+        for team in sorted(self.teams):
+            members = await store.team_members(self.conn, self.site_id, team)
+            self.records.append(
+                events.team_presence(
+                    site_id=self.site_id,
+                    team=team,
+                    agents=[
+                        AgentPresence(
+                            agent_id=row["agent_id"],
+                            name=row["name"],
+                            avatar_url=row["avatar_url"],
+                            status=row["status"],
+                            open_chats=row["open_chats"],
+                            max_chats=row["max_chats"],
+                        )
+                        for row in members
+                    ],
+                )
+            )
+        await store.add_outbox(self.conn, self.records)
+
+
+class ChatService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_message_chars: int,
+        on_commit: Callable[[], None],
+        on_agents_changed: Callable[[str, Iterable[str]], Awaitable[None]],
+    ) -> None:
+        self.pool = pool
+        self.max_message_chars = max_message_chars
+        self._on_commit = on_commit
+        self._on_agents_changed = on_agents_changed
+        self._sites: dict[str, tuple[float, asyncpg.Record | None]] = {}
+
+    async def site(self, site_id: str) -> asyncpg.Record | None:
+        """A site's row, cached for a few seconds (origins and settings on every call)."""
+        cached = self._sites.get(site_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < SITE_CACHE_S:
+            return cached[1]
+        async with self.pool.acquire() as conn:
+            row = await store.site_by_id(conn, site_id)
+        if len(self._sites) > 10_000:
+            self._sites.clear()
+        self._sites[site_id] = (now, row)
+        return row
+
+    async def _committed(self, tx: _Tx) -> None:
+        self._on_commit()
+        if tx.agents:
+            await self._on_agents_changed(tx.site_id, tx.agents)
+
+    # --- assignment (inside a transaction holding the site lock) ----------------------------
+
+    async def _assign(self, tx: _Tx, row: asyncpg.Record, agent_id: str, how: str) -> None:
+        agent = await store.agent(tx.conn, tx.site_id, agent_id)
+        assert agent is not None
+        await store.assign(tx.conn, row["conversation_id"], agent_id, now_utc())
+        tx.emit(
+            "conversation.assigned",
+            row["visitor_id"],
+            str(row["conversation_id"]),
+            conversation_id=row["conversation_id"],
+            team=row["team"],
+            agent_id=agent_id,
+            agent_name=agent["name"],
+            agent_avatar_url=agent["avatar_url"],
+            how=how,
+        )
+        await tx.agent_changed(agent_id)
+
+    async def _try_assign(self, tx: _Tx, row: asyncpg.Record, how: str) -> bool:
+        chosen = pick_agent(await store.team_loads(tx.conn, tx.site_id, row["team"]))
+        if chosen is None:
+            return False
+        await self._assign(tx, row, chosen.agent_id, how)
+        return True
+
+    async def _drain_queues(self, tx: _Tx, teams: Iterable[str]) -> None:
+        """Hand queued conversations, oldest first, to agents who have room now."""
+        for team in sorted(set(teams)):
+            while True:
+                queued = await store.oldest_queued(tx.conn, tx.site_id, team)
+                if queued is None or not await self._try_assign(tx, queued, "dequeue"):
+                    break
+                tx.teams.add(team)
+
+    async def _agent_teams(self, conn: asyncpg.Connection, agent_id: str) -> list[str]:
+        rows = await conn.fetch("SELECT team FROM chat.team_members WHERE agent_id = $1", agent_id)
+        return [row["team"] for row in rows]
+
+    # --- visitors ---------------------------------------------------------------------------
+
+    async def visitor_session(self, site_key: str, visitor_id: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            site = await store.site_by_key(conn, site_key)
+            if site is None:
+                raise ChatError(401, "unknown_site_key", "this site key is not known")
+            info = views.site(site)
+            conversation = await store.latest_conversation(conn, site["site_id"], visitor_id)
+            available = await store.online_agents(conn, site["site_id"], info["default_team"])
+        return {
+            "site_row": site,
+            "site": info,
+            "conversation": views.conversation(conversation) if conversation else None,
+            "agents_available": available > 0,
+        }
+
+    async def start_conversation(
+        self,
+        visitor: Visitor,
+        *,
+        invitation_id: UUID | None,
+        team: str | None,
+        text: str | None,
+        client_id: str | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """The visitor's one live conversation, created if needed; (conversation, created)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_site(conn, visitor.site_id)
+            tx = _Tx(conn, visitor.site_id)
+            existing = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
+            if existing is not None:
+                return views.conversation(existing), False
+            site = await store.site_by_id(conn, visitor.site_id)
+            assert site is not None
+            rule_id = None
+            if invitation_id is not None:
+                invitation = await store.invitation(
+                    conn, visitor.site_id, visitor.visitor_id, invitation_id
+                )
+                if invitation is None:
+                    raise ChatError(404, "unknown_invitation", "no such invitation for you")
+                team, rule_id = invitation["team"], invitation["rule_id"]
+            team = team or views.site(site)["default_team"]
+            if not await store.team_exists(conn, visitor.site_id, team):
+                raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            conversation_id = uuid7()
+            inserted = await store.insert_conversation(
+                conn,
+                conversation_id=conversation_id,
+                site_id=visitor.site_id,
+                visitor_id=visitor.visitor_id,
+                team=team,
+                status="queued",
+                invitation_id=invitation_id,
+                rule_id=rule_id,
+                email=None,
+            )
+            if not inserted:  # only without the lock (never here), kept as the last guard
+                existing = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
+                assert existing is not None
+                return views.conversation(existing), False
+            tx.emit(
+                "conversation.started",
+                visitor.visitor_id,
+                str(conversation_id),
+                conversation_id=conversation_id,
+                team=team,
+                invitation_id=invitation_id,
+                rule_id=rule_id,
+            )
+            row = await store.lock_conversation(conn, visitor.site_id, conversation_id)
+            assert row is not None
+            await self._try_assign(tx, row, "auto")
+            tx.teams.add(team)
+            if text:
+                await self._add_message(
+                    tx, row, author="visitor", agent=None, text=text, client_id=client_id
+                )
+            await tx.finish()
+            created = await store.conversation(conn, visitor.site_id, conversation_id)
+        await self._committed(tx)
+        assert created is not None
+        return views.conversation(created), True
+
+    async def _add_message(
+        self,
+        tx: _Tx,
+        row: asyncpg.Record,
+        *,
+        author: str,
+        agent: asyncpg.Record | None,
+        text: str,
+        client_id: str | None,
+    ) -> tuple[asyncpg.Record, bool]:
+        if client_id is not None:
+            existing = await store.message_by_client_id(
+                tx.conn, row["conversation_id"], author, client_id
+            )
+            if existing is not None:
+                return existing, False
+        message_id = uuid7()
+        sent_at = now_utc()
+        seq = await store.insert_message(
+            tx.conn,
+            message_id=message_id,
+            conversation_id=row["conversation_id"],
+            author=author,
+            agent_id=agent["agent_id"] if agent else None,
+            text=text,
+            client_id=client_id,
+            now=sent_at,
+        )
+        tx.emit(
+            "message.sent",
+            row["visitor_id"],
+            str(row["conversation_id"]),
+            conversation_id=row["conversation_id"],
+            message_id=message_id,
+            seq=seq,
+            author=author,
+            agent_id=agent["agent_id"] if agent else None,
+            agent_name=agent["name"] if agent else None,
+            agent_avatar_url=agent["avatar_url"] if agent else None,
+            text=text,
+            client_id=client_id,
+            sent_at=sent_at,
+        )
+        stored = await store.message(tx.conn, message_id)
+        assert stored is not None
+        return stored, True
+
+    async def visitor_message(
+        self, visitor: Visitor, *, text: str, client_id: str | None
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            live = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
+            if live is None:
+                raise ChatError(409, "no_conversation", "start a conversation first")
+            row = await store.lock_conversation(conn, visitor.site_id, live["conversation_id"])
+            if row is None or row["status"] not in ("queued", "open"):
+                raise ChatError(409, "conversation_closed", "this conversation has ended")
+            tx = _Tx(conn, visitor.site_id)
+            stored, _ = await self._add_message(
+                tx, row, author="visitor", agent=None, text=text, client_id=client_id
+            )
+            await tx.finish()
+        await self._committed(tx)
+        return views.message(stored)
+
+    async def visitor_messages(self, visitor: Visitor, after: int) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            conversation = await store.latest_conversation(
+                conn, visitor.site_id, visitor.visitor_id
+            )
+            if conversation is None:
+                return []
+            rows = await store.messages(conn, conversation["conversation_id"], after)
+        return [views.message(row) for row in rows]
+
+    async def visitor_hello(self, visitor: Visitor) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            conversation = await store.latest_conversation(
+                conn, visitor.site_id, visitor.visitor_id
+            )
+            invitations = await store.pending_invitations(
+                conn, visitor.site_id, visitor.visitor_id, now_utc()
+            )
+        live = conversation is not None and conversation["status"] in ("queued", "open")
+        return {
+            "t": "hello",
+            "conversation": views.conversation(conversation) if conversation else None,
+            "invitations": [] if live else [views.invitation(row) for row in invitations],
+        }
+
+    async def capture_email(self, visitor: Visitor, email: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            tx = _Tx(conn, visitor.site_id)
+            conversation = await store.latest_conversation(
+                conn, visitor.site_id, visitor.visitor_id
+            )
+            conversation_id = conversation["conversation_id"] if conversation else None
+            await store.set_email(conn, visitor.site_id, visitor.visitor_id, conversation_id, email)
+            tx.emit(
+                "conversation.email_captured",
+                visitor.visitor_id,
+                str(conversation_id or f"{visitor.site_id}:{visitor.visitor_id}"),
+                conversation_id=conversation_id,
+                email=email,
+            )
+            await tx.finish()
+        await self._committed(tx)
+
+    async def leave_offline_message(
+        self, visitor: Visitor, *, email: str, text: str, name: str | None, team: str | None
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            tx = _Tx(conn, visitor.site_id)
+            site = await store.site_by_id(conn, visitor.site_id)
+            assert site is not None
+            team = team or views.site(site)["default_team"]
+            if not await store.team_exists(conn, visitor.site_id, team):
+                raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            conversation_id = uuid7()
+            await store.insert_conversation(
+                conn,
+                conversation_id=conversation_id,
+                site_id=visitor.site_id,
+                visitor_id=visitor.visitor_id,
+                team=team,
+                status="offline",
+                invitation_id=None,
+                rule_id=None,
+                email=email,
+            )
+            await store.set_email(conn, visitor.site_id, visitor.visitor_id, None, email)
+            row = await store.lock_conversation(conn, visitor.site_id, conversation_id)
+            assert row is not None
+            await self._add_message(
+                tx, row, author="visitor", agent=None, text=text, client_id=None
+            )
+            tx.emit(
+                "offline.message_left",
+                visitor.visitor_id,
+                str(conversation_id),
+                conversation_id=conversation_id,
+                team=team,
+                email=email,
+                name=name,
+                text=text,
+            )
+            await tx.finish()
+            stored = await store.conversation(conn, visitor.site_id, conversation_id)
+        await self._committed(tx)
+        assert stored is not None
+        return views.conversation(stored)
+
+    async def invitation_outcome(self, visitor: Visitor, invitation_id: UUID, outcome: str) -> None:
+        allowed = {
+            "shown": ("issued",),
+            "accepted": ("issued", "shown"),
+            "declined": ("issued", "shown"),
+        }[outcome]
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.invitation(conn, visitor.site_id, visitor.visitor_id, invitation_id)
+            if row is None:
+                raise ChatError(404, "unknown_invitation", "no such invitation for you")
+            if not await store.set_invitation_status(conn, invitation_id, outcome, allowed):
+                return  # answered before: the first answer stands, nothing new to publish
+            tx = _Tx(conn, visitor.site_id)
+            tx.emit(
+                f"invitation.{outcome}",
+                visitor.visitor_id,
+                f"{visitor.site_id}:{visitor.visitor_id}",
+                invitation_id=invitation_id,
+                rule_id=row["rule_id"],
+                team=row["team"],
+            )
+            await tx.finish()
+        await self._committed(tx)
+
+    async def record_invitation(self, values: dict[str, Any]) -> bool:
+        """Keep an invitation from triggers (idempotent on its id); True when it is new."""
+        async with self.pool.acquire() as conn:
+            if await store.site_by_id(conn, values["site_id"]) is None:
+                return False
+            return await store.insert_invitation(conn, values)
+
+    # --- agents -----------------------------------------------------------------------------
+
+    async def login(self, email: str, password: str) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            row = await store.agent_by_email(conn, email)
+        try:
+            _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            row = None
+        if row is None:
+            raise ChatError(401, "bad_credentials", "wrong e-mail or password")
+        return row
+
+    async def agent(self, ref: AgentRef) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await store.agent(conn, ref.site_id, ref.agent_id)
+        if row is None:
+            raise ChatError(401, "unknown_agent", "log in again")
+        return views.agent(row)
+
+    async def me(self, ref: AgentRef) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await store.agent(conn, ref.site_id, ref.agent_id)
+            if row is None:
+                raise ChatError(401, "unknown_agent", "log in again")
+            site = await store.site_by_id(conn, ref.site_id)
+            teams = await store.teams(conn, ref.site_id)
+        assert site is not None
+        return {
+            "agent": views.agent(row),
+            "site": views.site(site),
+            "teams": [{"team": t["team"], "name": t["name"]} for t in teams],
+        }
+
+    async def set_status(self, ref: AgentRef, status: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_site(conn, ref.site_id)
+            tx = _Tx(conn, ref.site_id)
+            await store.set_agent_status(conn, ref.site_id, ref.agent_id, status, now_utc())
+            await tx.agent_changed(ref.agent_id)
+            if status == "online":
+                await self._drain_queues(tx, await self._agent_teams(conn, ref.agent_id))
+            await tx.finish()
+            row = await store.agent(conn, ref.site_id, ref.agent_id)
+        await self._committed(tx)
+        assert row is not None
+        return views.agent(row)
+
+    async def heartbeat(self, ref: AgentRef) -> None:
+        async with self.pool.acquire() as conn:
+            await store.touch_agent(conn, ref.agent_id, now_utc())
+
+    async def sweep_absent_agents(self, older_than_s: float) -> int:
+        """Agents whose console went silent go offline, and their teams' presence says so."""
+        async with self.pool.acquire() as conn:
+            stale = await store.stale_agents(conn, now_utc() - timedelta(seconds=older_than_s))
+        for row in stale:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.lock_site(conn, row["site_id"])
+                tx = _Tx(conn, row["site_id"])
+                await conn.execute(
+                    "UPDATE chat.agents SET status = 'offline' WHERE agent_id = $1",
+                    row["agent_id"],
+                )
+                await tx.agent_changed(row["agent_id"])
+                await tx.finish()
+            await self._committed(tx)
+        return len(stale)
+
+    async def agent_conversations(self, ref: AgentRef, scope: str) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            rows = await store.conversations_for_agent(conn, ref.site_id, ref.agent_id, scope)
+            last = await store.last_messages(conn, [row["conversation_id"] for row in rows])
+        return [views.agent_conversation(row, last.get(row["conversation_id"])) for row in rows]
+
+    async def agent_conversation(
+        self, ref: AgentRef, conversation_id: UUID
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with self.pool.acquire() as conn:
+            row = await store.conversation(conn, ref.site_id, conversation_id)
+            if row is None:
+                raise ChatError(404, "unknown_conversation", "no such conversation")
+            rows = await store.messages(conn, conversation_id)
+        return views.agent_conversation(row), [views.message(m) for m in rows]
+
+    async def conversation_view(self, site_id: str, conversation_id: UUID) -> asyncpg.Record | None:
+        async with self.pool.acquire() as conn:
+            return await store.conversation(conn, site_id, conversation_id)
+
+    async def _locked(
+        self, conn: asyncpg.Connection, ref: AgentRef, conversation_id: UUID
+    ) -> asyncpg.Record:
+        row = await store.lock_conversation(conn, ref.site_id, conversation_id)
+        if row is None:
+            raise ChatError(404, "unknown_conversation", "no such conversation")
+        return row
+
+    async def agent_message(
+        self, ref: AgentRef, conversation_id: UUID, *, text: str, client_id: str | None
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, ref, conversation_id)
+            if row["status"] != "open" or row["agent_id"] != ref.agent_id:
+                raise ChatError(409, "not_your_conversation", "pick it up before you reply")
+            agent = await store.agent(conn, ref.site_id, ref.agent_id)
+            tx = _Tx(conn, ref.site_id)
+            stored, _ = await self._add_message(
+                tx, row, author="agent", agent=agent, text=text, client_id=client_id
+            )
+            await tx.finish()
+        await self._committed(tx)
+        return views.message(stored)
+
+    async def _agent_row(self, conn: asyncpg.Connection, ref: AgentRef) -> asyncpg.Record:
+        agent = await store.agent(conn, ref.site_id, ref.agent_id)
+        if agent is None:
+            raise ChatError(401, "unknown_agent", "log in again")
+        return agent
+
+    async def pickup(self, ref: AgentRef, conversation_id: UUID) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_site(conn, ref.site_id)
+            row = await self._locked(conn, ref, conversation_id)
+            if row["status"] != "queued":
+                raise ChatError(409, "not_queued", "someone already has this conversation")
+            agent = await self._agent_row(conn, ref)
+            if row["team"] not in agent["teams"]:
+                raise ChatError(409, "not_in_team", f"you are not in team {row['team']!r}")
+            if agent["open_chats"] >= agent["max_chats"]:
+                raise ChatError(
+                    409, "at_limit", f"you already have {agent['open_chats']} open chats"
+                )
+            tx = _Tx(conn, ref.site_id)
+            await self._assign(tx, row, ref.agent_id, "pickup")
+            await tx.finish()
+            updated = await store.conversation(conn, ref.site_id, conversation_id)
+        await self._committed(tx)
+        assert updated is not None
+        return views.agent_conversation(updated)
+
+    async def transfer(
+        self,
+        ref: AgentRef,
+        conversation_id: UUID,
+        *,
+        to_agent: str | None,
+        to_team: str | None,
+        note: str | None,
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_site(conn, ref.site_id)
+            row = await self._locked(conn, ref, conversation_id)
+            if row["status"] not in ("open", "queued"):
+                raise ChatError(409, "conversation_closed", "this conversation has ended")
+            tx = _Tx(conn, ref.site_id)
+            previous = row["agent_id"]
+            if to_agent is not None:
+                target = await store.agent(conn, ref.site_id, to_agent)
+                if target is None:
+                    raise ChatError(404, "unknown_agent", "no such agent")
+                if target["status"] != "online":
+                    raise ChatError(409, "agent_unavailable", f"{target['name']} is not online")
+                if target["agent_id"] != previous and target["open_chats"] >= target["max_chats"]:
+                    raise ChatError(409, "at_limit", f"{target['name']} is at their limit")
+                team = target["teams"][0] if row["team"] not in target["teams"] else row["team"]
+                if team != row["team"]:
+                    await conn.execute(
+                        "UPDATE chat.conversations SET team = $2 WHERE conversation_id = $1",
+                        conversation_id,
+                        team,
+                    )
+                    row = await self._locked(conn, ref, conversation_id)
+                await self._assign(tx, row, target["agent_id"], "transfer")
+            elif to_team is not None:
+                if not await store.team_exists(conn, ref.site_id, to_team):
+                    raise ChatError(404, "unknown_team", f"team {to_team!r} does not exist")
+                team = to_team
+                await store.requeue(conn, conversation_id, to_team)
+                row = await self._locked(conn, ref, conversation_id)
+                await self._try_assign(tx, row, "transfer")
+                tx.teams.add(to_team)
+            else:
+                raise ChatError(422, "missing_target", "give agent_id or team")
+            updated = await store.conversation(conn, ref.site_id, conversation_id)
+            assert updated is not None
+            tx.emit(
+                "conversation.transferred",
+                row["visitor_id"],
+                str(conversation_id),
+                conversation_id=conversation_id,
+                from_agent_id=previous,
+                to_agent_id=updated["agent_id"],
+                to_team=team,
+                note=note,
+            )
+            if previous is not None:
+                await tx.agent_changed(previous)
+                await self._drain_queues(tx, await self._agent_teams(conn, previous))
+            await tx.finish()
+            updated = await store.conversation(conn, ref.site_id, conversation_id)
+        await self._committed(tx)
+        assert updated is not None
+        return views.agent_conversation(updated)
+
+    async def tag(self, ref: AgentRef, conversation_id: UUID, tags: list[str]) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, ref, conversation_id)
+            await store.set_tags(conn, conversation_id, tags)
+            tx = _Tx(conn, ref.site_id)
+            tx.emit(
+                "conversation.tagged",
+                row["visitor_id"],
+                str(conversation_id),
+                conversation_id=conversation_id,
+                tags=tags,
+            )
+            await tx.finish()
+            updated = await store.conversation(conn, ref.site_id, conversation_id)
+        await self._committed(tx)
+        assert updated is not None
+        return views.agent_conversation(updated)
+
+    async def close(self, ref: AgentRef, conversation_id: UUID) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.lock_site(conn, ref.site_id)
+            row = await self._locked(conn, ref, conversation_id)
+            if row["status"] not in ("open", "queued"):
+                raise ChatError(409, "conversation_closed", "this conversation has ended")
+            if row["status"] == "open" and row["agent_id"] != ref.agent_id:
+                raise ChatError(409, "not_your_conversation", "only its agent closes it")
+            tx = _Tx(conn, ref.site_id)
+            await store.close(conn, conversation_id, now_utc())
+            tx.emit(
+                "conversation.closed",
+                row["visitor_id"],
+                str(conversation_id),
+                conversation_id=conversation_id,
+                closed_by="agent",
+                agent_id=row["agent_id"],
+                team=row["team"],
+                messages=row["last_seq"],
+                email=row["email"],
+            )
+            tx.teams.add(row["team"])
+            if row["agent_id"] is not None:
+                await tx.agent_changed(row["agent_id"])
+                await self._drain_queues(tx, await self._agent_teams(conn, row["agent_id"]))
+            await tx.finish()
+            updated = await store.conversation(conn, ref.site_id, conversation_id)
+        await self._committed(tx)
+        assert updated is not None
+        return views.agent_conversation(updated)

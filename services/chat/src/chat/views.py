@@ -1,0 +1,101 @@
+"""Rows as the JSON shapes of docs/chat.md (Conversation, Message, Agent, Invitation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from chat.adapters.store import Row
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def agent_card(name: str | None, avatar_url: str | None) -> dict[str, Any] | None:
+    return {"name": name, "avatar_url": avatar_url} if name else None
+
+
+def message(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["message_id"]),
+        "conversation_id": str(row["conversation_id"]),
+        "seq": row["seq"],
+        "author": row["author"],
+        "agent": agent_card(row["agent_name"], row["agent_avatar_url"])
+        if row["author"] == "agent"
+        else None,
+        "text": row["text"],
+        "client_id": row["client_id"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def conversation(row: Row) -> dict[str, Any]:
+    """What the visitor may see of their conversation."""
+    return {
+        "id": str(row["conversation_id"]),
+        "status": row["status"],
+        "team": row["team"],
+        "agent": agent_card(row["agent_name"], row["agent_avatar_url"]),
+        "queue_position": row["queue_position"],
+        "last_seq": row["last_seq"],
+    }
+
+
+def agent_conversation(row: Row, last_message: Row | None = None) -> dict[str, Any]:
+    """The agent's view: the visitor's plus who, where and what."""
+    return {
+        **conversation(row),
+        "site_id": row["site_id"],
+        "visitor_id": row["visitor_id"],
+        "agent_id": row["agent_id"],
+        "email": row["email"],
+        "tags": list(row["tags"]),
+        "created_at": _iso(row["created_at"]),
+        "last_message": message(last_message) if last_message is not None else None,
+    }
+
+
+def agent(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["agent_id"],
+        "site_id": row["site_id"],
+        "email": row["email"],
+        "name": row["name"],
+        "avatar_url": row["avatar_url"],
+        "role": row["role"],
+        "status": row["status"],
+        "max_chats": row["max_chats"],
+        "open_chats": row["open_chats"],
+        "teams": list(row["teams"]),
+    }
+
+
+def invitation(row: Row) -> dict[str, Any]:
+    agent_json = row["agent"]
+    card = orjson.loads(agent_json) if isinstance(agent_json, str) else agent_json
+    return {
+        "id": str(row["invitation_id"]),
+        "message": row["message"],
+        "agent": agent_card(card.get("name"), card.get("avatar_url")) if card else None,
+        "team": row["team"],
+        "expires_at": _iso(row["expires_at"]),
+        "rule_id": row["rule_id"],
+    }
+
+
+def site(row: Row) -> dict[str, Any]:
+    settings = row["settings"]
+    settings = orjson.loads(settings) if isinstance(settings, str) else (settings or {})
+    return {
+        "site_id": row["site_id"],
+        "name": row["name"],
+        "greeting": settings.get("greeting", ""),
+        "color": settings.get("color", "#1f6feb"),
+        "language": settings.get("language", "auto"),
+        "typing_preview": bool(settings.get("typing_preview", True)),
+        "offline": settings.get("offline_message", ""),
+        "default_team": settings.get("default_team", "sales"),
+    }
