@@ -251,3 +251,151 @@ def tracking_events(stack: Stack) -> Callable[..., Any]:
         )
 
     return read
+
+
+# ---- the chat scenario: triggers + chat + tracker + a store that loads the widget ------------
+
+CHAT_SECRET = "e2e-chat-secret-not-for-production"
+AGENT_EMAIL = "anna@demo.beckon.dev"
+AGENT_PASSWORD = "demo-password"
+E2E_RULES = """\
+site_id: demo
+min_browsing: 0s
+rules:
+  - id: e2e-second-look
+    name: Second look at a product
+    priority: 50
+    when:
+      all:
+        - page_type: product
+        - product_views: {gte: 2}
+    message: "Still thinking about the {product_name}? Ask me anything about it."
+    limits: {once_per: visitor}
+"""
+
+
+@dataclass(frozen=True)
+class ChatStack:
+    store_url: str
+    chat_url: str
+    tracker_url: str
+    database_url: str
+    bootstrap: str
+
+
+@pytest.fixture(scope="session")
+def chat_stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ChatStack]:
+    """The whole path of a proactive chat as processes: tracker → triggers → chat → widget."""
+    import asyncio
+
+    import asyncpg
+
+    root = Path(__file__).resolve().parents[2]
+    log_dir = tmp_path_factory.mktemp("e2e-chat-logs")
+    tracker_port, store_port, chat_port, triggers_port = (free_port() for _ in range(4))
+    tracker_url = f"http://{HOST}:{tracker_port}"
+    store_url = f"http://{HOST}:{store_port}"
+    chat_url = f"http://{HOST}:{chat_port}"
+    rules_file = log_dir / "rules.yaml"
+    rules_file.write_text(E2E_RULES)
+
+    # a database of its own, so the demo tenant's rows are this scenario's alone
+    db_name = f"chat_e2e_{os.getpid()}"
+
+    async def create_db() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
+            await conn.execute(f'CREATE DATABASE "{db_name}"')
+        finally:
+            await conn.close()
+        base, _, query = database_url.partition("?")
+        return f"{base.rsplit('/', 1)[0]}/{db_name}" + (f"?{query}" if query else "")
+
+    chat_db = asyncio.run(create_db())
+    base_env = dict(os.environ)
+    services: list[Service] = []
+    try:
+        services.append(
+            _start(
+                "chat",
+                [sys.executable, "-m", "chat"],
+                {
+                    **base_env,
+                    "CHAT_DATABASE_URL": chat_db,
+                    "CHAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "CHAT_PORT": str(chat_port),
+                    "CHAT_SECRET_KEY": CHAT_SECRET,
+                    "CHAT_MIGRATE_ON_START": "true",
+                    "CHAT_SEED_FILE": str(root / "services/chat/seed/demo.yaml"),
+                    "CHAT_SEED_ORIGINS": json.dumps([store_url]),
+                    "CHAT_LOG_JSON": "false",
+                },
+                f"{chat_url}/readyz",
+                log_dir,
+            )
+        )
+        services.append(
+            _start(
+                "triggers",
+                [sys.executable, "-m", "triggers"],
+                {
+                    **base_env,
+                    "TRIGGERS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "TRIGGERS_APP_ID": f"triggers-e2e-chat-{os.getpid()}",
+                    "TRIGGERS_PORT": str(triggers_port),
+                    "TRIGGERS_DATA_DIR": str(log_dir / "triggers-data"),
+                    "TRIGGERS_SESSION_TIMEOUT_S": "6",
+                },
+                f"http://{HOST}:{triggers_port}/readyz",
+                log_dir,
+            )
+        )
+        # published after the worker is up: the latest record of the site wins
+        subprocess.run(
+            [sys.executable, "-m", "triggers.cli", "rules", "apply", str(rules_file),
+             "--bootstrap", kafka_bootstrap],
+            check=True,
+            capture_output=True,
+        )
+        site = {
+            "site_id": SITE_ID,
+            "site_key": SITE_KEY,
+            "write_key": "wk_demo_beckon",
+            "allowed_origins": [store_url],
+        }
+        services.append(
+            _start(
+                "chat-tracker",
+                [sys.executable, "-m", "tracker"],
+                {
+                    **base_env,
+                    "TRACKER_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "TRACKER_HOST": HOST,
+                    "TRACKER_PORT": str(tracker_port),
+                    "TRACKER_SITES": json.dumps([site]),
+                },
+                f"{tracker_url}/readyz",
+                log_dir,
+            )
+        )
+        services.append(
+            _start(
+                "chat-store",
+                [
+                    *(sys.executable, "-m", "beckon_devstack.demo_store"),
+                    *("--host", HOST, "--port", str(store_port)),
+                    *("--tracker-url", tracker_url, "--site-key", SITE_KEY),
+                    *("--chat-url", chat_url, "--allow-automation"),
+                ],
+                base_env,
+                f"{store_url}/healthz",
+                log_dir,
+            )
+        )
+        yield ChatStack(store_url, chat_url, tracker_url, chat_db, kafka_bootstrap)
+    finally:
+        for service in reversed(services):
+            _stop(service)

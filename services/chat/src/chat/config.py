@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         default=False, description="Run migrations at start-up (dev); production runs `migrate`"
     )
     seed_file: Path | None = Field(default=None, description="YAML of sites/teams/agents to upsert")
+    seed_origins: list[str] = Field(
+        default_factory=list,
+        description="When set, the seeded sites' allowed origins (the dev stack's store address)",
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_idempotent: bool = Field(

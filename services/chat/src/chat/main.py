@@ -108,8 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if applied:
                     log.info("migrated", extra={"versions": applied})
             if settings.seed_file is not None:
+                seed = load_seed(settings.seed_file)
+                if settings.seed_origins:
+                    for site in seed.sites:
+                        site.allowed_origins = [o.rstrip("/").lower() for o in settings.seed_origins]
                 async with pool.acquire() as conn:
-                    agents = await apply_seed(conn, load_seed(settings.seed_file))
+                    agents = await apply_seed(conn, seed)
                 log.info("seeded", extra={"file": str(settings.seed_file), "agents": agents})
             if settings.create_topics:
                 from beckon_messaging import ensure_topics

@@ -25,10 +25,15 @@ PORT_FIELDS = (
     "smtp_http_port",
     "tracker_port",
     "triggers_port",
+    "chat_port",
     "store_port",
 )
 # The demo store's engagement rules, published by the triggers worker when none exist yet
 DEMO_RULES_FILE = Path(__file__).resolve().parents[3].parent / "services/triggers/rules/demo.yaml"
+# The demo store's chat tenant: its site, teams and agents (dev-only passwords)
+DEMO_CHAT_SEED_FILE = Path(__file__).resolve().parents[3].parent / "services/chat/seed/demo.yaml"
+DEMO_AGENT_EMAIL = "anna@demo.beckon.dev"
+DEMO_AGENT_PASSWORD = "demo-password"  # noqa: S105 - the dev stack's demo agent
 
 
 class DevStackSettings(BaseSettings):
@@ -42,6 +47,7 @@ class DevStackSettings(BaseSettings):
     smtp_http_port: int = Field(default=8025, ge=0, le=65535)
     tracker_port: int = Field(default=8001, ge=0, le=65535)
     triggers_port: int = Field(default=8002, ge=0, le=65535)
+    chat_port: int = Field(default=8003, ge=0, le=65535)
     store_port: int = Field(default=8000, ge=0, le=65535)
     state_dir: Path = Path(".dev")
     database_url: str | None = Field(

@@ -1,9 +1,9 @@
 """`make dev`: start the whole system on one machine, watch it, stop it cleanly.
 
 In order: the Tansu broker (then every registry topic), Postgres (DATABASE_URL, or an
-embedded server with data in .dev/pg), the SMTP sink, the tracker and the demo store. Each
-is health-checked before the next starts. Child output is shown prefixed with the service
-name and kept in .dev/logs/<name>.log. Nothing is restarted silently: when a child dies, the
+embedded server with data in .dev/pg), the SMTP sink, the tracker, triggers, chat (which
+migrates its schema and seeds the demo agents) and the demo store. Each is health-checked
+before the next starts. Child output is shown prefixed with the service name and kept in .dev/logs/<name>.log. Nothing is restarted silently: when a child dies, the
 stack stops and exits non-zero. Ctrl-C or SIGTERM stops everything in reverse order.
 
 A new service plugs in with one `ServiceSpec` entry in `service_specs()`.
@@ -32,6 +32,9 @@ import httpx
 from pydantic import ValidationError
 
 from beckon_devstack.config import (
+    DEMO_AGENT_EMAIL,
+    DEMO_AGENT_PASSWORD,
+    DEMO_CHAT_SEED_FILE,
     DEMO_RULES_FILE,
     DEMO_SITE_ID,
     DEMO_SITE_KEY,
@@ -90,17 +93,19 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     broker_url = f"tcp://{host}:{settings.broker_port}"
     tracker_url = f"http://{host}:{settings.tracker_port}"
     store_url = f"http://{host}:{settings.store_port}"
+    chat_url = f"http://{host}:{settings.chat_port}"
     sink_url = f"http://{host}:{settings.smtp_http_port}"
+    store_origins = [
+        f"http://127.0.0.1:{settings.store_port}",
+        f"http://localhost:{settings.store_port}",
+    ]
     demo_site = json.dumps(
         [
             {
                 "site_id": DEMO_SITE_ID,
                 "site_key": DEMO_SITE_KEY,
                 "write_key": DEMO_WRITE_KEY,
-                "allowed_origins": [
-                    f"http://127.0.0.1:{settings.store_port}",
-                    f"http://localhost:{settings.store_port}",
-                ],
+                "allowed_origins": store_origins,
             }
         ]
     )
@@ -169,14 +174,39 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
             urls=(("rule stats (demo)", f"http://{host}:{settings.triggers_port}/v1/stats/demo"),),
         ),
         ServiceSpec(
+            name="chat",
+            argv=(python, "-m", "chat"),
+            env={
+                "CHAT_DATABASE_URL": "${database_url}",
+                "CHAT_KAFKA_BOOTSTRAP": "${kafka_bootstrap}",
+                "CHAT_HOST": host,
+                "CHAT_PORT": str(settings.chat_port),
+                "CHAT_MIGRATE_ON_START": "true",
+                "CHAT_SEED_FILE": str(DEMO_CHAT_SEED_FILE),
+                "CHAT_SEED_ORIGINS": json.dumps(store_origins),
+                "CHAT_LOG_JSON": "true",
+            },
+            health_url=f"{chat_url}/readyz",
+            depends_on=("broker", "postgres"),
+            ports=(("chat", settings.chat_port),),
+            urls=(
+                (
+                    "agent console",
+                    f"{chat_url}/console/   ({DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD})",
+                ),
+                ("chat widget", f"{chat_url}/widget.js"),
+            ),
+        ),
+        ServiceSpec(
             name="store",
             argv=(
                 *(python, "-m", "beckon_devstack.demo_store"),
                 *("--host", host, "--port", str(settings.store_port)),
                 *("--tracker-url", tracker_url, "--site-key", DEMO_SITE_KEY),
+                *("--chat-url", chat_url),
             ),
             health_url=f"{store_url}/healthz",
-            depends_on=("tracker",),
+            depends_on=("tracker", "chat"),
             ports=(("demo store", settings.store_port),),
             urls=(("demo store", store_url),),
         ),
@@ -799,6 +829,7 @@ def _parser() -> argparse.ArgumentParser:
         ("smtp-http-port", "mail UI/API (default 8025)"),
         ("tracker-port", "tracker (default 8001)"),
         ("triggers-port", "triggers worker HTTP (default 8002)"),
+        ("chat-port", "chat service: widget and agent console (default 8003)"),
         ("store-port", "demo store (default 8000)"),
     ):
         parser.add_argument(f"--{option}", type=int, metavar="PORT", help=f"{what}; 0 = any free")
@@ -817,6 +848,7 @@ def load_settings(args: argparse.Namespace) -> DevStackSettings:
             "smtp_http_port",
             "tracker_port",
             "triggers_port",
+            "chat_port",
             "store_port",
             "state_dir",
         )

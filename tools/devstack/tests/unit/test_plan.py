@@ -98,7 +98,7 @@ def test_a_dependency_cycle_is_an_error() -> None:
         resolve_order(items)
 
 
-def test_make_dev_starts_the_five_components_in_order(settings: DevStackSettings) -> None:
+def test_make_dev_starts_the_components_in_order(settings: DevStackSettings) -> None:
     components = plan(settings, Console())
     assert [c.name for c in components] == [
         "broker",
@@ -106,13 +106,21 @@ def test_make_dev_starts_the_five_components_in_order(settings: DevStackSettings
         "smtp",
         "tracker",
         "triggers",
+        "chat",
         "store",
     ]
 
 
 def test_no_store_and_only(settings: DevStackSettings) -> None:
     without_store = plan(settings, Console(), exclude=["store"])
-    assert [c.name for c in without_store] == ["broker", "postgres", "smtp", "tracker", "triggers"]
+    assert [c.name for c in without_store] == [
+        "broker",
+        "postgres",
+        "smtp",
+        "tracker",
+        "triggers",
+        "chat",
+    ]
     infra = plan(settings, Console(), only=["smtp", "postgres", "broker"])
     assert [c.name for c in infra] == ["broker", "postgres", "smtp"]
 
@@ -162,8 +170,18 @@ def test_the_tracker_is_told_about_the_broker_and_the_demo_site(
         "http://127.0.0.1:8001",
         "--site-key",
         "pk_demo_beckon",
+        "--chat-url",
+        "http://127.0.0.1:8003",
     )
     assert store.health_url == "http://127.0.0.1:8100/healthz"
+    chat = specs["chat"]
+    assert chat.env["CHAT_DATABASE_URL"] == "${database_url}"
+    assert chat.env["CHAT_MIGRATE_ON_START"] == "true"
+    # the demo tenant accepts the widget only from the demo store's own address
+    assert json.loads(chat.env["CHAT_SEED_ORIGINS"]) == [
+        "http://127.0.0.1:8100",
+        "http://localhost:8100",
+    ]
 
 
 def test_the_triggers_worker_gets_the_broker_and_seeds_the_demo_rules(
