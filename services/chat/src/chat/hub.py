@@ -24,7 +24,8 @@ from chat import views
 
 log = logging.getLogger("chat.hub")
 
-MAX_PENDING_FRAMES = 1000
+# well above one feed batch (1000 records), so only a socket that really stalls is dropped
+MAX_PENDING_FRAMES = 5000
 CONVERSATION_CHANGES = frozenset(
     {
         "conversation.started",
@@ -35,6 +36,9 @@ CONVERSATION_CHANGES = frozenset(
         "conversation.closed",
     }
 )
+
+
+_closing: set[asyncio.Task[None]] = set()
 
 
 class Connection:
@@ -73,7 +77,9 @@ class Connection:
             return
         if len(self._pending) >= MAX_PENDING_FRAMES:
             self.closed = True
-            asyncio.get_running_loop().create_task(self._close_slow())
+            task = asyncio.get_running_loop().create_task(self._close_slow())
+            _closing.add(task)  # keep a reference until it has run
+            task.add_done_callback(_closing.discard)
             return
         self._pending.append(orjson.dumps(frame))
         if self._writer is None:
@@ -162,6 +168,8 @@ class Hub:
                 {"t": "message", "conversation_id": payload["conversation_id"], "message": message},
             )
         elif kind in CONVERSATION_CHANGES and (visitors or agents):
+            if payload.get("conversation_id") is None:  # an e-mail left before any chat
+                return
             row = await self._conversation(site_id, UUID(payload["conversation_id"]))
             if row is None:
                 return

@@ -24,7 +24,14 @@ import asyncpg
 import orjson
 import yaml
 from beckon_contracts.envelope import Identifier, SiteId
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from chat.service import hash_password
 
@@ -62,6 +69,19 @@ class SiteSeed(_Model):
     @classmethod
     def _normalise(cls, origins: list[str]) -> list[str]:
         return [origin.rstrip("/").lower() for origin in origins]
+
+    @model_validator(mode="after")
+    def _distinct_agents(self) -> SiteSeed:
+        seen: dict[str, str] = {}
+        for agent in self.agents:
+            agent_id = agent.agent_id or _agent_id(self.site_id, agent.email)
+            if agent_id in seen:
+                raise ValueError(
+                    f"{agent.email} and {seen[agent_id]} would both be agent {agent_id!r}; "
+                    "give one of them an explicit agent_id"
+                )
+            seen[agent_id] = agent.email
+        return self
 
 
 class Seed(_Model):

@@ -57,7 +57,7 @@ class Signer:
 
     def _check(self, token: str, kind: TokenKind, now: float) -> dict[str, object]:
         body, _, signature = token.partition(".")
-        if not body or not signature or len(token) > 2048:
+        if not body or not signature or len(token) > 2048 or not token.isascii():
             raise InvalidToken("malformed token")
         if not hmac.compare_digest(self._sign(body.encode()), signature):
             raise InvalidToken("bad signature")

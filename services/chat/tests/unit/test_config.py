@@ -1,0 +1,82 @@
+import os
+
+import pytest
+from chat.config import DEV_SECRET, Settings
+from pydantic import ValidationError
+
+REAL_SECRET = "Zk3v9QwL1mN8pR2sT5uX7yB0cD4eF6gH"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """Settings read CHAT_* (and a few unprefixed aliases): start every test from none."""
+    for name in list(os.environ):
+        if name.startswith("CHAT_") or name in ("DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+            monkeypatch.delenv(name)
+
+
+def test_dev_runs_on_the_dev_secret_and_plain_http():
+    settings = Settings()
+    assert settings.environment == "dev"
+    assert settings.secret_key == DEV_SECRET
+    assert settings.cookie_secure is False
+    assert settings.port == 8003
+
+
+def test_production_refuses_the_dev_secret():
+    with pytest.raises(ValidationError, match="CHAT_SECRET_KEY"):
+        Settings(environment="production", cookie_secure=True)
+
+
+@pytest.mark.parametrize("secret", ["please-change-me-now-0123", "CHANGEME-CHANGEME-CHANGEME"])
+def test_production_refuses_placeholder_secrets(secret):
+    with pytest.raises(ValidationError, match="CHAT_SECRET_KEY"):
+        Settings(environment="production", secret_key=secret, cookie_secure=True)
+
+
+def test_production_refuses_insecure_cookies():
+    with pytest.raises(ValidationError, match="CHAT_COOKIE_SECURE"):
+        Settings(environment="production", secret_key=REAL_SECRET)
+    with pytest.raises(ValidationError, match="CHAT_COOKIE_SECURE"):
+        Settings(environment="production", secret_key=REAL_SECRET, cookie_secure=False)
+
+
+def test_production_starts_with_a_real_secret_and_secure_cookies():
+    settings = Settings(environment="production", secret_key=REAL_SECRET, cookie_secure=True)
+    assert settings.secret_key == REAL_SECRET
+    assert settings.cookie_secure is True
+
+
+def test_production_is_configured_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CHAT_ENVIRONMENT", "production")
+    monkeypatch.setenv("CHAT_SECRET_KEY", REAL_SECRET)
+    with pytest.raises(ValidationError, match="CHAT_COOKIE_SECURE"):
+        Settings()
+    monkeypatch.setenv("CHAT_COOKIE_SECURE", "true")
+    assert Settings().environment == "production"
+    monkeypatch.delenv("CHAT_SECRET_KEY")
+    with pytest.raises(ValidationError, match="CHAT_SECRET_KEY"):
+        Settings()
+
+
+@pytest.mark.parametrize("environment", ["dev", "test"])
+def test_outside_production_placeholders_are_allowed(environment):
+    assert Settings(environment=environment).secret_key == DEV_SECRET
+
+
+@pytest.mark.parametrize("environment", ["dev", "production"])
+def test_a_short_secret_is_refused_everywhere(environment):
+    with pytest.raises(ValidationError, match="secret_key"):
+        Settings(environment=environment, secret_key="too-short", cookie_secure=True)
+
+
+def test_an_unknown_environment_is_refused():
+    with pytest.raises(ValidationError, match="environment"):
+        Settings(environment="staging")
+
+
+def test_the_database_url_has_a_chat_and_a_generic_name(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://generic@db/beckon")
+    assert Settings().database_url == "postgresql://generic@db/beckon"
+    monkeypatch.setenv("CHAT_DATABASE_URL", "postgresql://chat@db/beckon")
+    assert Settings().database_url == "postgresql://chat@db/beckon"

@@ -1,0 +1,439 @@
+import asyncio
+from datetime import UTC, datetime
+from uuid import UUID
+
+import orjson
+import pytest
+from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS
+from chat import hub as hub_module
+from chat.domain.events import chat_event
+from chat.hub import Connection, Hub
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CONVERSATION = UUID("0192f0c3-aaaa-7bbb-8ccc-000000000001")
+QUEUED_ELSEWHERE = UUID("0192f0c3-aaaa-7bbb-8ccc-000000000002")
+MESSAGE_KEYS = {
+    "id",
+    "conversation_id",
+    "seq",
+    "author",
+    "agent",
+    "text",
+    "client_id",
+    "created_at",
+}
+
+
+class FakeSocket:
+    """What the hub needs of a Starlette WebSocket: `send_text` and `close`."""
+
+    def __init__(self, name: str, *, stalled: bool = False) -> None:
+        self.name = name
+        self.sent: list[dict] = []
+        self.closed_with: tuple[int, str] | None = None
+        self._release = asyncio.Event()
+        if not stalled:
+            self._release.set()
+
+    async def send_text(self, text: str) -> None:
+        await self._release.wait()
+        self.sent.append(orjson.loads(text))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = (code, reason)
+
+    def kinds(self) -> list[str]:
+        return [frame["t"] for frame in self.sent]
+
+
+def _row(conversation_id=CONVERSATION, *, visitor_id="v_1", status="open", position=None):
+    return {
+        "conversation_id": conversation_id,
+        "site_id": "demo",
+        "visitor_id": visitor_id,
+        "team": "sales",
+        "agent_id": "demo-anna" if status == "open" else None,
+        "agent_name": "Anna" if status == "open" else None,
+        "agent_avatar_url": None,
+        "status": status,
+        "queue_position": position,
+        "last_seq": 3,
+        "email": None,
+        "tags": ["price"],
+        "created_at": NOW,
+    }
+
+
+class World:
+    """A hub with sockets on two sites: who received what."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, dict] = {CONVERSATION: _row()}
+        self.lookups: list[tuple[str, UUID]] = []
+        self.hub = Hub(self._conversation, self._agent)
+        self.sockets: dict[str, FakeSocket] = {}
+        self.connections: dict[str, Connection] = {}
+        self.visitor("visitor", "demo", "v_1")
+        self.visitor("visitor_tab2", "demo", "v_1")
+        self.visitor("other_visitor", "demo", "v_2")
+        self.visitor("same_id_other_site", "other", "v_1")
+        self.agent("anna", "demo", "demo-anna")
+        self.agent("ben", "demo", "demo-ben")
+        self.agent("other_site_agent", "other", "other-olga")
+
+    async def _conversation(self, site_id, conversation_id):
+        self.lookups.append((site_id, conversation_id))
+        row = self.rows.get(conversation_id)
+        return row if row is not None and row["site_id"] == site_id else None
+
+    async def _agent(self, site_id, agent_id):
+        return {"id": agent_id, "site_id": site_id, "status": "online"}
+
+    def visitor(self, name, site_id, visitor_id, **socket_options):
+        return self._connect(
+            name,
+            Connection(FakeSocket(name, **socket_options), site_id=site_id, visitor_id=visitor_id),
+        )
+
+    def agent(self, name, site_id, agent_id):
+        return self._connect(name, Connection(FakeSocket(name), site_id=site_id, agent_id=agent_id))
+
+    def _connect(self, name, connection):
+        self.sockets[name] = connection.ws
+        self.connections[name] = connection
+        self.hub.add(connection)
+        return connection
+
+    def received(self) -> set[str]:
+        return {name for name, socket in self.sockets.items() if socket.sent}
+
+
+async def settle() -> None:
+    """Let every connection's writer task drain its queue."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1):
+    agent = {"agent_id": "demo-anna", "agent_name": "Anna"} if author == "agent" else {}
+    record = chat_event(
+        "message.sent",
+        site_id=site_id,
+        visitor_id=visitor_id,
+        key=str(CONVERSATION),
+        now=NOW,
+        payload={
+            "conversation_id": CONVERSATION,
+            "message_id": UUID(int=seq),
+            "seq": seq,
+            "author": author,
+            "text": f"message {seq}",
+            "client_id": f"c-{seq}",
+            "sent_at": NOW,
+            **agent,
+        },
+    )
+    return orjson.loads(record.value)  # as the feed hands it to the hub
+
+
+def _change_event(kind="conversation.assigned", *, visitor_id="v_1", conversation=CONVERSATION):
+    payloads = {
+        "conversation.assigned": {
+            "conversation_id": conversation,
+            "team": "sales",
+            "agent_id": "demo-anna",
+            "agent_name": "Anna",
+            "how": "auto",
+        },
+        "conversation.closed": {
+            "conversation_id": conversation,
+            "closed_by": "agent",
+            "team": "sales",
+            "messages": 3,
+        },
+    }
+    record = chat_event(
+        kind,
+        site_id="demo",
+        visitor_id=visitor_id,
+        payload=payloads[kind],
+        key=str(conversation),
+        now=NOW,
+    )
+    return orjson.loads(record.value)
+
+
+async def test_a_message_reaches_the_visitors_sockets_and_the_sites_agents_only():
+    world = World()
+    await world.hub.handle(CHAT_EVENTS.name, _message_event())
+    await settle()
+    assert world.received() == {"visitor", "visitor_tab2", "anna", "ben"}
+    for name in ("visitor", "visitor_tab2"):
+        [frame] = world.sockets[name].sent
+        assert set(frame) == {"t", "message"}
+        assert frame["t"] == "message"
+        assert set(frame["message"]) == MESSAGE_KEYS
+        assert frame["message"]["seq"] == 1
+        assert frame["message"]["author"] == "visitor"
+        assert frame["message"]["agent"] is None
+        assert frame["message"]["conversation_id"] == str(CONVERSATION)
+    for name in ("anna", "ben"):
+        [frame] = world.sockets[name].sent
+        assert frame == {
+            "t": "message",
+            "conversation_id": str(CONVERSATION),
+            "message": world.sockets["visitor"].sent[0]["message"],
+        }
+
+
+async def test_an_agents_message_carries_the_agents_card():
+    world = World()
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(author="agent", seq=2))
+    await settle()
+    message = world.sockets["visitor"].sent[0]["message"]
+    assert message["author"] == "agent"
+    assert message["agent"] == {"name": "Anna", "avatar_url": None}
+    assert message["client_id"] == "c-2"
+
+
+async def test_a_message_on_another_site_never_reaches_this_sites_sockets():
+    world = World()
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(site_id="other"))
+    await settle()
+    assert world.received() == {"same_id_other_site", "other_site_agent"}
+
+
+async def test_a_message_to_a_visitor_without_sockets_still_reaches_the_agents():
+    world = World()
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_nobody"))
+    await settle()
+    assert world.received() == {"anna", "ben"}
+
+
+async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
+    world = World()
+    signal = {
+        "kind": "typing",
+        "who": "visitor",
+        "site_id": "demo",
+        "visitor_id": "v_1",
+        "conversation_id": str(CONVERSATION),
+        "on": True,
+        "preview": "Do you have this in 4",
+    }
+    await world.hub.handle(CHAT_SIGNALS.name, signal)
+    await settle()
+    assert world.received() == {"anna", "ben"}
+    assert world.sockets["anna"].sent == [
+        {
+            "t": "typing",
+            "conversation_id": str(CONVERSATION),
+            "who": "visitor",
+            "on": True,
+            "preview": "Do you have this in 4",
+        }
+    ]
+
+
+async def test_agent_typing_reaches_only_that_visitor_and_never_with_a_preview():
+    world = World()
+    signal = {
+        "kind": "typing",
+        "who": "agent",
+        "site_id": "demo",
+        "visitor_id": "v_1",
+        "conversation_id": str(CONVERSATION),
+        "on": True,
+        "preview": "must not leak",
+    }
+    await world.hub.handle(CHAT_SIGNALS.name, signal)
+    await settle()
+    assert world.received() == {"visitor", "visitor_tab2"}
+    assert world.sockets["visitor"].sent == [{"t": "typing", "on": True}]
+
+
+async def test_an_invitation_reaches_only_that_visitor():
+    world = World()
+    invitation = {"id": "inv-1", "message": "Need a hand?", "agent": None, "team": "sales"}
+    signal = {
+        "kind": "invitation",
+        "site_id": "demo",
+        "visitor_id": "v_2",
+        "invitation": invitation,
+    }
+    await world.hub.handle(CHAT_SIGNALS.name, signal)
+    await settle()
+    assert world.received() == {"other_visitor"}
+    assert world.sockets["other_visitor"].sent == [{"t": "invitation", "invitation": invitation}]
+
+
+async def test_an_agents_change_reaches_only_that_agents_consoles():
+    world = World()
+    world.agent("anna_second_tab", "demo", "demo-anna")
+    signal = {"kind": "agents", "site_id": "demo", "agent_ids": ["demo-anna", "other-olga"]}
+    await world.hub.handle(CHAT_SIGNALS.name, signal)
+    await settle()
+    assert world.received() == {"anna", "anna_second_tab"}
+    assert world.sockets["anna"].sent == [
+        {"t": "agent", "agent": {"id": "demo-anna", "site_id": "demo", "status": "online"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        {"kind": "typing", "who": "visitor", "visitor_id": "v_1", "on": True},  # no site
+        {"kind": "typing", "who": "visitor", "site_id": 7, "on": True},
+        {"kind": "something-new", "site_id": "demo", "visitor_id": "v_1"},
+    ],
+)
+async def test_signals_without_a_site_or_of_unknown_kind_reach_nobody(signal):
+    world = World()
+    await world.hub.handle(CHAT_SIGNALS.name, signal)
+    await settle()
+    assert world.received() == set()
+
+
+async def test_facts_without_a_site_or_visitor_reach_nobody():
+    world = World()
+    for missing in ("site_id", "visitor_id"):
+        event = _message_event()
+        del event[missing]
+        await world.hub.handle(CHAT_EVENTS.name, event)
+    await settle()
+    assert world.received() == set()
+
+
+async def test_a_conversation_change_reaches_the_visitor_and_the_sites_agents():
+    world = World()
+    await world.hub.handle(CHAT_EVENTS.name, _change_event())
+    await settle()
+    assert world.received() == {"visitor", "visitor_tab2", "anna", "ben"}
+    visitor_frame = world.sockets["visitor"].sent[0]
+    assert visitor_frame["t"] == "conversation"
+    assert set(visitor_frame["conversation"]) == {
+        "id",
+        "status",
+        "team",
+        "agent",
+        "queue_position",
+        "last_seq",
+    }
+    agent_frame = world.sockets["anna"].sent[0]
+    assert agent_frame["t"] == "conversation"
+    assert agent_frame["conversation"]["visitor_id"] == "v_1"
+    assert agent_frame["conversation"]["id"] == str(CONVERSATION)
+    assert world.lookups[0] == ("demo", CONVERSATION)
+    assert world.connections["visitor"].conversation_id == CONVERSATION
+    assert world.connections["visitor"].queued is None
+
+
+async def test_a_closed_conversation_is_no_longer_the_visitors_live_one():
+    world = World()
+    world.connections["visitor"].conversation_id = CONVERSATION
+    world.rows[CONVERSATION] = _row(status="closed")
+    await world.hub.handle(CHAT_EVENTS.name, _change_event("conversation.closed"))
+    await settle()
+    assert world.sockets["visitor"].sent[0]["conversation"]["status"] == "closed"
+    assert world.connections["visitor"].conversation_id is None
+
+
+async def test_a_change_elsewhere_on_the_site_tells_queued_visitors_their_new_place():
+    world = World()
+    waiting = world.connections["other_visitor"]
+    waiting.queued = waiting.conversation_id = QUEUED_ELSEWHERE
+    world.rows[QUEUED_ELSEWHERE] = _row(
+        QUEUED_ELSEWHERE, visitor_id="v_2", status="queued", position=1
+    )
+    await world.hub.handle(CHAT_EVENTS.name, _change_event())
+    await settle()
+    [frame] = world.sockets["other_visitor"].sent
+    assert frame["conversation"]["queue_position"] == 1
+    assert frame["conversation"]["status"] == "queued"
+    assert world.sockets["same_id_other_site"].sent == []
+
+
+async def test_a_slow_socket_is_closed_with_4408_without_holding_up_the_others():
+    world = World()
+    slow = world.visitor("slow", "demo", "v_slow", stalled=True)
+    for seq in range(1, hub_module.MAX_PENDING_FRAMES + 3):
+        await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_slow", seq=seq))
+        await settle()  # the feed yields between batches; healthy sockets drain meanwhile
+    assert slow.closed
+    assert world.sockets["slow"].closed_with is not None
+    assert world.sockets["slow"].closed_with[0] == 4408
+    assert len(world.sockets["anna"].sent) == hub_module.MAX_PENDING_FRAMES + 2
+    assert world.sockets["anna"].closed_with is None
+
+
+async def test_a_socket_that_keeps_up_is_never_closed():
+    world = World()
+    for seq in range(1, hub_module.MAX_PENDING_FRAMES + 3):
+        await world.hub.handle(CHAT_EVENTS.name, _message_event(seq=seq))
+        await settle()
+    assert world.sockets["visitor"].closed_with is None
+    assert len(world.sockets["visitor"].sent) == hub_module.MAX_PENDING_FRAMES + 2
+
+
+async def test_frames_reach_a_socket_in_order():
+    world = World()
+    for seq in range(1, 50):
+        await world.hub.handle(CHAT_EVENTS.name, _message_event(seq=seq))
+    await settle()
+    assert [frame["message"]["seq"] for frame in world.sockets["visitor"].sent] == list(
+        range(1, 50)
+    )
+
+
+async def test_a_socket_that_fails_is_marked_closed_and_skipped():
+    world = World()
+
+    async def broken(text):
+        raise RuntimeError("gone")
+
+    world.sockets["visitor"].send_text = broken
+    await world.hub.handle(CHAT_EVENTS.name, _message_event())
+    await settle()
+    assert world.connections["visitor"].closed
+    assert world.sockets["visitor_tab2"].sent  # the visitor's other tab still gets it
+
+
+async def test_removing_connections_cleans_the_registry():
+    world = World()
+    assert world.hub.socket_count == 7
+    world.hub.remove(world.connections["visitor"])
+    assert ("demo", "v_1") in world.hub.visitors
+    world.hub.remove(world.connections["visitor_tab2"])
+    assert ("demo", "v_1") not in world.hub.visitors
+    world.hub.remove(world.connections["other_site_agent"])
+    assert "other" not in world.hub.agents
+    assert "demo" in world.hub.agents
+    assert world.hub.socket_count == 4
+    assert world.connections["visitor"].closed
+
+    await world.hub.handle(CHAT_EVENTS.name, _message_event())
+    await settle()
+    assert world.received() == {"anna", "ben"}
+
+
+async def test_removing_twice_is_harmless():
+    world = World()
+    world.hub.remove(world.connections["anna"])
+    world.hub.remove(world.connections["anna"])
+    assert world.hub.socket_count == 6
+    assert {c.agent_id for c in world.hub.agents["demo"]} == {"demo-ben"}
+
+
+async def test_an_email_captured_before_any_conversation_does_not_break_the_feed():
+    world = World()
+    record = chat_event(
+        "conversation.email_captured",
+        site_id="demo",
+        visitor_id="v_1",
+        payload={"conversation_id": None, "email": "v@example.com"},
+        key="demo:v_1",
+        now=NOW,
+    )
+    await world.hub.handle(CHAT_EVENTS.name, orjson.loads(record.value))
+    await settle()
+    assert world.lookups == []

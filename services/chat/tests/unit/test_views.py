@@ -1,0 +1,305 @@
+"""The JSON shapes of docs/chat.md, from rows as the store returns them."""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import orjson
+import pytest
+from chat import views
+from chat.hub import message_frame
+
+NOW = datetime(2026, 11, 23, 12, 0, 5, 123456, tzinfo=UTC)
+CONVERSATION = UUID("0192f0c3-aaaa-7bbb-8ccc-000000000001")
+MESSAGE = UUID("0192f0c3-aaaa-7bbb-8ccc-0000000000bb")
+INVITATION = UUID("0192f0c3-aaaa-7bbb-8ccc-0000000000aa")
+
+# docs/chat.md, word for word
+CONVERSATION_KEYS = {"id", "status", "team", "agent", "queue_position", "last_seq"}
+MESSAGE_KEYS = {
+    "id",
+    "conversation_id",
+    "seq",
+    "author",
+    "agent",
+    "text",
+    "client_id",
+    "created_at",
+}
+AGENT_CONVERSATION_KEYS = CONVERSATION_KEYS | {
+    "site_id",
+    "visitor_id",
+    "agent_id",
+    "email",
+    "tags",
+    "created_at",
+    "last_message",
+}
+AGENT_KEYS = {
+    "id",
+    "site_id",
+    "email",
+    "name",
+    "avatar_url",
+    "role",
+    "status",
+    "max_chats",
+    "open_chats",
+    "teams",
+}
+INVITATION_KEYS = {"id", "message", "agent", "team", "expires_at", "rule_id"}
+WIDGET_SITE_KEYS = {"site_id", "greeting", "color", "language", "typing_preview", "offline"}
+
+
+def _conversation_row(**overrides):
+    return {
+        "conversation_id": CONVERSATION,
+        "site_id": "demo",
+        "visitor_id": "v_1",
+        "team": "sales",
+        "agent_id": "demo-anna",
+        "status": "open",
+        "invitation_id": None,
+        "rule_id": None,
+        "email": "v@example.com",
+        "tags": ["price", "returns"],
+        "last_seq": 4,
+        "created_at": NOW,
+        "assigned_at": NOW,
+        "closed_at": None,
+        "agent_name": "Anna Virtanen",
+        "agent_avatar_url": "https://cdn.example/anna.png",
+        "queue_position": None,
+    } | overrides
+
+
+def _message_row(**overrides):
+    return {
+        "message_id": MESSAGE,
+        "conversation_id": CONVERSATION,
+        "seq": 4,
+        "author": "agent",
+        "agent_id": "demo-anna",
+        "text": "Sure, size 42 is in stock.",
+        "client_id": "c-4",
+        "created_at": NOW,
+        "agent_name": "Anna Virtanen",
+        "agent_avatar_url": None,
+    } | overrides
+
+
+def _json_round_trip(value):
+    return orjson.loads(orjson.dumps(value))
+
+
+def test_conversation_has_the_documented_shape():
+    shown = views.conversation(_conversation_row())
+    assert set(shown) == CONVERSATION_KEYS
+    assert shown == {
+        "id": str(CONVERSATION),
+        "status": "open",
+        "team": "sales",
+        "agent": {"name": "Anna Virtanen", "avatar_url": "https://cdn.example/anna.png"},
+        "queue_position": None,
+        "last_seq": 4,
+    }
+    assert _json_round_trip(shown) == shown
+
+
+def test_a_queued_conversation_has_no_agent_and_a_position():
+    shown = views.conversation(
+        _conversation_row(status="queued", agent_id=None, agent_name=None, queue_position=3)
+    )
+    assert shown["agent"] is None
+    assert shown["queue_position"] == 3
+
+
+def test_the_visitor_never_sees_the_agents_id_email_or_tags():
+    shown = views.conversation(_conversation_row())
+    assert "demo-anna" not in orjson.dumps(shown).decode()
+    assert "v@example.com" not in orjson.dumps(shown).decode()
+    assert "price" not in orjson.dumps(shown).decode()
+
+
+def test_message_has_the_documented_shape():
+    shown = views.message(_message_row())
+    assert set(shown) == MESSAGE_KEYS
+    assert shown == {
+        "id": str(MESSAGE),
+        "conversation_id": str(CONVERSATION),
+        "seq": 4,
+        "author": "agent",
+        "agent": {"name": "Anna Virtanen", "avatar_url": None},
+        "text": "Sure, size 42 is in stock.",
+        "client_id": "c-4",
+        "created_at": NOW.isoformat(),
+    }
+    assert datetime.fromisoformat(shown["created_at"]) == NOW
+    assert _json_round_trip(shown) == shown
+
+
+@pytest.mark.parametrize("author", ["visitor", "system"])
+def test_only_agent_messages_name_an_agent(author):
+    shown = views.message(_message_row(author=author, client_id=None))
+    assert shown["agent"] is None
+    assert shown["client_id"] is None
+
+
+def test_agent_conversation_is_the_conversation_plus_who_where_and_what():
+    row = _conversation_row()
+    shown = views.agent_conversation(row, _message_row())
+    assert set(shown) == AGENT_CONVERSATION_KEYS
+    assert {key: shown[key] for key in CONVERSATION_KEYS} == views.conversation(row)
+    assert shown["site_id"] == "demo"
+    assert shown["visitor_id"] == "v_1"
+    assert shown["agent_id"] == "demo-anna"
+    assert shown["email"] == "v@example.com"
+    assert shown["tags"] == ["price", "returns"]
+    assert shown["created_at"] == NOW.isoformat()
+    assert shown["last_message"] == views.message(_message_row())
+    assert _json_round_trip(shown) == shown
+
+
+def test_agent_conversation_without_messages():
+    shown = views.agent_conversation(_conversation_row(tags=()))
+    assert shown["last_message"] is None
+    assert shown["tags"] == []
+
+
+def test_agent_has_the_documented_shape():
+    row = {
+        "agent_id": "demo-anna",
+        "site_id": "demo",
+        "email": "anna@demo.beckon.dev",
+        "password_hash": "$argon2id$secret",
+        "name": "Anna Virtanen",
+        "avatar_url": None,
+        "role": "admin",
+        "max_chats": 5,
+        "status": "online",
+        "last_seen_at": NOW,
+        "last_assigned_at": None,
+        "open_chats": 2,
+        "teams": ["sales", "support"],
+    }
+    shown = views.agent(row)
+    assert set(shown) == AGENT_KEYS
+    assert shown["id"] == "demo-anna"
+    assert shown["teams"] == ["sales", "support"]
+    assert (shown["open_chats"], shown["max_chats"], shown["status"]) == (2, 5, "online")
+    assert "argon2" not in orjson.dumps(shown).decode()  # never the password hash
+
+
+@pytest.mark.parametrize(
+    "agent_column",
+    [
+        '{"name": "Anna", "avatar_url": "https://cdn.example/anna.png"}',  # jsonb as text
+        {"name": "Anna", "avatar_url": "https://cdn.example/anna.png"},
+    ],
+)
+def test_a_personal_invitation_names_its_agent(agent_column):
+    row = {
+        "invitation_id": INVITATION,
+        "message": "Anna here — need a hand with sizes?",
+        "agent": agent_column,
+        "team": "sales",
+        "expires_at": NOW,
+        "rule_id": "size-help",
+        "site_id": "demo",
+        "visitor_id": "v_1",
+    }
+    shown = views.invitation(row)
+    assert set(shown) == INVITATION_KEYS
+    assert shown == {
+        "id": str(INVITATION),
+        "message": "Anna here — need a hand with sizes?",
+        "agent": {"name": "Anna", "avatar_url": "https://cdn.example/anna.png"},
+        "team": "sales",
+        "expires_at": NOW.isoformat(),
+        "rule_id": "size-help",
+    }
+
+
+@pytest.mark.parametrize("agent_column", [None, "null", {}])
+def test_a_team_invitation_has_no_agent(agent_column):
+    row = {
+        "invitation_id": INVITATION,
+        "message": "Need a hand?",
+        "agent": agent_column,
+        "team": "sales",
+        "expires_at": NOW,
+        "rule_id": None,
+    }
+    assert views.invitation(row)["agent"] is None
+
+
+def test_site_carries_what_the_widget_session_documents():
+    row = {
+        "site_id": "demo",
+        "name": "Ridgeline Outfitters",
+        "settings": {
+            "greeting": "Hi!",
+            "color": "#ff0000",
+            "language": "fi",
+            "typing_preview": False,
+            "offline_message": "Leave us a note",
+            "default_team": "support",
+        },
+    }
+    shown = views.site(row)
+    assert {key: shown[key] for key in WIDGET_SITE_KEYS} == {
+        "site_id": "demo",
+        "greeting": "Hi!",
+        "color": "#ff0000",
+        "language": "fi",
+        "typing_preview": False,
+        "offline": "Leave us a note",
+    }
+    # Beyond the documented six: the site's name and the team a chat goes to by default.
+    assert set(shown) - WIDGET_SITE_KEYS == {"name", "default_team"}
+    assert shown["default_team"] == "support"
+
+
+@pytest.mark.parametrize("settings", [None, "{}", {}])
+def test_site_defaults_when_nothing_is_set(settings):
+    shown = views.site({"site_id": "demo", "name": "", "settings": settings})
+    assert shown["greeting"] == ""
+    assert shown["color"] == "#1f6feb"
+    assert shown["language"] == "auto"
+    assert shown["typing_preview"] is True
+    assert shown["offline"] == ""
+    assert shown["default_team"] == "sales"
+
+
+def test_site_settings_stored_as_json_text_are_read():
+    shown = views.site({"site_id": "demo", "name": "", "settings": '{"greeting": "Moi!"}'})
+    assert shown["greeting"] == "Moi!"
+
+
+def test_agent_card_is_none_without_a_name():
+    assert views.agent_card(None, "https://cdn.example/x.png") is None
+    assert views.agent_card("", None) is None
+    assert views.agent_card("Ben", None) == {"name": "Ben", "avatar_url": None}
+
+
+def test_a_message_over_the_socket_has_the_same_shape_as_over_http():
+    payload = {
+        "conversation_id": str(CONVERSATION),
+        "message_id": str(MESSAGE),
+        "seq": 4,
+        "author": "agent",
+        "agent_id": "demo-anna",
+        "agent_name": "Anna Virtanen",
+        "agent_avatar_url": None,
+        "text": "Sure, size 42 is in stock.",
+        "client_id": "c-4",
+        "sent_at": "2026-11-23T12:00:05.123456Z",
+    }
+    over_socket = message_frame(payload)
+    over_http = views.message(_message_row())
+    assert set(over_socket) == MESSAGE_KEYS
+    assert {k: v for k, v in over_socket.items() if k != "created_at"} == {
+        k: v for k, v in over_http.items() if k != "created_at"
+    }
+    assert datetime.fromisoformat(over_socket["created_at"]) == datetime.fromisoformat(
+        over_http["created_at"]
+    )
