@@ -271,6 +271,7 @@ rules:
         - product_views: {gte: 2}
     message: "Still thinking about the {product_name}? Ask me anything about it."
     limits: {once_per: visitor}
+    holdout_percent: 0   # the default holds 10 % of visitors out; this one must be invited
 """
 
 
@@ -279,8 +280,13 @@ class ChatStack:
     store_url: str
     chat_url: str
     tracker_url: str
+    triggers_url: str
     database_url: str
     bootstrap: str
+    site_key: str = SITE_KEY
+    agent_email: str = AGENT_EMAIL
+    agent_password: str = AGENT_PASSWORD
+    rule_id: str = "e2e-second-look"
 
 
 @pytest.fixture(scope="session")
@@ -355,8 +361,16 @@ def chat_stack(
         )
         # published after the worker is up: the latest record of the site wins
         subprocess.run(
-            [sys.executable, "-m", "triggers.cli", "rules", "apply", str(rules_file),
-             "--bootstrap", kafka_bootstrap],
+            [
+                sys.executable,
+                "-m",
+                "triggers.cli",
+                "rules",
+                "apply",
+                str(rules_file),
+                "--bootstrap",
+                kafka_bootstrap,
+            ],
             check=True,
             capture_output=True,
         )
@@ -395,7 +409,14 @@ def chat_stack(
                 log_dir,
             )
         )
-        yield ChatStack(store_url, chat_url, tracker_url, chat_db, kafka_bootstrap)
+        yield ChatStack(
+            store_url,
+            chat_url,
+            tracker_url,
+            f"http://{HOST}:{triggers_port}",
+            chat_db,
+            kafka_bootstrap,
+        )
     finally:
         for service in reversed(services):
             _stop(service)

@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import AGENT_EMAIL, AGENT_PASSWORD, SITE_KEY, ChatStack
 from playwright.async_api import BrowserContext, Page, expect
+
+ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -27,8 +28,8 @@ WAIT_MS = 30_000
 async def agent_console(context: BrowserContext, stack: ChatStack) -> Page:
     page = await context.new_page()
     await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(AGENT_EMAIL)
-    await page.get_by_test_id("login-password").fill(AGENT_PASSWORD)
+    await page.get_by_test_id("login-email").fill(stack.agent_email)
+    await page.get_by_test_id("login-password").fill(stack.agent_password)
     await page.get_by_test_id("login-submit").click()
     await expect(page.get_by_test_id("agent-name")).to_have_text("Anna Virtanen", timeout=WAIT_MS)
     toggle = page.get_by_test_id("status-toggle")
@@ -39,6 +40,19 @@ async def agent_console(context: BrowserContext, stack: ChatStack) -> Page:
         "data-state", "connected", timeout=WAIT_MS
     )
     return page
+
+
+async def triggers_knows(stack: ChatStack) -> None:
+    """Wait until the worker applies the test rule and sees the agent's free slots: from then
+    on, the rule's second product view must invite (nothing is left to timing)."""
+    async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
+        for _ in range(300):
+            site = (await client.get("/v1/sites/demo")).json()
+            sales = site["teams"].get("sales", {})
+            if stack.rule_id in site["rules"] and sales.get("free_slots", 0) > 0:
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"triggers never applied the rule or saw the agent online: {site}")
 
 
 def console_messages(page: Page, author: str) -> Any:
@@ -54,6 +68,7 @@ async def test_a_rule_invites_the_visitor_and_the_agent_answers(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
     agent_page = await agent_console(await new_context(), chat_stack)
+    await triggers_knows(chat_stack)
     visitor_context: BrowserContext = await new_context()
     visitor = await visitor_context.new_page()
     dialogs: list[str] = []
@@ -67,13 +82,16 @@ async def test_a_rule_invites_the_visitor_and_the_agent_answers(
     await visitor.reload()
     invitation = visitor.get_by_test_id("beckon-invitation")
     await expect(invitation).to_be_visible(timeout=60_000)
-    await expect(visitor.get_by_test_id("beckon-invitation-text")).to_contain_text(
-        "Trail Runner X"
-    )
+    await expect(visitor.get_by_test_id("beckon-invitation-text")).to_contain_text("Trail Runner X")
     await expect(invitation.get_by_test_id("beckon-agent-name")).to_contain_text("Anna")
 
     await visitor.get_by_test_id("beckon-accept").click()
-    await expect(visitor.get_by_test_id("beckon-panel")).to_be_visible()
+    panel = visitor.get_by_test_id("beckon-panel")
+    await expect(panel).to_be_visible()
+    # the visitor sees who is writing: the agent the conversation went to
+    await expect(panel.get_by_test_id("beckon-agent-name")).to_have_text(
+        "Anna Virtanen", timeout=WAIT_MS
+    )
 
     # the agent sees what the visitor types before it is sent
     draft = "Do you have it in size 44"
@@ -135,11 +153,11 @@ XSS_PAYLOADS = [
     for n in range(20)
     for template in (
         "<script>window.__xss={n}</script>",
-        "<img src=x onerror=\"window.__xss={n}\">",
+        '<img src=x onerror="window.__xss={n}">',
         "<svg onload=window.__xss={n}>",
-        "\"><script>window.__xss={n}</script>",
-        "<iframe src=\"javascript:window.parent.__xss={n}\"></iframe>",
-        "<a href=\"javascript:window.__xss={n}\">click</a>",
+        '"><script>window.__xss={n}</script>',
+        '<iframe src="javascript:window.parent.__xss={n}"></iframe>',
+        '<a href="javascript:window.__xss={n}">click</a>',
         "<body onload=window.__xss={n}>",
         "'';!--\"<XSS>=&{{()}} {n}",
         "<details open ontoggle=window.__xss={n}>",
@@ -159,7 +177,7 @@ async def test_xss_from_a_visitor_executes_nothing_in_the_console(
     async with httpx.AsyncClient(base_url=chat_stack.chat_url, timeout=10) as client:
         session = await client.post(
             "/v1/widget/session",
-            json={"site_key": SITE_KEY, "visitor_id": "e2e-xss-visitor"},
+            json={"site_key": chat_stack.site_key, "visitor_id": "e2e-xss-visitor"},
             headers={"Origin": origin},
         )
         assert session.status_code == 200, session.text

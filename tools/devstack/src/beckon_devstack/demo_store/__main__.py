@@ -27,8 +27,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="let the snippet track browsers driven by automation (navigator.webdriver), for tests",
     )
+    parser.add_argument(
+        "--chat-url",
+        default=None,
+        help="the chat service's base URL (e.g. http://127.0.0.1:8003): adds the chat widget",
+    )
     args = parser.parse_args(argv)
-    app = create_app(args.tracker_url, args.site_key, allow_automation=args.allow_automation)
+    app = create_app(
+        args.tracker_url,
+        args.site_key,
+        allow_automation=args.allow_automation,
+        chat_url=args.chat_url,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -139,7 +139,13 @@ def _line(product: Product, quantity: int) -> dict[str, Any]:
 class Pages:
     """Renders the store's HTML; knows where the tracker is and how to call the snippet."""
 
-    def __init__(self, tracker_url: str, site_key: str, allow_automation: bool) -> None:
+    def __init__(
+        self,
+        tracker_url: str,
+        site_key: str,
+        allow_automation: bool,
+        chat_url: str | None = None,
+    ) -> None:
         self.loader = _read_static("loader.js").strip()
         self.init_options: dict[str, Any] = {
             "siteKey": site_key,
@@ -148,6 +154,8 @@ class Pages:
         }
         if allow_automation:
             self.init_options["allowAutomation"] = True
+        if chat_url:
+            self.init_options["chatUrl"] = chat_url.rstrip("/")
         self.catalog = {
             product.product_id: {
                 "name": product.name,
@@ -315,9 +323,15 @@ beckon('init', {options});
         return self.layout("Order confirmed", "confirmation", body, call)
 
 
-def create_app(tracker_url: str, site_key: str, allow_automation: bool = False) -> FastAPI:
-    """The demo store app; `allow_automation` lets Playwright-driven browsers be tracked."""
-    pages = Pages(tracker_url, site_key, allow_automation)
+def create_app(
+    tracker_url: str,
+    site_key: str,
+    allow_automation: bool = False,
+    chat_url: str | None = None,
+) -> FastAPI:
+    """The demo store app; `allow_automation` lets Playwright-driven browsers be tracked, and
+    `chat_url` (the chat service's base URL) makes the snippet load the chat widget."""
+    pages = Pages(tracker_url, site_key, allow_automation, chat_url)
     orders: OrderedDict[str, dict[str, Any]] = OrderedDict()
     static = {
         "store.css": (_read_static("store.css"), "text/css"),
