@@ -109,9 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     log.info("migrated", extra={"versions": applied})
             if settings.seed_file is not None:
                 seed = load_seed(settings.seed_file)
-                if settings.seed_origins:
-                    for site in seed.sites:
-                        site.allowed_origins = [o.rstrip("/").lower() for o in settings.seed_origins]
+                origins = [origin.rstrip("/").lower() for origin in settings.seed_origins]
+                for site in seed.sites if origins else ():
+                    site.allowed_origins = origins
                 async with pool.acquire() as conn:
                     agents = await apply_seed(conn, seed)
                 log.info("seeded", extra={"file": str(settings.seed_file), "agents": agents})

@@ -3,8 +3,9 @@
 In order: the Tansu broker (then every registry topic), Postgres (DATABASE_URL, or an
 embedded server with data in .dev/pg), the SMTP sink, the tracker, triggers, chat (which
 migrates its schema and seeds the demo agents) and the demo store. Each is health-checked
-before the next starts. Child output is shown prefixed with the service name and kept in .dev/logs/<name>.log. Nothing is restarted silently: when a child dies, the
-stack stops and exits non-zero. Ctrl-C or SIGTERM stops everything in reverse order.
+before the next starts. Child output is shown prefixed with the service name and kept in
+.dev/logs/<name>.log. Nothing is restarted silently: when a child dies, the stack stops and
+exits non-zero. Ctrl-C or SIGTERM stops everything in reverse order.
 
 A new service plugs in with one `ServiceSpec` entry in `service_specs()`.
 """
