@@ -24,6 +24,7 @@ from beckon_edge import RateLimiter
 from beckon_observability import configure_logging, configure_tracing
 from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import JSONResponse, Response
@@ -198,6 +199,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.status == 429:
             answer.headers["Retry-After"] = "1"
         return answer
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"]) or "request"
+        return problem(422, "invalid", f"{where}: {first['msg']}")
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput) -> Response:

@@ -613,7 +613,9 @@ class ChatService:
                     raise ChatError(409, "agent_unavailable", f"{target['name']} is not online")
                 if target["agent_id"] != previous and target["open_chats"] >= target["max_chats"]:
                     raise ChatError(409, "at_limit", f"{target['name']} is at their limit")
-                team = target["teams"][0] if row["team"] not in target["teams"] else row["team"]
+                # an agent outside the conversation's team takes it into one of theirs
+                teams = list(target["teams"])
+                team = row["team"] if row["team"] in teams or not teams else teams[0]
                 if team != row["team"]:
                     await conn.execute(
                         "UPDATE chat.conversations SET team = $2 WHERE conversation_id = $1",

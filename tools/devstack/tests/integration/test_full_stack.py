@@ -1,4 +1,4 @@
-"""`make dev` as a whole: all six components up, the store, tracker and triggers answering."""
+"""`make dev` as a whole: every component up; the store, tracker, triggers and chat answering."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from beckon_devstack.config import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD
 
 from .stack import Supervisor, alive, postmaster_pid
 
@@ -18,13 +19,14 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
     supervisor = await Supervisor.start(
         *("--broker-port", "0", "--smtp-port", "0", "--smtp-http-port", "0"),
         *("--tracker-port", "0", "--triggers-port", "0", "--store-port", "0"),
+        *("--chat-port", "0"),
         *("--state-dir", str(state_dir)),
     )
     try:
         await supervisor.wait_ready()
-        names = ["broker", "postgres", "smtp", "tracker", "triggers", "store"]
+        names = ["broker", "postgres", "smtp", "tracker", "triggers", "chat", "store"]
         for step, name in enumerate(names, start=1):
-            assert f"[{step}/6] {name}" in supervisor.output
+            assert f"[{step}/7] {name}" in supervisor.output
         store = supervisor.table_value("demo store")
         tracker = supervisor.table_value("tracker")
         snippet = supervisor.table_value("snippet")
@@ -44,6 +46,23 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             site = await client.get(stats_url.replace("/v1/stats/", "/v1/sites/"))
             assert site.status_code == 200
             assert "default-3min" in site.json()["rules"]
+            # chat: the widget script, the console page, and the seeded demo agent can log in
+            console_url = supervisor.table_value("agent console")
+            console = await client.get(console_url)
+            assert console.status_code == 200
+            assert "script-src 'self'" in console.headers["content-security-policy"]
+            widget = await client.get(supervisor.table_value("chat widget"))
+            assert widget.status_code == 200
+            assert "javascript" in widget.headers["content-type"]
+            chat_url = console_url.removesuffix("/console/")
+            login = await client.post(
+                f"{chat_url}/v1/console/login",
+                json={"email": DEMO_AGENT_EMAIL, "password": DEMO_AGENT_PASSWORD},
+            )
+            assert login.status_code == 200, login.text
+            assert login.json()["agent"]["name"] == "Anna Virtanen"
+            # the store's pages tell the snippet where the widget is
+            assert chat_url in home.text
 
         children = supervisor.descendants()
         postgres = postmaster_pid(state_dir / "pg")

@@ -17,14 +17,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError
+from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
+from beckon_contracts.envelope import is_site_id
 from beckon_contracts.ids import uuid7
 from beckon_contracts.invitations import InvitationIssued, parse_invitation_record
 from beckon_contracts.topics import (
@@ -250,18 +251,31 @@ class InvitationConsumer:
 
     async def _run(self) -> None:
         while True:
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
-            for records in batches.values():
-                for message in records:
-                    await self._handle(message.value or b"")
-            if batches:
-                await self.consumer.commit()
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+                for records in batches.values():
+                    for message in records:
+                        await self._handle_safely(message.value or b"")
+                if batches:
+                    await self.consumer.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker or the database is away: retry, never stop
+                log.exception("invitations consumer failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _handle_safely(self, raw: bytes) -> None:
+        """One record's failure is that record's: it is dead-lettered, the rest go on."""
+        try:
+            await self._handle(raw)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            await self._dead_letter(raw, "processing_failed", f"{type(exc).__name__}: {exc}")
 
     async def _handle(self, raw: bytes) -> None:
         try:
             record = parse_invitation_record(raw)
         except ValidationError as exc:
-            await self._dead_letter(raw, exc)
+            await self._dead_letter(raw, "schema_invalid", str(exc), exc.errors())
             return
         if not isinstance(record, InvitationIssued):
             return  # held-out visitors are triggers' control group: nothing to show
@@ -301,38 +315,39 @@ class InvitationConsumer:
             },
         )
 
-    async def _dead_letter(self, raw: bytes, exc: ValidationError) -> None:
+    async def _dead_letter(
+        self,
+        raw: bytes,
+        reason: ReasonCode,
+        detail: str,
+        errors: Sequence[Any] = (),
+    ) -> None:
         try:
             site = orjson.loads(raw).get("site_id")
         except Exception:
             site = None
-        from beckon_contracts.envelope import is_site_id
-
         letter = DeadLettered(
             event_id=uuid7(),
             occurred_at=datetime.now(UTC),
             site_id=site if is_site_id(site) else "unknown",
             payload=DeadLetterPayload(
                 source=CHAT_INVITATIONS.name,
-                reason="schema_invalid",
-                detail=str(exc)[:2000],
+                reason=reason,
+                detail=detail[:2000],
                 errors=[
                     FieldError(
                         loc=".".join(str(part) for part in error["loc"]),
                         msg=error["msg"],
                         type=error["type"],
                     )
-                    for error in exc.errors()[:100]
+                    for error in list(errors)[:100]
                 ],
                 raw=raw.decode("utf-8", "replace"),
             ),
         )
-        await self.producer_send(letter)
-        log.warning("invitation dead-lettered", extra={"detail": str(exc)[:200]})
-
-    async def producer_send(self, letter: DeadLettered) -> None:
         await self.bus.producer.send_and_wait(
             CHAT_INVITATIONS_DLQ.name,
             letter.model_dump_json().encode(),
             key=letter.site_id.encode(),
         )
+        log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})

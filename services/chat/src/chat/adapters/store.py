@@ -218,9 +218,11 @@ async def insert_conversation(
 ) -> bool:
     """False when the visitor already has a live conversation (the unique index says so)."""
     inserted = await conn.fetchval(
-        """INSERT INTO chat.conversations
-               (conversation_id, site_id, visitor_id, team, status, invitation_id, rule_id, email)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        # clock_timestamp, not now(): the queue's arrival order is when the row was written
+        # under the site lock, not when its transaction began waiting for it
+        """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team, status,
+               invitation_id, rule_id, email, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp())
            ON CONFLICT (site_id, visitor_id) WHERE status IN ('queued', 'open') DO NOTHING
            RETURNING 1""",
         conversation_id,

@@ -45,12 +45,24 @@ async def read_body(request: Request, model: type[M]) -> M:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
         raise ChatError(400, "malformed_json", "the body is not JSON") from None
+    if b"\\u0000" in raw and _holds_nul(data):  # Postgres text cannot store NUL
+        raise ChatError(422, "invalid", "text must not contain NUL characters (\\u0000)")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise ChatError(422, "invalid", f"{where}: {first['msg']}") from None
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def client_ip(request: Request, trust_forwarded_for: bool) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
@@ -30,7 +31,12 @@ def clean_text(text: object, *, max_chars: int, field: str = "text") -> str:
 
 
 def clean_email(email: object, *, field: str = "email") -> str:
-    if not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email.strip()):
+    if (
+        not isinstance(email, str)
+        or len(email) > 254
+        or _ANY_CONTROL.search(email) is not None
+        or not _EMAIL.fullmatch(email.strip())
+    ):
         raise InvalidInput(field, "is not an e-mail address")
     return email.strip()
 
