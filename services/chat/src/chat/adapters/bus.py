@@ -46,6 +46,14 @@ KEEP_PUBLISHED_S = 3600
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a background loop and wait until it has."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Bus:
     """The producer every part of the instance shares, and the signals it publishes."""
 
@@ -84,10 +92,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         backoff = 0.05
@@ -184,15 +189,19 @@ class Feed:
         self._task = asyncio.create_task(self._run(), name="feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.consumer.stop()
 
     async def _run(self) -> None:
         while True:
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker hiccup: keep listening (sockets resync on their own)
+                log.exception("feed fetch failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
             for partition, records in batches.items():
                 for record in records:
                     try:
@@ -243,10 +252,7 @@ class InvitationConsumer:
         self._task = asyncio.create_task(self._run(), name="invitations")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.consumer.stop()
 
     async def _run(self) -> None:

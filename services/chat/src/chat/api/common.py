@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import orjson
@@ -10,10 +11,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
 from chat.domain.text import InvalidInput
+from chat.hub import Connection
 from chat.runtime import Runtime
 from chat.service import ChatError
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("chat.api")
 MAX_BODY_BYTES = 65_536
 
 
@@ -53,6 +56,29 @@ async def read_body(request: Request, model: type[M]) -> M:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise ChatError(422, "invalid", f"{where}: {first['msg']}") from None
+
+
+def parse_frame(text: str, connection: Connection) -> dict[str, Any] | None:
+    """A socket frame as a JSON object; otherwise the socket is told, and None."""
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        frame = None
+    if isinstance(frame, dict):
+        return frame
+    connection.push({"t": "error", "error": "malformed_json", "detail": "frames are JSON objects"})
+    return None
+
+
+def frame_failed(exc: Exception, connection: Connection) -> None:
+    """What a socket hears when its frame could not be acted on."""
+    if isinstance(exc, ChatError):
+        connection.push({"t": "error", "error": exc.code, "detail": exc.detail})
+    elif isinstance(exc, ValueError):  # InvalidInput and bad ids
+        connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
+    else:
+        log.error("socket frame failed", exc_info=exc)
+        connection.push({"t": "error", "error": "internal", "detail": "try again"})
 
 
 def _holds_nul(value: object) -> bool:

@@ -11,14 +11,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import orjson
 from beckon_contracts.envelope import Identifier
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat.api.common import read_body, runtime
+from chat.api.common import frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_tags, clean_text
 from chat.domain.tokens import InvalidToken
 from chat.hub import Connection
@@ -271,14 +270,8 @@ async def agent_socket(ws: WebSocket) -> None:
 async def _on_agent_frame(
     rt: Runtime, connection: Connection, agent: AgentRef, text: str, visitors: dict[str, str]
 ) -> None:
-    try:
-        frame = orjson.loads(text)
-        if not isinstance(frame, dict):
-            raise ValueError("a frame is a JSON object")
-    except ValueError:
-        connection.push(
-            {"t": "error", "error": "malformed_json", "detail": "frames are JSON objects"}
-        )
+    frame = parse_frame(text, connection)
+    if frame is None:
         return
     kind = frame.get("t")
     try:
@@ -314,10 +307,5 @@ async def _on_agent_frame(
             connection.push(
                 {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}
             )
-    except ChatError as exc:
-        connection.push({"t": "error", "error": exc.code, "detail": exc.detail})
-    except ValueError as exc:
-        connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
-    except Exception:
-        log.exception("agent frame failed")
-        connection.push({"t": "error", "error": "internal", "detail": "try again"})
+    except Exception as exc:
+        frame_failed(exc, connection)

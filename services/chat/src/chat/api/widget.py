@@ -4,8 +4,6 @@ checked against the site's origins and rate-limited per (IP, site)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Annotated, Any, Literal
@@ -18,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat.api.common import client_ip, read_body, runtime
+from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_email, clean_text
 from chat.domain.tokens import InvalidToken, VisitorClaims
 from chat.hub import Connection
@@ -273,14 +271,8 @@ def _track(connection: Connection, conversation: dict[str, Any] | None) -> None:
 async def _on_visitor_frame(
     rt: Runtime, connection: Connection, visitor: Visitor, text: str, allow_preview: bool
 ) -> None:
-    try:
-        frame = orjson.loads(text)
-        if not isinstance(frame, dict):
-            raise ValueError("a frame is a JSON object")
-    except ValueError:
-        connection.push(
-            {"t": "error", "error": "malformed_json", "detail": "frames are JSON objects"}
-        )
+    frame = parse_frame(text, connection)
+    if frame is None:
         return
     kind = frame.get("t")
     try:
@@ -319,12 +311,5 @@ async def _on_visitor_frame(
             connection.push(
                 {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}
             )
-    except ChatError as exc:
-        connection.push({"t": "error", "error": exc.code, "detail": exc.detail})
-    except ValueError as exc:  # InvalidInput and bad ids
-        connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
-    except Exception:
-        log.exception("visitor frame failed")
-        connection.push({"t": "error", "error": "internal", "detail": "try again"})
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)
+    except Exception as exc:
+        frame_failed(exc, connection)
