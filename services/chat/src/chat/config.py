@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         default=False, description="Enable on Apache Kafka; Tansu does not support it"
     )
     create_topics: bool = True
-    fetch_max_wait_ms: int = Field(default=5, ge=0, le=1000)
+    fetch_max_wait_ms: int = Field(
+        default=10, ge=0, le=1000, description="The feed's fetch wait: latency against idle CPU"
+    )
 
     secret_key: str = Field(default=DEV_SECRET, min_length=16)
     visitor_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -41,8 +41,20 @@ CONVERSATION_CHANGES = frozenset(
 _closing: set[asyncio.Task[None]] = set()
 
 
+# what can change a waiting visitor's place in the queue
+QUEUE_MOVES = frozenset(
+    {
+        "conversation.started",
+        "conversation.assigned",
+        "conversation.transferred",
+        "conversation.closed",
+    }
+)
+
+
 class Connection:
     __slots__ = (
+        "_held",
         "_pending",
         "_writer",
         "agent_id",
@@ -61,6 +73,7 @@ class Connection:
         site_id: str,
         visitor_id: str | None = None,
         agent_id: str | None = None,
+        held: bool = False,
     ) -> None:
         self.ws = ws
         self.site_id = site_id
@@ -69,10 +82,21 @@ class Connection:
         self.closed = False
         self.conversation_id: UUID | None = None  # the visitor's live conversation
         self.queued: UUID | None = None  # the same, while it waits for an agent
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[str] = deque()
         self._writer: asyncio.Task[None] | None = None
+        self._held = held  # frames wait until `start` sends the greeting first
+
+    def start(self, greeting: dict[str, Any]) -> None:
+        """Send the greeting, then whatever arrived for this socket while it was prepared."""
+        self._pending.appendleft(orjson.dumps(greeting).decode())
+        self._held = False
+        self._wake()
 
     def push(self, frame: dict[str, Any]) -> None:
+        self.push_text(orjson.dumps(frame).decode())
+
+    def push_text(self, text: str) -> None:
+        """Queue one frame already serialised (once for every socket it goes to)."""
         if self.closed:
             return
         if len(self._pending) >= MAX_PENDING_FRAMES:
@@ -81,14 +105,17 @@ class Connection:
             _closing.add(task)  # keep a reference until it has run
             task.add_done_callback(_closing.discard)
             return
-        self._pending.append(orjson.dumps(frame))
-        if self._writer is None:
+        self._pending.append(text)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._writer is None and not self._held and self._pending:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
             while self._pending and not self.closed:
-                await self.ws.send_text(self._pending.popleft().decode())
+                await self.ws.send_text(self._pending.popleft())
         except Exception:  # the socket went away; its handler cleans up
             self.closed = True
         finally:
@@ -109,6 +136,7 @@ class Hub:
         self._agent = agent
         self.visitors: dict[tuple[str, str], set[Connection]] = defaultdict(set)
         self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
+        self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
         self.delivered = 0
 
     # --- registry --------------------------------------------------------------------------
@@ -120,8 +148,23 @@ class Hub:
             assert connection.visitor_id is not None
             self.visitors[(connection.site_id, connection.visitor_id)].add(connection)
 
+    def track(self, connection: Connection, conversation: Any) -> None:
+        """Remember a visitor socket's live conversation, and whether it waits in the queue."""
+        live = conversation is not None and conversation["status"] in ("queued", "open")
+        queued = live and conversation["status"] == "queued"
+        connection.conversation_id = UUID(str(conversation["id"])) if live else None
+        connection.queued = connection.conversation_id if queued else None
+        waiting = self.waiting[connection.site_id]
+        if queued:
+            waiting.add(connection)
+        else:
+            waiting.discard(connection)
+            if not waiting:
+                self.waiting.pop(connection.site_id, None)
+
     def remove(self, connection: Connection) -> None:
         connection.closed = True
+        self.waiting.get(connection.site_id, set()).discard(connection)
         if connection.agent_id is not None:
             group = self.agents.get(connection.site_id)
             key: Any = connection.site_id
@@ -139,9 +182,12 @@ class Hub:
     def socket_count(self) -> int:
         return sum(map(len, self.visitors.values())) + sum(map(len, self.agents.values()))
 
-    def _send(self, connections: set[Connection] | None, frame: dict[str, Any]) -> None:
-        for connection in list(connections or ()):
-            connection.push(frame)
+    def _send(self, connections: Iterable[Connection] | None, frame: dict[str, Any]) -> None:
+        if not connections:
+            return
+        text = orjson.dumps(frame).decode()
+        for connection in list(connections):
+            connection.push_text(text)
             self.delivered += 1
 
     # --- the feed --------------------------------------------------------------------------
@@ -168,33 +214,42 @@ class Hub:
                 {"t": "message", "conversation_id": payload["conversation_id"], "message": message},
             )
         elif kind in CONVERSATION_CHANGES and (visitors or agents):
-            if payload.get("conversation_id") is None:  # an e-mail left before any chat
-                return
-            row = await self._conversation(site_id, UUID(payload["conversation_id"]))
-            if row is None:
-                return
-            live = row["status"] in ("queued", "open")
-            for connection in visitors or ():
-                connection.conversation_id = row["conversation_id"] if live else None
-                connection.queued = row["conversation_id"] if row["status"] == "queued" else None
-            self._send(visitors, {"t": "conversation", "conversation": views.conversation(row)})
-            self._send(agents, {"t": "conversation", "conversation": views.agent_conversation(row)})
-        if kind in CONVERSATION_CHANGES:
+            await self._conversation_changed(site_id, payload, visitors, agents)
+        if kind in QUEUE_MOVES and self.waiting.get(site_id):
             await self._refresh_queue(site_id, skip=visitor_id)
+
+    async def _conversation_changed(
+        self,
+        site_id: str,
+        payload: dict[str, Any],
+        visitors: set[Connection] | None,
+        agents: set[Connection] | None,
+    ) -> None:
+        if payload.get("conversation_id") is None:  # an e-mail left before any chat
+            return
+        row = await self._conversation(site_id, UUID(payload["conversation_id"]))
+        if row is None:
+            return
+        conversation = views.conversation(row)
+        for connection in list(visitors or ()):
+            self.track(connection, conversation)
+        self._send(visitors, {"t": "conversation", "conversation": conversation})
+        self._send(agents, {"t": "conversation", "conversation": views.agent_conversation(row)})
 
     async def _refresh_queue(self, site_id: str, skip: str) -> None:
         """Visitors waiting here learn their new place when the queue of their site moves."""
-        for (site, visitor), connections in list(self.visitors.items()):
-            if site != site_id or visitor == skip:
-                continue
-            conversation_id = next((c.queued for c in connections if c.queued), None)
-            if conversation_id is None:
-                continue
+        by_conversation: dict[UUID, list[Connection]] = defaultdict(list)
+        for connection in self.waiting.get(site_id, ()):
+            if connection.visitor_id != skip and connection.queued is not None:
+                by_conversation[connection.queued].append(connection)
+        for conversation_id, connections in by_conversation.items():
             row = await self._conversation(site_id, conversation_id)
-            if row is not None:
-                self._send(
-                    connections, {"t": "conversation", "conversation": views.conversation(row)}
-                )
+            if row is None:
+                continue
+            conversation = views.conversation(row)
+            for connection in connections:
+                self.track(connection, conversation)
+            self._send(connections, {"t": "conversation", "conversation": conversation})
 
     async def _signal(self, signal: dict[str, Any]) -> None:
         kind, site_id = signal.get("kind"), signal.get("site_id")

@@ -341,7 +341,7 @@ async def test_a_closed_conversation_is_no_longer_the_visitors_live_one():
 async def test_a_change_elsewhere_on_the_site_tells_queued_visitors_their_new_place():
     world = World()
     waiting = world.connections["other_visitor"]
-    waiting.queued = waiting.conversation_id = QUEUED_ELSEWHERE
+    world.hub.track(waiting, {"id": str(QUEUED_ELSEWHERE), "status": "queued"})
     world.rows[QUEUED_ELSEWHERE] = _row(
         QUEUED_ELSEWHERE, visitor_id="v_2", status="queued", position=1
     )
@@ -437,3 +437,46 @@ async def test_an_email_captured_before_any_conversation_does_not_break_the_feed
     await world.hub.handle(CHAT_EVENTS.name, orjson.loads(record.value))
     await settle()
     assert world.lookups == []
+
+
+async def test_a_held_socket_gets_its_greeting_before_anything_that_arrived_meanwhile():
+    socket = FakeSocket("visitor")
+    connection = Connection(socket, site_id="demo", visitor_id="v_1", held=True)
+    connection.push({"t": "message", "n": 1})  # the feed got there while hello was prepared
+    await asyncio.sleep(0.01)
+    assert socket.sent == []
+    connection.start({"t": "hello"})
+    connection.push({"t": "message", "n": 2})
+    await asyncio.sleep(0.01)
+    assert socket.kinds() == ["hello", "message", "message"]
+    assert [frame.get("n") for frame in socket.sent] == [None, 1, 2]
+
+
+async def test_only_waiting_visitors_are_refreshed_when_the_queue_moves():
+    world = World()
+    world.lookups.clear()
+    queued = UUID("01900000-0000-7000-8000-00000000aaaa")
+    world.rows[queued] = _row(queued, visitor_id="v_9", status="queued", position=2)
+    waiting = world.visitor("waiting", "demo", "v_9")
+    chatting = world.visitor("chatting", "demo", "v_1")
+    world.hub.track(waiting, {"id": str(queued), "status": "queued"})
+    world.hub.track(chatting, {"id": str(CONVERSATION), "status": "open"})
+    assert world.hub.waiting["demo"] == {waiting}
+    world.rows[queued] = _row(queued, visitor_id="v_9", status="queued", position=1)
+    await world.hub.handle(
+        "chat.events",
+        {
+            "type": "conversation.closed",
+            "site_id": "demo",
+            "visitor_id": "v_2",
+            "payload": {"conversation_id": "01900000-0000-7000-8000-00000000bbbb"},
+        },
+    )
+    await asyncio.sleep(0.01)
+    assert [frame["conversation"]["queue_position"] for frame in world.sockets["waiting"].sent] == [
+        1
+    ]
+    assert world.sockets["chatting"].sent == []
+    # the closed conversation itself (for the site's agents), then the one waiting visitor
+    assert world.lookups[-1] == ("demo", queued)
+    assert ("demo", queued) not in world.lookups[:-1]

@@ -244,14 +244,14 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.close(code=4401, reason=exc.detail)
         return
     await ws.accept()
-    connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id)
+    connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
     rt.hub.add(connection)
     visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
     last_beat = 0.0
     try:
         await rt.service.heartbeat(agent)
         last_beat = time.monotonic()
-        connection.push({"t": "hello", "agent": profile})
+        connection.start({"t": "hello", "agent": profile})
         while True:
             text = await ws.receive_text()
             if len(text) > rt.settings.max_ws_frame_bytes:

@@ -232,12 +232,12 @@ async def visitor_socket(ws: WebSocket) -> None:
         return
     await ws.accept()
     visitor = Visitor(claims.site_id, claims.visitor_id)
-    connection = Connection(ws, site_id=claims.site_id, visitor_id=claims.visitor_id)
+    connection = Connection(ws, site_id=claims.site_id, visitor_id=claims.visitor_id, held=True)
     rt.hub.add(connection)
     try:
         hello = await rt.service.visitor_hello(visitor)
-        _track(connection, hello["conversation"])
-        connection.push(hello)
+        rt.hub.track(connection, hello["conversation"])
+        connection.start(hello)
         bucket = _Bucket(rt.settings.socket_messages_per_s, rt.settings.socket_message_burst)
         allow_preview = bool(_settings(site).get("typing_preview", True))
         while True:
@@ -259,13 +259,6 @@ def _settings(site: Any) -> dict[str, Any]:
     settings = site["settings"]
     parsed: dict[str, Any] = orjson.loads(settings) if isinstance(settings, str) else settings
     return parsed or {}
-
-
-def _track(connection: Connection, conversation: dict[str, Any] | None) -> None:
-    live = conversation is not None and conversation["status"] in ("queued", "open")
-    connection.conversation_id = UUID(conversation["id"]) if live and conversation else None
-    queued = conversation is not None and conversation["status"] == "queued"
-    connection.queued = UUID(conversation["id"]) if queued and conversation else None
 
 
 async def _on_visitor_frame(
