@@ -256,10 +256,25 @@ def tracking_events(stack: Stack) -> Callable[..., Any]:
 # ---- the chat scenario: triggers + chat + tracker + a store that loads the widget ------------
 
 CHAT_SECRET = "e2e-chat-secret-not-for-production"
-AGENT_EMAIL = "anna@demo.beckon.dev"
-AGENT_PASSWORD = "demo-password"
-E2E_RULES = """\
-site_id: demo
+# A site of its own: the shared broker holds other tests' events for `demo`, and a worker
+# replaying them would spend the team's invitation budget on those visitors.
+CHAT_SITE_ID = "e2e-chat"
+CHAT_SITE_KEY = "pk_e2e_chat_site"
+AGENT_EMAIL = "anna@e2e-chat.test"
+AGENT_PASSWORD = "e2e-password"
+E2E_SEED = f"""\
+sites:
+  - site_id: {CHAT_SITE_ID}
+    site_key: {CHAT_SITE_KEY}
+    name: Ridgeline Outfitters (e2e)
+    settings: {{greeting: "Hi! Questions?", default_team: sales, typing_preview: true}}
+    teams: [{{team: sales, name: Sales}}]
+    agents:
+      - {{email: {AGENT_EMAIL}, password: {AGENT_PASSWORD}, name: Anna Virtanen,
+         teams: [sales]}}
+"""
+E2E_RULES = f"""\
+site_id: {CHAT_SITE_ID}
 min_browsing: 0s
 rules:
   - id: e2e-second-look
@@ -268,9 +283,9 @@ rules:
     when:
       all:
         - page_type: product
-        - product_views: {gte: 2}
-    message: "Still thinking about the {product_name}? Ask me anything about it."
-    limits: {once_per: visitor}
+        - product_views: {{gte: 2}}
+    message: "Still thinking about the {{product_name}}? Ask me anything about it."
+    limits: {{once_per: visitor}}
     holdout_percent: 0   # the default holds 10 % of visitors out; this one must be invited
 """
 
@@ -283,7 +298,8 @@ class ChatStack:
     triggers_url: str
     database_url: str
     bootstrap: str
-    site_key: str = SITE_KEY
+    site_id: str = CHAT_SITE_ID
+    site_key: str = CHAT_SITE_KEY
     agent_email: str = AGENT_EMAIL
     agent_password: str = AGENT_PASSWORD
     rule_id: str = "e2e-second-look"
@@ -298,7 +314,6 @@ def chat_stack(
 
     import asyncpg
 
-    root = Path(__file__).resolve().parents[2]
     log_dir = tmp_path_factory.mktemp("e2e-chat-logs")
     tracker_port, store_port, chat_port, triggers_port = (free_port() for _ in range(4))
     tracker_url = f"http://{HOST}:{tracker_port}"
@@ -306,8 +321,10 @@ def chat_stack(
     chat_url = f"http://{HOST}:{chat_port}"
     rules_file = log_dir / "rules.yaml"
     rules_file.write_text(E2E_RULES)
+    seed_file = log_dir / "seed.yaml"
+    seed_file.write_text(E2E_SEED)
 
-    # a database of its own, so the demo tenant's rows are this scenario's alone
+    # a database of its own, so the tenant's rows are this scenario's alone
     db_name = f"chat_e2e_{os.getpid()}"
 
     async def create_db() -> str:
@@ -335,7 +352,7 @@ def chat_stack(
                     "CHAT_PORT": str(chat_port),
                     "CHAT_SECRET_KEY": CHAT_SECRET,
                     "CHAT_MIGRATE_ON_START": "true",
-                    "CHAT_SEED_FILE": str(root / "services/chat/seed/demo.yaml"),
+                    "CHAT_SEED_FILE": str(seed_file),
                     "CHAT_SEED_ORIGINS": json.dumps([store_url]),
                     "CHAT_LOG_JSON": "false",
                 },
@@ -375,9 +392,8 @@ def chat_stack(
             capture_output=True,
         )
         site = {
-            "site_id": SITE_ID,
-            "site_key": SITE_KEY,
-            "write_key": "wk_demo_beckon",
+            "site_id": CHAT_SITE_ID,
+            "site_key": CHAT_SITE_KEY,
             "allowed_origins": [store_url],
         }
         services.append(
@@ -401,7 +417,7 @@ def chat_stack(
                 [
                     *(sys.executable, "-m", "beckon_devstack.demo_store"),
                     *("--host", HOST, "--port", str(store_port)),
-                    *("--tracker-url", tracker_url, "--site-key", SITE_KEY),
+                    *("--tracker-url", tracker_url, "--site-key", CHAT_SITE_KEY),
                     *("--chat-url", chat_url, "--allow-automation"),
                 ],
                 base_env,

@@ -47,7 +47,7 @@ async def triggers_knows(stack: ChatStack) -> None:
     on, the rule's second product view must invite (nothing is left to timing)."""
     async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
         for _ in range(300):
-            site = (await client.get("/v1/sites/demo")).json()
+            site = (await client.get(f"/v1/sites/{stack.site_id}")).json()
             sales = site["teams"].get("sales", {})
             if stack.rule_id in site["rules"] and sales.get("free_slots", 0) > 0:
                 return

@@ -18,6 +18,7 @@ from beckon_contracts.envelope import is_identifier, record_key
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import TrackingEvent
+from beckon_edge import RateLimiter
 from pydantic import ValidationError
 
 from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
@@ -26,7 +27,6 @@ from tracker.config import Settings
 from tracker.domain.admission import Admission, Candidate, Edge, admit, field_errors
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
-from beckon_edge import RateLimiter
 from tracker.domain.segment import segment_candidates
 from tracker.domain.sites import Site
 from tracker.metrics import TrackerMetrics

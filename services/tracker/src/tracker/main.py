@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from beckon_edge import RateLimiter
 from beckon_observability import configure_logging, configure_tracing
 from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
 from fastapi import FastAPI, Request
@@ -19,7 +20,6 @@ from tracker.api.problems import json_response
 from tracker.api.routes import EdgeState, collect, mount_scripts, router
 from tracker.config import Settings
 from tracker.domain.enrichment import warm_up
-from beckon_edge import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
 from tracker.ingest import Ingest
 from tracker.metrics import TrackerMetrics

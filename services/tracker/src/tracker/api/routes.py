@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import orjson
+from beckon_edge import RateLimiter
 from beckon_observability import extract_context, inject_headers
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
@@ -22,7 +23,6 @@ from tracker.api.body import read_body
 from tracker.api.problems import Problem, json_response, retry_after
 from tracker.domain.admission import Edge
 from tracker.domain.collect import CollectBatch
-from beckon_edge import RateLimiter
 from tracker.domain.sites import Site, SiteRegistry
 from tracker.ingest import Inbound, Ingest, Outcome
 from tracker.metrics import TrackerMetrics
