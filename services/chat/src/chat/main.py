@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -168,6 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 widget_limiter=RateLimiter(
                     settings.widget_requests_per_s, settings.widget_request_burst
                 ),
+                login_limiter=RateLimiter(
+                    settings.login_attempts_per_s, settings.login_attempt_burst
+                ),
             )
             app.state.chat = holder["runtime"] = runtime
             await feed.start()
@@ -209,7 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _chat_error(request: Request, exc: ChatError) -> Response:
         answer = error_response(exc)
         if exc.status == 429:
-            answer.headers["Retry-After"] = "1"
+            answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
         return answer
 
     @app.exception_handler(RequestValidationError)

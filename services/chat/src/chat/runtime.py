@@ -23,5 +23,6 @@ class Runtime:
     feed: Feed
     signer: Signer
     widget_limiter: RateLimiter
+    login_limiter: RateLimiter
     ready: bool = False
     notes: list[str] = field(default_factory=list)

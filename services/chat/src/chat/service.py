@@ -35,11 +35,14 @@ _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
 class ChatError(Exception):
     """A refusal the caller can act on: HTTP status, a stable code and a sentence."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after  # seconds, for 429
 
 
 def hash_password(password: str) -> str:

@@ -331,3 +331,32 @@ async def test_widget_calls_are_rate_limited_per_site(chat, make_site, clients, 
     # another site from the same address is not affected
     other = clients.visitor(SHOP_B_SPEC)
     assert (await other.session(chat.a.url)).status_code == 200
+
+
+async def test_password_guessing_on_one_agent_is_rate_limited(chat, make_site, http) -> None:
+    site = await make_site(agents=[("guarded", ["sales"], 5), ("colleague", ["sales"], 5)])
+    agent = site.agent("guarded")
+    answers = [
+        await http.post(
+            f"{chat.a.url}/v1/console/login",
+            json={"email": agent.email, "password": f"guess-{n}"},
+        )
+        for n in range(12)
+    ]
+    statuses = [answer.status_code for answer in answers]
+    # the burst (10) gets honest answers, then the account is throttled
+    assert statuses[:10] == [401] * 10, statuses
+    assert set(statuses[10:]) == {429}, statuses
+    assert int(answers[-1].headers["retry-after"]) >= 2
+    # even the right password waits: the throttle is per account, not per guess
+    right = await http.post(
+        f"{chat.a.url}/v1/console/login", json={"email": agent.email, "password": agent.password}
+    )
+    assert right.status_code == 429
+    # a colleague on the same instance, from the same address, logs in normally
+    colleague = site.agent("colleague")
+    other = await http.post(
+        f"{chat.a.url}/v1/console/login",
+        json={"email": colleague.email, "password": colleague.password},
+    )
+    assert other.status_code == 200, other.text

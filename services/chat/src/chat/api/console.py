@@ -97,6 +97,12 @@ async def _agent(request: Request) -> tuple[Runtime, AgentRef]:
 async def login(request: Request) -> JSONResponse:
     rt = runtime(request)
     body = await read_body(request, LoginBody)
+    # per account, whatever the address: guessing one agent's password from many IPs is slow
+    wait = rt.login_limiter.acquire(body.email.strip().lower())
+    if wait > 0:
+        raise ChatError(
+            429, "rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait
+        )
     row = await rt.service.login(body.email, body.password)
     token = rt.signer.agent_token(
         site_id=row["site_id"],
