@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         value_serializer="raw",
         key_serializer="raw",
         producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.start_from,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         web_host=settings.host,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = Field(
         default=1.0, gt=0, description="At most one visitors.state record per visitor this often"
     )
+    start_from: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a new consumer group (a new app_id) starts in its topics; a worker "
+        "with committed offsets always resumes from them",
+    )
     seed_rules_file: Path | None = Field(
         default=None,
         description="Dev convenience: publish this rules file for sites that have no rules yet",
