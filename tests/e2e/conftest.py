@@ -306,13 +306,18 @@ class ChatStack:
 
 
 @pytest.fixture(scope="session")
-def chat_stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ChatStack]:
-    """The whole path of a proactive chat as processes: tracker → triggers → chat → widget."""
+def chat_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
+    """The whole path of a proactive chat as processes: tracker → triggers → chat → widget.
+
+    On a broker of its own: the session's shared one holds every other test's records, and
+    Tansu's memory engine gets slower per record as a topic grows (seen: the scenario's events
+    took over a minute to reach the rule in the full suite).
+    """
     import asyncio
 
     import asyncpg
+    from beckon_devstack.broker import TansuBroker, wait_until_serving
+    from beckon_messaging import ensure_topics
 
     log_dir = tmp_path_factory.mktemp("e2e-chat-logs")
     tracker_port, store_port, chat_port, triggers_port = (free_port() for _ in range(4))
@@ -340,7 +345,11 @@ def chat_stack(
     chat_db = asyncio.run(create_db())
     base_env = dict(os.environ)
     services: list[Service] = []
+    broker = TansuBroker(log_path=log_dir / "tansu.log").start()
+    kafka_bootstrap = broker.bootstrap
     try:
+        asyncio.run(wait_until_serving(kafka_bootstrap))
+        asyncio.run(ensure_topics(kafka_bootstrap))
         services.append(
             _start(
                 "chat",
@@ -371,9 +380,6 @@ def chat_stack(
                     "TRIGGERS_PORT": str(triggers_port),
                     "TRIGGERS_DATA_DIR": str(log_dir / "triggers-data"),
                     "TRIGGERS_SESSION_TIMEOUT_S": "6",
-                    # a new worker on the session's shared broker: other tests' backlog on
-                    # tracking.events is not this scenario's (replaying it took over a minute)
-                    "TRIGGERS_START_FROM": "latest",
                 },
                 f"http://{HOST}:{triggers_port}/readyz",
                 log_dir,
@@ -439,3 +445,4 @@ def chat_stack(
     finally:
         for service in reversed(services):
             _stop(service)
+        broker.stop()
