@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,27 @@ import orjson
 import pytest
 from beckon_contracts import topics
 from beckon_contracts.rules import SiteRules
+from beckon_devstack.broker import TansuBroker, wait_until_serving
 from beckon_devstack.kafka_probe import Record, read_records
+from beckon_messaging import ensure_topics
 from triggers_testing import Kafka, Worker, tracking_event
 
 pytestmark = pytest.mark.integration
 
 VISITORS = 240
 SESSION_TIMEOUT_S = 6  # TRIGGERS_SESSION_TIMEOUT_S of the test workers (triggers_testing)
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of its own. A new worker replays its topics from the start, and on the
+    session's shared broker that is every other test's traffic first; Tansu also gets slower
+    per record as a topic grows. Both made the restarted worker's stall detection fire."""
+    log_path = tmp_path_factory.mktemp("tansu-restart") / "tansu.log"
+    with TansuBroker(log_path=log_path) as broker:
+        asyncio.run(wait_until_serving(broker.bootstrap))
+        asyncio.run(ensure_topics(broker.bootstrap))
+        yield broker.bootstrap
 
 
 def _value(record: Record) -> dict[str, Any]:
