@@ -184,6 +184,16 @@ class ChatService:
         rows = await conn.fetch("SELECT team FROM chat.team_members WHERE agent_id = $1", agent_id)
         return [row["team"] for row in rows]
 
+    async def _chosen_team(self, conn: asyncpg.Connection, site_id: str, team: str | None) -> str:
+        """The team asked for, else the site's default; refused when the site has no such team."""
+        if team is None:
+            site = await store.site_by_id(conn, site_id)
+            assert site is not None
+            team = str(views.site(site)["default_team"])
+        if not await store.team_exists(conn, site_id, team):
+            raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+        return team
+
     # --- visitors ---------------------------------------------------------------------------
 
     async def visitor_session(self, site_key: str, visitor_id: str) -> dict[str, Any]:
@@ -217,8 +227,6 @@ class ChatService:
             existing = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
             if existing is not None:
                 return views.conversation(existing), False
-            site = await store.site_by_id(conn, visitor.site_id)
-            assert site is not None
             rule_id = None
             if invitation_id is not None:
                 invitation = await store.invitation(
@@ -227,9 +235,7 @@ class ChatService:
                 if invitation is None:
                     raise ChatError(404, "unknown_invitation", "no such invitation for you")
                 team, rule_id = invitation["team"], invitation["rule_id"]
-            team = team or views.site(site)["default_team"]
-            if not await store.team_exists(conn, visitor.site_id, team):
-                raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            team = await self._chosen_team(conn, visitor.site_id, team)
             conversation_id = uuid7()
             inserted = await store.insert_conversation(
                 conn,
@@ -278,7 +284,8 @@ class ChatService:
         agent: asyncpg.Record | None,
         text: str,
         client_id: str | None,
-    ) -> tuple[asyncpg.Record, bool]:
+    ) -> tuple[Any, bool]:
+        """The message (a stored row, or what was just written, keyed alike) and whether new."""
         if client_id is not None:
             existing = await store.message_by_client_id(
                 tx.conn, row["conversation_id"], author, client_id
@@ -312,8 +319,18 @@ class ChatService:
             client_id=client_id,
             sent_at=sent_at,
         )
-        stored = await store.message(tx.conn, message_id)
-        assert stored is not None
+        stored = {
+            "message_id": message_id,
+            "conversation_id": row["conversation_id"],
+            "seq": seq,
+            "author": author,
+            "agent_id": agent["agent_id"] if agent else None,
+            "text": text,
+            "client_id": client_id,
+            "created_at": sent_at,
+            "agent_name": agent["name"] if agent else None,
+            "agent_avatar_url": agent["avatar_url"] if agent else None,
+        }
         return stored, True
 
     async def visitor_message(
@@ -382,11 +399,7 @@ class ChatService:
     ) -> dict[str, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
             tx = _Tx(conn, visitor.site_id)
-            site = await store.site_by_id(conn, visitor.site_id)
-            assert site is not None
-            team = team or views.site(site)["default_team"]
-            if not await store.team_exists(conn, visitor.site_id, team):
-                raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            team = await self._chosen_team(conn, visitor.site_id, team)
             conversation_id = uuid7()
             await store.insert_conversation(
                 conn,

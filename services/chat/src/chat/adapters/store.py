@@ -386,10 +386,6 @@ async def messages(
     )
 
 
-async def message(conn: asyncpg.Connection, message_id: UUID) -> Row | None:
-    return await conn.fetchrow(_MESSAGE + " WHERE m.message_id = $1", message_id)
-
-
 async def last_messages(conn: asyncpg.Connection, conversation_ids: list[UUID]) -> dict[UUID, Row]:
     rows = await conn.fetch(
         _MESSAGE + " WHERE (m.conversation_id, m.seq) IN"

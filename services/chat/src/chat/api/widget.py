@@ -9,13 +9,13 @@ import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import orjson
 from beckon_contracts.envelope import Identifier
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chat import views
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_email, clean_text
 from chat.domain.tokens import InvalidToken, VisitorClaims
@@ -241,7 +241,7 @@ async def visitor_socket(ws: WebSocket) -> None:
         rt.hub.track(connection, hello["conversation"])
         connection.start(hello)
         bucket = _Bucket(rt.settings.socket_messages_per_s, rt.settings.socket_message_burst)
-        allow_preview = bool(_settings(site).get("typing_preview", True))
+        allow_preview = bool(views.site(site)["typing_preview"])
         while True:
             text = await ws.receive_text()
             if len(text) > rt.settings.max_ws_frame_bytes:
@@ -255,12 +255,6 @@ async def visitor_socket(ws: WebSocket) -> None:
         pass
     finally:
         rt.hub.remove(connection)
-
-
-def _settings(site: Any) -> dict[str, Any]:
-    settings = site["settings"]
-    parsed: dict[str, Any] = orjson.loads(settings) if isinstance(settings, str) else settings
-    return parsed or {}
 
 
 async def _on_visitor_frame(
