@@ -260,18 +260,24 @@ CHAT_SECRET = "e2e-chat-secret-not-for-production"
 # replaying them would spend the team's invitation budget on those visitors.
 CHAT_SITE_ID = "e2e-chat"
 CHAT_SITE_KEY = "pk_e2e_chat_site"
-AGENT_EMAIL = "anna@e2e-chat.test"
+AGENT_EMAIL = "anna@e2e-chat.test"  # an admin of the site, in both teams
 AGENT_PASSWORD = "e2e-password"
+SECOND_AGENT_EMAIL = "ben@e2e-chat.test"  # an agent in sales
+SUPPORT_AGENT_EMAIL = "cecilia@e2e-chat.test"  # an agent in support
 E2E_SEED = f"""\
 sites:
   - site_id: {CHAT_SITE_ID}
     site_key: {CHAT_SITE_KEY}
     name: Ridgeline Outfitters (e2e)
     settings: {{greeting: "Hi! Questions?", default_team: sales, typing_preview: true}}
-    teams: [{{team: sales, name: Sales}}]
+    teams: [{{team: sales, name: Sales}}, {{team: support, name: Customer service}}]
     agents:
       - {{email: {AGENT_EMAIL}, password: {AGENT_PASSWORD}, name: Anna Virtanen,
+         role: admin, teams: [sales, support]}}
+      - {{email: {SECOND_AGENT_EMAIL}, password: {AGENT_PASSWORD}, name: Ben Koski,
          teams: [sales]}}
+      - {{email: {SUPPORT_AGENT_EMAIL}, password: {AGENT_PASSWORD}, name: Cecilia Laine,
+         teams: [support]}}
 """
 E2E_RULES = f"""\
 site_id: {CHAT_SITE_ID}
@@ -302,6 +308,8 @@ class ChatStack:
     site_key: str = CHAT_SITE_KEY
     agent_email: str = AGENT_EMAIL
     agent_password: str = AGENT_PASSWORD
+    second_agent_email: str = SECOND_AGENT_EMAIL
+    support_agent_email: str = SUPPORT_AGENT_EMAIL
     rule_id: str = "e2e-second-look"
 
 
@@ -361,6 +369,7 @@ def chat_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
                     "CHAT_PORT": str(chat_port),
                     "CHAT_SECRET_KEY": CHAT_SECRET,
                     "CHAT_MIGRATE_ON_START": "true",
+                    "CHAT_TRIGGERS_URL": f"http://{HOST}:{triggers_port}",
                     "CHAT_SEED_FILE": str(seed_file),
                     "CHAT_SEED_ORIGINS": json.dumps([store_url]),
                     "CHAT_LOG_JSON": "false",

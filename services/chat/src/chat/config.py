@@ -75,6 +75,24 @@ class Settings(BaseSettings):
     )
     outbox_poll_s: float = Field(default=1.0, gt=0)
 
+    # --- the agent console (issue 5) -------------------------------------------------------
+    triggers_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="The triggers service's HTTP address: rule backtests and stats for admins",
+    )
+    live_idle_after_s: float = Field(
+        default=600.0, gt=0, description="A visitor not seen for this long leaves the live list"
+    )
+    live_push_interval_s: float = Field(
+        default=0.25, gt=0, le=5, description="Live-list deltas are batched this long per site"
+    )
+    activity_retention_days: int = Field(
+        default=90, ge=1, description="Visitors' recorded activity (card, reports) is kept so long"
+    )
+    attribution_window_days: int = Field(
+        default=7, ge=1, le=90, description="An order this soon after a chat counts as assisted"
+    )
+
     log_level: str = "INFO"
     log_json: bool = True
     otel_exporter_otlp_endpoint: str | None = Field(

@@ -277,6 +277,15 @@ class Hub:
                 self.visitors.get((site_id, str(signal.get("visitor_id")))),
                 {"t": "invitation", "invitation": signal.get("invitation")},
             )
+        elif kind == "push":  # agents-only frames (Bus.push_to_agents)
+            frame, wanted = signal.get("frame"), signal.get("agent_ids")
+            if not isinstance(frame, dict):
+                return
+            group: Iterable[Connection] = self.agents.get(site_id, ())
+            if wanted is not None:
+                ids = set(wanted)
+                group = [c for c in group if c.agent_id in ids]
+            self._send(group, frame)
         elif kind == "agents":
             wanted = set(signal.get("agent_ids") or ())
             mine = [c for c in self.agents.get(site_id, ()) if c.agent_id in wanted]

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import JSONResponse, Response
 
+from chat import activity, admin, live, reports, toolkit
 from chat.adapters import migrations
 from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
 from chat.api import console, widget
@@ -38,12 +39,15 @@ from chat.api.common import error_response, problem
 from chat.config import Settings
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
+from chat.features import Stop
 from chat.hub import Hub
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.service import ChatError, ChatService
 
 log = logging.getLogger("chat")
+# the console's features, each a package with `router` and `start(runtime)` (chat/features.py)
+FEATURES = (live, activity, toolkit, admin, reports)
 WIDGET_JS = resources.files("chat") / "static" / "widget.js"
 
 
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await connect_pool(settings)
         tasks: list[asyncio.Task[None]] = []
+        stops: list[Stop] = []
         try:
             if settings.migrate_on_start:
                 async with pool.acquire() as conn:
@@ -179,6 +184,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay.kick()  # whatever an earlier run committed but did not publish
             await invitations.start()
             tasks.append(asyncio.create_task(_housekeeping(service, settings), name="housekeeping"))
+            for feature in FEATURES:
+                stop = await feature.start(runtime)
+                if stop is not None:
+                    stops.append(stop)
             # What start-up built lives as long as the process: out of the collector's sight
             gc.collect()
             gc.freeze()
@@ -188,6 +197,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 runtime.ready = False
+                for stop in reversed(stops):
+                    try:
+                        await stop()
+                    except Exception:
+                        log.exception("a console feature failed to stop")
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -229,6 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(console.router)
     app.include_router(console.pages)
+    for feature in FEATURES:
+        app.include_router(feature.router)
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js() -> Response:

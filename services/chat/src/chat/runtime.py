@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from beckon_edge import RateLimiter
 
@@ -25,4 +26,5 @@ class Runtime:
     widget_limiter: RateLimiter
     login_limiter: RateLimiter
     ready: bool = False
-    notes: list[str] = field(default_factory=list)
+    # each console feature keeps what it runs here, under its package name (e.g. "live")
+    features: dict[str, Any] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from beckon_contracts.ids import uuid7
@@ -511,6 +512,23 @@ class ChatService:
             row = await store.agent(conn, ref.site_id, ref.agent_id)
         await self._committed(tx)
         assert row is not None
+        return views.agent(row)
+
+    async def set_preferences(
+        self, ref: AgentRef, *, locale: str | None, settings: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The agent's own language and console preferences (notifications, sound, …)."""
+        async with self.pool.acquire() as conn:
+            await store.set_agent_preferences(
+                conn,
+                ref.site_id,
+                ref.agent_id,
+                locale,
+                orjson.dumps(settings).decode() if settings is not None else None,
+            )
+            row = await store.agent(conn, ref.site_id, ref.agent_id)
+        if row is None:
+            raise ChatError(401, "unknown_agent", "log in again")
         return views.agent(row)
 
     async def heartbeat(self, ref: AgentRef) -> None:

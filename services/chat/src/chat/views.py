@@ -13,6 +13,11 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _json(value: Any) -> Any:
+    """A jsonb column as Python (asyncpg hands jsonb over as text unless a codec is set)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else (value or {})
+
+
 def agent_card(name: str | None, avatar_url: str | None) -> dict[str, Any] | None:
     return {"name": name, "avatar_url": avatar_url} if name else None
 
@@ -70,6 +75,8 @@ def agent(row: Row) -> dict[str, Any]:
         "max_chats": row["max_chats"],
         "open_chats": row["open_chats"],
         "teams": list(row["teams"]),
+        "locale": row["locale"],
+        "settings": _json(row["settings"]),
     }
 
 

@@ -183,6 +183,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "CHAT_HOST": host,
                 "CHAT_PORT": str(settings.chat_port),
                 "CHAT_MIGRATE_ON_START": "true",
+                "CHAT_TRIGGERS_URL": f"http://{host}:{settings.triggers_port}",
                 "CHAT_SEED_FILE": str(DEMO_CHAT_SEED_FILE),
                 "CHAT_SEED_ORIGINS": json.dumps(store_origins),
                 "CHAT_LOG_JSON": "true",

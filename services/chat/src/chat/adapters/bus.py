@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,6 +72,21 @@ class Bus:
     async def signal(self, key: str, signal: dict[str, Any]) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
         await self.producer.send(CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode())
+
+    async def push_to_agents(
+        self, site_id: str, frame: dict[str, Any], agent_ids: Iterable[str] | None = None
+    ) -> None:
+        """One console frame for the site's agent sockets on every instance (all of them, or
+        only those of `agent_ids`): notes, live-list news, anything agents-only."""
+        await self.signal(
+            site_id,
+            {
+                "kind": "push",
+                "site_id": site_id,
+                "agent_ids": sorted(agent_ids) if agent_ids is not None else None,
+                "frame": frame,
+            },
+        )
 
 
 class OutboxRelay:

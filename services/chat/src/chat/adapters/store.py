@@ -39,7 +39,7 @@ FROM chat.messages m LEFT JOIN chat.agents a ON a.agent_id = m.agent_id
 
 _AGENT = """
 SELECT a.agent_id, a.site_id, a.email, a.password_hash, a.name, a.avatar_url, a.role,
-       a.max_chats, a.status, a.last_seen_at, a.last_assigned_at,
+       a.max_chats, a.status, a.last_seen_at, a.last_assigned_at, a.locale, a.settings,
        (SELECT count(*) FROM chat.conversations c
         WHERE c.agent_id = a.agent_id AND c.status = 'open') AS open_chats,
        ARRAY(SELECT m.team FROM chat.team_members m
@@ -107,6 +107,21 @@ async def agent_by_email(conn: asyncpg.Connection, email: str) -> Row | None:
 async def agent(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
     return await conn.fetchrow(
         _AGENT + " WHERE a.site_id = $1 AND a.agent_id = $2", site_id, agent_id
+    )
+
+
+async def set_agent_preferences(
+    conn: asyncpg.Connection, site_id: str, agent_id: str, locale: str | None, settings: str | None
+) -> None:
+    """Change the agent's own locale and/or merge keys into their settings (JSON text)."""
+    await conn.execute(
+        """UPDATE chat.agents SET locale = coalesce($3, locale),
+                                  settings = settings || coalesce($4::jsonb, '{}'::jsonb)
+           WHERE site_id = $1 AND agent_id = $2""",
+        site_id,
+        agent_id,
+        locale,
+        settings,
     )
 
 

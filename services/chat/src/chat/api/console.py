@@ -5,7 +5,9 @@ to that site, so another tenant's ids are simply not found."""
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -36,7 +38,15 @@ CONSOLE_CSP = (
     "form-action 'self'"
 )
 STATIC = resources.files("chat") / "static" / "console"
-CONSOLE_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
+# the console's own files: one script and one stylesheet per feature (no sub-folders)
+ASSET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,40}\.(js|css)")
+MEDIA_TYPES = {"js": "text/javascript", "css": "text/css"}
+
+FrameHandler = Callable[[Runtime, Connection, AgentRef, dict[str, Any]], Awaitable[None]]
+# Console features add WebSocket frame kinds here (`{"t": kind, ...}` from the agent), and
+# what to do when an agent's socket goes away (e.g. drop its live-list subscription).
+FRAME_HANDLERS: dict[str, FrameHandler] = {}
+ON_DISCONNECT: list[Callable[[Runtime, Connection], None]] = []
 
 
 class _Body(BaseModel):
@@ -67,6 +77,14 @@ class TagsBody(_Body):
     tags: list[str]
 
 
+PreferenceValue = bool | int | float | Annotated[str, StringConstraints(max_length=200)]
+
+
+class PreferencesBody(_Body):
+    locale: Literal["en", "fi"] | None = None
+    settings: dict[str, PreferenceValue] | None = None
+
+
 def _agent_from_cookie(rt: Runtime, cookie: str | None) -> AgentRef:
     if not cookie:
         raise ChatError(401, "not_logged_in", "log in first")
@@ -84,7 +102,8 @@ def _same_origin(origin: str | None, host: str | None) -> bool:
     return urlsplit(origin).netloc.lower() == (host or "").lower()
 
 
-async def _agent(request: Request) -> tuple[Runtime, AgentRef]:
+async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
+    """The runtime and the logged-in agent of a console call (POSTs must be same-origin)."""
     rt = runtime(request)
     if request.method == "POST" and not _same_origin(
         request.headers.get("origin"), request.headers.get("host")
@@ -134,41 +153,62 @@ async def logout() -> Response:
 
 @router.get("/me")
 async def me(request: Request) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     return await rt.service.me(agent)
 
 
 @router.post("/status")
 async def set_status(request: Request) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     body = await read_body(request, StatusBody)
     return {"agent": await rt.service.set_status(agent, body.status)}
+
+
+async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
+    """As `agent_of`, for the admin pages: the agent must have the admin role (else 403)."""
+    rt, agent = await agent_of(request)
+    profile = await rt.service.agent(agent)
+    if profile["role"] != "admin":
+        raise ChatError(403, "not_admin", "only an admin of this site may do this")
+    return rt, agent
+
+
+@router.post("/me/preferences")
+async def preferences(request: Request) -> dict[str, Any]:
+    """The agent's language (`en`, `fi`) and console settings (notifications, sound, …)."""
+    rt, agent = await agent_of(request)
+    body = await read_body(request, PreferencesBody)
+    if body.settings is not None and len(body.settings) > 50:
+        raise ChatError(422, "invalid", "settings: at most 50 keys")
+    return {
+        "agent": await rt.service.set_preferences(agent, locale=body.locale, settings=body.settings)
+    }
 
 
 @router.get("/conversations")
 async def conversations(
     request: Request, scope: Literal["queue", "mine", "all"] = "mine"
 ) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     return {"conversations": await rt.service.agent_conversations(agent, scope)}
 
 
 @router.get("/conversations/{conversation_id}")
 async def conversation(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     found, messages = await rt.service.agent_conversation(agent, conversation_id)
     return {"conversation": found, "messages": messages}
 
 
 @router.post("/conversations/{conversation_id}/pickup")
 async def pickup(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     return {"conversation": await rt.service.pickup(agent, conversation_id)}
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201)
 async def reply(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     body = await read_body(request, ReplyBody)
     message = await rt.service.agent_message(
         agent,
@@ -181,7 +221,7 @@ async def reply(request: Request, conversation_id: UUID) -> dict[str, Any]:
 
 @router.post("/conversations/{conversation_id}/transfer")
 async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     body = await read_body(request, TransferBody)
     if (body.agent_id is None) == (body.team is None):
         raise ChatError(422, "invalid", "give exactly one of agent_id or team")
@@ -193,14 +233,14 @@ async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
 
 @router.post("/conversations/{conversation_id}/tags")
 async def tag(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     body = await read_body(request, TagsBody)
     return {"conversation": await rt.service.tag(agent, conversation_id, clean_tags(body.tags))}
 
 
 @router.post("/conversations/{conversation_id}/close")
 async def close(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await _agent(request)
+    rt, agent = await agent_of(request)
     return {"conversation": await rt.service.close(agent, conversation_id)}
 
 
@@ -226,10 +266,10 @@ async def console_page() -> Response:
 
 @pages.get("/console/{asset}", include_in_schema=False)
 async def console_asset(asset: str) -> Response:
-    media_type = CONSOLE_FILES.get(asset)
-    if media_type is None:
+    match = ASSET_NAME.fullmatch(asset)
+    if match is None or not (STATIC / asset).is_file():
         raise ChatError(404, "not_found", "no such file")
-    return _page(asset, media_type)
+    return _page(asset, MEDIA_TYPES[match.group(1)])
 
 
 # --- WebSocket ------------------------------------------------------------------------------
@@ -271,6 +311,8 @@ async def agent_socket(ws: WebSocket) -> None:
         pass
     finally:
         rt.hub.remove(connection)
+        for forget in ON_DISCONNECT:
+            forget(rt, connection)
 
 
 async def _on_agent_frame(
@@ -309,6 +351,8 @@ async def _on_agent_frame(
             )
         elif kind == "ping":
             connection.push({"t": "pong"})
+        elif isinstance(kind, str) and kind in FRAME_HANDLERS:
+            await FRAME_HANDLERS[kind](rt, connection, agent, frame)
         else:
             connection.push(
                 {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}

@@ -174,11 +174,13 @@
       renderOpen();
       refreshLists();
       ws.start();
+      Beckon.emit('ready', me);
     });
   }
 
   // Forget everything that belongs to the agent who was logged in.
   function reset() {
+    Beckon.emit('reset');
     ws.stop();
     stopAgentTyping();
     state.typing.forEach(function (t) { clearTimeout(t.timer); });
@@ -573,6 +575,7 @@
       if (!touchedSince(id, clock) || !state.open.conv) state.open.conv = data.conversation;
       (data.messages || []).forEach(function (m) { addMessage(m, false); });
       state.open.loaded = true;
+      Beckon.emit('conversation:open', state.open.conv);
       markSeen(id, maxSeq());
       renderOpen();
       renderLists();
@@ -597,6 +600,7 @@
   }
 
   function closeView() {
+    Beckon.emit('conversation:none');
     stopAgentTyping();
     state.openId = null;
     state.open = null;
@@ -1047,6 +1051,7 @@
       case 'agent':
         if (f.agent && idOf(f.agent.id) === idOf(state.agent.id)) {
           state.agent = f.agent;
+          Beckon.emit('agent', f.agent);
           // "At your limit" is no longer true once a chat has been closed.
           if (f.agent.open_chats < f.agent.max_chats) pickupError('');
           renderHeader();
@@ -1061,12 +1066,15 @@
         banner(f.detail || f.error || 'Error');
         break;
       default:
+        // the features' frames (live list, notes, …): Beckon.on('frame:<t>', fn)
+        if (typeof f.t === 'string') Beckon.emit('frame:' + f.t, f);
         break;
     }
   }
 
   // Whatever happened while the socket was down is fetched again; merging is idempotent.
   function onConnected() {
+    Beckon.emit('connected');  // features re-subscribe (the server forgets a dropped socket)
     refreshLists();
     if (state.openId) loadOpen();
     // Messages sent into the void are delivered over HTTP (client_id makes it safe).
@@ -1075,7 +1083,20 @@
 
   // ---------------------------------------------------------------- wiring
 
+  function setLocale(ev) {
+    var locale = ev.target.value;
+    Beckon.i18n.set(locale);
+    api('POST', '/me/preferences', { locale: locale }).then(function (data) {
+      if (data && data.agent) { state.agent = data.agent; Beckon.emit('agent', data.agent); }
+    }).catch(function (e) { banner(e.message); });
+  }
+
   function init() {
+    Beckon.send = function (frame) { return ws.send(frame); };
+    Beckon.openConversation = function (id) { Beckon.views.show('chats'); openConversation(idOf(id)); };
+    Beckon.on('session:lost', sessionLost);
+    Beckon.on('locale', function (locale) { $('locale-select').value = locale; });
+    $('locale-select').addEventListener('change', setLocale);
     $('login-form').addEventListener('submit', onLoginSubmit);
     $('logout').addEventListener('click', logout);
     $('status-toggle').addEventListener('click', toggleStatus);

@@ -1,0 +1,13 @@
+"""Live visitors: every visitor on the site now, pushed to consoles as deltas (issue 5)."""
+
+from __future__ import annotations
+
+from chat.features import Stop, no_router
+from chat.runtime import Runtime
+
+router = no_router()
+
+
+async def start(rt: Runtime) -> Stop | None:
+    """Start what this feature runs in the background; return how to stop it."""
+    return None

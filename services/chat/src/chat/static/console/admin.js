@@ -1,0 +1,2 @@
+/* Beckon console feature: admin (to be built). */
+'use strict';

@@ -1,0 +1,2 @@
+/* Beckon console feature: card (to be built). */
+'use strict';

@@ -1,0 +1,2 @@
+/* Beckon console feature: live (to be built). */
+'use strict';

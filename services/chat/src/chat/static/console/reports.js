@@ -1,0 +1,2 @@
+/* Beckon console feature: reports (to be built). */
+'use strict';

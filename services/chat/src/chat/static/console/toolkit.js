@@ -1,0 +1,2 @@
+/* Beckon console feature: toolkit (to be built). */
+'use strict';
