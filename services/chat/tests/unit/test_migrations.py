@@ -132,6 +132,7 @@ def test_every_table_the_service_queries_is_created():
     sources = [path.read_text() for path in package.rglob("*.py")]
     used = {name for source in sources for name in _TABLE_USE.findall(source)}
     assert used, "found no queries: the pattern is out of date"
+    used.discard("schema_migrations")  # the bookkeeping migrate() creates itself
     assert {f"chat.{name}" for name in used} <= set(_created_tables())
 
 
