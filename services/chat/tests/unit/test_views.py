@@ -36,6 +36,8 @@ AGENT_CONVERSATION_KEYS = CONVERSATION_KEYS | {
 }
 AGENT_KEYS = {
     "id",
+    "locale",
+    "settings",
     "site_id",
     "email",
     "name",
@@ -180,8 +182,11 @@ def test_agent_has_the_documented_shape():
         "last_assigned_at": None,
         "open_chats": 2,
         "teams": ["sales", "support"],
+        "locale": "fi",
+        "settings": '{"sound": false}',  # jsonb as text
     }
     shown = views.agent(row)
+    assert (shown["locale"], shown["settings"]) == ("fi", {"sound": False})
     assert set(shown) == AGENT_KEYS
     assert shown["id"] == "demo-anna"
     assert shown["teams"] == ["sales", "support"]
