@@ -50,7 +50,7 @@ class ConversationAssignedPayload(_Part):
     agent_id: Identifier
     agent_name: str
     agent_avatar_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
-    how: Literal["auto", "pickup", "dequeue", "transfer"]
+    how: Literal["auto", "pickup", "dequeue", "transfer", "personal"]
 
 
 class MessageSentPayload(_Part):

@@ -172,6 +172,16 @@ class ChatService:
         await self._assign(tx, row, chosen.agent_id, how)
         return True
 
+    async def _assign_to_inviter(self, tx: _Tx, row: asyncpg.Record, agent_id: str) -> bool:
+        """A personal invitation's chat goes to the agent who wrote it, if they have room."""
+        agent = await store.agent(tx.conn, tx.site_id, agent_id)
+        if agent is None or agent["status"] != "online":
+            return False
+        if agent["open_chats"] >= agent["max_chats"]:
+            return False
+        await self._assign(tx, row, agent_id, "personal")
+        return True
+
     async def _drain_queues(self, tx: _Tx, teams: Iterable[str]) -> None:
         """Hand queued conversations, oldest first, to agents who have room now."""
         for team in sorted(set(teams)):
@@ -229,6 +239,7 @@ class ChatService:
             if existing is not None:
                 return views.conversation(existing), False
             rule_id = None
+            inviter: str | None = None  # the agent who invited personally, if any
             if invitation_id is not None:
                 invitation = await store.invitation(
                     conn, visitor.site_id, visitor.visitor_id, invitation_id
@@ -236,6 +247,8 @@ class ChatService:
                 if invitation is None:
                     raise ChatError(404, "unknown_invitation", "no such invitation for you")
                 team, rule_id = invitation["team"], invitation["rule_id"]
+                if invitation["personal"]:
+                    inviter = views.invitation_agent_id(invitation)
             team = await self._chosen_team(conn, visitor.site_id, team)
             conversation_id = uuid7()
             inserted = await store.insert_conversation(
@@ -264,7 +277,8 @@ class ChatService:
             )
             row = await store.lock_conversation(conn, visitor.site_id, conversation_id)
             assert row is not None
-            await self._try_assign(tx, row, "auto")
+            if inviter is None or not await self._assign_to_inviter(tx, row, inviter):
+                await self._try_assign(tx, row, "auto")
             tx.teams.add(team)
             if text:
                 await self._add_message(

@@ -93,6 +93,13 @@ def invitation(row: Row) -> dict[str, Any]:
     }
 
 
+def invitation_agent_id(row: Row) -> str | None:
+    """The inviting agent's id, which a personal invitation keeps in its `agent` column."""
+    card = _json(row["agent"]) if row["agent"] is not None else {}
+    agent_id = card.get("agent_id") if isinstance(card, dict) else None
+    return agent_id if isinstance(agent_id, str) else None
+
+
 def site(row: Row) -> dict[str, Any]:
     settings = row["settings"]
     settings = orjson.loads(settings) if isinstance(settings, str) else (settings or {})

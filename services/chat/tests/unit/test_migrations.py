@@ -1,8 +1,8 @@
 """The shipped migrations, read but never run (the integration tests apply them to Postgres)."""
 
 import re
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 
 import chat
 import pytest
