@@ -52,6 +52,7 @@ bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/triggers.py
 	@$(UV) run python bench/rules_eval.py
 	@$(UV) run python bench/chat.py
+	@$(UV) run python bench/console.py
 
 clean: ## remove caches and the dev stack's state
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis
