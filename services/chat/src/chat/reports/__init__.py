@@ -1,13 +1,26 @@
-"""Console feature: reports (issue 5)."""
+"""Console feature: reports (issue 5) — per agent, per team, per rule, and the share of orders
+and revenue assisted by chat; JSON and CSV. See docs/console-reports.md.
+
+- `domain.py`: the maths (pure); `stats.py`: the latest `rules.stats` snapshot per rule (pure);
+  `export.py`: CSV (pure); `store.py`: SQL; `consumer.py`: the `rules.stats` reader;
+  `api.py`: the routes.
+"""
 
 from __future__ import annotations
 
-from chat.features import Stop, no_router
+from chat.features import Stop
+from chat.reports.api import router
+from chat.reports.consumer import RuleStatsReader
+from chat.reports.stats import RuleStatsBook
 from chat.runtime import Runtime
 
-router = no_router()
+__all__ = ["router", "start"]
 
 
 async def start(rt: Runtime) -> Stop | None:
-    """Start what this feature runs in the background; return how to stop it."""
-    return None
+    """Follow `rules.stats` from its beginning; the reports read the book it keeps."""
+    book = RuleStatsBook()
+    reader = RuleStatsReader(rt.settings.kafka_bootstrap, f"chat-{rt.settings.instance_id}", book)
+    await reader.start()
+    rt.features["reports"] = reader
+    return reader.stop

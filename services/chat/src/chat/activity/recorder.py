@@ -1,0 +1,264 @@
+"""The activity recorder: `tracking.events` → `chat.activity`, in the `chat-activity` group.
+
+Per fetch (up to `max_records`): validate each record with the contracts, map it to a row
+(domain.to_row), insert the batch with one statement (`ON CONFLICT (event_id) DO NOTHING`, so
+a replay stores nothing twice), publish the dead letters, and only then commit the offsets.
+If anything fails, the consumer seeks back to the batch's first offsets and tries again: the
+offsets never run ahead of what is stored. A record the database refuses (its data, not the
+database being away) is dead-lettered alone, so one bad record cannot stall a partition.
+
+A periodic sweep deletes rows older than `activity_retention_days`, in bounded batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
+from beckon_contracts.envelope import is_site_id
+from beckon_contracts.ids import uuid7
+from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
+from beckon_contracts.tracking import parse_tracking_event
+from pydantic import ValidationError
+
+from chat.activity import store
+from chat.activity.domain import ActivityRow, retention_cutoff_id, to_row
+from chat.adapters.bus import cancel
+
+log = logging.getLogger("chat.activity")
+
+GROUP_ID = "chat-activity"
+SWEEP_EVERY_S = 600.0
+SWEEP_BATCH = 5_000
+SWEEP_LOCK = 0x0BEC_AC71  # pg advisory lock: one sweeper at a time across instances
+
+
+class DeadLetter:
+    """A record that will not be stored, with why."""
+
+    __slots__ = ("detail", "errors", "partition", "raw", "reason")
+
+    def __init__(
+        self,
+        raw: bytes,
+        partition: int,
+        reason: ReasonCode,
+        detail: str,
+        errors: Sequence[Any] = (),
+    ) -> None:
+        self.raw = raw
+        self.partition = partition
+        self.reason = reason
+        self.detail = detail
+        self.errors = errors
+
+    def record(self) -> DeadLettered:
+        site: object = None
+        with contextlib.suppress(Exception):
+            site = orjson.loads(self.raw).get("site_id")
+        now = datetime.now(UTC)
+        return DeadLettered(
+            event_id=uuid7(),
+            occurred_at=now,
+            received_at=now,
+            site_id=site if is_site_id(site) else "unknown",
+            payload=DeadLetterPayload(
+                source=f"{GROUP_ID}:{TRACKING_EVENTS.name}:{self.partition}",
+                reason=self.reason,
+                detail=self.detail[:2000],
+                errors=[
+                    FieldError(
+                        loc=".".join(str(part) for part in error["loc"]),
+                        msg=str(error["msg"])[:500],
+                        type=str(error["type"]),
+                    )
+                    for error in list(self.errors)[:100]
+                ],
+                raw=self.raw.decode("utf-8", "replace"),
+            ),
+        )
+
+
+def read_batch(records: Sequence[ConsumerRecord]) -> tuple[list[ActivityRow], list[DeadLetter]]:
+    """Validate and map one fetch: the rows to store (deduplicated) and the dead letters."""
+    rows: dict[Any, ActivityRow] = {}
+    letters: list[DeadLetter] = []
+    for record in records:
+        raw: bytes = record.value or b""
+        try:
+            event = parse_tracking_event(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            if errors and errors[0]["type"] == "json_invalid":
+                letters.append(DeadLetter(raw, record.partition, "malformed_json", str(exc)))
+            else:
+                letters.append(
+                    DeadLetter(raw, record.partition, "schema_invalid", str(exc), errors)
+                )
+            continue
+        row = to_row(event)
+        if row is not None:
+            rows.setdefault(row.event_id, row)
+    return list(rows.values()), letters
+
+
+class ActivityRecorder:
+    """Consumes `tracking.events` into `chat.activity`; every chat instance runs one member."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        bootstrap: str,
+        client_id: str,
+        retention_days: int,
+        max_records: int = 2_000,
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.retention_days = retention_days
+        self.max_records = max_records
+        self.consumer = AIOKafkaConsumer(
+            TRACKING_EVENTS.name,
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=GROUP_ID,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=1000,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stored = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._tasks = [
+            asyncio.create_task(self._run(), name="activity-recorder"),
+            asyncio.create_task(self._sweep_forever(), name="activity-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            await cancel(task)
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                if not batches:
+                    continue
+                await self.handle(batches)
+                await self.consumer.commit(
+                    {tp: records[-1].offset + 1 for tp, records in batches.items()}
+                )
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker or the database is away: retry the same records
+                log.exception("activity batch failed; retrying", extra={"backoff_s": backoff})
+                for tp, records in batches.items():
+                    with contextlib.suppress(Exception):  # not ours any more after a rebalance
+                        self.consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Store one fetch and publish its dead letters (the caller commits afterwards)."""
+        records = [record for records in batches.values() for record in records]
+        rows, letters = read_batch(records)
+        if rows:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    self.stored += await store.insert_rows(conn, rows)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+                letters.extend(await self._insert_one_by_one(rows, records))
+        for letter in letters:
+            dead = letter.record()
+            await self.producer.send_and_wait(
+                TRACKING_DLQ.name,
+                dead.model_dump_json(exclude_none=True).encode(),
+                key=dead.site_id.encode(),
+            )
+            log.warning(
+                "tracking record dead-lettered",
+                extra={"reason": letter.reason, "detail": letter.detail[:200]},
+            )
+        self.dead_lettered += len(letters)
+
+    async def _insert_one_by_one(
+        self, rows: list[ActivityRow], records: Sequence[ConsumerRecord]
+    ) -> list[DeadLetter]:
+        """The batch was refused for some row's data: store the rest, dead-letter that one."""
+        raw_by_id: dict[str, tuple[bytes, int]] = {}
+        for record in records:
+            with contextlib.suppress(Exception):
+                raw_by_id[str(orjson.loads(record.value or b"")["event_id"])] = (
+                    record.value or b"",
+                    record.partition,
+                )
+        letters = []
+        async with self.pool.acquire() as conn:
+            for row in rows:
+                try:
+                    async with conn.transaction():
+                        self.stored += await store.insert_rows(conn, [row])
+                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                    raw, partition = raw_by_id.get(str(row.event_id), (b"", 0))
+                    letters.append(
+                        DeadLetter(
+                            raw, partition, "processing_failed", f"{type(exc).__name__}: {exc}"
+                        )
+                    )
+        return letters
+
+    async def _sweep_forever(self) -> None:
+        await asyncio.sleep(30.0)
+        while True:
+            try:
+                deleted = await sweep_expired(self.pool, retention_days=self.retention_days)
+                if deleted:
+                    log.info("activity swept", extra={"deleted": deleted})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("activity sweep failed")
+            await asyncio.sleep(SWEEP_EVERY_S)
+
+
+async def sweep_expired(
+    pool: asyncpg.Pool,
+    *,
+    retention_days: int,
+    now: datetime | None = None,
+    batch: int = SWEEP_BATCH,
+) -> int:
+    """Delete what is older than the retention, `batch` rows per transaction; returns how
+    many. One instance sweeps at a time (the others find the lock taken and skip)."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    below = retention_cutoff_id(cutoff)
+    deleted = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK):
+                return deleted
+            done = await store.delete_expired(conn, cutoff=cutoff, below_id=below, batch=batch)
+        deleted += done
+        if done < batch:
+            return deleted
+        await asyncio.sleep(0.05)  # let the inserts breathe between batches

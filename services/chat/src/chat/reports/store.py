@@ -1,0 +1,216 @@
+"""The reports' SQL: every query scoped by site, `$n` parameters, bounded.
+
+Work is bounded three ways: a period is at most 366 days (domain.parse_period), the rows read
+are capped (MAX_CONVERSATIONS, MAX_ORDERS; a report that hit a cap says `truncated`), and each
+report runs in one read-only transaction with a statement timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import asyncpg
+
+from chat.reports.domain import (
+    Attribution,
+    Conversation,
+    Message,
+    Order,
+    Period,
+    Report,
+    attribute,
+)
+
+MAX_CONVERSATIONS = 200_000
+MAX_ORDERS = 200_000
+BATCH = 1_000
+STATEMENT_TIMEOUT = "20s"
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+def _conversation(row: asyncpg.Record) -> Conversation:
+    return Conversation(
+        conversation_id=str(row["conversation_id"]),
+        visitor_id=row["visitor_id"],
+        agent_id=row["agent_id"],
+        team=row["team"],
+        created_at=row["created_at"],
+        assigned_at=row["assigned_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+async def _begin(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT set_config('statement_timeout', $1, true)", STATEMENT_TIMEOUT)
+
+
+async def overlapping_conversations(
+    conn: asyncpg.Connection, site_id: str, period: Period
+) -> tuple[list[asyncpg.Record], bool]:
+    """Conversations with an agent that were open at some point of the period."""
+    rows = await conn.fetch(
+        """SELECT conversation_id, visitor_id, agent_id, team, created_at, assigned_at,
+                  closed_at
+           FROM chat.conversations
+            WHERE site_id = $1 AND agent_id IS NOT NULL AND created_at < $3
+              AND (closed_at IS NULL OR closed_at >= $2)
+            ORDER BY created_at LIMIT $4""",
+        site_id,
+        period.start,
+        period.end,
+        MAX_CONVERSATIONS + 1,
+    )
+    return rows[:MAX_CONVERSATIONS], len(rows) > MAX_CONVERSATIONS
+
+
+async def messages_of(
+    conn: asyncpg.Connection, conversation_ids: Sequence[Any]
+) -> dict[Any, list[Message]]:
+    """Visitor and agent messages (no system lines) of some conversations, in seq order."""
+    found: dict[Any, list[Message]] = {}
+    rows = await conn.fetch(
+        """SELECT conversation_id, author, agent_id, created_at FROM chat.messages
+           WHERE conversation_id = ANY($1::uuid[]) AND author <> 'system'
+           ORDER BY conversation_id, seq""",
+        list(conversation_ids),
+    )
+    for row in rows:
+        found.setdefault(row["conversation_id"], []).append(
+            Message(row["author"], row["agent_id"], row["created_at"])
+        )
+    return found
+
+
+async def orders_in(
+    conn: asyncpg.Connection, site_id: str, period: Period
+) -> tuple[list[Order], bool]:
+    """Completed orders placed inside the period (the tracker's order id, else the event's)."""
+    rows = await conn.fetch(
+        """SELECT coalesce(detail->>'order_id', event_id::text) AS order_id, visitor_id,
+                  occurred_at, value, currency
+           FROM chat.activity
+           WHERE site_id = $1 AND type = 'order.completed'
+             AND occurred_at >= $2 AND occurred_at < $3
+           ORDER BY occurred_at LIMIT $4""",
+        site_id,
+        period.start,
+        period.end,
+        MAX_ORDERS + 1,
+    )
+    orders = [
+        Order(
+            order_id=row["order_id"],
+            visitor_id=row["visitor_id"],
+            at=row["occurred_at"],
+            value=row["value"] if row["value"] is not None else Decimal(0),
+            currency=Order.currency_of(row["currency"]),
+        )
+        for row in rows[:MAX_ORDERS]
+    ]
+    return orders, len(rows) > MAX_ORDERS
+
+
+async def buyers_conversations(
+    conn: asyncpg.Connection,
+    site_id: str,
+    visitor_ids: Sequence[str],
+    period: Period,
+    window: timedelta,
+) -> list[Conversation]:
+    """The buyers' conversations with an agent that could have influenced an order in the
+    period (started before its end, ended no earlier than the window before its start)."""
+    found: list[Conversation] = []
+    for chunk in _chunks(sorted(set(visitor_ids))):
+        rows = await conn.fetch(
+            """SELECT conversation_id, visitor_id, agent_id, team, created_at, assigned_at,
+                      closed_at
+                FROM chat.conversations
+                WHERE site_id = $1 AND visitor_id = ANY($2::text[]) AND agent_id IS NOT NULL
+                  AND created_at < $3 AND (closed_at IS NULL OR closed_at >= $4)""",
+            site_id,
+            list(chunk),
+            period.end,
+            period.start - window,
+        )
+        found.extend(_conversation(row) for row in rows)
+    return found
+
+
+@dataclass
+class Loaded:
+    attributions: list[Attribution]
+    truncated: bool
+
+
+async def attributions(
+    conn: asyncpg.Connection, site_id: str, period: Period, window: timedelta, now: datetime
+) -> Loaded:
+    orders, truncated = await orders_in(conn, site_id, period)
+    conversations = await buyers_conversations(
+        conn, site_id, [order.visitor_id for order in orders], period, window
+    )
+    return Loaded(attribute(orders, conversations, window=window, now=now), truncated)
+
+
+async def group_report(
+    pool: asyncpg.Pool,
+    site_id: str,
+    report: Report,
+    period: Period,
+    *,
+    window: timedelta,
+    now: datetime,
+) -> bool:
+    """Fill `report` (per agent or per team) for the period; True when a cap was hit."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await _begin(conn)
+        rows, truncated = await overlapping_conversations(conn, site_id, period)
+        for chunk in _chunks(rows):
+            messages = await messages_of(conn, [row["conversation_id"] for row in chunk])
+            for row in chunk:
+                report.add_conversation(
+                    _conversation(row), messages.get(row["conversation_id"], [])
+                )
+        loaded = await attributions(conn, site_id, period, window, now)
+    report.add_orders(loaded.attributions)
+    return truncated or loaded.truncated
+
+
+async def assisted(
+    pool: asyncpg.Pool, site_id: str, period: Period, *, window: timedelta, now: datetime
+) -> Loaded:
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await _begin(conn)
+        return await attributions(conn, site_id, period, window, now)
+
+
+async def names(pool: asyncpg.Pool, site_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(agent id -> name, team -> name) of the site."""
+    async with pool.acquire() as conn:
+        agents = await conn.fetch(
+            "SELECT agent_id, name FROM chat.agents WHERE site_id = $1", site_id
+        )
+        teams = await conn.fetch("SELECT team, name FROM chat.teams WHERE site_id = $1", site_id)
+    return (
+        {row["agent_id"]: row["name"] for row in agents},
+        {row["team"]: row["name"] for row in teams},
+    )
+
+
+async def team_members(pool: asyncpg.Pool, site_id: str) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT team, count(*) AS members FROM chat.team_members
+               WHERE site_id = $1 GROUP BY team""",
+            site_id,
+        )
+    return {row["team"]: int(row["members"]) for row in rows}

@@ -1,0 +1,313 @@
+"""Reports on real Postgres and a real broker: conversations made through the service's own
+API (their clocks then moved into known places), orders written to `chat.activity` as the
+activity consumer does, the figures and CSV the endpoints give, who may see what, and a
+`rules.stats` record showing up in the rules report."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from beckon_contracts.ids import uuid7
+from beckon_contracts.rule_stats import (
+    RuleCounts,
+    RuleStats,
+    RuleStatsPayload,
+    Uplift,
+    rule_stats_key,
+)
+from beckon_contracts.topics import RULES_STATS
+from chat_testing import produce
+
+pytestmark = pytest.mark.integration
+
+
+async def _chat(chat: Any, clients: Any, site: Any, agent: Any, *, reply: bool = True) -> str:
+    """A visitor starts a chat (assigned to the online agent), the agent replies and closes."""
+    visitor = clients.visitor(site)
+    assert (await visitor.session(chat.a.url)).status_code == 200
+    started = await visitor.start(chat.a.url, text="Hello, is this in stock?")
+    assert started.status_code == 201, started.text
+    conversation = started.json()["conversation"]["id"]
+    if reply:
+        answer = await agent.post(f"/conversations/{conversation}/messages", {"text": "Yes!"})
+        assert answer.status_code == 201, answer.text
+    closed = await agent.post(f"/conversations/{conversation}/close")
+    assert closed.status_code == 200, closed.text
+    return str(conversation)
+
+
+async def _place(db: Any, conversation: str, start: datetime, reply_after_s: float) -> str:
+    """Move a conversation's clock: created/assigned at `start`, the visitor's message then,
+    the agent's reply `reply_after_s` later, closed 10 minutes in. Returns the visitor id."""
+    async with db.acquire() as conn, conn.transaction():
+        visitor = await conn.fetchval(
+            """UPDATE chat.conversations
+               SET created_at = $2::timestamptz, assigned_at = $2::timestamptz,
+                   closed_at = $2::timestamptz + interval '10 minutes'
+               WHERE conversation_id = $1 RETURNING visitor_id""",
+            conversation,
+            start,
+        )
+        await conn.execute(
+            """UPDATE chat.messages SET created_at = $2::timestamptz + CASE author
+                   WHEN 'visitor' THEN interval '0 s'
+                   WHEN 'agent' THEN make_interval(secs => $3::float8)
+                   ELSE interval '1 s' END
+               WHERE conversation_id = $1""",
+            conversation,
+            start,
+            reply_after_s,
+        )
+    return str(visitor)
+
+
+async def _order(
+    db: Any, site_id: str, visitor_id: str, at: datetime, value: str, currency: str
+) -> None:
+    await db.execute(
+        """INSERT INTO chat.activity
+               (event_id, site_id, visitor_id, type, occurred_at, value, currency, detail)
+           VALUES ($1, $2, $3, 'order.completed', $4, $5::numeric, $6, $7::jsonb)""",
+        uuid7(),
+        site_id,
+        visitor_id,
+        at,
+        value,
+        currency,
+        orjson.dumps({"order_id": f"order-{uuid7()}"}).decode(),
+    )
+
+
+async def test_agents_teams_and_assisted_figures_with_csv_and_permissions(
+    chat: Any, make_site: Any, clients: Any, db: Any
+) -> None:
+    site = await make_site(
+        agents=[("ann", ["sales"], 5), ("bob", ["sales", "support"], 5)],
+        teams=("sales", "support"),
+    )
+    ann_id, bob_id = site.agent("ann").agent_id, site.agent("bob").agent_id
+    await db.execute("UPDATE chat.agents SET role = 'admin' WHERE agent_id = $1", ann_id)
+    ann = await clients.agent(chat.a.url, site.agent("ann"), online=True)
+    bob = await clients.agent(chat.b.url, site.agent("bob"))
+
+    now = datetime.now(UTC)
+    today = now.date()
+    recent = now - timedelta(hours=1)
+    old = now - timedelta(days=9)
+    first = await _chat(chat, clients, site, ann)
+    second = await _chat(chat, clients, site, ann)
+    silent = await _chat(chat, clients, site, ann, reply=False)
+    long_ago = await _chat(chat, clients, site, ann)
+    buyer = await _place(db, first, recent, 40)
+    await _place(db, second, recent + timedelta(minutes=5), 20)  # overlaps the first
+    await _place(db, silent, recent + timedelta(minutes=30), 0)
+    old_buyer = await _place(db, long_ago, old, 90)
+
+    # the buyer orders twice after the chat; the old buyer orders beyond the 7-day window;
+    # someone who never chatted orders in another currency
+    await _order(db, site.site_id, buyer, recent + timedelta(minutes=20), "100.00", "EUR")
+    await _order(db, site.site_id, buyer, recent + timedelta(minutes=40), "20.50", "EUR")
+    await _order(db, site.site_id, old_buyer, now - timedelta(minutes=5), "79.50", "EUR")
+    await _order(db, site.site_id, "never-chatted", now - timedelta(minutes=5), "300", "SEK")
+
+    week = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+    answer = await ann.get("/reports/agents", params=week)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["period"] == week
+    assert report["attribution_window_days"] == 7
+    rows = {row["agent"]: row for row in report["agents"]}
+    assert set(rows) == {ann_id, bob_id}
+    mine = rows[ann_id]
+    assert mine["name"] == "Ann"
+    assert mine["conversations"] == 3  # the one 9 days ago is outside the week
+    assert mine["unanswered"] == 1
+    assert mine["first_response_median_s"] == pytest.approx(30.0, abs=0.01)  # 40 and 20
+    assert mine["response_mean_s"] == pytest.approx(30.0, abs=0.01)
+    assert mine["load_max"] == 2
+    assert mine["orders"] == 2
+    assert mine["revenue"] == {"EUR": 120.5}
+    assert rows[bob_id]["conversations"] == 0
+    assert rows[bob_id]["orders"] == 0
+
+    # a longer period takes in the old chat and its late order (still outside its window)
+    ten_days = {"from": (today - timedelta(days=10)).isoformat(), "to": today.isoformat()}
+    longer = (await ann.get("/reports/agents", params=ten_days)).json()
+    longer_row = next(row for row in longer["agents"] if row["agent"] == ann_id)
+    assert longer_row["conversations"] == 4
+    assert longer_row["orders"] == 2
+
+    teams = (await ann.get("/reports/teams", params=week)).json()["teams"]
+    by_team = {row["team"]: row for row in teams}
+    assert by_team["sales"]["conversations"] == 3
+    assert by_team["sales"]["members"] == 2
+    assert by_team["sales"]["orders"] == 2
+    assert by_team["support"]["conversations"] == 0
+
+    assisted = (await bob.get("/reports/assisted", params=week)).json()
+    assert assisted["orders"] == 4
+    assert assisted["orders_assisted"] == 2
+    assert assisted["orders_share"] == 0.5
+    currencies = {row["currency"]: row for row in assisted["currencies"]}
+    assert currencies["EUR"]["revenue"] == 200.0
+    assert currencies["EUR"]["revenue_assisted"] == 120.5
+    assert currencies["EUR"]["revenue_share"] == pytest.approx(120.5 / 200)
+    assert currencies["SEK"]["revenue_assisted"] == 0.0
+
+    # a plain agent sees their own row only, and neither teams nor rules
+    own = (await bob.get("/reports/agents", params=week)).json()["agents"]
+    assert [row["agent"] for row in own] == [bob_id]
+    for path in ("/reports/teams", "/reports/rules", "/reports/teams.csv", "/reports/rules.csv"):
+        refused = await bob.get(path)
+        assert refused.status_code == 403, (path, refused.text)
+    own_csv = await bob.get("/reports/agents.csv", params=week)
+    assert ann_id not in own_csv.text
+
+    # CSV: a header row, numbers unformatted, one column per currency
+    exported = await ann.get("/reports/agents.csv", params=week)
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="beckon-agents-{week["from"]}-{week["to"]}.csv"'
+    )
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert list(table[0]) == [
+        "agent",
+        "name",
+        "conversations",
+        "unanswered",
+        "first_response_median_s",
+        "first_response_mean_s",
+        "response_mean_s",
+        "responses",
+        "load_mean",
+        "load_busy_mean",
+        "load_max",
+        "orders",
+        "revenue_EUR",
+    ]
+    ann_line = next(line for line in table if line["agent"] == ann_id)
+    assert (ann_line["conversations"], ann_line["orders"], ann_line["revenue_EUR"]) == (
+        "3",
+        "2",
+        "120.5",
+    )
+    assisted_csv = await ann.get("/reports/assisted.csv", params=week)
+    assert assisted_csv.text.splitlines()[0] == (
+        "currency,orders,orders_assisted,orders_share,revenue,revenue_assisted,revenue_share"
+    )
+    assert "SEK,1,0,0.0,300.0,0.0,0.0" in assisted_csv.text
+    teams_csv = await ann.get("/reports/teams.csv", params=week)
+    assert teams_csv.text.splitlines()[0].startswith("team,name,members,conversations,")
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"from": "2025-03-10", "to": "2025-03-01"}, "before"),
+        ({"from": "2023-01-01", "to": "2025-03-01"}, "at most 366"),
+        ({"from": "last week"}, "from must be a date"),
+    ],
+)
+async def test_bad_periods_are_422s_that_say_why(
+    chat: Any, clients: Any, params: dict[str, str], words: str
+) -> None:
+    from chat_testing import SHOP_A_SPEC
+
+    alice = await clients.agent(chat.a.url, SHOP_A_SPEC.agent("alice"))
+    answer = await alice.get("/reports/agents", params=params)
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "invalid_period"
+    assert words in answer.json()["detail"]
+
+
+def _stats(site_id: str, rule_id: str, invited: int) -> bytes:
+    return (
+        RuleStats(
+            event_id=uuid7(),
+            occurred_at=datetime.now(UTC),
+            site_id=site_id,
+            payload=RuleStatsPayload(
+                rule_id=rule_id,
+                window_start=datetime(2025, 3, 1, tzinfo=UTC),
+                counts=RuleCounts(
+                    eligible=2 * invited,
+                    invited=invited,
+                    held_out=invited,
+                    shown=invited - 1,
+                    accepted=5,
+                    conversations=4,
+                    orders_invited=30,
+                    orders_held_out=10,
+                    revenue_invited=3000.0,
+                    revenue_held_out=900.0,
+                ),
+                uplift=Uplift(
+                    conversion_invited=0.15,
+                    conversion_held_out=0.05,
+                    absolute=0.1,
+                    relative=2.0,
+                    z=3.2,
+                    p_value=0.0014,
+                    significant=True,
+                ),
+            ),
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def _rules(agent: Any, base: str) -> list[dict[str, Any]]:
+    answer = await agent.get("/reports/rules", base=base)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["rules"])
+
+
+async def _until(check: Any, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the rules report never showed the record")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_rules_stats_record_shows_in_the_rules_report_on_every_instance(
+    chat: Any, make_site: Any, clients: Any, db: Any
+) -> None:
+    site = await make_site(agents=[("ann", ["sales"], 5)])
+    ann_id = site.agent("ann").agent_id
+    await db.execute("UPDATE chat.agents SET role = 'admin' WHERE agent_id = $1", ann_id)
+    ann = await clients.agent(chat.a.url, site.agent("ann"))
+    key = rule_stats_key(site.site_id, "second-look")
+    await produce(chat.bootstrap, RULES_STATS.name, key, _stats(site.site_id, "second-look", 100))
+    await produce(chat.bootstrap, RULES_STATS.name, key, _stats(site.site_id, "second-look", 200))
+    other = rule_stats_key("shop-b", "not-yours")
+    await produce(chat.bootstrap, RULES_STATS.name, other, _stats("shop-b", "not-yours", 10))
+
+    for instance in chat.instances:
+
+        async def shows_latest(base: str = instance.url) -> bool:
+            rules = await _rules(ann, base)
+            return bool(rules) and rules[0]["funnel"]["invited"] == 200
+
+        await _until(shows_latest)
+        [rule] = await _rules(ann, instance.url)  # one rule: the other site's is not here
+        assert rule["rule_id"] == "second-look"
+        assert rule["funnel"]["eligible"] == 400
+        assert rule["funnel"]["orders_invited"] == 30
+        assert rule["uplift"]["significant"] is True
+        assert rule["uplift"]["p_value"] == 0.0014
+
+    exported = await ann.get("/reports/rules.csv")
+    assert exported.status_code == 200
+    lines = list(csv.reader(io.StringIO(exported.text)))
+    assert lines[0][:4] == ["rule_id", "since", "updated_at", "eligible"]
+    assert lines[1][0] == "second-look"
+    assert lines[1][3] == "400"

@@ -1,0 +1,119 @@
+"""CSV export and the `rules.stats` book of the reports, without I/O."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from beckon_contracts.ids import uuid7
+from beckon_contracts.rule_stats import (
+    RuleCounts,
+    RuleStats,
+    RuleStatsPayload,
+    Uplift,
+    rule_stats_key,
+)
+from chat.reports.export import cell, to_csv
+from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows
+
+
+def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
+    for dangerous in ('=HYPERLINK("x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        assert cell(dangerous) == "'" + dangerous
+    assert cell("Anna") == "Anna"
+    assert cell("a=b") == "a=b"
+
+
+def test_numbers_stay_numbers_unformatted() -> None:
+    assert cell(-0.25) == "-0.25"
+    assert cell(1234567) == "1234567"
+    assert cell(Decimal("1234.50")) == "1234.50"
+    assert cell(None) == ""
+    assert cell(True) == "true"
+    assert cell(False) == "false"
+
+
+def test_a_csv_has_a_header_row_and_quotes_what_needs_quoting() -> None:
+    text = to_csv(["agent", "name", "orders"], [["a1", 'Anna "A", Sales', 3], ["a2", "=1+1", 0]])
+    assert text.splitlines()[0] == "agent,name,orders"
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [
+        ["agent", "name", "orders"],
+        ["a1", 'Anna "A", Sales', "3"],
+        ["a2", "'=1+1", "0"],
+    ]
+
+
+def _record(site: str, rule: str, invited: int, *, at: datetime | None = None) -> bytes:
+    record = RuleStats(
+        event_id=uuid7(),
+        occurred_at=at or datetime.now(UTC),
+        site_id=site,
+        payload=RuleStatsPayload(
+            rule_id=rule,
+            window_start=datetime(2025, 3, 1, tzinfo=UTC),
+            counts=RuleCounts(
+                eligible=invited * 2,
+                invited=invited,
+                held_out=invited,
+                shown=invited,
+                accepted=3,
+                conversations=2,
+                orders_invited=2,
+                orders_held_out=1,
+                revenue_invited=120.5,
+                revenue_held_out=40.0,
+            ),
+            uplift=Uplift(
+                conversion_invited=0.2,
+                conversion_held_out=0.1,
+                absolute=0.1,
+                relative=1.0,
+                z=2.1,
+                p_value=0.03,
+                significant=True,
+            ),
+        ),
+    )
+    return record.model_dump_json().encode()
+
+
+def test_the_latest_snapshot_of_a_rule_replaces_the_older_one() -> None:
+    book = RuleStatsBook()
+    assert book.apply(rule_stats_key("s1", "r1"), _record("s1", "r1", 10))
+    assert book.apply(rule_stats_key("s1", "r1"), _record("s1", "r1", 7))  # a reset: still wins
+    assert book.apply(rule_stats_key("s1", "r2"), _record("s1", "r2", 4))
+    assert book.apply(rule_stats_key("s2", "r1"), _record("s2", "r1", 99))
+    rows = book.rules("s1")
+    assert [row["rule_id"] for row in rows] == ["r1", "r2"]
+    first = rows[0]
+    assert first["funnel"]["invited"] == 7  # not 17: snapshots are cumulative
+    assert first["funnel"]["eligible"] == 14
+    assert first["funnel"]["revenue_invited"] == 120.5
+    assert first["uplift"]["significant"] is True
+    assert first["since"] == "2025-03-01T00:00:00+00:00"
+    assert book.rules("nobody") == []
+
+
+def test_a_tombstone_forgets_the_rule_and_garbage_is_counted() -> None:
+    book = RuleStatsBook()
+    book.apply(rule_stats_key("s1", "r1"), _record("s1", "r1", 10))
+    assert book.apply(rule_stats_key("s1", "r1"), None)
+    assert book.rules("s1") == []
+    assert not book.apply(b"s1:r1", b"{not json")
+    assert not book.apply(None, None)
+    assert book.rejected == 1
+
+
+def test_rules_csv_rows_match_the_header() -> None:
+    book = RuleStatsBook()
+    book.apply(rule_stats_key("s1", "r1"), _record("s1", "r1", 10))
+    [row] = csv_rows(book.rules("s1"))
+    assert len(row) == len(CSV_HEADER)
+    named = dict(zip(CSV_HEADER, row, strict=True))
+    assert named["rule_id"] == "r1"
+    assert named["invited"] == 10
+    assert named["p_value"] == 0.03
+    assert named["significant"] is True
