@@ -589,6 +589,39 @@ def template_variables(template: str) -> tuple[str, ...]:
     return tuple(used)
 
 
+_RENDER_TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
+_RENDER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_VALUE_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+class _MissingVariable(Exception):
+    pass
+
+
+def render_template(template: str, variables: dict[str, str]) -> str | None:
+    """The message with its variables filled in, or None if one it uses has no value.
+
+    `{{` and `}}` are literal braces; control characters are removed (values come from store
+    pages). The triggers worker renders invitations this way (`triggers.domain.templates`),
+    and the console's rules editor previews them with it.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:  # "{{" or "}}", a literal brace
+            return match.group(0)[0]
+        value = variables.get(name)
+        if value is None:
+            raise _MissingVariable
+        return _VALUE_CONTROL.sub(" ", value)
+
+    try:
+        text = _RENDER_TOKEN.sub(fill, template)
+    except _MissingVariable:
+        return None
+    return _RENDER_CONTROL.sub("", text).strip()
+
+
 # ---- rules ----------------------------------------------------------------------------------
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 

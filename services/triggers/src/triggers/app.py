@@ -32,7 +32,7 @@ from beckon_contracts import topics
 from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
 
-from triggers import stages
+from triggers import backtest_http, stages
 from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
 from triggers.adapters.follower import TopicFollower
 from triggers.adapters.outputs import Outputs
@@ -185,6 +185,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                 "teams": teams,
             }
         )
+
+    # the console's rules editor: what a rule set would have done on recent traffic
+    backtest_http.register(app, settings.kafka_bootstrap)
 
     @app.page("/v1/worker")
     async def worker_view(web: Any, request: Any) -> Any:

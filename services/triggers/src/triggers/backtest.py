@@ -608,10 +608,12 @@ async def replay_topic(
     topic: str = topics.TRACKING_EVENTS.name,
     progress: Progress | None = None,
     timeout_s: float = 30.0,
+    start_at: float | None = None,
 ) -> int:
     """Feed every record of `topic` up to its high watermarks as of the start; return the
     number of records read. Raises `BrokerUnavailable` if the broker can't be reached or
-    stops answering for `timeout_s`."""
+    stops answering for `timeout_s`. With `start_at` (epoch seconds), each partition starts
+    at its first record appended since then, where the broker can say (else from the start)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.errors import KafkaError
 
@@ -642,6 +644,8 @@ async def replay_topic(
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
+        if start_at is not None:
+            await _seek_to_time(consumer, assigned, start_at)
         start = {tp: await consumer.position(tp) for tp in assigned}
         # Tansu: end_offsets() can't be trusted; a fetch response's high watermark can.
         highwater: dict[TopicPartition, int] = {}
@@ -680,6 +684,22 @@ async def replay_topic(
         return read
     finally:
         await consumer.stop()
+
+
+async def _seek_to_time(consumer: Any, assigned: Sequence[Any], start_at: float) -> None:
+    """Skip what was appended before `start_at` (record timestamps are append times, never
+    later than the events they carry). A broker that can't answer leaves the beginning."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        found = await asyncio.wait_for(
+            consumer.offsets_for_times({tp: int(start_at * 1000) for tp in assigned}), 5.0
+        )
+    except (KafkaError, OSError, TimeoutError, ValueError):
+        return
+    for tp, at in found.items():
+        if at is not None:
+            consumer.seek(tp, at.offset)
 
 
 def _total(start: dict[Any, int], highwater: dict[Any, int], assigned: Sequence[Any]) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from beckon_contracts.rules import TEMPLATE_VARIABLES, template_variables
+from beckon_contracts.rules import TEMPLATE_VARIABLES, render_template, template_variables
 
 from triggers.domain.observation import Observation
 from triggers.domain.state import VisitorState
@@ -29,8 +29,6 @@ __all__ = [
 LATE_VARIABLES = frozenset({"agent_name"})
 MAX_VALUE_CHARS = 200
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _VALUE_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _PREFIX_SYMBOLS = {"USD": "$"}
 _SUFFIX_SYMBOLS = {"EUR": "€"}
@@ -90,24 +88,7 @@ def variables_for(state: VisitorState, obs: Observation) -> dict[str, str]:
     return {name: value for name, value in found.items() if value}
 
 
-class _Missing(Exception):
-    pass
-
-
 def render(template: str, variables: Mapping[str, str]) -> str | None:
-    """The message with its variables filled in, or None if one it uses has no value."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:  # "{{" or "}}", a literal brace
-            return match.group(0)[0]
-        value = variables.get(name)
-        if value is None:
-            raise _Missing
-        return _VALUE_CONTROL.sub(" ", value)
-
-    try:
-        text = _TOKEN.sub(fill, template)
-    except _Missing:
-        return None
-    return _CONTROL.sub("", text).strip()
+    """The message with its variables filled in, or None if one it uses has no value (the
+    contracts' renderer: the console's rules editor previews with the very same code)."""
+    return render_template(template, dict(variables))

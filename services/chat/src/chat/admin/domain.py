@@ -1,0 +1,348 @@
+"""The admin pages' pure logic: rules validated into located errors, message previews, site
+settings and agent invitations checked. No I/O here; `api.py` and `store.py` do that.
+
+Validation errors are `{"loc": "rules[3].when.all[1].cart_value", "msg": "..."}`: the
+contracts' own locations (`beckon_contracts.rules.format_location`), so the console can put
+each one next to the field it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from beckon_contracts.envelope import Identifier
+from beckon_contracts.rules import (
+    TEMPLATE_VARIABLES,
+    BusinessHours,
+    Rule,
+    SiteRules,
+    format_location,
+    render_template,
+    template_variables,
+)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+MAX_DEPTH = 40  # nesting of a posted document; far beyond any sensible condition tree
+MAX_ERRORS = 100
+_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
+_RULE_PREFIX = re.compile(r"^(rules\[\d+\]):\s*(id\b.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation error: where (`rules[0].when.all[1].cart_value`) and what."""
+
+    loc: str
+    msg: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"loc": self.loc, "msg": self.msg}
+
+
+def depth(value: object, limit: int = MAX_DEPTH) -> int:
+    """How deeply `value` nests (lists and mappings), counting no further than `limit + 1`."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > limit:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    text = str(error.get("msg", "invalid"))
+    for prefix in _ERROR_PREFIXES:
+        text = text.removeprefix(prefix)
+    return text
+
+
+def _join(prefix: str, where: str) -> str:
+    if not prefix:
+        return where
+    if not where:
+        return prefix
+    return prefix + where if where.startswith("[") else f"{prefix}.{where}"
+
+
+def problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    """Pydantic's errors as located problems (the contracts' notation), at most MAX_ERRORS."""
+    found: list[Problem] = []
+    for error in exc.errors()[:MAX_ERRORS]:
+        where = format_location(error["loc"])
+        msg = _message(error)
+        if not where:
+            # a document-level check names the rule in its text: "rules[3]: id 'x' is ..."
+            named = _RULE_PREFIX.match(msg)
+            if named:
+                where, msg = f"{named.group(1)}.id", named.group(2)
+        found.append(Problem(_join(prefix, where), msg))
+    return found
+
+
+def _too_deep(prefix: str) -> list[Problem]:
+    return [Problem(prefix, f"the document nests deeper than {MAX_DEPTH} levels")]
+
+
+def check_site_rules(data: object, site_id: str) -> tuple[SiteRules | None, list[Problem]]:
+    """A whole rules document of the caller's site: (rules, []) or (None, problems).
+
+    The site is the caller's (a document naming another site is refused at `site_id`); the
+    version is the server's to give on publishing, so the one posted is ignored.
+    """
+    if not isinstance(data, dict):
+        return None, [Problem("", "the rules document must be a JSON object")]
+    if depth(data) > MAX_DEPTH:
+        return None, _too_deep("")
+    named = data.get("site_id", site_id)
+    if named != site_id:
+        return None, [Problem("site_id", f"these are the rules of {site_id!r}, not {named!r}")]
+    document = {**data, "site_id": site_id}
+    document.pop("version", None)
+    try:
+        return SiteRules.model_validate(document), []
+    except ValidationError as exc:
+        return None, problems(exc)
+    except (RecursionError, ValueError, TypeError) as exc:  # never a 500 for a bad document
+        return None, [Problem("", f"invalid rules: {exc}")]
+
+
+def check_rule(data: object, prefix: str = "rule") -> tuple[Rule | None, list[Problem]]:
+    """One rule on its own; problems are located under `prefix` (`rule.when.cart_value`)."""
+    if not isinstance(data, dict):
+        return None, [Problem(prefix, "a rule must be a JSON object")]
+    if depth(data) > MAX_DEPTH:
+        return None, _too_deep(prefix)
+    try:
+        return Rule.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems(exc, prefix)
+    except (RecursionError, ValueError, TypeError) as exc:
+        return None, [Problem(prefix, f"invalid rule: {exc}")]
+
+
+def rules_json(rules: SiteRules) -> dict[str, Any]:
+    """A rules document as JSON (durations in seconds), as the editor edits it."""
+    return rules.model_dump(mode="json", by_alias=True)
+
+
+# ---- previews -------------------------------------------------------------------------------
+SAMPLE: dict[str, str] = {
+    "product_name": "Trail Runner X",
+    "product_category": "Shoes",
+    "product_price": "129.00 €",
+    "cart_value": "249.00 €",
+    "cart_items": "2",
+    "currency": "EUR",
+    "page_title": "Trail Runner X - Ridgeline Outfitters",
+    "visitor_name": "Maria",
+    "agent_name": "Anna",
+}
+MAX_SAMPLE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    text: str | None
+    variables: tuple[str, ...]
+    problems: list[Problem]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.problems and self.text is not None,
+            "text": self.text,
+            "variables": list(self.variables),
+            "errors": [p.to_dict() for p in self.problems],
+        }
+
+
+def sample_values(agent_name: str | None, given: Mapping[str, object] | None) -> dict[str, str]:
+    """The preview's values: the defaults, the agent's own name, then what the caller gave
+    (known variables only, as short single-line text)."""
+    values = dict(SAMPLE)
+    if agent_name:
+        values["agent_name"] = agent_name
+    for name, value in (given or {}).items():
+        if name in TEMPLATE_VARIABLES and isinstance(value, str | int | float):
+            text = " ".join(str(value).split())[:MAX_SAMPLE_CHARS]
+            if text:
+                values[name] = text
+            else:
+                values.pop(name, None)
+    return values
+
+
+def preview(message: object, values: Mapping[str, str], loc: str = "rule.message") -> Preview:
+    """The message as a visitor would read it with these values (as triggers renders it)."""
+    if not isinstance(message, str) or not message.strip():
+        return Preview(None, (), [Problem(loc, "the message is blank; say something contextual")])
+    if len(message) > 500:
+        return Preview(None, (), [Problem(loc, "the message is longer than 500 characters")])
+    try:
+        used = template_variables(message)
+    except ValueError as exc:
+        return Preview(None, (), [Problem(loc, str(exc))])
+    text = render_template(message, dict(values))
+    if text is None:
+        missing = [name for name in used if name not in values]
+        return Preview(
+            None,
+            used,
+            [Problem(loc, f"no sample value for {', '.join('{' + m + '}' for m in missing)}")],
+        )
+    return Preview(text, used, [])
+
+
+# ---- site settings --------------------------------------------------------------------------
+HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+MAX_ORIGINS = 50
+
+
+def normalize_origin(value: str) -> str:
+    """`https://Shop.example/` → `https://shop.example`; only scheme, host and port."""
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an origin; write it like https://shop.example")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{value!r} has more than an origin; drop the path (https://host:port)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r}; use an IANA name like 'Europe/Helsinki' or 'UTC'"
+        ) from None
+    return name
+
+
+class SiteSettingsChange(BaseModel):
+    """What an admin may change about the site; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_origins: list[str] | None = Field(default=None, max_length=MAX_ORIGINS)
+    greeting: Annotated[str, StringConstraints(max_length=200)] | None = None
+    color: str | None = None
+    typing_preview: bool | None = None
+    language: Literal["auto", "en", "fi"] | None = None
+    offline_message: Annotated[str, StringConstraints(max_length=500)] | None = None
+    default_team: Identifier | None = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    business_hours: BusinessHours | None = None
+    clear_business_hours: bool = False
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: list[str] | None) -> list[str] | None:
+        if origins is None:
+            return None
+        normalized: list[str] = []
+        for origin in origins:
+            value = normalize_origin(origin)
+            if value not in normalized:
+                normalized.append(value)
+        return normalized
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, color: str | None) -> str | None:
+        if color is not None and not HEX_COLOR.match(color):
+            raise ValueError(f"{color!r} is not a colour; write it like #1f6feb")
+        return color.lower() if color else color
+
+    @field_validator("greeting", "offline_message")
+    @classmethod
+    def _one_line(cls, text: str | None) -> str | None:
+        return " ".join(text.split()) if text is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str | None) -> str | None:
+        return _check_timezone(name) if name is not None else None
+
+    def settings_patch(self) -> dict[str, Any]:
+        """The keys of `chat.sites.settings` this change sets (JSON values)."""
+        patch: dict[str, Any] = {}
+        for key in (
+            "greeting",
+            "color",
+            "typing_preview",
+            "language",
+            "offline_message",
+            "default_team",
+            "timezone",
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                patch[key] = value
+        if self.business_hours is not None:
+            patch["business_hours"] = self.business_hours.model_dump(mode="json")
+        if self.clear_business_hours:
+            patch["business_hours"] = None
+        return patch
+
+
+def settings_problems(exc: ValidationError) -> list[Problem]:
+    return problems(exc)
+
+
+# ---- agents ---------------------------------------------------------------------------------
+INVITE_TTL_S = 72 * 3600
+MIN_PASSWORD_CHARS = 10
+
+
+def new_invite_token() -> tuple[str, bytes]:
+    """(the token to hand out once, its hash to store): 256 random bits, so a plain SHA-256
+    of it is as good as a slow hash, and the database never holds a usable token."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def agent_id_for(site_id: str, email: str) -> str:
+    """`{site}-{local part}`, like the seed file's agents; a suffix keeps it unique."""
+    local = re.sub(r"[^a-z0-9]+", "-", email.split("@")[0].lower()).strip("-") or "agent"
+    return f"{site_id}-{local}"[:60]
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"use at least {MIN_PASSWORD_CHARS} characters"
+    if len(password) > 1024:
+        return "use at most 1024 characters"
+    if len(set(password)) < 4:
+        return "use more different characters"
+    return None
