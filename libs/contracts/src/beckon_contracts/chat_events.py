@@ -1,10 +1,11 @@
 """Conversation facts on `chat.events`, written by the chat service through its outbox.
 
 How a proactive invitation fared in the widget, and every change of a conversation: started,
-assigned, a message, transferred, tagged, an e-mail captured, closed, and offline messages.
-Typing and typing previews are not facts and never appear here. Records are keyed by the
-conversation, so one conversation's facts stay in order; consumers ignore types they don't
-know.
+assigned, a message, transferred, tagged, an e-mail captured, closed, offline messages, and a
+conversation marked as a lead. Typing, typing previews and agents' private notes are not
+facts for consumers and never appear here (the notifier e-mails transcripts from this topic).
+Records are keyed by the conversation, so one conversation's facts stay in order; consumers
+ignore types they don't know.
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ class ConversationTransferredPayload(_Part):
     from_agent_id: Identifier | None
     to_agent_id: Identifier | None = Field(description="None when it waits in the team's queue")
     to_team: Identifier
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None,
+        description="Always None since the toolkit: a transfer note is a private note, for "
+        "agents only, and never published",
+    )
 
 
 class ConversationTaggedPayload(_Part):
@@ -99,6 +104,21 @@ class OfflineMessagePayload(_Part):
     email: EmailText
     name: Annotated[str, StringConstraints(max_length=120)] | None = None
     text: MessageText
+
+
+LeadValidation = Literal["contact_only", "interested", "qualified", "ready_to_buy"]
+
+
+class LeadMarkedPayload(_Part):
+    """An agent marked the conversation as a lead (again: the mark was updated)."""
+
+    mark_id: UUID = Field(description="One mark per conversation; a re-mark keeps its id")
+    conversation_id: UUID
+    agent_id: Identifier
+    validation: LeadValidation = Field(description="How far the agent validated the lead")
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    email: EmailText | None = Field(default=None, description="The visitor's, when known")
+    team: Identifier
 
 
 class _VisitorChatEvent(Envelope):
@@ -160,6 +180,11 @@ class OfflineMessageLeft(_VisitorChatEvent):
     payload: OfflineMessagePayload
 
 
+class ConversationLeadMarked(_VisitorChatEvent):
+    type: Literal["conversation.lead_marked"] = "conversation.lead_marked"
+    payload: LeadMarkedPayload
+
+
 ChatEvent = Annotated[
     InvitationShown
     | InvitationAccepted
@@ -171,7 +196,8 @@ ChatEvent = Annotated[
     | ConversationTagged
     | EmailCaptured
     | ConversationClosed
-    | OfflineMessageLeft,
+    | OfflineMessageLeft
+    | ConversationLeadMarked,
     Field(discriminator="type"),
 ]
 chat_event_adapter: TypeAdapter[ChatEvent] = TypeAdapter(ChatEvent)
@@ -187,6 +213,7 @@ CHAT_EVENT_TYPES: tuple[str, ...] = (
     "conversation.email_captured",
     "conversation.closed",
     "offline.message_left",
+    "conversation.lead_marked",
 )
 
 

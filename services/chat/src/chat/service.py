@@ -574,13 +574,97 @@ class ChatService:
 
     async def agent_conversation(
         self, ref: AgentRef, conversation_id: UUID
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The conversation, its messages, and the agents' private notes on it."""
         async with self.pool.acquire() as conn:
             row = await store.conversation(conn, ref.site_id, conversation_id)
             if row is None:
                 raise ChatError(404, "unknown_conversation", "no such conversation")
             rows = await store.messages(conn, conversation_id)
-        return views.agent_conversation(row), [views.message(m) for m in rows]
+            notes = await store.notes(conn, ref.site_id, conversation_id)
+        return (
+            views.agent_conversation(row),
+            [views.message(m) for m in rows],
+            [views.note(n) for n in notes],
+        )
+
+    async def add_note(self, ref: AgentRef, conversation_id: UUID, text: str) -> dict[str, Any]:
+        """A private note: stored for the site's agents, and deliberately no outbox record
+        (chat.events reaches the visitor's socket and the transcripts the notifier mails)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.conversation(conn, ref.site_id, conversation_id)
+            if row is None:
+                raise ChatError(404, "unknown_conversation", "no such conversation")
+            await self._agent_row(conn, ref)
+            note = await store.insert_note(
+                conn,
+                note_id=uuid7(),
+                conversation_id=conversation_id,
+                agent_id=ref.agent_id,
+                text=text,
+                now=now_utc(),
+            )
+        return views.note(note)
+
+    async def mark_lead(
+        self, ref: AgentRef, conversation_id: UUID, *, validation: str, note: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """One mark per conversation (a second click updates it); `conversation.lead_marked`
+        goes out in the same transaction when something changed. (mark, changed)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, ref, conversation_id)
+            await self._agent_row(conn, ref)
+            existing = await conn.fetchrow(
+                """SELECT * FROM chat.lead_marks WHERE site_id = $1 AND conversation_id = $2
+                   FOR UPDATE""",
+                ref.site_id,
+                conversation_id,
+            )
+            if (
+                existing is not None
+                and existing["validation"] == validation
+                and existing["note"] == note
+                and existing["agent_id"] == ref.agent_id
+            ):
+                return views.lead_mark(existing), False
+            mark_id = existing["mark_id"] if existing is not None else uuid7()
+            mark = await conn.fetchrow(
+                """INSERT INTO chat.lead_marks (mark_id, conversation_id, site_id, visitor_id,
+                       agent_id, validation, note)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (site_id, conversation_id) DO UPDATE SET
+                       agent_id = EXCLUDED.agent_id, validation = EXCLUDED.validation,
+                       note = EXCLUDED.note, updated_at = now()
+                   RETURNING *""",
+                mark_id,
+                conversation_id,
+                ref.site_id,
+                row["visitor_id"],
+                ref.agent_id,
+                validation,
+                note,
+            )
+            email = row["email"] or await conn.fetchval(
+                "SELECT email FROM chat.visitors WHERE site_id = $1 AND visitor_id = $2",
+                ref.site_id,
+                row["visitor_id"],
+            )
+            tx = _Tx(conn, ref.site_id)
+            tx.emit(
+                "conversation.lead_marked",
+                row["visitor_id"],
+                str(conversation_id),
+                mark_id=mark["mark_id"],
+                conversation_id=conversation_id,
+                agent_id=ref.agent_id,
+                validation=validation,
+                note=note,
+                email=email,
+                team=row["team"],
+            )
+            await tx.finish()
+        await self._committed(tx)
+        return views.lead_mark(mark), True
 
     async def conversation_view(self, site_id: str, conversation_id: UUID) -> asyncpg.Record | None:
         async with self.pool.acquire() as conn:
@@ -645,7 +729,8 @@ class ChatService:
         to_agent: str | None,
         to_team: str | None,
         note: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(the conversation, the transfer note as a private note, if one was written)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await store.lock_site(conn, ref.site_id)
             row = await self._locked(conn, ref, conversation_id)
@@ -653,6 +738,7 @@ class ChatService:
                 raise ChatError(409, "conversation_closed", "this conversation has ended")
             tx = _Tx(conn, ref.site_id)
             previous = row["agent_id"]
+            note_row = None
             if to_agent is not None:
                 target = await store.agent(conn, ref.site_id, to_agent)
                 if target is None:
@@ -692,8 +778,17 @@ class ChatService:
                 from_agent_id=previous,
                 to_agent_id=updated["agent_id"],
                 to_team=team,
-                note=note,
+                note=None,  # the note is for agents only: a private note, never published
             )
+            if note:
+                note_row = await store.insert_note(
+                    conn,
+                    note_id=uuid7(),
+                    conversation_id=conversation_id,
+                    agent_id=ref.agent_id,
+                    text=note,
+                    now=now_utc(),
+                )
             if previous is not None:
                 await tx.agent_changed(previous)
                 await self._drain_queues(tx, await self._agent_teams(conn, previous))
@@ -701,12 +796,13 @@ class ChatService:
             updated = await store.conversation(conn, ref.site_id, conversation_id)
         await self._committed(tx)
         assert updated is not None
-        return views.agent_conversation(updated)
+        return views.agent_conversation(updated), views.note(note_row) if note_row else None
 
     async def tag(self, ref: AgentRef, conversation_id: UUID, tags: list[str]) -> dict[str, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, ref, conversation_id)
             await store.set_tags(conn, conversation_id, tags)
+            await store.remember_tags(conn, ref.site_id, tags)
             tx = _Tx(conn, ref.site_id)
             tx.emit(
                 "conversation.tagged",

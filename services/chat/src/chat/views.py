@@ -63,6 +63,31 @@ def agent_conversation(row: Row, last_message: Row | None = None) -> dict[str, A
     }
 
 
+def note(row: Row) -> dict[str, Any]:
+    """A private note, for agents only (never the visitor's)."""
+    return {
+        "id": str(row["note_id"]),
+        "conversation_id": str(row["conversation_id"]),
+        "agent_id": row["agent_id"],
+        "agent": agent_card(row["agent_name"], row["agent_avatar_url"]),
+        "text": row["text"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def lead_mark(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["mark_id"]),
+        "conversation_id": str(row["conversation_id"]),
+        "visitor_id": row["visitor_id"],
+        "agent_id": row["agent_id"],
+        "validation": row["validation"],
+        "note": row["note"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }
+
+
 def agent(row: Row) -> dict[str, Any]:
     return {
         "id": row["agent_id"],

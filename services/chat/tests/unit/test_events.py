@@ -50,7 +50,7 @@ PAYLOADS = {
         "from_agent_id": "demo-anna",
         "to_agent_id": None,
         "to_team": "support",
-        "note": "asks about a return",
+        "note": None,  # a transfer note is a private note now, never published
     },
     "conversation.tagged": {"conversation_id": CONVERSATION, "tags": ["price", "returns"]},
     "conversation.email_captured": {"conversation_id": CONVERSATION, "email": "v@example.com"},
@@ -68,6 +68,15 @@ PAYLOADS = {
         "email": "v@example.com",
         "name": "Vera",
         "text": "Please call me back",
+    },
+    "conversation.lead_marked": {
+        "mark_id": UUID("0192f0c3-aaaa-7bbb-8ccc-0000000000cc"),
+        "conversation_id": CONVERSATION,
+        "agent_id": "demo-anna",
+        "validation": "qualified",
+        "note": "Wants 12 pairs for the club",
+        "email": "v@example.com",
+        "team": "sales",
     },
 }
 

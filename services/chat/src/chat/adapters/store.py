@@ -301,6 +301,16 @@ async def set_tags(conn: asyncpg.Connection, conversation_id: UUID, tags: list[s
     )
 
 
+async def remember_tags(conn: asyncpg.Connection, site_id: str, tags: list[str]) -> None:
+    """Tags put on a conversation join the site's list (as topics) when they are new."""
+    if tags:
+        await conn.executemany(
+            """INSERT INTO chat.tags (site_id, tag, label, kind) VALUES ($1, $2, $2, 'topic')
+               ON CONFLICT (site_id, tag) DO NOTHING""",
+            [(site_id, tag) for tag in tags],
+        )
+
+
 async def set_email(
     conn: asyncpg.Connection,
     site_id: str,
@@ -409,6 +419,46 @@ async def last_messages(conn: asyncpg.Connection, conversation_ids: list[UUID]) 
         conversation_ids,
     )
     return {row["conversation_id"]: row for row in rows}
+
+
+# --- notes (agents only: never in chat.events, the widget's frames or its API) -------------
+
+_NOTE = """
+SELECT n.note_id, n.conversation_id, n.agent_id, n.text, n.created_at,
+       a.name AS agent_name, a.avatar_url AS agent_avatar_url
+FROM chat.notes n LEFT JOIN chat.agents a ON a.agent_id = n.agent_id
+"""
+
+
+async def insert_note(
+    conn: asyncpg.Connection,
+    *,
+    note_id: UUID,
+    conversation_id: UUID,
+    agent_id: str,
+    text: str,
+    now: datetime,
+) -> Row:
+    await conn.execute(
+        """INSERT INTO chat.notes (note_id, conversation_id, agent_id, text, created_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        note_id,
+        conversation_id,
+        agent_id,
+        text,
+        now,
+    )
+    return await conn.fetchrow(_NOTE + " WHERE n.note_id = $1", note_id)
+
+
+async def notes(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -> list[Row]:
+    return await conn.fetch(
+        _NOTE + " JOIN chat.conversations c ON c.conversation_id = n.conversation_id"
+        " WHERE c.site_id = $1 AND n.conversation_id = $2 ORDER BY n.created_at, n.note_id"
+        " LIMIT 500",
+        site_id,
+        conversation_id,
+    )
 
 
 # --- invitations ---------------------------------------------------------------------------

@@ -196,8 +196,8 @@ async def conversations(
 @router.get("/conversations/{conversation_id}")
 async def conversation(request: Request, conversation_id: UUID) -> dict[str, Any]:
     rt, agent = await agent_of(request)
-    found, messages = await rt.service.agent_conversation(agent, conversation_id)
-    return {"conversation": found, "messages": messages}
+    found, messages, notes = await rt.service.agent_conversation(agent, conversation_id)
+    return {"conversation": found, "messages": messages, "notes": notes}
 
 
 @router.post("/conversations/{conversation_id}/pickup")
@@ -225,9 +225,15 @@ async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
     body = await read_body(request, TransferBody)
     if (body.agent_id is None) == (body.team is None):
         raise ChatError(422, "invalid", "give exactly one of agent_id or team")
-    moved = await rt.service.transfer(
-        agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=body.note
+    note = body.note.strip() if body.note else None
+    moved, private = await rt.service.transfer(
+        agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=note or None
     )
+    if private is not None:  # the transfer note: a private note, to agents only
+        await rt.bus.push_to_agents(
+            agent.site_id,
+            {"t": "note", "conversation_id": private["conversation_id"], "note": private},
+        )
     return {"conversation": moved}
 
 

@@ -7,6 +7,158 @@
 'use strict';
 
 (function () {
+  var t = Beckon.t;
+  Beckon.i18n.add('en', {
+    'login.sub': 'Agent console',
+    'login.email': 'E-mail',
+    'login.password': 'Password',
+    'login.submit': 'Log in',
+    'login.missing': 'Enter your e-mail and password.',
+    'login.wrong': 'Wrong e-mail or password.',
+    'login.ended': 'Your session has ended. Please log in again.',
+    'login.unreachable': 'The server cannot be reached. Reload to try again.',
+    'top.logout': 'Log out',
+    'top.load': 'open chats / maximum',
+    'title': 'Beckon console',
+    'ws.connecting': 'Connecting…',
+    'ws.offline': 'Offline',
+    'ws.reconnecting': 'Reconnecting…',
+    'ws.live': 'Live',
+    'status.online': 'Online',
+    'status.away': 'Away',
+    'status.offline': 'Offline',
+    'status.onlineTitle': 'You receive new chats. Click to go away.',
+    'status.awayTitle': 'Click to go online.',
+    'status.failed': 'Could not change status: {error}',
+    'chats.waiting': 'Waiting',
+    'chats.mine': 'My conversations',
+    'chats.queueEmpty': 'Nobody is waiting.',
+    'chats.mineEmpty': 'No open conversations.',
+    'chats.placeholder': 'Select a conversation, or pick one up from the waiting list.',
+    'chats.close': 'Close',
+    'chats.visitorTyping': 'Visitor is typing',
+    'chats.typing': 'typing…',
+    'chats.pickup': 'Pick up',
+    'chats.visitor': 'Visitor',
+    'chats.visitorId': 'Visitor {id}',
+    'chats.agent': 'Agent',
+    'chats.team': 'Team {team}',
+    'chats.with': 'with {name}',
+    'chats.loading': 'Loading…',
+    'chats.listFailed': 'Could not load conversations: {error}',
+    'chats.loadFailed': 'Could not load the conversation: {error}',
+    'chats.gone': 'That conversation no longer exists.',
+    'chats.closeFailed': 'Could not close: {error}',
+    'chats.notice.queued': 'This visitor is waiting. Pick the conversation up to reply.',
+    'chats.notice.closed': 'This conversation is closed.',
+    'chats.notice.offline': 'The visitor left this message while nobody was online.',
+    'chats.notice.other': 'Another agent handles this conversation now.',
+    'chats.notice.otherNamed': 'Another agent ({name}) handles this conversation now.',
+    'conv.status.open': 'open',
+    'conv.status.queued': 'waiting',
+    'conv.status.closed': 'closed',
+    'conv.status.offline': 'offline',
+    'msg.sending': 'sending…',
+    'msg.notSent': 'not sent',
+    'msg.retry': 'Retry',
+    'msg.failed': 'Message not sent: {error}',
+    'composer.reply': 'Reply',
+    'composer.note': 'Private note',
+    'composer.placeholder': 'Type a reply — Enter sends, Shift+Enter for a new line, / for canned replies',
+    'composer.notePlaceholder': 'A note only agents see — Enter saves it',
+    'composer.send': 'Send',
+    'composer.addNote': 'Add note',
+    'note.label': 'Note — only agents see this',
+    'note.failed': 'Could not save the note: {error}',
+    'error.generic': 'Error',
+    'shortcuts.open': 'Keyboard shortcuts (?)',
+    'shortcuts.title': 'Keyboard shortcuts',
+    'shortcuts.next': 'Next conversation',
+    'shortcuts.prev': 'Previous conversation',
+    'shortcuts.nth': 'Conversation 1–9 in My conversations',
+    'shortcuts.send': 'Send (also Enter; Shift+Enter for a new line)',
+    'shortcuts.canned': 'Canned replies: type / and a shortcut, ↑/↓ to choose, Enter to insert',
+    'shortcuts.note': 'Switch between reply and private note',
+    'shortcuts.focus': 'Go to the reply box',
+    'shortcuts.escape': 'Close a popup or this help',
+    'shortcuts.help': 'Show this help',
+  });
+  Beckon.i18n.add('fi', {
+    'login.sub': 'Agenttikonsoli',
+    'login.email': 'Sähköposti',
+    'login.password': 'Salasana',
+    'login.submit': 'Kirjaudu',
+    'login.missing': 'Anna sähköpostiosoite ja salasana.',
+    'login.wrong': 'Väärä sähköposti tai salasana.',
+    'login.ended': 'Istuntosi on päättynyt. Kirjaudu uudelleen.',
+    'login.unreachable': 'Palvelimeen ei saada yhteyttä. Yritä uudelleen lataamalla sivu.',
+    'top.logout': 'Kirjaudu ulos',
+    'top.load': 'avoimet keskustelut / enintään',
+    'title': 'Beckon-konsoli',
+    'ws.connecting': 'Yhdistetään…',
+    'ws.offline': 'Ei yhteyttä',
+    'ws.reconnecting': 'Yhdistetään uudelleen…',
+    'ws.live': 'Yhteys',
+    'status.online': 'Paikalla',
+    'status.away': 'Poissa',
+    'status.offline': 'Offline',
+    'status.onlineTitle': 'Saat uusia keskusteluja. Napsauta, kun lähdet.',
+    'status.awayTitle': 'Napsauta, niin olet paikalla.',
+    'status.failed': 'Tilaa ei voitu vaihtaa: {error}',
+    'chats.waiting': 'Jonossa',
+    'chats.mine': 'Omat keskusteluni',
+    'chats.queueEmpty': 'Kukaan ei odota.',
+    'chats.mineEmpty': 'Ei avoimia keskusteluja.',
+    'chats.placeholder': 'Valitse keskustelu tai ota jonosta uusi.',
+    'chats.close': 'Päätä',
+    'chats.visitorTyping': 'Kävijä kirjoittaa',
+    'chats.typing': 'kirjoittaa…',
+    'chats.pickup': 'Ota',
+    'chats.visitor': 'Kävijä',
+    'chats.visitorId': 'Kävijä {id}',
+    'chats.agent': 'Agentti',
+    'chats.team': 'Tiimi {team}',
+    'chats.with': 'hoitaa {name}',
+    'chats.loading': 'Ladataan…',
+    'chats.listFailed': 'Keskusteluja ei voitu ladata: {error}',
+    'chats.loadFailed': 'Keskustelua ei voitu ladata: {error}',
+    'chats.gone': 'Keskustelua ei enää ole.',
+    'chats.closeFailed': 'Päättäminen ei onnistunut: {error}',
+    'chats.notice.queued': 'Kävijä odottaa. Ota keskustelu, niin voit vastata.',
+    'chats.notice.closed': 'Keskustelu on päättynyt.',
+    'chats.notice.offline': 'Kävijä jätti viestin, kun kukaan ei ollut paikalla.',
+    'chats.notice.other': 'Keskustelua hoitaa nyt toinen agentti.',
+    'chats.notice.otherNamed': 'Keskustelua hoitaa nyt toinen agentti ({name}).',
+    'conv.status.open': 'avoin',
+    'conv.status.queued': 'jonossa',
+    'conv.status.closed': 'päättynyt',
+    'conv.status.offline': 'offline',
+    'msg.sending': 'lähetetään…',
+    'msg.notSent': 'ei lähetetty',
+    'msg.retry': 'Yritä uudelleen',
+    'msg.failed': 'Viestiä ei lähetetty: {error}',
+    'composer.reply': 'Vastaus',
+    'composer.note': 'Yksityinen muistiinpano',
+    'composer.placeholder': 'Kirjoita vastaus — Enter lähettää, Shift+Enter rivinvaihto, / valmisvastaukset',
+    'composer.notePlaceholder': 'Muistiinpano vain agenteille — Enter tallentaa',
+    'composer.send': 'Lähetä',
+    'composer.addNote': 'Tallenna muistiinpano',
+    'note.label': 'Muistiinpano — vain agentit näkevät tämän',
+    'note.failed': 'Muistiinpanoa ei voitu tallentaa: {error}',
+    'error.generic': 'Virhe',
+    'shortcuts.open': 'Pikanäppäimet (?)',
+    'shortcuts.title': 'Pikanäppäimet',
+    'shortcuts.next': 'Seuraava keskustelu',
+    'shortcuts.prev': 'Edellinen keskustelu',
+    'shortcuts.nth': 'Omien keskustelujen 1–9',
+    'shortcuts.send': 'Lähetä (myös Enter; Shift+Enter rivinvaihto)',
+    'shortcuts.canned': 'Valmisvastaukset: kirjoita / ja lyhenne, ↑/↓ valitsee, Enter lisää',
+    'shortcuts.note': 'Vaihda vastauksen ja muistiinpanon välillä',
+    'shortcuts.focus': 'Siirry vastauskenttään',
+    'shortcuts.escape': 'Sulje ponnahdusikkuna tai tämä ohje',
+    'shortcuts.help': 'Näytä tämä ohje',
+  });
+
   var API = '/v1/console';
   var PING_MS = 25000;
   var PONG_TIMEOUT_MS = 10000;
@@ -38,7 +190,8 @@
     drafts: new Map(),       // id -> unsent reply text
     pending: new Map(),      // client_id -> {convId, clientId, text, node, timer, failed}
     openId: null,
-    open: null,              // {conv, byId: Map(id -> {msg, node}), order: [msg…], loaded}
+    open: null,              // {conv, byId: Map(id -> {msg, node}), order: [msg…], loaded, notes: Set(id)}
+    mode: 'reply',           // the composer writes a reply to the visitor, or a private note
     listRequest: 0,
     listApplied: 0,
   };
@@ -75,6 +228,11 @@
 
   function idOf(x) { return x == null ? '' : String(x); }
 
+  function timeOf(iso) {
+    var ms = Date.parse(iso || '');
+    return isNaN(ms) ? null : ms;
+  }
+
   function shortId(id) {
     id = idOf(id);
     return id.length > 12 ? id.slice(0, 8) + '…' : id;
@@ -85,15 +243,7 @@
     return state.teamNames.get(team) || String(team);
   }
 
-  function formatTime(iso) {
-    if (!iso) return '';
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return '';
-    var now = new Date();
-    var time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    if (d.toDateString() === now.toDateString()) return time;
-    return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + time;
-  }
+  function formatTime(iso) { return Beckon.fmt.time(iso); }
 
   function newClientId() {
     if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
@@ -139,7 +289,7 @@
         throw err;
       });
     }, function () {
-      throw new ApiError(0, 'network', 'The server cannot be reached.');
+      throw new ApiError(0, 'network', t('error.network'));
     });
   }
 
@@ -200,13 +350,15 @@
     rows.clear();
     $('messages').textContent = '';
     $('reply-input').value = '';
-    document.title = 'Beckon console';
+    setMode('reply');
+    showShortcuts(false);
+    document.title = t('title');
   }
 
   function sessionLost() {
     if (!state.agent) return;
     reset();
-    showLogin('Your session has ended. Please log in again.');
+    showLogin(t('login.ended'));
   }
 
   function onLoginSubmit(ev) {
@@ -216,7 +368,7 @@
     var err = $('login-error');
     show(err, false);
     if (!email || !password) {
-      err.textContent = 'Enter your e-mail and password.';
+      err.textContent = t('login.missing');
       show(err, true);
       return;
     }
@@ -228,7 +380,7 @@
         return start();
       })
       .catch(function (e) {
-        err.textContent = e.detail || (e.status === 401 ? 'Wrong e-mail or password.' : e.message);
+        err.textContent = e.detail || (e.status === 401 ? t('login.wrong') : e.message);
         show(err, true);
       })
       .then(function () { button.disabled = false; });
@@ -322,6 +474,10 @@
   // A live fact about a conversation: from the socket or from our own POST's answer.
   function applyConversation(conv) {
     var id = idOf(conv.id);
+    var before = state.convs.get(id);
+    if (conv.status === 'queued' && (!before || before.status !== 'queued')) {
+      Beckon.emit('chat:queued', conv);  // notifications and sound (toolkit.js)
+    }
     state.clock += 1;
     state.touched.set(id, state.clock);
     storeConv(conv);
@@ -329,6 +485,7 @@
     if (state.openId === id) {
       state.open.conv = Object.assign({}, conv);
       renderOpen();
+      Beckon.emit('conversation:update', state.open.conv);
     }
     renderLists();
   }
@@ -360,7 +517,7 @@
       });
       renderLists();
     }).catch(function (e) {
-      if (e.status !== 401) banner('Could not load conversations: ' + e.message);
+      if (e.status !== 401) banner(t('chats.listFailed', { error: e.message }));
     });
   }
 
@@ -407,7 +564,7 @@
     var team = h('span', { className: 'row-team' });
     var time = h('span', { className: 'row-time' });
     var preview = h('span', { className: 'row-preview' });
-    var typing = h('span', { className: 'row-typing', text: 'typing…' });
+    var typing = h('span', { className: 'row-typing', text: t('chats.typing'), attrs: { 'data-i18n': 'chats.typing' } });
     var unread = h('span', { className: 'unread', testid: 'unread' });
     var line1 = h('div', { className: 'row-line' }, [visitor, team, time]);
     var line2 = h('div', { className: 'row-line' }, [preview, typing, unread]);
@@ -415,7 +572,7 @@
     root.appendChild(body);
     var pickupButton = null;
     if (kind === 'queue') {
-      pickupButton = h('button', { className: 'btn btn-small btn-primary', testid: 'pickup', text: 'Pick up', attrs: { type: 'button' } });
+      pickupButton = h('button', { className: 'btn btn-small btn-primary', testid: 'pickup', text: t('chats.pickup'), attrs: { type: 'button', 'data-i18n': 'chats.pickup' } });
       pickupButton.addEventListener('click', function (ev) {
         ev.stopPropagation();
         pickup(id);
@@ -441,7 +598,7 @@
     row.time.textContent = formatTime(last ? last.created_at : conv.created_at);
     var text = '';
     if (last) {
-      if (last.author === 'agent') text = ((last.agent && last.agent.name) || 'Agent') + ': ' + last.text;
+      if (last.author === 'agent') text = ((last.agent && last.agent.name) || t('chats.agent')) + ': ' + last.text;
       else text = last.text;
     }
     row.preview.textContent = text;
@@ -508,7 +665,8 @@
     show($('mine-empty'), mine.length === 0);
     var total = 0;
     state.unread.forEach(function (m) { total += m.size; });
-    document.title = (total ? '(' + total + ') ' : '') + 'Beckon console';
+    document.title = (total ? '(' + total + ') ' : '') + t('title');
+    Beckon.emit('chats:unread', total);
   }
 
   // ---------------------------------------------------------------- header
@@ -522,8 +680,8 @@
     var status = a.status || 'away';
     var toggle = $('status-toggle');
     toggle.setAttribute('data-status', status);
-    toggle.textContent = status === 'online' ? 'Online' : status === 'away' ? 'Away' : 'Offline';
-    toggle.title = status === 'online' ? 'You receive new chats. Click to go away.' : 'Click to go online.';
+    toggle.textContent = t('status.' + (status === 'online' || status === 'away' ? status : 'offline'));
+    toggle.title = status === 'online' ? t('status.onlineTitle') : t('status.awayTitle');
     toggle.setAttribute('aria-pressed', status === 'online' ? 'true' : 'false');
     $('agent-load').textContent = (a.open_chats != null ? a.open_chats : 0) + '/' + (a.max_chats != null ? a.max_chats : '–');
   }
@@ -537,7 +695,7 @@
       if (data && data.agent) state.agent = data.agent;
       renderHeader();
     }).catch(function (e) {
-      if (e.status !== 401) banner('Could not change status: ' + e.message);
+      if (e.status !== 401) banner(t('status.failed', { error: e.message }));
     }).then(function () { toggle.disabled = false; });
   }
 
@@ -552,7 +710,7 @@
     stopAgentTyping();
     if (state.openId) state.drafts.set(state.openId, $('reply-input').value);
     state.openId = id;
-    state.open = { conv: state.convs.get(id) || null, byId: new Map(), order: [], loaded: false };
+    state.open = { conv: state.convs.get(id) || null, byId: new Map(), order: [], loaded: false, notes: new Set() };
     $('messages').textContent = '';
     var input = $('reply-input');
     input.value = state.drafts.get(id) || '';
@@ -574,6 +732,7 @@
       if (state.openId !== id) return;
       if (!touchedSince(id, clock) || !state.open.conv) state.open.conv = data.conversation;
       (data.messages || []).forEach(function (m) { addMessage(m, false); });
+      (data.notes || []).forEach(addNote);
       state.open.loaded = true;
       Beckon.emit('conversation:open', state.open.conv);
       markSeen(id, maxSeq());
@@ -586,10 +745,10 @@
         state.convs.delete(id);
         renderLists();
         closeView();
-        banner('That conversation no longer exists.');
+        banner(t('chats.gone'));
         return;
       }
-      banner('Could not load the conversation: ' + e.message);
+      banner(t('chats.loadFailed', { error: e.message }));
     });
   }
 
@@ -627,29 +786,31 @@
     var follow = isNearBottom();
     var c = o.conv;
     var visitor = $('conv-visitor');
-    visitor.textContent = c ? 'Visitor ' + shortId(c.visitor_id) : 'Loading…';
+    visitor.textContent = c ? t('chats.visitorId', { id: shortId(c.visitor_id) }) : t('chats.loading');
     visitor.title = c ? idOf(c.visitor_id) : '';
     var status = $('conv-status');
-    status.textContent = c ? c.status : '';
+    status.textContent = c ? t('conv.status.' + c.status) : '';
     status.setAttribute('data-status', c ? c.status : '');
     status.className = 'badge badge-' + (c ? c.status : 'none');
-    $('conv-team').textContent = c && c.team ? 'Team ' + teamName(c.team) : '';
+    $('conv-team').textContent = c && c.team ? t('chats.team', { team: teamName(c.team) }) : '';
     $('conv-email').textContent = c && c.email ? c.email : '';
     show($('conv-email'), !!(c && c.email));
     var agentName = c && c.agent && c.agent.name;
-    $('conv-agent').textContent = agentName && !isMine(c) ? 'with ' + agentName : '';
+    $('conv-agent').textContent = agentName && !isMine(c) ? t('chats.with', { name: agentName }) : '';
     show($('conv-agent'), !!(agentName && !isMine(c)));
 
     var replying = canReply(c);
     $('close-conversation').disabled = !replying;
     show($('close-conversation'), !c || c.status === 'open' || c.status === 'queued');
-    $('reply-input').disabled = !replying;
-    $('reply-send').disabled = !replying;
+    // a private note can be written on any conversation; a reply only on one's own
+    var writable = state.mode === 'note' ? !!c : replying;
+    $('reply-input').disabled = !writable;
+    $('reply-send').disabled = !writable;
     var notice = '';
-    if (c && c.status === 'queued') notice = 'This visitor is waiting. Pick the conversation up to reply.';
-    else if (c && c.status === 'closed') notice = 'This conversation is closed.';
-    else if (c && c.status === 'offline') notice = 'The visitor left this message while nobody was online.';
-    else if (c && c.status === 'open' && !isMine(c)) notice = 'Another agent' + (agentName ? ' (' + agentName + ')' : '') + ' handles this conversation now.';
+    if (c && c.status === 'queued') notice = t('chats.notice.queued');
+    else if (c && c.status === 'closed') notice = t('chats.notice.closed');
+    else if (c && c.status === 'offline') notice = t('chats.notice.offline');
+    else if (c && c.status === 'open' && !isMine(c)) notice = agentName ? t('chats.notice.otherNamed', { name: agentName }) : t('chats.notice.other');
     $('conv-notice').textContent = notice;
     show($('conv-notice'), !!notice);
     if (!replying) stopAgentTyping();
@@ -667,7 +828,7 @@
       applyConversation(data.conversation);
     }).catch(function (e) {
       if (e.status === 401) return;
-      banner('Could not close: ' + e.message);
+      banner(t('chats.closeFailed', { error: e.message }));
       renderOpen();
     });
   }
@@ -689,13 +850,13 @@
     var li = h('li', {
       className: 'msg msg-' + author + (pending ? ' msg-local is-pending' : ''),
       testid: 'message',
-      data: { author: author, id: pending ? null : idOf(msg.id), seq: pending ? null : msg.seq, 'client-id': msg.client_id },
+      data: { author: author, id: pending ? null : idOf(msg.id), seq: pending ? null : msg.seq, 'client-id': msg.client_id, time: pending ? null : timeOf(msg.created_at) },
     });
     if (author !== 'system') {
-      var name = author === 'visitor' ? 'Visitor' : (msg.agent && msg.agent.name) || 'Agent';
+      var name = author === 'visitor' ? t('chats.visitor') : (msg.agent && msg.agent.name) || t('chats.agent');
       var meta = h('div', { className: 'msg-meta' }, [
-        h('span', { className: 'msg-author', text: name }),
-        h('time', { className: 'msg-time', text: pending ? 'sending…' : formatTime(msg.created_at), attrs: { datetime: pending ? null : msg.created_at } }),
+        h('span', { className: 'msg-author', text: name, attrs: { 'data-i18n': author === 'visitor' ? 'chats.visitor' : null } }),
+        h('time', { className: 'msg-time', text: pending ? t('msg.sending') : formatTime(msg.created_at), attrs: { datetime: pending ? null : msg.created_at } }),
       ]);
       li.appendChild(meta);
     }
@@ -738,7 +899,12 @@
       // A conversation we have not heard of yet: its conversation frame may be late.
       refreshListsSoon();
     }
-    if (msg.author === 'visitor') clearVisitorTyping(id);
+    if (msg.author === 'visitor') {
+      clearVisitorTyping(id);
+      if (!(msg.seq <= (state.seen[id] || 0))) {
+        Beckon.emit('chat:message', { conversation_id: id, message: msg, open: id === state.openId });
+      }
+    }
     if (id === state.openId) {
       if (state.open.conv && msg.seq > (state.open.conv.last_seq || 0)) state.open.conv.last_seq = msg.seq;
       addMessage(msg, true);
@@ -763,14 +929,14 @@
     node.classList.add('is-failed');
     node.classList.remove('is-pending');
     var time = node.querySelector('.msg-time');
-    if (time) time.textContent = 'not sent';
+    if (time) time.textContent = t('msg.notSent');
     if (!node.querySelector('.msg-retry')) {
-      var retry = h('button', { className: 'msg-retry', text: 'Retry', attrs: { type: 'button', title: detail || '' } });
+      var retry = h('button', { className: 'msg-retry', text: t('msg.retry'), attrs: { type: 'button', title: detail || '' } });
       retry.addEventListener('click', function () {
         p.failed = false;
         node.classList.remove('is-failed');
         node.classList.add('is-pending');
-        if (time) time.textContent = 'sending…';
+        if (time) time.textContent = t('msg.sending');
         retry.remove();
         deliver(p);
       });
@@ -787,6 +953,7 @@
   }
 
   function send() {
+    if (state.mode === 'note') return saveNote();
     var o = state.open;
     var input = $('reply-input');
     if (!o || !canReply(o.conv)) return;
@@ -821,7 +988,7 @@
       p.failed = true;
       p.error = e.detail || e.message;
       if (p.node) markFailed(p, p.node, p.error);
-      banner('Message not sent: ' + p.error);
+      banner(t('msg.failed', { error: p.error }));
     });
   }
 
@@ -831,6 +998,181 @@
     input.style.height = Math.min(input.scrollHeight + 2, 180) + 'px';
   }
 
+  // ---------------------------------------------------------------- private notes
+
+  // A note sits among the messages by time, in a look of its own; only agents ever get it.
+  function noteNode(note) {
+    var li = h('li', {
+      className: 'msg msg-note',
+      testid: 'note',
+      data: { id: idOf(note.id), time: timeOf(note.created_at) },
+    });
+    li.appendChild(h('div', { className: 'msg-meta' }, [
+      h('span', { className: 'msg-author', text: (note.agent && note.agent.name) || t('chats.agent') }),
+      h('span', { className: 'note-label', text: t('note.label'), attrs: { 'data-i18n': 'note.label' } }),
+      h('time', { className: 'msg-time', text: formatTime(note.created_at), attrs: { datetime: note.created_at } }),
+    ]));
+    li.appendChild(h('div', { className: 'msg-text', text: note.text == null ? '' : note.text }));
+    return li;
+  }
+
+  function addNote(note) {
+    var o = state.open;
+    if (!o || !note || idOf(note.conversation_id) !== state.openId) return;
+    var id = idOf(note.id);
+    if (o.notes.has(id)) return;
+    o.notes.add(id);
+    var follow = isNearBottom();
+    var node = noteNode(note);
+    var when = timeOf(note.created_at) || Date.now();
+    var list = $('messages');
+    var before = null;
+    for (var i = 0; i < list.children.length; i += 1) {
+      var child = list.children[i];
+      var at = Number(child.getAttribute('data-time'));
+      if (child.classList.contains('msg-local') || (at && at > when)) { before = child; break; }
+    }
+    list.insertBefore(node, before);
+    if (follow) scrollToEnd(true);
+  }
+
+  function saveNote() {
+    var id = state.openId;
+    var input = $('reply-input');
+    var text = input.value.trim();
+    if (!id || !text) return;
+    var button = $('reply-send');
+    button.disabled = true;
+    api('POST', convPath(id, '/notes'), { text: text }).then(function (data) {
+      if (state.mode === 'note' && state.openId === id) {
+        input.value = '';
+        autosize();
+        state.drafts.delete(id);
+      }
+      if (data && data.note && state.openId === id) addNote(data.note);
+    }).catch(function (e) {
+      if (e.status !== 401) banner(t('note.failed', { error: e.message }));
+    }).then(function () {
+      renderOpen();
+      input.focus();
+    });
+  }
+
+  function setMode(mode) {
+    if (state.mode !== mode) stopAgentTyping();
+    state.mode = mode === 'note' ? 'note' : 'reply';
+    var note = state.mode === 'note';
+    $('mode-reply').setAttribute('aria-selected', note ? 'false' : 'true');
+    $('mode-note').setAttribute('aria-selected', note ? 'true' : 'false');
+    $('composer').classList.toggle('is-note', note);
+    var input = $('reply-input');
+    input.setAttribute('data-i18n-placeholder', note ? 'composer.notePlaceholder' : 'composer.placeholder');
+    input.setAttribute('placeholder', t(note ? 'composer.notePlaceholder' : 'composer.placeholder'));
+    var button = $('reply-send');
+    button.setAttribute('data-i18n', note ? 'composer.addNote' : 'composer.send');
+    button.textContent = t(note ? 'composer.addNote' : 'composer.send');
+    if (state.agent) renderOpen();
+    Beckon.emit('composer:mode', state.mode);
+  }
+
+  // ---------------------------------------------------------------- switching and shortcuts
+
+  function mineOrder() {
+    return Array.prototype.map.call($('mine-list').children, function (li) {
+      return li.getAttribute('data-conversation-id');
+    });
+  }
+
+  // Alt+↓ / Alt+↑: the next / previous of my conversations (then the waiting ones).
+  function step(delta) {
+    var ids = mineOrder().concat(Array.prototype.map.call($('queue-list').children, function (li) {
+      return li.getAttribute('data-conversation-id');
+    }));
+    if (!ids.length) return;
+    var at = ids.indexOf(state.openId);
+    var next = at < 0 ? (delta > 0 ? 0 : ids.length - 1) : (at + delta + ids.length) % ids.length;
+    openConversation(ids[next]);
+  }
+
+  var SHORTCUTS = [
+    ['Alt+↓', 'shortcuts.next'],
+    ['Alt+↑', 'shortcuts.prev'],
+    ['Alt+1…9', 'shortcuts.nth'],
+    ['Ctrl+Enter', 'shortcuts.send'],
+    ['/', 'shortcuts.canned'],
+    ['Alt+N', 'shortcuts.note'],
+    ['Alt+R', 'shortcuts.focus'],
+    ['Esc', 'shortcuts.escape'],
+    ['?', 'shortcuts.help'],
+  ];
+
+  function showShortcuts(visible) {
+    var box = $('shortcuts-help');
+    if (!box) return;
+    if (visible) {
+      var list = $('shortcuts-list');
+      list.textContent = '';
+      SHORTCUTS.forEach(function (s) {
+        list.appendChild(h('dt', {}, [h('kbd', { text: s[0] })]));
+        list.appendChild(h('dd', { text: t(s[1]), attrs: { 'data-i18n': s[1] } }));
+      });
+    }
+    show(box, !!visible);
+    if (visible) $('shortcuts-close').focus();
+  }
+
+  function typingTarget(el) {
+    return !!el && (el.tagName === 'TEXTAREA' || el.tagName === 'INPUT' || el.tagName === 'SELECT' || el.isContentEditable);
+  }
+
+  function onGlobalKey(ev) {
+    if (!state.agent || ev.defaultPrevented) return;
+    if (ev.key === 'Escape') {
+      if (!$('shortcuts-help').hidden) { ev.preventDefault(); showShortcuts(false); return; }
+      Beckon.emit('escape', ev);  // features close their popups
+      return;
+    }
+    if (ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        if (Beckon.views.current !== 'chats') Beckon.views.show('chats');
+        step(ev.key === 'ArrowDown' ? 1 : -1);
+        return;
+      }
+      var digit = /^Digit([1-9])$/.exec(ev.code || '');
+      if (digit) {
+        var ids = mineOrder();
+        var wanted = ids[Number(digit[1]) - 1];
+        ev.preventDefault();
+        if (Beckon.views.current !== 'chats') Beckon.views.show('chats');
+        if (wanted) openConversation(wanted);
+        return;
+      }
+      if (ev.code === 'KeyN' && state.open) {
+        ev.preventDefault();
+        setMode(state.mode === 'note' ? 'reply' : 'note');
+        $('reply-input').focus();
+        return;
+      }
+      if (ev.code === 'KeyR' && state.open) {
+        ev.preventDefault();
+        $('reply-input').focus();
+        return;
+      }
+    }
+    if (ev.key === '?' && !typingTarget(ev.target) && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+      ev.preventDefault();
+      showShortcuts(true);
+    }
+  }
+
+  function rerender() {
+    if (!state.agent) return;
+    renderHeader();
+    renderLists();
+    renderOpen();
+  }
+
   // ---------------------------------------------------------------- typing
 
   var agentTyping = { on: false, convId: null, sentAt: 0, idle: null };
@@ -838,6 +1180,7 @@
   function onReplyInput() {
     autosize();
     var o = state.open;
+    if (state.mode === 'note') return;  // the visitor must not even see "typing" for a note
     if (!o || !canReply(o.conv)) return;
     if (!$('reply-input').value.trim()) {
       stopAgentTyping();
@@ -916,7 +1259,7 @@
       this.active = false;
       clearTimeout(this.retryTimer);
       this.drop();
-      setWsState('reconnecting', 'Offline');
+      setWsState('reconnecting', 'ws.offline');
     },
 
     connect: function () {
@@ -950,7 +1293,7 @@
     retry: function (checkSession) {
       var self = this;
       if (!this.active) return;
-      setWsState('reconnecting', 'Reconnecting…');
+      setWsState('reconnecting', 'ws.reconnecting');
       var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, this.attempt));
       delay += Math.floor(Math.random() * 250); // spreads a fleet of consoles after an outage
       this.attempt += 1;
@@ -1022,7 +1365,8 @@
   function setWsState(stateName, label) {
     var node = $('ws-status');
     node.setAttribute('data-state', stateName);
-    node.textContent = label;
+    node.setAttribute('data-i18n', label);
+    node.textContent = t(label);
   }
 
   function handleFrame(f) {
@@ -1035,7 +1379,7 @@
         }
         ws.ready = true;
         ws.attempt = 0;
-        setWsState('connected', 'Live');
+        setWsState('connected', 'ws.live');
         onConnected();
         break;
       case 'message':
@@ -1047,6 +1391,10 @@
         break;
       case 'conversation':
         if (f.conversation) applyConversation(f.conversation);
+        break;
+      case 'note':
+        if (f.note && idOf(f.note.conversation_id) === state.openId) addNote(f.note);
+        Beckon.emit('frame:note', f);
         break;
       case 'agent':
         if (f.agent && idOf(f.agent.id) === idOf(state.agent.id)) {
@@ -1063,7 +1411,7 @@
         break;
       case 'error':
         // Not in the documented console frames; shown rather than dropped if a server sends one.
-        banner(f.detail || f.error || 'Error');
+        banner(f.detail || f.error || t('error.generic'));
         break;
       default:
         // the features' frames (live list, notes, …): Beckon.on('frame:<t>', fn)
@@ -1095,7 +1443,30 @@
     Beckon.send = function (frame) { return ws.send(frame); };
     Beckon.openConversation = function (id) { Beckon.views.show('chats'); openConversation(idOf(id)); };
     Beckon.on('session:lost', sessionLost);
-    Beckon.on('locale', function (locale) { $('locale-select').value = locale; });
+    Beckon.on('locale', function (locale) { $('locale-select').value = locale; rerender(); });
+    Beckon.chats = {
+      openId: function () { return state.openId; },
+      conversation: function () { return state.open ? state.open.conv : null; },
+      canReply: function () { return !!state.open && canReply(state.open.conv); },
+      mode: function () { return state.mode; },
+      setMode: setMode,
+      // puts text in the composer for the agent to edit before sending (canned replies)
+      insert: function (text) {
+        var input = $('reply-input');
+        input.value = text;
+        input.focus();
+        input.setSelectionRange(text.length, text.length);
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      },
+      applyConversation: applyConversation,
+      banner: banner,
+    };
+    $('mode-reply').addEventListener('click', function () { setMode('reply'); $('reply-input').focus(); });
+    $('mode-note').addEventListener('click', function () { setMode('note'); $('reply-input').focus(); });
+    $('shortcuts-open').addEventListener('click', function () { showShortcuts(true); });
+    $('shortcuts-close').addEventListener('click', function () { showShortcuts(false); });
+    $('shortcuts-help').addEventListener('click', function (ev) { if (ev.target === $('shortcuts-help')) showShortcuts(false); });
+    document.addEventListener('keydown', onGlobalKey);
     $('locale-select').addEventListener('change', setLocale);
     $('login-form').addEventListener('submit', onLoginSubmit);
     $('logout').addEventListener('click', logout);
@@ -1108,6 +1479,11 @@
     var input = $('reply-input');
     input.addEventListener('keydown', function (ev) {
       // isComposing: Enter that confirms an IME candidate must not send.
+      if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        send();
+        return;
+      }
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
         ev.preventDefault();
         send();
@@ -1124,7 +1500,7 @@
 
     start().catch(function (e) {
       if (e.status === 401) showLogin('');
-      else showLogin(e.status === 0 ? 'The server cannot be reached. Reload to try again.' : e.message);
+      else showLogin(e.status === 0 ? t('login.unreachable') : e.message);
     });
   }
 
