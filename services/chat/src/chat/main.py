@@ -269,7 +269,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         runtime = holder.get("runtime")
         sockets.set(runtime.hub.socket_count if runtime else 0)
-        return Response(render_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body = render_latest(registry) + render_latest(live.METRICS)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

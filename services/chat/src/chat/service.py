@@ -127,6 +127,7 @@ class ChatService:
         self._on_commit = on_commit
         self._on_agents_changed = on_agents_changed
         self._sites: dict[str, tuple[float, asyncpg.Record | None]] = {}
+        self._active: dict[AgentRef, float] = {}  # agent -> when last seen active
 
     async def site(self, site_id: str) -> asyncpg.Record | None:
         """A site's row, cached for a few seconds (origins and settings on every call)."""
@@ -140,6 +141,44 @@ class ChatService:
             self._sites.clear()
         self._sites[site_id] = (now, row)
         return row
+
+    async def staff_changed(
+        self,
+        conn: asyncpg.Connection,
+        site_id: str,
+        *,
+        agent_ids: Iterable[str],
+        teams: Iterable[str],
+    ) -> _Tx:
+        """Inside an admin's transaction that holds the site lock: agents' limits, teams or
+        accounts changed. Waiting chats go to agents who have room now, and the teams'
+        presence is republished (capacity for triggers). Call `after_commit` once committed."""
+        tx = _Tx(conn, site_id)
+        tx.teams.update(teams)
+        for agent_id in agent_ids:
+            await tx.agent_changed(agent_id)
+        await self._drain_queues(tx, set(tx.teams))
+        await tx.finish()
+        return tx
+
+    async def after_commit(self, tx: _Tx) -> None:
+        """What follows a committed change: the relay publishes, consoles hear of agents."""
+        await self._committed(tx)
+
+    async def ensure_active(self, ref: AgentRef) -> None:
+        """Refuse a session whose agent was deactivated (or deleted) since it logged in;
+        checked at most every few seconds per agent, so a console call costs no query."""
+        now = time.monotonic()
+        if now - self._active.get(ref, -SITE_CACHE_S) < SITE_CACHE_S:
+            return
+        async with self.pool.acquire() as conn:
+            active = await store.agent_is_active(conn, ref.site_id, ref.agent_id)
+        if not active:
+            self._active.pop(ref, None)
+            raise ChatError(401, "deactivated", "this account is not active; ask an admin")
+        if len(self._active) > 10_000:
+            self._active.clear()
+        self._active[ref] = now
 
     async def _committed(self, tx: _Tx) -> None:
         self._on_commit()

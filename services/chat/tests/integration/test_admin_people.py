@@ -11,7 +11,7 @@ import orjson
 import pytest
 from beckon_contracts.presence import TeamPresence, parse_team_presence
 from beckon_contracts.topics import AGENTS_PRESENCE
-from chat_testing import AgentSpec, Event, read_events
+from chat_testing import AgentSpec, Event, eventually, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +173,12 @@ async def test_an_invited_agent_sets_a_password_once_and_can_be_deactivated(
         lambda t: all(a.agent_id != agent["id"] for a in t.agents),
     )
     assert (await admin.post(f"/admin/agents/{admin.agent_id}/deactivate", {})).status_code == 409
+
+    # the session she already had ends too (each instance re-checks within seconds)
+    async def session_refused() -> bool:
+        return (await nina.get("/me")).status_code == 401
+
+    await eventually(session_refused, timeout_s=30, what="the deactivated agent's session ends")
 
 
 async def test_site_settings_change_what_the_widget_gets(

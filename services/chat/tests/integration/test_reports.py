@@ -1,7 +1,7 @@
 """Reports on real Postgres and a real broker: conversations made through the service's own
 API (their clocks then moved into known places), orders written to `chat.activity` as the
 activity consumer does, the figures and CSV the endpoints give, who may see what, and a
-`rules.stats` record showing up in the rules report."""
+`rules.stats` record showing up in the rules report, named after the site's current rules."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from beckon_contracts.rule_stats import (
     Uplift,
     rule_stats_key,
 )
-from beckon_contracts.topics import RULES_STATS
+from beckon_contracts.rules import SiteRules
+from beckon_contracts.rules_config import rules_record
+from beckon_contracts.topics import RULES_CONFIG, RULES_STATS
 from chat_testing import produce
 
 pytestmark = pytest.mark.integration
@@ -290,16 +292,43 @@ async def test_a_rules_stats_record_shows_in_the_rules_report_on_every_instance(
     await produce(chat.bootstrap, RULES_STATS.name, key, _stats(site.site_id, "second-look", 200))
     other = rule_stats_key("shop-b", "not-yours")
     await produce(chat.bootstrap, RULES_STATS.name, other, _stats("shop-b", "not-yours", 10))
+    # the site's current rules (as `beckon rules apply` publishes them) name the rule
+    published = SiteRules.model_validate(
+        {
+            "site_id": site.site_id,
+            "rules": [
+                {
+                    "id": "second-look",
+                    "name": "Second look at a product",
+                    "enabled": False,
+                    "when": {"product_views": {"gte": 2}},
+                    "message": "Still thinking about {product_name}?",
+                }
+            ],
+        }
+    )
+    await produce(
+        chat.bootstrap,
+        RULES_CONFIG.name,
+        site.site_id.encode(),
+        rules_record(published).model_dump_json().encode(),
+    )
 
     for instance in chat.instances:
 
         async def shows_latest(base: str = instance.url) -> bool:
             rules = await _rules(ann, base)
-            return bool(rules) and rules[0]["funnel"]["invited"] == 200
+            return (
+                bool(rules)
+                and rules[0]["funnel"]["invited"] == 200
+                and rules[0]["name"] is not None
+            )
 
         await _until(shows_latest)
         [rule] = await _rules(ann, instance.url)  # one rule: the other site's is not here
         assert rule["rule_id"] == "second-look"
+        assert rule["name"] == "Second look at a product"
+        assert rule["enabled"] is False
         assert rule["funnel"]["eligible"] == 400
         assert rule["funnel"]["orders_invited"] == 30
         assert rule["uplift"]["significant"] is True
@@ -308,6 +337,6 @@ async def test_a_rules_stats_record_shows_in_the_rules_report_on_every_instance(
     exported = await ann.get("/reports/rules.csv")
     assert exported.status_code == 200
     lines = list(csv.reader(io.StringIO(exported.text)))
-    assert lines[0][:4] == ["rule_id", "since", "updated_at", "eligible"]
-    assert lines[1][0] == "second-look"
-    assert lines[1][3] == "400"
+    assert lines[0][:6] == ["rule_id", "name", "enabled", "since", "updated_at", "eligible"]
+    assert lines[1][:3] == ["second-look", "Second look at a product", "false"]
+    assert lines[1][5] == "400"

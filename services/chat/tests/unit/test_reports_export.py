@@ -6,6 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any, cast
 
 from beckon_contracts.ids import uuid7
 from beckon_contracts.rule_stats import (
@@ -15,8 +17,11 @@ from beckon_contracts.rule_stats import (
     Uplift,
     rule_stats_key,
 )
+from beckon_contracts.rules import SiteRules
+from chat.reports.api import current_rules
 from chat.reports.export import cell, to_csv
-from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows
+from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows, with_names
+from chat.runtime import Runtime
 
 
 def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
@@ -114,6 +119,68 @@ def test_rules_csv_rows_match_the_header() -> None:
     assert len(row) == len(CSV_HEADER)
     named = dict(zip(CSV_HEADER, row, strict=True))
     assert named["rule_id"] == "r1"
+    assert named["name"] is None  # not named until the site's rules are known
     assert named["invited"] == 10
     assert named["p_value"] == 0.03
     assert named["significant"] is True
+
+
+def _site_rules(site: str) -> SiteRules:
+    rule = {"message": "Hi", "when": {"page_type": "cart"}}
+    return SiteRules.model_validate(
+        {
+            "site_id": site,
+            "rules": [
+                {**rule, "id": "r1", "name": "Big carts"},
+                {**rule, "id": "r2", "name": "Second look", "enabled": False},
+            ],
+        }
+    )
+
+
+def test_rule_rows_get_the_names_and_enabled_flags_of_the_current_rules() -> None:
+    book = RuleStatsBook()
+    for rule in ("r1", "r2", "gone"):
+        book.apply(rule_stats_key("s1", rule), _record("s1", rule, 10))
+    rows = with_names(book.rules("s1"), _site_rules("s1").rules)
+    assert [(r["rule_id"], r["name"], r["enabled"]) for r in rows] == [
+        ("gone", None, None),  # no longer in the rules: figures stay, by id
+        ("r1", "Big carts", True),
+        ("r2", "Second look", False),
+    ]
+    assert rows[1]["funnel"]["invited"] == 10
+    named = [dict(zip(CSV_HEADER, row, strict=True)) for row in csv_rows(rows)]
+    assert CSV_HEADER[:3] == ("rule_id", "name", "enabled")
+    assert [(n["rule_id"], n["name"], n["enabled"]) for n in named] == [
+        ("gone", None, None),
+        ("r1", "Big carts", True),
+        ("r2", "Second look", False),
+    ]
+    assert to_csv(CSV_HEADER, csv_rows(rows)).splitlines()[3].startswith("r2,Second look,false,")
+
+
+def test_without_known_rules_the_rows_keep_their_ids_only() -> None:
+    book = RuleStatsBook()
+    book.apply(rule_stats_key("s1", "r1"), _record("s1", "r1", 10))
+    [row] = with_names(book.rules("s1"), None)
+    assert (row["rule_id"], row["name"], row["enabled"]) == ("r1", None, None)
+
+
+class _Feed:
+    def __init__(self, *sites: SiteRules) -> None:
+        self.sites = {rules.site_id: rules for rules in sites}
+
+    def current(self, site_id: str) -> SiteRules | None:
+        return self.sites.get(site_id)
+
+
+def _runtime(features: dict[str, Any]) -> Runtime:
+    return cast(Runtime, SimpleNamespace(features=features))
+
+
+def test_the_names_come_from_the_admin_features_feed_when_it_runs() -> None:
+    rules = _site_rules("s1")
+    assert current_rules(_runtime({"admin": {"feed": _Feed(rules)}}), "s1") is rules
+    assert current_rules(_runtime({"admin": {"feed": _Feed(rules)}}), "s2") is None
+    assert current_rules(_runtime({}), "s1") is None  # no admin feature: ids only
+    assert current_rules(_runtime({"admin": {}}), "s1") is None

@@ -104,6 +104,17 @@ async def agent_by_email(conn: asyncpg.Connection, email: str) -> Row | None:
     return await conn.fetchrow(_AGENT + " WHERE lower(a.email) = lower($1)", email)
 
 
+async def agent_is_active(conn: asyncpg.Connection, site_id: str, agent_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT deactivated_at IS NULL FROM chat.agents
+               WHERE site_id = $1 AND agent_id = $2""",
+            site_id,
+            agent_id,
+        )
+    )
+
+
 async def agent(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
     return await conn.fetchrow(
         _AGENT + " WHERE a.site_id = $1 AND a.agent_id = $2", site_id, agent_id

@@ -24,7 +24,7 @@ from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_api import publish_site_rules, read_json
 from chat.api.common import problem, read_body, runtime
-from chat.api.console import _same_origin, admin_of
+from chat.api.console import admin_of, same_origin
 from chat.runtime import Runtime
 from chat.service import ChatError, hash_password
 
@@ -82,15 +82,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _changed(rt: Runtime, site_id: str, agent_ids: set[str]) -> None:
-    """After a commit: the relay publishes now; the agents' consoles hear their new limits."""
-    rt.relay.kick()
-    if agent_ids:
-        await rt.bus.signal(
-            site_id, {"kind": "agents", "site_id": site_id, "agent_ids": sorted(agent_ids)}
-        )
-
-
 # --- teams ---------------------------------------------------------------------------------
 
 
@@ -145,8 +136,8 @@ async def _membership(request: Request, team: str, agent_id: str, add: bool) -> 
             await admin_store.add_member(conn, site_id, team, agent_id)
         else:
             await admin_store.remove_member(conn, site_id, team, agent_id)
-        await admin_store.publish_presence(conn, site_id, [team])
-    await _changed(rt, site_id, {agent_id})
+        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=[team])
+    await rt.service.after_commit(tx)
     return {"teams": await _teams(rt, site_id)}
 
 
@@ -248,9 +239,9 @@ async def invite_agent(request: Request) -> dict[str, Any]:
         )
         for team in teams:
             await admin_store.add_member(conn, site_id, team, agent_id)
-        await admin_store.publish_presence(conn, site_id, teams)
+        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[], teams=teams)
         invite = await _new_invite(conn, site_id, agent_id, admin.agent_id)
-    await _changed(rt, site_id, set())
+    await rt.service.after_commit(tx)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id), "invite": invite}
 
@@ -285,8 +276,8 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
                 await admin_store.add_member(conn, site_id, team, agent_id)
         capacity = body.max_chats is not None or body.name is not None
         touched = (before | after) if capacity else (before ^ after)
-        await admin_store.publish_presence(conn, site_id, touched)
-    await _changed(rt, site_id, {agent_id})
+        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=touched)
+    await rt.service.after_commit(tx)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id)}
 
@@ -315,10 +306,17 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
         row = await admin_store.agent_row(conn, site_id, agent_id)
         if row is None:
             raise ChatError(404, "unknown_agent", "no such agent")
+        open_chats = await admin_store.open_chats(conn, site_id, agent_id)
+        if open_chats:
+            raise ChatError(
+                409,
+                "agent_has_chats",
+                f"{row['name']} has {open_chats} open chat(s): transfer or close them first",
+            )
         teams = await admin_store.teams_of(conn, site_id, agent_id)
         await admin_store.deactivate(conn, site_id, agent_id, _now())
-        await admin_store.publish_presence(conn, site_id, teams)
-    await _changed(rt, site_id, {agent_id})
+        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=teams)
+    await rt.service.after_commit(tx)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id)}
 
@@ -327,7 +325,7 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
 async def accept_invite(request: Request) -> dict[str, Any]:
     """Public: set one's password with an invitation token (single use, expiring)."""
     rt = runtime(request)
-    if not _same_origin(request.headers.get("origin"), request.headers.get("host")):
+    if not same_origin(request.headers.get("origin"), request.headers.get("host")):
         raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
     body = await read_body(request, AcceptBody)
     weak = domain.password_problem(body.password)

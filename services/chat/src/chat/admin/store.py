@@ -7,20 +7,17 @@ team on `agents.presence` through the outbox, as the chat service's own use case
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
-from beckon_contracts.presence import AgentPresence
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.topics import RULES_CONFIG
 
 from chat.adapters import store
 from chat.adapters.store import Row
-from chat.domain import events
 from chat.domain.events import OutboxRecord
 
 
@@ -91,29 +88,14 @@ async def teams_of(conn: asyncpg.Connection, site_id: str, agent_id: str) -> set
     return {row["team"] for row in rows}
 
 
-async def publish_presence(conn: asyncpg.Connection, site_id: str, teams: Iterable[str]) -> None:
-    """The whole of each team as it is now, to `agents.presence` via the outbox."""
-    records = []
-    for team in sorted(set(teams)):
-        members = await store.team_members(conn, site_id, team)
-        records.append(
-            events.team_presence(
-                site_id=site_id,
-                team=team,
-                agents=[
-                    AgentPresence(
-                        agent_id=row["agent_id"],
-                        name=row["name"],
-                        avatar_url=row["avatar_url"],
-                        status=row["status"],
-                        open_chats=row["open_chats"],
-                        max_chats=row["max_chats"],
-                    )
-                    for row in members
-                ],
-            )
-        )
-    await store.add_outbox(conn, records)
+async def open_chats(conn: asyncpg.Connection, site_id: str, agent_id: str) -> int:
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM chat.conversations
+           WHERE site_id = $1 AND agent_id = $2 AND status = 'open'""",
+        site_id,
+        agent_id,
+    )
+    return count
 
 
 # --- teams ---------------------------------------------------------------------------------

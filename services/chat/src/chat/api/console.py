@@ -95,7 +95,7 @@ def _agent_from_cookie(rt: Runtime, cookie: str | None) -> AgentRef:
     return AgentRef(claims.site_id, claims.agent_id)
 
 
-def _same_origin(origin: str | None, host: str | None) -> bool:
+def same_origin(origin: str | None, host: str | None) -> bool:
     """Cookies ride along on cross-site WebSockets: only the console's own pages may open one."""
     if origin is None:
         return True
@@ -105,11 +105,13 @@ def _same_origin(origin: str | None, host: str | None) -> bool:
 async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
     """The runtime and the logged-in agent of a console call (POSTs must be same-origin)."""
     rt = runtime(request)
-    if request.method == "POST" and not _same_origin(
+    if request.method == "POST" and not same_origin(
         request.headers.get("origin"), request.headers.get("host")
     ):
         raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
-    return rt, _agent_from_cookie(rt, request.cookies.get(COOKIE))
+    agent = _agent_from_cookie(rt, request.cookies.get(COOKIE))
+    await rt.service.ensure_active(agent)
+    return rt, agent
 
 
 @router.post("/login")
@@ -284,12 +286,13 @@ async def console_asset(asset: str) -> Response:
 @router.websocket("/ws")
 async def agent_socket(ws: WebSocket) -> None:
     rt: Runtime = ws.app.state.chat
-    if not _same_origin(ws.headers.get("origin"), ws.headers.get("host")):
+    if not same_origin(ws.headers.get("origin"), ws.headers.get("host")):
         await ws.accept()
         await ws.close(code=4403, reason="cross-site console socket")
         return
     try:
         agent = _agent_from_cookie(rt, ws.cookies.get(COOKIE))
+        await rt.service.ensure_active(agent)
         profile = await rt.service.agent(agent)
     except ChatError as exc:
         await ws.accept()

@@ -8,8 +8,9 @@ are admins' (403 otherwise).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from beckon_contracts.rules import SiteRules
 from fastapi import Request
 from starlette.responses import Response
 
@@ -28,7 +29,7 @@ from chat.reports.domain import (
 )
 from chat.reports.export import to_csv
 from chat.reports.stats import CSV_HEADER as RULES_HEADER
-from chat.reports.stats import RuleStatsBook
+from chat.reports.stats import RuleStatsBook, with_names
 from chat.reports.stats import csv_rows as rules_csv_rows
 from chat.runtime import Runtime
 from chat.service import AgentRef, ChatError
@@ -222,13 +223,31 @@ async def assisted_csv(request: Request) -> Response:
 # ---- rules -----------------------------------------------------------------------------------
 
 
+class CurrentRules(Protocol):
+    """What the admin feature keeps in `rt.features["admin"]["feed"]` (`RulesFeed`)."""
+
+    def current(self, site_id: str) -> SiteRules | None: ...
+
+
+def current_rules(rt: Runtime, site_id: str) -> SiteRules | None:
+    """The site's rules as the workers run them, when the admin feature follows them (else
+    None: the report then names rules by id only)."""
+    admin = rt.features.get("admin")
+    feed: CurrentRules | None = admin.get("feed") if isinstance(admin, dict) else None
+    return feed.current(site_id) if feed is not None else None
+
+
 async def _rules(request: Request) -> dict[str, Any]:
     rt, agent = await admin_of(request)
     reader: RuleStatsReader | None = rt.features.get("reports")
     book = reader.book if reader is not None else RuleStatsBook()
+    site_rules = current_rules(rt, agent.site_id)
     return {
         "loading": reader is None or not reader.caught_up.is_set(),
-        "rules": book.rules(agent.site_id),
+        "named": site_rules is not None,
+        "rules": with_names(
+            book.rules(agent.site_id), site_rules.rules if site_rules is not None else None
+        ),
     }
 
 

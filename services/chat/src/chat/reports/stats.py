@@ -10,9 +10,11 @@ counts are lower (triggers' state was reset). A tombstone (no value) forgets the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from beckon_contracts.rule_stats import RuleStats, parse_rule_stats
+from beckon_contracts.rules import Rule
 from pydantic import ValidationError
 
 # the funnel's steps in order, as (name, where the count is in the payload's counts)
@@ -61,12 +63,15 @@ class RuleStatsBook:
 
 
 def rule_row(record: RuleStats) -> dict[str, Any]:
-    """One rule's funnel and uplift, flat enough for a table and a CSV."""
+    """One rule's funnel and uplift, flat enough for a table and a CSV. `name` and `enabled`
+    are unknown (None) until `with_names` fills them in from the site's current rules."""
     payload = record.payload
     counts = payload.counts.model_dump()
     uplift = payload.uplift
     return {
         "rule_id": payload.rule_id,
+        "name": None,
+        "enabled": None,
         "since": payload.window_start.isoformat() if payload.window_start else None,
         "updated_at": record.occurred_at.isoformat(),
         "funnel": {name: counts[source] for name, source in FUNNEL},
@@ -74,8 +79,27 @@ def rule_row(record: RuleStats) -> dict[str, Any]:
     }
 
 
+def with_names(rows: list[dict[str, Any]], rules: Sequence[Rule] | None) -> list[dict[str, Any]]:
+    """The rows with each rule's name and enabled flag from the site's current rules (what
+    the workers run); a rule no longer in them (removed, renamed id) keeps None for both."""
+    known = {rule.id: rule for rule in rules or ()}
+    named: list[dict[str, Any]] = []
+    for row in rows:
+        rule = known.get(row["rule_id"])
+        named.append(
+            {
+                **row,
+                "name": rule.name if rule is not None else None,
+                "enabled": rule.enabled if rule is not None else None,
+            }
+        )
+    return named
+
+
 CSV_HEADER = (
     "rule_id",
+    "name",
+    "enabled",
     "since",
     "updated_at",
     *(name for name, _ in FUNNEL),
@@ -100,6 +124,8 @@ def csv_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
         out.append(
             [
                 row["rule_id"],
+                row["name"],
+                row["enabled"],
                 row["since"] or "",
                 row["updated_at"],
                 *(row["funnel"][name] for name, _ in FUNNEL),

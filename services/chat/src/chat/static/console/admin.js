@@ -83,6 +83,61 @@
     'rules.published_now': 'Published version {version}.',
     'rules.stale': 'Someone published a newer version. Reload before publishing.',
     'rules.reload': 'Reload',
+    'when.advanced': 'Edit as JSON',
+    'when.to_builder': 'Back to the builder',
+    'when.group': 'Group',
+    'when.group_all': 'All of',
+    'when.group_any': 'Any of',
+    'when.group_not': 'Not',
+    'when.kind': 'Condition',
+    'when.op': 'Operator',
+    'when.value': 'Value',
+    'when.add': 'Add condition',
+    'when.add_group': 'Add group',
+    'when.add_bound': 'and…',
+    'when.remove': 'Remove condition',
+    'when.remove_group': 'Remove group',
+    'when.remove_bound': 'Remove this bound',
+    'when.yes': 'yes',
+    'when.no': 'no',
+    'when.names_help': 'comma-separated, e.g. shoes, boots',
+    'when.duration_help': 'e.g. 30s, 3m, 1h',
+    'when.many_help': 'Ctrl/⌘-click to pick several',
+    'when.cannot': 'These conditions cannot be shown in the builder ({detail}); edit them as JSON.',
+    'when.bad_json': 'not valid JSON',
+    'when.not_a_condition': 'a condition is an object with one key',
+    'when.unknown_kind': 'unknown condition {kind}',
+    'when.odd_value': 'an unusual value for {kind}',
+    'when.op.gte': '≥ at least',
+    'when.op.gt': '> more than',
+    'when.op.lte': '≤ at most',
+    'when.op.lt': '< less than',
+    'when.pattern.contains': 'contains',
+    'when.pattern.glob': 'matches (* wildcard)',
+    'when.pattern.regex': 'matches regex',
+    'when.kind.page_type': 'Page type',
+    'when.kind.url': 'Page URL',
+    'when.kind.category': 'Product category (this page)',
+    'when.kind.categories_viewed': 'Has viewed a category',
+    'when.kind.product_views': 'Views of this product',
+    'when.kind.cart_value': 'Cart value',
+    'when.kind.cart_items': 'Items in cart',
+    'when.kind.time_on_site': 'Time on site',
+    'when.kind.time_on_page': 'Time on page',
+    'when.kind.checkout_idle': 'Idle on checkout',
+    'when.kind.source': 'Source (utm_source)',
+    'when.kind.medium': 'Medium (utm_medium)',
+    'when.kind.campaign': 'Campaign (utm_campaign)',
+    'when.kind.referrer': 'Referrer',
+    'when.kind.from_email': 'Arrived from an e-mail campaign',
+    'when.kind.returning': 'Returning visitor (no: first visit)',
+    'when.kind.identified': 'Identified (e-mail known)',
+    'when.kind.orders': 'Past orders',
+    'when.kind.score': 'Score',
+    'when.kind.segment': 'Segment',
+    'when.kind.seen_price': 'Has seen a price',
+    'when.kind.event': 'Event type',
+    'when.kind.custom_event': 'Custom event',
     'teams.title': 'Teams',
     'teams.new_id': 'Team id (e.g. support)',
     'teams.new_name': 'Name',
@@ -203,6 +258,61 @@
     'rules.published_now': 'Versio {version} julkaistu.',
     'rules.stale': 'Joku julkaisi uudemman version. Lataa uudelleen ennen julkaisua.',
     'rules.reload': 'Lataa uudelleen',
+    'when.advanced': 'Muokkaa JSONina',
+    'when.to_builder': 'Takaisin ehtojen rakentajaan',
+    'when.group': 'Ryhmä',
+    'when.group_all': 'Kaikki näistä',
+    'when.group_any': 'Jokin näistä',
+    'when.group_not': 'Ei tämä',
+    'when.kind': 'Ehto',
+    'when.op': 'Vertailu',
+    'when.value': 'Arvo',
+    'when.add': 'Lisää ehto',
+    'when.add_group': 'Lisää ryhmä',
+    'when.add_bound': 'ja…',
+    'when.remove': 'Poista ehto',
+    'when.remove_group': 'Poista ryhmä',
+    'when.remove_bound': 'Poista tämä raja',
+    'when.yes': 'kyllä',
+    'when.no': 'ei',
+    'when.names_help': 'pilkuin eroteltuna, esim. kengät, saappaat',
+    'when.duration_help': 'esim. 30s, 3m, 1h',
+    'when.many_help': 'Ctrl/⌘-klikkaa valitaksesi useita',
+    'when.cannot': 'Näitä ehtoja ei voi näyttää rakentajassa ({detail}); muokkaa niitä JSONina.',
+    'when.bad_json': 'virheellinen JSON',
+    'when.not_a_condition': 'ehto on olio, jolla on yksi avain',
+    'when.unknown_kind': 'tuntematon ehto {kind}',
+    'when.odd_value': 'epätavallinen arvo ehdolle {kind}',
+    'when.op.gte': '≥ vähintään',
+    'when.op.gt': '> yli',
+    'when.op.lte': '≤ enintään',
+    'when.op.lt': '< alle',
+    'when.pattern.contains': 'sisältää',
+    'when.pattern.glob': 'vastaa (* jokerimerkki)',
+    'when.pattern.regex': 'vastaa säännöllistä lauseketta',
+    'when.kind.page_type': 'Sivun tyyppi',
+    'when.kind.url': 'Sivun osoite',
+    'when.kind.category': 'Tuoteryhmä (tämä sivu)',
+    'when.kind.categories_viewed': 'On katsonut tuoteryhmää',
+    'when.kind.product_views': 'Tämän tuotteen katselut',
+    'when.kind.cart_value': 'Ostoskorin arvo',
+    'when.kind.cart_items': 'Tuotteita korissa',
+    'when.kind.time_on_site': 'Aika sivustolla',
+    'when.kind.time_on_page': 'Aika sivulla',
+    'when.kind.checkout_idle': 'Toimettomana kassalla',
+    'when.kind.source': 'Lähde (utm_source)',
+    'when.kind.medium': 'Kanava (utm_medium)',
+    'when.kind.campaign': 'Kampanja (utm_campaign)',
+    'when.kind.referrer': 'Viittaava sivu',
+    'when.kind.from_email': 'Tuli sähköpostikampanjasta',
+    'when.kind.returning': 'Palaava kävijä (ei: ensimmäinen käynti)',
+    'when.kind.identified': 'Tunnistettu (sähköposti tiedossa)',
+    'when.kind.orders': 'Aiemmat tilaukset',
+    'when.kind.score': 'Pisteet',
+    'when.kind.segment': 'Segmentti',
+    'when.kind.seen_price': 'On nähnyt hinnan',
+    'when.kind.event': 'Tapahtuman tyyppi',
+    'when.kind.custom_event': 'Oma tapahtuma',
     'teams.title': 'Tiimit',
     'teams.new_id': 'Tiimin tunniste (esim. support)',
     'teams.new_name': 'Nimi',
@@ -494,7 +604,17 @@
       holdout: String(rule.holdout_percent == null ? 10 : rule.holdout_percent),
       hours: rule.business_hours ? JSON.stringify(rule.business_hours) : '',
       base: rule,   // fields the form does not show (description, default, expires_after)
+      whenMode: 'builder',
+      tree: null,
+      whenNote: null,
     };
+    try {
+      state.form.tree = readWhen(rule.when);
+    } catch (e) {
+      if (!(e instanceof Unrepresentable)) throw e;
+      state.form.whenMode = 'json';
+      state.form.whenNote = t('when.cannot', { detail: e.detail });
+    }
     state.preview = null;
     render();
     validateSoon();
@@ -533,10 +653,14 @@
     rule.holdout_percent = numberOrText(f.holdout);
     if (rule.holdout_percent === undefined) delete rule.holdout_percent;
     var parseError = null;
-    try {
-      rule.when = JSON.parse(f.when);
-    } catch (e) {
-      parseError = { field: 'when', msg: t('rules.bad_json', { detail: e.message }) };
+    if (f.whenMode === 'builder') {
+      rule.when = writeWhen(f.tree);
+    } else {
+      try {
+        rule.when = JSON.parse(f.when);
+      } catch (e) {
+        parseError = { field: 'when', msg: t('rules.bad_json', { detail: e.message }) };
+      }
     }
     if (f.hours.trim()) {
       try {
@@ -593,6 +717,7 @@
     var container = root();
     if (!container) return;
     container.querySelectorAll('[data-testid="rule-error"]').forEach(function (n) { n.remove(); });
+    container.querySelectorAll('.when-group.has-error, .when-row.has-error').forEach(function (n) { n.classList.remove('has-error'); });
     var others = container.querySelector('[data-testid="rule-errors"]');
     var index = editingIndex();
     var unplaced = [];
@@ -602,7 +727,8 @@
     }
     errors.forEach(function (error) {
       var field = error.field || (index !== null ? fieldFor(error.loc, index) : null);
-      var slot = field && container.querySelector('[data-error-for="' + field + '"]');
+      var slot = (field === 'when' && builderSlot(container, error.loc, index)) ||
+        (field && container.querySelector('[data-error-for="' + field + '"]'));
       var node = h('p', { className: 'form-error rule-error', testid: 'rule-error', data: { loc: error.loc, field: field }, text: error.msg, attrs: { role: 'alert' } });
       if (slot) slot.appendChild(node);
       else unplaced.push(error);
@@ -713,6 +839,381 @@
     ]);
   }
 
+  // ------------------------------------------------------------------ rules: the condition builder
+  //
+  // The `when` tree as nested groups ("All of" / "Any of" / "Not") of rows (one condition each).
+  // A group is {group: 'all'|'any'|'not', items: [...]}, a row {kind, op/value | values | bounds}.
+  // It reads any tree the contracts accept (also the dumped form, with null bounds and pattern
+  // kinds) and writes the contracts' JSON shape; writing gives each node its place
+  // (`when.all[1]`), which is how a located error (`rules[0].when.all[1].cart_value.gte`)
+  // finds its row. What it cannot show (an unknown key, an odd value) stays in the JSON editor.
+
+  var KIND_TYPES = {
+    url: 'pattern', referrer: 'pattern',
+    page_type: 'choice', event: 'choice', segment: 'choice',
+    category: 'names', categories_viewed: 'names', source: 'names', medium: 'names',
+    campaign: 'names', custom_event: 'names',
+    cart_value: 'number', cart_items: 'number', product_views: 'number', score: 'number', orders: 'number',
+    time_on_site: 'duration', time_on_page: 'duration', checkout_idle: 'duration',
+    returning: 'bool', from_email: 'bool', seen_price: 'bool', identified: 'bool',
+  };
+  var KIND_ORDER = [
+    'page_type', 'url', 'category', 'categories_viewed', 'product_views', 'cart_value', 'cart_items',
+    'time_on_site', 'time_on_page', 'checkout_idle', 'source', 'medium', 'campaign', 'referrer',
+    'from_email', 'returning', 'identified', 'orders', 'score', 'segment', 'seen_price', 'event',
+    'custom_event',
+  ];
+  var GROUP_OPS = ['all', 'any', 'not'];
+  var OPERATORS = ['gte', 'gt', 'lte', 'lt'];
+  var PATTERNS = ['contains', 'glob', 'regex'];
+
+  function Unrepresentable(detail) { this.detail = detail; }
+
+  function isObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+
+  function setKeys(v) { return Object.keys(v).filter(function (k) { return v[k] != null; }); }
+
+  function readNode(json, where) {
+    if (!isObject(json) || Object.keys(json).length !== 1) throw new Unrepresentable(where + ': ' + t('when.not_a_condition'));
+    var key = Object.keys(json)[0];
+    var v = json[key];
+    var odd = function () { return new Unrepresentable(where + ': ' + t('when.odd_value', { kind: key })); };
+    if (key === 'all' || key === 'any') {
+      if (!Array.isArray(v)) throw odd();
+      return { group: key, items: v.map(function (c, i) { return readNode(c, where + '.' + key + '[' + i + ']'); }) };
+    }
+    if (key === 'not') return { group: 'not', items: [readNode(v, where + '.not')] };
+    var type = KIND_TYPES[key];
+    if (!type) throw new Unrepresentable(where + ': ' + t('when.unknown_kind', { kind: key }));
+    var row = { kind: key };
+    if (type === 'pattern') {
+      if (typeof v === 'string') { row.op = 'glob'; row.value = v; return row; }
+      var kinds = isObject(v) ? setKeys(v) : [];
+      if (kinds.length !== 1 || PATTERNS.indexOf(kinds[0]) < 0 || typeof v[kinds[0]] !== 'string') throw odd();
+      row.op = kinds[0];
+      row.value = v[kinds[0]];
+    } else if (type === 'choice' || type === 'names') {
+      var list = typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(list) || !list.every(function (x) { return typeof x === 'string'; })) throw odd();
+      row.values = list.slice();
+    } else if (type === 'number' || type === 'duration') {
+      var ops = isObject(v) ? setKeys(v) : [];
+      if (!ops.length || ops.length > 2 || ops.some(function (k) {
+        return OPERATORS.indexOf(k) < 0 || (typeof v[k] !== 'number' && typeof v[k] !== 'string');
+      })) throw odd();
+      row.bounds = ops.map(function (k) {
+        return { op: k, value: type === 'duration' && typeof v[k] === 'number' ? durationText(v[k]) : String(v[k]) };
+      });
+    } else {
+      if (typeof v !== 'boolean') throw odd();
+      row.value = v;
+    }
+    return row;
+  }
+
+  // The builder's root is always a group; a bare condition is kept bare while it is alone.
+  function readWhen(json) {
+    var node = readNode(json, 'when');
+    if (node.group) return node;
+    return { group: 'all', items: [node], bare: true };
+  }
+
+  function numberOr(text, keepText) {
+    var trimmed = String(text).trim();
+    if (trimmed === '') return '';          // the server says a value is missing, at its place
+    var n = Number(trimmed);
+    return isFinite(n) ? n : (keepText ? trimmed : String(text));
+  }
+
+  function writeNode(node, path) {
+    node.path = path;
+    if (node.group === 'not') {
+      return { not: node.items.length ? writeNode(node.items[0], path + '.not') : null };
+    }
+    if (node.group) {
+      var out = {};
+      out[node.group] = node.items.map(function (c, i) { return writeNode(c, path + '.' + node.group + '[' + i + ']'); });
+      return out;
+    }
+    var type = KIND_TYPES[node.kind];
+    var value;
+    if (type === 'pattern') { value = {}; value[node.op] = node.value; }
+    else if (type === 'choice' || type === 'names') value = node.values.slice();
+    else if (type === 'number' || type === 'duration') {
+      value = {};
+      node.bounds.forEach(function (b) { value[b.op] = numberOr(b.value, type === 'duration'); });
+    } else value = node.value;
+    var cond = {};
+    cond[node.kind] = value;
+    return cond;
+  }
+
+  function writeWhen(root) {
+    if (root.bare && root.group === 'all' && root.items.length === 1 && !root.items[0].group) {
+      root.path = null;
+      return writeNode(root.items[0], 'when');
+    }
+    return writeNode(root, 'when');
+  }
+
+  function segmentNames() {
+    var th = (state.doc && state.doc.scoring && state.doc.scoring.thresholds) || { warm: 30, hot: 60 };
+    return ['cold'].concat(Object.keys(th).sort(function (a, b) { return th[a] - th[b]; }));
+  }
+
+  function choicesFor(kind) {
+    var catalog = (state.rules && state.rules.catalog) || {};
+    if (kind === 'page_type') return catalog.page_types || ['product'];
+    if (kind === 'event') return catalog.events || ['page_view'];
+    return segmentNames();
+  }
+
+  function freshRow(kind) {
+    var type = KIND_TYPES[kind];
+    var row = { kind: kind };
+    if (type === 'pattern') { row.op = 'contains'; row.value = ''; }
+    else if (type === 'choice') row.values = kind === 'page_type' ? ['product'] : [choicesFor(kind).slice(-1)[0]];
+    else if (type === 'names') row.values = [];
+    else if (type === 'number' || type === 'duration') row.bounds = [{ op: 'gte', value: '' }];
+    else row.value = true;
+    return row;
+  }
+
+  function whenChanged() {
+    writeWhen(state.form.tree);
+    validateSoon();
+  }
+
+  function structureChanged() {
+    var box = root() && root().querySelector('[data-testid="when-builder"]');
+    if (box) fillBuilder(box);
+    validateSoon();
+  }
+
+  function fillBuilder(box) {
+    var tree = state.form.tree;
+    writeWhen(tree);
+    B.clear(box);
+    box.appendChild(groupEl(tree, null));
+  }
+
+  function smallButton(testid, key, onClick, text) {
+    return h('button', {
+      className: 'btn btn-small when-btn', testid: testid, i18n: text ? null : key, text: text || null,
+      attrs: { type: 'button', 'aria-label': t(key), title: t(key) }, on: { click: onClick },
+    });
+  }
+
+  function groupEl(group, parent) {
+    var op = h('select', { testid: 'when-group-op', attrs: { 'aria-label': t('when.group') } }, GROUP_OPS.map(function (g) {
+      return h('option', { i18n: 'when.group_' + g, attrs: { value: g } });
+    }));
+    op.value = group.group;
+    op.addEventListener('change', function () {
+      if (op.value === 'not' && group.items.length > 1) group.items = [{ group: group.group, items: group.items }];
+      group.group = op.value;
+      structureChanged();
+    });
+    var full = group.group === 'not' && group.items.length >= 1;
+    return h('div', { className: 'when-group when-group-' + group.group, testid: 'when-group', data: { op: group.group, 'when-path': group.path } }, [
+      h('div', { className: 'when-group-head' }, [
+        op,
+        parent ? smallButton('when-remove', 'when.remove_group', function () {
+          parent.items.splice(parent.items.indexOf(group), 1);
+          structureChanged();
+        }, '×') : null,
+      ]),
+      h('div', { className: 'admin-field-errors when-errors' }),
+      h('div', { className: 'when-children' }, group.items.map(function (item) {
+        return item.group ? groupEl(item, group) : rowEl(item, group);
+      })),
+      full ? null : h('div', { className: 'when-group-actions' }, [
+        smallButton('when-add', 'when.add', function () { group.items.push(freshRow('page_type')); structureChanged(); }),
+        smallButton('when-add-group', 'when.add_group', function () {
+          group.items.push({ group: 'any', items: [freshRow('page_type')] });
+          structureChanged();
+        }),
+      ]),
+    ]);
+  }
+
+  function valueInput(value, help, onInput) {
+    var node = h('input', { className: 'when-value', testid: 'when-value', attrs: { type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: help || null, 'aria-label': t('when.value') } });
+    node.value = value;
+    node.addEventListener('input', function () { onInput(node.value); whenChanged(); });
+    return node;
+  }
+
+  function opSelect(options, prefix, value, onChange) {
+    var node = h('select', { className: 'when-op', testid: 'when-op', attrs: { 'aria-label': t('when.op') } }, options.map(function (o) {
+      return h('option', { i18n: prefix + o, attrs: { value: o } });
+    }));
+    node.value = value;
+    node.addEventListener('change', function () { onChange(node.value); whenChanged(); });
+    return node;
+  }
+
+  function rowInputs(row) {
+    var type = KIND_TYPES[row.kind];
+    if (type === 'pattern') {
+      return [
+        opSelect(PATTERNS, 'when.pattern.', row.op, function (v) { row.op = v; }),
+        valueInput(row.value, null, function (v) { row.value = v; }),
+      ];
+    }
+    if (type === 'names') {
+      return [valueInput(row.values.join(', '), t('when.names_help'), function (v) {
+        row.values = v.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
+      })];
+    }
+    if (type === 'choice') {
+      var options = choicesFor(row.kind).slice();
+      row.values.forEach(function (v) { if (options.indexOf(v) < 0) options.push(v); });  // kept; the server names it
+      var select = h('select', {
+        className: 'when-value when-many', testid: 'when-value',
+        attrs: { multiple: true, size: Math.min(options.length, 4), 'aria-label': t('when.value'), title: t('when.many_help') },
+      }, options.map(function (o) {
+        return h('option', { text: o, attrs: { value: o, selected: row.values.indexOf(o) >= 0 } });
+      }));
+      select.addEventListener('change', function () {
+        row.values = Array.prototype.slice.call(select.selectedOptions).map(function (o) { return o.value; });
+        whenChanged();
+      });
+      return [select];
+    }
+    if (type === 'number' || type === 'duration') {
+      var parts = [];
+      row.bounds.forEach(function (bound, i) {
+        if (i) parts.push(h('span', { className: 'admin-muted', i18n: 'when.add_bound' }));
+        parts.push(opSelect(OPERATORS, 'when.op.', bound.op, function (v) { bound.op = v; }));
+        var node = valueInput(bound.value, type === 'duration' ? t('when.duration_help') : null, function (v) { bound.value = v; });
+        if (type === 'number') node.setAttribute('inputmode', 'decimal');
+        node.classList.add('when-short');
+        parts.push(node);
+        if (i) {
+          parts.push(smallButton('when-remove-bound', 'when.remove_bound', function () {
+            row.bounds.splice(i, 1);
+            structureChanged();
+          }, '×'));
+        }
+      });
+      if (row.bounds.length < 2) {
+        parts.push(smallButton('when-add-bound', 'when.add_bound', function () {
+          var first = row.bounds[0].op;
+          row.bounds.push({ op: first.charAt(0) === 'g' ? 'lte' : 'gte', value: '' });
+          structureChanged();
+        }));
+      }
+      return parts;
+    }
+    var yes = h('select', { className: 'when-value', testid: 'when-value', attrs: { 'aria-label': t('when.value') } }, [
+      h('option', { i18n: 'when.yes', attrs: { value: 'true' } }),
+      h('option', { i18n: 'when.no', attrs: { value: 'false' } }),
+    ]);
+    yes.value = row.value ? 'true' : 'false';
+    yes.addEventListener('change', function () { row.value = yes.value === 'true'; whenChanged(); });
+    return [yes];
+  }
+
+  function rowEl(row, group) {
+    var kind = h('select', { className: 'when-kind', testid: 'when-kind', attrs: { 'aria-label': t('when.kind') } }, KIND_ORDER.map(function (k) {
+      return h('option', { i18n: 'when.kind.' + k, attrs: { value: k } });
+    }));
+    kind.value = row.kind;
+    kind.addEventListener('change', function () {
+      group.items[group.items.indexOf(row)] = freshRow(kind.value);
+      structureChanged();
+    });
+    return h('div', { className: 'when-row', testid: 'when-row', data: { kind: row.kind, 'when-path': row.path } }, [
+      h('div', { className: 'when-row-main' }, [kind].concat(rowInputs(row), [
+        smallButton('when-remove', 'when.remove', function () {
+          group.items.splice(group.items.indexOf(row), 1);
+          structureChanged();
+        }, '×'),
+      ])),
+      h('div', { className: 'admin-field-errors when-errors' }),
+    ]);
+  }
+
+  // The error slot of the builder node an error's place names (the nearest enclosing one).
+  function builderSlot(container, loc, index) {
+    var prefix = 'rules[' + index + '].';
+    if (!state.form || state.form.whenMode !== 'builder' || loc.indexOf(prefix) !== 0) return null;
+    var builder = container.querySelector('[data-testid="when-builder"]');
+    if (!builder) return null;
+    var path = loc.slice(prefix.length);
+    while (path.indexOf('when') === 0) {
+      var node = builder.querySelector('[data-when-path="' + CSS.escape(path) + '"]');
+      if (node) {
+        node.classList.add('has-error');
+        return node.querySelector(':scope > .when-errors');
+      }
+      var shorter = path.replace(/(\.[^.[\]]+|\[\d+\])$/, '');
+      if (shorter === path) break;
+      path = shorter;
+    }
+    return null;
+  }
+
+  function toggleWhenMode() {
+    var f = state.form;
+    if (f.whenMode === 'builder') {
+      f.when = JSON.stringify(writeWhen(f.tree), null, 2);
+      f.whenMode = 'json';
+      f.whenNote = null;
+    } else {
+      var parsed;
+      try {
+        parsed = JSON.parse(f.when);
+      } catch (e) {
+        f.whenNote = t('when.cannot', { detail: t('when.bad_json') });
+        return replaceWhenSection();
+      }
+      try {
+        f.tree = readWhen(parsed);
+        f.whenMode = 'builder';
+        f.whenNote = null;
+      } catch (e) {
+        if (!(e instanceof Unrepresentable)) throw e;
+        f.whenNote = t('when.cannot', { detail: e.detail });
+      }
+    }
+    replaceWhenSection();
+  }
+
+  function replaceWhenSection() {
+    var old = root() && root().querySelector('[data-testid="rule-when-field"]');
+    if (old) old.replaceWith(whenSection());
+    validateSoon();
+  }
+
+  function whenSection() {
+    var f = state.form;
+    var builder = f.whenMode === 'builder';
+    var body;
+    if (builder) {
+      body = h('div', { className: 'when-builder', testid: 'when-builder' });
+      fillBuilder(body);
+    } else {
+      var area = h('textarea', { testid: 'rule-when', attrs: { rows: 8, spellcheck: 'false', 'aria-label': t('rules.when') } });
+      area.value = f.when;
+      area.addEventListener('input', function () { f.when = area.value; validateSoon(); });
+      body = h('div', {}, [area, h('small', { className: 'admin-muted', text: t('rules.when_help') }), cheatSheet()]);
+    }
+    return h('div', { className: 'field admin-field admin-field-when', testid: 'rule-when-field', data: { mode: f.whenMode } }, [
+      h('div', { className: 'when-head' }, [
+        h('span', { i18n: 'rules.when' }),
+        h('button', {
+          className: 'btn btn-small', testid: 'when-advanced', i18n: builder ? 'when.advanced' : 'when.to_builder',
+          attrs: { type: 'button', 'aria-pressed': builder ? 'false' : 'true' }, on: { click: toggleWhenMode },
+        }),
+      ]),
+      f.whenNote ? h('p', { className: 'admin-note is-bad', testid: 'when-note', attrs: { role: 'status' }, text: f.whenNote }) : null,
+      body,
+      h('div', { className: 'admin-field-errors', data: { 'error-for': 'when' } }),
+    ]);
+  }
+
   function renderEditor() {
     var once = [['session', 'rules.once_session'], ['visitor', 'rules.once_visitor'], ['', 'rules.once_none']].map(function (o) {
       return h('option', { i18n: o[1], attrs: { value: o[0] } });
@@ -725,17 +1226,12 @@
         input('team', 'select', 'rules.team', { options: teamOptions(state.form.team) }),
         input('enabled', 'checkbox', 'rules.enabled'),
       ]),
+      whenSection(),
       h('div', { className: 'admin-grid admin-grid-2' }, [
-        h('div', {}, [
-          input('message', 'textarea', 'rules.message', { rows: 3 }),
-          h('div', { className: 'rule-preview' }, [
-            h('span', { className: 'admin-subtitle', i18n: 'rules.preview' }),
-            h('div', { className: 'rule-preview-box', testid: 'rule-preview' }),
-          ]),
-        ]),
-        h('div', {}, [
-          input('when', 'textarea', 'rules.when', { rows: 8, help: t('rules.when_help') }),
-          cheatSheet(),
+        input('message', 'textarea', 'rules.message', { rows: 3 }),
+        h('div', { className: 'rule-preview' }, [
+          h('span', { className: 'admin-subtitle', i18n: 'rules.preview' }),
+          h('div', { className: 'rule-preview-box', testid: 'rule-preview' }),
         ]),
       ]),
       h('fieldset', { className: 'admin-grid' }, [

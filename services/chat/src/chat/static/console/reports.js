@@ -50,6 +50,8 @@
     'reports.rules.none': 'No rule has figures yet.',
     'reports.rules.loading': 'Rule figures are still loading…',
     'reports.rules.since': 'Since {date}',
+    'reports.rules.off': 'Off',
+    'reports.rules.removed': 'No longer in the rules',
     'reports.funnel': 'Funnel',
     'reports.step.eligible': 'Eligible',
     'reports.step.invited': 'Invited',
@@ -113,6 +115,8 @@
     'reports.rules.none': 'Millään säännöllä ei ole vielä lukuja.',
     'reports.rules.loading': 'Sääntöjen lukuja ladataan vielä…',
     'reports.rules.since': 'Alkaen {date}',
+    'reports.rules.off': 'Pois päältä',
+    'reports.rules.removed': 'Ei enää säännöissä',
     'reports.funnel': 'Suppilo',
     'reports.step.eligible': 'Kelpoiset',
     'reports.step.invited': 'Kutsutut',
@@ -363,7 +367,7 @@
 
   function pValue(p) { return fmt.number(p, 3); }
 
-  function ruleCard(rule) {
+  function ruleCard(rule, named) {
     var f = rule.funnel;
     var u = rule.uplift;
     var steps = FUNNEL.map(function (step) {
@@ -377,15 +381,18 @@
     var upliftText = u.relative == null
       ? t('reports.uplift_norel', { absolute: absolute, p: pValue(u.p_value) })
       : t('reports.uplift', { absolute: absolute, relative: (u.relative >= 0 ? '+' : '') + fmt.percent(u.relative, 1), p: pValue(u.p_value) });
-    return h('article', { className: 'rpt-rule', testid: 'report-rule', data: { rule: rule.rule_id } }, [
+    return h('article', { className: 'rpt-rule', testid: 'report-rule', data: { rule: rule.rule_id, enabled: rule.enabled == null ? null : String(rule.enabled) } }, [
       h('header', { className: 'rpt-rule-head' }, [
-        h('h3', { className: 'rpt-rule-id', text: rule.rule_id }),
+        h('h3', { className: 'rpt-rule-id', testid: 'rule-name', text: rule.name || rule.rule_id }),
+        rule.name ? h('span', { className: 'rpt-note', testid: 'rule-id', text: rule.rule_id }) : null,
+        rule.enabled === false ? h('span', { className: 'rpt-badge rpt-badge-no', testid: 'rule-off', i18n: 'reports.rules.off' }) : null,
+        named && rule.name == null ? h('span', { className: 'rpt-note', testid: 'rule-removed', i18n: 'reports.rules.removed' }) : null,
         rule.since ? h('span', { className: 'rpt-note', text: t('reports.rules.since', { date: fmt.date(rule.since) }) }) : null,
       ]),
       h('div', { className: 'rpt-charts' }, [
         h('figure', { className: 'rpt-figure' }, [
           h('figcaption', { i18n: 'reports.funnel' }),
-          barChart(steps, { testid: 'rule-funnel-chart', title: t('reports.funnel') + ' ' + rule.rule_id }),
+          barChart(steps, { testid: 'rule-funnel-chart', title: t('reports.funnel') + ' ' + (rule.name || rule.rule_id) }),
         ]),
         h('figure', { className: 'rpt-figure' }, [
           h('figcaption', { i18n: 'reports.arms' }),
@@ -418,7 +425,7 @@
     if (answer.loading) box.appendChild(h('p', { className: 'rpt-note', i18n: 'reports.rules.loading' }));
     var rules = answer.rules || [];
     if (!rules.length) { box.appendChild(h('p', { className: 'rpt-empty', i18n: 'reports.rules.none' })); return; }
-    rules.forEach(function (rule) { box.appendChild(ruleCard(rule)); });
+    rules.forEach(function (rule) { box.appendChild(ruleCard(rule, !!answer.named)); });
   }
 
   function renderAssisted(box, answer) {
