@@ -1,6 +1,8 @@
-"""The rules editor in a real browser on the real services: Anna (admin) creates a rule, sees an
-inline error for a bad value, fixes it, previews the message, backtests and publishes; the
-triggers worker applies it, and a fresh visitor of the store is invited by it.
+"""The rules editor in a real browser on the real services: Anna (admin) creates a rule with the
+condition builder, sees an inline error on the builder row of a bad value, fixes it, previews
+the message, backtests and publishes; the triggers worker applies it, and a fresh visitor of
+the store is invited by it. The builder and the JSON editor ("advanced") round-trip a tree,
+and what the builder cannot show stays in the JSON editor with a note.
 
 The new rule fires only on pages whose URL holds this run's marker, so other tests' visitors
 never meet it, and the published set keeps every existing rule (`e2e-second-look`).
@@ -9,6 +11,7 @@ never meet it, and the published set keeps every existing rule (`e2e-second-look
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -51,10 +54,6 @@ async def triggers_applies(stack: ChatStack, rule_id: str) -> None:
     raise AssertionError(f"triggers never applied {rule_id} or saw Anna online: {site}")
 
 
-def when(page_type: str, marker: str) -> str:
-    return '{"all": [{"page_type": "' + page_type + '"}, {"url": {"contains": "' + marker + '"}}]}'
-
-
 async def test_a_rule_created_in_the_editor_invites_a_visitor(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
@@ -75,19 +74,58 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await page.get_by_test_id("rule-message").fill(
         "Hi from {agent_name}: questions about {page_title}? (" + marker + ")"
     )
-    # a bad value first: the error appears next to the conditions, naming its place
-    await page.get_by_test_id("rule-when").fill(when("categry", marker))
-    error = page.locator('.admin-field-when [data-testid="rule-error"]')
+    # the conditions, built row by row: all of [page type category, URL ..., any of [...]]
+    builder = page.get_by_test_id("when-builder")
+    top = builder.get_by_test_id("when-group").first
+    await expect(top).to_have_attribute("data-op", "all")
+    first = builder.get_by_test_id("when-row").nth(0)
+    await expect(first).to_have_attribute("data-kind", "page_type")
+    await first.get_by_test_id("when-value").select_option(["category"])
+    await top.locator(":scope > .when-group-actions").get_by_test_id("when-add").click()
+    url_row = builder.get_by_test_id("when-row").nth(1)
+    await url_row.get_by_test_id("when-kind").select_option("url")
+    url_row = builder.locator('[data-testid="when-row"][data-kind="url"]')
+    await url_row.get_by_test_id("when-op").select_option("regex")
+    # a bad value first: the error appears on the builder row it names
+    await url_row.get_by_test_id("when-value").fill(marker + "([")
+    error = url_row.get_by_test_id("rule-error")
     await expect(error).to_have_count(1, timeout=WAIT_MS)
-    await expect(error).to_contain_text("did you mean 'category'")
+    await expect(error).to_contain_text("invalid regular expression")
     loc = await error.get_attribute("data-loc")
     assert loc is not None
     assert loc.startswith("rules[")
-    assert loc.endswith(".when.all[0].page_type")
+    assert loc.endswith(".when.all[1].url.regex")
+    await expect(first.get_by_test_id("rule-error")).to_have_count(0)
     await expect(page.get_by_test_id("rule-publish")).to_be_disabled()
 
-    # fixed: no error left, the preview reads as a visitor will read it
-    await page.get_by_test_id("rule-when").fill(when("category", marker))
+    # fixed: no error left
+    await url_row.get_by_test_id("when-op").select_option("contains")
+    await url_row.get_by_test_id("when-value").fill(marker)
+    await expect(page.locator('[data-testid="rule-error"]')).to_have_count(0, timeout=WAIT_MS)
+    # a nested "Any of" group (category or product pages; several values in one row)
+    await top.locator(":scope > .when-group-actions").get_by_test_id("when-add-group").click()
+    nested = top.locator('[data-testid="when-group"][data-op="any"]')
+    await expect(nested).to_have_count(1)
+    await nested.get_by_test_id("when-value").select_option(["category", "product"])
+
+    # the JSON editor shows the same tree, in the contracts' shape, and back again
+    await page.get_by_test_id("when-advanced").click()
+    written = json.loads(await page.get_by_test_id("rule-when").input_value())
+    assert written == {
+        "all": [
+            {"page_type": ["category"]},
+            {"url": {"contains": marker}},
+            {"any": [{"page_type": ["category", "product"]}]},
+        ]
+    }
+    await page.get_by_test_id("when-advanced").click()
+    await expect(builder.get_by_test_id("when-row")).to_have_count(3)
+    await expect(builder.locator('[data-testid="when-group"][data-op="any"]')).to_have_count(1)
+    await expect(
+        builder.locator('[data-testid="when-row"][data-kind="url"]').get_by_test_id("when-value")
+    ).to_have_value(marker)
+
+    # the preview reads as a visitor will read it
     await expect(page.locator('[data-testid="rule-error"]')).to_have_count(0, timeout=WAIT_MS)
     await expect(page.get_by_test_id("rule-publish")).to_be_enabled()
     await expect(page.get_by_test_id("rule-preview")).to_contain_text(
@@ -123,6 +161,95 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await expect(invitation).to_be_visible(timeout=60_000)
     await expect(visitor.get_by_test_id("beckon-invitation-text")).to_contain_text(marker)
     await expect(visitor.get_by_test_id("beckon-invitation-text")).to_contain_text("Anna")
+
+    # the rules report names the rule once triggers counts its invitation
+    report: list[dict[str, Any]] = []
+    for _ in range(300):
+        report = await page.evaluate(
+            "async () => (await (await fetch('/v1/console/reports/rules')).json()).rules"
+        )
+        if any(rule["rule_id"] == rule_id for rule in report):
+            break
+        await asyncio.sleep(0.2)
+    [counted] = [rule for rule in report if rule["rule_id"] == rule_id]
+    assert (counted["name"], counted["enabled"]) == ("Browsing layers (admin e2e)", True)
+    await page.get_by_test_id("tab-reports").click()
+    await page.get_by_test_id("report-tab-rules").click()
+    card = page.locator(f'[data-testid="report-rule"][data-rule="{rule_id}"]')
+    await expect(card.get_by_test_id("rule-name")).to_have_text(
+        "Browsing layers (admin e2e)", timeout=WAIT_MS
+    )
+    await expect(card.get_by_test_id("rule-id")).to_have_text(rule_id)
+
+
+async def test_the_builder_reads_any_tree_and_leaves_what_it_cannot_show_to_json(
+    chat_stack: ChatStack, new_context: Any
+) -> None:
+    page = await admin_console(await new_context(), chat_stack)
+    await page.get_by_test_id("tab-admin").click()
+    rules = page.get_by_test_id("admin-rules")
+    row = rules.locator(f'[data-testid="rule-row"][data-rule-id="{chat_stack.rule_id}"]')
+    await row.get_by_test_id("rule-edit").click()
+    builder = page.get_by_test_id("when-builder")
+    # the existing rule (`all: [product_views: {gte: 2}]`, stored with seconds and nulls)
+    views = builder.locator('[data-testid="when-row"][data-kind="product_views"]')
+    await expect(views).to_have_count(1, timeout=WAIT_MS)
+    await expect(views.get_by_test_id("when-op")).to_have_value("gte")
+    await expect(views.get_by_test_id("when-value")).to_have_value("2")
+
+    # JSON the builder cannot show: an unknown condition stays in the JSON editor, with a note,
+    # and its error is shown there
+    await page.get_by_test_id("when-advanced").click()
+    await page.get_by_test_id("rule-when").fill('{"all": [{"categry": "shoes"}]}')
+    await page.get_by_test_id("when-advanced").click()
+    await expect(page.get_by_test_id("when-note")).to_contain_text("categry")
+    await expect(page.get_by_test_id("rule-when")).to_be_visible()
+    await expect(page.get_by_test_id("when-builder")).to_have_count(0)
+    error = page.locator('.admin-field-when [data-testid="rule-error"]')
+    await expect(error).to_contain_text("did you mean 'category'", timeout=WAIT_MS)
+
+    # a tree it can show: ranges, `not`, durations, booleans; errors land on the nested row
+    await page.get_by_test_id("rule-when").fill(
+        json.dumps(
+            {
+                "any": [
+                    {"cart_value": {"gte": 50, "lt": 500}},
+                    {"not": {"returning": True}},
+                    {"all": [{"time_on_site": {"gte": "3m"}}, {"segment": "hot"}]},
+                ]
+            }
+        )
+    )
+    await page.get_by_test_id("when-advanced").click()
+    await expect(page.get_by_test_id("when-note")).to_have_count(0)
+    top = builder.get_by_test_id("when-group").first
+    await expect(top).to_have_attribute("data-op", "any")
+    cart = builder.locator('[data-testid="when-row"][data-kind="cart_value"]')
+    await expect(cart.get_by_test_id("when-op")).to_have_count(2)
+    await expect(cart.get_by_test_id("when-op").nth(1)).to_have_value("lt")
+    await expect(cart.get_by_test_id("when-value").nth(1)).to_have_value("500")
+    not_group = builder.locator('[data-testid="when-group"][data-op="not"]')
+    await expect(not_group.get_by_test_id("when-kind")).to_have_value("returning")
+    await expect(not_group.get_by_test_id("when-add")).to_have_count(0)  # one condition
+    time_row = builder.locator('[data-testid="when-row"][data-kind="time_on_site"]')
+    await expect(time_row.get_by_test_id("when-value")).to_have_value("3m")
+    await time_row.get_by_test_id("when-value").fill("-3m")
+    error = time_row.get_by_test_id("rule-error")
+    await expect(error).to_have_count(1, timeout=WAIT_MS)
+    assert (await error.get_attribute("data-loc") or "").endswith(
+        ".when.any[2].all[0].time_on_site.gte"
+    )
+    # removing the row removes its error; the empty nested group is named instead
+    await time_row.get_by_test_id("when-remove").click()
+    segment_group = builder.locator('[data-testid="when-group"][data-op="all"]')
+    await segment_group.locator('[data-testid="when-row"] [data-testid="when-remove"]').click()
+    await expect(
+        segment_group.locator(':scope > .when-errors [data-testid="rule-error"]')
+    ).to_have_count(1, timeout=WAIT_MS)
+    await segment_group.locator(':scope > .when-group-head [data-testid="when-remove"]').click()
+    await expect(page.locator('[data-testid="rule-error"]')).to_have_count(0, timeout=WAIT_MS)
+    await page.get_by_test_id("rule-cancel").click()
+    await expect(page.get_by_test_id("rule-editor")).to_have_count(0)
 
 
 async def test_an_invited_agent_sets_a_password_with_the_link_once(

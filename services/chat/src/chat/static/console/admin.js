@@ -8,6 +8,11 @@
  * to; places with no field of their own are listed under the form. Publish sends the
  * candidate with the version the edit started from (a newer version in between → reload).
  *
+ * A rule's conditions (`when`) are edited with the condition builder (nested "All of" /
+ * "Any of" / "Not" groups of rows, one condition kind each); an error located inside the tree
+ * is shown on the row (or group) it names. "Edit as JSON" switches to the raw tree; a tree the
+ * builder cannot show (an unknown key, an odd value) stays in the JSON editor with a note.
+ *
  * Also: the set-password page of an invited agent (`/console/#set-password=TOKEN`).
  */
 'use strict';
