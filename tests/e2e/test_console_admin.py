@@ -15,9 +15,9 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from consoles import agent_console, triggers_knows
+from playwright.async_api import expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
 
@@ -26,40 +26,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)
 WAIT_MS = 30_000
 
 
-async def admin_console(context: BrowserContext, stack: ChatStack) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(stack.agent_email)
-    await page.get_by_test_id("login-password").fill(stack.agent_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("agent-name")).to_have_text("Anna Virtanen", timeout=WAIT_MS)
-    toggle = page.get_by_test_id("status-toggle")
-    if await toggle.get_attribute("data-status") != "online":
-        await toggle.click()
-    await expect(toggle).to_have_attribute("data-status", "online", timeout=WAIT_MS)
-    return page
-
-
-async def triggers_applies(stack: ChatStack, rule_id: str) -> None:
-    """Until the worker runs the new rule (next to the old one) and sees Anna's free slots."""
-    site: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
-        for _ in range(300):
-            site = (await client.get(f"/v1/sites/{stack.site_id}")).json()
-            sales = site["teams"].get("sales", {})
-            if rule_id in site["rules"] and sales.get("free_slots", 0) > 0:
-                assert stack.rule_id in site["rules"], site  # the existing rule was kept
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"triggers never applied {rule_id} or saw Anna online: {site}")
-
-
 async def test_a_rule_created_in_the_editor_invites_a_visitor(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
     marker = f"admin-e2e-{uuid.uuid4().hex[:8]}"
     rule_id = marker
-    page = await admin_console(await new_context(), chat_stack)
+    page = await agent_console(await new_context(), chat_stack)
     await page.get_by_test_id("tab-admin").click()
     rules = page.get_by_test_id("admin-rules")
     await expect(
@@ -154,7 +126,8 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     ).to_have_count(1)
 
     # a fresh visitor on a page the rule names is invited by it
-    await triggers_applies(chat_stack, rule_id)
+    site = await triggers_knows(chat_stack, rule_id)
+    assert chat_stack.rule_id in site["rules"], site  # the existing rule was kept
     visitor = await (await new_context()).new_page()
     await visitor.goto(f"{chat_stack.store_url}/c/apparel?from={marker}")
     invitation = visitor.get_by_test_id("beckon-invitation")
@@ -185,7 +158,7 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
 async def test_the_builder_reads_any_tree_and_leaves_what_it_cannot_show_to_json(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
-    page = await admin_console(await new_context(), chat_stack)
+    page = await agent_console(await new_context(), chat_stack)
     await page.get_by_test_id("tab-admin").click()
     rules = page.get_by_test_id("admin-rules")
     row = rules.locator(f'[data-testid="rule-row"][data-rule-id="{chat_stack.rule_id}"]')
@@ -257,7 +230,7 @@ async def test_an_invited_agent_sets_a_password_with_the_link_once(
 ) -> None:
     marker = uuid.uuid4().hex[:8]
     email = f"invited-{marker}@example.com"
-    page = await admin_console(await new_context(), chat_stack)
+    page = await agent_console(await new_context(), chat_stack)
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.get_by_test_id("tab-admin").click()
     await page.get_by_test_id("admin-section-agents").click()

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from consoles import agent_console, triggers_knows
+from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
 
@@ -24,38 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)
 WAIT_MS = 30_000
 TRAIL = "trail-runner-x"
 SNEAKER = "city-sneaker"
-
-
-async def agent_console(context: BrowserContext, stack: ChatStack) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(stack.agent_email)
-    await page.get_by_test_id("login-password").fill(stack.agent_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("agent-name")).to_have_text("Anna Virtanen", timeout=WAIT_MS)
-    # English for the assertions below, whatever another test left as Anna's preference
-    await page.evaluate("Beckon.i18n.set('en')")
-    toggle = page.get_by_test_id("status-toggle")
-    if await toggle.get_attribute("data-status") != "online":
-        await toggle.click()
-    await expect(toggle).to_have_attribute("data-status", "online", timeout=WAIT_MS)
-    await expect(page.get_by_test_id("ws-status")).to_have_attribute(
-        "data-state", "connected", timeout=WAIT_MS
-    )
-    return page
-
-
-async def triggers_knows(stack: ChatStack) -> None:
-    """Until the worker has the rule and sees a free slot, a second look would not invite."""
-    async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
-        for _ in range(300):
-            site = (await client.get(f"/v1/sites/{stack.site_id}")).json()
-            if stack.rule_id in site["rules"] and site["teams"].get("sales", {}).get(
-                "free_slots", 0
-            ):
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"triggers never applied the rule or saw the agent online: {site}")
 
 
 async def conversation_of(page: Page, visitor_id: str) -> str:

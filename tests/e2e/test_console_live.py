@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
+from consoles import agent_console
 from playwright.async_api import BrowserContext, Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -73,19 +74,6 @@ async def write_states(stack: ChatStack, *states: tuple[str, bytes]) -> None:
         await producer.stop()
 
 
-async def console(context: BrowserContext, stack: ChatStack, email: str, name: str) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(email)
-    await page.get_by_test_id("login-password").fill(stack.agent_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("agent-name")).to_have_text(name, timeout=WAIT_MS)
-    await expect(page.get_by_test_id("ws-status")).to_have_attribute(
-        "data-state", "connected", timeout=WAIT_MS
-    )
-    return page
-
-
 def row(page: Page, visitor_id: str) -> Any:
     return page.locator(f'[data-testid="live-row"][data-visitor="{visitor_id}"]')
 
@@ -95,7 +83,7 @@ async def test_visitors_appear_live_filter_and_update_in_place(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     big, small = f"e2e-live-big-{tag}", f"e2e-live-small-{tag}"
-    page = await console(await new_context(), chat_stack, chat_stack.agent_email, "Anna Virtanen")
+    page = await agent_console(await new_context(), chat_stack, status=None)
     await page.get_by_test_id("tab-visitors").click()
     await expect(page.get_by_test_id("live-count")).to_be_visible()
     # only this test's visitors (the stack is shared with other tests' visitors)
@@ -187,7 +175,9 @@ async def first_visitor(page: Page) -> str | None:
 async def test_a_personal_invitation_from_the_list_reaches_the_visitor_and_its_chat_the_agent(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
-    agent = await console(await new_context(), chat_stack, chat_stack.second_agent_email, BEN)
+    agent = await agent_console(
+        await new_context(), chat_stack, chat_stack.second_agent_email, status=None
+    )
     toggle = agent.get_by_test_id("status-toggle")
     if await toggle.get_attribute("data-status") != "online":
         await toggle.click()

@@ -25,27 +25,14 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.topics import RULES_STATS
-from playwright.async_api import BrowserContext, Page, expect
+from consoles import agent_console
+from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
 WAIT_MS = 30_000
-
-
-async def agent_console(context: BrowserContext, stack: ChatStack) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(stack.agent_email)
-    await page.get_by_test_id("login-password").fill(stack.agent_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("agent-name")).to_have_text("Anna Virtanen", timeout=WAIT_MS)
-    toggle = page.get_by_test_id("status-toggle")
-    if await toggle.get_attribute("data-status") != "online":
-        await toggle.click()
-    await expect(toggle).to_have_attribute("data-status", "online", timeout=WAIT_MS)
-    return page
 
 
 async def console_api(page: Page, method: str, path: str, body: Any = None) -> Any:

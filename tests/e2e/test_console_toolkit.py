@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from consoles import agent_console, set_status
 from playwright.async_api import BrowserContext, Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -22,32 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)
 
 PRODUCT = "/p/trail-runner-x"
 WAIT_MS = 30_000
-
-
-async def console(context: BrowserContext, stack: ChatStack, email: str, *, online: bool) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{stack.chat_url}/console/")
-    await page.get_by_test_id("login-email").fill(email)
-    await page.get_by_test_id("login-password").fill(stack.agent_password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("ws-status")).to_have_attribute(
-        "data-state", "connected", timeout=WAIT_MS
-    )
-    await set_status(page, "online" if online else "away")
-    return page
-
-
-async def set_status(page: Page, status: str) -> None:
-    """The toggle goes offline/away -> online -> away; click until the status is reached."""
-    toggle = page.get_by_test_id("status-toggle")
-    for _ in range(2):
-        await expect(toggle).to_be_enabled(timeout=WAIT_MS)
-        current = await toggle.get_attribute("data-status")
-        if current == status:
-            break
-        await toggle.click()
-        await expect(toggle).not_to_have_attribute("data-status", str(current), timeout=WAIT_MS)
-    await expect(toggle).to_have_attribute("data-status", status, timeout=WAIT_MS)
 
 
 async def free_slots(page: Page) -> None:
@@ -105,10 +80,10 @@ async def test_a_note_stays_with_agents_and_a_transfer_shows_the_new_agent(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
     uid = uuid.uuid4().hex[:8]
-    ben = await console(
-        await new_context(), chat_stack, chat_stack.second_agent_email, online=False
+    ben = await agent_console(
+        await new_context(), chat_stack, chat_stack.second_agent_email, status="away"
     )
-    anna = await console(await new_context(), chat_stack, chat_stack.agent_email, online=True)
+    anna = await agent_console(await new_context(), chat_stack)
     await free_slots(anna)
     question = f"Hello, do these run small? ({uid})"
     visitor = await visitor_starts_chat(await new_context(), chat_stack, question)
@@ -192,7 +167,7 @@ async def test_canned_reply_tags_answers_and_a_lead(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
     uid = uuid.uuid4().hex[:8]
-    anna = await console(await new_context(), chat_stack, chat_stack.agent_email, online=True)
+    anna = await agent_console(await new_context(), chat_stack)
     await free_slots(anna)
     question = f"Is shipping to Finland free? ({uid})"
     visitor = await visitor_starts_chat(await new_context(), chat_stack, question)

@@ -31,7 +31,7 @@ from beckon_contracts.invitations import (
     InvitationIssuedPayload,
     InvitingAgent,
 )
-from beckon_contracts.topics import CHAT_INVITATIONS
+from beckon_contracts.topics import CHAT_INVITATIONS, TRACKING_EVENTS
 from beckon_devstack.kafka_probe import read_records
 from beckon_devstack.ports import free_port
 from beckon_devstack.processes import stop_process
@@ -761,3 +761,67 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not hold within {timeout_s} s")
         await asyncio.sleep(0.05)
+
+
+# ---- tracking events (what the tracker puts on tracking.events) -----------------------
+
+
+def tracking_event(
+    site_id: str, visitor_id: str, type_: str, payload: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "event_id": str(uuid7()),
+        "type": type_,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "received_at": datetime.now(UTC).isoformat(),
+        "site_id": site_id,
+        "visitor_id": visitor_id,
+        "session_id": "s-1",
+        "context": {
+            "page": {"url": "https://shop.test/p/trail", "title": "Trail Runner X"},
+            "campaign": {"source": "newsletter", "medium": "email"},
+        },
+    }
+    if payload is not None:
+        value["payload"] = payload
+    value.update(extra)
+    return value
+
+
+def visit(site_id: str, visitor_id: str) -> list[dict[str, Any]]:
+    """A short shopping visit: home, a product, the cart, an order, identify, a heartbeat."""
+    item = {"product_id": "trail", "name": "Trail Runner X", "price": 129.9, "quantity": 1}
+    return [
+        tracking_event(site_id, visitor_id, "page_viewed", {"page_type": "home"}),
+        tracking_event(
+            site_id,
+            visitor_id,
+            "product_viewed",
+            {"product_id": "trail", "name": "Trail Runner X", "price": 129.9, "currency": "EUR"},
+        ),
+        tracking_event(
+            site_id,
+            visitor_id,
+            "cart_updated",
+            {"items": [item], "value": 129.9, "currency": "EUR"},
+        ),
+        tracking_event(site_id, visitor_id, "heartbeat", {"seconds_on_page": 15}),
+        tracking_event(
+            site_id,
+            visitor_id,
+            "order_completed",
+            {"order_id": "A-1", "items": [item], "value": 129.9, "currency": "EUR"},
+        ),
+        tracking_event(
+            site_id,
+            visitor_id,
+            "identified",
+            {"user_id": "u-1", "traits": {"email": "maija@example.fi", "name": "Maija"}},
+        ),
+    ]
+
+
+async def produce_events(bootstrap: str, events: list[dict[str, Any]]) -> None:
+    for value in events:
+        key = f"{value['site_id']}:{value['visitor_id']}".encode()
+        await produce(bootstrap, TRACKING_EVENTS.name, key, orjson.dumps(value))

@@ -15,73 +15,20 @@ from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from chat.activity.recorder import sweep_expired
-from chat_testing import eventually, produce, read_events, unique
+from chat_testing import (
+    eventually,
+    produce,
+    produce_events,
+    read_events,
+    tracking_event,
+    unique,
+    visit,
+)
 
 pytestmark = pytest.mark.integration
 
 # The first records may wait for the `chat-activity` group to form across both instances.
 RECORD_TIMEOUT_S = 60.0
-
-
-def tracking_event(
-    site_id: str, visitor_id: str, type_: str, payload: dict[str, Any] | None = None, **extra: Any
-) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "event_id": str(uuid7()),
-        "type": type_,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "received_at": datetime.now(UTC).isoformat(),
-        "site_id": site_id,
-        "visitor_id": visitor_id,
-        "session_id": "s-1",
-        "context": {
-            "page": {"url": "https://shop.test/p/trail", "title": "Trail Runner X"},
-            "campaign": {"source": "newsletter", "medium": "email"},
-        },
-    }
-    if payload is not None:
-        value["payload"] = payload
-    value.update(extra)
-    return value
-
-
-def visit(site_id: str, visitor_id: str) -> list[dict[str, Any]]:
-    """A short shopping visit: home, a product, the cart, an order, identify, a heartbeat."""
-    item = {"product_id": "trail", "name": "Trail Runner X", "price": 129.9, "quantity": 1}
-    return [
-        tracking_event(site_id, visitor_id, "page_viewed", {"page_type": "home"}),
-        tracking_event(
-            site_id,
-            visitor_id,
-            "product_viewed",
-            {"product_id": "trail", "name": "Trail Runner X", "price": 129.9, "currency": "EUR"},
-        ),
-        tracking_event(
-            site_id,
-            visitor_id,
-            "cart_updated",
-            {"items": [item], "value": 129.9, "currency": "EUR"},
-        ),
-        tracking_event(site_id, visitor_id, "heartbeat", {"seconds_on_page": 15}),
-        tracking_event(
-            site_id,
-            visitor_id,
-            "order_completed",
-            {"order_id": "A-1", "items": [item], "value": 129.9, "currency": "EUR"},
-        ),
-        tracking_event(
-            site_id,
-            visitor_id,
-            "identified",
-            {"user_id": "u-1", "traits": {"email": "maija@example.fi", "name": "Maija"}},
-        ),
-    ]
-
-
-async def produce_events(bootstrap: str, events: list[dict[str, Any]]) -> None:
-    for value in events:
-        key = f"{value['site_id']}:{value['visitor_id']}".encode()
-        await produce(bootstrap, TRACKING_EVENTS.name, key, orjson.dumps(value))
 
 
 async def activity_rows(db: Any, site_id: str, visitor_id: str) -> list[Any]:

@@ -1,0 +1,69 @@
+"""What the console's browser tests share: an agent logged in, and the triggers worker ready.
+
+Imported by name from the e2e test files (pytest puts this folder on `sys.path`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import httpx
+from playwright.async_api import BrowserContext, Page, expect
+
+WAIT_MS = 30_000
+ChatStack = Any  # conftest.py's dataclass (conftest is not importable by name)
+
+
+async def agent_console(
+    context: BrowserContext,
+    stack: ChatStack,
+    email: str | None = None,
+    *,
+    status: Literal["online", "away"] | None = "online",
+    locale: str | None = "en",
+) -> Page:
+    """The console in a new page, logged in as `email` (Anna, the admin, by default), its
+    socket connected; then the agent's status set, and the page's language (tests assert
+    English text whatever another test saved as the agent's preference)."""
+    page = await context.new_page()
+    await page.goto(f"{stack.chat_url}/console/")
+    await page.get_by_test_id("login-email").fill(email or stack.agent_email)
+    await page.get_by_test_id("login-password").fill(stack.agent_password)
+    await page.get_by_test_id("login-submit").click()
+    await expect(page.get_by_test_id("agent-name")).not_to_be_empty(timeout=WAIT_MS)
+    await expect(page.get_by_test_id("ws-status")).to_have_attribute(
+        "data-state", "connected", timeout=WAIT_MS
+    )
+    if locale is not None:
+        await page.evaluate("locale => Beckon.i18n.set(locale)", locale)
+    if status is not None:
+        await set_status(page, status)
+    return page
+
+
+async def set_status(page: Page, status: str) -> None:
+    """The toggle goes offline/away -> online -> away; click until the status is reached."""
+    toggle = page.get_by_test_id("status-toggle")
+    for _ in range(2):
+        await expect(toggle).to_be_enabled(timeout=WAIT_MS)
+        current = await toggle.get_attribute("data-status")
+        if current == status:
+            break
+        await toggle.click()
+        await expect(toggle).not_to_have_attribute("data-status", str(current), timeout=WAIT_MS)
+    await expect(toggle).to_have_attribute("data-status", status, timeout=WAIT_MS)
+
+
+async def triggers_knows(stack: ChatStack, rule_id: str | None = None) -> dict[str, Any]:
+    """Until the worker runs the rule (the stack's own by default) and sees a free slot in
+    sales: from then on, a visitor who meets the rule is invited (nothing left to timing)."""
+    wanted = rule_id or stack.rule_id
+    site: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
+        for _ in range(300):
+            site = (await client.get(f"/v1/sites/{stack.site_id}")).json()
+            if wanted in site["rules"] and site["teams"].get("sales", {}).get("free_slots", 0):
+                return site
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"triggers never applied {wanted} or saw an agent online: {site}")
