@@ -82,6 +82,21 @@ async def test_teams_and_limits_reach_presence(
         refused = await admin.post(f"/admin/agents/{ben.agent_id}", {"max_chats": limit})
         assert refused.status_code == 422, limit
 
+    # his picture: what the widget shows beside his name (presence carries it to triggers)
+    picture = "https://cdn.example/ben.png"
+    pictured = await admin.post(f"/admin/agents/{ben.agent_id}", {"avatar_url": picture})
+    assert pictured.json()["agent"]["avatar_url"] == picture
+    await _presence_until(
+        chat,
+        f"{site.site_id}:sales",
+        lambda t: any(a.agent_id == ben.agent_id and a.avatar_url == picture for a in t.agents),
+    )
+    for bad in ("javascript:alert(1)", 'https://x.test/"onerror=', "ftp://x.test/a.png"):
+        refused = await admin.post(f"/admin/agents/{ben.agent_id}", {"avatar_url": bad})
+        assert refused.status_code == 422, bad
+    cleared = await admin.post(f"/admin/agents/{ben.agent_id}", {"avatar_url": ""})
+    assert cleared.json()["agent"]["avatar_url"] is None
+
     # out of a team: the team is republished without him
     removed = await admin.post(f"/admin/teams/vip/members/{ben.agent_id}/remove", {})
     assert removed.status_code == 200

@@ -62,8 +62,13 @@ class InviteBody(_Body):
     max_chats: int = Field(default=5, ge=1, le=50)
 
 
+AvatarUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^(https?://[^\s\"'<>]+)?$")]
+
+
 class AgentChangeBody(_Body):
     name: Name | None = None
+    # the picture the visitor sees beside the agent's name ("" removes it)
+    avatar_url: AvatarUrl | None = None
     role: Literal["agent", "admin"] | None = None
     max_chats: int | None = Field(default=None, ge=1, le=50)
     teams: list[TeamId] | None = Field(default=None, max_length=50)
@@ -264,7 +269,13 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
             raise ChatError(409, "last_admin", "the site needs at least one admin")
         before = await admin_store.teams_of(conn, site_id, agent_id)
         await admin_store.update_agent(
-            conn, site_id, agent_id, name=body.name, role=body.role, max_chats=body.max_chats
+            conn,
+            site_id,
+            agent_id,
+            name=body.name,
+            role=body.role,
+            max_chats=body.max_chats,
+            avatar_url=body.avatar_url,
         )
         after = before
         if body.teams is not None:
@@ -274,7 +285,10 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
                 await admin_store.remove_member(conn, site_id, team, agent_id)
             for team in sorted(after - before):
                 await admin_store.add_member(conn, site_id, team, agent_id)
-        capacity = body.max_chats is not None or body.name is not None
+        # presence carries the name and avatar the widget shows with invitations
+        capacity = (
+            body.max_chats is not None or body.name is not None or body.avatar_url is not None
+        )
         touched = (before | after) if capacity else (before ^ after)
         tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=touched)
     await rt.service.after_commit(tx)

@@ -227,16 +227,21 @@ async def update_agent(
     name: str | None,
     role: str | None,
     max_chats: int | None,
+    avatar_url: str | None = None,
 ) -> None:
+    """Change what is given (None: unchanged; an empty avatar_url removes the picture)."""
     await conn.execute(
         """UPDATE chat.agents SET name = coalesce($3, name), role = coalesce($4, role),
-                                  max_chats = coalesce($5, max_chats)
+                                  max_chats = coalesce($5, max_chats),
+                                  avatar_url = CASE WHEN $6::text IS NULL THEN avatar_url
+                                                    ELSE nullif($6::text, '') END
            WHERE site_id = $1 AND agent_id = $2""",
         site_id,
         agent_id,
         name,
         role,
         max_chats,
+        avatar_url,
     )
 
 

@@ -162,6 +162,7 @@
     'agents.status': 'Status',
     'agents.load': 'Chats',
     'agents.max_chats': 'Max chats',
+    'agents.avatar_url': 'Picture URL (https://…)',
     'agents.teams': 'Teams',
     'agents.save': 'Save',
     'agents.deactivate': 'Deactivate',
@@ -337,6 +338,7 @@
     'agents.status': 'Tila',
     'agents.load': 'Keskustelut',
     'agents.max_chats': 'Enint. keskusteluja',
+    'agents.avatar_url': 'Kuvan osoite (https://…)',
     'agents.teams': 'Tiimit',
     'agents.save': 'Tallenna',
     'agents.deactivate': 'Poista käytöstä',
@@ -1468,12 +1470,14 @@
       var role = roleSelect(agent.role, 'agent-role');
       var max = h('input', { testid: 'agent-max-chats', attrs: { type: 'number', min: 1, max: 50, 'aria-label': t('agents.max_chats') } });
       max.value = String(agent.max_chats);
+      var avatar = h('input', { className: 'admin-avatar-input', testid: 'agent-avatar', attrs: { type: 'url', placeholder: t('agents.avatar_url'), 'aria-label': t('agents.avatar_url') } });
+      avatar.value = agent.avatar_url || '';
       var teams = teamChecks(agent.teams, 'agent-teams');
       var rowError = h('p', { className: 'form-error', testid: 'agent-error', attrs: { role: 'alert', hidden: true } });
       var fail = function (err) { rowError.textContent = errorText(err); rowError.hidden = false; };
       var status = agent.active ? (agent.invite_pending ? t('agents.pending') : t('status.' + agent.status)) : t('agents.deactivated');
       return h('tr', { className: 'agent-row' + (agent.active ? '' : ' is-inactive'), testid: 'agent-row', data: { 'agent-id': agent.id, active: String(agent.active) } }, [
-        h('td', {}, [h('strong', { text: agent.name }), h('div', { className: 'admin-muted', text: agent.email })]),
+        h('td', {}, [h('strong', { text: agent.name }), h('div', { className: 'admin-muted', text: agent.email }), agent.active ? avatar : null]),
         h('td', {}, [role]),
         h('td', { testid: 'agent-status', text: status }),
         h('td', { testid: 'agent-load', text: agent.open_chats + ' / ' + agent.max_chats }),
@@ -1482,7 +1486,7 @@
         h('td', { className: 'admin-row-actions' }, agent.active ? [
           h('button', { className: 'btn btn-small btn-primary', testid: 'agent-save', i18n: 'agents.save', attrs: { type: 'button' }, on: { click: function () {
             B.api('POST', '/admin/agents/' + encodeURIComponent(agent.id), {
-              role: role.value, max_chats: Number(max.value), teams: checked(teams),
+              role: role.value, max_chats: Number(max.value), teams: checked(teams), avatar_url: avatar.value.trim(),
             }).then(function () { return Promise.all([refreshAgents(), B.api('GET', '/admin/teams').then(function (r) { state.teams = r.teams; })]); }, fail);
           } } }),
           h('button', { className: 'btn btn-small', testid: 'agent-new-link', i18n: 'agents.new_link', attrs: { type: 'button' }, on: { click: function () {
