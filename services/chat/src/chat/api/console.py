@@ -31,6 +31,7 @@ router = APIRouter(prefix="/v1/console", tags=["console"])
 pages = APIRouter(tags=["console"])
 
 COOKIE = "beckon_agent"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEARTBEAT_EVERY_S = 10.0
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
@@ -103,9 +104,10 @@ def same_origin(origin: str | None, host: str | None) -> bool:
 
 
 async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """The runtime and the logged-in agent of a console call (POSTs must be same-origin)."""
+    """The runtime and the logged-in agent of a console call (every call that changes
+    something must come from the console's own pages)."""
     rt = runtime(request)
-    if request.method == "POST" and not same_origin(
+    if request.method not in SAFE_METHODS and not same_origin(
         request.headers.get("origin"), request.headers.get("host")
     ):
         raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
