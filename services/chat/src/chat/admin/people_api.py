@@ -345,9 +345,15 @@ async def accept_invite(request: Request) -> dict[str, Any]:
     weak = domain.password_problem(body.password)
     if weak is not None:
         raise ChatError(422, "weak_password", weak)
-    password_hash = hash_password(body.password)  # before the transaction: argon2 is slow
+    token_hash = domain.token_hash(body.token)
+    # argon2 is slow on purpose: never spend it on a link that cannot work (nor inside the
+    # transaction); the link is taken for good below, once, under the transaction
+    async with rt.service.pool.acquire() as conn:
+        if not await admin_store.invite_is_open(conn, token_hash, _now()):
+            raise ChatError(410, "invite_invalid", "this link was used already or has expired")
+    password_hash = hash_password(body.password)
     async with rt.service.pool.acquire() as conn, conn.transaction():
-        taken = await admin_store.take_invite(conn, domain.token_hash(body.token), _now())
+        taken = await admin_store.take_invite(conn, token_hash, _now())
         if taken is None:
             raise ChatError(410, "invite_invalid", "this link was used already or has expired")
         row = await admin_store.set_password(

@@ -300,6 +300,17 @@ async def insert_invite(
     )
 
 
+async def invite_is_open(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT 1 FROM chat.agent_invites
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2""",
+            token_hash,
+            now,
+        )
+    )
+
+
 async def take_invite(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> Row | None:
     """Use an invitation once: the row (site, agent) if it was unused and unexpired."""
     return await conn.fetchrow(
