@@ -6,7 +6,8 @@ Starts Tansu and the tracker (or uses running ones: --bootstrap, --tracker-url/-
 drives POST /v1/collect from separate load-generator processes on loopback, and measures:
   1. peak, batches of 10 events (closed loop)      2. peak, single-event requests
   3. open loop at half of each peak: p50/p99 over broker-acknowledged (200) answers only
-  4. ceiling A: a bare aiokafka producer (acks=all, same broker, record sizes, linger)
+  4. ceiling A: a bare aiokafka producer (acks=all, same broker, record sizes, linger), and
+     the tracker's librdkafka publisher on its own (confluent-kafka, no HTTP)
   5. ceiling B: a bare ASGI endpoint under uvicorn (uvloop + httptools, like the tracker)
 The last line is `RESULT {json}`.
 """
@@ -247,10 +248,21 @@ class ProducerResult:
 
 
 async def _bare_producer(
-    clocks: Event, bootstrap: str, linger_ms: int, concurrency: int, seconds: float, warmup_s: float
+    clocks: Event,
+    client: str,
+    bootstrap: str,
+    linger_ms: int,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float,
 ) -> ProducerResult:
     batches = tracker_records(2_000)
     sizes = [len(value) for batch in batches for _, value, _ in batch]
+    if client == "confluent":
+        return await _bare_confluent(
+            clocks, batches, sum(sizes) / len(sizes), bootstrap, linger_ms, concurrency,
+            seconds, warmup_s,
+        )  # fmt: skip
     producer = make_producer(
         bootstrap, client_id="bench-bare", linger_ms=linger_ms, request_timeout_ms=10_000
     )
@@ -283,6 +295,54 @@ async def _bare_producer(
     return result
 
 
+async def _bare_confluent(
+    clocks: Event,
+    batches: list[list[tuple[bytes, bytes, list[tuple[str, bytes]]]]],
+    value_bytes: float,
+    bootstrap: str,
+    linger_ms: int,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float,
+) -> ProducerResult:
+    """The tracker's own librdkafka publisher, without HTTP: one future per batch."""
+    from tracker.adapters.kafka import OutboundRecord
+    from tracker.adapters.librdkafka import ConfluentPublisher
+    from tracker.config import Settings
+
+    records = [
+        [OutboundRecord(TRACKING_EVENTS.name, key, value, headers) for key, value, headers in b]
+        for b in batches
+    ]
+    settings = Settings(kafka_bootstrap=bootstrap, kafka_linger_ms=linger_ms, create_topics=False)
+    publisher = ConfluentPublisher(settings)
+    await publisher.start()
+    while not await publisher.is_ready():
+        await asyncio.sleep(0.1)
+    result = ProducerResult(value_bytes=value_bytes, latencies_s=[])
+    clocks.set()
+    started = time.perf_counter()
+    opens, closes = started + warmup_s, started + warmup_s + seconds
+    counter = iter(range(10**12))
+
+    async def drive() -> None:
+        assert result.latencies_s is not None
+        while (sent_at := time.perf_counter()) < closes:
+            batch = records[next(counter) % len(records)]
+            await publisher.publish(batch)
+            done = time.perf_counter()
+            if opens <= done < closes:
+                result.events += len(batch)
+                result.batches += 1
+                result.latencies_s.append(done - sent_at)
+
+    try:
+        await asyncio.gather(*(drive() for _ in range(concurrency)))
+    finally:
+        await publisher.stop()
+    return result
+
+
 def _bare_producer_main(results: mp.Queue[ProducerResult], *args: Any) -> None:
     try:
         results.put(uvloop.run(_bare_producer(*args)))
@@ -291,6 +351,7 @@ def _bare_producer_main(results: mp.Queue[ProducerResult], *args: Any) -> None:
 
 
 def run_bare_producer(
+    client: str,
     bootstrap: str,
     linger_ms: int,
     concurrency: int,
@@ -304,8 +365,8 @@ def run_bare_producer(
     clocks = ctx.Event()
     process = ctx.Process(
         target=_bare_producer_main,
-        args=(results, clocks, bootstrap, linger_ms, concurrency, seconds, warmup_s),
-        name="bare-producer",
+        args=(results, clocks, client, bootstrap, linger_ms, concurrency, seconds, warmup_s),
+        name=f"bare-producer-{client}",
     )
     process.start()
     assert process.pid is not None
@@ -426,6 +487,7 @@ class Bench:
             TRACKER_LOG_JSON="true",
             TRACKER_KAFKA_LINGER_MS=str(self.args.linger_ms),
             TRACKER_WORKERS=str(self.args.tracker_workers),
+            **({"TRACKER_KAFKA_CLIENT": self.args.kafka_client} if self.args.kafka_client else {}),
         )
         argv = [sys.executable, "-m", "tracker"]
         service = self._own(start_service("tracker", argv, env, self.log_dir))
@@ -525,10 +587,11 @@ class Bench:
         )
         return phase
 
-    def bare_producer(self, bootstrap: str) -> dict[str, Any]:
+    def bare_producer(self, bootstrap: str, client: str = "aiokafka") -> dict[str, Any]:
         args = self.args
         concurrency = args.connections * args.workers
-        self.say(f"-- ceiling A: bare aiokafka producer, batches of 10, {concurrency} in flight")
+        what = "bare aiokafka producer" if client == "aiokafka" else "the librdkafka publisher"
+        self.say(f"-- ceiling A: {what}, batches of 10, {concurrency} in flight")
 
         def clocks_started(pid: int) -> CpuMeter:
             groups = {"producer": [pid], "broker": self.broker_pids, "tracker": self.tracker_pids}
@@ -537,7 +600,13 @@ class Bench:
             return meter
 
         result, cpu = run_bare_producer(
-            bootstrap, args.linger_ms, concurrency, args.seconds, args.warmup, clocks_started
+            client,
+            bootstrap,
+            args.linger_ms,
+            concurrency,
+            args.seconds,
+            args.warmup,
+            clocks_started,
         )
         summary = {
             "events_per_s": round(result.events / args.seconds, 1),
@@ -580,6 +649,7 @@ class Bench:
                 summaries = {name: phase.summary() for name, phase in phases.items()}
                 if not args.skip_ceilings:
                     summaries["bare_producer"] = self.bare_producer(bootstrap)
+                    summaries["bare_confluent"] = self.bare_producer(bootstrap, "confluent")
                     bare = self.start_bare_asgi()
                     summaries["bare_asgi"] = self.load(
                         "ceiling B: bare ASGI endpoint, single-event bodies",
@@ -599,6 +669,7 @@ class Bench:
     ) -> dict[str, Any]:
         args = self.args
         producer = s.get("bare_producer", {}).get("events_per_s")
+        confluent = s.get("bare_confluent", {}).get("events_per_s")
         bare_asgi = s.get("bare_asgi", {}).get("requests_per_s")
         non_200 = sum(sum(p.result.non_ok.values()) for p in phases.values())
         errors = sum(sum(p.result.errors.values()) for p in phases.values())
@@ -615,9 +686,13 @@ class Bench:
             "p99_ms_half_load_batch10": s["half_batch10"]["p99_ms"],
             "half_load_requests_per_s_batch10": round(s["half_batch10"]["target_requests_per_s"]),
             "bare_producer_events_per_s": round(producer) if producer else None,
+            "bare_confluent_events_per_s": round(confluent) if confluent else None,
             "bare_asgi_requests_per_s": round(bare_asgi) if bare_asgi else None,
             "ratio_to_bare_producer": round(s["batch10"]["events_per_s"] / producer, 3)
             if producer
+            else None,
+            "ratio_to_bare_confluent": round(s["batch10"]["events_per_s"] / confluent, 3)
+            if confluent
             else None,
             "ratio_to_bare_asgi": round(s["single"]["requests_per_s"] / bare_asgi, 3)
             if bare_asgi
@@ -640,6 +715,7 @@ class Bench:
             "open_loop_connections_per_worker": args.open_connections,
             "tracker_workers": None if args.tracker_url else args.tracker_workers,
             "linger_ms": args.linger_ms,
+            "kafka_client": args.kafka_client or "tracker default",
             "broker": args.bootstrap or "tansu (embedded, same machine)",
             "tracker": args.tracker_url or "python -m tracker",
         }
@@ -656,6 +732,7 @@ def print_table(f: dict[str, Any]) -> None:
         ("half_single", "half peak, single events (open loop)"),
         ("half_batch10", "half peak, batches of 10 (open loop)"),
         ("bare_producer", "ceiling A: bare aiokafka producer"),
+        ("bare_confluent", "ceiling A: librdkafka publisher, no HTTP"),
         ("bare_asgi", "ceiling B: bare ASGI endpoint"),
     ]
     print()
@@ -672,6 +749,9 @@ def print_table(f: dict[str, Any]) -> None:
     print()
     if f["ratio_to_bare_producer"] is not None:
         print(f"tracker / bare producer, events/s in batches of 10: {f['ratio_to_bare_producer']}")
+        print(
+            f"tracker / librdkafka publisher alone, same:          {f['ratio_to_bare_confluent']}"
+        )
         print(f"tracker / bare ASGI, single-event requests/s:       {f['ratio_to_bare_asgi']}")
     for key, (op, bound) in TARGETS.items():
         verdict = "met" if f["targets_met"][key] else "MISSED"
@@ -695,6 +775,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--open-connections", type=int, default=64, help="open-loop connections per worker")
     add("--tracker-workers", type=int, default=1, help="TRACKER_WORKERS (and bare ASGI workers)")
     add("--linger-ms", type=int, default=2, help="producer linger_ms, tracker and bare producer")
+    add(
+        "--kafka-client",
+        choices=("confluent", "aiokafka"),
+        help="TRACKER_KAFKA_CLIENT for the tracker it starts (default: the tracker's default)",
+    )
     add("--skip-ceilings", action="store_true", help="measure the tracker only")
     add("--py-spy", metavar="DIR", help="profile the tracker's peak phases with py-spy into DIR")
     add("--keep-logs", action="store_true", help="keep the servers' logs")

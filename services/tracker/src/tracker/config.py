@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client: Literal["confluent", "aiokafka"] = Field(
+        default="confluent",
+        description="librdkafka (confluent-kafka) or aiokafka; both keep acks=all",
+    )
     kafka_idempotent: bool = Field(
         default=False, description="Enable on Apache Kafka; Tansu does not support it"
     )

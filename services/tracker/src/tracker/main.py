@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tracker.adapters.kafka import KafkaPublisher
+from tracker.adapters.kafka import make_publisher
 from tracker.api.problems import json_response
 from tracker.api.routes import EdgeState, collect, mount_scripts, router
 from tracker.config import Settings
@@ -30,7 +30,7 @@ log = logging.getLogger("tracker")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
-    publisher = KafkaPublisher(settings)
+    publisher = make_publisher(settings)
     metrics = TrackerMetrics()
     sites = SiteRegistry(
         Site(s.site_id, s.site_key, s.write_key, frozenset(s.allowed_origins))

@@ -54,12 +54,13 @@ async def test_a_runaway_visitor_is_refused_without_slowing_others(start_tracker
         assert calm.status_code == 200
 
 
-async def test_broker_down_means_503_never_2xx(start_tracker, make_settings):
+@pytest.mark.parametrize("kafka_client", ["confluent", "aiokafka"])
+async def test_broker_down_means_503_never_2xx(kafka_client, start_tracker, make_settings):
     broker = TansuBroker().start()
     try:
         await wait_until_serving(broker.bootstrap)
         await ensure_topics(broker.bootstrap)
-        settings = make_settings(broker.bootstrap, ack_timeout_s=2.0)
+        settings = make_settings(broker.bootstrap, ack_timeout_s=2.0, kafka_client=kafka_client)
         async with start_tracker(settings) as client:
             assert (await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))).status_code == 200
             broker.stop()
@@ -73,9 +74,13 @@ async def test_broker_down_means_503_never_2xx(start_tracker, make_settings):
         broker.stop()
 
 
-async def test_no_broker_at_start_means_not_ready_and_503(start_tracker, make_settings):
+@pytest.mark.parametrize("kafka_client", ["confluent", "aiokafka"])
+async def test_no_broker_at_start_means_not_ready_and_503(
+    kafka_client, start_tracker, make_settings
+):
     nowhere = f"127.0.0.1:{free_port()}"
-    async with start_tracker(make_settings(nowhere), wait_ready=False) as client:
+    settings = make_settings(nowhere, kafka_client=kafka_client)
+    async with start_tracker(settings, wait_ready=False) as client:
         assert (await client.get("/readyz")).status_code == 503
         assert (await client.get("/healthz")).status_code == 200
         response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))
