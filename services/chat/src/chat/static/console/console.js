@@ -198,33 +198,10 @@
 
   // ---------------------------------------------------------------- DOM helpers
 
-  function $(id) { return document.getElementById(id); }
-
-  // Builds an element; string children become text nodes, so data can never become markup.
-  function h(tag, props, children) {
-    var node = document.createElement(tag);
-    props = props || {};
-    if (props.className) node.className = props.className;
-    if (props.text != null) node.textContent = String(props.text);
-    if (props.testid) node.setAttribute('data-testid', props.testid);
-    if (props.data) {
-      Object.keys(props.data).forEach(function (k) {
-        if (props.data[k] != null) node.setAttribute('data-' + k, String(props.data[k]));
-      });
-    }
-    if (props.attrs) {
-      Object.keys(props.attrs).forEach(function (k) {
-        if (props.attrs[k] != null) node.setAttribute(k, String(props.attrs[k]));
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c == null) return;
-      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-
-  function show(node, visible) { node.hidden = !visible; }
+  // the shared helpers (core.js): a DOM builder that only ever sets text, and show/hide
+  var $ = Beckon.$;
+  var h = Beckon.h;
+  var show = Beckon.show;
 
   function idOf(x) { return x == null ? '' : String(x); }
 
@@ -263,35 +240,9 @@
 
   // ---------------------------------------------------------------- HTTP
 
-  function ApiError(status, code, detail) {
-    this.status = status;
-    this.code = code;
-    this.detail = detail;
-    this.message = detail || code || ('HTTP ' + status);
-  }
-
-  // opts.login: a 401 means "wrong credentials", not "session gone".
-  function api(method, path, body, opts) {
-    opts = opts || {};
-    var init = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(API + path, init).then(function (res) {
-      if (res.status === 204) return null;
-      return res.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-        if (res.ok) return data;
-        var err = new ApiError(res.status, data && data.error, data && data.detail);
-        if (res.status === 401 && !opts.login) sessionLost();
-        throw err;
-      });
-    }, function () {
-      throw new ApiError(0, 'network', t('error.network'));
-    });
-  }
+  // opts.login: a 401 means "wrong credentials", not "session gone" (core.js emits
+  // 'session:lost' otherwise, which ends the session here)
+  var api = Beckon.api;
 
   function convPath(id, suffix) {
     return '/conversations/' + encodeURIComponent(id) + (suffix || '');
