@@ -25,6 +25,9 @@ pytestmark = pytest.mark.integration
 
 VISITORS = 240
 SESSION_TIMEOUT_S = 6  # TRIGGERS_SESSION_TIMEOUT_S of the test workers (triggers_testing)
+# The Tansu stall below hit a restarted worker three times in a row in one full run
+# (2026-11-24); each further crash is one more pass of the claim, never a weaker check.
+MAX_RESTARTS = 6
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +90,7 @@ def _visit(site_id: str, visitor: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.timeout(900)  # up to MAX_RESTARTS crash-and-restart cycles of ~35 s each
 async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
     kafka: Kafka, kafka_bootstrap: str, site_id: str, tmp_path: Path
 ) -> None:
@@ -140,7 +144,7 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         # pod would be restarted by its orchestrator; here a worker that takes no record for
         # 20 s while visitors are still uninvited is crashed and restarted again, which puts
         # the claim under test (no second invitation, counts kept) through one more crash.
-        for _restart in range(3):
+        for _restart in range(MAX_RESTARTS):
             if await _drained_or_stalled(worker, kafka_bootstrap, mine, every_visitor_invited):
                 break
             print("the restarted worker stalled (Tansu): crashing it again")
