@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from chat.adapters import store
 from chat.admin import domain
 from chat.admin import store as admin_store
-from chat.admin.rules_api import publish_site_rules, read_json
-from chat.api.common import problem, read_body, runtime
+from chat.admin.rules_api import publish_site_rules
+from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of, same_origin
 from chat.runtime import Runtime
 from chat.service import ChatError, hash_password
@@ -401,7 +401,7 @@ async def change_site(request: Request) -> Any:
     The widget reads them on its next load; business hours and timezone also go to the
     workers, as the site-wide fields of a new rules version (when the site has rules)."""
     rt, agent = await admin_of(request)
-    data = await read_json(request, 65_536)
+    data = await read_json(request)
     try:
         change = domain.SiteSettingsChange.model_validate(data)
     except ValidationError as exc:

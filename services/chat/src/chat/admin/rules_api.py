@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse
 from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_feed import RulesFeed
-from chat.api.common import problem
+from chat.api.common import problem, read_json
 from chat.api.console import admin_of
 from chat.runtime import Runtime
 from chat.service import AgentRef, ChatError
@@ -49,19 +49,6 @@ MAX_BACKTEST_HOURS = 24 * 30
 def feed_of(rt: Runtime) -> RulesFeed:
     feed: RulesFeed = rt.features["admin"]["feed"]
     return feed
-
-
-async def read_json(request: Request, limit: int = MAX_DOCUMENT_BYTES) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ChatError(413, "too_large", f"the body is larger than {limit} bytes")
-    try:
-        data = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError:
-        raise ChatError(400, "malformed_json", "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise ChatError(422, "invalid", "the body must be a JSON object")
-    return data
 
 
 def invalid(errors: list[domain.Problem]) -> JSONResponse:
@@ -137,7 +124,7 @@ def _document(body: dict[str, Any]) -> object:
 async def validate(request: Request) -> dict[str, Any]:
     """`{rules: document}` or `{rule: one rule}` → `{ok, errors: [{loc, msg}]}` (always 200)."""
     _, agent = await admin_of(request)
-    body = await read_json(request)
+    body = await read_json(request, MAX_DOCUMENT_BYTES)
     if "rule" in body:
         _, errors = domain.check_rule(body["rule"])
     else:
@@ -149,7 +136,7 @@ async def validate(request: Request) -> dict[str, Any]:
 async def preview(request: Request) -> dict[str, Any]:
     """`{rule | message, sample?}` → the message as a visitor reads it, with sample values."""
     rt, agent = await admin_of(request)
-    body = await read_json(request, 65_536)
+    body = await read_json(request)
     if "rule" in body:
         rule = body["rule"]
         message = rule.get("message") if isinstance(rule, dict) else None
@@ -183,7 +170,7 @@ async def backtest(request: Request) -> Any:
     triggers worker (`POST {triggers_url}/v1/backtest`): fires per hour, conversations and
     agents needed, per rule."""
     rt, agent = await admin_of(request)
-    body = await read_json(request)
+    body = await read_json(request, MAX_DOCUMENT_BYTES)
     rules, errors = domain.check_site_rules(_document(body), agent.site_id)
     if rules is None:
         return invalid(errors)
@@ -224,7 +211,7 @@ async def backtest(request: Request) -> Any:
 async def publish(request: Request) -> Any:
     """`{rules, base_version?}`: validate, keep the version, publish it to `rules.config`."""
     rt, agent = await admin_of(request)
-    body = await read_json(request)
+    body = await read_json(request, MAX_DOCUMENT_BYTES)
     rules, errors = domain.check_site_rules(_document(body), agent.site_id)
     if rules is None:
         return invalid(errors)

@@ -39,17 +39,31 @@ def error_response(exc: Exception) -> Response:
     raise exc
 
 
-async def read_body(request: Request, model: type[M]) -> M:
-    """The request's JSON body as `model`, or a ChatError saying what is wrong with it."""
+async def _parsed(request: Request, limit: int) -> Any:
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ChatError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if len(raw) > limit:
+        raise ChatError(413, "too_large", f"the body is larger than {limit} bytes")
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
         raise ChatError(400, "malformed_json", "the body is not JSON") from None
     if b"\\u0000" in raw and _holds_nul(data):  # Postgres text cannot store NUL
         raise ChatError(422, "invalid", "text must not contain NUL characters (\\u0000)")
+    return data
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object as it is, for bodies a route validates itself (e.g. rules
+    documents, whose errors are answered per place), or a ChatError."""
+    data = await _parsed(request, limit)
+    if not isinstance(data, dict):
+        raise ChatError(422, "invalid", "the body must be a JSON object")
+    return data
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as `model`, or a ChatError saying what is wrong with it."""
+    data = await _parsed(request, MAX_BODY_BYTES)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
