@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +50,22 @@ class KafkaPublisher(Protocol):
         """Connected and the broker answers a metadata request (cached for a second)."""
 
 
+async def connect_with_backoff(
+    attempt: Callable[[], Awaitable[None]], errors: tuple[type[BaseException], ...]
+) -> None:
+    """Retry `attempt` until it succeeds, 0.2 s doubling to 5 s between tries: the tracker
+    starts (and answers 503) while the broker is still away."""
+    delay = 0.2
+    while True:
+        try:
+            await attempt()
+            return
+        except errors as exc:
+            log.warning("broker not reachable yet", extra={"error": repr(exc), "retry_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def make_publisher(settings: Settings) -> KafkaPublisher:
     if settings.kafka_client == "aiokafka":
         return AioKafkaPublisher(settings)
@@ -72,8 +88,7 @@ class AioKafkaPublisher:
         self._connecting = asyncio.create_task(self._connect(), name="kafka-connect")
 
     async def _connect(self) -> None:
-        delay = 0.2
-        while True:
+        async def attempt() -> None:
             producer = make_producer(
                 self._settings.kafka_bootstrap,
                 client_id="tracker",
@@ -86,17 +101,13 @@ class AioKafkaPublisher:
                 if self._settings.create_topics:
                     await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
                 await producer.start()
-            except (KafkaError, OSError, TimeoutError) as exc:
+            except BaseException:
                 await producer.stop()
-                log.warning(
-                    "broker not reachable yet", extra={"error": repr(exc), "retry_s": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
+                raise
             self._producer = producer
-            log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
-            return
+
+        await connect_with_backoff(attempt, (KafkaError, OSError, TimeoutError))
+        log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
 
     async def stop(self) -> None:
         if self._connecting is not None and not self._connecting.done():

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError as AdminError
 from beckon_messaging import ensure_topics, librdkafka_config
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from tracker.adapters.kafka import BrokerUnavailable, OutboundRecord
+from tracker.adapters.kafka import BrokerUnavailable, OutboundRecord, connect_with_backoff
 from tracker.config import Settings
 
 log = logging.getLogger(__name__)
@@ -100,22 +100,14 @@ class ConfluentPublisher:
         ]
 
     async def _connect(self, client: Producer) -> None:
-        delay = 0.2
-        while True:
-            try:
-                if self._settings.create_topics:
-                    await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
-                await asyncio.to_thread(client.list_topics, None, PROBE_TIMEOUT_S)
-            except (AdminError, KafkaException, OSError, TimeoutError) as exc:
-                log.warning(
-                    "broker not reachable yet", extra={"error": repr(exc), "retry_s": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = client
-            log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
-            return
+        async def attempt() -> None:
+            if self._settings.create_topics:
+                await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+            await asyncio.to_thread(client.list_topics, None, PROBE_TIMEOUT_S)
+
+        await connect_with_backoff(attempt, (AdminError, KafkaException, OSError, TimeoutError))
+        self._producer = client
+        log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
 
     async def _serve(self, client: Producer) -> None:
         """Deliver reports (and librdkafka's logs) on this thread: every ms while in flight."""
