@@ -168,11 +168,15 @@ async def set_status(request: Request) -> dict[str, Any]:
     return {"agent": await rt.service.set_status(agent, body.status)}
 
 
+async def is_admin(rt: Runtime, agent: AgentRef) -> bool:
+    profile = await rt.service.agent(agent)
+    return bool(profile["role"] == "admin")
+
+
 async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
     """As `agent_of`, for the admin pages: the agent must have the admin role (else 403)."""
     rt, agent = await agent_of(request)
-    profile = await rt.service.agent(agent)
-    if profile["role"] != "admin":
+    if not await is_admin(rt, agent):
         raise ChatError(403, "not_admin", "only an admin of this site may do this")
     return rt, agent
 

@@ -14,7 +14,7 @@ from beckon_contracts.rules import SiteRules
 from fastapi import Request
 from starlette.responses import Response
 
-from chat.api.console import admin_of, agent_of
+from chat.api.console import admin_of, agent_of, is_admin
 from chat.features import no_router
 from chat.reports import store
 from chat.reports.consumer import RuleStatsReader
@@ -56,11 +56,6 @@ def _period(request: Request) -> Period:
         return parse_period(query.get("from"), query.get("to"), today=datetime.now(UTC).date())
     except PeriodError as exc:
         raise ChatError(422, "invalid_period", f"{exc.field}: {exc}") from None
-
-
-async def _is_admin(rt: Runtime, agent: AgentRef) -> bool:
-    profile = await rt.service.agent(agent)
-    return bool(profile["role"] == "admin")
 
 
 def _csv(name: str, period: Period | None, header: list[str], rows: list[list[Any]]) -> Response:
@@ -131,7 +126,7 @@ def _group_csv(grouping: Grouping, answer: dict[str, Any], period: Period) -> Re
 async def _agents(request: Request) -> tuple[dict[str, Any], Period]:
     rt, agent = await agent_of(request)
     period = _period(request)
-    only = None if await _is_admin(rt, agent) else agent.agent_id
+    only = None if await is_admin(rt, agent) else agent.agent_id
     return await _group_report(rt, agent, "agent", period, only), period
 
 
