@@ -127,13 +127,20 @@ class Connection:
 
 
 ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
+LastMessageLookup = Callable[[UUID], Awaitable[Any]]
 AgentLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
 
 
 class Hub:
-    def __init__(self, conversation: ConversationLookup, agent: AgentLookup) -> None:
+    def __init__(
+        self,
+        conversation: ConversationLookup,
+        agent: AgentLookup,
+        last_message: LastMessageLookup,
+    ) -> None:
         self._conversation = conversation
         self._agent = agent
+        self._last_message = last_message
         self.visitors: dict[tuple[str, str], set[Connection]] = defaultdict(set)
         self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
         self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
@@ -234,7 +241,14 @@ class Hub:
         for connection in list(visitors or ()):
             self.track(connection, conversation)
         self._send(visitors, {"t": "conversation", "conversation": conversation})
-        self._send(agents, {"t": "conversation", "conversation": views.agent_conversation(row)})
+        if agents:
+            # A console may hear of this conversation for the first time (a transfer to its
+            # agent, an assignment): the frame alone must fill its row, preview included.
+            last = await self._last_message(row["conversation_id"])
+            self._send(
+                agents,
+                {"t": "conversation", "conversation": views.agent_conversation(row, last)},
+            )
 
     async def _refresh_queue(self, site_id: str, skip: str) -> None:
         """Visitors waiting here learn their new place when the queue of their site moves."""

@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
                 return await service.conversation_view(site_id, conversation_id)
 
-            hub = Hub(conversation_view, agent_view)
+            hub = Hub(conversation_view, agent_view, service.last_message)
             feed = Feed(settings.kafka_bootstrap, client_id, hub.handle, settings.fetch_max_wait_ms)
             invitations = InvitationConsumer(
                 settings.kafka_bootstrap, client_id, record=service.record_invitation, bus=bus

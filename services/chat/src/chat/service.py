@@ -709,6 +709,11 @@ class ChatService:
         async with self.pool.acquire() as conn:
             return await store.conversation(conn, site_id, conversation_id)
 
+    async def last_message(self, conversation_id: UUID) -> asyncpg.Record | None:
+        """The conversation's newest message (what an agent's list shows beside it)."""
+        async with self.pool.acquire() as conn:
+            return (await store.last_messages(conn, [conversation_id])).get(conversation_id)
+
     async def _locked(
         self, conn: asyncpg.Connection, ref: AgentRef, conversation_id: UUID
     ) -> asyncpg.Record:

@@ -353,3 +353,35 @@ async def test_transfer_targets_show_online_agents_with_their_load(
     assert by_id[ann.agent_id]["me"]
     assert by_id[site.agent("bob").agent_id]["teams"] == ["support"]
     assert {t["team"]: t["online"] for t in targets["teams"]} == {"sales": 1, "support": 1}
+
+
+async def test_a_transfer_gives_the_new_agent_on_another_instance_a_complete_row(
+    chat, make_site, clients
+) -> None:
+    """Issue 11: the receiving console learns of the chat only from its conversation frame
+    (no list snapshot of its agent held it), so that frame must carry what the list row shows,
+    the last message included; it did not, and the row stayed blank unless a snapshot that
+    happened to be in flight filled it."""
+    site = await make_site(agents=[("ann", ["sales"], 5), ("bob", ["sales"], 5)])
+    ann, _visitor, cid = await _chat_with(chat, clients, site, text="Do these run small?")
+    reply = await ann.post(f"/conversations/{cid}/messages", {"text": "They run true to size"})
+    assert reply.status_code == 201, reply.text
+    bob = await clients.agent(chat.b.url, site.agent("bob"), online=True)
+    bob_socket = await bob.connect()
+    await bob_socket.recv_until(frame_is("hello"))
+
+    moved = await ann.post(f"/conversations/{cid}/transfer", {"agent_id": bob.agent_id})
+    assert moved.status_code == 200, moved.text
+    frame = await bob_socket.recv_until(
+        lambda f: (
+            f.get("t") == "conversation"
+            and f["conversation"]["id"] == cid
+            and f["conversation"]["agent_id"] == bob.agent_id
+        )
+    )
+    conversation = frame["conversation"]
+    assert conversation["status"] == "open"
+    assert conversation["last_message"]["text"] == "They run true to size"
+    assert conversation["last_message"]["author"] == "agent"
+    assert conversation["last_message"]["agent"]["name"] == "Ann"
+    assert conversation["last_seq"] == conversation["last_message"]["seq"]

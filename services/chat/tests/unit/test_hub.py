@@ -70,7 +70,8 @@ class World:
     def __init__(self) -> None:
         self.rows: dict[UUID, dict] = {CONVERSATION: _row()}
         self.lookups: list[tuple[str, UUID]] = []
-        self.hub = Hub(self._conversation, self._agent)
+        self.last_messages: dict[UUID, dict] = {}
+        self.hub = Hub(self._conversation, self._agent, self._last_message)
         self.sockets: dict[str, FakeSocket] = {}
         self.connections: dict[str, Connection] = {}
         self.visitor("visitor", "demo", "v_1")
@@ -85,6 +86,9 @@ class World:
         self.lookups.append((site_id, conversation_id))
         row = self.rows.get(conversation_id)
         return row if row is not None and row["site_id"] == site_id else None
+
+    async def _last_message(self, conversation_id):
+        return self.last_messages.get(conversation_id)
 
     async def _agent(self, site_id, agent_id):
         return {"id": agent_id, "site_id": site_id, "status": "online"}
@@ -326,6 +330,48 @@ async def test_a_conversation_change_reaches_the_visitor_and_the_sites_agents():
     assert world.lookups[0] == ("demo", CONVERSATION)
     assert world.connections["visitor"].conversation_id == CONVERSATION
     assert world.connections["visitor"].queued is None
+
+
+async def test_a_transfer_gives_the_new_agents_console_the_row_with_its_last_message():
+    """Issue 11: Ben's console heard of the chat only by this frame (it was Anna's until the
+    transfer, so no list snapshot of his held it); without the last message his row was empty,
+    and whether a later snapshot filled it depended on timing."""
+    world = World()
+    world.rows[CONVERSATION] = {**_row(), "agent_id": "demo-ben", "agent_name": "Ben"}
+    world.last_messages[CONVERSATION] = {
+        "message_id": UUID(int=3),
+        "conversation_id": CONVERSATION,
+        "seq": 3,
+        "author": "agent",
+        "agent_name": "Anna",
+        "agent_avatar_url": None,
+        "text": "They run true to size",
+        "client_id": "c-3",
+        "created_at": NOW,
+    }
+    event = chat_event(
+        "conversation.transferred",
+        site_id="demo",
+        visitor_id="v_1",
+        key=str(CONVERSATION),
+        now=NOW,
+        payload={
+            "conversation_id": CONVERSATION,
+            "from_agent_id": "demo-anna",
+            "to_agent_id": "demo-ben",
+            "to_team": "sales",
+            "note": None,
+        },
+    )
+    await world.hub.handle(CHAT_EVENTS.name, orjson.loads(event.value))
+    await settle()
+    [frame] = world.sockets["ben"].sent
+    conversation = frame["conversation"]
+    assert conversation["agent_id"] == "demo-ben"
+    assert conversation["last_message"]["text"] == "They run true to size"
+    assert conversation["last_message"]["seq"] == 3
+    assert conversation["last_message"]["agent"] == {"name": "Anna", "avatar_url": None}
+    assert world.sockets["visitor"].sent[0]["conversation"]["agent"]["name"] == "Ben"
 
 
 async def test_a_closed_conversation_is_no_longer_the_visitors_live_one():
