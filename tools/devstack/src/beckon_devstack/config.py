@@ -1,4 +1,4 @@
-"""Settings of the embedded dev stack (`make dev`): ports, state directory, timeouts.
+"""Settings of the embedded dev stack (`make dev`): ports, state directory, timeouts, switches.
 
 Every field can be set through the environment with the `BECKON_DEV_` prefix (for example
 `BECKON_DEV_TRACKER_PORT=9001`) or with the matching `beckon-dev` flag. A port of 0 means
@@ -57,6 +57,11 @@ class DevStackSettings(BaseSettings):
     snippet_path: str = "/beckon.js"
     start_timeout_s: float = Field(default=60.0, gt=0)
     stop_timeout_s: float = Field(default=10.0, gt=0)
+    # children's output goes to .dev/logs/<name>.log; this also shows it on the terminal
+    show_output: bool = False
+    # let the demo store's snippet track browsers that report navigator.webdriver (Playwright,
+    # Selenium): off by default, as on a real store, where they are skipped as bots
+    allow_automation: bool = False
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> DevStackSettings:

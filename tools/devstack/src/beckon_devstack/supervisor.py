@@ -3,9 +3,11 @@
 In order: the Tansu broker (then every registry topic), Postgres (DATABASE_URL, or an
 embedded server with data in .dev/pg), the SMTP sink, the tracker, triggers, chat (which
 migrates its schema and seeds the demo agents) and the demo store. Each is health-checked
-before the next starts. Child output is shown prefixed with the service name and kept in
-.dev/logs/<name>.log. Nothing is restarted silently: when a child dies, the stack stops and
-exits non-zero. Ctrl-C or SIGTERM stops everything in reverse order.
+before the next starts. The terminal shows only the supervisor's progress lines and, once
+everything is up, the table of addresses and demo keys: each child's own output goes to
+.dev/logs/<name>.log (and to the terminal as well with --show-output). Nothing is restarted
+silently: when a child dies, its last lines are shown, the stack stops and exits non-zero.
+Ctrl-C or SIGTERM stops everything in reverse order.
 
 A new service plugs in with one `ServiceSpec` entry in `service_specs()`.
 """
@@ -22,6 +24,7 @@ import signal
 import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,8 @@ BROKER_IS_MEMORY_ONLY = (
 
 # `uv run` passes the terminal's Ctrl-C on to us as well: one keypress, two SIGINTs
 DUPLICATE_SIGNAL_WINDOW_S = 1.0
+# How many of a child's last output lines are shown when it fails (a traceback fits)
+LAST_LINES = 40
 
 Probe = Callable[[], Awaitable[str]]
 
@@ -96,6 +101,16 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     store_url = f"http://{host}:{settings.store_port}"
     chat_url = f"http://{host}:{settings.chat_port}"
     sink_url = f"http://{host}:{settings.smtp_http_port}"
+    store_argv = (
+        *(python, "-m", "beckon_devstack.demo_store"),
+        *("--host", host, "--port", str(settings.store_port)),
+        *("--tracker-url", tracker_url, "--site-key", DEMO_SITE_KEY),
+        *("--chat-url", chat_url),
+    )
+    store_note = ""
+    if settings.allow_automation:
+        store_argv = (*store_argv, "--allow-automation")
+        store_note = "   (automated browsers are tracked too: --allow-automation)"
     store_origins = [
         f"http://127.0.0.1:{settings.store_port}",
         f"http://localhost:{settings.store_port}",
@@ -156,6 +171,12 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
             urls=(
                 ("tracker", tracker_url),
                 ("snippet", f"{tracker_url}{settings.snippet_path}   (inline loader: /loader.js)"),
+                # the keys the tracker is given for the demo site (TRACKER_SITES above)
+                ("demo site key", f"{DEMO_SITE_KEY}   (site_id {DEMO_SITE_ID}: the snippet's key)"),
+                (
+                    "demo write key",
+                    f"{DEMO_WRITE_KEY}   (Segment write key: basic-auth user for /v1/batch)",
+                ),
             ),
         ),
         ServiceSpec(
@@ -201,16 +222,11 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
         ),
         ServiceSpec(
             name="store",
-            argv=(
-                *(python, "-m", "beckon_devstack.demo_store"),
-                *("--host", host, "--port", str(settings.store_port)),
-                *("--tracker-url", tracker_url, "--site-key", DEMO_SITE_KEY),
-                *("--chat-url", chat_url),
-            ),
+            argv=store_argv,
             health_url=f"{store_url}/healthz",
             depends_on=("tracker", "chat"),
             ports=(("demo store", settings.store_port),),
-            urls=(("demo store", store_url),),
+            urls=(("demo store", f"{store_url}{store_note}"),),
         ),
     ]
 
@@ -378,6 +394,10 @@ class Component(Protocol):
 
     def urls(self) -> list[tuple[str, str]]: ...
 
+    def last_output(self) -> tuple[list[str], str]:
+        """Its last output lines not yet shown on the terminal, and where the rest is."""
+        ...
+
 
 def _die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn asking Linux to SIGTERM the child if the supervisor itself is killed."""
@@ -410,12 +430,20 @@ class ProcessComponent:
     """A ServiceSpec running as a child in its own process group (Ctrl-C reaches only us)."""
 
     def __init__(
-        self, spec: ServiceSpec, console: Console, log_dir: Path, start_timeout_s: float
+        self,
+        spec: ServiceSpec,
+        console: Console,
+        log_dir: Path,
+        start_timeout_s: float,
+        *,
+        show_output: bool = False,
     ) -> None:
         self.spec = spec
         self.console = console
         self.start_timeout_s = start_timeout_s
+        self.show_output = show_output
         self.log_path = log_dir / f"{spec.name}.log"
+        self.recent: deque[str] = deque(maxlen=LAST_LINES)
         self.process: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
         self._last_health = "no answer yet"
@@ -433,6 +461,9 @@ class ProcessComponent:
 
     def urls(self) -> list[tuple[str, str]]:
         return list(self.spec.urls)
+
+    def last_output(self) -> tuple[list[str], str]:
+        return ([] if self.show_output else list(self.recent)), str(self.log_path)
 
     async def start(self, context: dict[str, str]) -> str:
         try:
@@ -476,16 +507,12 @@ class ProcessComponent:
             return healthy.result()
         if exited in done:
             await self._drain()
-            raise StartupError(
-                f"{_describe_exit(exited.result())} during start-up "
-                f"(its output is above, prefixed '{self.name}', and in {self.log_path})"
-            )
+            raise StartupError(f"{_describe_exit(exited.result())} during start-up")
         if healthy in done:
             raise StartupError(f"health check failed: {healthy.exception()}")
         target = self.spec.health_url or "its readiness check"
         raise StartupError(
-            f"not healthy after {self.start_timeout_s:.0f}s ({target}: {self._last_health}); "
-            f"see {self.log_path}"
+            f"not healthy after {self.start_timeout_s:.0f}s ({target}: {self._last_health})"
         )
 
     async def _probe(self) -> str:
@@ -521,7 +548,9 @@ class ProcessComponent:
                 log.write(line + "\n")
                 log.flush()
                 for readable_line in readable(line):
-                    self.console.child(self.name, readable_line)
+                    self.recent.append(readable_line)
+                    if self.show_output:
+                        self.console.child(self.name, readable_line)
         finally:
             log.close()
 
@@ -583,6 +612,11 @@ class PostgresComponent:
 
     def urls(self) -> list[tuple[str, str]]:
         return [("Postgres", _mask_password(self.url or ""))]
+
+    def last_output(self) -> tuple[list[str], str]:
+        if self.settings.database_url:
+            return [], "the log of the server at DATABASE_URL"
+        return [], str(self.settings.pg_data_dir / "log")
 
     async def start(self, context: dict[str, str]) -> str:
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
@@ -672,7 +706,13 @@ def plan(
     """The components to run, in start order: broker, postgres, then the service specs."""
     specs = list(service_specs(settings) if specs is None else specs)
     processes: list[Component] = [
-        ProcessComponent(spec, console, settings.log_dir, settings.start_timeout_s)
+        ProcessComponent(
+            spec,
+            console,
+            settings.log_dir,
+            settings.start_timeout_s,
+            show_output=settings.show_output,
+        )
         for spec in specs
     ]
     postgres: Component = PostgresComponent(settings)
@@ -729,6 +769,11 @@ class Supervisor:
         self.console.say(self.console.bold(f"Beckon dev stack: starting {names}"))
         if any(component.name == "broker" for component in self.components):
             self.console.say(f"Note: {BROKER_IS_MEMORY_ONLY}.")
+        if not self.settings.show_output:
+            self.console.say(
+                f"Each service's output goes to {self.settings.log_dir}/<name>.log "
+                "(--show-output shows it here too)."
+            )
         began = time.monotonic()
         starting = asyncio.create_task(self._start_all())
         stopping = asyncio.create_task(self.stop_requested.wait())
@@ -759,11 +804,7 @@ class Supervisor:
                     f"!!! {component.name} {task.result()}. The dev stack never restarts "
                     "services silently, so it stops now."
                 )
-                if isinstance(component, ProcessComponent):
-                    self.console.alarm(
-                        f"!!! Its last output is above (prefixed '{component.name}') "
-                        f"and in {component.log_path}."
-                    )
+                self._show_last_output(component, "!!! ")
         stopping.cancel()
         return 1
 
@@ -777,8 +818,20 @@ class Supervisor:
                 detail = await component.start(self.context)
             except StartupError as error:
                 self.console.alarm(f"{label} … FAILED: {error}")
+                self._show_last_output(component, "    ")
                 raise
             self.console.say(f"{label} … {detail} ({time.monotonic() - began:.1f}s)")
+
+    def _show_last_output(self, component: Component, indent: str) -> None:
+        """A failed component's last lines, which went only to its log file until now."""
+        lines, log = component.last_output()
+        if not lines:
+            self.console.say(f"{indent}Its output is in {log}.")
+            return
+        last = "Its last line" if len(lines) == 1 else f"Its last {len(lines)} lines"
+        self.console.say(f"{indent}{last} (the whole output is in {log}):")
+        for line in lines:
+            self.console.child(component.name, line)
 
     def _print_ready(self, elapsed: float) -> None:
         rows = [row for component in reversed(self.started) for row in component.urls()]
@@ -836,6 +889,20 @@ def _parser() -> argparse.ArgumentParser:
     ):
         parser.add_argument(f"--{option}", type=int, metavar="PORT", help=f"{what}; 0 = any free")
     parser.add_argument("--state-dir", type=Path, help="where .dev state goes (default .dev)")
+    parser.add_argument(
+        "--show-output",
+        action="store_true",
+        default=None,
+        help="also show every service's output here, prefixed with its name "
+        "(it always goes to <state-dir>/logs/<name>.log)",
+    )
+    parser.add_argument(
+        "--allow-automation",
+        action="store_true",
+        default=None,
+        help="let the demo store's snippet track browsers driven by automation "
+        "(navigator.webdriver: Playwright, Selenium), which it skips as bots otherwise",
+    )
     return parser
 
 
@@ -853,6 +920,8 @@ def load_settings(args: argparse.Namespace) -> DevStackSettings:
             "chat_port",
             "store_port",
             "state_dir",
+            "show_output",
+            "allow_automation",
         )
         if getattr(args, name) is not None
     }
