@@ -101,7 +101,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     store_url = f"http://{host}:{settings.store_port}"
     chat_url = f"http://{host}:{settings.chat_port}"
     sink_url = f"http://{host}:{settings.smtp_http_port}"
-    store_argv = (
+    store_argv: tuple[str, ...] = (
         *(python, "-m", "beckon_devstack.demo_store"),
         *("--host", host, "--port", str(settings.store_port)),
         *("--tracker-url", tracker_url, "--site-key", DEMO_SITE_KEY),
@@ -771,7 +771,7 @@ class Supervisor:
             self.console.say(f"Note: {BROKER_IS_MEMORY_ONLY}.")
         if not self.settings.show_output:
             self.console.say(
-                f"Each service's output goes to {self.settings.log_dir}/<name>.log "
+                f"Each service's output goes to {self.settings.log_dir}/<service>.log "
                 "(--show-output shows it here too)."
             )
         began = time.monotonic()

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from beckon_devstack.config import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD
+from beckon_devstack.config import (
+    DEMO_AGENT_EMAIL,
+    DEMO_AGENT_PASSWORD,
+    DEMO_SITE_KEY,
+    DEMO_WRITE_KEY,
+)
 
 from .stack import Supervisor, alive, postmaster_pid
 
@@ -27,6 +32,12 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
         names = ["broker", "postgres", "smtp", "tracker", "triggers", "chat", "store"]
         for step, name in enumerate(names, start=1):
             assert f"[{step}/7] {name}" in supervisor.output
+        # the Faust worker's banner and tables go to its log, not between the progress lines
+        assert "ƒaµS†" in (state_dir / "logs" / "triggers.log").read_text()
+        assert "ƒaµS†" not in supervisor.output
+        assert "triggers |" not in supervisor.output
+        assert supervisor.table_value("demo site key") == DEMO_SITE_KEY
+        assert supervisor.table_value("demo write key") == DEMO_WRITE_KEY
         store = supervisor.table_value("demo store")
         tracker = supervisor.table_value("tracker")
         snippet = supervisor.table_value("snippet")

@@ -60,6 +60,10 @@ async def test_infra_comes_up_answers_and_goes_away_on_ctrl_c(tmp_path: Path) ->
         assert supervisor.table_value("Kafka broker") == bootstrap
         assert "[1/3] broker" in supervisor.output
         assert "memory" in supervisor.output  # people are told the broker forgets
+        # the children's own output is in their logs, not between the progress lines
+        assert "tansu broker" in (state_dir / "logs" / "broker.log").read_text()
+        assert "tansu broker" not in supervisor.output
+        assert f"output goes to {state_dir / 'logs'}/<service>.log" in supervisor.output
 
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
@@ -166,6 +170,10 @@ async def test_a_dying_child_is_reported_loudly_and_stops_the_stack(tmp_path: Pa
         await supervisor.kill()
     assert "!!! smtp was killed by SIGKILL" in supervisor.output
     assert "never restarts services silently" in supervisor.output
+    # what it printed went only to its log until then: its last lines come to the terminal
+    death = supervisor.output[supervisor.output.index("!!! smtp was killed") :]
+    assert f"!!! Its last line (the whole output is in {tmp_path / 'logs' / 'smtp.log'}):" in death
+    assert "smtp   | SMTP sink: smtp://127.0.0.1:" in death
     assert [pid for pid in children if alive(pid)] == []
 
 

@@ -174,7 +174,7 @@ async def test_a_childs_output_goes_to_its_log_file_and_the_terminal_keeps_the_t
 ) -> None:
     code, output = await run(tmp_path, chatty(die=False), ctrl_c_when_ready=True)
     assert code == 0
-    assert f"Each service's output goes to {tmp_path / 'logs'}/<name>.log" in output
+    assert f"Each service's output goes to {tmp_path / 'logs'}/<service>.log" in output
     assert "[1/1] chatty   … ready on http://127.0.0.1:" in output
     assert BANNER not in output
     assert "Starting..." not in output

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from beckon_devstack.config import DevStackSettings
+import yaml
+from beckon_devstack.config import (
+    DEMO_CHAT_SEED_FILE,
+    DEMO_SITE_ID,
+    DEMO_SITE_KEY,
+    DEMO_WRITE_KEY,
+    DevStackSettings,
+)
 from beckon_devstack.ports import PortInUseError
 from beckon_devstack.supervisor import (
     Console,
     ServiceSpec,
+    Supervisor,
     _mask_password,
     _parser,
     check_ports,
@@ -287,3 +297,76 @@ def test_json_log_lines_of_children_are_shown_readably() -> None:
     assert readable(failure) == ["ERROR boom", "Traceback (most recent call last):", "  x"]
     for plain in ("tansu broker 0.6.0", "{not json", '{"no": "msg"}', "[1, 2]"):
         assert readable(plain) == [plain]
+
+
+def ready_table(settings: DevStackSettings) -> str:
+    """What the supervisor prints once every component of `make dev` is up."""
+    stream = io.StringIO()
+    console = Console(stream)
+    supervisor = Supervisor(settings, plan(settings, console), console)
+    supervisor.started = list(supervisor.components)
+    supervisor._print_ready(12.3)
+    return stream.getvalue()
+
+
+def test_the_ready_table_gives_the_demo_site_key_and_write_key(
+    settings: DevStackSettings,
+) -> None:
+    table = ready_table(settings)
+    assert re.search(rf"^  demo site key +{DEMO_SITE_KEY} ", table, re.MULTILINE)
+    assert re.search(rf"^  demo write key +{DEMO_WRITE_KEY} ", table, re.MULTILINE)
+    assert re.search(r"^  demo store +http://127\.0\.0\.1:8000$", table, re.MULTILINE)
+    assert re.search(r"^  logs +.*/logs/<service>\.log$", table, re.MULTILINE)
+
+
+def test_the_keys_in_the_table_are_those_the_tracker_and_chat_are_given(
+    settings: DevStackSettings,
+) -> None:
+    specs = {spec.name: spec for spec in service_specs(settings)}
+    [site] = json.loads(specs["tracker"].env["TRACKER_SITES"])
+    assert (site["site_key"], site["write_key"]) == (DEMO_SITE_KEY, DEMO_WRITE_KEY)
+    seed = yaml.safe_load(DEMO_CHAT_SEED_FILE.read_text(encoding="utf-8"))
+    [demo] = [s for s in seed["sites"] if s["site_id"] == DEMO_SITE_ID]
+    assert demo["site_key"] == DEMO_SITE_KEY
+
+
+def store_argv(settings: DevStackSettings) -> tuple[str, ...]:
+    return {spec.name: spec for spec in service_specs(settings)}["store"].argv
+
+
+def test_the_demo_store_skips_automated_browsers_unless_asked(
+    settings: DevStackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "--allow-automation" not in store_argv(settings)
+    assert "automated browsers" not in ready_table(settings)
+
+    allowing = settings.model_copy(update={"allow_automation": True})
+    assert store_argv(allowing)[-1] == "--allow-automation"
+    assert "automated browsers are tracked too" in ready_table(allowing)
+
+    assert load_settings(_parser().parse_args(["--allow-automation"])).allow_automation
+    monkeypatch.setenv("BECKON_DEV_ALLOW_AUTOMATION", "1")  # `BECKON_DEV_... make dev`
+    assert load_settings(_parser().parse_args([])).allow_automation
+
+
+def test_show_output_comes_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not load_settings(_parser().parse_args([])).show_output
+    assert load_settings(_parser().parse_args(["--show-output"])).show_output
+    monkeypatch.setenv("BECKON_DEV_SHOW_OUTPUT", "true")
+    assert load_settings(_parser().parse_args([])).show_output
+
+
+DOCS = Path(__file__).resolve().parents[4] / "docs" / "dev-stack.md"
+
+
+def test_the_docs_list_the_components_in_the_order_and_count_that_start(
+    settings: DevStackSettings,
+) -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    listed = re.findall(r"^\| (\d+) \| `(\w+)` \|", docs, re.MULTILINE)
+    started = [component.name for component in plan(settings, Console())]
+    assert listed == [(str(step), name) for step, name in enumerate(started, start=1)]
+    counts = {int(total) for total in re.findall(r"\[(?:\d+|n)/(\d+)\]", docs)}
+    assert counts == {len(started)}, "the [n/N] progress lines in the docs count wrongly"
