@@ -74,6 +74,7 @@ from bench._common import (
 
 SITE_ID = "bench"
 SITE_KEY = "bench-site-key-0001"
+WORKER_TOKEN = uuid.uuid4().hex  # the worker's API token (TRIGGERS_API_TOKEN) for this run
 ORIGIN = "https://shop.bench.test"
 TEAMS = ("sales", "support", "vip")
 AGENTS_PER_TEAM = 100
@@ -1048,6 +1049,7 @@ class Bench:
             TRIGGERS_BATCH_SIZE=str(self.args.batch_size),
             TRIGGERS_BROKER=self.args.broker_kind,
             TRIGGERS_LOG_LEVEL="info",
+            TRIGGERS_API_TOKEN=WORKER_TOKEN,
         )
         argv = [sys.executable, "-m", "triggers"]
         service = self._own(start_service("triggers", argv, env, self.log_dir))
@@ -1062,7 +1064,11 @@ class Bench:
         while True:
             connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
             try:
-                connection.request("GET", f"/v1/sites/{SITE_ID}")
+                connection.request(
+                    "GET",
+                    f"/v1/sites/{SITE_ID}",
+                    headers={"Authorization": f"Bearer {WORKER_TOKEN}"},
+                )
                 view = orjson.loads(connection.getresponse().read())
             finally:
                 connection.close()

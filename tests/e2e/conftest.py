@@ -256,6 +256,7 @@ def tracking_events(stack: Stack) -> Callable[..., Any]:
 # ---- the chat scenario: triggers + chat + tracker + a store that loads the widget ------------
 
 CHAT_SECRET = "e2e-chat-secret-not-for-production"
+TRIGGERS_TOKEN = "e2e-triggers-token-not-for-production"  # chat's, and this scenario's, key to it
 # A site of its own: the shared broker holds other tests' events for `demo`, and a worker
 # replaying them would spend the team's invitation budget on those visitors.
 CHAT_SITE_ID = "e2e-chat"
@@ -311,6 +312,7 @@ class ChatStack:
     second_agent_email: str = SECOND_AGENT_EMAIL
     support_agent_email: str = SUPPORT_AGENT_EMAIL
     rule_id: str = "e2e-second-look"
+    triggers_token: str = TRIGGERS_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -370,6 +372,7 @@ def chat_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
                     "CHAT_SECRET_KEY": CHAT_SECRET,
                     "CHAT_MIGRATE_ON_START": "true",
                     "CHAT_TRIGGERS_URL": f"http://{HOST}:{triggers_port}",
+                    "CHAT_TRIGGERS_TOKEN": TRIGGERS_TOKEN,
                     "CHAT_SEED_FILE": str(seed_file),
                     "CHAT_SEED_ORIGINS": json.dumps([store_url]),
                     "CHAT_LOG_JSON": "false",
@@ -389,6 +392,7 @@ def chat_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
                     "TRIGGERS_PORT": str(triggers_port),
                     "TRIGGERS_DATA_DIR": str(log_dir / "triggers-data"),
                     "TRIGGERS_SESSION_TIMEOUT_S": "6",
+                    "TRIGGERS_API_TOKEN": TRIGGERS_TOKEN,
                 },
                 f"http://{HOST}:{triggers_port}/readyz",
                 log_dir,

@@ -60,7 +60,8 @@ async def triggers_knows(stack: ChatStack, rule_id: str | None = None) -> dict[s
     sales: from then on, a visitor who meets the rule is invited (nothing left to timing)."""
     wanted = rule_id or stack.rule_id
     site: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=stack.triggers_url, timeout=5) as client:
+    auth = {"Authorization": f"Bearer {stack.triggers_token}"}
+    async with httpx.AsyncClient(base_url=stack.triggers_url, headers=auth, timeout=5) as client:
         for _ in range(300):
             site = (await client.get(f"/v1/sites/{stack.site_id}")).json()
             if wanted in site["rules"] and site["teams"].get("sales", {}).get("free_slots", 0):

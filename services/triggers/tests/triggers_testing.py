@@ -24,6 +24,8 @@ from beckon_contracts.rules_config import rules_record
 from beckon_devstack.ports import free_port
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # a Monday morning, event time
+# The worker's internal API token in tests (what chat would hold as CHAT_TRIGGERS_TOKEN)
+API_TOKEN = "triggers-tests-token-8c1d4f2a9e"
 
 
 @dataclass
@@ -40,6 +42,11 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every route but the probes and /metrics wants."""
+        return {"Authorization": f"Bearer {API_TOKEN}"}
+
     def start(self, timeout_s: float = 90.0) -> Worker:
         env = {
             **os.environ,
@@ -49,6 +56,7 @@ class Worker:
             "TRIGGERS_DATA_DIR": str(self.log_path.parent / f"{self.app_id}-data"),
             "TRIGGERS_SESSION_TIMEOUT_S": "6",
             "TRIGGERS_ENVIRONMENT": "test",
+            "TRIGGERS_API_TOKEN": API_TOKEN,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         self.process = subprocess.Popen(
@@ -81,7 +89,7 @@ class Worker:
                 self.process.wait(10)
 
     def site(self, site_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/v1/sites/{site_id}", timeout=5)
+        response = httpx.get(f"{self.url}/v1/sites/{site_id}", headers=self.auth, timeout=5)
         response.raise_for_status()
         return dict(response.json())
 
@@ -112,7 +120,7 @@ class Worker:
             time.sleep(0.05)
 
     def stats(self, site_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/v1/stats/{site_id}", timeout=5)
+        response = httpx.get(f"{self.url}/v1/stats/{site_id}", headers=self.auth, timeout=5)
         response.raise_for_status()
         return dict(response.json())
 

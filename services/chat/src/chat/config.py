@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A dev-only secret: refused outside dev, so a deployment must set CHAT_SECRET_KEY.
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105
+# The triggers worker's dev-only API token (its DEV_API_TOKEN), used only in dev: elsewhere
+# CHAT_TRIGGERS_TOKEN must be the worker's TRIGGERS_API_TOKEN (production refuses placeholders).
+DEV_TRIGGERS_TOKEN = "dev-only-triggers-token-change-me"  # noqa: S105
 
 
 def _default_instance() -> str:
@@ -80,6 +83,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8002",
         description="The triggers service's HTTP address: rule backtests and stats for admins",
     )
+    triggers_token: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Bearer token of the triggers worker's API (its TRIGGERS_API_TOKEN); "
+        "unset, dev sends the dev token and elsewhere backtests answer 503",
+    )
     live_idle_after_s: float = Field(
         default=600.0, gt=0, description="A visitor not seen for this long leaves the live list"
     )
@@ -105,6 +115,9 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.secret_key == DEV_SECRET or "change" in self.secret_key.lower():
                 raise ValueError("set CHAT_SECRET_KEY to a real secret in production")
+            token = self.triggers_token
+            if token is not None and (token == DEV_TRIGGERS_TOKEN or "change" in token.lower()):
+                raise ValueError("set CHAT_TRIGGERS_TOKEN to the triggers worker's API token")
             if not self.cookie_secure:
                 raise ValueError("CHAT_COOKIE_SECURE must be true in production (HTTPS)")
         return self

@@ -284,3 +284,53 @@ async def test_a_backtest_without_triggers_is_a_clear_503(
         assert answer.json()["errors"][0]["loc"].startswith("rules[0].")
     finally:
         stop_chat(lonely)
+
+
+async def test_a_backtest_carries_the_triggers_token(
+    chat: Any, make_site: Any, clients: Any, db: Any, tmp_path: Any
+) -> None:
+    """The worker's API answers only to its internal token: chat sends CHAT_TRIGGERS_TOKEN, and
+    without one (outside dev) says so instead of asking."""
+    from aiohttp import web
+    from beckon_devstack.ports import free_port
+    from chat_testing import start_chat, stop_chat
+
+    token = "chat-tests-triggers-token-5b7e0c"
+    seen: list[str] = []
+
+    async def fake_backtest(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response({"site_id": (await request.json())["rules"]["site_id"]})
+
+    app = web.Application()
+    app.router.add_post("/v1/backtest", fake_backtest)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site, untokened, _ = await admin_and_agent(chat, make_site, clients, db)
+    body = {"rules": _document(site.site_id, CART_RULE), "hours": 24}
+    tokened = await start_chat(
+        unique("triggers-token"),
+        database_url=chat.database_url,
+        bootstrap=chat.bootstrap,
+        log_dir=tmp_path,
+        CHAT_TRIGGERS_URL=f"http://127.0.0.1:{port}",
+        CHAT_TRIGGERS_TOKEN=token,
+    )
+    try:
+        admin = await clients.agent(tokened.url, site.agent("ada"))
+        answer = await admin.post("/admin/rules/backtest", body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"site_id": site.site_id}
+        assert seen == [f"Bearer {token}"]
+        # the fixture's instances run as `test` with no token: nothing is sent, and it says why
+        answer = await untokened.post("/admin/rules/backtest", body)
+        assert answer.status_code == 503
+        assert "CHAT_TRIGGERS_TOKEN" in answer.json()["detail"]
+        assert len(seen) == 1
+    finally:
+        stop_chat(tokened)
+        await runner.cleanup()

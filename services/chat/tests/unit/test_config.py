@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from chat.config import DEV_SECRET, Settings
+from chat.config import DEV_SECRET, DEV_TRIGGERS_TOKEN, Settings
 from pydantic import ValidationError
 
 REAL_SECRET = "Zk3v9QwL1mN8pR2sT5uX7yB0cD4eF6gH"
@@ -80,3 +80,14 @@ def test_the_database_url_has_a_chat_and_a_generic_name(monkeypatch):
     assert Settings().database_url == "postgresql://generic@db/beckon"
     monkeypatch.setenv("CHAT_DATABASE_URL", "postgresql://chat@db/beckon")
     assert Settings().database_url == "postgresql://chat@db/beckon"
+
+
+def test_production_refuses_the_dev_triggers_token():
+    real = {"secret_key": REAL_SECRET, "cookie_secure": True}
+    with pytest.raises(ValidationError, match="CHAT_TRIGGERS_TOKEN"):
+        Settings(environment="production", triggers_token=DEV_TRIGGERS_TOKEN, **real)
+    with pytest.raises(ValidationError, match="CHAT_TRIGGERS_TOKEN"):
+        Settings(environment="production", triggers_token="please-change-this-token", **real)
+    token = "Qm7x2Vb9Lp4Rt8Ws1Yd6Hj3Kf5Ng0Zc"
+    assert Settings(environment="production", triggers_token=token, **real).triggers_token == token
+    assert token not in repr(Settings(triggers_token=token))

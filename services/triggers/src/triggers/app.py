@@ -41,6 +41,7 @@ from triggers.domain.admission import TeamCapacity
 from triggers.domain.engine import Sites
 from triggers.metrics import METRICS
 from triggers.rules_file import load_rules_file
+from triggers.web_guard import require_token
 
 log = logging.getLogger("triggers")
 
@@ -86,6 +87,17 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_host=settings.host,
         web_port=settings.port,
         web_bind=settings.host,
+        # Faust's own pages serve table contents (/table: visitors' names, e-mails, orders),
+        # the cluster's addresses (/router) and its internals (/, /graph): none of them here.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        web_application_options={
+            "middlewares": [require_token(settings.bearer_token)],
+            "client_max_size": backtest_http.MAX_BODY_BYTES,
+        },
         stream_buffer_maxsize=4 * settings.batch_size,
         topic_replication_factor=1,
     )
@@ -199,21 +211,25 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             {"app_id": settings.app_id, "partitions": {t: sorted(p) for t, p in owned.items()}}
         )
 
-    @app.page("/v1/debug/tasks")
-    async def debug_tasks(web: Any, request: Any) -> Any:
-        """Where every asyncio task of the main loop is waiting (a stuck worker's 'thread dump')."""
-        dump: list[dict[str, Any]] = []
-        for task in asyncio.all_tasks():
-            where: list[str] = []
-            awaited: Any = task.get_coro()
-            while awaited is not None and len(where) < 30:  # follow the chain of awaits
-                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
-                if frame is not None:
-                    name = frame.f_code.co_filename.rsplit("/", 2)[-1]
-                    where.append(f"{name}:{frame.f_lineno} {frame.f_code.co_name}")
-                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
-            dump.append({"task": task.get_name(), "stack": where})
-        return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
+    if settings.serves_debug:  # source paths and stacks: dev (or TRIGGERS_DEBUG_ENDPOINTS) only
+
+        @app.page("/v1/debug/tasks")
+        async def debug_tasks(web: Any, request: Any) -> Any:
+            """Where every asyncio task of the main loop waits (a stuck worker's 'thread dump')."""
+            dump: list[dict[str, Any]] = []
+            for task in asyncio.all_tasks():
+                where: list[str] = []
+                awaited: Any = task.get_coro()
+                while awaited is not None and len(where) < 30:  # follow the chain of awaits
+                    frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+                    if frame is not None:
+                        name = frame.f_code.co_filename.rsplit("/", 2)[-1]
+                        where.append(f"{name}:{frame.f_lineno} {frame.f_code.co_name}")
+                    awaited = getattr(awaited, "cr_await", None) or getattr(
+                        awaited, "ag_await", None
+                    )
+                dump.append({"task": task.get_name(), "stack": where})
+            return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -5,7 +5,8 @@ The same replay as `beckon rules backtest` (`triggers.backtest.Backtest`, pure, 
 written anywhere), over `tracking.events` read without a consumer group from the first record
 appended in the window. Bounded, because it runs inside a worker: at most `MAX_RECORDS`
 records and `MAX_SECONDS` of reading (what was read by then is reported, marked `truncated`),
-and one backtest at a time per worker (another gets 429).
+one backtest at a time per worker (another gets 429), and a body of at most `MAX_BODY_BYTES`
+(413, refused on its `Content-Length` or as soon as it is longer, never read whole).
 
 Body: `{"rules": SiteRules, "hours": 24, "handling_time": "8m", "chats_per_agent": 3,
 "acceptance_rate": null}`. Answer: the site's figures and, per rule, fires per hour (average
@@ -24,12 +25,15 @@ from beckon_contracts.rules import Duration, SiteRules, describe_errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggers.backtest import Backtest, BrokerUnavailable, replay_topic
+from triggers.web_guard import BodyTooLarge, read_limited, too_large
 
 log = logging.getLogger("triggers.backtest")
 
 MAX_HOURS = 24 * 30
 MAX_RECORDS = 200_000
 MAX_SECONDS = 15.0
+# chat's rules editor takes documents of up to 1 MiB; their JSON here is about as long
+MAX_BODY_BYTES = 2 * 1_048_576
 HOUR_S = 3600.0
 
 
@@ -148,7 +152,9 @@ def register(app: Any, bootstrap: str) -> None:
     class BacktestPage(faust.web.View):  # type: ignore[misc]
         async def post(self, request: Any) -> Any:
             try:
-                body = parse_request(await self.read_request_content(request))
+                body = parse_request(await read_limited(request, MAX_BODY_BYTES))
+            except BodyTooLarge as exc:
+                return too_large(exc)
             except BadRequest as exc:
                 return self.json({"error": "invalid", "detail": str(exc)}, status=422)
             if running.locked():

@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The dev-only token of the worker's HTTP API: refused outside dev, where TRIGGERS_API_TOKEN must
+# be set (chat sends the same value, CHAT_TRIGGERS_TOKEN).
+DEV_API_TOKEN = "dev-only-triggers-token-change-me"  # noqa: S105
+PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -27,6 +33,15 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8002, ge=1, le=65535, description="HTTP: stats, health, metrics")
+    api_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="Bearer token of every HTTP route but /healthz, /readyz and /metrics (chat "
+        "holds it as CHAT_TRIGGERS_TOKEN); required outside dev",
+    )
+    debug_endpoints: bool | None = Field(
+        default=None, description="Serve /v1/debug/* (task stacks); by default only in dev"
+    )
     data_dir: Path = Path(".dev/triggers")
 
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Events per stream.take")
@@ -50,3 +65,31 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_json: bool = False
+
+    @property
+    def bearer_token(self) -> str:
+        """The token callers must send (the dev default only in dev, see the check below)."""
+        return self.api_token or DEV_API_TOKEN
+
+    @property
+    def serves_debug(self) -> bool:
+        return self.environment == "dev" if self.debug_endpoints is None else self.debug_endpoints
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_token(self) -> Settings:
+        token = self.api_token
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"TRIGGERS_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
+        if self.environment != "dev":
+            if token is None:
+                raise ValueError(
+                    f"set TRIGGERS_API_TOKEN outside dev ({self.environment}): the bearer token "
+                    "chat sends as CHAT_TRIGGERS_TOKEN, e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+            if any(marker in token.lower() for marker in PLACEHOLDER_MARKERS):
+                raise ValueError(
+                    f"TRIGGERS_API_TOKEN looks like a placeholder; set a random one outside dev "
+                    f"({self.environment})"
+                )
+        return self

@@ -52,7 +52,7 @@ async def test_the_worker_backtests_the_recorded_window(
         *_views(site_id, "v3", 1800, 4),  # fires, half an hour ago
         *_views(site_id, "v4", 30 * H, 4),  # would fire, but before the 24 h window
     )
-    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=worker.auth, timeout=60) as client:
         answer = await client.post(
             "/v1/backtest",
             json={"rules": _rules(site_id), "hours": 24, "handling_time": "6m"},
@@ -85,6 +85,12 @@ async def test_the_worker_backtests_the_recorded_window(
         assert "rules.rules[0].when.cart_value" in answer.json()["detail"]
         answer = await client.post("/v1/backtest", content=b"not json")
         assert answer.status_code == 422
+
+    # only chat, which holds the worker's token, may ask
+    async with httpx.AsyncClient(base_url=worker.url, timeout=10) as stranger:
+        answer = await stranger.post("/v1/backtest", json={"rules": _rules(site_id), "hours": 1})
+        assert answer.status_code == 401
+        assert (await stranger.get(f"/v1/sites/{site_id}")).status_code == 401
 
 
 async def test_a_backtest_stops_at_its_record_budget(

@@ -23,7 +23,7 @@ VISITORS = 120
 
 
 def _owned(worker: Worker) -> set[int]:
-    view = httpx.get(f"{worker.url}/v1/worker", timeout=5).json()
+    view = httpx.get(f"{worker.url}/v1/worker", headers=worker.auth, timeout=5).json()
     return set(view["partitions"].get(topics.TRACKING_EVENTS.name, []))
 
 

@@ -8,6 +8,7 @@ instead of the embedded one.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
@@ -55,6 +56,12 @@ class DevStackSettings(BaseSettings):
     )
     broker_log_level: str = "warn"
     snippet_path: str = "/beckon.js"
+    triggers_token: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(24),
+        min_length=16,
+        repr=False,
+        description="The triggers worker's API token (chat sends it); a new one every run",
+    )
     start_timeout_s: float = Field(default=60.0, gt=0)
     stop_timeout_s: float = Field(default=10.0, gt=0)
     # children's output goes to .dev/logs/<name>.log; this also shows it on the terminal

@@ -188,12 +188,22 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "TRIGGERS_PORT": str(settings.triggers_port),
                 "TRIGGERS_DATA_DIR": str(settings.state_dir / "triggers"),
                 "TRIGGERS_SEED_RULES_FILE": str(DEMO_RULES_FILE),
+                "TRIGGERS_API_TOKEN": settings.triggers_token,
                 "TRIGGERS_LOG_JSON": "true",
             },
             health_url=f"http://{host}:{settings.triggers_port}/readyz",
             depends_on=("broker",),
             ports=(("triggers", settings.triggers_port),),
-            urls=(("rule stats (demo)", f"http://{host}:{settings.triggers_port}/v1/stats/demo"),),
+            urls=(
+                (
+                    "rule stats (demo)",
+                    f"http://{host}:{settings.triggers_port}/v1/stats/demo   (needs the token)",
+                ),
+                (
+                    "triggers API token",
+                    f"{settings.triggers_token}   (Authorization: Bearer <token>)",
+                ),
+            ),
         ),
         ServiceSpec(
             name="chat",
@@ -205,6 +215,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "CHAT_PORT": str(settings.chat_port),
                 "CHAT_MIGRATE_ON_START": "true",
                 "CHAT_TRIGGERS_URL": f"http://{host}:{settings.triggers_port}",
+                "CHAT_TRIGGERS_TOKEN": settings.triggers_token,
                 "CHAT_SEED_FILE": str(DEMO_CHAT_SEED_FILE),
                 "CHAT_SEED_ORIGINS": json.dumps(store_origins),
                 "CHAT_LOG_JSON": "true",

@@ -54,7 +54,10 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             assert "javascript" in script.headers["content-type"]
             # the triggers worker is up with the demo store's rules seeded
             stats_url = supervisor.table_value("rule stats (demo)")
-            site = await client.get(stats_url.replace("/v1/stats/", "/v1/sites/"))
+            sites_url = stats_url.replace("/v1/stats/", "/v1/sites/")
+            assert (await client.get(sites_url)).status_code == 401  # only with the run's token
+            token = supervisor.table_value("triggers API token")
+            site = await client.get(sites_url, headers={"Authorization": f"Bearer {token}"})
             assert site.status_code == 200
             assert "default-3min" in site.json()["rules"]
             # chat: the widget script, the console page, and the seeded demo agent can log in

@@ -208,6 +208,19 @@ def test_the_triggers_worker_gets_the_broker_and_seeds_the_demo_rules(
     assert any(rule.default for rule in demo.rules)
 
 
+def test_chat_and_the_triggers_worker_share_a_token_of_this_run(
+    settings: DevStackSettings,
+) -> None:
+    from chat.config import DEV_TRIGGERS_TOKEN
+
+    specs = {spec.name: spec for spec in service_specs(settings)}
+    token = specs["triggers"].env["TRIGGERS_API_TOKEN"]
+    assert specs["chat"].env["CHAT_TRIGGERS_TOKEN"] == token
+    assert len(token) >= 16
+    assert token != DEV_TRIGGERS_TOKEN  # not the well-known dev default
+    assert DevStackSettings().triggers_token != DevStackSettings().triggers_token
+
+
 def test_settings_come_from_the_environment_with_flags_on_top(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -34,6 +34,7 @@ from chat.admin import store as admin_store
 from chat.admin.rules_feed import RulesFeed
 from chat.api.common import problem, read_json
 from chat.api.console import admin_of
+from chat.config import DEV_TRIGGERS_TOKEN, Settings
 from chat.runtime import Runtime
 from chat.service import AgentRef, ChatError
 
@@ -149,19 +150,35 @@ async def preview(request: Request) -> dict[str, Any]:
     return domain.preview(message, values, loc).to_dict()
 
 
-def _post_json(url: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
-    """A JSON POST with the standard library (no proxies: the triggers address is internal)."""
+def _post_json(url: str, body: bytes, timeout_s: float, token: str) -> tuple[int, bytes]:
+    """A JSON POST with the standard library (no proxies: the triggers address is internal),
+    with the worker's internal API token."""
     if not url.startswith(("http://", "https://")):
         raise OSError(f"the triggers address {url!r} is not http(s)")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     call = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        url, data=body, headers=headers, method="POST"
     )
     try:
         with opener.open(call, timeout=timeout_s) as answer:
             return int(answer.status), bytes(answer.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), bytes(exc.read())
+
+
+def _triggers_token(settings: Settings) -> str:
+    """What chat sends to the triggers worker: its configured token (the dev token in dev)."""
+    if settings.triggers_token:
+        return settings.triggers_token
+    if settings.environment == "dev":
+        return DEV_TRIGGERS_TOKEN
+    log.warning("a backtest was asked for, but CHAT_TRIGGERS_TOKEN is not set")
+    raise ChatError(
+        503,
+        "triggers_unavailable",
+        "backtests are not configured here (CHAT_TRIGGERS_TOKEN is not set); ask your operator",
+    )
 
 
 @router.post("/admin/rules/backtest")
@@ -186,9 +203,14 @@ async def backtest(request: Request) -> Any:
         "chats_per_agent": body.get("chats_per_agent", 3),
     }
     url = rt.settings.triggers_url.rstrip("/") + "/v1/backtest"
+    token = _triggers_token(rt.settings)
     try:
         status, raw = await asyncio.to_thread(
-            _post_json, url, orjson.dumps(request_body), BACKTEST_TIMEOUT_S
+            _post_json,
+            url,
+            orjson.dumps(request_body),
+            BACKTEST_TIMEOUT_S,
+            token,
         )
     except (OSError, TimeoutError, urllib.error.URLError) as exc:
         log.warning("triggers unreachable for a backtest", extra={"error": str(exc)})
