@@ -1,5 +1,5 @@
 import pytest
-from beckon_edge import client_address, parse_networks
+from beckon_edge import client_address, networks_setting, parse_networks
 
 PROXIES = parse_networks(["10.0.0.0/8", "192.0.2.7"])
 
@@ -39,9 +39,7 @@ def test_all_hops_trusted_gives_the_furthest_one():
 
 
 def test_garbage_beyond_our_proxies_gives_the_last_trusted_hop():
-    assert client_address("10.0.0.2", ["203.0.113.5, not-an-ip, 10.0.0.3"], PROXIES) == (
-        "10.0.0.3"
-    )
+    assert client_address("10.0.0.2", ["203.0.113.5, not-an-ip, 10.0.0.3"], PROXIES) == ("10.0.0.3")
 
 
 def test_ports_brackets_and_ipv4_mapped_addresses_are_understood():
@@ -56,6 +54,14 @@ def test_a_peer_that_is_not_an_address_is_kept_as_is():
 
 
 def test_a_bad_cidr_is_named():
-    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an IP address or CIDR"):
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an IP address or CIDR"):
         parse_networks(["10.0.0.0/33"])
     assert parse_networks([" 10.0.0.1/8 ", ""]) == parse_networks(["10.0.0.0/8"])
+
+
+def test_the_setting_reads_commas_json_or_lists():
+    expected = parse_networks(["10.0.0.0/8", "192.0.2.7/32"])
+    assert networks_setting("10.0.0.0/8, 192.0.2.7") == expected
+    assert networks_setting('["10.0.0.0/8", "192.0.2.7"]') == expected
+    assert networks_setting(["10.0.0.0/8", "192.0.2.7"]) == expected
+    assert networks_setting("") == ()

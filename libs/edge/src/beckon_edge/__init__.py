@@ -8,7 +8,7 @@ from beckon_edge.body import (
     declared_length,
     read_limited,
 )
-from beckon_edge.proxies import client_address, parse_networks
+from beckon_edge.proxies import client_address, networks_setting, parse_networks
 from beckon_edge.ratelimit import RateLimiter
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "RateLimiter",
     "client_address",
     "declared_length",
+    "networks_setting",
     "parse_networks",
     "read_limited",
 ]

@@ -14,7 +14,7 @@ Pure ASGI (no framework import), so any Starlette/FastAPI app can mount it.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -62,8 +62,10 @@ async def read_limited(chunks: AsyncIterable[bytes], limit: int, declared: str |
     return b"".join(parts)
 
 
-def _problem(status: int, code: str, text: str, message_field: str) -> list[Message]:
-    body = json.dumps({"error": code, message_field: text}).encode()
+def _problem(
+    status: int, code: str, text: str, message_field: str, extra: Mapping[str, Any]
+) -> list[Message]:
+    body = json.dumps({"error": code, message_field: text, **extra}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -79,14 +81,22 @@ def _problem(status: int, code: str, text: str, message_field: str) -> list[Mess
 class BodyLimit:
     """ASGI middleware: no request body larger than `limit` bytes is ever buffered.
 
-    `message_field` names the sentence in the 413 body, so it matches the service's own
-    problem shape (`{"error": "too_large", "<message_field>": "..."}`).
+    `message_field` names the sentence in the 413 body and `extra` adds fields, so it matches
+    the service's own problem shape (`{"error": "too_large", "<message_field>": "..."}`).
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, message_field: str = "message") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        message_field: str = "message",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.message_field = message_field
+        self.extra = dict(extra or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,7 +146,7 @@ class BodyLimit:
             # the app failed because its body was cut off: the client already has its 413
 
     async def _answer(self, send: Send, status: int, code: str, text: str) -> None:
-        for message in _problem(status, code, text, self.message_field):
+        for message in _problem(status, code, text, self.message_field, self.extra):
             await send(message)
 
 

@@ -11,7 +11,9 @@ Without trusted proxies the header is ignored: the TCP peer is the client.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -31,6 +33,16 @@ def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
                 f"{text!r} is not an IP address or CIDR (e.g. 10.0.0.0/8, 192.0.2.7)"
             ) from None
     return tuple(networks)
+
+
+def networks_setting(value: Any) -> Any:
+    """A settings validator's view of a CIDR list: "10.0.0.0/8, 192.0.2.7" from the
+    environment, a JSON list, or a list; anything else is left for pydantic to refuse."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+    if isinstance(value, list | tuple):
+        return parse_networks(str(item) for item in value)
+    return value
 
 
 def _address(text: str) -> IPAddress | None:
