@@ -75,10 +75,12 @@ class TrackingContext(_Part):
 
 
 class LineItem(_Part):
-    product_id: Identifier
+    """A product in a cart or order. Segment's spec makes every product property optional."""
+
+    product_id: Identifier | None = None
     name: ShortText | None = None
     category: ShortText | None = None
-    price: Amount
+    price: Amount | None = None
     quantity: int = Field(default=1, ge=1, le=100_000)
 
 
@@ -94,10 +96,12 @@ class PageViewedPayload(_Part):
 
 
 class ProductViewedPayload(_Part):
+    """The product id is what per-product view counts key on; the rest may be unknown."""
+
     product_id: Identifier
-    name: ShortText
+    name: ShortText | None = None
     category: ShortText | None = None
-    price: Amount
+    price: Amount | None = None
     currency: Currency
 
 
@@ -114,7 +118,9 @@ class CheckoutStartedPayload(_Part):
 
 
 class OrderCompletedPayload(_Part):
-    order_id: Identifier
+    order_id: Identifier | None = Field(
+        default=None, description="The store's order id, when it sends one (reports dedupe on it)"
+    )
     value: Amount
     currency: Currency
     items: LineItems = Field(default_factory=list)

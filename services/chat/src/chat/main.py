@@ -22,9 +22,10 @@ from uuid import UUID
 
 import asyncpg
 import uvicorn
-from beckon_edge import RateLimiter
+from beckon_edge import BodyLimit, RateLimiter
 from beckon_observability import configure_logging, configure_tracing
-from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
+from beckon_observability.metrics import render_latest
+from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
@@ -34,8 +35,9 @@ from starlette.responses import JSONResponse, Response
 from chat import activity, admin, live, reports, toolkit
 from chat.adapters import migrations
 from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
+from chat.admin.rules_api import MAX_DOCUMENT_BYTES
 from chat.api import console, widget
-from chat.api.common import error_response, problem
+from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
@@ -110,8 +112,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sockets = Gauge("chat_sockets", "WebSockets held by this instance", registry=registry)
     holder: dict[str, Runtime] = {}
 
+    def render_metrics() -> bytes:
+        runtime = holder.get("runtime")
+        sockets.set(runtime.hub.socket_count if runtime else 0)
+        return render_latest(registry) + render_latest(live.METRICS)
+
+    metrics_server = (
+        MetricsServer(settings.host, settings.metrics_port, render_metrics)
+        if settings.metrics_port is not None
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if metrics_server is not None:  # internal only: the public app serves no /metrics
+            await metrics_server.start()
         pool = await connect_pool(settings)
         tasks: list[asyncio.Task[None]] = []
         stops: list[Stop] = []
@@ -212,16 +227,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await bus.stop()
         finally:
             await pool.close()
+            if metrics_server is not None:
+                await metrics_server.stop()
 
     app = FastAPI(
         title="Beckon chat",
         version="0.1.0",
         description="Visitor widget, agent console, conversations and real-time delivery.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.serves_api_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.serves_api_docs else None,
         # FastAPI's own spans would stay open for a socket's whole life (~13 KiB per socket)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(WidgetCors)
+    # Outermost: no body past the largest any route takes is buffered (routes hold their own,
+    # smaller limits while reading).
+    app.add_middleware(
+        BodyLimit, limit=max(MAX_BODY_BYTES, MAX_DOCUMENT_BYTES), message_field="detail"
+    )
 
     @app.exception_handler(ChatError)
     async def _chat_error(request: Request, exc: ChatError) -> Response:
@@ -264,13 +289,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runtime is None or not runtime.ready:
             return problem(503, "starting", "not ready yet")
         return JSONResponse({"status": "ready", "sockets": runtime.hub.socket_count})
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        runtime = holder.get("runtime")
-        sockets.set(runtime.hub.socket_count if runtime else 0)
-        body = render_latest(registry) + render_latest(live.METRICS)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -331,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
         ws_max_size=settings.max_ws_frame_bytes,
         # chat frames are small: compression would cost ~38 KiB and CPU per socket
         ws_per_message_deflate=False,
+        # Only CHAT_TRUSTED_PROXIES decides whom X-Forwarded-For is believed from (uvicorn
+        # would otherwise rewrite the client address for any request from loopback).
+        proxy_headers=False,
     )
 
 

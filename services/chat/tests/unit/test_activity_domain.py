@@ -184,7 +184,9 @@ class FakeRecord:
 
 def test_a_fetch_splits_into_rows_and_dead_letters_with_their_reasons() -> None:
     good = event("page_viewed", {"page_type": "home"})
-    bad_schema = event("product_viewed", {"product_id": "x", "name": "X", "currency": "EUR"})
+    bad_schema = event(
+        "product_viewed", {"product_id": "x", "name": "X", "price": "free", "currency": "EUR"}
+    )
     heartbeat = event("heartbeat", {"seconds_on_page": 5})
     records = [
         FakeRecord(orjson.dumps(good)),
@@ -395,3 +397,22 @@ def test_a_product_page_counts_once_though_it_sends_a_page_view_and_a_product_vi
         ]
     )
     assert domain.visit_summary(visit)["pages"] == 2
+
+
+def test_products_without_name_or_price_are_recorded_as_far_as_known() -> None:
+    """Segment's spec makes them optional; the tracker passes such events on."""
+    viewed = row_of(event("product_viewed", {"product_id": "trail", "currency": "EUR"}))
+    assert viewed is not None
+    assert viewed.detail["product"] == {
+        "product_id": "trail",
+        "name": None,
+        "category": None,
+        "price": None,
+    }
+    cart = row_of(
+        event("cart_updated", {"items": [{"name": "Gift wrap"}], "value": 0, "currency": "EUR"})
+    )
+    assert cart is not None
+    assert cart.detail["items"] == [
+        {"product_id": None, "name": "Gift wrap", "category": None, "price": None, "quantity": 1}
+    ]

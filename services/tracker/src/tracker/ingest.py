@@ -24,7 +24,14 @@ from pydantic import ValidationError
 from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
 from tracker.api.problems import Problem, retry_after
 from tracker.config import Settings
-from tracker.domain.admission import Admission, Candidate, Edge, admit, field_errors
+from tracker.domain.admission import (
+    Admission,
+    Candidate,
+    Edge,
+    admit,
+    field_errors,
+    raw_json,
+)
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
 from tracker.domain.segment import segment_candidates
@@ -89,7 +96,7 @@ class Ingest:
         """A Segment call: `kind` is the single call's type, or None for /v1/batch."""
         data = await self._parse_json(inbound, body)
         if not isinstance(data, dict):
-            problem = inbound.problem(422, "schema_invalid", "body must be a JSON object")
+            problem = inbound.problem(400, "schema_invalid", "body must be a JSON object")
             raise await self._dead_lettered(inbound, body, problem)
         data.pop("writeKey", None)
         if kind is None:
@@ -97,7 +104,7 @@ class Ingest:
             if not isinstance(messages, list) or not messages:
                 error = {"loc": "batch", "msg": "must be a non-empty list", "type": "list_type"}
                 message = "batch must be a non-empty list of messages"
-                problem = inbound.problem(422, "schema_invalid", message, [error])
+                problem = inbound.problem(400, "schema_invalid", message, [error])
                 raise await self._dead_lettered(inbound, body, problem)
         else:
             messages = [data | {"type": kind}]
@@ -171,7 +178,7 @@ class Ingest:
                 rejection.reason,
                 rejection.detail,
                 rejection.errors,
-                orjson.dumps(rejection.raw),
+                raw_json(rejection.raw),
                 visitor_id=_visitor_of(candidates, rejection.index),
             )
             for rejection in admission.rejected
@@ -273,6 +280,12 @@ def _outcome(admission: Admission, segment: bool) -> Outcome:
         "accepted": accepted,
         "rejected": [rejection.as_json() for rejection in admission.rejected],
     }
-    if segment:
-        body["success"] = False
-    return Outcome(422, body)
+    if not segment:
+        return Outcome(422, body)
+    # Segment's SDKs read only the status. Part accepted: 200, the one answer every SDK takes
+    # as delivered (analytics-python retries anything but 200, older analytics-node anything
+    # but 2xx/400/429), so none of them resends the accepted part. Nothing accepted: 400,
+    # which every SDK reports and none retries. The body says which events were rejected.
+    if accepted:
+        return Outcome(200, body | {"success": True})
+    return Outcome(400, body | {"success": False, "code": "schema_invalid"})

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from beckon_edge import RateLimiter
+from beckon_edge import BodyLimit, RateLimiter
 from beckon_observability import configure_logging, configure_tracing
-from beckon_observability.metrics import CONTENT_TYPE_LATEST, render_latest
-from fastapi import FastAPI, Request
+from beckon_observability.metrics import render_latest
+from beckon_observability.metrics_server import MetricsServer
+from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -41,6 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "no sites configured (TRACKER_SITES / TRACKER_SITES_FILE); every request gets 401"
         )
 
+    metrics_server = (
+        MetricsServer(settings.host, settings.metrics_port, lambda: render_latest(metrics.registry))
+        if settings.metrics_port is not None
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up()
@@ -49,16 +56,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         await publisher.start()
+        if metrics_server is not None:
+            await metrics_server.start()
         try:
             yield
         finally:
+            if metrics_server is not None:
+                await metrics_server.stop()
             await publisher.stop()
+
+    docs = settings.serves_api_docs
 
     app = FastAPI(
         title="Beckon tracker",
         version="0.1.0",
         description="Clickstream ingest: the snippet's batches and Segment-compatible calls.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
         # The routes open their own server span; FastAPI's would double the tracing cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
@@ -69,11 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client_limiter=RateLimiter(
             settings.requests_per_s_per_client, settings.request_burst_per_client
         ),
-        trust_forwarded_for=settings.trust_forwarded_for,
+        trusted_proxies=settings.trusted_proxies,
         max_body_bytes=settings.max_body_bytes,
         max_event_bytes=settings.max_event_bytes,
     )
     app.include_router(router)
+    # No body past the largest limit is ever buffered; routes hold tighter ones of their own.
+    app.add_middleware(
+        BodyLimit,
+        limit=max(settings.max_body_bytes, settings.max_event_bytes),
+        extra={"success": False, "code": "too_large"},  # Segment's SDKs read these
+    )
     # The hot path as a plain Starlette route, matched first; FastAPI's still documents it.
     app.router.routes.insert(0, Route("/v1/collect", collect, methods=["POST"]))
     mount_scripts(app)
@@ -87,10 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if await publisher.is_ready():
             return json_response({"status": "ready", "broker": "reachable"})
         return json_response({"status": "not_ready", "broker": "unreachable"}, 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics(request: Request) -> Response:
-        return Response(render_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -109,6 +127,9 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         lifespan="on",
+        # Only TRACKER_TRUSTED_PROXIES decides whom X-Forwarded-For is believed from (uvicorn
+        # would otherwise rewrite the client address for any request from loopback).
+        proxy_headers=False,
     )
 
 

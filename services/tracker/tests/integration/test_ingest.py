@@ -6,12 +6,14 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+import httpx
 import orjson
 import pytest
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.ids import uuid7
 from beckon_contracts.tracking import parse_tracking_event
 from beckon_devstack.kafka_probe import read_records
+from beckon_devstack.ports import free_port
 
 pytestmark = pytest.mark.integration
 KEY = "pk_test_site_key"
@@ -219,9 +221,15 @@ async def test_snippet_files_are_served_compressed(tracker):
     assert zipped.status_code == 200
 
 
-async def test_health_readiness_and_metrics(tracker):
-    assert (await tracker.get("/healthz")).json() == {"status": "ok"}
-    assert (await tracker.get("/readyz")).json()["broker"] == "reachable"
-    metrics = (await tracker.get("/metrics")).text
+async def test_health_readiness_and_metrics_on_their_own_port(start_tracker, make_settings):
+    port = free_port()
+    async with start_tracker(make_settings(metrics_port=port)) as tracker:
+        assert (await tracker.get("/healthz")).json() == {"status": "ok"}
+        assert (await tracker.get("/readyz")).json()["broker"] == "reachable"
+        batch = _batch("metrics-visitor", _event("page_viewed", {}))
+        assert (await tracker.post(f"/v1/collect?k={KEY}", json=batch)).status_code == 200
+        assert (await tracker.get("/metrics")).status_code == 404  # not on the public app
+        async with httpx.AsyncClient() as internal:
+            metrics = (await internal.get(f"http://127.0.0.1:{port}/metrics")).text
     assert 'tracker_http_requests_total{route="POST /v1/collect",status="200"}' in metrics
     assert 'tracker_events_total{outcome="accepted"}' in metrics

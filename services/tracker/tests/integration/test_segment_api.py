@@ -100,9 +100,22 @@ async def test_an_invalid_message_in_a_batch_is_dead_lettered_and_named(tracker,
         ]
     }
     response = await tracker.post("/v1/batch", json=batch, auth=AUTH)
-    assert response.status_code == 422
+    # 200: no Segment SDK retries (or reports as lost) the part that was accepted
+    assert response.status_code == 200
     body = response.json()
-    assert body["success"] is False
+    assert body["success"] is True
     assert body["accepted"] == 1
     assert body["rejected"][0]["index"] == 1
     assert body["rejected"][0]["detail"] == "anonymousId or userId is required"
+
+
+async def test_a_call_rejected_whole_is_a_400_with_segment_shaped_fields(tracker):
+    response = await tracker.post("/v1/track", json={"event": "No ids"}, auth=AUTH)
+    assert response.status_code == 400  # reported by every SDK, retried by none
+    body = response.json()
+    assert (body["success"], body["code"], body["error"]) == (
+        False,
+        "schema_invalid",
+        "schema_invalid",
+    )
+    assert body["message"]

@@ -1,6 +1,7 @@
 """Segment's calls as documented in its Tracking API spec, mapped to Beckon's events."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from tracker.domain.admission import Edge, admit
 from tracker.domain.segment import event_id_for, segment_candidates
@@ -177,11 +178,12 @@ def test_bad_messages_are_rejected_with_reasons():
         {"type": "track", "event": "No ids"},
         {"type": "bogus", "anonymousId": "a"},
         "not an object",
+        {"type": "track", "anonymousId": "a", "properties": {"name": "x"}},
         {
             "type": "track",
             "anonymousId": "a",
-            "event": "Product Viewed",
-            "properties": {"name": "x"},
+            "event": "Cart Viewed",
+            "properties": {"currency": 5},
         },
     )
     assert result.accepted == []
@@ -189,10 +191,71 @@ def test_bad_messages_are_rejected_with_reasons():
     assert reasons[0] == "anonymousId or userId is required"
     assert reasons[1].startswith("type must be one of")
     assert reasons[2] == "each message must be an object"
-    assert {e.loc for e in result.rejected[3].errors} == {
-        "batch.3.payload.product_id",
-        "batch.3.payload.price",
+    # Segment requires a track call's name; a currency must be an ISO 4217 code
+    assert [e.loc for e in result.rejected[3].errors] == ["batch.3.payload.event"]
+    assert [e.loc for e in result.rejected[4].errors] == ["batch.4.payload.currency"]
+
+
+# ---- Segment's spec makes every e-commerce property optional ---------------------------
+
+
+def _track(event, properties):
+    return {"type": "track", "anonymousId": "a", "event": event, "properties": properties}
+
+
+def _one(message):
+    result = _map(message)
+    assert result.rejected == []
+    (event,) = result.accepted
+    return event
+
+
+def test_a_product_view_needs_no_name_price_or_currency():
+    event = _one(_track("Product Viewed", {"product_id": "p1"}))
+    assert event.type == "product_viewed"
+    assert event.payload.model_dump() == {
+        "product_id": "p1",
+        "name": None,
+        "category": None,
+        "price": None,
+        "currency": "USD",
     }
+
+
+def test_a_product_view_with_only_a_sku_is_keyed_on_it():
+    event = _one(_track("Product Viewed", {"sku": "G-32", "name": "Monopoly"}))
+    assert (event.type, event.payload.product_id) == ("product_viewed", "G-32")
+
+
+def test_a_product_view_without_any_product_id_is_kept_as_the_custom_event_it_was():
+    event = _one(_track("Product Viewed", {"name": "Monopoly", "price": 18.99}))
+    assert event.type == "custom"
+    assert event.payload.event == "Product Viewed"
+    assert event.payload.properties == {"name": "Monopoly", "price": 18.99}
+
+
+def test_cart_products_need_no_id_price_or_quantity():
+    products = [{"name": "Gift wrap"}, {"sku": "G-32", "price": 10, "quantity": None}]
+    event = _one(_track("Cart Viewed", {"products": products}))
+    assert event.type == "cart_updated"
+    assert [(i.product_id, i.price, i.quantity) for i in event.payload.items] == [
+        (None, None, 1),
+        ("G-32", Decimal(10), 1),
+    ]
+    assert event.payload.value == Decimal(10)  # what the priced products add up to
+
+
+def test_a_checkout_without_a_value_is_worth_its_products_or_nothing():
+    priced = _one(_track("Checkout Started", {"products": [{"price": 2.5, "quantity": 2}]}))
+    bare = _one(_track("Checkout Started", {}))
+    assert (priced.type, priced.payload.value) == ("checkout_started", Decimal("5.0"))
+    assert (bare.payload.value, bare.payload.currency, bare.payload.items) == (0, "USD", [])
+
+
+def test_an_order_needs_no_order_id_nor_total():
+    event = _one(_track("Order Completed", {"products": [{"product_id": "p1", "price": 30}]}))
+    assert event.type == "order_completed"
+    assert (event.payload.order_id, event.payload.value) == (None, Decimal(30))
 
 
 def test_event_ids_are_stable_per_message_id_so_retries_deduplicate():

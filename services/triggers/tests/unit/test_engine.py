@@ -58,14 +58,35 @@ def run(site: Site, state: VisitorState, *events: dict[str, Any]) -> list[Any]:
 
 def test_observe_names_the_field_it_cannot_use() -> None:
     event = product_view("demo", "v1", 0)
-    del event["payload"]["price"]
+    del event["payload"]["product_id"]
     with pytest.raises(BadRecord) as error:
         observe(event)
-    assert error.value.field == "payload.price"
+    assert error.value.field == "payload.product_id"
     with pytest.raises(BadRecord, match="type"):
         observe({**event, "type": "teleported"})
     with pytest.raises(BadRecord, match="occurred_at"):
         observe({**product_view("demo", "v1", 0), "occurred_at": "yesterday"})
+
+
+def test_a_product_view_without_name_or_price_counts_but_shows_no_price() -> None:
+    """Segment's spec makes both optional, and the tracker passes such views on."""
+    event = product_view("demo", "v1", 0)
+    del event["payload"]["name"], event["payload"]["price"]
+    state = VisitorState("demo", "v1")
+    step(rules(), state, observe(event))
+    assert state.views_of("p1") == 1
+    assert state.seen_price is False
+    step(rules(), state, observe(product_view("demo", "v1", 5)))
+    assert (state.views_of("p1"), state.seen_price) == (2, True)
+
+
+def test_an_order_without_an_order_id_still_counts() -> None:
+    payload = {"value": 30.0, "currency": "EUR"}
+    state = VisitorState("demo", "v1")
+    step(
+        rules(), state, observe(tracking_event("demo", "v1", "order_completed", 0, payload=payload))
+    )
+    assert (state.orders, state.revenue) == (1, 30.0)
 
 
 def test_the_fourth_view_makes_one_candidate_and_retries_wait() -> None:

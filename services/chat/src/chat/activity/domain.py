@@ -97,8 +97,8 @@ def trim_map(values: dict[str, Any], limit: int) -> dict[str, Any]:
     return kept
 
 
-def _money(value: Decimal) -> float:
-    return float(value)
+def _money(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _items(items: list[LineItem]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import logging
 from typing import Any, TypeVar
 
 import orjson
+from beckon_edge import BadContentLength, BodyTooLarge, client_address, read_limited
+from beckon_edge.proxies import IPNetwork
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
@@ -40,9 +42,12 @@ def error_response(exc: Exception) -> Response:
 
 
 async def _parsed(request: Request, limit: int) -> Any:
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ChatError(413, "too_large", f"the body is larger than {limit} bytes")
+    try:  # stops reading at the limit: an unauthenticated route never holds more
+        raw = await read_limited(request.stream(), limit, request.headers.get("content-length"))
+    except BodyTooLarge:
+        raise ChatError(413, "too_large", f"the body is larger than {limit} bytes") from None
+    except BadContentLength as exc:
+        raise ChatError(400, "bad_request", str(exc)) from None
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
@@ -105,9 +110,8 @@ def _holds_nul(value: object) -> bool:
     return False
 
 
-def client_ip(request: Request, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+def client_ip(request: Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
+    """The caller's address: X-Forwarded-For is believed only as far as CHAT_TRUSTED_PROXIES."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return client_address(peer, forwarded, trusted_proxies) or "unknown"

@@ -71,7 +71,7 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
 
 
 def _limit(request: Request, rt: Runtime, scope: str) -> None:
-    wait = rt.widget_limiter.acquire((client_ip(request, rt.settings.trust_forwarded_for), scope))
+    wait = rt.widget_limiter.acquire((client_ip(request, rt.settings.trusted_proxies), scope))
     if wait > 0:
         raise ChatError(
             429, "rate_limited", f"too many requests; retry in {wait:.1f} s", retry_after=wait

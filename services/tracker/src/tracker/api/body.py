@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from beckon_edge import BadContentLength, BodyTooLarge, read_limited
 from starlette.requests import Request
 
 from tracker.api.problems import Problem
@@ -11,20 +12,12 @@ from tracker.api.problems import Problem
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, inflated if gzip/deflate; 413 past `limit` bytes at any stage."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Problem(400, "bad_request", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    try:
+        body = await read_limited(request.stream(), limit, request.headers.get("content-length"))
+    except BadContentLength as exc:
+        raise Problem(400, "bad_request", str(exc)) from None
+    except BodyTooLarge:
+        raise _too_large(limit) from None
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return body

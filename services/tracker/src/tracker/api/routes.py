@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import orjson
-from beckon_edge import RateLimiter
+from beckon_edge import RateLimiter, client_address
+from beckon_edge.proxies import IPNetwork
 from beckon_observability import extract_context, inject_headers
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
@@ -45,7 +46,7 @@ class EdgeState:
     ingest: Ingest
     metrics: TrackerMetrics
     client_limiter: RateLimiter
-    trust_forwarded_for: bool
+    trusted_proxies: tuple[IPNetwork, ...]
     max_body_bytes: int
     max_event_bytes: int
 
@@ -55,10 +56,12 @@ def _state(request: Request) -> EdgeState:
     return state
 
 
-def _edge(request: Request, trust_forwarded_for: bool) -> Edge:
-    ip = request.client.host if request.client else None
-    if trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-        ip = forwarded.split(",")[0].strip()
+def _edge(request: Request, trusted_proxies: tuple[IPNetwork, ...]) -> Edge:
+    ip = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        trusted_proxies,
+    )
     return Edge(received_at=datetime.now(UTC), ip=ip, user_agent=request.headers.get("user-agent"))
 
 
@@ -86,8 +89,14 @@ def _check_client(state: EdgeState, site: Site, origin: str | None, edge: Edge) 
         )
 
 
-async def _answer(request: Request, route: str, work: Callable[[], Awaitable[Outcome]]) -> Response:
-    """Run a handler body inside a server span; turn Problems into responses; count it all."""
+async def _answer(
+    request: Request, route: str, work: Callable[[], Awaitable[Outcome]], *, segment: bool = False
+) -> Response:
+    """Run a handler body inside a server span; turn Problems into responses; count it all.
+
+    Refusals on Segment's routes also carry `success: false` (Segment's shape) and `code`:
+    analytics-python reads `code` from every refusal, and without it fails with a KeyError
+    that it then retries as if the network had failed."""
     state = _state(request)
     started = time.perf_counter()
     cors = _cors(request.headers.get("origin"))
@@ -98,6 +107,8 @@ async def _answer(request: Request, route: str, work: Callable[[], Awaitable[Out
             outcome = await work()
             response = json_response(outcome.body, outcome.status, cors)
         except Problem as problem:
+            if segment:
+                problem.extra = {"success": False, "code": problem.code, **problem.extra}
             response = problem.response(cors)
         span.set_attribute("http.response.status_code", response.status_code)
     state.metrics.requests.labels(route, str(response.status_code)).inc()
@@ -161,7 +172,7 @@ async def collect(request: Request) -> Response:
     key = request.query_params.get("k")
 
     async def work() -> Outcome:
-        edge = _edge(request, state.trust_forwarded_for)
+        edge = _edge(request, state.trusted_proxies)
         site, body = await _site_and_body(
             request,
             state,
@@ -200,7 +211,7 @@ async def _segment(request: Request, kind: str | None) -> Response:
     header_key = _write_key(request)
 
     async def work() -> Outcome:
-        edge = _edge(request, state.trust_forwarded_for)
+        edge = _edge(request, state.trusted_proxies)
         site, body = await _site_and_body(
             request,
             state,
@@ -214,7 +225,7 @@ async def _segment(request: Request, kind: str | None) -> Response:
         inbound = Inbound(site, edge, route, inject_headers(), segment=True)
         return await state.ingest.segment(inbound, kind, body)
 
-    return await _answer(request, route, work)
+    return await _answer(request, route, work, segment=True)
 
 
 def _unknown_write_key() -> Problem:
@@ -246,6 +257,11 @@ for _call in SEGMENT_CALLS:
         methods=["POST"],
         summary=f"Segment-compatible {_call}",
     )
+    # analytics.js posts each call to `{apiHost}/t`, `/p`, `/i`, ... (its first letter)
+    router.add_api_route(
+        f"/v1/{_call[0]}", _segment_endpoint(_call), methods=["POST"], include_in_schema=False
+    )
+router.add_api_route("/v1/b", segment_batch, methods=["POST"], include_in_schema=False)
 
 
 @router.options("/v1/{path:path}", include_in_schema=False)

@@ -25,6 +25,10 @@ from tracker.domain.enrichment import (
     truncate_ip,
 )
 
+# Deeper than any real event (a Segment product list is 5 levels); the JSON encoders stop at
+# about 255 levels, so a deeper event could neither be stored nor even dead-lettered whole.
+MAX_NESTING = 32
+
 
 @dataclass(frozen=True, slots=True)
 class Edge:
@@ -94,6 +98,37 @@ def field_errors(exc: ValidationError, prefix: Sequence[str | int] = ()) -> tupl
     return tuple(errors[:100])
 
 
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects/arrays in `value` nest more than `limit` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def raw_json(value: Any) -> bytes:
+    """A rejected item as JSON for its dead letter; past MAX_NESTING levels the rest is
+    replaced by a marker (whole, it could not be encoded at all)."""
+    if not nested_deeper_than(value, MAX_NESTING):
+        return orjson.dumps(value)
+    return orjson.dumps(_pruned(value, MAX_NESTING))
+
+
+def _pruned(value: Any, levels: int) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    if levels == 0:
+        return f"(nested deeper than {MAX_NESTING} levels: cut)"
+    if isinstance(value, dict):
+        return {key: _pruned(item, levels - 1) for key, item in value.items()}
+    return [_pruned(item, levels - 1) for item in value]
+
+
 def _whole_item_rejection(
     candidate: Candidate, event_id: str | None, loc: str, reason: ReasonCode, message: str
 ) -> Rejection:
@@ -119,6 +154,12 @@ def admit(
         event_id = raw_id if isinstance(raw_id, str) else None
         if candidate.fields is None:
             problem = candidate.problem or "not an event object"
+            admission.rejected.append(
+                _whole_item_rejection(candidate, event_id, loc, "schema_invalid", problem)
+            )
+            continue
+        if nested_deeper_than(candidate.raw, MAX_NESTING):
+            problem = f"event nests objects or arrays deeper than {MAX_NESTING} levels"
             admission.rejected.append(
                 _whole_item_rejection(candidate, event_id, loc, "schema_invalid", problem)
             )

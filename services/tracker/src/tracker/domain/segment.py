@@ -92,15 +92,27 @@ def _line_items(products: object) -> list[dict[str, Any]]:
         return []
     return [
         {
-            "product_id": _as_id(p.get("product_id") or p.get("sku") or p.get("id")),
+            "product_id": _as_id(_first(p, "product_id", "sku", "id")),
             "name": p.get("name"),
             "category": p.get("category"),
             "price": p.get("price"),
-            "quantity": p.get("quantity", 1),
+            "quantity": _first(p, "quantity") or 1,
         }
         for p in products
         if isinstance(p, dict)
     ]
+
+
+def _items_value(items: list[dict[str, Any]]) -> Decimal:
+    """What the priced items add up to (money in Decimal: 0.1 + 0.2 must be 0.3)."""
+    return sum(
+        (
+            Decimal(str(i["price"])) * i["quantity"]
+            for i in items
+            if _is_number(i["price"]) and _is_number(i["quantity"])
+        ),
+        Decimal(0),
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -115,11 +127,18 @@ def _first(props: dict[str, Any], *names: str) -> Any:
 
 
 def _track_payload(name: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Segment's spec makes every e-commerce property optional: what a Beckon event needs and
+    the call lacks is derived (value from the products, currency USD); only a product view
+    without any product id cannot be one (views are counted per product), so it stays the
+    custom event it was sent as."""
     currency = props.get("currency") or DEFAULT_CURRENCY
     match name.strip().lower():
         case "product viewed":
+            product_id = _as_id(_first(props, "product_id", "sku", "id"))
+            if product_id is None:
+                return "custom", {"event": name, "properties": props}
             return "product_viewed", {
-                "product_id": _as_id(_first(props, "product_id", "sku", "id")),
+                "product_id": product_id,
                 "name": props.get("name"),
                 "category": props.get("category"),
                 "price": props.get("price"),
@@ -128,29 +147,27 @@ def _track_payload(name: str, props: dict[str, Any]) -> tuple[str, dict[str, Any
         case "cart viewed" | "cart updated":
             items = _line_items(props.get("products"))
             value = _first(props, "value", "total", "revenue")
-            if value is None:
-                # money in Decimal: 0.1 + 0.2 must be 0.3, not 0.30000000000000004
-                value = sum(
-                    (
-                        Decimal(str(i["price"])) * i["quantity"]
-                        for i in items
-                        if _is_number(i["price"]) and _is_number(i["quantity"])
-                    ),
-                    Decimal(0),
-                )
-            return "cart_updated", {"items": items, "value": value, "currency": currency}
-        case "checkout started":
-            return "checkout_started", {
-                "value": _first(props, "value", "revenue", "total"),
+            return "cart_updated", {
+                "items": items,
+                "value": _items_value(items) if value is None else value,
                 "currency": currency,
-                "items": _line_items(props.get("products")),
+            }
+        case "checkout started":
+            items = _line_items(props.get("products"))
+            value = _first(props, "value", "revenue", "total")
+            return "checkout_started", {
+                "value": _items_value(items) if value is None else value,
+                "currency": currency,
+                "items": items,
             }
         case "order completed":
+            items = _line_items(props.get("products"))
+            value = _first(props, "total", "revenue", "value")
             return "order_completed", {
                 "order_id": _as_id(_first(props, "order_id", "checkout_id")),
-                "value": _first(props, "total", "revenue", "value"),
+                "value": _items_value(items) if value is None else value,
                 "currency": currency,
-                "items": _line_items(props.get("products")),
+                "items": items,
             }
     return "custom", {"event": name, "properties": props}
 

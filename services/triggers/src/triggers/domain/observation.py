@@ -38,9 +38,9 @@ class BadRecord(ValueError):
 @dataclass(frozen=True, slots=True)
 class Product:
     product_id: str
-    name: str
+    name: str | None  # Segment's spec makes name and price optional; the tracker passes them on
     category: str | None
-    price: float
+    price: float | None
     currency: str
 
 
@@ -190,9 +190,9 @@ def observe(data: object) -> Observation:
     elif kind == "product_viewed":
         fields["product"] = Product(
             product_id=_text(payload, "product_id", "payload.", required=True) or "",
-            name=_text(payload, "name", "payload.", required=True) or "",
+            name=_text(payload, "name", "payload."),
             category=_text(payload, "category", "payload."),
-            price=_number(payload, "price", "payload."),
+            price=None if payload.get("price") is None else _number(payload, "price", "payload."),
             currency=_text(payload, "currency", "payload.", required=True) or "",
         )
         fields["currency"] = fields["product"].currency
@@ -206,7 +206,7 @@ def observe(data: object) -> Observation:
             int(item.get("quantity", 1)) if isinstance(item, dict) else 1 for item in items
         )
     elif kind == "order_completed":
-        fields["order_id"] = _text(payload, "order_id", "payload.", required=True)
+        fields["order_id"] = _text(payload, "order_id", "payload.")
         fields["order_value"] = _number(payload, "value", "payload.")
         fields["currency"] = _text(payload, "currency", "payload.", required=True)
     elif kind == "identified":

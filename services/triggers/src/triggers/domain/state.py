@@ -257,8 +257,9 @@ def apply(state: VisitorState, obs: Observation) -> Applied:
         if product.category and product.category not in state.categories:
             state.categories.append(product.category)
             del state.categories[:-MAX_CATEGORIES]
-        first_price_seen = not state.seen_price
-        state.seen_price = True
+        if product.price is not None:
+            first_price_seen = not state.seen_price
+            state.seen_price = True
         state.page_type = "product"
 
     cart_increased = False
