@@ -60,9 +60,16 @@ class CompactedTopicFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                # with the broker gone, aiokafka's fetcher lets the cancellation of its own
+                # fetch tasks out of stop(); only a cancellation of the caller goes on
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
 
     async def wait_caught_up(self, timeout_s: float) -> bool:
         """Whether the follower has read what the topic held at start-up (within `timeout_s`)."""
