@@ -315,6 +315,33 @@ class ChatStack:
     triggers_token: str = TRIGGERS_TOKEN
 
 
+@pytest.fixture
+def start_store(
+    chat_stack: ChatStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], str]]:
+    """`start_store()`: one more demo store of the chat stack's site on a port (an origin)
+    of its own, stopped after the test; its URL."""
+    log_dir = tmp_path_factory.mktemp("e2e-stores")
+    started: list[Service] = []
+
+    def start() -> str:
+        port = free_port()
+        argv = [
+            *(sys.executable, "-m", "beckon_devstack.demo_store"),
+            *("--host", HOST, "--port", str(port)),
+            *("--tracker-url", chat_stack.tracker_url, "--site-key", chat_stack.site_key),
+            *("--chat-url", chat_stack.chat_url, "--allow-automation"),
+        ]
+        url = f"http://{HOST}:{port}"
+        name = f"store-{port}"
+        started.append(_start(name, argv, dict(os.environ), f"{url}/healthz", log_dir))
+        return url
+
+    yield start
+    for service in started:
+        _stop(service)
+
+
 @pytest.fixture(scope="session")
 def chat_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
     """The whole path of a proactive chat as processes: tracker → triggers → chat → widget.

@@ -19,6 +19,7 @@ from beckon_contracts.invitations import InvitationRecord
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rule_stats import RuleStats
 from beckon_contracts.rules_config import RulesPublished
+from beckon_contracts.sites import SiteConfigured
 from beckon_contracts.tracking import TrackingEvent
 from beckon_contracts.visitors import ScoreCrossed, VisitorSnapshot
 
@@ -28,6 +29,7 @@ EXPORTED: dict[str, Any] = {
     "tracking.events": TrackingEvent,
     "dead_letter": DeadLettered,
     "rules.config": RulesPublished,
+    "sites.config": SiteConfigured,
     "agents.presence": TeamPresence,
     "chat.invitations": InvitationRecord,
     "chat.events": ChatEvent,

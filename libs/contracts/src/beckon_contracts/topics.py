@@ -101,6 +101,14 @@ RULES_CONFIG = Topic(
     dead_letter=RULES_CONFIG_DLQ.name,
     description="Engagement rules per site",
 )
+SITES_CONFIG = Topic(
+    name="sites.config",
+    partitions=1,
+    key="site",
+    cleanup_policy="compact",
+    retention_ms=None,
+    description="Each site's keys, origins, timezone, business hours and settings (from chat)",
+)
 RULES_STATS = Topic(
     name="rules.stats",
     partitions=3,
@@ -152,6 +160,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     AGENTS_PRESENCE,
     RULES_CONFIG,
     RULES_CONFIG_DLQ,
+    SITES_CONFIG,
     RULES_STATS,
     LEADS_EVENTS,
     LEADS_EVENTS_DLQ,

@@ -4,6 +4,7 @@
 sites:
   - site_id: demo
     site_key: pk_demo_beckon
+    write_key: wk_demo_beckon      # Segment-compatible calls (optional)
     name: Demo store
     allowed_origins: ["http://127.0.0.1:8000"]
     settings: {greeting: "Hi!", color: "#1f6feb", language: auto, typing_preview: true,
@@ -24,6 +25,7 @@ import asyncpg
 import orjson
 import yaml
 from beckon_contracts.envelope import Identifier, SiteId
+from beckon_contracts.sites import normalize_origin
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from chat.admin.store import publish_site
 from chat.service import hash_password
 
 
@@ -59,6 +62,7 @@ class AgentSeed(_Model):
 class SiteSeed(_Model):
     site_id: SiteId
     site_key: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    write_key: Annotated[str, StringConstraints(min_length=8, max_length=128)] | None = None
     name: str = ""
     allowed_origins: list[str] = Field(default_factory=list)
     settings: dict[str, object] = Field(default_factory=dict)
@@ -68,7 +72,7 @@ class SiteSeed(_Model):
     @field_validator("allowed_origins")
     @classmethod
     def _normalise(cls, origins: list[str]) -> list[str]:
-        return [origin.rstrip("/").lower() for origin in origins]
+        return [normalize_origin(origin) for origin in origins]
 
     @model_validator(mode="after")
     def _distinct_agents(self) -> SiteSeed:
@@ -103,17 +107,23 @@ async def apply_seed(conn: asyncpg.Connection, seed: Seed) -> int:
     async with conn.transaction():
         for site in seed.sites:
             await conn.execute(
-                """INSERT INTO chat.sites (site_id, site_key, name, allowed_origins, settings)
-                   VALUES ($1, $2, $3, $4, $5::jsonb)
+                """INSERT INTO chat.sites
+                       (site_id, site_key, write_key, name, allowed_origins, settings)
+                   VALUES ($1, $2, $3, $4, $5, $6::jsonb)
                    ON CONFLICT (site_id) DO UPDATE SET site_key = EXCLUDED.site_key,
+                       write_key = EXCLUDED.write_key,
                        name = EXCLUDED.name, allowed_origins = EXCLUDED.allowed_origins,
-                       settings = EXCLUDED.settings""",
+                       settings = EXCLUDED.settings,
+                       config_version = chat.sites.config_version + 1""",
                 site.site_id,
                 site.site_key,
+                site.write_key,
                 site.name,
                 site.allowed_origins,
                 orjson.dumps(site.settings).decode(),
             )
+            # the tracker and the workers learn the site from `sites.config` (outbox)
+            await publish_site(conn, site.site_id)
             for team in site.teams:
                 await conn.execute(
                     """INSERT INTO chat.teams (site_id, team, name) VALUES ($1, $2, $3)

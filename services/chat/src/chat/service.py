@@ -142,6 +142,10 @@ class ChatService:
         self._sites[site_id] = (now, row)
         return row
 
+    def forget_site(self, site_id: str) -> None:
+        """Drop the cached row: this instance's next call reads the site's new settings."""
+        self._sites.pop(site_id, None)
+
     async def staff_changed(
         self,
         conn: asyncpg.Connection,

@@ -10,7 +10,8 @@ import httpx
 import orjson
 import pytest
 from beckon_contracts.presence import TeamPresence, parse_team_presence
-from beckon_contracts.topics import AGENTS_PRESENCE
+from beckon_contracts.sites import SiteConfig, parse_site_record
+from beckon_contracts.topics import AGENTS_PRESENCE, SITES_CONFIG
 from chat_testing import AgentSpec, Event, eventually, read_events
 
 pytestmark = pytest.mark.integration
@@ -250,19 +251,98 @@ async def test_site_settings_change_what_the_widget_gets(
     stranger = clients.visitor(site, origin="https://other.example")
     assert (await stranger.session(chat.a.url)).status_code == 403
 
-    # business hours and timezone reach the workers with the site's rules
+    # the whole site is published on sites.config (the tracker's origins, the workers'
+    # timezone and hours), its version growing with every change
+    config = await _site_config_until(
+        chat, site.site_id, lambda c: c.allowed_origins == [site.origin, new_origin]
+    )
+    assert (config.site_key, config.timezone) == (site.site_key, "Europe/Helsinki")
+    assert config.business_hours is not None
+    assert config.business_hours.tue == ["09:00-17:00"]
+    assert config.settings["greeting"] == "Hei! Kysy meiltä"
+    assert "timezone" not in config.settings
+    again = await admin.post("/admin/site", {"allowed_origins": [site.origin]})
+    assert again.status_code == 200, again.text
+    later = await _site_config_until(
+        chat, site.site_id, lambda c: c.allowed_origins == [site.origin]
+    )
+    assert later.version == config.version + 1
+    assert later.timezone == "Europe/Helsinki"  # what the change left out stays
+
+
+async def _site_config_until(chat: Any, site_id: str, check: Any) -> SiteConfig:
+    def latest(events: list[Event]) -> SiteConfig | None:
+        return parse_site_record(orjson.dumps(events[-1].value)) if events else None
+
+    def done(events: list[Event]) -> bool:
+        config = latest(events)
+        return config is not None and bool(check(config))
+
+    events = await read_events(
+        chat.bootstrap, SITES_CONFIG.name, key=site_id, match=lambda e: True, until=done
+    )
+    config = latest(events)
+    assert config is not None
+    return config
+
+
+async def test_saving_site_settings_leaves_the_rules_alone(
+    chat: Any, make_site: Any, clients: Any, db: Any
+) -> None:
+    """Issue 12: saving the Site form (an origin added) republished the rules with the form's
+    timezone, UTC, and an open rules editor then got "Someone published a newer version"."""
+    site, admin = await _site(chat, make_site, clients, db)
     published = await admin.post(
         "/admin/rules/publish",
         {
             "rules": {
-                "rules": [{"id": "r", "name": "R", "when": {"returning": True}, "message": "Hi"}]
+                "timezone": "Europe/Paris",
+                "business_hours": {"mon": ["09:00-18:00"]},
+                "rules": [{"id": "r", "name": "R", "when": {"returning": True}, "message": "Hi"}],
             }
         },
     )
     assert published.status_code == 200, published.text
-    again = await admin.post("/admin/site", {"business_hours": {"wed": ["10:00-12:00"]}})
-    assert again.json()["rules_version"] == published.json()["version"] + 1
-    rules = (await admin.get("/admin/rules")).json()["rules"]
-    assert rules["timezone"] == "Europe/Helsinki"
-    assert rules["business_hours"]["wed"] == ["10:00-12:00"]
-    assert rules["rules"][0]["id"] == "r"
+    version = published.json()["version"]
+
+    # the console shows the rules' timezone and hours, and posts the whole form back
+    shown = (await admin.get("/admin/site")).json()["site"]
+    assert (shown["timezone"], shown["timezone_source"]) == ("Europe/Paris", "rules")
+    assert shown["business_hours"]["mon"] == ["09:00-18:00"]
+    form = {
+        key: shown[key]
+        for key in ("greeting", "color", "typing_preview", "language", "offline_message")
+    }
+    form |= {
+        "allowed_origins": [*shown["allowed_origins"], "https://new-shop.example"],
+        "default_team": "sales",
+        "timezone": shown["timezone"],
+        "business_hours": shown["business_hours"],
+    }
+    saved = await admin.post("/admin/site", form)
+    assert saved.status_code == 200, saved.text
+
+    rules = (await admin.get("/admin/rules")).json()
+    assert rules["version"] == version  # nothing republished: the editor is not stale
+    assert rules["rules"]["timezone"] == "Europe/Paris"
+    assert rules["rules"]["business_hours"]["mon"] == ["09:00-18:00"]
+    async with db.acquire() as conn:
+        versions = await conn.fetchval(
+            "SELECT count(*) FROM chat.rule_versions WHERE site_id = $1", site.site_id
+        )
+        settings = orjson.loads(
+            await conn.fetchval("SELECT settings FROM chat.sites WHERE site_id = $1", site.site_id)
+        )
+    assert versions == 1
+    assert "timezone" not in settings  # nor pinned on the site: the rules still decide
+    assert "business_hours" not in settings
+    config = await _site_config_until(
+        chat, site.site_id, lambda c: "https://new-shop.example" in c.allowed_origins
+    )
+    assert (config.timezone, config.business_hours) == (None, None)
+
+    # a real change of the site's timezone is the site's, still without touching the rules
+    moved = await admin.post("/admin/site", form | {"timezone": "Europe/Helsinki"})
+    assert moved.json()["site"]["timezone_source"] == "site"
+    assert (await admin.get("/admin/rules")).json()["version"] == version
+    config = await _site_config_until(chat, site.site_id, lambda c: c.timezone == "Europe/Helsinki")

@@ -187,3 +187,61 @@ def test_invite_tokens_are_random_and_only_their_hash_is_kept() -> None:
     assert domain.password_problem("short") is not None
     assert domain.password_problem("aaaaaaaaaaaa") is not None
     assert domain.password_problem("a fine password") is None
+
+
+# ---- site configuration (`sites.config`) ------------------------------------------------------
+
+
+def test_a_site_row_becomes_its_sites_config_payload() -> None:
+    config = domain.site_config(
+        site_id="shop",
+        version=4,
+        site_key="pk_shop_key",
+        write_key=None,
+        allowed_origins=["https://shop.example"],
+        settings={
+            "greeting": "Hi",
+            "timezone": "Europe/Helsinki",
+            "business_hours": {"mon": ["09:00-17:00"]},
+        },
+    )
+    assert (config.version, config.timezone, config.settings) == (
+        4,
+        "Europe/Helsinki",
+        {"greeting": "Hi"},
+    )
+    assert config.business_hours is not None
+    assert config.business_hours.mon == ["09:00-17:00"]
+    unset = domain.site_config(
+        site_id="shop", version=1, site_key="pk_shop_key", write_key=None,
+        allowed_origins=[], settings={},
+    )  # fmt: skip
+    assert (unset.timezone, unset.business_hours) == (None, None)
+
+
+def test_only_sites_the_topic_lacks_or_holds_older_are_republished() -> None:
+    in_db = {"a": 3, "b": 1, "c": 2}
+    assert domain.stale_sites(in_db, {}) == ["a", "b", "c"]
+    assert domain.stale_sites(in_db, {"a": 3, "b": 2, "c": 1}) == ["c"]
+
+
+PARIS = {"timezone": "Europe/Paris", "business_hours": None}
+
+
+def test_the_whole_form_posted_back_pins_nothing_on_the_site() -> None:
+    """The console posts every field; the rules' timezone it showed, or no hours, are no
+    change (it was: the site got UTC and the rules were republished in UTC)."""
+    patch = {"greeting": "Hei", "timezone": "Europe/Paris", "business_hours": None}
+    assert domain.unchanged_worker_settings(patch, PARIS, own={}) == {"greeting": "Hei"}
+
+
+def test_a_new_timezone_or_hours_are_saved_and_own_hours_can_be_cleared() -> None:
+    hours = {"mon": ["09:00-17:00"]}
+    patch = {"timezone": "Europe/Helsinki", "business_hours": hours}
+    assert domain.unchanged_worker_settings(patch, PARIS, own={}) == patch
+    own = {"business_hours": hours}
+    shown = {"timezone": "Europe/Paris", "business_hours": hours}
+    assert domain.unchanged_worker_settings({"business_hours": None}, shown, own) == {
+        "business_hours": None
+    }
+    assert domain.unchanged_worker_settings({"business_hours": hours}, shown, own) == {}

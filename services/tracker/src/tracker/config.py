@@ -52,8 +52,14 @@ class Settings(BaseSettings):
     create_topics: bool = True
     ack_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for broker acks")
 
-    sites: list[SiteConfig] = Field(default_factory=list)
+    sites: list[SiteConfig] = Field(
+        default_factory=list,
+        description="Seed for a fresh install: used until sites.config has the site",
+    )
     sites_file: Path | None = Field(default=None, description="YAML or JSON list of sites")
+    follow_sites: bool = Field(
+        default=True, description="Follow sites.config (chat's site admin), applied live"
+    )
 
     max_body_bytes: int = Field(default=524_288, ge=1024, le=MAX_REQUEST_SIZE)
     max_event_bytes: int = Field(default=32_768, ge=1024, le=MAX_REQUEST_SIZE)

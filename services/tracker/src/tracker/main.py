@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracker.adapters.kafka import make_publisher
+from tracker.adapters.sites_feed import SitesFeed
 from tracker.api.problems import json_response
 from tracker.api.routes import EdgeState, collect, mount_scripts, router
 from tracker.config import Settings
@@ -33,11 +34,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
     publisher = make_publisher(settings)
     metrics = TrackerMetrics()
+    # TRACKER_SITES seeds a fresh install; chat's site admin (`sites.config`) takes over each
+    # site it publishes
     sites = SiteRegistry(
         Site(s.site_id, s.site_key, s.write_key, frozenset(s.allowed_origins))
         for s in settings.sites
     )
-    if not len(sites):
+    feed = SitesFeed(settings.kafka_bootstrap, sites) if settings.follow_sites else None
+    if not len(sites) and feed is None:
         log.warning(
             "no sites configured (TRACKER_SITES / TRACKER_SITES_FILE); every request gets 401"
         )
@@ -58,9 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await publisher.start()
         if metrics_server is not None:
             await metrics_server.start()
+        if feed is not None:
+            await feed.start()
         try:
             yield
         finally:
+            if feed is not None:
+                await feed.stop()
             if metrics_server is not None:
                 await metrics_server.stop()
             await publisher.stop()
@@ -106,9 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
-        if await publisher.is_ready():
-            return json_response({"status": "ready", "broker": "reachable"})
-        return json_response({"status": "not_ready", "broker": "unreachable"}, 503)
+        if not await publisher.is_ready():
+            return json_response({"status": "not_ready", "broker": "unreachable"}, 503)
+        if feed is not None and not feed.caught_up:
+            return json_response({"status": "not_ready", "sites": "loading"}, 503)
+        return json_response({"status": "ready", "broker": "reachable"})
 
     return app
 

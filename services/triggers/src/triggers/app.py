@@ -11,8 +11,9 @@ Four stages, each a Faust agent with its table(s), all restart-safe and idempote
 4. chat-events chat.events → triggers.feedback (re-keyed by visitor) and triggers.candidates
                (invitation outcomes free admission's budget)
 
-Rules (`rules.config`), presence (`agents.presence`) and published stats (`rules.stats`) are
-small compacted topics every worker follows whole.
+Rules (`rules.config`), sites (`sites.config`: timezone and business hours), presence
+(`agents.presence`) and published stats (`rules.stats`) are small compacted topics every worker
+follows whole (`beckon_messaging.CompactedTopicFollower`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import orjson
 from beckon_contracts import topics
 from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
+from beckon_contracts.sites import parse_site_record
+from beckon_messaging import CompactedTopicFollower
 
 from triggers import backtest_http, stages
 from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
-from triggers.adapters.follower import TopicFollower
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
@@ -55,7 +57,7 @@ class Runtime:
     presence: dict[str, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: Outputs | None = None
-    followers: list[TopicFollower] = field(default_factory=list)
+    followers: list[CompactedTopicFollower] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
     # admission state per site, as last written to its table (dropped on a rebalance)
@@ -178,8 +180,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.page("/v1/sites/{site_id}")
     async def site_view(web: Any, request: Any, site_id: str) -> Any:
-        """What this worker currently applies for a site: rules version and team capacity."""
+        """What this worker currently applies for a site: rules version, timezone (the site's
+        own over the rules'), the site configuration's version and team capacity."""
         site = runtime.sites.known(site_id)
+        config = runtime.sites.config(site_id)
         teams = {}
         for team, presence in runtime.presence.get(site_id, {}).items():
             capacity = TeamCapacity.of(presence)
@@ -193,6 +197,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             {
                 "site_id": site_id,
                 "rules_version": site.rules.version if site else None,
+                "timezone": site.rules.timezone if site else None,
+                "site_config_version": config.version if config else None,
                 "rules": [rule.id for rule in site.rules.rules if rule.enabled] if site else [],
                 "teams": teams,
             }
@@ -275,6 +281,19 @@ async def _start_followers(runtime: Runtime) -> None:
             len(site_rules.rules),
         )
 
+    def on_site(record: Any) -> None:
+        if record.value is None:  # a tombstone: the site is gone
+            if record.key is not None:
+                runtime.sites.unconfigure(record.key.decode())
+            return
+        try:
+            config = parse_site_record(record.value)
+        except Exception as exc:
+            log.error("sites.config offset %s rejected: %s", record.offset, exc)
+            return
+        if runtime.sites.configure(config):
+            log.info("site %s configured (v%s)", config.site_id, config.version)
+
     def on_presence(record: Any) -> None:
         if record.value is None:
             return
@@ -286,12 +305,15 @@ async def _start_followers(runtime: Runtime) -> None:
             return
         runtime.stats[record.key.decode()] = orjson.loads(record.value)
 
-    for name, handler in (
-        (topics.RULES_CONFIG.name, on_rules),
-        (topics.AGENTS_PRESENCE.name, on_presence),
-        (topics.RULES_STATS.name, on_stats),
+    for topic, handler in (
+        (topics.RULES_CONFIG, on_rules),
+        (topics.SITES_CONFIG, on_site),
+        (topics.AGENTS_PRESENCE, on_presence),
+        (topics.RULES_STATS, on_stats),
     ):
-        follower = TopicFollower(settings.kafka_bootstrap, name, handler)
+        follower = CompactedTopicFollower(
+            settings.kafka_bootstrap, topic, handler, client_id=settings.app_id
+        )
         await follower.start()
         runtime.followers.append(follower)
     waits = [asyncio.wait_for(f.caught_up.wait(), timeout=30) for f in runtime.followers]

@@ -12,10 +12,9 @@ import hashlib
 import re
 import secrets
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from beckon_contracts.envelope import Identifier
 from beckon_contracts.rules import (
@@ -27,6 +26,7 @@ from beckon_contracts.rules import (
     render_template,
     template_variables,
 )
+from beckon_contracts.sites import MAX_ORIGINS, SiteConfig, normalize_origin
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -214,25 +214,56 @@ def preview(message: object, values: Mapping[str, str], loc: str = "rule.message
 
 # ---- site settings --------------------------------------------------------------------------
 HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
-MAX_ORIGINS = 50
+# site-wide settings the workers use: fields of their own on `sites.config`
+WORKER_SETTINGS = ("timezone", "business_hours")
 
 
-def normalize_origin(value: str) -> str:
-    """`https://Shop.example/` → `https://shop.example`; only scheme, host and port."""
-    text = value.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an origin; write it like https://shop.example")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ValueError(f"{value!r} has more than an origin; drop the path (https://host:port)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{value!r} has an invalid port") from None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+def site_config(
+    *,
+    site_id: str,
+    version: int,
+    site_key: str,
+    write_key: str | None,
+    allowed_origins: Iterable[str],
+    settings: Mapping[str, Any],
+) -> SiteConfig:
+    """A site's `sites.config` payload from its row: timezone and business hours as fields
+    of their own (None when the site leaves them to its rules), the other settings as kept."""
+    return SiteConfig(
+        site_id=site_id,
+        version=version,
+        site_key=site_key,
+        write_key=write_key,
+        allowed_origins=list(allowed_origins),
+        timezone=settings.get("timezone"),
+        business_hours=settings.get("business_hours"),
+        settings={k: v for k, v in settings.items() if k not in WORKER_SETTINGS},
+    )
+
+
+def stale_sites(in_database: Mapping[str, int], on_topic: Mapping[str, int]) -> list[str]:
+    """The sites whose configuration the topic lacks or holds an older version of."""
+    return sorted(
+        site_id for site_id, version in in_database.items() if on_topic.get(site_id, 0) < version
+    )
+
+
+def unchanged_worker_settings(
+    patch: Mapping[str, Any], shown: Mapping[str, Any], own: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The settings patch without the timezone or business hours that only repeat what the
+    page showed (`shown`: the site's own, else its rules'), or clear hours the site never
+    had of its own (`own`): the console posts the whole form, and saving an origin must not
+    pin the rules' timezone (or UTC) on the site."""
+    kept = dict(patch)
+    for key in WORKER_SETTINGS:
+        if key not in kept:
+            continue
+        value = kept[key]
+        repeats = value == shown.get(key) if value is not None else own.get(key) is None
+        if repeats:
+            del kept[key]
+    return kept
 
 
 def _check_timezone(name: str) -> str:

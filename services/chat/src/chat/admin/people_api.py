@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
+from beckon_contracts.rules import SiteRules
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from chat.adapters import store
 from chat.admin import domain
 from chat.admin import store as admin_store
-from chat.admin.rules_api import publish_site_rules
+from chat.admin.rules_api import current_rules
 from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of, same_origin
 from chat.runtime import Runtime
@@ -367,12 +368,31 @@ async def accept_invite(request: Request) -> dict[str, Any]:
 # --- site settings -------------------------------------------------------------------------
 
 
-def _site(row: Any) -> dict[str, Any]:
-    settings = row["settings"]
-    settings = orjson.loads(settings) if isinstance(settings, str | bytes) else (settings or {})
+def _worker_settings(site_settings: dict[str, Any], rules: SiteRules | None) -> dict[str, Any]:
+    """Timezone and business hours as the workers apply them: the site's own, else its
+    rules document's, else UTC and always open."""
+    timezone = site_settings.get("timezone")
+    hours = site_settings.get("business_hours")
+    rules_hours = rules.business_hours if rules is not None else None
+    return {
+        "timezone": timezone or (rules.timezone if rules is not None else "UTC"),
+        "timezone_source": "site" if timezone else ("rules" if rules is not None else "default"),
+        "business_hours": hours
+        if hours is not None
+        else (rules_hours.model_dump(mode="json") if rules_hours is not None else None),
+        "business_hours_source": "site"
+        if hours is not None
+        else ("rules" if rules_hours is not None else "default"),
+    }
+
+
+def _site(row: Any, rules: SiteRules | None) -> dict[str, Any]:
+    settings = admin_store.settings_of(row)
     return {
         "site_id": row["site_id"],
         "name": row["name"],
+        "site_key": row["site_key"],
+        "write_key": row["write_key"],
         "allowed_origins": list(row["allowed_origins"]),
         "greeting": settings.get("greeting", ""),
         "color": settings.get("color", "#1f6feb"),
@@ -380,26 +400,28 @@ def _site(row: Any) -> dict[str, Any]:
         "language": settings.get("language", "auto"),
         "offline_message": settings.get("offline_message", ""),
         "default_team": settings.get("default_team", "sales"),
-        "timezone": settings.get("timezone", "UTC"),
-        "business_hours": settings.get("business_hours"),
+        **_worker_settings(settings, rules),
     }
 
 
 @router.get("/admin/site")
 async def get_site(request: Request) -> dict[str, Any]:
     rt, agent = await admin_of(request)
+    rules, _ = await current_rules(rt, agent.site_id)
     async with rt.service.pool.acquire() as conn:
         row = await admin_store.site(conn, agent.site_id)
     assert row is not None
-    return {"site": _site(row)}
+    return {"site": _site(row, rules)}
 
 
 @router.post("/admin/site")
 async def change_site(request: Request) -> Any:
     """Origins, widget colour and greeting, typing preview, language, offline text, default
     team, timezone and business hours. Invalid fields come back located, nothing is saved.
-    The widget reads them on its next load; business hours and timezone also go to the
-    workers, as the site-wide fields of a new rules version (when the site has rules)."""
+    The change is published whole on `sites.config` (outbox, same transaction): the tracker
+    takes the origins, the workers the timezone and business hours, within seconds. The
+    rules are never touched: a timezone or hours equal to what the page showed are not
+    saved, so the form's other fields never pin them on the site."""
     rt, agent = await admin_of(request)
     data = await read_json(request)
     try:
@@ -412,29 +434,24 @@ async def change_site(request: Request) -> Any:
             f"{errors[0].loc}: {errors[0].msg}",
             errors=[e.to_dict() for e in errors],
         )
+    rules, _ = await current_rules(rt, agent.site_id)
     async with rt.service.pool.acquire() as conn, conn.transaction():
         if change.default_team is not None and not await store.team_exists(
             conn, agent.site_id, change.default_team
         ):
             raise ChatError(422, "unknown_team", f"team {change.default_team!r} does not exist")
-        await admin_store.update_site(
-            conn,
-            agent.site_id,
-            allowed_origins=change.allowed_origins,
-            settings_patch=change.settings_patch(),
+        before = await admin_store.site(conn, agent.site_id)
+        assert before is not None
+        own = admin_store.settings_of(before)
+        patch = domain.unchanged_worker_settings(
+            change.settings_patch(), _worker_settings(own, rules), own
         )
+        await admin_store.update_site(
+            conn, agent.site_id, allowed_origins=change.allowed_origins, settings_patch=patch
+        )
+        await admin_store.publish_site(conn, agent.site_id)
         row = await admin_store.site(conn, agent.site_id)
     assert row is not None
-    site = _site(row)
-    version = None
-    if (
-        change.timezone is not None
-        or change.business_hours is not None
-        or (change.clear_business_hours)
-    ):
-        version = await publish_site_rules(
-            rt,
-            agent,
-            {"timezone": site["timezone"], "business_hours": site["business_hours"]},
-        )
-    return {"site": site, "rules_version": version}
+    rt.relay.kick()
+    rt.service.forget_site(agent.site_id)
+    return {"site": _site(row, rules)}

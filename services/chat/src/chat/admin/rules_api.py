@@ -36,7 +36,7 @@ from chat.api.common import problem, read_json
 from chat.api.console import admin_of
 from chat.config import DEV_TRIGGERS_TOKEN, Settings
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError
+from chat.service import ChatError
 
 log = logging.getLogger("chat.admin")
 router = APIRouter()  # included by the feature's router, under /v1/console
@@ -273,26 +273,3 @@ async def publish(request: Request) -> Any:
         },
         "rules": domain.rules_json(published),
     }
-
-
-async def publish_site_rules(rt: Runtime, agent: AgentRef, change: dict[str, Any]) -> int | None:
-    """Republish the current rules with site-level fields changed (timezone, business hours):
-    the new version, or None when nothing changed or the site has no rules yet."""
-    rules, _ = await current_rules(rt, agent.site_id)
-    if rules is None:
-        return None
-    updated = SiteRules.model_validate({**domain.rules_json(rules), **change})
-    if updated == rules:
-        return None
-    profile = await rt.service.agent(agent)
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        await admin_store.lock_rules(conn, agent.site_id)
-        row = await admin_store.latest_version(conn, agent.site_id)
-        live = feed_of(rt).current(agent.site_id)
-        current = max(row["version"] if row else 0, live.version if live else 0)
-        published = updated.model_copy(update={"version": current + 1})
-        await admin_store.publish_rules(
-            conn, published, agent.agent_id, profile["name"], datetime.now(UTC)
-        )
-    rt.relay.kick()
-    return published.version

@@ -1,5 +1,7 @@
 """Postgres for the admin pages: rule versions, teams, agents, invitations, site settings.
 
+A site's every change is published whole on `sites.config` through the outbox (`publish_site`).
+
 Functions take a connection so the caller decides the transaction; every query is scoped by
 site. Presence: a change of a team's members or of an agent's capacity republishes the whole
 team on `agents.presence` through the outbox, as the chat service's own use cases do.
@@ -14,10 +16,12 @@ import asyncpg
 import orjson
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
-from beckon_contracts.topics import RULES_CONFIG
+from beckon_contracts.sites import config_key, site_record
+from beckon_contracts.topics import RULES_CONFIG, SITES_CONFIG
 
 from chat.adapters import store
 from chat.adapters.store import Row
+from chat.admin import domain
 from chat.domain.events import OutboxRecord
 
 
@@ -337,11 +341,12 @@ async def set_password(
 # --- site settings -------------------------------------------------------------------------
 
 
+_SITE = """SELECT site_id, name, site_key, write_key, allowed_origins, settings, config_version
+           FROM chat.sites"""
+
+
 async def site(conn: asyncpg.Connection, site_id: str) -> Row | None:
-    return await conn.fetchrow(
-        "SELECT site_id, name, allowed_origins, settings FROM chat.sites WHERE site_id = $1",
-        site_id,
-    )
+    return await conn.fetchrow(_SITE + " WHERE site_id = $1", site_id)
 
 
 async def update_site(
@@ -351,13 +356,45 @@ async def update_site(
     allowed_origins: list[str] | None,
     settings_patch: dict[str, Any],
 ) -> None:
-    """Merge keys into the settings (a null value removes its key) and/or set the origins."""
+    """Merge keys into the settings (a null value removes its key) and/or set the origins;
+    the site's configuration gets a new version (`publish_site` sends it)."""
     await conn.execute(
         """UPDATE chat.sites
            SET allowed_origins = coalesce($2, allowed_origins),
-               settings = jsonb_strip_nulls(settings || $3::jsonb)
+               settings = jsonb_strip_nulls(settings || $3::jsonb),
+               config_version = config_version + 1
            WHERE site_id = $1""",
         site_id,
         allowed_origins,
         orjson.dumps(settings_patch).decode(),
     )
+
+
+def settings_of(row: Row) -> dict[str, Any]:
+    settings = row["settings"]
+    parsed = orjson.loads(settings) if isinstance(settings, str | bytes) else (settings or {})
+    return dict(parsed)
+
+
+async def publish_site(conn: asyncpg.Connection, site_id: str) -> None:
+    """Put the site's whole configuration in the outbox for `sites.config` (key `site_id`),
+    in the caller's transaction: the change and its record are one unit."""
+    row = await site(conn, site_id)
+    if row is None:
+        return
+    config = domain.site_config(
+        site_id=row["site_id"],
+        version=row["config_version"],
+        site_key=row["site_key"],
+        write_key=row["write_key"],
+        allowed_origins=row["allowed_origins"],
+        settings=settings_of(row),
+    )
+    record = site_record(config).model_dump_json().encode()
+    await store.add_outbox(conn, [OutboxRecord(SITES_CONFIG.name, config_key(site_id), record)])
+
+
+async def site_versions(conn: asyncpg.Connection) -> dict[str, int]:
+    """Every site's configuration version."""
+    rows = await conn.fetch("SELECT site_id, config_version FROM chat.sites")
+    return {row["site_id"]: row["config_version"] for row in rows}

@@ -13,6 +13,7 @@ from typing import Any
 from beckon_contracts.ids import derived_uuid7
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.scoring import Behaviour
+from beckon_contracts.sites import SiteConfig, newer
 
 from triggers.domain.observation import Observation
 from triggers.domain.rules import CompiledRules, Match
@@ -46,20 +47,60 @@ class Site:
         )
 
 
+def with_site_config(rules: SiteRules, config: SiteConfig | None) -> SiteRules:
+    """The rules as the workers run them: the timezone and business hours the site's admins
+    set in the console (`sites.config`) over the rules document's own; what the site leaves
+    unset, the document decides."""
+    if config is None:
+        return rules
+    update: dict[str, Any] = {}
+    if config.timezone is not None and config.timezone != rules.timezone:
+        update["timezone"] = config.timezone
+    if config.business_hours is not None and config.business_hours != rules.business_hours:
+        update["business_hours"] = config.business_hours
+    return rules.model_copy(update=update) if update else rules
+
+
 class Sites:
-    """The latest rules of every site, replaced whole when a new version is published."""
+    """The latest rules of every site, replaced whole when a new version is published, with
+    each site's own timezone and business hours (from `sites.config`) applied."""
 
     def __init__(self) -> None:
+        self._published: dict[str, SiteRules] = {}
+        self._configs: dict[str, SiteConfig] = {}
         self._sites: dict[str, Site] = {}
         self._unknown: dict[str, Site] = {}
 
     def put(self, rules: SiteRules) -> None:
-        current = self._sites.get(rules.site_id)
-        if current is None or rules.version >= current.rules.version:
-            self._sites[rules.site_id] = Site.of(rules)
-            self._unknown.pop(rules.site_id, None)
+        current = self._published.get(rules.site_id)
+        if current is None or rules.version >= current.version:
+            self._published[rules.site_id] = rules
+            self._compile(rules.site_id)
+
+    def configure(self, config: SiteConfig) -> bool:
+        """Take a site's configuration; whether it was newer than the one held."""
+        if not newer(self._configs.get(config.site_id), config):
+            return False
+        self._configs[config.site_id] = config
+        self._compile(config.site_id)
+        return True
+
+    def unconfigure(self, site_id: str) -> None:
+        """The site's configuration is gone (a tombstone): its rules' own settings apply."""
+        if self._configs.pop(site_id, None) is not None:
+            self._compile(site_id)
+
+    def config(self, site_id: str) -> SiteConfig | None:
+        return self._configs.get(site_id)
+
+    def _compile(self, site_id: str) -> None:
+        self._unknown.pop(site_id, None)
+        rules = self._published.get(site_id)
+        if rules is not None:
+            self._sites[site_id] = Site.of(with_site_config(rules, self._configs.get(site_id)))
 
     def remove(self, site_id: str) -> None:
+        self._published.pop(site_id, None)
         self._sites.pop(site_id, None)
 
     def get(self, site_id: str) -> Site:
@@ -68,7 +109,9 @@ class Sites:
         if site is None:
             site = self._unknown.get(site_id)
             if site is None:
-                site = self._unknown[site_id] = Site.of(SiteRules(site_id=site_id, rules=[]))
+                empty = SiteRules(site_id=site_id, rules=[])
+                site = Site.of(with_site_config(empty, self._configs.get(site_id)))
+                self._unknown[site_id] = site
         return site
 
     def known(self, site_id: str) -> Site | None:

@@ -1628,6 +1628,7 @@
         week[day] = ranges;
         if (ranges.length) open = true;
       });
+      week.closed_dates = hours.closed_dates || [];  // not on the form: kept as they are
       if (open) body.business_hours = week; else body.clear_business_hours = true;
       form.querySelectorAll('[data-testid="site-error"]').forEach(function (n) { n.remove(); });
       B.api('POST', '/admin/site', body).then(function (r) {
