@@ -37,6 +37,7 @@ from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
 from chat.api import console, widget
 from chat.api.common import error_response, problem
 from chat.config import Settings
+from chat.domain.login import LoginThrottle
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
 from chat.features import Stop
@@ -174,8 +175,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 widget_limiter=RateLimiter(
                     settings.widget_requests_per_s, settings.widget_request_burst
                 ),
-                login_limiter=RateLimiter(
-                    settings.login_attempts_per_s, settings.login_attempt_burst
+                login_throttle=LoginThrottle(
+                    per_address=RateLimiter(
+                        settings.login_address_failures_per_s,
+                        settings.login_address_failure_burst,
+                    ),
+                    per_account=RateLimiter(
+                        settings.login_attempts_per_s, settings.login_attempt_burst
+                    ),
                 ),
             )
             app.state.chat = holder["runtime"] = runtime
@@ -222,6 +229,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(WidgetCors)
+    # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
+    # header (anyone's); a wrong path is a 404 instead
+    app.router.redirect_slashes = False
 
     @app.exception_handler(ChatError)
     async def _chat_error(request: Request, exc: ChatError) -> Response:

@@ -34,7 +34,7 @@ def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
 def test_full_width_and_spaced_formula_triggers_are_defused_too() -> None:
     # full-width = + - @, the small forms, an ideographic space before one, spaces before one
     for dangerous in (
-        "\uff1dHYPERLINK(\"http://evil.test\")",
+        '\uff1dHYPERLINK("http://evil.test")',
         "\uff0b1",
         "\uff0d2+3",
         "\uff20SUM(A1)",

@@ -1,8 +1,8 @@
 """CSV for spreadsheets, pure: a header row, numbers as numbers (no locale, no thousands
 separators), text cells that a spreadsheet would run as a formula defused with a leading `'`.
 
-Spreadsheets fold compatibility forms (a full-width `＝`, a small `﹢`) to the ASCII trigger,
-so the check looks at the NFKC form of the text, past any leading spaces.
+Spreadsheets fold compatibility forms (a full-width or small `=`: U+FF1D, U+FE66) to the
+ASCII trigger, so the check looks at the NFKC form of the text, past any leading spaces.
 """
 
 from __future__ import annotations
