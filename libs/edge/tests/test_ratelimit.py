@@ -45,3 +45,17 @@ def test_memory_stays_bounded_and_idle_keys_are_forgotten():
     for i in range(1000):  # all active at once: keeps the newest half
         limiter.acquire(("burst", i))
     assert len(limiter._buckets) <= 100
+
+
+def test_a_refund_gives_tokens_back_up_to_the_burst():
+    clock = FakeClock()
+    limiter = RateLimiter(rate_per_s=1, burst=2, clock=clock)
+    assert [limiter.acquire("k") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.acquire("k") > 0
+    limiter.refund("k")
+    assert limiter.acquire("k") == 0.0
+    assert limiter.acquire("k") > 0
+    limiter.refund("k", cost=5)  # capped: a refund never raises the burst
+    assert [limiter.acquire("k") for _ in range(3)] == [0.0, 0.0, 1.0]
+    limiter.refund("never-seen")
+    assert "never-seen" not in limiter._buckets

@@ -34,6 +34,16 @@ class RateLimiter:
             self._forget_idle(now)
         return 0.0
 
+    def refund(self, key: Hashable, cost: int = 1) -> None:
+        """Give back tokens taken for something that turned out not to count (e.g. a login
+        that succeeded); never above the burst, and a key never seen stays unseen."""
+        state = self._buckets.get(key)
+        if state is None:
+            return
+        now = self._clock()
+        tokens = min(self.burst, state[0] + (now - state[1]) * self.rate + cost)
+        self._buckets[key] = (tokens, now)
+
     def _forget_idle(self, now: float) -> None:
         """Drop buckets that have refilled: forgetting them changes no future answer."""
         refill_s = self.burst / self.rate

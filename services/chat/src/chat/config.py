@@ -63,9 +63,17 @@ class Settings(BaseSettings):
     widget_requests_per_s: float = Field(default=5.0, gt=0, description="Per (IP, site)")
     widget_request_burst: int = Field(default=60, ge=1)
     login_attempts_per_s: float = Field(
-        default=0.2, gt=0, description="Per agent e-mail: password guessing gets 429"
+        default=0.2,
+        gt=0,
+        description="Failed logins per account and client address: password guessing gets 429",
     )
     login_attempt_burst: int = Field(default=10, ge=1)
+    login_address_failures_per_s: float = Field(
+        default=0.1,
+        gt=0,
+        description="Failed logins per client address (IPv6 /64), across accounts: spraying",
+    )
+    login_address_failure_burst: int = Field(default=20, ge=1)
     socket_messages_per_s: float = Field(default=10.0, gt=0, description="Per visitor socket")
     socket_message_burst: int = Field(default=30, ge=1)
     max_message_chars: int = Field(default=4000, ge=1, le=4000)

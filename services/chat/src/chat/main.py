@@ -39,6 +39,7 @@ from chat.admin.rules_api import MAX_DOCUMENT_BYTES
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
+from chat.domain.login import LoginThrottle
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
 from chat.features import Stop
@@ -189,8 +190,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 widget_limiter=RateLimiter(
                     settings.widget_requests_per_s, settings.widget_request_burst
                 ),
-                login_limiter=RateLimiter(
-                    settings.login_attempts_per_s, settings.login_attempt_burst
+                login_throttle=LoginThrottle(
+                    per_address=RateLimiter(
+                        settings.login_address_failures_per_s,
+                        settings.login_address_failure_burst,
+                    ),
+                    per_account=RateLimiter(
+                        settings.login_attempts_per_s, settings.login_attempt_burst
+                    ),
                 ),
             )
             app.state.chat = holder["runtime"] = runtime
@@ -247,6 +254,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=max(MAX_BODY_BYTES, MAX_DOCUMENT_BYTES), message_field="detail"
     )
+    # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
+    # header (anyone's); a wrong path is a 404 instead
+    app.router.redirect_slashes = False
 
     @app.exception_handler(ChatError)
     async def _chat_error(request: Request, exc: ChatError) -> Response:

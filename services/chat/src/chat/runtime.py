@@ -9,6 +9,7 @@ from beckon_edge import RateLimiter
 
 from chat.adapters.bus import Bus, Feed, OutboxRelay
 from chat.config import Settings
+from chat.domain.login import LoginThrottle
 from chat.domain.tokens import Signer
 from chat.hub import Hub
 from chat.service import ChatService
@@ -24,7 +25,7 @@ class Runtime:
     feed: Feed
     signer: Signer
     widget_limiter: RateLimiter
-    login_limiter: RateLimiter
+    login_throttle: LoginThrottle
     ready: bool = False
     # each console feature keeps what it runs here, under its package name (e.g. "live")
     features: dict[str, Any] = field(default_factory=dict)

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from chat.admin.store import publish_site
+from chat.domain.login import normalise_email
 from chat.service import hash_password
 
 
@@ -145,7 +146,7 @@ async def apply_seed(conn: asyncpg.Connection, seed: Seed) -> int:
                            role = EXCLUDED.role, max_chats = EXCLUDED.max_chats""",
                     agent_id,
                     site.site_id,
-                    agent.email,
+                    normalise_email(agent.email),
                     password_hash,
                     agent.name,
                     agent.avatar_url,

@@ -26,8 +26,12 @@ from chat.adapters import store
 from chat.domain import events
 from chat.domain.assignment import pick_agent
 from chat.domain.events import OutboxRecord
+from chat.domain.login import normalise_email
 
 SITE_CACHE_S = 10.0
+# how long an instance trusts what it last read of an agent's session (a logout, a new
+# password or a deactivation reaches every instance within this, the one that did it at once)
+SESSION_CHECK_S = 5.0
 _hasher = PasswordHasher()
 # verifying against a real hash keeps a wrong e-mail as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
@@ -127,7 +131,8 @@ class ChatService:
         self._on_commit = on_commit
         self._on_agents_changed = on_agents_changed
         self._sites: dict[str, tuple[float, asyncpg.Record | None]] = {}
-        self._active: dict[AgentRef, float] = {}  # agent -> when last seen active
+        # agent -> (when read, session version) of agents seen active
+        self._sessions: dict[AgentRef, tuple[float, int]] = {}
 
     async def site(self, site_id: str) -> asyncpg.Record | None:
         """A site's row, cached for a few seconds (origins and settings on every call)."""
@@ -169,20 +174,40 @@ class ChatService:
         """What follows a committed change: the relay publishes, consoles hear of agents."""
         await self._committed(tx)
 
-    async def ensure_active(self, ref: AgentRef) -> None:
-        """Refuse a session whose agent was deactivated (or deleted) since it logged in;
-        checked at most every few seconds per agent, so a console call costs no query."""
+    async def ensure_session(self, ref: AgentRef, version: int) -> None:
+        """Refuse a session that has ended since it began: the agent logged out, got a new
+        password, or was deactivated (or deleted). What an instance read is trusted for a
+        few seconds, so a console call costs no query; a newer session is re-read at once."""
         now = time.monotonic()
-        if now - self._active.get(ref, -SITE_CACHE_S) < SITE_CACHE_S:
-            return
+        cached = self._sessions.get(ref)
+        if cached is None or now - cached[0] >= SESSION_CHECK_S or version > cached[1]:
+            async with self.pool.acquire() as conn:
+                row = await store.agent_session(conn, ref.site_id, ref.agent_id)
+            if row is None or not row["active"]:
+                self._sessions.pop(ref, None)
+                raise ChatError(401, "deactivated", "this account is not active; ask an admin")
+            if len(self._sessions) > 10_000:
+                self._sessions.clear()
+            cached = self._sessions[ref] = (now, row["session_version"])
+        if version != cached[1]:
+            raise ChatError(
+                401,
+                "session_ended",
+                "this session has ended (logged out, new password or account changed); "
+                "log in again",
+            )
+
+    async def end_sessions(self, ref: AgentRef, version: int) -> bool:
+        """Log out: every session of the agent ends, if `version` is still current (an
+        older cookie cannot end newer sessions). True when they ended."""
         async with self.pool.acquire() as conn:
-            active = await store.agent_is_active(conn, ref.site_id, ref.agent_id)
-        if not active:
-            self._active.pop(ref, None)
-            raise ChatError(401, "deactivated", "this account is not active; ask an admin")
-        if len(self._active) > 10_000:
-            self._active.clear()
-        self._active[ref] = now
+            ended = await store.end_sessions(conn, ref.site_id, ref.agent_id, version)
+        self.forget_session(ref)
+        return ended
+
+    def forget_session(self, ref: AgentRef) -> None:
+        """The agent's sessions changed here: this instance re-reads them on the next call."""
+        self._sessions.pop(ref, None)
 
     async def _committed(self, tx: _Tx) -> None:
         self._on_commit()
@@ -527,7 +552,7 @@ class ChatService:
 
     async def login(self, email: str, password: str) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
-            row = await store.agent_by_email(conn, email)
+            row = await store.agent_by_email(conn, normalise_email(email))
         try:
             _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
@@ -784,6 +809,16 @@ class ChatService:
             row = await self._locked(conn, ref, conversation_id)
             if row["status"] not in ("open", "queued"):
                 raise ChatError(409, "conversation_closed", "this conversation has ended")
+            # a live chat is its agent's: only they, or an admin, hand it on (a queued one
+            # is nobody's yet); team leads are admins in Beckon's roles
+            if row["status"] == "open" and row["agent_id"] != ref.agent_id:
+                caller = await self._agent_row(conn, ref)
+                if caller["role"] != "admin":
+                    raise ChatError(
+                        403,
+                        "transfer_not_allowed",
+                        "only the agent who has this chat, or an admin, can transfer it",
+                    )
             tx = _Tx(conn, ref.site_id)
             previous = row["agent_id"]
             note_row = None

@@ -31,6 +31,24 @@ def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
     assert cell("a=b") == "a=b"
 
 
+def test_full_width_and_spaced_formula_triggers_are_defused_too() -> None:
+    # full-width = + - @, the small forms, an ideographic space before one, spaces before one
+    for dangerous in (
+        '\uff1dHYPERLINK("http://evil.test")',
+        "\uff0b1",
+        "\uff0d2+3",
+        "\uff20SUM(A1)",
+        "\ufe66cmd",
+        "\ufe62cmd",
+        "\u3000=1+1",
+        "  =1+1",
+        " \tx",
+    ):
+        assert cell(dangerous) == "'" + dangerous, repr(dangerous)
+    assert cell("\uff21nna") == "\uff21nna"  # full-width letters are just text
+    assert cell("Kysy \uff1d hinta") == "Kysy \uff1d hinta"
+
+
 def test_numbers_stay_numbers_unformatted() -> None:
     assert cell(-0.25) == "-0.25"
     assert cell(1234567) == "1234567"

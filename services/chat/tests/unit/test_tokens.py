@@ -12,7 +12,9 @@ def _visitor(conversation_id: str | None = None, ttl_s: int = 3600, signer: Sign
 
 
 def _agent(ttl_s: int = 3600):
-    return SIGNER.agent_token(site_id="demo", agent_id="demo-anna", ttl_s=ttl_s, now=NOW)
+    return SIGNER.agent_token(
+        site_id="demo", agent_id="demo-anna", session_version=3, ttl_s=ttl_s, now=NOW
+    )
 
 
 def test_visitor_token_round_trips():
@@ -27,8 +29,15 @@ def test_visitor_token_carries_the_conversation():
 
 def test_agent_token_round_trips():
     assert SIGNER.check_agent(_agent(), now=NOW) == AgentClaims(
-        "demo", "demo-anna", int(NOW) + 3600
+        "demo", "demo-anna", int(NOW) + 3600, 3
     )
+
+
+def test_an_agent_session_without_a_session_version_is_refused():
+    # what a cookie issued before session versions looked like, validly signed
+    old = SIGNER._issue({"k": "agent", "s": "demo", "a": "demo-anna", "exp": int(NOW) + 60})
+    with pytest.raises(InvalidToken, match="before sessions could end"):
+        SIGNER.check_agent(old, now=NOW)
 
 
 def test_a_token_of_another_secret_is_refused():

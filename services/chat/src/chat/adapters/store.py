@@ -40,6 +40,7 @@ FROM chat.messages m LEFT JOIN chat.agents a ON a.agent_id = m.agent_id
 _AGENT = """
 SELECT a.agent_id, a.site_id, a.email, a.password_hash, a.name, a.avatar_url, a.role,
        a.max_chats, a.status, a.last_seen_at, a.last_assigned_at, a.locale, a.settings,
+       a.session_version,
        (SELECT count(*) FROM chat.conversations c
         WHERE c.agent_id = a.agent_id AND c.status = 'open') AS open_chats,
        ARRAY(SELECT m.team FROM chat.team_members m
@@ -101,18 +102,30 @@ async def online_agents(conn: asyncpg.Connection, site_id: str, team: str) -> in
 
 
 async def agent_by_email(conn: asyncpg.Connection, email: str) -> Row | None:
-    return await conn.fetchrow(_AGENT + " WHERE lower(a.email) = lower($1)", email)
+    """The agent of an address in its normal form (chat.domain.login.normalise_email)."""
+    return await conn.fetchrow(_AGENT + " WHERE a.email = $1", email)
 
 
-async def agent_is_active(conn: asyncpg.Connection, site_id: str, agent_id: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT deactivated_at IS NULL FROM chat.agents
-               WHERE site_id = $1 AND agent_id = $2""",
-            site_id,
-            agent_id,
-        )
+async def agent_session(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
+    """(active, session_version) of an agent, or None when there is no such agent."""
+    return await conn.fetchrow(
+        """SELECT deactivated_at IS NULL AS active, session_version FROM chat.agents
+           WHERE site_id = $1 AND agent_id = $2""",
+        site_id,
+        agent_id,
     )
+
+
+async def end_sessions(conn: asyncpg.Connection, site_id: str, agent_id: str, version: int) -> bool:
+    """Raise the agent's session version if it is still `version`: True when it was."""
+    done = await conn.execute(
+        """UPDATE chat.agents SET session_version = session_version + 1
+           WHERE site_id = $1 AND agent_id = $2 AND session_version = $3""",
+        site_id,
+        agent_id,
+        version,
+    )
+    return bool(done == "UPDATE 1")
 
 
 async def agent(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import asyncpg
 import orjson
 from beckon_contracts.rules import SiteRules
 from fastapi import APIRouter, Request
@@ -26,8 +27,9 @@ from chat.admin import store as admin_store
 from chat.admin.rules_api import current_rules
 from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of, same_origin
+from chat.domain.login import normalise_email
 from chat.runtime import Runtime
-from chat.service import ChatError, hash_password
+from chat.service import AgentRef, ChatError, hash_password
 
 router = APIRouter()  # included by the feature's router, under /v1/console
 
@@ -217,6 +219,16 @@ async def _new_invite(conn: Any, site_id: str, agent_id: str, by: str) -> dict[s
     }
 
 
+def _email_unavailable(email: str) -> ChatError:
+    # one address is one login across all sites; the answer says no more than that it
+    # cannot be used, never whose it is (docs/console-admin.md)
+    return ChatError(
+        409,
+        "email_unavailable",
+        f"{email} cannot be used for a new agent here; invite them with another address",
+    )
+
+
 @router.post("/admin/agents", status_code=201)
 async def invite_agent(request: Request) -> dict[str, Any]:
     """A new agent and their one-time set-password link (shown once, never stored)."""
@@ -227,22 +239,29 @@ async def invite_agent(request: Request) -> dict[str, Any]:
     async with rt.service.pool.acquire() as conn, conn.transaction():
         await store.lock_site(conn, site_id)
         await _check_teams(conn, site_id, teams)
-        if await admin_store.email_taken(conn, body.email):
-            raise ChatError(409, "email_taken", f"{body.email} already has an account")
-        base = domain.agent_id_for(site_id, body.email)
+        email = normalise_email(body.email)
+        holder = await admin_store.email_site(conn, email)
+        if holder == site_id:
+            raise ChatError(409, "email_taken", f"{email} is already an agent of this site")
+        if holder is not None:
+            raise _email_unavailable(email)
+        base = domain.agent_id_for(site_id, email)
         agent_id, n = base, 1
         while await admin_store.agent_id_taken(conn, agent_id):
             n += 1
             agent_id = f"{base}-{n}"
-        await admin_store.insert_agent(
-            conn,
-            site_id=site_id,
-            agent_id=agent_id,
-            email=body.email,
-            name=body.name,
-            role=body.role,
-            max_chats=body.max_chats,
-        )
+        try:
+            await admin_store.insert_agent(
+                conn,
+                site_id=site_id,
+                agent_id=agent_id,
+                email=email,
+                name=body.name,
+                role=body.role,
+                max_chats=body.max_chats,
+            )
+        except asyncpg.UniqueViolationError:  # invited on another site at the same moment
+            raise _email_unavailable(email) from None
         for team in teams:
             await admin_store.add_member(conn, site_id, team, agent_id)
         tx = await rt.service.staff_changed(conn, site_id, agent_ids=[], teams=teams)
@@ -331,6 +350,7 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
         teams = await admin_store.teams_of(conn, site_id, agent_id)
         await admin_store.deactivate(conn, site_id, agent_id, _now())
         tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=teams)
+    rt.service.forget_session(AgentRef(site_id, agent_id))
     await rt.service.after_commit(tx)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id)}
@@ -338,7 +358,8 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
 
 @router.post("/invite/accept")
 async def accept_invite(request: Request) -> dict[str, Any]:
-    """Public: set one's password with an invitation token (single use, expiring)."""
+    """Public: set one's password with an invitation token (single use, expiring); the
+    agent's earlier sessions end."""
     rt = runtime(request)
     if not same_origin(request.headers.get("origin"), request.headers.get("host")):
         raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
@@ -362,6 +383,7 @@ async def accept_invite(request: Request) -> dict[str, Any]:
         )
         if row is None:
             raise ChatError(410, "invite_invalid", "this account no longer exists")
+    rt.service.forget_session(AgentRef(taken["site_id"], taken["agent_id"]))
     return {"ok": True, "email": row["email"], "name": row["name"]}
 
 

@@ -190,9 +190,13 @@ async def agent_row(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Ro
     )
 
 
-async def email_taken(conn: asyncpg.Connection, email: str) -> bool:
-    found = await conn.fetchval("SELECT 1 FROM chat.agents WHERE lower(email) = lower($1)", email)
-    return found is not None
+async def email_site(conn: asyncpg.Connection, email: str) -> str | None:
+    """The site whose agent has this (normalised) address, if any (addresses are unique
+    across sites: an agent logs in with the address alone)."""
+    site_id: str | None = await conn.fetchval(
+        "SELECT site_id FROM chat.agents WHERE email = $1", email
+    )
+    return site_id
 
 
 async def agent_id_taken(conn: asyncpg.Connection, agent_id: str) -> bool:
@@ -259,9 +263,11 @@ async def active_admins(conn: asyncpg.Connection, site_id: str) -> set[str]:
 
 
 async def deactivate(conn: asyncpg.Connection, site_id: str, agent_id: str, now: datetime) -> None:
-    """No login (the hash can never verify), offline, out of every team, open invites void."""
+    """No login (the hash can never verify), sessions ended, offline, out of every team, open
+    invites void."""
     await conn.execute(
-        """UPDATE chat.agents SET deactivated_at = $3, status = 'offline', password_hash = '!'
+        """UPDATE chat.agents SET deactivated_at = $3, status = 'offline', password_hash = '!',
+                                  session_version = session_version + 1
            WHERE site_id = $1 AND agent_id = $2""",
         site_id,
         agent_id,
@@ -329,8 +335,10 @@ async def take_invite(conn: asyncpg.Connection, token_hash: bytes, now: datetime
 async def set_password(
     conn: asyncpg.Connection, site_id: str, agent_id: str, password_hash: str
 ) -> Row | None:
+    """A new password (reactivating a deactivated agent) ends the agent's earlier sessions."""
     return await conn.fetchrow(
-        """UPDATE chat.agents SET password_hash = $3, deactivated_at = NULL
+        """UPDATE chat.agents SET password_hash = $3, deactivated_at = NULL,
+                                  session_version = session_version + 1
            WHERE site_id = $1 AND agent_id = $2 RETURNING email, name""",
         site_id,
         agent_id,

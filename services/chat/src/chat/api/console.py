@@ -4,6 +4,8 @@ to that site, so another tenant's ids are simply not found."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -19,12 +21,12 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat.api.common import frame_failed, parse_frame, read_body, runtime
+from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_tags, clean_text
-from chat.domain.tokens import InvalidToken
+from chat.domain.tokens import AgentClaims, InvalidToken
 from chat.hub import Connection
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError
+from chat.service import SESSION_CHECK_S, AgentRef, ChatError
 
 log = logging.getLogger("chat.console")
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -86,14 +88,13 @@ class PreferencesBody(_Body):
     settings: dict[str, PreferenceValue] | None = None
 
 
-def _agent_from_cookie(rt: Runtime, cookie: str | None) -> AgentRef:
+def _session_from_cookie(rt: Runtime, cookie: str | None) -> AgentClaims:
     if not cookie:
         raise ChatError(401, "not_logged_in", "log in first")
     try:
-        claims = rt.signer.check_agent(cookie, now=time.time())
+        return rt.signer.check_agent(cookie, now=time.time())
     except InvalidToken as exc:
         raise ChatError(401, "not_logged_in", f"log in again ({exc})") from None
-    return AgentRef(claims.site_id, claims.agent_id)
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
@@ -103,16 +104,21 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     return urlsplit(origin).netloc.lower() == (host or "").lower()
 
 
-async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """The runtime and the logged-in agent of a console call (every call that changes
-    something must come from the console's own pages)."""
-    rt = runtime(request)
+def _refuse_cross_site(request: Request) -> None:
     if request.method not in SAFE_METHODS and not same_origin(
         request.headers.get("origin"), request.headers.get("host")
     ):
         raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
-    agent = _agent_from_cookie(rt, request.cookies.get(COOKIE))
-    await rt.service.ensure_active(agent)
+
+
+async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
+    """The runtime and the logged-in agent of a console call (every call that changes
+    something must come from the console's own pages)."""
+    rt = runtime(request)
+    _refuse_cross_site(request)
+    session = _session_from_cookie(rt, request.cookies.get(COOKIE))
+    agent = AgentRef(session.site_id, session.agent_id)
+    await rt.service.ensure_session(agent, session.session_version)
     return rt, agent
 
 
@@ -120,22 +126,26 @@ async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
 async def login(request: Request) -> JSONResponse:
     rt = runtime(request)
     body = await read_body(request, LoginBody)
-    # per account, whatever the address: guessing one agent's password from many IPs is slow
-    wait = rt.login_limiter.acquire(body.email.strip().lower())
+    # failures count per client address (spraying) and per account from that address
+    # (guessing), so a stranger elsewhere cannot lock the agent out (docs/chat.md)
+    client = client_ip(request, rt.settings.trusted_proxies)
+    wait = rt.login_throttle.admit(body.email, client)
     if wait > 0:
         raise ChatError(
             429, "rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait
         )
     row = await rt.service.login(body.email, body.password)
+    rt.login_throttle.succeeded(body.email, client)
     token = rt.signer.agent_token(
         site_id=row["site_id"],
         agent_id=row["agent_id"],
+        session_version=row["session_version"],
         ttl_s=rt.settings.agent_session_ttl_s,
         now=time.time(),
     )
-    answer = JSONResponse(
-        {"agent": await rt.service.agent(AgentRef(row["site_id"], row["agent_id"]))}
-    )
+    agent = AgentRef(row["site_id"], row["agent_id"])
+    rt.service.forget_session(agent)  # a session begun here is known here at once
+    answer = JSONResponse({"agent": await rt.service.agent(agent)})
     answer.set_cookie(
         COOKIE,
         token,
@@ -149,9 +159,21 @@ async def login(request: Request) -> JSONResponse:
 
 
 @router.post("/logout", status_code=204)
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    """Ends every session of the agent (each console of theirs, on every instance)."""
+    rt = runtime(request)
+    _refuse_cross_site(request)
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        with contextlib.suppress(ChatError):  # an invalid cookie: nothing to end
+            session = _session_from_cookie(rt, cookie)
+            await rt.service.end_sessions(
+                AgentRef(session.site_id, session.agent_id), session.session_version
+            )
     answer = Response(status_code=204)
-    answer.delete_cookie(COOKIE, path="/")
+    answer.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=rt.settings.cookie_secure
+    )
     return answer
 
 
@@ -297,8 +319,9 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.close(code=4403, reason="cross-site console socket")
         return
     try:
-        agent = _agent_from_cookie(rt, ws.cookies.get(COOKIE))
-        await rt.service.ensure_active(agent)
+        session = _session_from_cookie(rt, ws.cookies.get(COOKIE))
+        agent = AgentRef(session.site_id, session.agent_id)
+        await rt.service.ensure_session(agent, session.session_version)
         profile = await rt.service.agent(agent)
     except ChatError as exc:
         await ws.accept()
@@ -307,6 +330,7 @@ async def agent_socket(ws: WebSocket) -> None:
     await ws.accept()
     connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
     rt.hub.add(connection)
+    watch = asyncio.create_task(_close_when_session_ends(rt, ws, agent, session.session_version))
     visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
     last_beat = 0.0
     try:
@@ -325,9 +349,27 @@ async def agent_socket(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        watch.cancel()
         rt.hub.remove(connection)
         for forget in ON_DISCONNECT:
             forget(rt, connection)
+
+
+async def _close_when_session_ends(
+    rt: Runtime, ws: WebSocket, agent: AgentRef, version: int
+) -> None:
+    """An open console of a session that ended (logout, new password, deactivation) is
+    closed within seconds, as the console's next HTTP call would be refused."""
+    while True:
+        await asyncio.sleep(SESSION_CHECK_S)
+        try:
+            await rt.service.ensure_session(agent, version)
+        except ChatError as exc:
+            with contextlib.suppress(Exception):
+                await ws.close(code=4401, reason=exc.detail)
+            return
+        except Exception:  # the database may blink: the next round asks again
+            log.warning("console session check failed", exc_info=True)
 
 
 async def _on_agent_frame(

@@ -1,5 +1,6 @@
 """Signed, expiring tokens: visitor tokens bound to site + visitor (+ conversation), and
-agent session cookies. HMAC-SHA256 over a compact JSON body; no server-side state."""
+agent session cookies. HMAC-SHA256 over a compact JSON body; the only server-side state is
+the agent's session version, which a session cookie must match (checked by the service)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class AgentClaims:
     site_id: str
     agent_id: str
     expires_at: int
+    session_version: int  # the agent's session version when it logged in (see chat.agents)
 
 
 def _b64(data: bytes) -> str:
@@ -98,12 +100,25 @@ class Signer:
             int(claims["exp"]),  # type: ignore[call-overload]
         )
 
-    def agent_token(self, *, site_id: str, agent_id: str, ttl_s: int, now: float) -> str:
-        return self._issue({"k": "agent", "s": site_id, "a": agent_id, "exp": int(now) + ttl_s})
+    def agent_token(
+        self, *, site_id: str, agent_id: str, session_version: int, ttl_s: int, now: float
+    ) -> str:
+        """An agent's session; it ends early when the agent's session version moves on."""
+        return self._issue(
+            {
+                "k": "agent",
+                "s": site_id,
+                "a": agent_id,
+                "sv": session_version,
+                "exp": int(now) + ttl_s,
+            }
+        )
 
     def check_agent(self, token: str, *, now: float) -> AgentClaims:
         claims = self._check(token, "agent", now)
-        site, agent = claims.get("s"), claims.get("a")
+        site, agent, version = claims.get("s"), claims.get("a"), claims.get("sv")
         if not isinstance(site, str) or not isinstance(agent, str):
             raise InvalidToken("malformed token")
-        return AgentClaims(site, agent, int(claims["exp"]))  # type: ignore[call-overload]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidToken("a session from before sessions could end")
+        return AgentClaims(site, agent, int(claims["exp"]), version)  # type: ignore[call-overload]

@@ -1,11 +1,15 @@
 """CSV for spreadsheets, pure: a header row, numbers as numbers (no locale, no thousands
 separators), text cells that a spreadsheet would run as a formula defused with a leading `'`.
+
+Spreadsheets fold compatibility forms (a full-width or small `=`: U+FF1D, U+FE66) to the
+ASCII trigger, so the check looks at the NFKC form of the text, past any leading spaces.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,9 +26,13 @@ def cell(value: Any) -> str:
     if isinstance(value, int | float | Decimal):
         return format(value, "f") if isinstance(value, Decimal) else repr(value)
     text = str(value)
-    if text.startswith(FORMULA_STARTS):
+    if _runs_as_formula(text):
         return "'" + text
     return text
+
+
+def _runs_as_formula(text: str) -> bool:
+    return unicodedata.normalize("NFKC", text).lstrip(" ").startswith(FORMULA_STARTS)
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
