@@ -261,7 +261,8 @@ async def test_a_transfer_keeps_annas_first_response_and_gives_ben_his_own(
         )
         for agent_id, start, end in ((ann_id, 0, 60), (ben_id, 60, 600)):
             await conn.execute(
-                """UPDATE chat.assignments SET started_at = $3::timestamptz + make_interval(secs => $4),
+                """UPDATE chat.assignments
+                   SET started_at = $3::timestamptz + make_interval(secs => $4),
                        ended_at = $3::timestamptz + make_interval(secs => $5)
                    WHERE conversation_id = $1 AND agent_id = $2""",
                 cid,
