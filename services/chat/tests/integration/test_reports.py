@@ -299,6 +299,70 @@ async def test_a_transfer_keeps_annas_first_response_and_gives_ben_his_own(
     assert sales["first_response_median_s"] == pytest.approx(5.0, abs=0.01)
 
 
+async def test_migration_0012_gives_every_held_conversation_its_holders_stint(chat: Any) -> None:
+    """A database from before assignment history: each conversation's latest holder becomes
+    one stint, from its assignment to its close (open while the chat is), so the reports count
+    what they counted before."""
+    import asyncpg
+    from chat.adapters import migrations
+    from chat_testing import create_database, drop_database
+
+    name, url = await create_database(chat.server_url, "chat_backfill")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE SCHEMA chat")
+        await conn.execute(
+            "CREATE TABLE chat.schema_migrations (version text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in migrations.migration_files():
+            if version >= "0012":
+                break
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO chat.schema_migrations VALUES ($1)", version)
+        await conn.execute("INSERT INTO chat.sites (site_id, site_key) VALUES ('s', 'k')")
+        await conn.execute(
+            """INSERT INTO chat.agents (agent_id, site_id, email, password_hash, name)
+               VALUES ('ann', 's', 'ann@example.com', '!', 'Ann')"""
+        )
+        t = datetime(2025, 3, 10, 12, tzinfo=UTC)
+        rows = [  # id, agent, status, created, assigned, closed
+            (uuid7(), "ann", "open", t, t + timedelta(seconds=30), None),
+            (uuid7(), "ann", "closed", t, None, t + timedelta(minutes=5)),
+            (uuid7(), None, "queued", t, None, None),
+        ]
+        for cid, agent, status, created, assigned, closed in rows:
+            await conn.execute(
+                """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team,
+                       agent_id, status, created_at, assigned_at, closed_at)
+                   VALUES ($1, 's', $7, 'sales', $2, $3, $4, $5, $6)""",
+                cid,
+                agent,
+                status,
+                created,
+                assigned,
+                closed,
+                str(cid),
+            )
+        assert await migrations.migrate(conn) == [
+            version for version, _ in migrations.migration_files() if version >= "0012"
+        ]
+        stints = {
+            row["conversation_id"]: tuple(row)[1:]
+            for row in await conn.fetch(
+                """SELECT conversation_id, agent_id, team, how, started_at, ended_at, ended_how
+                   FROM chat.assignments"""
+            )
+        }
+        assert stints == {
+            rows[0][0]: ("ann", "sales", "backfill", t + timedelta(seconds=30), None, None),
+            rows[1][0]: ("ann", "sales", "backfill", t, t + timedelta(minutes=5), "backfill"),
+        }
+    finally:
+        await conn.close()
+        await drop_database(chat.server_url, name)
+
+
 @pytest.mark.parametrize(
     ("params", "words"),
     [

@@ -402,7 +402,7 @@ async def test_a_transfer_gives_the_new_agent_on_another_instance_a_complete_row
 
 
 async def test_a_transfer_is_an_event_in_the_timeline_at_its_place_in_time(
-    chat, make_site, clients
+    chat, make_site, clients, db
 ) -> None:
     """ "Ann → Bob", then "Bob → team Support": each between the messages written before and
     after it, without a note or with one; the visitor's history never has them."""
@@ -440,6 +440,17 @@ async def test_a_transfer_is_an_event_in_the_timeline_at_its_place_in_time(
     assert when["Let me ask"] <= first_at <= when["Bob here"] <= second_at <= when["Cy, customs"]
     history = await visitor.get(chat.a.url, "/messages")
     assert "customs question" not in history.text
+    # who held it when: each stint ended by what moved the chat on, Cy's still open
+    stints = await db.fetch(
+        """SELECT agent_id, team, how, ended_how, ended_at IS NULL AS held
+           FROM chat.assignments WHERE conversation_id = $1 ORDER BY started_at""",
+        cid,
+    )
+    assert [tuple(row) for row in stints] == [
+        (ann.agent_id, "sales", "auto", "transfer", False),
+        (bob.agent_id, "sales", "transfer", "requeue", False),
+        (cy.agent_id, "support", "transfer", None, True),
+    ]
     # a transfer to an unknown agent leaves no trace
     refused = await cy.post(f"/conversations/{cid}/transfer", {"agent_id": "nobody-at-all"})
     assert refused.status_code == 404
