@@ -55,6 +55,7 @@ async def test_a_rule_invites_the_visitor_and_the_agent_answers(
     await expect(invitation).to_be_visible(timeout=60_000)
     await expect(visitor.get_by_test_id("beckon-invitation-text")).to_contain_text("Trail Runner X")
     await expect(invitation.get_by_test_id("beckon-agent-name")).to_contain_text("Anna")
+    invited = await visitor.get_by_test_id("beckon-invitation-text").inner_text()
 
     await visitor.get_by_test_id("beckon-accept").click()
     panel = visitor.get_by_test_id("beckon-panel")
@@ -70,6 +71,17 @@ async def test_a_rule_invites_the_visitor_and_the_agent_answers(
     conversation = agent_page.get_by_test_id("mine-item")
     await expect(conversation).to_have_count(1, timeout=WAIT_MS)
     await conversation.click()
+    # the invitation's words open the conversation for the agent, as they did for the visitor,
+    # with the rule that sent them
+    opening = agent_page.get_by_test_id("opening")
+    await expect(opening.locator(".msg-text")).to_have_text(invited, timeout=WAIT_MS)
+    await expect(opening.get_by_test_id("opening-source")).to_contain_text(
+        "Second look at a product"
+    )
+    await expect(agent_page.locator("#messages > li").first).to_have_attribute(
+        "data-testid", "opening"
+    )
+    await expect(visitor.get_by_test_id("beckon-opening")).to_have_text(invited)
     await expect(agent_page.get_by_test_id("typing-preview")).to_contain_text(
         "size 44", timeout=WAIT_MS
     )
@@ -117,6 +129,17 @@ async def test_a_rule_invites_the_visitor_and_the_agent_answers(
     )
     assert len(ids) == len(set(ids)) == 5
     assert dialogs == []
+
+    # the widget has the opening from the server, not only from its own record in storage
+    await visitor.evaluate(
+        "key => localStorage.removeItem(key)", f"beckon_chat_{chat_stack.site_key}"
+    )
+    await visitor.reload()
+    await expect(visitor.locator("#beckon-chat")).to_have_attribute(
+        "data-state", "connected", timeout=WAIT_MS
+    )
+    await visitor.get_by_test_id("beckon-launcher").click()
+    await expect(visitor.get_by_test_id("beckon-opening")).to_have_text(invited, timeout=WAIT_MS)
 
 
 XSS_PAYLOADS = [

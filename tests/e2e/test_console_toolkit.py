@@ -1,7 +1,8 @@
 """The agent's toolkit in real browsers on the real services.
 
 A private note never reaches the visitor; a transfer from Anna to Ben (both logged in, in
-browser contexts of their own) shows Ben to the visitor, and Ben gets the transfer note; a
+browser contexts of their own) shows Ben to the visitor, and both agents' timelines show
+"Anna → Ben" with its note (not as a note); a
 canned reply with variables is picked with "/", filled, edited and sent, and the visitor
 reads it; a tag puts the conversation in the Answers search; the conversation is marked as
 a lead.
@@ -128,12 +129,24 @@ async def test_a_note_stays_with_agents_and_a_transfer_shows_the_new_agent(
     await expect(panel.get_by_test_id("beckon-agent-name")).to_have_text(
         "Ben Koski", timeout=WAIT_MS
     )
-    # Ben has it, with both notes; his reply reaches the visitor
+    # Ben has it, with Anna's note and the transfer ("Anna → Ben") carrying its own note,
+    # after the reply it followed; his reply reaches the visitor
     await open_chat(ben, uid)
     ben_notes = ben.get_by_test_id("note")
-    await expect(ben_notes).to_have_count(2, timeout=WAIT_MS)
-    await expect(ben_notes.nth(0)).to_contain_text(note)
-    await expect(ben_notes.nth(1)).to_contain_text(transfer_note)
+    await expect(ben_notes).to_have_count(1, timeout=WAIT_MS)
+    await expect(ben_notes).to_contain_text(note)
+    moved = ben.get_by_test_id("transfer-event")
+    await expect(moved).to_have_count(1, timeout=WAIT_MS)
+    await expect(moved.get_by_test_id("transfer-event-text")).to_have_text(
+        "Anna Virtanen → Ben Koski"
+    )
+    await expect(moved.get_by_test_id("transfer-event-note")).to_contain_text(transfer_note)
+    timeline = await ben.locator("#messages > li").evaluate_all(
+        "items => items.map(li => li.getAttribute('data-testid'))"
+    )
+    assert timeline[-2:] == ["message", "transfer-event"], timeline
+    # Anna's console shows the same event at once
+    await expect(anna.get_by_test_id("transfer-event")).to_have_count(1, timeout=WAIT_MS)
     await ben.get_by_test_id("reply-input").fill(f"Ben here, I can help ({uid})")
     await ben.get_by_test_id("reply-send").click()
     await expect(

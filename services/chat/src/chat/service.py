@@ -219,7 +219,17 @@ class ChatService:
     async def _assign(self, tx: _Tx, row: asyncpg.Record, agent_id: str, how: str) -> None:
         agent = await store.agent(tx.conn, tx.site_id, agent_id)
         assert agent is not None
-        await store.assign(tx.conn, row["conversation_id"], agent_id, now_utc())
+        now = now_utc()
+        await store.assign(tx.conn, row["conversation_id"], agent_id, now)
+        await store.start_assignment(
+            tx.conn,
+            conversation_id=row["conversation_id"],
+            site_id=tx.site_id,
+            agent_id=agent_id,
+            team=row["team"],
+            how=how,
+            now=now,
+        )
         tx.emit(
             "conversation.assigned",
             row["visitor_id"],
@@ -283,10 +293,11 @@ class ChatService:
             info = views.site(site)
             conversation = await store.latest_conversation(conn, site["site_id"], visitor_id)
             available = await store.online_agents(conn, site["site_id"], info["default_team"])
+            shown = await self._visitor_view(conn, conversation) if conversation else None
         return {
             "site_row": site,
             "site": info,
-            "conversation": views.conversation(conversation) if conversation else None,
+            "conversation": shown,
             "agents_available": available > 0,
         }
 
@@ -305,7 +316,7 @@ class ChatService:
             tx = _Tx(conn, visitor.site_id)
             existing = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
             if existing is not None:
-                return views.conversation(existing), False
+                return await self._visitor_view(conn, existing), False
             rule_id = None
             inviter: str | None = None  # the agent who invited personally, if any
             if invitation_id is not None:
@@ -333,7 +344,7 @@ class ChatService:
             if not inserted:  # only without the lock (never here), kept as the last guard
                 existing = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
                 assert existing is not None
-                return views.conversation(existing), False
+                return await self._visitor_view(conn, existing), False
             tx.emit(
                 "conversation.started",
                 visitor.visitor_id,
@@ -354,9 +365,22 @@ class ChatService:
                 )
             await tx.finish()
             created = await store.conversation(conn, visitor.site_id, conversation_id)
+            assert created is not None
+            shown = await self._visitor_view(conn, created)
         await self._committed(tx)
-        assert created is not None
-        return views.conversation(created), True
+        return shown, True
+
+    async def _opening(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Any:
+        """The invitation that opened the conversation (its text: the agent's first words)."""
+        if row["invitation_id"] is None:
+            return None
+        return await store.invitation(conn, row["site_id"], row["visitor_id"], row["invitation_id"])
+
+    async def _visitor_view(self, conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
+        """The visitor's conversation as loaded whole (not in frames): with its opening line,
+        so the widget shows the invitation's words as the agent's first, as the console does."""
+        opening = views.opening(await self._opening(conn, row), for_agent=False)
+        return {**views.conversation(row), "opening": opening}
 
     async def _add_message(
         self,
@@ -452,10 +476,11 @@ class ChatService:
             invitations = await store.pending_invitations(
                 conn, visitor.site_id, visitor.visitor_id, now_utc()
             )
+            shown = await self._visitor_view(conn, conversation) if conversation else None
         live = conversation is not None and conversation["status"] in ("queued", "open")
         return {
             "t": "hello",
-            "conversation": views.conversation(conversation) if conversation else None,
+            "conversation": shown,
             "invitations": [] if live else [views.invitation(row) for row in invitations],
         }
 
@@ -640,21 +665,24 @@ class ChatService:
             last = await store.last_messages(conn, [row["conversation_id"] for row in rows])
         return [views.agent_conversation(row, last.get(row["conversation_id"])) for row in rows]
 
-    async def agent_conversation(
-        self, ref: AgentRef, conversation_id: UUID
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-        """The conversation, its messages, and the agents' private notes on it."""
+    async def agent_conversation(self, ref: AgentRef, conversation_id: UUID) -> dict[str, Any]:
+        """The conversation with its timeline: the invitation that opened it, its messages,
+        and, for agents only, the private notes and the transfers (each with its note)."""
         async with self.pool.acquire() as conn:
             row = await store.conversation(conn, ref.site_id, conversation_id)
             if row is None:
                 raise ChatError(404, "unknown_conversation", "no such conversation")
             rows = await store.messages(conn, conversation_id)
             notes = await store.notes(conn, ref.site_id, conversation_id)
-        return (
-            views.agent_conversation(row),
-            [views.message(m) for m in rows],
-            [views.note(n) for n in notes],
-        )
+            transfers = await store.transfers(conn, ref.site_id, conversation_id)
+            opening = await self._opening(conn, row)
+        return {
+            "conversation": views.agent_conversation(row),
+            "opening": views.opening(opening, for_agent=True),
+            "messages": [views.message(m) for m in rows],
+            "notes": [views.note(n) for n in notes],
+            "transfers": [views.transfer(t) for t in transfers],
+        }
 
     async def add_note(self, ref: AgentRef, conversation_id: UUID, text: str) -> dict[str, Any]:
         """A private note: stored for the site's agents, and deliberately no outbox record
@@ -802,8 +830,8 @@ class ChatService:
         to_agent: str | None,
         to_team: str | None,
         note: str | None,
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """(the conversation, the transfer note as a private note, if one was written)."""
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the conversation, the transfer as the agents' timeline shows it, with its note)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await store.lock_site(conn, ref.site_id)
             row = await self._locked(conn, ref, conversation_id)
@@ -821,7 +849,6 @@ class ChatService:
                     )
             tx = _Tx(conn, ref.site_id)
             previous = row["agent_id"]
-            note_row = None
             if to_agent is not None:
                 target = await store.agent(conn, ref.site_id, to_agent)
                 if target is None:
@@ -845,6 +872,7 @@ class ChatService:
                 if not await store.team_exists(conn, ref.site_id, to_team):
                     raise ChatError(404, "unknown_team", f"team {to_team!r} does not exist")
                 team = to_team
+                await store.end_assignment(conn, conversation_id, now_utc(), "requeue")
                 await store.requeue(conn, conversation_id, to_team)
                 row = await self._locked(conn, ref, conversation_id)
                 await self._try_assign(tx, row, "transfer")
@@ -861,17 +889,21 @@ class ChatService:
                 from_agent_id=previous,
                 to_agent_id=updated["agent_id"],
                 to_team=team,
-                note=None,  # the note is for agents only: a private note, never published
+                note=None,  # the note is for agents only: in chat.transfers, never published
             )
-            if note:
-                note_row = await store.insert_note(
-                    conn,
-                    note_id=uuid7(),
-                    conversation_id=conversation_id,
-                    agent_id=ref.agent_id,
-                    text=note,
-                    now=now_utc(),
-                )
+            moved = await store.insert_transfer(
+                conn,
+                transfer_id=uuid7(),
+                conversation_id=conversation_id,
+                site_id=ref.site_id,
+                by_agent_id=ref.agent_id,
+                from_agent_id=previous,
+                to_agent_id=updated["agent_id"],
+                to_team=team,
+                target="agent" if to_agent is not None else "team",
+                note=note,
+                now=now_utc(),
+            )
             if previous is not None:
                 await tx.agent_changed(previous)
                 await self._drain_queues(tx, await self._agent_teams(conn, previous))
@@ -879,7 +911,7 @@ class ChatService:
             updated = await store.conversation(conn, ref.site_id, conversation_id)
         await self._committed(tx)
         assert updated is not None
-        return views.agent_conversation(updated), views.note(note_row) if note_row else None
+        return views.agent_conversation(updated), views.transfer(moved)
 
     async def tag(self, ref: AgentRef, conversation_id: UUID, tags: list[str]) -> dict[str, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -909,7 +941,9 @@ class ChatService:
             if row["status"] == "open" and row["agent_id"] != ref.agent_id:
                 raise ChatError(409, "not_your_conversation", "only its agent closes it")
             tx = _Tx(conn, ref.site_id)
-            await store.close(conn, conversation_id, now_utc())
+            closed_at = now_utc()
+            await store.close(conn, conversation_id, closed_at)
+            await store.end_assignment(conn, conversation_id, closed_at, "closed")
             tx.emit(
                 "conversation.closed",
                 row["visitor_id"],

@@ -1,4 +1,5 @@
-"""Rows as the JSON shapes of docs/chat.md (Conversation, Message, Agent, Invitation)."""
+"""Rows as the JSON shapes of docs/chat.md (Conversation, Message, Agent, Invitation,
+Transfer, Opening)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,48 @@ def note(row: Row) -> dict[str, Any]:
         "agent_id": row["agent_id"],
         "agent": agent_card(row["agent_name"], row["agent_avatar_url"]),
         "text": row["text"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def transfer(row: Row) -> dict[str, Any]:
+    """A transfer in the agents' timeline ("Anna → Ben"), with its note: agents only."""
+    return {
+        "id": str(row["transfer_id"]),
+        "conversation_id": str(row["conversation_id"]),
+        "by_agent_id": row["by_agent_id"],
+        "by": agent_card(row["by_name"], row["by_avatar_url"]),
+        "from_agent_id": row["from_agent_id"],
+        "from": agent_card(row["from_name"], row["from_avatar_url"]),
+        "target": row["target"],
+        "to_agent_id": row["to_agent_id"],
+        "to": agent_card(row["to_name"], row["to_avatar_url"]),
+        "to_team": row["to_team"],
+        "to_team_name": row["to_team_name"] or row["to_team"],
+        "note": row["note"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def opening(row: Row | None, *, for_agent: bool) -> dict[str, Any] | None:
+    """The invitation that opened a conversation: the visitor saw its text as the agent's
+    first words. Agents also see which rule (or which colleague, for a personal one) sent it;
+    the visitor only the words and the name they were shown."""
+    if row is None:
+        return None
+    card = _json(row["agent"]) if row["agent"] is not None else {}
+    shown = {
+        "text": row["message"],
+        "agent": agent_card(card.get("name"), card.get("avatar_url")) if card else None,
+    }
+    if not for_agent:
+        return shown
+    return {
+        **shown,
+        "invitation_id": str(row["invitation_id"]),
+        "rule_id": row["rule_id"],
+        "rule_name": row["rule_name"] or None,
+        "personal": row["personal"],
         "created_at": _iso(row["created_at"]),
     }
 

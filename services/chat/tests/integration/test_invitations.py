@@ -1,6 +1,7 @@
 """Proactive invitations from `chat.invitations`: delivered once to the visitor's socket on
 whichever instance holds it, stored once, answered through the widget (published on
-`chat.events`), and malformed records dead-lettered with the offending field named."""
+`chat.events`), its words opening the conversation it starts (for the visitor and the
+agent alike), and malformed records dead-lettered with the offending field named."""
 
 from __future__ import annotations
 
@@ -133,6 +134,32 @@ async def test_invitation_reaches_the_socket_once_and_its_answers_are_published(
         "size-help",
         "sales",
     )
+
+    # the invitation's words open the conversation: the visitor's widget shows them as the
+    # agent's first (from the server, so on any device), the console with the rule's name
+    said = {"text": "Need a hand choosing a size?", "agent": shown["agent"]}
+    assert started.json()["conversation"]["opening"] == said
+    session = await visitor.session(chat.a.url)
+    assert session.json()["conversation"]["opening"] == said
+    again = await visitor.connect(chat.a.ws_url)
+    assert (await again.recv_until(frame_is("hello")))["conversation"]["opening"] == said
+    ann = await clients.agent(chat.a.url, site.agent("ann"))
+    loaded = await ann.get(f"/conversations/{started.json()['conversation']['id']}")
+    assert loaded.status_code == 200, loaded.text
+    opening = loaded.json()["opening"]
+    assert {k: opening[k] for k in ("text", "agent", "rule_id", "rule_name", "personal")} == {
+        **said,
+        "rule_id": "size-help",
+        "rule_name": "Size help",
+        "personal": False,
+    }
+    assert opening["invitation_id"] == invitation_id
+    # accepting another invitation while that chat is live answers with the live one, whose
+    # opening stays its own (the widget shows what the agent sees, not the newer words)
+    other = str(marker.payload.invitation_id)
+    same = await visitor.start(chat.a.url, invitation_id=other)
+    assert same.status_code == 200, same.text
+    assert same.json()["conversation"]["opening"] == said
 
 
 async def test_malformed_invitation_is_dead_lettered_naming_the_field(chat, make_site, db) -> None:

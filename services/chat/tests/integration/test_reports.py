@@ -66,6 +66,13 @@ async def _place(db: Any, conversation: str, start: datetime, reply_after_s: flo
             start,
             reply_after_s,
         )
+        await conn.execute(
+            """UPDATE chat.assignments SET started_at = $2::timestamptz,
+                   ended_at = $2::timestamptz + interval '10 minutes'
+               WHERE conversation_id = $1""",
+            conversation,
+            start,
+        )
     return str(visitor)
 
 
@@ -207,6 +214,153 @@ async def test_agents_teams_and_assisted_figures_with_csv_and_permissions(
     assert "SEK,1,0,0.0,300.0,0.0,0.0" in assisted_csv.text
     teams_csv = await ann.get("/reports/teams.csv", params=week)
     assert teams_csv.text.splitlines()[0].startswith("team,name,members,conversations,")
+
+
+async def test_a_transfer_keeps_annas_first_response_and_gives_ben_his_own(
+    chat: Any, make_site: Any, clients: Any, db: Any
+) -> None:
+    """Issue 12: Ann answered in 5 s, then transferred the chat to Ben. The conversation row
+    only names Ben, and the report showed Ann nothing and the chat as Ben's; now each stint
+    counts for its own agent, first response and load."""
+    site = await make_site(agents=[("ann", ["sales"], 5), ("ben", ["sales"], 5)])
+    ann_id, ben_id = site.agent("ann").agent_id, site.agent("ben").agent_id
+    await db.execute("UPDATE chat.agents SET role = 'admin' WHERE agent_id = $1", ann_id)
+    ann = await clients.agent(chat.a.url, site.agent("ann"), online=True)
+    visitor = clients.visitor(site)
+    assert (await visitor.session(chat.a.url)).status_code == 200
+    started = await visitor.start(chat.a.url, text="Do these run small?")
+    assert started.status_code == 201, started.text
+    cid = started.json()["conversation"]["id"]
+    assert (await ann.post(f"/conversations/{cid}/messages", {"text": "True to size"})).is_success
+    ben = await clients.agent(chat.b.url, site.agent("ben"), online=True)
+    moved = await ann.post(f"/conversations/{cid}/transfer", {"agent_id": ben_id})
+    assert moved.status_code == 200, moved.text
+    assert (await visitor.post(chat.a.url, "/messages", {"text": "And width?"})).is_success
+    assert (await ben.post(f"/conversations/{cid}/messages", {"text": "Normal"})).is_success
+    assert (await ben.post(f"/conversations/{cid}/close")).is_success
+
+    stints = await db.fetch(
+        """SELECT agent_id, how, ended_how FROM chat.assignments
+           WHERE conversation_id = $1 ORDER BY started_at""",
+        cid,
+    )
+    assert [tuple(row) for row in stints] == [
+        (ann_id, "auto", "transfer"),
+        (ben_id, "transfer", "closed"),
+    ]
+    # the clocks in known places: Ann from t to t+60 s, Ben from then to t+10 min
+    t = datetime.now(UTC) - timedelta(hours=1)
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """UPDATE chat.conversations SET created_at = $2::timestamptz,
+                   assigned_at = $2::timestamptz + interval '60 s',
+                   closed_at = $2::timestamptz + interval '10 minutes'
+               WHERE conversation_id = $1""",
+            cid,
+            t,
+        )
+        for agent_id, start, end in ((ann_id, 0, 60), (ben_id, 60, 600)):
+            await conn.execute(
+                """UPDATE chat.assignments
+                   SET started_at = $3::timestamptz + make_interval(secs => $4),
+                       ended_at = $3::timestamptz + make_interval(secs => $5)
+                   WHERE conversation_id = $1 AND agent_id = $2""",
+                cid,
+                agent_id,
+                t,
+                float(start),
+                float(end),
+            )
+        for seq, after_s in ((1, 0), (2, 5), (3, 65), (4, 80)):
+            await conn.execute(
+                """UPDATE chat.messages SET created_at = $3::timestamptz + make_interval(secs => $4)
+                   WHERE conversation_id = $1 AND seq = $2""",
+                cid,
+                seq,
+                t,
+                float(after_s),
+            )
+
+    today = datetime.now(UTC).date()
+    week = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+    rows = {
+        row["agent"]: row
+        for row in (await ann.get("/reports/agents", params=week)).json()["agents"]
+    }
+    assert (rows[ann_id]["conversations"], rows[ann_id]["unanswered"]) == (1, 0)
+    assert rows[ann_id]["first_response_median_s"] == pytest.approx(5.0, abs=0.01)
+    assert (rows[ben_id]["conversations"], rows[ben_id]["unanswered"]) == (1, 0)
+    assert rows[ben_id]["first_response_median_s"] == pytest.approx(20.0, abs=0.01)
+    assert rows[ann_id]["load_max"] == rows[ben_id]["load_max"] == 1
+    assert rows[ben_id]["load_mean"] > rows[ann_id]["load_mean"] > 0  # 540 s against 60 s
+    teams = (await ann.get("/reports/teams", params=week)).json()["teams"]
+    [sales] = [row for row in teams if row["team"] == "sales"]
+    assert (sales["conversations"], sales["unanswered"]) == (1, 0)
+    assert sales["first_response_median_s"] == pytest.approx(5.0, abs=0.01)
+
+
+async def test_migration_0012_gives_every_held_conversation_its_holders_stint(chat: Any) -> None:
+    """A database from before assignment history: each conversation's latest holder becomes
+    one stint, from its assignment to its close (open while the chat is), so the reports count
+    what they counted before."""
+    import asyncpg
+    from chat.adapters import migrations
+    from chat_testing import create_database, drop_database
+
+    name, url = await create_database(chat.server_url, "chat_backfill")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE SCHEMA chat")
+        await conn.execute(
+            "CREATE TABLE chat.schema_migrations (version text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in migrations.migration_files():
+            if version >= "0012":
+                break
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO chat.schema_migrations VALUES ($1)", version)
+        await conn.execute("INSERT INTO chat.sites (site_id, site_key) VALUES ('s', 'k')")
+        await conn.execute(
+            """INSERT INTO chat.agents (agent_id, site_id, email, password_hash, name)
+               VALUES ('ann', 's', 'ann@example.com', '!', 'Ann')"""
+        )
+        t = datetime(2025, 3, 10, 12, tzinfo=UTC)
+        rows = [  # id, agent, status, created, assigned, closed
+            (uuid7(), "ann", "open", t, t + timedelta(seconds=30), None),
+            (uuid7(), "ann", "closed", t, None, t + timedelta(minutes=5)),
+            (uuid7(), None, "queued", t, None, None),
+        ]
+        for cid, agent, status, created, assigned, closed in rows:
+            await conn.execute(
+                """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team,
+                       agent_id, status, created_at, assigned_at, closed_at)
+                   VALUES ($1, 's', $7, 'sales', $2, $3, $4, $5, $6)""",
+                cid,
+                agent,
+                status,
+                created,
+                assigned,
+                closed,
+                str(cid),
+            )
+        assert await migrations.migrate(conn) == [
+            version for version, _ in migrations.migration_files() if version >= "0012"
+        ]
+        stints = {
+            row["conversation_id"]: tuple(row)[1:]
+            for row in await conn.fetch(
+                """SELECT conversation_id, agent_id, team, how, started_at, ended_at, ended_how
+                   FROM chat.assignments"""
+            )
+        }
+        assert stints == {
+            rows[0][0]: ("ann", "sales", "backfill", t + timedelta(seconds=30), None, None),
+            rows[1][0]: ("ann", "sales", "backfill", t, t + timedelta(minutes=5), "backfill"),
+        }
+    finally:
+        await conn.close()
+        await drop_database(chat.server_url, name)
 
 
 @pytest.mark.parametrize(

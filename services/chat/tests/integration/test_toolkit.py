@@ -5,6 +5,8 @@ search."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 import pytest
 from beckon_contracts.chat_events import parse_chat_event
@@ -64,16 +66,17 @@ async def test_a_note_reaches_agents_on_every_instance_and_never_the_visitor(
     pushed = await bob_socket.recv_until(frame_is("note", conversation_id=cid))
     assert pushed["note"]["text"] == SECRET_NOTE
 
-    # a transfer note is a private note too (for the receiving agent), never published
+    # a transfer is an event of the agents' timeline, its note for them only, never published
     await bob.status("online")
     moved = await ann.post(
         f"/conversations/{cid}/transfer", {"agent_id": bob.agent_id, "note": TRANSFER_NOTE}
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["conversation"]["agent_id"] == bob.agent_id
-    await bob_socket.recv_until(
-        lambda f: f.get("t") == "note" and f["note"]["text"] == TRANSFER_NOTE
-    )
+    pushed = await bob_socket.recv_until(frame_is("transfer", conversation_id=cid))
+    assert pushed["transfer"]["note"] == TRANSFER_NOTE
+    assert (pushed["transfer"]["from"]["name"], pushed["transfer"]["to"]["name"]) == ("Ann", "Bob")
+    assert not bob_socket.matching(frame_is("note", note__text=TRANSFER_NOTE))
 
     # a real reply after both: once the visitor has it, anything earlier has arrived too
     reply = await bob.post(f"/conversations/{cid}/messages", {"text": "Ben here, after the notes"})
@@ -89,13 +92,17 @@ async def test_a_note_reaches_agents_on_every_instance_and_never_the_visitor(
         assert not _mentions(socket.frames, "NOTE-only-agents-7f3a")
         assert not _mentions(socket.frames, "TRANSFER-NOTE-91c2")
 
-    # the visitor's history API, from either instance
+    # the visitor's history and session APIs, from either instance
     for base in (chat.a.url, chat.b.url):
         history = await visitor.get(base, "/messages")
         assert history.status_code == 200, history.text
         assert "NOTE-only-agents-7f3a" not in history.text
         assert "TRANSFER-NOTE-91c2" not in history.text
         assert "Ben here, after the notes" in history.text
+        session = await visitor.session(base)
+        assert session.status_code == 200, session.text
+        assert session.json()["conversation"]["agent"]["name"] == "Bob"
+        assert "TRANSFER-NOTE-91c2" not in session.text
 
     # chat.events (what the notifier mails transcripts from): every record of the conversation
     events = await read_events(
@@ -117,10 +124,17 @@ async def test_a_note_reaches_agents_on_every_instance_and_never_the_visitor(
     transferred = next(e for e in events if e.type == "conversation.transferred")
     assert transferred.payload["note"] is None
 
-    # the agents' own load of the conversation has both notes, in order
-    loaded = await bob.get(f"/conversations/{cid}")
-    assert [n["text"] for n in loaded.json()["notes"]] == [SECRET_NOTE, TRANSFER_NOTE]
-    assert all(m["text"] not in (SECRET_NOTE, TRANSFER_NOTE) for m in loaded.json()["messages"])
+    # the agents' own load of the conversation: the note, and the transfer with its note
+    loaded = (await bob.get(f"/conversations/{cid}")).json()
+    assert [n["text"] for n in loaded["notes"]] == [SECRET_NOTE]
+    [transfer] = loaded["transfers"]
+    assert transfer == pushed["transfer"]
+    assert (transfer["target"], transfer["by"]["name"], transfer["note"]) == (
+        "agent",
+        "Ann",
+        TRANSFER_NOTE,
+    )
+    assert all(m["text"] not in (SECRET_NOTE, TRANSFER_NOTE) for m in loaded["messages"])
 
 
 async def test_notes_are_scoped_to_the_site_and_validated(chat, make_site, clients) -> None:
@@ -385,3 +399,77 @@ async def test_a_transfer_gives_the_new_agent_on_another_instance_a_complete_row
     assert conversation["last_message"]["author"] == "agent"
     assert conversation["last_message"]["agent"]["name"] == "Ann"
     assert conversation["last_seq"] == conversation["last_message"]["seq"]
+
+
+async def test_a_transfer_is_an_event_in_the_timeline_at_its_place_in_time(
+    chat, make_site, clients, db
+) -> None:
+    """ "Ann → Bob", then "Bob → team Support": each between the messages written before and
+    after it, without a note or with one; the visitor's history never has them."""
+    site = await make_site(
+        agents=[("ann", ["sales"], 5), ("bob", ["sales"], 5), ("cy", ["support"], 5)],
+        teams=["sales", "support"],
+    )
+    ann, visitor, cid = await _chat_with(chat, clients, site, text="Do you ship to Åland?")
+    bob = await clients.agent(chat.b.url, site.agent("bob"), online=True)
+    cy = await clients.agent(chat.b.url, site.agent("cy"), online=True)
+    assert (await ann.post(f"/conversations/{cid}/messages", {"text": "Let me ask"})).is_success
+    moved = await ann.post(f"/conversations/{cid}/transfer", {"agent_id": bob.agent_id})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["transfer"]["note"] is None
+    assert (await bob.post(f"/conversations/{cid}/messages", {"text": "Bob here"})).is_success
+    onward = await bob.post(
+        f"/conversations/{cid}/transfer", {"team": "support", "note": "customs question"}
+    )
+    assert onward.status_code == 200, onward.text
+    assert onward.json()["conversation"]["agent_id"] == cy.agent_id  # support's one agent
+    assert (await cy.post(f"/conversations/{cid}/messages", {"text": "Cy, customs"})).is_success
+
+    loaded = (await cy.get(f"/conversations/{cid}")).json()
+    first, second = loaded["transfers"]
+    assert (first["from"]["name"], first["target"], first["to"]["name"]) == ("Ann", "agent", "Bob")
+    assert first["note"] is None
+    assert (second["from"]["name"], second["target"], second["to_team"]) == (
+        "Bob",
+        "team",
+        "support",
+    )
+    assert (second["to"]["name"], second["note"]) == ("Cy", "customs question")
+    when = {m["text"]: datetime.fromisoformat(m["created_at"]) for m in loaded["messages"]}
+    first_at, second_at = (datetime.fromisoformat(t["created_at"]) for t in (first, second))
+    assert when["Let me ask"] <= first_at <= when["Bob here"] <= second_at <= when["Cy, customs"]
+    history = await visitor.get(chat.a.url, "/messages")
+    assert "customs question" not in history.text
+    # who held it when: each stint ended by what moved the chat on, Cy's still open
+    stints = await db.fetch(
+        """SELECT agent_id, team, how, ended_how, ended_at IS NULL AS held
+           FROM chat.assignments WHERE conversation_id = $1 ORDER BY started_at""",
+        cid,
+    )
+    assert [tuple(row) for row in stints] == [
+        (ann.agent_id, "sales", "auto", "transfer", False),
+        (bob.agent_id, "sales", "transfer", "requeue", False),
+        (cy.agent_id, "support", "transfer", None, True),
+    ]
+    # a transfer to an unknown agent leaves no trace
+    refused = await cy.post(f"/conversations/{cid}/transfer", {"agent_id": "nobody-at-all"})
+    assert refused.status_code == 404
+    assert len((await cy.get(f"/conversations/{cid}")).json()["transfers"]) == 2
+
+
+async def test_answers_credit_each_reply_to_the_agent_who_wrote_it(
+    chat, make_site, clients
+) -> None:
+    site = await make_site(agents=[("ann", ["sales"], 5), ("bob", ["sales"], 5)])
+    ann, _visitor, cid = await _chat_with(chat, clients, site, text="Do you ship to Åland?")
+    bob = await clients.agent(chat.b.url, site.agent("bob"), online=True)
+    assert (await ann.post(f"/conversations/{cid}/messages", {"text": "Let me ask Bob"})).is_success
+    assert (await ann.post(f"/conversations/{cid}/transfer", {"agent_id": bob.agent_id})).is_success
+    reply = await bob.post(f"/conversations/{cid}/messages", {"text": "Yes, in 3 days"})
+    assert reply.status_code == 201, reply.text
+    assert (await bob.post(f"/conversations/{cid}/tags", {"tags": ["shipping"]})).is_success
+    [found] = (await bob.get("/answers", params={"tag": "shipping"})).json()["answers"]
+    assert found["pairs"] == [
+        {"question": "Do you ship to Åland?", "answer": "Let me ask Bob", "agent": "Ann"},
+        {"question": "Do you ship to Åland?", "answer": "Yes, in 3 days", "agent": "Bob"},
+    ]

@@ -23,6 +23,8 @@ CHAT_TABLES = {
     "canned_replies",
     "outbox",
     "activity",
+    "assignments",
+    "transfers",
 }
 _COMMENT = re.compile(r"--[^\n]*")
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (?:IF NOT EXISTS )?([\w.]+)\s*\(", re.IGNORECASE)
@@ -33,6 +35,7 @@ _CREATE_INDEX = re.compile(
 # an index may be replaced (0011 swaps lower(email) for the normalised address); nothing
 # that holds data is ever dropped
 _DROP_INDEX = re.compile(r"^DROP INDEX (?:IF EXISTS )?([\w.]+)$", re.IGNORECASE)
+_INSERT_INTO = re.compile(r"^INSERT INTO ([\w.]+)\s", re.IGNORECASE)  # backfills
 _TABLE_USE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE|REFERENCES)\s+chat\.(\w+)")
 
 
@@ -119,6 +122,7 @@ def test_everything_lands_in_the_chat_schema():
             or _CREATE_INDEX.match(statement)
             or _ALTER_TABLE.match(statement)
             or _DROP_INDEX.match(statement)
+            or _INSERT_INTO.match(statement)
         )
         assert table is not None, f"unexpected statement: {statement[:80]}"
         assert table.group(1).startswith("chat."), statement[:80]
@@ -149,6 +153,8 @@ def test_every_table_the_service_queries_is_created():
         ("agents", ["max_chats integer NOT NULL", "last_assigned_at timestamptz"]),
         ("outbox", ["id bigserial PRIMARY KEY", "published_at timestamptz"]),
         ("team_members", ["PRIMARY KEY (site_id, team, agent_id)"]),
+        ("assignments", ["started_at timestamptz NOT NULL", "ended_at timestamptz"]),
+        ("transfers", ["note text", "to_team text NOT NULL"]),
     ],
 )
 def test_the_columns_the_service_relies_on_exist(table, needed):
@@ -183,3 +189,11 @@ def test_status_checks_match_the_documented_values():
 def test_each_python_step_belongs_to_a_shipped_migration():
     versions = {version for version, _ in migration_files()}
     assert set(migrations.BEFORE) <= versions
+
+
+def test_one_agent_holds_a_conversation_at_a_time():
+    statements = _statements(_all_sql())
+    assert (
+        "CREATE UNIQUE INDEX assignments_current ON chat.assignments (conversation_id) "
+        "WHERE ended_at IS NULL"
+    ) in statements

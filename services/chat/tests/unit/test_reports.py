@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from chat.reports.domain import (
     NO_CURRENCY,
+    Assignment,
     Conversation,
     Message,
     Order,
@@ -377,3 +378,75 @@ def test_the_teams_report_groups_by_the_conversations_team() -> None:
     assert rows["sales"]["orders"] == 2
     assert rows["sales"]["revenue"] == {"EUR": 20.0}
     assert rows["support"]["conversations"] == 1  # the chat without an agent is nobody's
+
+
+# ---- assignment history: a transfer keeps the first agent's figures ----------------------------
+
+
+def _transferred(*, to_team: str = "sales") -> Conversation:
+    """Anna holds it from 0 and answers in 5 s; at 60 it goes to Ben, who answers at 70; the
+    visitor's last message is answered by Ben; closed at 300."""
+    return Conversation(
+        conversation_id="c1",
+        visitor_id="v1",
+        agent_id="ben",
+        team=to_team,
+        created_at=at(0),
+        assigned_at=at(60),
+        closed_at=at(300),
+        assignments=(
+            Assignment("ann", "sales", at(0), at(60)),
+            Assignment("ben", to_team, at(60), at(300)),
+        ),
+    )
+
+
+TRANSFER_MESSAGES = [visitor(0), agent(5, "ann"), visitor(65), agent(70, "ben")]
+
+
+def test_a_transfer_after_anna_answered_keeps_her_first_response_and_gives_ben_his() -> None:
+    report = Report("agent", _period(), now=datetime(2025, 3, 12, tzinfo=UTC))
+    report.add_conversation(_transferred(), TRANSFER_MESSAGES)
+    rows = {row["agent"]: row for row in report.rows()}
+    assert (rows["ann"]["conversations"], rows["ann"]["unanswered"]) == (1, 0)
+    assert rows["ann"]["first_response_median_s"] == 5.0
+    assert (rows["ben"]["conversations"], rows["ben"]["unanswered"]) == (1, 0)
+    assert rows["ben"]["first_response_median_s"] == 10.0  # from his assignment at 60
+    # each holds it for their stint only: both count in load
+    assert rows["ann"]["load_max"] == rows["ben"]["load_max"] == 1
+    assert rows["ann"]["load_mean"] == pytest.approx(round(60 / 86400, 4))
+    assert rows["ben"]["load_mean"] == pytest.approx(round(240 / 86400, 4))
+    assert (rows["ann"]["response_mean_s"], rows["ben"]["response_mean_s"]) == (5.0, 5.0)
+
+
+def test_a_stint_without_its_agents_reply_is_unanswered_even_if_the_next_agent_replied() -> None:
+    report = Report("agent", _period(), now=datetime(2025, 3, 12, tzinfo=UTC))
+    report.add_conversation(_transferred(), [visitor(0), agent(70, "ben")])
+    rows = {row["agent"]: row for row in report.rows()}
+    assert (rows["ann"]["unanswered"], rows["ann"]["first_response_median_s"]) == (1, None)
+    assert rows["ben"]["first_response_median_s"] == 10.0
+
+
+def test_a_team_counts_a_transfer_inside_it_once_and_a_transfer_out_for_each_team() -> None:
+    report = Report("team", _period(), now=datetime(2025, 3, 12, tzinfo=UTC))
+    report.add_conversation(_transferred(), TRANSFER_MESSAGES)
+    [sales] = report.rows()
+    assert (sales["conversations"], sales["first_response_median_s"]) == (1, 5.0)
+    assert sales["load_max"] == 1
+    assert sales["load_mean"] == pytest.approx(round(300 / 86400, 4))
+
+    report = Report("team", _period(), now=datetime(2025, 3, 12, tzinfo=UTC))
+    report.add_conversation(_transferred(to_team="support"), TRANSFER_MESSAGES)
+    rows = {row["team"]: row for row in report.rows()}
+    assert (rows["sales"]["conversations"], rows["sales"]["first_response_median_s"]) == (1, 5.0)
+    assert rows["support"]["conversations"] == 1
+    assert rows["support"]["first_response_median_s"] == 10.0
+    assert rows["support"]["responses"] == 1  # Ben's reply is his team's
+
+
+def test_an_order_after_a_transfer_is_credited_to_both_agents_and_their_teams() -> None:
+    [item] = attribute(
+        [order("o1", 400)], [_transferred(to_team="support")], window=WEEK, now=at(500)
+    )
+    assert item.agents == {"ann", "ben"}
+    assert item.teams == {"sales", "support"}

@@ -124,6 +124,35 @@ def test_a_conversation_reads_as_questions_and_answers() -> None:
     assert [p["answer"] for p in domain.qa_pairs(messages, "RETURN")] == ["30 days, free."]
 
 
+def test_each_answer_is_credited_to_the_agent_who_wrote_it_across_a_transfer() -> None:
+    messages = [
+        {"seq": 1, "author": "visitor", "text": "Do you ship to Åland?", "agent_id": None},
+        {"seq": 2, "author": "agent", "text": "Let me ask Ben.", "agent_id": "a1"},
+        {"seq": 3, "author": "agent", "text": "One moment.", "agent_id": "a1"},
+        {"seq": 4, "author": "agent", "text": "Yes, in 3 days.", "agent_id": "b2"},
+        {"seq": 5, "author": "visitor", "text": "Great", "agent_id": None},
+        {"seq": 6, "author": "agent", "text": "Anything else?", "agent_id": "b2"},
+    ]
+    names = {"a1": "Anna", "b2": "Ben"}
+    for message in messages:
+        message["agent_name"] = names.get(str(message["agent_id"]))
+    assert domain.qa_pairs(messages) == [
+        {
+            "question": "Do you ship to Åland?",
+            "answer": "Let me ask Ben.\nOne moment.",
+            "agent": "Anna",
+        },
+        {"question": "Do you ship to Åland?", "answer": "Yes, in 3 days.", "agent": "Ben"},
+        {"question": "Great", "answer": "Anything else?", "agent": "Ben"},
+    ]
+    # two agents of the same name are still two writers
+    messages[3]["agent_name"] = "Anna"
+    assert [p["answer"] for p in domain.qa_pairs(messages)][:2] == [
+        "Let me ask Ben.\nOne moment.",
+        "Yes, in 3 days.",
+    ]
+
+
 def test_context_prefers_the_live_snapshot_then_the_recorded_activity() -> None:
     activity = [
         {"type": "cart.updated", "value": 59.0, "currency": "EUR", "title": None, "detail": {}},

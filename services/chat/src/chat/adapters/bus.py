@@ -308,6 +308,7 @@ class InvitationConsumer:
             "site_id": record.site_id,
             "visitor_id": record.visitor_id,
             "rule_id": payload.rule_id,
+            "rule_name": payload.rule_name,
             "team": payload.team,
             "message": payload.message,
             "agent": payload.agent.model_dump() if payload.agent else None,

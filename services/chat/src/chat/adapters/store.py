@@ -291,6 +291,55 @@ async def assign(
     )
 
 
+# --- assignment history (written with the conversation's row, under the site lock) --------
+
+
+async def start_assignment(
+    conn: asyncpg.Connection,
+    *,
+    conversation_id: UUID,
+    site_id: str,
+    agent_id: str,
+    team: str,
+    how: str,
+    now: datetime,
+) -> None:
+    """The agent's stint on the conversation begins; whoever held it before stops now (an
+    agent given a conversation they already hold keeps their stint)."""
+    current = await conn.fetchval(
+        """SELECT agent_id FROM chat.assignments
+           WHERE conversation_id = $1 AND ended_at IS NULL""",
+        conversation_id,
+    )
+    if current == agent_id:
+        return
+    await end_assignment(conn, conversation_id, now, "transfer")
+    await conn.execute(
+        """INSERT INTO chat.assignments
+               (conversation_id, site_id, agent_id, team, how, started_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        conversation_id,
+        site_id,
+        agent_id,
+        team,
+        how,
+        now,
+    )
+
+
+async def end_assignment(
+    conn: asyncpg.Connection, conversation_id: UUID, now: datetime, how: str
+) -> None:
+    """The current holder's stint ends (transfer, requeue or close); nothing when none."""
+    await conn.execute(
+        """UPDATE chat.assignments SET ended_at = greatest($2, started_at), ended_how = $3
+           WHERE conversation_id = $1 AND ended_at IS NULL""",
+        conversation_id,
+        now,
+        how,
+    )
+
+
 async def requeue(conn: asyncpg.Connection, conversation_id: UUID, team: str) -> None:
     await conn.execute(
         """UPDATE chat.conversations SET status = 'queued', agent_id = NULL, team = $2
@@ -485,14 +534,72 @@ async def notes(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -
     )
 
 
+# --- transfers (agents only, like notes: never in chat.events or the widget) ---------------
+
+_TRANSFER = """
+SELECT t.transfer_id, t.conversation_id, t.by_agent_id, t.from_agent_id, t.to_agent_id,
+       t.to_team, t.target, t.note, t.created_at,
+       b.name AS by_name, b.avatar_url AS by_avatar_url,
+       f.name AS from_name, f.avatar_url AS from_avatar_url,
+       o.name AS to_name, o.avatar_url AS to_avatar_url,
+       tm.name AS to_team_name
+FROM chat.transfers t
+LEFT JOIN chat.agents b ON b.agent_id = t.by_agent_id
+LEFT JOIN chat.agents f ON f.agent_id = t.from_agent_id
+LEFT JOIN chat.agents o ON o.agent_id = t.to_agent_id
+LEFT JOIN chat.teams tm ON tm.site_id = t.site_id AND tm.team = t.to_team
+"""
+
+
+async def insert_transfer(
+    conn: asyncpg.Connection,
+    *,
+    transfer_id: UUID,
+    conversation_id: UUID,
+    site_id: str,
+    by_agent_id: str,
+    from_agent_id: str | None,
+    to_agent_id: str | None,
+    to_team: str,
+    target: str,
+    note: str | None,
+    now: datetime,
+) -> Row:
+    await conn.execute(
+        """INSERT INTO chat.transfers (transfer_id, conversation_id, site_id, by_agent_id,
+               from_agent_id, to_agent_id, to_team, target, note, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        transfer_id,
+        conversation_id,
+        site_id,
+        by_agent_id,
+        from_agent_id,
+        to_agent_id,
+        to_team,
+        target,
+        note,
+        now,
+    )
+    return await conn.fetchrow(_TRANSFER + " WHERE t.transfer_id = $1", transfer_id)
+
+
+async def transfers(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -> list[Row]:
+    return await conn.fetch(
+        _TRANSFER + " WHERE t.site_id = $1 AND t.conversation_id = $2"
+        " ORDER BY t.created_at, t.transfer_id LIMIT 500",
+        site_id,
+        conversation_id,
+    )
+
+
 # --- invitations ---------------------------------------------------------------------------
 
 
 async def insert_invitation(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
     inserted = await conn.fetchval(
         """INSERT INTO chat.invitations (invitation_id, site_id, visitor_id, rule_id, team,
-               message, agent, personal, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               message, agent, personal, expires_at, rule_name)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (invitation_id) DO NOTHING RETURNING 1""",
         values["invitation_id"],
         values["site_id"],
@@ -503,6 +610,7 @@ async def insert_invitation(conn: asyncpg.Connection, values: dict[str, Any]) ->
         orjson.dumps(values["agent"]).decode() if values.get("agent") else None,
         values["personal"],
         values["expires_at"],
+        values.get("rule_name") or "",
     )
     return inserted is not None
 

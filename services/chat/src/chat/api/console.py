@@ -226,8 +226,7 @@ async def conversations(
 @router.get("/conversations/{conversation_id}")
 async def conversation(request: Request, conversation_id: UUID) -> dict[str, Any]:
     rt, agent = await agent_of(request)
-    found, messages, notes = await rt.service.agent_conversation(agent, conversation_id)
-    return {"conversation": found, "messages": messages, "notes": notes}
+    return await rt.service.agent_conversation(agent, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/pickup")
@@ -256,15 +255,15 @@ async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
     if (body.agent_id is None) == (body.team is None):
         raise ChatError(422, "invalid", "give exactly one of agent_id or team")
     note = body.note.strip() if body.note else None
-    moved, private = await rt.service.transfer(
+    moved, transfer = await rt.service.transfer(
         agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=note or None
     )
-    if private is not None:  # the transfer note: a private note, to agents only
-        await rt.bus.push_to_agents(
-            agent.site_id,
-            {"t": "note", "conversation_id": private["conversation_id"], "note": private},
-        )
-    return {"conversation": moved}
+    # the timeline's "Anna → Ben" with its note: to agents only, like a private note
+    await rt.bus.push_to_agents(
+        agent.site_id,
+        {"t": "transfer", "conversation_id": transfer["conversation_id"], "transfer": transfer},
+    )
+    return {"conversation": moved, "transfer": transfer}
 
 
 @router.post("/conversations/{conversation_id}/tags")

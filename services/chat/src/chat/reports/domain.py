@@ -4,23 +4,28 @@ share. No I/O; the store feeds rows in, the API turns the results into JSON or C
 The rules (docs/console-reports.md says the same for people):
 
 - A period is whole UTC days `[from 00:00, to + 1 day 00:00)`; nothing is counted after `now`.
-- A conversation belongs to the agent who holds it (`conversations.agent_id`) and to its team
-  (`conversations.team`): after a transfer, the new holder. It counts for the period when it
-  started (`assigned_at`, else `created_at`) inside it.
-- First response: from the start (assignment; creation when never assigned) to the holder's
-  first message at or after it. A conversation without one is `unanswered`.
+- A conversation is held by one agent at a time, in stints (`chat.assignments`: from the
+  assignment to the transfer, requeue or close that ended it). Each stint counts for its
+  agent: a chat Anna answered and then transferred to Ben is one conversation of Anna's and
+  one of Ben's. For the teams' report, consecutive stints in one team are one conversation
+  of that team. A stint counts for the period when it started inside it. (A conversation
+  without recorded stints, from before they were kept, is one stint of its holder from
+  `assigned_at`, else `created_at`.)
+- First response: from the stint's start to its agent's first message inside the stint
+  (for a team, any of its stints' agents). A stint without one is `unanswered`.
 - Response time: a run of visitor messages is one wait, from its first message to the next
-  agent message; the wait is the replying agent's (never earlier than the holder's
-  assignment, when the holder replies: queue time is not the agent's). Waits are counted
-  when the reply falls inside the period; a wait never answered counts nowhere.
-- Concurrent load: each conversation is an interval [start, closed_at or now) of its holder,
+  agent message; the wait is the replying agent's (never earlier than the start of their
+  stint: queue time is not the agent's), and their stint's team's. Waits are counted when
+  the reply falls inside the period; a wait never answered counts nowhere.
+- Concurrent load: each stint is an interval [start, end or now) of its agent and team,
   clipped to the period; `load_mean` is the time-average over the period, `load_busy_mean`
   the average over the time the agent had at least one chat open, `load_max` the peak.
 - An order (`chat.activity`, type `order.completed`, placed inside the period) is influenced
   by a conversation of the same visitor with an agent when it was placed between the
-  conversation's creation and `attribution_window_days` after its end (now, while open). One
-  order counts once per agent, once per team and once for the site, however many
-  conversations led to it; two agents who both chatted with the buyer are both credited.
+  conversation's creation and `attribution_window_days` after its end (now, while open). It
+  is credited to every agent who held that conversation and to their teams. One order
+  counts once per agent, once per team and once for the site, however many conversations
+  led to it; two agents who both chatted with the buyer are both credited.
 - Money is never summed across currencies: revenue is a map currency -> amount, shares are
   per currency. Order counts add up across currencies. An order without a currency is "XXX".
 """
@@ -97,14 +102,28 @@ def _parse_day(name: str, value: str) -> date:
 
 
 @dataclass(frozen=True, slots=True)
+class Assignment:
+    """One agent's stint on a conversation: [start, end); end None while they hold it."""
+
+    agent_id: str
+    team: str
+    start: datetime
+    end: datetime | None = None
+
+    def holds(self, at: datetime) -> bool:
+        return self.start <= at and (self.end is None or at <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     conversation_id: str
     visitor_id: str
-    agent_id: str | None
+    agent_id: str | None  # the current (or last) holder
     team: str
     created_at: datetime
     assigned_at: datetime | None
     closed_at: datetime | None
+    assignments: tuple[Assignment, ...] = ()  # every stint, oldest first
 
     @property
     def start(self) -> datetime:
@@ -112,6 +131,24 @@ class Conversation:
         if self.assigned_at is None:
             return self.created_at
         return max(self.assigned_at, self.created_at)
+
+    @property
+    def stints(self) -> tuple[Assignment, ...]:
+        """Who held it when; a conversation from before stints were recorded is one stint of
+        its holder, from its assignment to its close."""
+        if self.assignments:
+            return self.assignments
+        if self.agent_id is None:
+            return ()
+        return (Assignment(self.agent_id, self.team, self.start, self.closed_at),)
+
+    @property
+    def agents(self) -> frozenset[str]:
+        return frozenset(stint.agent_id for stint in self.stints)
+
+    @property
+    def teams(self) -> frozenset[str]:
+        return frozenset(stint.team for stint in self.stints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +176,50 @@ class Order:
 
 
 def first_response_s(conversation: Conversation, messages: Sequence[Message]) -> float | None:
-    """Seconds from the start to the holder's first message at or after it; None if none."""
-    if conversation.agent_id is None:
+    """Seconds from the holder's stint's start to their first message in it; None if none."""
+    holder = [s for s in conversation.stints if s.agent_id == conversation.agent_id]
+    if not holder:
         return None
-    start = conversation.start
+    return stint_first_response_s(holder[-1], messages)
+
+
+def stint_first_response_s(
+    stint: Assignment, messages: Sequence[Message], agents: frozenset[str] | None = None
+) -> float | None:
+    """Seconds from a stint's start to the first message its agent (or one of `agents`)
+    wrote inside it; None if none."""
+    writers = agents if agents is not None else frozenset((stint.agent_id,))
     for message in messages:
-        if (
-            message.author == "agent"
-            and message.agent_id == conversation.agent_id
-            and message.at >= start
-        ):
-            return (message.at - start).total_seconds()
+        if message.author == "agent" and message.agent_id in writers and stint.holds(message.at):
+            return (message.at - stint.start).total_seconds()
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Stint:
+    """What a report counts as one conversation of one agent or team: one assignment for an
+    agent, consecutive assignments in one team for a team."""
+
+    key: str
+    span: Assignment  # from the first assignment's start to the last one's end
+    agents: frozenset[str]
+
+
+def stints_of(conversation: Conversation, grouping: Grouping) -> list[Stint]:
+    if grouping == "agent":
+        return [Stint(s.agent_id, s, frozenset((s.agent_id,))) for s in conversation.stints]
+    merged: list[Stint] = []
+    for stint in conversation.stints:
+        if merged and merged[-1].key == stint.team:
+            last = merged[-1]
+            merged[-1] = Stint(
+                last.key,
+                Assignment(last.span.agent_id, last.key, last.span.start, stint.end),
+                last.agents | {stint.agent_id},
+            )
+        else:
+            merged.append(Stint(stint.team, stint, frozenset((stint.agent_id,))))
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +227,14 @@ class Wait:
     agent_id: str
     seconds: float
     replied_at: datetime
+    team: str | None = None  # the replying agent's stint's team, when they held it
 
 
 def response_waits(conversation: Conversation, messages: Sequence[Message]) -> list[Wait]:
     """Each run of visitor messages answered by an agent message (messages in seq order)."""
     waits: list[Wait] = []
     waiting_since: datetime | None = None
+    stints = conversation.stints
     for message in messages:
         if message.author == "visitor":
             if waiting_since is None:
@@ -171,11 +242,15 @@ def response_waits(conversation: Conversation, messages: Sequence[Message]) -> l
         elif message.author == "agent" and message.agent_id:
             if waiting_since is not None:
                 since = waiting_since
-                if message.agent_id == conversation.agent_id and message.at >= conversation.start:
-                    since = max(since, conversation.start)
+                held = [s for s in stints if s.agent_id == message.agent_id and s.holds(message.at)]
+                if held:
+                    since = max(since, held[-1].start)
                 waits.append(
                     Wait(
-                        message.agent_id, max(0.0, (message.at - since).total_seconds()), message.at
+                        message.agent_id,
+                        max(0.0, (message.at - since).total_seconds()),
+                        message.at,
+                        held[-1].team if held else None,
                     )
                 )
             waiting_since = None
@@ -227,7 +302,7 @@ def influenced(
     order: Order, conversation: Conversation, *, window: timedelta, now: datetime
 ) -> bool:
     """Whether a conversation (with an agent) of the buyer counts for this order."""
-    if conversation.agent_id is None or conversation.visitor_id != order.visitor_id:
+    if not conversation.stints or conversation.visitor_id != order.visitor_id:
         return False
     until = (conversation.closed_at or now) + window
     return conversation.created_at <= order.at <= until
@@ -254,7 +329,7 @@ def attribute(
     """Every order (each once, by id) with the agents and teams it is credited to."""
     by_visitor: dict[str, list[Conversation]] = defaultdict(list)
     for conversation in conversations:
-        if conversation.agent_id is not None:
+        if conversation.stints:
             by_visitor[conversation.visitor_id].append(conversation)
     seen: set[str] = set()
     result: list[Attribution] = []
@@ -270,8 +345,8 @@ def attribute(
         result.append(
             Attribution(
                 order,
-                frozenset(c.agent_id for c in credited if c.agent_id is not None),
-                frozenset(c.team for c in credited),
+                frozenset(agent for c in credited for agent in c.agents),
+                frozenset(team for c in credited for team in c.teams),
             )
         )
     return result
@@ -406,20 +481,18 @@ class Report:
             figures = self.groups[key] = Figures(key)
         return figures
 
-    def _key(self, conversation: Conversation) -> str | None:
-        return conversation.agent_id if self.grouping == "agent" else conversation.team
-
     def add_conversation(self, conversation: Conversation, messages: Sequence[Message]) -> None:
         """A conversation that overlaps the period, with its visitor and agent messages."""
-        key = self._key(conversation)
-        if key is None or conversation.agent_id is None:
-            return
-        figures = self.group(key)
-        start = conversation.start
-        figures.intervals.append((start, conversation.closed_at))
-        if self.start <= start < self.end:
+        for stint in conversation.stints:  # load: every stint, clipped to the period
+            key = stint.agent_id if self.grouping == "agent" else stint.team
+            end = stint.end if stint.end is not None else conversation.closed_at
+            self.group(key).intervals.append((stint.start, end))
+        for counted in stints_of(conversation, self.grouping):
+            if not self.start <= counted.span.start < self.end:
+                continue
+            figures = self.group(counted.key)
             figures.conversations += 1
-            first = first_response_s(conversation, messages)
+            first = stint_first_response_s(counted.span, messages, counted.agents)
             if first is None:
                 figures.unanswered += 1
             else:
@@ -427,7 +500,8 @@ class Report:
         for wait in response_waits(conversation, messages):
             if not self.start <= wait.replied_at < self.end:
                 continue
-            wait_key = wait.agent_id if self.grouping == "agent" else conversation.team
+            team = wait.team or conversation.team
+            wait_key = wait.agent_id if self.grouping == "agent" else team
             self.group(wait_key).response_times.append(wait.seconds)
 
     def add_orders(self, attributions: Iterable[Attribution]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from chat.reports.domain import (
+    Assignment,
     Attribution,
     Conversation,
     Message,
@@ -37,7 +38,7 @@ def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
         yield items[index : index + size]
 
 
-def _conversation(row: asyncpg.Record) -> Conversation:
+def _conversation(row: asyncpg.Record, assignments: Sequence[Assignment] = ()) -> Conversation:
     return Conversation(
         conversation_id=str(row["conversation_id"]),
         visitor_id=row["visitor_id"],
@@ -46,6 +47,7 @@ def _conversation(row: asyncpg.Record) -> Conversation:
         created_at=row["created_at"],
         assigned_at=row["assigned_at"],
         closed_at=row["closed_at"],
+        assignments=tuple(assignments),
     )
 
 
@@ -56,14 +58,17 @@ async def _begin(conn: asyncpg.Connection) -> None:
 async def overlapping_conversations(
     conn: asyncpg.Connection, site_id: str, period: Period
 ) -> tuple[list[asyncpg.Record], bool]:
-    """Conversations with an agent that were open at some point of the period."""
+    """Conversations held by an agent (now, or before a transfer or requeue) that were open
+    at some point of the period."""
     rows = await conn.fetch(
-        """SELECT conversation_id, visitor_id, agent_id, team, created_at, assigned_at,
-                  closed_at
-           FROM chat.conversations
-            WHERE site_id = $1 AND agent_id IS NOT NULL AND created_at < $3
-              AND (closed_at IS NULL OR closed_at >= $2)
-            ORDER BY created_at LIMIT $4""",
+        """SELECT c.conversation_id, c.visitor_id, c.agent_id, c.team, c.created_at,
+                  c.assigned_at, c.closed_at
+           FROM chat.conversations c
+            WHERE c.site_id = $1 AND c.created_at < $3
+              AND (c.closed_at IS NULL OR c.closed_at >= $2)
+              AND (c.agent_id IS NOT NULL OR EXISTS (
+                  SELECT 1 FROM chat.assignments s WHERE s.conversation_id = c.conversation_id))
+            ORDER BY c.created_at LIMIT $4""",
         site_id,
         period.start,
         period.end,
@@ -86,6 +91,24 @@ async def messages_of(
     for row in rows:
         found.setdefault(row["conversation_id"], []).append(
             Message(row["author"], row["agent_id"], row["created_at"])
+        )
+    return found
+
+
+async def assignments_of(
+    conn: asyncpg.Connection, conversation_ids: Sequence[Any]
+) -> dict[Any, list[Assignment]]:
+    """Every stint of some conversations (an agent deleted since is left out), oldest first."""
+    found: dict[Any, list[Assignment]] = {}
+    rows = await conn.fetch(
+        """SELECT conversation_id, agent_id, team, started_at, ended_at FROM chat.assignments
+           WHERE conversation_id = ANY($1::uuid[]) AND agent_id IS NOT NULL
+           ORDER BY conversation_id, started_at, assignment_id""",
+        list(conversation_ids),
+    )
+    for row in rows:
+        found.setdefault(row["conversation_id"], []).append(
+            Assignment(row["agent_id"], row["team"], row["started_at"], row["ended_at"])
         )
     return found
 
@@ -131,17 +154,20 @@ async def buyers_conversations(
     found: list[Conversation] = []
     for chunk in _chunks(sorted(set(visitor_ids))):
         rows = await conn.fetch(
-            """SELECT conversation_id, visitor_id, agent_id, team, created_at, assigned_at,
-                      closed_at
-                FROM chat.conversations
-                WHERE site_id = $1 AND visitor_id = ANY($2::text[]) AND agent_id IS NOT NULL
-                  AND created_at < $3 AND (closed_at IS NULL OR closed_at >= $4)""",
+            """SELECT c.conversation_id, c.visitor_id, c.agent_id, c.team, c.created_at,
+                      c.assigned_at, c.closed_at
+                FROM chat.conversations c
+                WHERE c.site_id = $1 AND c.visitor_id = ANY($2::text[])
+                  AND c.created_at < $3 AND (c.closed_at IS NULL OR c.closed_at >= $4)
+                  AND (c.agent_id IS NOT NULL OR EXISTS (
+                  SELECT 1 FROM chat.assignments s WHERE s.conversation_id = c.conversation_id))""",
             site_id,
             list(chunk),
             period.end,
             period.start - window,
         )
-        found.extend(_conversation(row) for row in rows)
+        held = await assignments_of(conn, [row["conversation_id"] for row in rows])
+        found.extend(_conversation(row, held.get(row["conversation_id"], ())) for row in rows)
     return found
 
 
@@ -175,11 +201,12 @@ async def group_report(
         await _begin(conn)
         rows, truncated = await overlapping_conversations(conn, site_id, period)
         for chunk in _chunks(rows):
-            messages = await messages_of(conn, [row["conversation_id"] for row in chunk])
+            ids = [row["conversation_id"] for row in chunk]
+            messages = await messages_of(conn, ids)
+            held = await assignments_of(conn, ids)
             for row in chunk:
-                report.add_conversation(
-                    _conversation(row), messages.get(row["conversation_id"], [])
-                )
+                conversation = _conversation(row, held.get(row["conversation_id"], ()))
+                report.add_conversation(conversation, messages.get(row["conversation_id"], []))
         loaded = await attributions(conn, site_id, period, window, now)
     report.add_orders(loaded.attributions)
     return truncated or loaded.truncated

@@ -91,7 +91,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 </div>
 <section class="panel" role="dialog" data-testid="beckon-panel" hidden>
 <header><img class="av" alt="" hidden><div class="ttl"><b class="nm" data-testid="beckon-agent-name" hidden></b><span class="greet"></span><small data-testid="beckon-status"></small></div><button class="x" data-a="close" data-l="close">×</button></header>
-<div class="scroll"><div class="m agent intro" hidden></div><div class="msgs" data-testid="beckon-messages" aria-live="polite"></div></div>
+<div class="scroll"><div class="m agent intro" data-testid="beckon-opening" hidden></div><div class="msgs" data-testid="beckon-messages" aria-live="polite"></div></div>
 <div class="info" data-testid="beckon-typing" data-t="typing" hidden></div>
 <div class="info" data-testid="beckon-queue" hidden></div>
 <div class="info err" data-testid="beckon-error" role="alert" hidden></div>
@@ -331,6 +331,9 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
         s.conv = c.id;
         s.seq = s.read = 0;
       }
+      // the invitation that opened it, as the server has it (frames leave it out): the
+      // agent's first words, the same the agent's console shows, on any device
+      if ('opening' in c) s.intro = c.opening && c.opening.text ? { x: c.opening.text, a: c.opening.agent && c.opening.agent.name } : null;
     });
     if (!live()) stopTyping();
     render();
@@ -585,7 +588,6 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     await told;
     try {
       adopt(await call('POST', '/v1/widget/conversations', { invitation_id: i.id }));
-      upd((s) => { s.intro = intro; });
       render();
       flush();
     } catch (e) {

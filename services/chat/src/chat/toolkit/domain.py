@@ -241,12 +241,15 @@ def qa_pairs(
     """A conversation as (the visitor's question, the agents' answer) pairs, in order.
 
     Consecutive visitor messages make one question; the agent messages that follow it make
-    its answer. A question nobody answered is left out. With a query, only the pairs whose
-    question or answer contains it (case-insensitive)."""
+    its answer, credited to the agent who wrote it: when another agent goes on answering (a
+    transfer mid-answer), theirs is a pair of its own with the same question. A question
+    nobody answered is left out. With a query, only the pairs whose question or answer
+    contains it (case-insensitive)."""
     pairs: list[dict[str, Any]] = []
     question: list[str] = []
     answer: list[str] = []
     agent: str | None = None
+    writer: object = None  # who wrote `answer`: the agent's id, else their name
 
     def flush() -> None:
         if question and answer:
@@ -262,8 +265,13 @@ def qa_pairs(
                 question, answer, agent = [], [], None
             question.append(str(message["text"]))
         elif author == "agent" and question:
+            who = message.get("agent_id") or message.get("agent_name")
+            if answer and who != writer:
+                flush()
+                answer = []
+            if not answer:
+                writer, agent = who, message.get("agent_name")
             answer.append(str(message["text"]))
-            agent = agent or message.get("agent_name")
     flush()
     q = (query or "").strip().lower()
     if q:

@@ -187,7 +187,7 @@ async def messages_of(
     conn: asyncpg.Connection, conversation_ids: list[UUID], each: int = 60
 ) -> dict[UUID, list[Row]]:
     rows = await conn.fetch(
-        """SELECT m.conversation_id, m.seq, m.author, m.text, a.name AS agent_name
+        """SELECT m.conversation_id, m.seq, m.author, m.agent_id, m.text, a.name AS agent_name
            FROM unnest($1::uuid[]) AS ids(id)
            CROSS JOIN LATERAL (
                SELECT * FROM chat.messages WHERE conversation_id = ids.id ORDER BY seq LIMIT $2

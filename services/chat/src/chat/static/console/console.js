@@ -70,6 +70,17 @@
     'composer.addNote': 'Add note',
     'note.label': 'Note — only agents see this',
     'note.failed': 'Could not save the note: {error}',
+    'timeline.invitation': 'Invitation',
+    'timeline.rule': 'Invitation · rule “{rule}”',
+    'timeline.personal': 'Personal invitation',
+    'timeline.openingTitle': 'The invitation that started this chat: the visitor saw these words as the agent’s first.',
+    'timeline.toAgent': '{from} → {to}',
+    'timeline.toTeam': '{from} → team {team}',
+    'timeline.took': '{name} took it',
+    'timeline.queue': 'Waiting list',
+    'timeline.by': 'by {name}',
+    'timeline.transferTitle': 'Transfer — only agents see this',
+    'timeline.noteLabel': 'Transfer note — only agents see this',
     'error.generic': 'Error',
     'shortcuts.open': 'Keyboard shortcuts (?)',
     'shortcuts.title': 'Keyboard shortcuts',
@@ -145,6 +156,17 @@
     'composer.addNote': 'Tallenna muistiinpano',
     'note.label': 'Muistiinpano — vain agentit näkevät tämän',
     'note.failed': 'Muistiinpanoa ei voitu tallentaa: {error}',
+    'timeline.invitation': 'Kutsu',
+    'timeline.rule': 'Kutsu · sääntö ”{rule}”',
+    'timeline.personal': 'Henkilökohtainen kutsu',
+    'timeline.openingTitle': 'Kutsu, josta keskustelu alkoi: kävijä näki nämä sanat agentin ensimmäisinä.',
+    'timeline.toAgent': '{from} → {to}',
+    'timeline.toTeam': '{from} → tiimi {team}',
+    'timeline.took': '{name} otti sen',
+    'timeline.queue': 'Jono',
+    'timeline.by': 'siirsi {name}',
+    'timeline.transferTitle': 'Siirto — vain agentit näkevät tämän',
+    'timeline.noteLabel': 'Siirtoviesti — vain agentit näkevät tämän',
     'error.generic': 'Virhe',
     'shortcuts.open': 'Pikanäppäimet (?)',
     'shortcuts.title': 'Pikanäppäimet',
@@ -190,7 +212,7 @@
     drafts: new Map(),       // id -> unsent reply text
     pending: new Map(),      // client_id -> {convId, clientId, text, node, timer, failed}
     openId: null,
-    open: null,              // {conv, byId: Map(id -> {msg, node}), order: [msg…], loaded, notes: Set(id)}
+    open: null,              // {conv, byId: Map(id -> {msg, node}), order: [msg…], loaded, notes: Set(id), events: Map(key -> {node, build, data})}
     mode: 'reply',           // the composer writes a reply to the visitor, or a private note
     listRequest: 0,
     listApplied: 0,
@@ -661,7 +683,7 @@
     stopAgentTyping();
     if (state.openId) state.drafts.set(state.openId, $('reply-input').value);
     state.openId = id;
-    state.open = { conv: state.convs.get(id) || null, byId: new Map(), order: [], loaded: false, notes: new Set() };
+    state.open = { conv: state.convs.get(id) || null, byId: new Map(), order: [], loaded: false, notes: new Set(), events: new Map() };
     $('messages').textContent = '';
     var input = $('reply-input');
     input.value = state.drafts.get(id) || '';
@@ -682,8 +704,10 @@
     return api('GET', convPath(id)).then(function (data) {
       if (state.openId !== id) return;
       if (!touchedSince(id, clock) || !state.open.conv) state.open.conv = data.conversation;
+      if (data.opening) addOpening(data.opening);
       (data.messages || []).forEach(function (m) { addMessage(m, false); });
       (data.notes || []).forEach(addNote);
+      (data.transfers || []).forEach(addTransfer);
       state.open.loaded = true;
       Beckon.emit('conversation:open', state.open.conv);
       markSeen(id, maxSeq());
@@ -973,9 +997,13 @@
     var id = idOf(note.id);
     if (o.notes.has(id)) return;
     o.notes.add(id);
+    placeByTime(noteNode(note), note.created_at);
+  }
+
+  // Notes and transfers sit among the messages by time (before any message still sending).
+  function placeByTime(node, iso) {
     var follow = isNearBottom();
-    var node = noteNode(note);
-    var when = timeOf(note.created_at) || Date.now();
+    var when = timeOf(iso) || Date.now();
     var list = $('messages');
     var before = null;
     for (var i = 0; i < list.children.length; i += 1) {
@@ -985,6 +1013,92 @@
     }
     list.insertBefore(node, before);
     if (follow) scrollToEnd(true);
+  }
+
+  // ---------------------------------------------------------------- the opening and transfers
+
+  // The invitation that started the chat opens it here as it did on the visitor's widget:
+  // its words as the agent's first, from the inviting agent (or just "Invitation" when a rule
+  // sent it without a name), with the rule that fired.
+  function openingNode(opening) {
+    var source = opening.personal ? t('timeline.personal')
+      : t('timeline.rule', { rule: opening.rule_name || opening.rule_id || '?' });
+    var li = h('li', {
+      className: 'msg msg-agent msg-opening',
+      testid: 'opening',
+      data: { time: timeOf(opening.created_at), 'rule-id': opening.rule_id },
+      attrs: { title: t('timeline.openingTitle') },
+    });
+    li.appendChild(h('div', { className: 'msg-meta' }, [
+      h('span', { className: 'msg-author', text: (opening.agent && opening.agent.name) || t('timeline.invitation') }),
+      h('span', { className: 'opening-source', testid: 'opening-source', text: source }),
+      h('time', { className: 'msg-time', text: formatTime(opening.created_at), attrs: { datetime: opening.created_at } }),
+    ]));
+    li.appendChild(h('div', { className: 'msg-text', text: opening.text == null ? '' : opening.text }));
+    return li;
+  }
+
+  function addOpening(opening) {
+    var o = state.open;
+    if (!o || o.events.has('opening')) return;
+    var node = openingNode(opening);
+    o.events.set('opening', { node: node, build: openingNode, data: opening });
+    var list = $('messages');
+    list.insertBefore(node, list.firstChild);
+  }
+
+  function transferText(tr) {
+    var from = (tr.from && tr.from.name) || t('timeline.queue');
+    if (tr.target === 'team') {
+      var text = t('timeline.toTeam', { from: from, team: state.teamNames.get(tr.to_team) || tr.to_team_name || tr.to_team });
+      return tr.to && tr.to.name ? text + ' · ' + t('timeline.took', { name: tr.to.name }) : text;
+    }
+    return t('timeline.toAgent', { from: from, to: (tr.to && tr.to.name) || t('chats.agent') });
+  }
+
+  // "Anna → Ben" at its place in time, its note (agents only) attached to it.
+  function transferNode(tr) {
+    var li = h('li', {
+      className: 'msg msg-event msg-transfer',
+      testid: 'transfer-event',
+      data: { id: idOf(tr.id), time: timeOf(tr.created_at), target: tr.target },
+      attrs: { title: t('timeline.transferTitle') },
+    });
+    var line = [
+      h('span', { className: 'event-icon', text: '⇄', attrs: { 'aria-hidden': 'true' } }),
+      h('span', { className: 'event-text', testid: 'transfer-event-text', text: transferText(tr) }),
+    ];
+    if (tr.by && tr.by_agent_id !== tr.from_agent_id) line.push(h('span', { className: 'event-by', text: t('timeline.by', { name: tr.by.name }) }));
+    line.push(h('time', { className: 'msg-time', text: formatTime(tr.created_at), attrs: { datetime: tr.created_at } }));
+    li.appendChild(h('div', { className: 'event-line' }, line));
+    if (tr.note) {
+      li.appendChild(h('div', { className: 'transfer-note', testid: 'transfer-event-note' }, [
+        h('span', { className: 'note-label', text: t('timeline.noteLabel') }),
+        h('div', { className: 'msg-text', text: tr.note }),
+      ]));
+    }
+    return li;
+  }
+
+  function addTransfer(tr) {
+    var o = state.open;
+    if (!o || !tr || idOf(tr.conversation_id) !== state.openId) return;
+    var key = 'transfer:' + idOf(tr.id);
+    if (o.events.has(key)) return;
+    var node = transferNode(tr);
+    o.events.set(key, { node: node, build: transferNode, data: tr });
+    placeByTime(node, tr.created_at);
+  }
+
+  // The opening and the transfers say things with names in them: rebuilt in a new language.
+  function relabelTimeline() {
+    var o = state.open;
+    if (!o) return;
+    o.events.forEach(function (e) {
+      var fresh = e.build(e.data);
+      e.node.replaceWith(fresh);
+      e.node = fresh;
+    });
   }
 
   function saveNote() {
@@ -1119,6 +1233,7 @@
 
   function rerender() {
     if (!state.agent) return;
+    relabelTimeline();
     renderHeader();
     renderLists();
     renderOpen();
@@ -1346,6 +1461,10 @@
       case 'note':
         if (f.note && idOf(f.note.conversation_id) === state.openId) addNote(f.note);
         Beckon.emit('frame:note', f);
+        break;
+      case 'transfer':
+        if (f.transfer) addTransfer(f.transfer);
+        Beckon.emit('frame:transfer', f);
         break;
       case 'agent':
         if (f.agent && idOf(f.agent.id) === idOf(state.agent.id)) {
