@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_event_bytes=settings.max_event_bytes,
     )
     app.include_router(router)
+    # Starlette answers `/path/` with a redirect to an absolute URL built from the Host header
+    # (anyone's): a wrong path is a 404 instead
+    app.router.redirect_slashes = False
     # No body past the largest limit is ever buffered; routes hold tighter ones of their own.
     app.add_middleware(
         BodyLimit,

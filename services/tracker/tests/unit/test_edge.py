@@ -194,3 +194,12 @@ async def test_analytics_js_short_paths_reach_the_segment_routes(path, kind):
             path, content=b'{"writeKey": "wk_test_write_key"}', headers=ORIGIN
         )
     assert (response.status_code, seen) == (200, [kind])
+
+
+@pytest.mark.parametrize("path", ["/v1/batch/", "/healthz/", "/v1/collect/"])
+async def test_no_redirect_is_built_from_the_host_header(path):
+    client, _ingest = edge_client()
+    async with client:
+        response = await client.get(path, headers={"host": "evil.test"}, follow_redirects=False)
+    assert response.status_code in (404, 405)  # never a 307 to http://evil.test/...
+    assert "location" not in response.headers
