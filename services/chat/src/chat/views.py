@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from chat.adapters.store import Row
+from chat.domain.visitors import visitor_label
 
 
 def _iso(value: Any) -> str | None:
@@ -55,6 +56,7 @@ def agent_conversation(row: Row, last_message: Row | None = None) -> dict[str, A
         **conversation(row),
         "site_id": row["site_id"],
         "visitor_id": row["visitor_id"],
+        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
         "agent_id": row["agent_id"],
         "email": row["email"],
         "tags": list(row["tags"]),
@@ -80,6 +82,7 @@ def lead_mark(row: Row) -> dict[str, Any]:
         "id": str(row["mark_id"]),
         "conversation_id": str(row["conversation_id"]),
         "visitor_id": row["visitor_id"],
+        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
         "agent_id": row["agent_id"],
         "validation": row["validation"],
         "note": row["note"],
