@@ -140,4 +140,7 @@ def site(row: Row) -> dict[str, Any]:
         "typing_preview": bool(settings.get("typing_preview", True)),
         "offline": settings.get("offline_message", ""),
         "default_team": settings.get("default_team", "sales"),
+        # the widget offers a transcript by e-mail only where one is sent (the notifier's
+        # setting); elsewhere it asks for an e-mail to get back to the visitor
+        "email_transcripts": settings.get("email_transcripts") is True,
     }

@@ -263,9 +263,13 @@ def test_site_carries_what_the_widget_session_documents():
         "typing_preview": False,
         "offline": "Leave us a note",
     }
-    # Beyond the documented six: the site's name and the team a chat goes to by default.
-    assert set(shown) - WIDGET_SITE_KEYS == {"name", "default_team"}
+    # Beyond the documented six: the site's name, the team a chat goes to by default, and
+    # whether transcripts go out by e-mail (what the widget may promise).
+    assert set(shown) - WIDGET_SITE_KEYS == {"name", "default_team", "email_transcripts"}
     assert shown["default_team"] == "support"
+    assert shown["email_transcripts"] is False  # no site sends e-mail until it is set
+    sending = views.site({**row, "settings": {**row["settings"], "email_transcripts": True}})
+    assert sending["email_transcripts"] is True
 
 
 @pytest.mark.parametrize("settings", [None, "{}", {}])
