@@ -65,16 +65,24 @@ def test_the_snapshot_says_device_browser_and_an_external_referrer_only() -> Non
     first = tracking_event(
         "demo", "v1", "page_viewed", 0, referrer="https://news.example/story?id=1"
     )
-    first["context"]["user_agent_info"] = {"browser": "Firefox", "os": "Android", "device": "mobile"}
+    first["context"]["user_agent_info"] = {
+        "browser": "Firefox",
+        "os": "Android",
+        "device": "mobile",
+    }
     visit(state, first)
-    payload = VisitorSnapshot.model_validate_json(snapshot_if_due(state, NOW, 1.0)[0] or b"").payload
+    payload = VisitorSnapshot.model_validate_json(
+        snapshot_if_due(state, NOW, 1.0)[0] or b""
+    ).payload
     assert (payload.device, payload.browser, payload.os) == ("mobile", "Firefox", "Android")
     assert payload.referrer == "https://news.example/story?id=1"
     assert payload.source == "news.example"
 
     other = VisitorState("demo", "v2")  # arrived from the store's own page: direct
     visit(other, tracking_event("demo", "v2", "page_viewed", 0, referrer="https://shop.example/a"))
-    payload = VisitorSnapshot.model_validate_json(snapshot_if_due(other, NOW, 1.0)[0] or b"").payload
+    payload = VisitorSnapshot.model_validate_json(
+        snapshot_if_due(other, NOW, 1.0)[0] or b""
+    ).payload
     assert (payload.source, payload.referrer) == ("direct", None)
 
 

@@ -323,11 +323,7 @@ def visits_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             (
                 found
                 for row in reversed(visit)
-                if (
-                    found := external_referrer(
-                        (row["detail"] or {}).get("referrer"), row["url"]
-                    )
-                )
+                if (found := external_referrer((row["detail"] or {}).get("referrer"), row["url"]))
             ),
             None,
         )
@@ -418,6 +414,7 @@ def source_view(
 ) -> dict[str, Any]:
     """Source, medium, campaign, referrer (another site's page only) and returning:
     triggers' snapshot first, else the history; `landing` says which kind of arrival it was."""
+    found: dict[str, Any]
     if live:
         found = {
             "source": live.get("source"),
@@ -439,10 +436,10 @@ def source_view(
             "visits": visit_count,
         }
     found["landing"] = landing(
-        source=found["source"],
-        medium=found["medium"],
-        campaign=found["campaign"],
-        referrer=found["referrer"],
+        source=_first_text(found["source"]),
+        medium=_first_text(found["medium"]),
+        campaign=_first_text(found["campaign"]),
+        referrer=_first_text(found["referrer"]),
     )
     return found
 

@@ -57,7 +57,7 @@ _NUMBERS = 900  # 100-999: three digits, said as one number
 
 def pseudonym(visitor_id: str) -> dict[str, str]:
     """A sayable name derived from the id alone: {"en": "Amber Otter 417", "fi": "Meripihkainen
-    saukko 417"}. 16 × 16 × 900 names, so two visitors on a site at once rarely share one."""
+    saukko 417"}. 230,400 names, so two visitors on a site at once rarely share one."""
     digest = hashlib.blake2b(visitor_id.encode(), digest_size=8).digest()
     value = int.from_bytes(digest, "big")
     colour = _COLOURS[value % len(_COLOURS)]
