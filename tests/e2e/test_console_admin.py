@@ -17,8 +17,8 @@ import uuid
 from typing import Any
 
 import pytest
-from consoles import agent_console, triggers_knows
 from beckon_contracts.rules import PAGE_TYPES
+from consoles import agent_console, triggers_knows
 from playwright.async_api import Locator, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
