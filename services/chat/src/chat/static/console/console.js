@@ -538,7 +538,7 @@
         openConversation(id);
       }
     });
-    return { root: root, visitor: visitor, meta: meta, team: team, time: time, preview: preview, typing: typing, unread: unread, seen: null };
+    return { root: root, visitor: visitor, meta: meta, team: team, time: time, preview: preview, typing: typing, unread: unread, seen: null, asked: false };
   }
 
   function updateRow(row, conv) {
@@ -546,6 +546,7 @@
     // The list answer adds what the live list knows of a visitor still on the site (label,
     // device, browser, landing); socket frames do not carry it, so the row keeps it.
     if (conv.visitor) row.seen = conv.visitor;
+    else if (!row.seen && !row.asked) { row.asked = true; refreshListsSoon(); }  // a row from a frame
     var label = Beckon.visitorLabel((row.seen && row.seen.label) || conv.visitor_label, shortId(conv.visitor_id));
     row.visitor.textContent = label;
     row.visitor.title = label + ' · ' + idOf(conv.visitor_id);
