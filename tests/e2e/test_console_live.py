@@ -173,12 +173,14 @@ async def test_visitors_appear_live_filter_and_update_in_place(
     await expect(row(page, small).get_by_test_id("live-label")).to_have_text(pseudonym(small)["fi"])
     await expect(row(page, small).get_by_test_id("live-chatting")).to_have_text("Keskustelee")
     await expect(row(page, small).get_by_test_id("live-invited")).to_have_text("Kutsuttu")
-    # nothing of the Finnish labels is cut off: chips, headers, the cart's item count
+    # nothing of the Finnish labels is cut off: the status and segment chips, the cells that
+    # hold them, the cart's item count and the column headers
     clipped = await page.evaluate(
         """() => [...document.querySelectorAll(
-              '.live-row:not([hidden]) .live-badge:not([hidden]),'
-              + ' .live-row:not([hidden]) .live-seg, .live-head .live-sort > span,'
-              + ' .live-row:not([hidden]) .live-c-cart > span')]
+              '.live-row:not([hidden]) .live-c-status, .live-row:not([hidden]) .live-c-score,'
+              + ' .live-row:not([hidden]) .live-badge:not([hidden]),'
+              + ' .live-row:not([hidden]) .live-seg,'
+              + ' .live-row:not([hidden]) .live-c-cart > span, .live-head .live-sort')]
             .filter((n) => n.scrollWidth > n.clientWidth)
             .map((n) => n.textContent)"""
     )
