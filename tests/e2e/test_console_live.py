@@ -254,6 +254,10 @@ async def test_a_personal_invitation_from_the_list_reaches_the_visitor_and_its_c
     panel = visitor.get_by_test_id("beckon-panel")
     await expect(panel).to_be_visible()
     await expect(panel.get_by_test_id("beckon-agent-name")).to_have_text(BEN, timeout=WAIT_MS)
+    # no e-mail is sent by this site yet: the widget asks for an address, promises no transcript
+    mail = panel.get_by_test_id("beckon-email")
+    await expect(mail).to_have_attribute("data-kind", "contact")
+    await expect(mail).not_to_contain_text("transcript")
     # and the chat is Ben's in his console
     await agent.get_by_test_id("tab-chats").click()
     await expect(agent.get_by_test_id("mine-item")).to_have_count(1, timeout=WAIT_MS)
