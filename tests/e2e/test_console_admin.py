@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from typing import Any
 
 import pytest
+from beckon_contracts.rules import PAGE_TYPES
 from consoles import agent_console, triggers_knows
-from playwright.async_api import expect
+from playwright.async_api import Locator, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
 WAIT_MS = 30_000
+
+
+async def pick(row: Locator, values: list[str]) -> None:
+    """Tick exactly `values` among a choice condition's checkboxes."""
+    boxes = row.get_by_test_id("when-choice")
+    for index in range(await boxes.count()):
+        box = boxes.nth(index)
+        await box.set_checked(await box.get_attribute("data-value") in values)
 
 
 async def test_a_rule_created_in_the_editor_invites_a_visitor(
@@ -43,6 +53,7 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await page.get_by_test_id("rule-id").fill(rule_id)
     await page.get_by_test_id("rule-name").fill("Browsing layers (admin e2e)")
     await page.get_by_test_id("rule-holdout").fill("0")
+    await page.get_by_test_id("rule-priority").fill("900")  # above the existing rule's 50
     await page.get_by_test_id("rule-message").fill(
         "Hi from {agent_name}: questions about {page_title}? (" + marker + ")"
     )
@@ -52,7 +63,10 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await expect(top).to_have_attribute("data-op", "all")
     first = builder.get_by_test_id("when-row").nth(0)
     await expect(first).to_have_attribute("data-kind", "page_type")
-    await first.get_by_test_id("when-value").select_option(["category"])
+    # page types are checkboxes (not a four-row multi-select)
+    await expect(first.locator("select[multiple]")).to_have_count(0)
+    await expect(first.get_by_test_id("when-choice")).to_have_count(len(PAGE_TYPES))
+    await pick(first, ["category"])
     await top.locator(":scope > .when-group-actions").get_by_test_id("when-add").click()
     url_row = builder.get_by_test_id("when-row").nth(1)
     await url_row.get_by_test_id("when-kind").select_option("url")
@@ -78,7 +92,7 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await top.locator(":scope > .when-group-actions").get_by_test_id("when-add-group").click()
     nested = top.locator('[data-testid="when-group"][data-op="any"]')
     await expect(nested).to_have_count(1)
-    await nested.get_by_test_id("when-value").select_option(["category", "product"])
+    await pick(nested, ["category", "product"])
 
     # the JSON editor shows the same tree, in the contracts' shape, and back again
     await page.get_by_test_id("when-advanced").click()
@@ -100,6 +114,11 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     # the preview reads as a visitor will read it
     await expect(page.locator('[data-testid="rule-error"]')).to_have_count(0, timeout=WAIT_MS)
     await expect(page.get_by_test_id("rule-publish")).to_be_enabled()
+    # unpublished changes are pending work: not in the success colour
+    validity = page.get_by_test_id("rules-validity")
+    await expect(validity).to_have_text("Unpublished changes.")
+    await expect(validity).to_have_class(re.compile(r"\bis-pending\b"))
+    assert await validity.evaluate("(n) => getComputedStyle(n).color") == "rgb(230, 119, 0)"
     await expect(page.get_by_test_id("rule-preview")).to_contain_text(
         f"Hi from Anna Virtanen: questions about Trail Runner X - Ridgeline Outfitters? ({marker})"
     )
@@ -124,6 +143,8 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
     await expect(
         rules.locator(f'[data-testid="rule-row"][data-rule-id="{rule_id}"]')
     ).to_have_count(1)
+    # listed in the order the worker weighs rules: the new priority 900 above the old 50
+    await expect(rules.get_by_test_id("rule-row").first).to_have_attribute("data-rule-id", rule_id)
 
     # a fresh visitor on a page the rule names is invited by it
     site = await triggers_knows(chat_stack, rule_id)
@@ -153,6 +174,27 @@ async def test_a_rule_created_in_the_editor_invites_a_visitor(
         "Browsing layers (admin e2e)", timeout=WAIT_MS
     )
     await expect(card.get_by_test_id("rule-id")).to_have_text(rule_id)
+
+    # the rules list shows each rule's figures beside it (the report's numbers)
+    for _ in range(300):
+        report = await page.evaluate(
+            "async () => (await (await fetch('/v1/console/reports/rules')).json()).rules"
+        )
+        [counted] = [rule for rule in report if rule["rule_id"] == rule_id]
+        if counted["funnel"]["shown"] >= 1:
+            break
+        await asyncio.sleep(0.2)
+    await page.get_by_test_id("tab-admin").click()
+    row = rules.locator(f'[data-testid="rule-row"][data-rule-id="{rule_id}"]')
+    await expect(row.get_by_test_id("rule-shown")).to_have_text(
+        str(counted["funnel"]["shown"]), timeout=WAIT_MS
+    )
+    await expect(row.get_by_test_id("rule-accepted")).to_have_text(re.compile(r"^\d+$"))
+    await expect(row.get_by_test_id("rule-orders")).to_have_text(re.compile(r"^\d+$"))
+
+    # business hours: an empty day says "closed" (not an example time that looks saved)
+    await page.get_by_test_id("admin-section-site").click()
+    await expect(page.get_by_test_id("site-hours-mon")).to_have_attribute("placeholder", "closed")
 
 
 async def test_the_builder_reads_any_tree_and_leaves_what_it_cannot_show_to_json(

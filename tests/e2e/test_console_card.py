@@ -11,9 +11,11 @@ conversation is closed at the end.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
+from chat.domain.visitors import pseudonym
 from consoles import agent_console, triggers_knows
 from playwright.async_api import Page, expect
 
@@ -111,11 +113,31 @@ async def test_the_card_beside_the_conversation_shows_what_the_visitor_did(
     await expect(card.get_by_test_id("card-score")).to_be_visible()
     await expect(card.get_by_test_id("card-segment")).to_be_visible()
     await expect(card.get_by_test_id("card-breakdown")).to_be_visible()
+    # the score is explained, even after the chat's feedback re-sent the visitor's state
+    await expect(card.get_by_test_id("card-factor").first).to_be_visible(timeout=WAIT_MS)
+    await expect(card.get_by_test_id("card-breakdown")).not_to_contain_text("No scored behaviour")
+    # the title is the name the lists use, not "Anonymous"; the chat row says the same
+    label = pseudonym(visitor_id)["en"]
+    await expect(card.get_by_test_id("card-name")).to_have_text(label)
+    await expect(row.first.get_by_test_id("row-visitor")).to_have_text(label)
+    # a direct visit: the store's own pages are not a referrer
+    await expect(card.get_by_test_id("card-source-name")).to_have_attribute(
+        "data-landing", "direct"
+    )
+    await expect(card.get_by_test_id("card-source")).not_to_contain_text("Referrer")
     await expect(card.get_by_test_id("card-leads")).to_be_visible()
 
-    # this conversation, with its transcript on demand
-    conversation = card.locator(f'[data-testid="card-conversation"][data-id="{conversation_id}"]')
+    # this conversation, with its transcript on demand: current, not under "Past"
+    current = card.get_by_test_id("card-current-conversation")
+    conversation = current.locator(
+        f'[data-testid="card-conversation"][data-id="{conversation_id}"]'
+    )
     await expect(conversation).to_have_count(1, timeout=WAIT_MS)
+    await expect(card.get_by_test_id("card-conversations")).to_contain_text(
+        "No earlier conversations."
+    )
+    count = conversation.get_by_test_id("card-conversation-count")
+    await expect(count).to_have_text(re.compile(r"^(1 message|[02-9]\d* messages)$"))
     await conversation.get_by_test_id("card-conversation-toggle").click()
     await expect(conversation.get_by_test_id("card-transcript")).to_contain_text(
         "Does it run true to size?", timeout=WAIT_MS
@@ -125,6 +147,19 @@ async def test_the_card_beside_the_conversation_shows_what_the_visitor_did(
     await agent.evaluate("Beckon.i18n.set('fi')")
     await expect(card.get_by_test_id("card-history").locator("h3")).to_have_text("Historia")
     await expect(card.get_by_test_id("card-cart-value")).to_have_text("129,90\u00a0€")
+    await expect(card.get_by_test_id("card-name")).to_have_text(pseudonym(visitor_id)["fi"])
+    await expect(count).to_have_text(re.compile(r"^(1 viesti|[02-9]\d* viestiä)$"))
+    # the language's own plural forms (Intl.PluralRules), in both languages
+    forms = await agent.evaluate(
+        "() => [1, 2, 0].map((n) => Beckon.plural('card.conversation.messages', n))"
+    )
+    assert forms == ["1 viesti", "2 viestiä", "0 viestiä"]
+    await agent.evaluate("Beckon.i18n.set('en')")
+    forms = await agent.evaluate(
+        "() => [1, 2, 0, 1.5].map((n) => Beckon.plural('card.conversation.messages', n))"
+    )
+    assert forms == ["1 message", "2 messages", "0 messages", "1.5 messages"]
+    await agent.evaluate("Beckon.i18n.set('fi')")
     await agent.evaluate("Beckon.i18n.set('en')")
 
     # the same card as a drawer over another view (what the live visitors list opens)

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
+from chat.domain.visitors import pseudonym
 from consoles import agent_console
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -94,7 +95,14 @@ async def test_visitors_appear_live_filter_and_update_in_place(
         (
             big,
             state_record(
-                chat_stack.site_id, big, cart_value=149.0, cart_items=2, score=80.0, segment="hot"
+                chat_stack.site_id,
+                big,
+                cart_value=149.0,
+                cart_items=2,
+                score=80.0,
+                segment="hot",
+                device="mobile",
+                browser="Safari",
             ),
         ),
         (small, state_record(chat_stack.site_id, small, cart_value=20.0, cart_items=1)),
@@ -105,6 +113,10 @@ async def test_visitors_appear_live_filter_and_update_in_place(
     await expect(row(page, big)).to_contain_text("149")
     await expect(row(page, big)).to_contain_text("google")
     await expect(row(page, small)).to_contain_text("Trail Runner X")
+    # a name to tell rows apart and say aloud, the same the server gives every view
+    await expect(row(page, big).get_by_test_id("live-label")).to_have_text(pseudonym(big)["en"])
+    await expect(row(page, big).get_by_test_id("live-device")).to_have_text("Mobile · Safari · new")
+    await expect(row(page, big).get_by_test_id("live-source")).to_have_text("google")
 
     # cart at least 100: only the big cart stays
     await page.get_by_test_id("live-filter-cart").fill("100")
@@ -140,6 +152,8 @@ async def test_visitors_appear_live_filter_and_update_in_place(
                 page_type="checkout",
                 cart_value=230.5,
                 cart_items=3,
+                invited=True,
+                chatting=True,
             ),
         ),
     )
@@ -156,6 +170,21 @@ async def test_visitors_appear_live_filter_and_update_in_place(
         "Ostoskorissa tai kassalla"
     )
     await expect(row(page, small)).to_contain_text("230,50")
+    await expect(row(page, small).get_by_test_id("live-label")).to_have_text(pseudonym(small)["fi"])
+    await expect(row(page, small).get_by_test_id("live-chatting")).to_have_text("Keskustelee")
+    await expect(row(page, small).get_by_test_id("live-invited")).to_have_text("Kutsuttu")
+    # nothing of the Finnish labels is cut off: the status and segment chips, the cells that
+    # hold them, the cart's item count and the column headers
+    clipped = await page.evaluate(
+        """() => [...document.querySelectorAll(
+              '.live-row:not([hidden]) .live-c-status, .live-row:not([hidden]) .live-c-score,'
+              + ' .live-row:not([hidden]) .live-badge:not([hidden]),'
+              + ' .live-row:not([hidden]) .live-seg,'
+              + ' .live-row:not([hidden]) .live-c-cart > span, .live-head .live-sort')]
+            .filter((n) => n.scrollWidth > n.clientWidth)
+            .map((n) => n.textContent)"""
+    )
+    assert clipped == []
     await page.get_by_test_id("locale-select").select_option("en")
 
 
@@ -225,6 +254,10 @@ async def test_a_personal_invitation_from_the_list_reaches_the_visitor_and_its_c
     panel = visitor.get_by_test_id("beckon-panel")
     await expect(panel).to_be_visible()
     await expect(panel.get_by_test_id("beckon-agent-name")).to_have_text(BEN, timeout=WAIT_MS)
+    # no e-mail is sent by this site yet: the widget asks for an address, promises no transcript
+    mail = panel.get_by_test_id("beckon-email")
+    await expect(mail).to_have_attribute("data-kind", "contact")
+    await expect(mail).not_to_contain_text("transcript")
     # and the chat is Ben's in his console
     await agent.get_by_test_id("tab-chats").click()
     await expect(agent.get_by_test_id("mine-item")).to_have_count(1, timeout=WAIT_MS)
@@ -233,7 +266,18 @@ async def test_a_personal_invitation_from_the_list_reaches_the_visitor_and_its_c
     await expect(row(agent, visitor_id).get_by_test_id("live-chatting")).to_be_visible(
         timeout=WAIT_MS
     )
+    # the live row and the chat row name the visitor alike, and say how they came
+    label = pseudonym(visitor_id)["en"]
+    await expect(row(agent, visitor_id).get_by_test_id("live-label")).to_have_text(label)
+    await expect(row(agent, visitor_id).get_by_test_id("live-source")).to_have_text("Direct")
     # close what this test opened
     await agent.get_by_test_id("tab-chats").click()
-    await agent.get_by_test_id("mine-item").first.click()
+    chat_row = agent.get_by_test_id("mine-item").first
+    await expect(chat_row.get_by_test_id("row-visitor")).to_have_text(label)
+    await expect(chat_row.get_by_test_id("row-meta")).to_contain_text("Direct", timeout=WAIT_MS)
+    await chat_row.click()
     await agent.get_by_test_id("close-conversation").click()
+    # the widget no longer says "online" once the chat is over
+    status = panel.get_by_test_id("beckon-status")
+    await expect(status).to_have_attribute("data-status", "ended", timeout=WAIT_MS)
+    await expect(status).to_have_text("chat ended")

@@ -34,6 +34,14 @@ class VisitorSnapshotPayload(_Part):
     source: Text | None = None
     medium: Text | None = None
     campaign: Text | None = None
+    referrer: Text | None = Field(
+        default=None, description="The page of another site this session came from"
+    )
+    device: Annotated[str, StringConstraints(max_length=16)] | None = Field(
+        default=None, description="desktop, mobile, tablet, bot or other (from the user agent)"
+    )
+    browser: Annotated[str, StringConstraints(max_length=64)] | None = None
+    os: Annotated[str, StringConstraints(max_length=64)] | None = None
     cart_value: float = 0.0
     cart_items: int = 0
     currency: Annotated[str, StringConstraints(max_length=3)] | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from chat.adapters.store import Row
+from chat.domain.visitors import visitor_label
 
 
 def _iso(value: Any) -> str | None:
@@ -56,6 +57,7 @@ def agent_conversation(row: Row, last_message: Row | None = None) -> dict[str, A
         **conversation(row),
         "site_id": row["site_id"],
         "visitor_id": row["visitor_id"],
+        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
         "agent_id": row["agent_id"],
         "email": row["email"],
         "tags": list(row["tags"]),
@@ -123,6 +125,7 @@ def lead_mark(row: Row) -> dict[str, Any]:
         "id": str(row["mark_id"]),
         "conversation_id": str(row["conversation_id"]),
         "visitor_id": row["visitor_id"],
+        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
         "agent_id": row["agent_id"],
         "validation": row["validation"],
         "note": row["note"],
@@ -180,4 +183,7 @@ def site(row: Row) -> dict[str, Any]:
         "typing_preview": bool(settings.get("typing_preview", True)),
         "offline": settings.get("offline_message", ""),
         "default_team": settings.get("default_team", "sales"),
+        # the widget offers a transcript by e-mail only where one is sent (the notifier's
+        # setting); elsewhere it asks for an e-mail to get back to the visitor
+        "email_transcripts": settings.get("email_transcripts") is True,
     }

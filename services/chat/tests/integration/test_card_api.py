@@ -46,6 +46,8 @@ async def test_the_card_shows_history_conversations_and_no_notes_to_its_site_onl
         {"page_type": "home"},
         session_id="s-0",
         occurred_at=(datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        # a click from the store's own page: not a referrer
+        context={"page": {"url": "https://shop.test/", "referrer": "https://shop.test/p/x"}},
     )
     today = visit(site.site_id, visitor_id)
     await produce_events(chat.bootstrap, [earlier, *today])
@@ -84,14 +86,17 @@ async def test_the_card_shows_history_conversations_and_no_notes_to_its_site_onl
     assert card["visitor_id"] == visitor_id
     assert card["identity"]["email"] == "maija@example.fi"  # from the identify traits
     assert card["identity"]["name"] == "Maija"
+    assert card["identity"]["label"] == {"en": "Maija", "fi": "Maija"}  # as the lists say
     assert card["live"] is None  # no live registry for this site's visitor
     assert card["source"]["source"] == "newsletter"
     assert card["source"]["returning"] is True
     assert card["source"]["visits"] == 2
+    assert card["source"]["landing"] == {"kind": "campaign", "text": "newsletter"}
     assert card["now"]["cart"] is None  # the order emptied it
 
     visits = card["history"]["visits"]
     assert [v["session_id"] for v in visits] == ["s-1", "s-0"]
+    assert visits[1]["referrer"] is None  # the store's own page
     assert [e["type"] for e in visits[0]["events"]] == [
         "visitor.identified",
         "order.completed",

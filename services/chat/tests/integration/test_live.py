@@ -14,6 +14,7 @@ import orjson
 import pytest
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import CHAT_EVENTS, VISITORS_STATE
+from chat.domain.visitors import pseudonym
 from chat_testing import frame_is, produce, read_events, unique
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,20 @@ async def test_snapshots_and_deltas_reach_consoles_on_both_instances(
 ) -> None:
     site = await make_site(agents=[("ann", ["sales"], 5), ("ben", ["sales"], 5)])
     early, late = unique("v"), unique("v")
-    await send_state(chat.bootstrap, site.site_id, early, state_record(site.site_id, early))
+    await send_state(
+        chat.bootstrap,
+        site.site_id,
+        early,
+        state_record(
+            site.site_id,
+            early,
+            device="mobile",
+            browser="Firefox",
+            os="Android",
+            medium="cpc",
+            referrer="https://shop.test/",  # the store's own page: never shown as a referrer
+        ),
+    )
 
     # the record written before anyone subscribed is in the snapshot, on both instances
     ann = await clients.agent(chat.a.url, site.agent("ann"))
@@ -110,6 +124,10 @@ async def test_snapshots_and_deltas_reach_consoles_on_both_instances(
         assert row["product"] == "Trail boots"
         assert row["source"] == "google"
         assert "score_breakdown" not in row  # compact rows
+        # a name to say aloud (no UUID prefix), how the visitor browses and where they came from
+        assert row["label"] == pseudonym(early)
+        assert (row["device"], row["browser"], row["os"]) == ("mobile", "Firefox", "Android")
+        assert row["landing"] == {"kind": "campaign", "text": "google"}
 
     # three quick updates of one visitor and a new one: each socket hears the latest
     await send_state(
@@ -243,6 +261,30 @@ async def test_personal_invitation_crosses_instances_and_the_chat_goes_to_the_in
         conversation_id,
     )
     assert (row["agent_id"], row["status"]) == (ben.agent_id, "open")
+
+    # the chat list names the visitor as the live list does, with how they browse and came
+    async def listed() -> dict[str, Any]:
+        answer = await ben.get("/conversations", params={"scope": "mine"}, base=chat.b.url)
+        assert answer.status_code == 200, answer.text
+        [found] = [c for c in answer.json()["conversations"] if c["id"] == str(conversation_id)]
+        return dict(found)
+
+    listed_row = await listed()
+    assert listed_row["visitor_label"] == pseudonym(visitor.visitor_id)
+    assert listed_row["visitor"]["label"] == pseudonym(visitor.visitor_id)
+    assert listed_row["visitor"]["landing"] == {"kind": "campaign", "text": "google"}
+    # an e-mail given in the chat names the visitor everywhere (list, chat row, card)
+    assert (await visitor.post(chat.b.url, "/email", {"email": "eve@example.com"})).status_code in (
+        200,
+        204,
+    )
+    for _ in range(int(TIMEOUT_S / 0.25)):
+        listed_row = await listed()
+        if listed_row["visitor"]["label"]["en"] == "eve@example.com":
+            break
+        await asyncio.sleep(0.25)
+    assert listed_row["visitor"]["label"] == {"en": "eve@example.com", "fi": "eve@example.com"}
+    assert listed_row["visitor_label"] == {"en": "eve@example.com", "fi": "eve@example.com"}
 
     # the answers are published with rule_id null (triggers ignores such outcomes)
     events = await read_events(

@@ -264,7 +264,14 @@ async def test_variables_are_filled_from_the_conversation_and_the_agent(
         )
     filled = await agent.post(f"/conversations/{cid}/fill", {"text": template})
     assert filled.json()["text"] == "Hi Maija! Anna-Maria here. About the Trail Runner X: €129.50"
+    # money follows the site's language (the visitor reads it), not the agent's console
     await agent.post("/me/preferences", {"locale": "fi"})
+    context = await agent.get(f"/conversations/{cid}/context")
+    assert context.json()["values"]["cart_value"] == "€129.50"
+    await db.execute(
+        """UPDATE chat.sites SET settings = settings || '{"language": "fi"}' WHERE site_id = $1""",
+        site.site_id,
+    )
     context = await agent.get(f"/conversations/{cid}/context")
     assert context.json()["values"]["cart_value"] == "129,50\u00a0€"
 

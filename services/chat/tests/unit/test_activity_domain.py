@@ -15,6 +15,7 @@ from beckon_contracts.ids import uuid7
 from beckon_contracts.tracking import parse_tracking_event
 from chat.activity import domain
 from chat.activity.recorder import read_batch
+from chat.domain.visitors import pseudonym
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -354,14 +355,24 @@ def test_identity_prefers_what_the_visitor_told_chat_then_traits_then_triggers()
     )
     assert traits == {"email": "new@x.fi", "name": "Old", "plan": "pro", "user_id": "u1"}
     told = domain.identity(
+        visitor_id="v1",
         visitor={"email": "chat@x.fi", "name": None},
         conversation_emails=[None],
         traits=traits,
         live={"email": "live@x.fi"},
     )
     assert (told["email"], told["name"]) == ("chat@x.fi", "Old")
-    anonymous = domain.identity(visitor=None, conversation_emails=[], traits={}, live=None)
-    assert anonymous == {"email": None, "name": None, "identified": False, "traits": {}}
+    assert told["label"] == {"en": "Old", "fi": "Old"}  # the card's title, as in the lists
+    anonymous = domain.identity(
+        visitor_id="v1", visitor=None, conversation_emails=[], traits={}, live=None
+    )
+    assert anonymous == {
+        "label": pseudonym("v1"),
+        "email": None,
+        "name": None,
+        "identified": False,
+        "traits": {},
+    }
 
 
 def test_the_source_comes_from_the_live_snapshot_when_there_is_one() -> None:
@@ -376,7 +387,28 @@ def test_the_source_comes_from_the_live_snapshot_when_there_is_one() -> None:
         "referrer": None,
         "returning": False,
         "visits": 1,
+        "landing": {"kind": "campaign", "text": "facebook"},
     }
+
+
+def test_the_stores_own_pages_are_never_the_referrer() -> None:
+    own = "https://shop.test/category"
+    rows = newest_first(
+        [
+            stored("page.viewed", 0, url="https://shop.test/", detail={"referrer": own}),
+            stored("page.viewed", 1, url="https://shop.test/p", detail={"referrer": own}),
+        ]
+    )
+    (visit,) = domain.visits_view(rows)
+    assert visit["referrer"] is None
+    source = domain.source_view(None, [visit], 1)
+    assert (source["referrer"], source["landing"]["kind"]) == (None, "direct")
+    live = {"source": "direct", "referrer": own, "url": "https://shop.test/p", "sessions": 1}
+    source = domain.source_view(live, [visit], 1)
+    assert (source["referrer"], source["landing"]["kind"]) == (None, "direct")
+    came = {**live, "source": "news.example", "medium": "referral"}
+    came["referrer"] = "https://news.example/a"
+    assert domain.source_view(came, [], 1)["referrer"] == "https://news.example/a"
 
 
 def test_the_cursor_round_trips_and_refuses_garbage() -> None:

@@ -189,3 +189,34 @@ def test_sorting_is_stable_and_by_the_chosen_column() -> None:
         "a",
     ]
     assert [r["id"] for r in select(rows, Filter(), limit=1)] == ["c"]
+
+
+def test_a_row_names_the_visitor_and_says_device_browser_and_landing() -> None:
+    row = compact_row(
+        "0196a1b2-0000-7000-8000-000000000001",
+        snapshot(
+            device="mobile",
+            browser="Safari",
+            os="iOS",
+            source="direct",
+            campaign=None,
+            referrer="https://shop.test/",  # the store's own page: not where the visit came from
+        ),
+    )
+    assert row["label"] == {"en": "Purple Moose 592", "fi": "Violetti hirvi 592"}
+    assert (row["device"], row["browser"], row["os"]) == ("mobile", "Safari", "iOS")
+    assert row["landing"] == {"kind": "direct", "text": None}
+    named = compact_row("v", snapshot(identified=True, name="Maija", email="m@example.fi"))
+    assert named["label"]["fi"] == "Maija"
+    assert select([row], Filter(text="violetti hirvi"))  # the list's search finds the name
+
+
+def test_an_email_given_in_the_chat_names_the_visitor_in_the_list() -> None:
+    registry = Registry(idle_after_s=600)
+    registry.apply("s", "v1", snapshot(), T)
+    registry.take_delta("s")
+    assert registry.note("s", "v1", T, email="anna@example.com")
+    frame = delta(registry)
+    assert frame is not None
+    assert frame["upsert"][0]["label"]["en"] == "anna@example.com"
+    assert not registry.note("s", "v1", T, email="anna@example.com")  # nothing new

@@ -6,6 +6,7 @@ from uuid import UUID
 import orjson
 import pytest
 from chat import views
+from chat.domain.visitors import pseudonym
 from chat.hub import message_frame
 
 NOW = datetime(2026, 11, 23, 12, 0, 5, 123456, tzinfo=UTC)
@@ -28,6 +29,7 @@ MESSAGE_KEYS = {
 AGENT_CONVERSATION_KEYS = CONVERSATION_KEYS | {
     "site_id",
     "visitor_id",
+    "visitor_label",
     "agent_id",
     "email",
     "tags",
@@ -155,6 +157,7 @@ def test_agent_conversation_is_the_conversation_plus_who_where_and_what():
     assert shown["visitor_id"] == "v_1"
     assert shown["agent_id"] == "demo-anna"
     assert shown["email"] == "v@example.com"
+    assert shown["visitor_label"] == {"en": "v@example.com", "fi": "v@example.com"}
     assert shown["tags"] == ["price", "returns"]
     assert shown["created_at"] == NOW.isoformat()
     assert shown["last_message"] == views.message(_message_row())
@@ -162,7 +165,8 @@ def test_agent_conversation_is_the_conversation_plus_who_where_and_what():
 
 
 def test_agent_conversation_without_messages():
-    shown = views.agent_conversation(_conversation_row(tags=()))
+    shown = views.agent_conversation(_conversation_row(tags=(), email=None))
+    assert shown["visitor_label"] == pseudonym("v_1")  # no e-mail given: a sayable name
     assert shown["last_message"] is None
     assert shown["tags"] == []
 
@@ -259,9 +263,13 @@ def test_site_carries_what_the_widget_session_documents():
         "typing_preview": False,
         "offline": "Leave us a note",
     }
-    # Beyond the documented six: the site's name and the team a chat goes to by default.
-    assert set(shown) - WIDGET_SITE_KEYS == {"name", "default_team"}
+    # Beyond the documented six: the site's name, the team a chat goes to by default, and
+    # whether transcripts go out by e-mail (what the widget may promise).
+    assert set(shown) - WIDGET_SITE_KEYS == {"name", "default_team", "email_transcripts"}
     assert shown["default_team"] == "support"
+    assert shown["email_transcripts"] is False  # no site sends e-mail until it is set
+    sending = views.site({**row, "settings": {**row["settings"], "email_transcripts": True}})
+    assert sending["email_transcripts"] is True
 
 
 @pytest.mark.parametrize("settings", [None, "{}", {}])

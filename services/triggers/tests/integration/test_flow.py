@@ -132,7 +132,7 @@ async def test_cart_of_100_euros_invites_with_the_value_in_the_message(
     found = await _invitations(kafka_bootstrap, site_id, drain=True)
     assert [i["visitor_id"] for i in found] == ["big"]
     assert found[0]["payload"]["message"] == (
-        "Your cart is 129.50 €. Shall I check delivery times for you?"
+        "Your cart is €129.50. Shall I check delivery times for you?"
     )
 
 

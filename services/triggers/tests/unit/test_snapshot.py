@@ -58,3 +58,39 @@ def test_the_score_crossed_record_honours_its_contract() -> None:
     assert orjson.loads(score_crossed_record(state, result, "e1")) == orjson.loads(
         score_crossed_record(state, result, "e1")
     )  # the same event gives the same record id (replays deduplicate)
+
+
+def test_the_snapshot_says_device_browser_and_an_external_referrer_only() -> None:
+    state = VisitorState("demo", "v1")
+    first = tracking_event(
+        "demo", "v1", "page_viewed", 0, referrer="https://news.example/story?id=1"
+    )
+    first["context"]["user_agent_info"] = {
+        "browser": "Firefox",
+        "os": "Android",
+        "device": "mobile",
+    }
+    visit(state, first)
+    payload = VisitorSnapshot.model_validate_json(
+        snapshot_if_due(state, NOW, 1.0)[0] or b""
+    ).payload
+    assert (payload.device, payload.browser, payload.os) == ("mobile", "Firefox", "Android")
+    assert payload.referrer == "https://news.example/story?id=1"
+    assert payload.source == "news.example"
+
+    other = VisitorState("demo", "v2")  # arrived from the store's own page: direct
+    visit(other, tracking_event("demo", "v2", "page_viewed", 0, referrer="https://shop.example/a"))
+    payload = VisitorSnapshot.model_validate_json(
+        snapshot_if_due(other, NOW, 1.0)[0] or b""
+    ).payload
+    assert (payload.source, payload.referrer) == ("direct", None)
+
+
+def test_a_snapshot_from_a_batch_that_did_not_score_still_explains_the_score() -> None:
+    state = VisitorState("demo", "v1")
+    visit(state, product_view("demo", "v1", 0), product_view("demo", "v1", 5, product="p2"))
+    assert state.score > 0
+    record = snapshot_if_due(state, NOW + 5, 1.0)[0]  # no breakdown passed: a heartbeat batch
+    payload = VisitorSnapshot.model_validate_json(record or b"").payload
+    assert payload.score_breakdown
+    assert abs(sum(payload.score_breakdown.values()) - payload.score) < 0.2

@@ -62,8 +62,8 @@ def test_unknown_variables_and_stray_braces_are_errors():
 @pytest.mark.parametrize(
     ("amount", "currency", "text"),
     [
-        (129, "EUR", "129.00 €"),
-        (129.9, "eur", "129.90 €"),
+        (129, "EUR", "€129.00"),
+        (129.9, "eur", "€129.90"),
         (129, "USD", "$129.00"),
         (129, "SEK", "129.00 SEK"),
         (0.5, None, "0.50"),
@@ -81,13 +81,15 @@ def test_variables_from_a_visit():
     assert variables_for(state, obs) == {
         "product_name": "Trail Runner X",
         "product_category": "Shoes",
-        "product_price": "129.90 €",
-        "cart_value": "259.80 €",
+        "product_price": "€129.90",
+        "cart_value": "€259.80",
         "cart_items": "2",
         "currency": "EUR",
         "page_title": "Trail Runner X · Ridgeline",
         "visitor_name": "Ann",
     }
+    finnish = variables_for(state, obs, "fi")  # a Finnish site: as its canned replies say it
+    assert (finnish["product_price"], finnish["cart_value"]) == ("129,90\u00a0€", "259,80\u00a0€")
 
 
 def test_only_variables_with_values_are_given():
@@ -109,9 +111,9 @@ def test_values_lose_control_characters():
 def test_render_fills_variables():
     text = render(
         "The {product_name} is {product_price}; {{sizes}} on request.",
-        {"product_name": "Rain Shell", "product_price": "179.00 €"},
+        {"product_name": "Rain Shell", "product_price": "€179.00"},
     )
-    assert text == "The Rain Shell is 179.00 €; {sizes} on request."
+    assert text == "The Rain Shell is €179.00; {sizes} on request."
 
 
 def test_render_returns_none_when_a_variable_is_missing():

@@ -94,6 +94,9 @@ def _live_view(live: dict[str, Any] | None) -> dict[str, Any] | None:
         "cart_value": live.get("cart_value"),
         "cart_items": live.get("cart_items"),
         "currency": live.get("currency"),
+        "device": live.get("device"),
+        "browser": live.get("browser"),
+        "os": live.get("os"),
         "invited": live.get("invited"),
         "chatting": live.get("chatting"),
         "last_seen_at": live.get("last_seen_at"),
@@ -158,6 +161,7 @@ async def visitor_card(
     return {
         "visitor_id": visitor_id,
         "identity": domain.identity(
+            visitor_id=visitor_id,
             visitor=visitor,
             conversation_emails=[row["email"] for row in conversations],
             traits=domain.merged_traits(identified),

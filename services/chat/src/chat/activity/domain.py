@@ -27,6 +27,8 @@ from beckon_contracts.tracking import (
     TrackingEvent,
 )
 
+from chat.domain.visitors import external_referrer, landing, visitor_label
+
 # `chat.activity.type`: the contract's event type in the dotted form the reports query
 # (`order.completed`). Heartbeats are not actions and are not recorded.
 ACTIVITY_TYPES: dict[str, str] = {
@@ -315,11 +317,13 @@ def visits_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ((row["detail"] or {}).get("campaign") for row in reversed(visit) if row["detail"]),
             None,
         )
+        # where the visit came from: a referrer of its first events that is another site's
+        # page (the store's own pages refer to each other on every click)
         referrer = next(
             (
-                (row["detail"] or {}).get("referrer")
+                found
                 for row in reversed(visit)
-                if (row["detail"] or {}).get("referrer")
+                if (found := external_referrer((row["detail"] or {}).get("referrer"), row["url"]))
             ),
             None,
         )
@@ -357,6 +361,7 @@ def _first_text(*values: Any) -> str | None:
 
 def identity(
     *,
+    visitor_id: str,
     visitor: dict[str, Any] | None,
     conversation_emails: list[str | None],
     traits: dict[str, Any],
@@ -372,6 +377,7 @@ def identity(
     )
     name = _first_text(visitor.get("name"), traits.get("name"), full_from_parts, live.get("name"))
     return {
+        "label": visitor_label(visitor_id, name=name, email=email),
         "email": email,
         "name": name,
         "identified": bool(email or name or traits),
@@ -406,26 +412,36 @@ def latest_state(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def source_view(
     live: dict[str, Any] | None, visits: list[dict[str, Any]], visit_count: int
 ) -> dict[str, Any]:
-    """Source, medium, campaign and returning: triggers' snapshot first, else the history."""
+    """Source, medium, campaign, referrer (another site's page only) and returning:
+    triggers' snapshot first, else the history; `landing` says which kind of arrival it was."""
+    found: dict[str, Any]
     if live:
-        return {
+        found = {
             "source": live.get("source"),
             "medium": live.get("medium"),
             "campaign": live.get("campaign"),
-            "referrer": None,
+            "referrer": external_referrer(live.get("referrer"), live.get("url")),
             "returning": bool(live.get("returning")),
             "visits": max(int(live.get("sessions") or 1), visit_count),
         }
-    latest = visits[0] if visits else {}
-    campaign = latest.get("campaign") or {}
-    return {
-        "source": campaign.get("source"),
-        "medium": campaign.get("medium"),
-        "campaign": campaign.get("name"),
-        "referrer": latest.get("referrer"),
-        "returning": visit_count > 1,
-        "visits": visit_count,
-    }
+    else:
+        latest = visits[0] if visits else {}
+        campaign = latest.get("campaign") or {}
+        found = {
+            "source": campaign.get("source"),
+            "medium": campaign.get("medium"),
+            "campaign": campaign.get("name"),
+            "referrer": latest.get("referrer"),
+            "returning": visit_count > 1,
+            "visits": visit_count,
+        }
+    found["landing"] = landing(
+        source=_first_text(found["source"]),
+        medium=_first_text(found["medium"]),
+        campaign=_first_text(found["campaign"]),
+        referrer=_first_text(found["referrer"]),
+    )
+    return found
 
 
 def card_summary(visits: list[dict[str, Any]]) -> dict[str, Any]:

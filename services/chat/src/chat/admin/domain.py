@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from beckon_contracts.envelope import Identifier
+from beckon_contracts.money import format_money
 from beckon_contracts.rules import (
     TEMPLATE_VARIABLES,
     BusinessHours,
@@ -149,8 +150,8 @@ def rules_json(rules: SiteRules) -> dict[str, Any]:
 SAMPLE: dict[str, str] = {
     "product_name": "Trail Runner X",
     "product_category": "Shoes",
-    "product_price": "129.00 €",
-    "cart_value": "249.00 €",
+    "product_price": format_money(129, "EUR"),  # as the worker writes money
+    "cart_value": format_money(249, "EUR"),
     "cart_items": "2",
     "currency": "EUR",
     "page_title": "Trail Runner X - Ridgeline Outfitters",

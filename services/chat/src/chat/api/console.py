@@ -220,7 +220,15 @@ async def conversations(
     request: Request, scope: Literal["queue", "mine", "all"] = "mine"
 ) -> dict[str, Any]:
     rt, agent = await agent_of(request)
-    return {"conversations": await rt.service.agent_conversations(agent, scope)}
+    found = await rt.service.agent_conversations(agent, scope)
+    # the live list's picture of each visitor still on the site: device, browser, landing
+    brief = getattr(getattr(rt.features.get("live"), "registry", None), "brief", None)
+    if brief is not None:
+        for conversation in found:
+            seen = brief(agent.site_id, conversation["visitor_id"])
+            if seen is not None:
+                conversation["visitor"] = seen
+    return {"conversations": found}
 
 
 @router.get("/conversations/{conversation_id}")

@@ -18,10 +18,13 @@ from typing import Any, Literal
 import orjson
 from beckon_contracts.visitors import VisitorSnapshotPayload
 
+from chat.domain.visitors import external_referrer, landing, visitor_label
+
 MAX_URL = 300
 MAX_TITLE = 160
 MAX_TEXT = 120
 
+BRIEF_KEYS = ("label", "device", "browser", "os", "landing")
 SortKey = Literal["score", "cart", "started", "seen", "segment", "page"]
 SEGMENT_RANK = {"hot": 3, "warm": 2, "cold": 1}
 
@@ -41,6 +44,7 @@ class Overlay:
 
     chatting: bool | None = None  # None: no news, the snapshot's own flag stands
     invited_at: float | None = None  # epoch s of the last personal invitation
+    email: str | None = None  # given in the chat (triggers learns only identify calls)
     touched: float = 0.0
 
 
@@ -59,13 +63,27 @@ def compact_row(
     started = _epoch(payload.session_started_at)
     chatting = payload.chatting
     invited = payload.invited
+    email = payload.email
     if overlay is not None:
+        email = email or overlay.email
         if overlay.chatting is not None:
             chatting = overlay.chatting
         if overlay.invited_at is not None and overlay.invited_at >= started - 1:
             invited = True
+    name = payload.name if payload.identified else None
+    referrer = external_referrer(payload.referrer, payload.url)
     return {
         "id": visitor_id,
+        "label": visitor_label(visitor_id, name=name, email=email),
+        "device": payload.device,
+        "browser": _cut(payload.browser, 40),
+        "os": _cut(payload.os, 40),
+        "landing": landing(
+            source=payload.source,
+            medium=payload.medium,
+            campaign=payload.campaign,
+            referrer=referrer,
+        ),
         "url": _cut(payload.url, MAX_URL),
         "title": _cut(payload.title, MAX_TITLE),
         "page_type": _cut(payload.page_type, 40),
@@ -158,25 +176,28 @@ class Registry:
         *,
         chatting: bool | None = None,
         invited_at: float | None = None,
+        email: str | None = None,
     ) -> bool:
-        """Chat's own news about a visitor (a chat started or ended, a personal invitation);
-        True when the visitor's row changed."""
+        """Chat's own news about a visitor (a chat started or ended, a personal invitation,
+        an e-mail given in the chat); True when the visitor's row changed."""
         key = (site_id, visitor_id)
         overlay = self.overlays.get(key) or Overlay()
         if chatting is not None:
             overlay.chatting = chatting
         if invited_at is not None:
             overlay.invited_at = max(invited_at, overlay.invited_at or 0.0)
+        if email:
+            overlay.email = email
         overlay.touched = now
         self.overlays[key] = overlay
         site = self.sites.get(site_id)
         entry = site.entries.get(visitor_id) if site is not None else None
         if site is None or entry is None:
             return False
-        before = (entry.row["invited"], entry.row["chatting"])
+        before = (entry.row["invited"], entry.row["chatting"], entry.row["label"])
         self._store(site_id, site, visitor_id, entry.source, entry.seen)
         after = site.entries[visitor_id].row
-        if (after["invited"], after["chatting"]) == before:
+        if (after["invited"], after["chatting"], after["label"]) == before:
             site.upserts.discard(visitor_id)  # nothing the list shows changed
             return False
         return True
@@ -209,6 +230,15 @@ class Registry:
             "chatting": entry.row["chatting"],
             "visitor_id": visitor_id,
         }
+
+    def brief(self, site_id: str, visitor_id: str) -> dict[str, Any] | None:
+        """Who the visitor is and how they came, for the chat list's row (None: not on the
+        site now)."""
+        site = self.sites.get(site_id)
+        entry = site.entries.get(visitor_id) if site is not None else None
+        if entry is None:
+            return None
+        return {key: entry.row[key] for key in BRIEF_KEYS}
 
     def count(self, site_id: str) -> int:
         site = self.sites.get(site_id)
@@ -280,6 +310,7 @@ class Filter:
                 str(row[k] or "")
                 for k in ("id", "url", "title", "source", "campaign", "product", "name")
             )
+            haystack += " " + " ".join((row.get("label") or {}).values())
             if needle not in haystack.casefold():
                 return False
         return True

@@ -60,6 +60,7 @@ PUSH_SECONDS = Histogram(
 _CHAT_NEWS = (
     b'"type":"conversation.started"',
     b'"type":"conversation.closed"',
+    b'"type":"conversation.email_captured"',
 )
 _INVITATION_SIGNAL = b'"kind":"invitation"'
 _LOG_EVERY = 1000  # after the first few, one log line per this many skipped records
@@ -176,8 +177,10 @@ class LiveVisitors:
         now = time.time()
         async with self.pool.acquire() as conn:
             chatting = await conn.fetch(
-                """SELECT DISTINCT site_id, visitor_id FROM chat.conversations
-                   WHERE status IN ('queued', 'open')"""
+                """SELECT DISTINCT c.site_id, c.visitor_id, v.email
+                   FROM chat.conversations c
+                   LEFT JOIN chat.visitors v USING (site_id, visitor_id)
+                   WHERE c.status IN ('queued', 'open')"""
             )
             invited = await conn.fetch(
                 """SELECT site_id, visitor_id, max(created_at) AS at FROM chat.invitations
@@ -186,7 +189,9 @@ class LiveVisitors:
                 self.registry.idle_after_s,
             )
         for row in chatting:
-            self.registry.note(row["site_id"], row["visitor_id"], now, chatting=True)
+            self.registry.note(
+                row["site_id"], row["visitor_id"], now, chatting=True, email=row["email"]
+            )
         for row in invited:
             self.registry.note(
                 row["site_id"], row["visitor_id"], now, invited_at=row["at"].timestamp()
@@ -261,6 +266,10 @@ class LiveVisitors:
             self.registry.note(site_id, visitor_id, now, chatting=True)
         elif kind == "conversation.closed":
             self.registry.note(site_id, visitor_id, now, chatting=False)
+        elif kind == "conversation.email_captured":
+            email = (news.get("payload") or {}).get("email")
+            if isinstance(email, str):
+                self.registry.note(site_id, visitor_id, now, email=email)
         elif kind == "invitation":
             invitation = news.get("invitation")
             if isinstance(invitation, dict) and invitation.get("rule_id") is None:

@@ -17,11 +17,12 @@
       queue: 'You are number {n} in the queue', wait: 'Waiting for an agent…',
       closed: 'The chat has ended.', again: 'Start a new chat',
       mailAsk: 'Get the transcript by e-mail', mailThanks: 'Thanks! The transcript will come by e-mail.',
+      mailAskContact: 'Leave your e-mail so we can get back to you', mailThanksContact: 'Thanks! We have your e-mail.',
       email: 'Your e-mail', name: 'Your name (optional)', message: 'Your message',
       offline: 'We are away right now. Leave a message and we will answer by e-mail.',
       leave: 'Send message', thanks: 'Thanks! We will get back to you by e-mail.',
       accept: 'Chat now', decline: 'No thanks', open: 'Open chat', close: 'Close', dismiss: 'Dismiss',
-      online: 'online', reconnecting: 'reconnecting…', failed: 'Not sent',
+      online: 'online', reconnecting: 'reconnecting…', ended: 'chat ended', failed: 'Not sent',
       error: 'Something went wrong. Please try again.',
     },
     fi: {
@@ -29,11 +30,12 @@
       typing: 'Asiakaspalvelija kirjoittaa…', queue: 'Olet jonossa sijalla {n}',
       wait: 'Odotetaan asiakaspalvelijaa…', closed: 'Keskustelu on päättynyt.', again: 'Aloita uusi keskustelu',
       mailAsk: 'Tilaa keskustelu sähköpostiisi', mailThanks: 'Kiitos! Keskustelu tulee sähköpostiisi.',
+      mailAskContact: 'Jätä sähköpostiosoitteesi, niin otamme yhteyttä', mailThanksContact: 'Kiitos! Saimme sähköpostiosoitteesi.',
       email: 'Sähköpostiosoitteesi', name: 'Nimesi (vapaaehtoinen)', message: 'Viestisi',
       offline: 'Emme ole nyt paikalla. Jätä viesti, niin vastaamme sähköpostitse.',
       leave: 'Lähetä viesti', thanks: 'Kiitos! Vastaamme sinulle sähköpostitse.',
       accept: 'Keskustele nyt', decline: 'Ei kiitos', open: 'Avaa chat', close: 'Sulje', dismiss: 'Ohita',
-      online: 'yhteydessä', reconnecting: 'yhdistetään…', failed: 'Ei lähetetty',
+      online: 'yhteydessä', reconnecting: 'yhdistetään…', ended: 'keskustelu päättyi', failed: 'Ei lähetetty',
       error: 'Jokin meni vikaan. Yritä uudelleen.',
     },
   };
@@ -191,10 +193,17 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     if (x == 'connected') ever = true;
     else if (x == 'reconnecting' && !ever) x = 'connecting';
     host.dataset.state = x;
+    status();
+  }
+
+  // The header's line: the connection, but "chat ended" once the conversation is over (the
+  // socket stays up for a new chat, yet nobody is there to answer this one).
+  function status() {
     if (!ui) return;
-    const st = $('status');
-    st.dataset.status = x == 'connected' ? 'online' : 'reconnecting';
-    st.textContent = x == 'connected' ? T.online : T.reconnecting;
+    const st = $('status'), x = host.dataset.state;
+    const k = conv && !live() ? 'ended' : x == 'connected' ? 'online' : 'reconnecting';
+    st.dataset.status = k;
+    st.textContent = T[k];
   }
 
   function retry(fn, least) {
@@ -632,13 +641,17 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     q('.compose').hidden = !(lv || (!c && !offline));
     const mail = $('email');
     mail.hidden = !c || c.status == 'offline' || (!!s.mail && now() > mailUntil);
-    q('.mail .lbl').textContent = now() < mailUntil ? T.mailThanks : T.mailAsk;
+    // a transcript is promised only where the site sends e-mail (site.email_transcripts)
+    const tr = site.email_transcripts === true;
+    mail.dataset.kind = tr ? 'transcript' : 'contact';
+    q('.mail .lbl').textContent = now() < mailUntil ? (tr ? T.mailThanks : T.mailThanksContact) : (tr ? T.mailAsk : T.mailAskContact);
     q('.mail .row').hidden = now() < mailUntil;
     const intro = q('.intro'), it = s.intro;
     intro.textContent = (it && it.x) || '';
     if (it && it.a) intro.dataset.name = it.a;
     else intro.removeAttribute('data-name');
     intro.hidden = !it || !it.x || Array.from(list().children).some((e) => e.textContent == it.x);
+    status();
     let k = 0;
     for (const e of list().children) if (e.dataset.author == 'agent' && +e.dataset.seq > (s.read || 0)) k++;
     k = away() ? k : 0;

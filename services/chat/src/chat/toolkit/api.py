@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from beckon_contracts.envelope import Identifier
+from beckon_contracts.money import money_locale
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import Response
 
 from chat import views
+from chat.adapters import store as chat_store
 from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
@@ -198,10 +200,13 @@ async def _values(rt: Runtime, ref: AgentRef, conversation_id: UUID) -> dict[str
         live = rt.features.get("live")
         snapshot = live.visitor(ref.site_id, row["visitor_id"]) if live is not None else None
         activity = await store.recent_activity(conn, ref.site_id, row["visitor_id"])
+        site = await chat_store.site_by_id(conn, ref.site_id)
     facts = domain.context_facts(snapshot, [dict(r) for r in activity])
     return domain.variable_values(
         agent_name=profile["name"],
-        locale=profile.get("locale") or "en",
+        # the visitor reads it: money as the site writes it (as its invitations do), not in
+        # the agent's own console language
+        locale=money_locale(views.site(site)["language"] if site is not None else None),
         visitor_name=row["visitor_name"] or facts["name"],
         product=facts["product"],
         cart_value=facts["cart_value"],

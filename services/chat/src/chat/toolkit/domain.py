@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
+from beckon_contracts.money import format_money
 
 from chat.domain.text import InvalidInput
 
@@ -122,26 +122,6 @@ def fill(template: str, values: Mapping[str, str | None]) -> str:
 def first_name(name: str | None) -> str:
     parts = (name or "").split()
     return parts[0] if parts else ""
-
-
-def format_money(value: Any, currency: str | None, locale: str) -> str:
-    """129.5, EUR, fi -> "129,50 €"; en -> "€129.50"; nothing for no value."""
-    if value is None or value == "":
-        return ""
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return ""
-    code = (currency or "EUR").upper()
-    symbol = {"EUR": "€", "USD": "$", "GBP": "£"}.get(code)
-    sign = "-" if amount < 0 else ""
-    whole, _, cents = f"{abs(amount):.2f}".partition(".")
-    groups = f"{int(whole):,}"
-    if locale == "fi":
-        number = groups.replace(",", "\u00a0") + "," + cents
-        return f"{sign}{number}\u00a0{symbol or code}"
-    number = groups + "." + cents
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code}"
 
 
 def variable_values(

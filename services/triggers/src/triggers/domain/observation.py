@@ -71,6 +71,10 @@ class Observation:
     traits: dict[str, Any] | None = None
     custom_event: str | None = None
     is_bot: bool = False
+    # what the tracker made of the user agent (kept for the live list)
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
 
     @property
     def key(self) -> str:
@@ -167,8 +171,9 @@ def observe(data: object) -> Observation:
     payload = _dict(data, "payload")
     page = context.get("page") or {}
     campaign = context.get("campaign") or {}
-    if not isinstance(page, dict) or not isinstance(campaign, dict):
-        raise BadRecord("context", "page and campaign must be objects")
+    agent = context.get("user_agent_info") or {}
+    if not isinstance(page, dict) or not isinstance(campaign, dict) or not isinstance(agent, dict):
+        raise BadRecord("context", "page, campaign and user_agent_info must be objects")
     fields: dict[str, Any] = {
         "url": _text(page, "url", "context.page."),
         "path": _text(page, "path", "context.page."),
@@ -178,6 +183,9 @@ def observe(data: object) -> Observation:
         "campaign_medium": _text(campaign, "medium", "context.campaign."),
         "campaign_name": _text(campaign, "name", "context.campaign."),
         "is_bot": context.get("is_bot") is True,
+        "device": _text(agent, "device", "context.user_agent_info."),
+        "browser": _text(agent, "browser", "context.user_agent_info."),
+        "os": _text(agent, "os", "context.user_agent_info."),
         "page_type": _PAGE_TYPES_BY_EVENT.get(kind),
     }
     if fields["path"] is None and fields["url"]:

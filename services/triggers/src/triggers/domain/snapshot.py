@@ -31,6 +31,8 @@ def _digest(state: VisitorState, invited: bool) -> int:
             state.identified,
             invited,
             state.chatting,
+            state.device,
+            state.browser,
         )
     )
 
@@ -39,6 +41,20 @@ def _invited(state: VisitorState) -> bool:
     return any(
         mark.arm == "invited" and mark.session_id == state.session_id for mark in state.invitations
     )
+
+
+def breakdown_of(state: VisitorState) -> dict[str, float]:
+    """What made the score, from the stored state alone (when this batch did not score: a
+    heartbeat, chat feedback). The per-rule parts share the groups' anchor and add up to
+    them, so scaling them to the current score gives each part's points now."""
+    score_state = state.score_state or {}
+    parts: dict[str, float] = score_state.get("b") or {}
+    total = sum((score_state.get("g") or {}).values())
+    if not parts or total <= 0 or state.score <= 0:
+        return {}
+    scale = state.score / total
+    shown = ((key, round(value * scale, 1)) for key, value in parts.items())
+    return {key: points for key, points in shown if points}
 
 
 def snapshot_payload(
@@ -57,13 +73,17 @@ def snapshot_payload(
         "source": state.source,
         "medium": state.medium,
         "campaign": state.campaign,
+        "referrer": state.referrer,
+        "device": state.device,
+        "browser": state.browser,
+        "os": state.os,
         "cart_value": round(state.cart_value, 2),
         "cart_items": state.cart_items,
         "currency": state.currency,
         "current_product": product["name"] if product else None,
         "score": state.score,
         "segment": state.segment,
-        "score_breakdown": breakdown or {},
+        "score_breakdown": breakdown if breakdown is not None else breakdown_of(state),
         "orders": state.orders,
         "identified": state.identified,
         "name": state.name,

@@ -65,6 +65,10 @@ class VisitorState:
     campaign: str | None = None
     referrer: str | None = None
     from_email: bool = False
+    # the device the visitor uses now (from the tracker's reading of the user agent)
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
     # shopping
     product_views: dict[str, list[float]] = field(default_factory=dict)
     current_product: dict[str, Any] | None = None
@@ -217,6 +221,8 @@ def apply(state: VisitorState, obs: Observation) -> Applied:
         _start_session(state, obs)
     state.session_events += 1
     state.last_seen = max(state.last_seen, obs.at)
+    if obs.device is not None or obs.browser is not None:
+        state.device, state.browser, state.os = obs.device, obs.browser, obs.os
     if obs.type != "heartbeat":
         state.last_active = max(state.last_active, obs.at)
 

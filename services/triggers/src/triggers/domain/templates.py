@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from beckon_contracts.money import format_money
 from beckon_contracts.rules import TEMPLATE_VARIABLES, render_template, template_variables
 
 from triggers.domain.observation import Observation
@@ -30,24 +31,11 @@ LATE_VARIABLES = frozenset({"agent_name"})
 MAX_VALUE_CHARS = 200
 
 _VALUE_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_PREFIX_SYMBOLS = {"USD": "$"}
-_SUFFIX_SYMBOLS = {"EUR": "€"}
 
 
 def variables_used(template: str) -> tuple[str, ...]:
     """The variables a template uses, in order (ValueError for unknown ones or stray braces)."""
     return template_variables(template)
-
-
-def format_money(amount: float, currency: str | None) -> str:
-    """ "129.00 €", "$129.00", "129.00 SEK"; just "129.00" when the currency is unknown."""
-    number = f"{amount:.2f}"
-    code = (currency or "").upper()
-    if code in _PREFIX_SYMBOLS:
-        return f"{_PREFIX_SYMBOLS[code]}{number}"
-    if code in _SUFFIX_SYMBOLS:
-        return f"{number} {_SUFFIX_SYMBOLS[code]}"
-    return f"{number} {code}" if code else number
 
 
 def _clean(value: object) -> str | None:
@@ -59,8 +47,9 @@ def _clean(value: object) -> str | None:
     return text or None
 
 
-def variables_for(state: VisitorState, obs: Observation) -> dict[str, str]:
-    """The template variables that have a value for this visitor now (agent_name excepted)."""
+def variables_for(state: VisitorState, obs: Observation, locale: str = "en") -> dict[str, str]:
+    """The template variables that have a value for this visitor now (agent_name excepted);
+    money in the site's `locale`, with the formatter chat's canned replies use."""
     found: dict[str, str | None] = {}
     product = state.current_product
     if product is None and obs.product is not None:
@@ -77,10 +66,10 @@ def variables_for(state: VisitorState, obs: Observation) -> dict[str, str]:
         found["product_category"] = _clean(product.get("category"))
         price = product.get("price")
         if isinstance(price, int | float):
-            found["product_price"] = format_money(float(price), product_currency)
+            found["product_price"] = format_money(price, product_currency, locale)
     currency = state.currency or product_currency
     if state.cart_items > 0 or state.cart_value > 0:
-        found["cart_value"] = format_money(state.cart_value, state.currency or currency)
+        found["cart_value"] = format_money(state.cart_value, state.currency or currency, locale)
         found["cart_items"] = str(state.cart_items) if state.cart_items > 0 else None
     found["currency"] = _clean(currency)
     found["page_title"] = _clean(state.title or obs.title)

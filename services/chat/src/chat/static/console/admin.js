@@ -38,6 +38,10 @@
     'rules.priority': 'Priority',
     'rules.name': 'Name',
     'rules.team': 'Team',
+    'rules.shown': 'Shown',
+    'rules.accepted': 'Accepted',
+    'rules.orders': 'Orders',
+    'rules.figures_help': 'Since the rule was first counted (Reports → Rules has the whole funnel)',
     'rules.id': 'Id',
     'rules.message': 'Message',
     'rules.when': 'Conditions (when)',
@@ -107,7 +111,7 @@
     'when.no': 'no',
     'when.names_help': 'comma-separated, e.g. shoes, boots',
     'when.duration_help': 'e.g. 30s, 3m, 1h',
-    'when.many_help': 'Ctrl/⌘-click to pick several',
+    'when.many_help': 'Tick one or more',
     'when.cannot': 'These conditions cannot be shown in the builder ({detail}); edit them as JSON.',
     'when.bad_json': 'not valid JSON',
     'when.not_a_condition': 'a condition is an object with one key',
@@ -187,6 +191,7 @@
     'site.default_team': 'Default team',
     'site.timezone': 'Timezone (e.g. Europe/Helsinki)',
     'site.hours': 'Business hours (e.g. 09:00-17:00; empty: closed; all empty: always open)',
+    'site.hours_none': 'closed',
     'site.save': 'Save settings',
     'day.mon': 'Mon', 'day.tue': 'Tue', 'day.wed': 'Wed', 'day.thu': 'Thu', 'day.fri': 'Fri',
     'day.sat': 'Sat', 'day.sun': 'Sun',
@@ -214,6 +219,10 @@
     'rules.priority': 'Prioriteetti',
     'rules.name': 'Nimi',
     'rules.team': 'Tiimi',
+    'rules.shown': 'Näytetty',
+    'rules.accepted': 'Hyväksytty',
+    'rules.orders': 'Tilaukset',
+    'rules.figures_help': 'Siitä asti, kun sääntöä alettiin laskea (Raportit → Säännöt näyttää koko suppilon)',
     'rules.id': 'Tunniste',
     'rules.message': 'Viesti',
     'rules.when': 'Ehdot (when)',
@@ -283,7 +292,7 @@
     'when.no': 'ei',
     'when.names_help': 'pilkuin eroteltuna, esim. kengät, saappaat',
     'when.duration_help': 'esim. 30s, 3m, 1h',
-    'when.many_help': 'Ctrl/⌘-klikkaa valitaksesi useita',
+    'when.many_help': 'Valitse yksi tai useampi',
     'when.cannot': 'Näitä ehtoja ei voi näyttää rakentajassa ({detail}); muokkaa niitä JSONina.',
     'when.bad_json': 'virheellinen JSON',
     'when.not_a_condition': 'ehto on olio, jolla on yksi avain',
@@ -363,6 +372,7 @@
     'site.default_team': 'Oletustiimi',
     'site.timezone': 'Aikavyöhyke (esim. Europe/Helsinki)',
     'site.hours': 'Aukioloajat (esim. 09:00-17:00; tyhjä: suljettu; kaikki tyhjiä: aina auki)',
+    'site.hours_none': 'suljettu',
     'site.save': 'Tallenna asetukset',
     'day.mon': 'ma', 'day.tue': 'ti', 'day.wed': 'ke', 'day.thu': 'to', 'day.fri': 'pe',
     'day.sat': 'la', 'day.sun': 'su',
@@ -429,6 +439,11 @@
       B.api('GET', '/admin/teams').then(function (r) { state.teams = r.teams; }),
       B.api('GET', '/admin/agents').then(function (r) { state.agents = r.agents; }),
       B.api('GET', '/admin/site').then(function (r) { state.site = r.site; }),
+      // each rule's figures beside it (the rules report's numbers); the list works without
+      B.api('GET', '/reports/rules').then(function (r) {
+        state.ruleStats = {};
+        (r.rules || []).forEach(function (row) { state.ruleStats[row.rule_id] = row.funnel || {}; });
+      }, function () { state.ruleStats = {}; }),
     ];
     return Promise.all(jobs).then(function () {
       state.loaded = true;
@@ -488,14 +503,37 @@
     return t('rules.published_cli', { version: r.version });
   }
 
+  // The list in the order the worker weighs the rules: highest priority first, then by id
+  // (triggers' `_by_priority`); indexes into doc.rules, which keeps the document's order.
+  function byPriority(rules) {
+    function priority(rule) { var n = Number(rule.priority); return isFinite(n) ? n : 0; }
+    return rules.map(function (rule, index) { return index; }).sort(function (a, b) {
+      var pa = priority(rules[a]);
+      var pb = priority(rules[b]);
+      if (pa !== pb) return pb - pa;
+      var ia = String(rules[a].id || '');
+      var ib = String(rules[b].id || '');
+      return ia < ib ? -1 : ia > ib ? 1 : a - b;
+    });
+  }
+
   function renderRules() {
     var doc = state.doc || { rules: [] };
     var list = h('table', { className: 'admin-table', testid: 'admin-rules-table' }, [
       h('thead', {}, [h('tr', {}, [
         h('th', { i18n: 'rules.enabled' }), h('th', { i18n: 'rules.priority' }),
-        h('th', { i18n: 'rules.name' }), h('th', { i18n: 'rules.team' }), h('th', {}),
+        h('th', { i18n: 'rules.name' }), h('th', { i18n: 'rules.team' }),
+        h('th', { className: 'rule-figure', i18n: 'rules.shown', attrs: { title: t('rules.figures_help') } }),
+        h('th', { className: 'rule-figure', i18n: 'rules.accepted', attrs: { title: t('rules.figures_help') } }),
+        h('th', { className: 'rule-figure', i18n: 'rules.orders', attrs: { title: t('rules.figures_help') } }),
+        h('th', {}),
       ])]),
-      h('tbody', {}, doc.rules.map(function (rule, index) {
+      h('tbody', {}, byPriority(doc.rules).map(function (index) {
+        var rule = doc.rules[index];
+        var figures = (state.ruleStats || {})[rule.id];
+        function figure(testid, key) {
+          return h('td', { className: 'rule-figure', testid: testid, text: figures ? B.fmt.number(figures[key] || 0) : t('common.none') });
+        }
         var toggle = h('input', {
           testid: 'rule-enabled',
           attrs: { type: 'checkbox', checked: rule.enabled !== false, 'aria-label': t('rules.enabled') + ' ' + rule.name },
@@ -506,6 +544,9 @@
           h('td', { text: String(rule.priority || 0) }),
           h('td', {}, [h('span', { className: 'rule-row-name', text: rule.name }), h('span', { className: 'admin-muted rule-row-id', text: ' ' + rule.id })]),
           h('td', { text: rule.team || 'sales' }),
+          figure('rule-shown', 'shown'),
+          figure('rule-accepted', 'accepted'),
+          figure('rule-orders', 'orders_invited'),
           h('td', {}, [h('button', {
             className: 'btn btn-small', testid: 'rule-edit', i18n: 'rules.edit', attrs: { type: 'button' },
             on: { click: function () { openEditor(index); } },
@@ -542,7 +583,7 @@
           on: { click: publish },
         }),
         h('span', {
-          className: 'admin-note' + (status ? ' is-bad' : ''), testid: 'rules-validity',
+          className: 'admin-note' + (status ? ' is-bad' : (state.dirty ? ' is-pending' : '')), testid: 'rules-validity',
           text: status ? t('rules.invalid', { n: status }) : (state.dirty ? t('rules.unsaved') : t('rules.valid')),
         }),
       ]),
@@ -764,7 +805,7 @@
     var note = container.querySelector('[data-testid="rules-validity"]');
     if (note) {
       note.textContent = bad ? t('rules.invalid', { n: bad }) : (state.dirty || state.editing !== null ? t('rules.unsaved') : t('rules.valid'));
-      note.className = 'admin-note' + (bad ? ' is-bad' : '');
+      note.className = 'admin-note' + (bad ? ' is-bad' : (state.dirty || state.editing !== null ? ' is-pending' : ''));
     }
   }
 
@@ -1076,17 +1117,20 @@
     if (type === 'choice') {
       var options = choicesFor(row.kind).slice();
       row.values.forEach(function (v) { if (options.indexOf(v) < 0) options.push(v); });  // kept; the server names it
-      var select = h('select', {
-        className: 'when-value when-many', testid: 'when-value',
-        attrs: { multiple: true, size: Math.min(options.length, 4), 'aria-label': t('when.value'), title: t('when.many_help') },
-      }, options.map(function (o) {
-        return h('option', { text: o, attrs: { value: o, selected: row.values.indexOf(o) >= 0 } });
-      }));
-      select.addEventListener('change', function () {
-        row.values = Array.prototype.slice.call(select.selectedOptions).map(function (o) { return o.value; });
-        whenChanged();
+      // one checkbox per choice (a native multi-select hides what is picked and needs Ctrl)
+      var box = h('div', {
+        className: 'when-value when-many when-choices', testid: 'when-value',
+        attrs: { role: 'group', 'aria-label': t('when.value'), title: t('when.many_help') },
       });
-      return [select];
+      options.forEach(function (o) {
+        var check = h('input', { testid: 'when-choice', data: { value: o }, attrs: { type: 'checkbox', value: o, checked: row.values.indexOf(o) >= 0 } });
+        check.addEventListener('change', function () {
+          row.values = Array.prototype.slice.call(box.querySelectorAll('input:checked')).map(function (c) { return c.value; });
+          whenChanged();
+        });
+        box.appendChild(h('label', { className: 'admin-check when-choice' }, [check, ' ', o]));
+      });
+      return [box];
     }
     if (type === 'number' || type === 'duration') {
       var parts = [];
@@ -1586,7 +1630,8 @@
     var hours = s.business_hours || {};
     var dayInputs = {};
     var days = h('div', { className: 'admin-days', testid: 'site-hours' }, WEEKDAYS.map(function (day) {
-      var node = h('input', { testid: 'site-hours-' + day, attrs: { type: 'text', placeholder: '09:00-17:00', autocomplete: 'off' } });
+      // an empty day is closed: the placeholder says so (an example time would look saved)
+      var node = h('input', { className: 'admin-hours', testid: 'site-hours-' + day, attrs: { type: 'text', placeholder: t('site.hours_none'), autocomplete: 'off' } });
       node.value = (hours[day] || []).join(', ');
       dayInputs[day] = node;
       return h('label', { className: 'field' }, [h('span', { i18n: 'day.' + day }), node]);

@@ -30,6 +30,7 @@
     'card.segment.hot': 'Hot',
     'card.breakdown': 'What made the score',
     'card.breakdown.none': 'No scored behaviour yet.',
+    'card.breakdown.unknown': 'The parts of this score arrive with the visitor’s next action.',
     'card.source': 'Source',
     'card.source.direct': 'Direct',
     'card.source.medium': 'Medium',
@@ -37,19 +38,26 @@
     'card.source.referrer': 'Referrer',
     'card.returning': 'Returning visitor',
     'card.new': 'New visitor',
-    'card.visits': '{n} visits',
-    'card.visits.one': '1 visit',
+    'card.visits.one': '{n} visit',
+    'card.visits.other': '{n} visits',
     'card.traits': 'Identified as',
     'card.traits.none': 'Not identified.',
+    'card.identity.name': 'Name',
+    'card.identity.email': 'E-mail',
     'card.now': 'Now',
     'card.now.page': 'On page',
     'card.now.cart': 'Cart',
     'card.now.emptyCart': 'Empty cart',
-    'card.now.items': '{n} items',
-    'card.now.items.one': '1 item',
-    'card.summary': 'Viewed {products} products · {pages} pages',
+    'card.now.items.one': '{n} item',
+    'card.now.items.other': '{n} items',
+    'card.summary': 'Viewed {products} · {pages}',
+    'card.summary.products.one': '{n} product',
+    'card.summary.products.other': '{n} products',
+    'card.summary.pages.one': '{n} page',
+    'card.summary.pages.other': '{n} pages',
     'card.summary.cart': 'cart {value}',
-    'card.summary.orders': '{n} orders, {value}',
+    'card.summary.orders.one': '{n} order, {value}',
+    'card.summary.orders.other': '{n} orders, {value}',
     'card.history': 'History',
     'card.history.none': 'No recorded activity.',
     'card.visit': 'Visit {date}',
@@ -61,12 +69,15 @@
     'card.event.order.completed': 'Ordered',
     'card.event.visitor.identified': 'Identified',
     'card.event.custom.tracked': 'Event',
-    'card.event.items': '{n} items',
-    'card.event.items.one': '1 item',
+    'card.event.items.one': '{n} item',
+    'card.event.items.other': '{n} items',
     'card.event.order': 'Order {id}',
     'card.conversations': 'Past conversations',
+    'card.conversations.current': 'Current conversation',
     'card.conversations.none': 'No conversations yet.',
-    'card.conversation.messages': '{n} messages',
+    'card.conversations.noPast': 'No earlier conversations.',
+    'card.conversation.messages.one': '{n} message',
+    'card.conversation.messages.other': '{n} messages',
     'card.conversation.noAgent': 'No agent',
     'card.conversation.status.open': 'Open',
     'card.conversation.status.queued': 'Waiting',
@@ -112,6 +123,7 @@
     'card.segment.hot': 'Kuuma',
     'card.breakdown': 'Mistä pisteet tulivat',
     'card.breakdown.none': 'Ei pisteytettyä toimintaa vielä.',
+    'card.breakdown.unknown': 'Pisteiden erittely tulee kävijän seuraavan toiminnon myötä.',
     'card.source': 'Lähde',
     'card.source.direct': 'Suora',
     'card.source.medium': 'Kanava',
@@ -119,19 +131,26 @@
     'card.source.referrer': 'Viittaaja',
     'card.returning': 'Palaava kävijä',
     'card.new': 'Uusi kävijä',
-    'card.visits': '{n} käyntiä',
-    'card.visits.one': '1 käynti',
+    'card.visits.one': '{n} käynti',
+    'card.visits.other': '{n} käyntiä',
     'card.traits': 'Tunnistettu',
     'card.traits.none': 'Ei tunnistettu.',
+    'card.identity.name': 'Nimi',
+    'card.identity.email': 'Sähköposti',
     'card.now': 'Nyt',
     'card.now.page': 'Sivulla',
     'card.now.cart': 'Ostoskori',
     'card.now.emptyCart': 'Tyhjä ostoskori',
-    'card.now.items': '{n} tuotetta',
-    'card.now.items.one': '1 tuote',
-    'card.summary': 'Katsoi {products} tuotetta · {pages} sivua',
+    'card.now.items.one': '{n} tuote',
+    'card.now.items.other': '{n} tuotetta',
+    'card.summary': 'Katsottu: {products} · {pages}',
+    'card.summary.products.one': '{n} tuote',
+    'card.summary.products.other': '{n} tuotetta',
+    'card.summary.pages.one': '{n} sivu',
+    'card.summary.pages.other': '{n} sivua',
     'card.summary.cart': 'kori {value}',
-    'card.summary.orders': '{n} tilausta, {value}',
+    'card.summary.orders.one': '{n} tilaus, {value}',
+    'card.summary.orders.other': '{n} tilausta, {value}',
     'card.history': 'Historia',
     'card.history.none': 'Ei tallennettua toimintaa.',
     'card.visit': 'Käynti {date}',
@@ -143,12 +162,15 @@
     'card.event.order.completed': 'Tilasi',
     'card.event.visitor.identified': 'Tunnistettu',
     'card.event.custom.tracked': 'Tapahtuma',
-    'card.event.items': '{n} tuotetta',
-    'card.event.items.one': '1 tuote',
+    'card.event.items.one': '{n} tuote',
+    'card.event.items.other': '{n} tuotetta',
     'card.event.order': 'Tilaus {id}',
     'card.conversations': 'Aiemmat keskustelut',
+    'card.conversations.current': 'Nykyinen keskustelu',
     'card.conversations.none': 'Ei keskusteluja vielä.',
-    'card.conversation.messages': '{n} viestiä',
+    'card.conversations.noPast': 'Ei aiempia keskusteluja.',
+    'card.conversation.messages.one': '{n} viesti',
+    'card.conversation.messages.other': '{n} viestiä',
     'card.conversation.noAgent': 'Ei agenttia',
     'card.conversation.status.open': 'Avoin',
     'card.conversation.status.queued': 'Jonossa',
@@ -305,15 +327,19 @@
 
   function count(n) { return fmt.number(n || 0); }
 
-  // "1 item" / "3 items": keys with a ".one" variant for exactly one
-  function plural(key, n) { return Number(n) === 1 && B.i18n.has(key + '.one') ? t(key + '.one') : t(key, { n: count(n) }); }
+  // "1 item" / "3 items": the language's plural forms (core.js)
+  function plural(key, n, vars) { return B.plural(key, n || 0, vars); }
+
+  function summaryText(products, pages) {
+    return t('card.summary', { products: plural('card.summary.products', products), pages: plural('card.summary.pages', pages) });
+  }
 
   // ---------------------------------------------------------------- sections
 
   function header(slot, data) {
     var identity = data.identity || {};
     var live = data.live;
-    var title = identity.name || identity.email || t('card.anonymous');
+    var title = B.visitorLabel(identity.label, identity.name || identity.email || t('card.anonymous'));
     var closeButton = slot.name === 'drawer'
       ? h('button', {
         className: 'btn btn-ghost card-close',
@@ -324,7 +350,7 @@
       })
       : null;
     var summary = data.summary || {};
-    var bits = [t('card.summary', { products: count(summary.products), pages: count(summary.pages) })];
+    var bits = [summaryText(summary.products, summary.pages)];
     var cart = data.now && data.now.cart;
     if (cart && cart.value) bits.push(t('card.summary.cart', { value: fmt.money(cart.value, cart.currency) }));
     var orderTotal = 0;
@@ -335,7 +361,7 @@
         orderCurrency = orderCurrency || v.summary.currency;
       }
     });
-    if (summary.orders) bits.push(t('card.summary.orders', { n: count(summary.orders), value: fmt.money(orderTotal, orderCurrency) }));
+    if (summary.orders) bits.push(plural('card.summary.orders', summary.orders, { value: fmt.money(orderTotal, orderCurrency) }));
     return h('header', { className: 'card-header' }, [
       h('div', { className: 'card-title-row' }, [
         h('h2', { className: 'card-name', testid: 'card-name', text: title }),
@@ -367,7 +393,10 @@
     }).filter(function (e) { return e[1] !== 0; });
     entries.sort(function (a, b) { return Math.abs(b[1]) - Math.abs(a[1]); });
     if (!live) return section('card.breakdown', 'card-breakdown', [empty('card.noScore')]);
-    if (!entries.length) return section('card.breakdown', 'card-breakdown', [empty('card.breakdown.none')]);
+    if (!entries.length) {
+      // a score with no parts to show is not "no scored behaviour"
+      return section('card.breakdown', 'card-breakdown', [empty(live.score > 0 ? 'card.breakdown.unknown' : 'card.breakdown.none')]);
+    }
     var top = Math.max.apply(null, entries.map(function (e) { return Math.abs(e[1]); })) || 1;
     return section('card.breakdown', 'card-breakdown', [
       h('ul', { className: 'card-bars' }, entries.map(function (e) {
@@ -395,19 +424,22 @@
   function source(data) {
     var s = data.source || {};
     var visits = s.visits || 0;
+    var live = data.live || {};
+    var device = [B.visitorDevice(live), live.os].filter(Boolean).join(' · ');
     return section('card.source', 'card-source', [
       h('p', { className: 'card-line' }, [
-        h('strong', { text: s.source || (s.referrer ? hostOf(s.referrer) : t('card.source.direct')) }),
+        h('strong', { testid: 'card-source-name', data: { landing: s.landing ? s.landing.kind : null }, text: B.visitorSource(s) }),
         ' · ',
         h('span', {
           testid: 'card-returning',
           data: { returning: s.returning ? 'true' : 'false' },
           text: s.returning ? t('card.returning') : t('card.new'),
         }),
-        visits ? ' · ' + (visits === 1 ? t('card.visits.one') : t('card.visits', { n: count(visits) })) : '',
+        visits ? ' · ' + plural('card.visits', visits) : '',
       ]),
+      device ? h('p', { className: 'card-line card-muted', testid: 'card-device', text: device }) : null,
       dl([
-        [t('card.source.medium'), s.medium],
+        [t('card.source.medium'), s.medium === 'referral' ? null : s.medium],
         [t('card.source.campaign'), s.campaign],
         [t('card.source.referrer'), s.referrer],
       ]),
@@ -419,15 +451,20 @@
   }
 
   function traits(data) {
-    var all = (data.identity && data.identity.traits) || {};
-    var keys = Object.keys(all).filter(function (k) { return all[k] != null && all[k] !== ''; });
-    if (!keys.length) return section('card.traits', 'card-traits', [empty('card.traits.none')]);
-    return section('card.traits', 'card-traits', [
-      dl(keys.map(function (k) {
-        var v = all[k];
-        return [k, typeof v === 'boolean' ? (v ? '✓' : '✗') : v];
-      })),
-    ]);
+    var identity = data.identity || {};
+    var all = identity.traits || {};
+    var keys = Object.keys(all).filter(function (k) {
+      return all[k] != null && all[k] !== '' && all[k] !== identity.email && all[k] !== identity.name;
+    });
+    // what the visitor told (a name, an e-mail given in the chat) identifies them as much as
+    // an identify call's traits do
+    var pairs = [[t('card.identity.name'), identity.name], [t('card.identity.email'), identity.email]];
+    pairs = pairs.concat(keys.map(function (k) {
+      var v = all[k];
+      return [k, typeof v === 'boolean' ? (v ? '✓' : '✗') : v];
+    }));
+    if (!identity.name && !identity.email && !keys.length) return section('card.traits', 'card-traits', [empty('card.traits.none')]);
+    return section('card.traits', 'card-traits', [dl(pairs)]);
   }
 
   function now(data) {
@@ -499,9 +536,9 @@
 
   function visitSummary(v) {
     var s = v.summary || {};
-    var bits = [t('card.summary', { products: count(s.products), pages: count(s.pages) })];
+    var bits = [summaryText(s.products, s.pages)];
     if (s.cart_value) bits.push(t('card.summary.cart', { value: fmt.money(s.cart_value, s.currency) }));
-    if (s.orders) bits.push(t('card.summary.orders', { n: count(s.orders), value: fmt.money(s.order_value, s.currency) }));
+    if (s.orders) bits.push(plural('card.summary.orders', s.orders, { value: fmt.money(s.order_value, s.currency) }));
     return bits.join(' · ');
   }
 
@@ -551,10 +588,25 @@
     return section('card.history', 'card-history', children);
   }
 
+  // A conversation still going on (waiting or open) is not "past": it gets its own section.
+  function isCurrent(c) { return c.status === 'open' || c.status === 'queued'; }
+
   function conversations(slot, data) {
-    var list = data.conversations || [];
-    if (!list.length) return section('card.conversations', 'card-conversations', [empty('card.conversations.none')]);
-    return section('card.conversations', 'card-conversations', list.map(function (c) {
+    var all = data.conversations || [];
+    var current = all.filter(isCurrent);
+    var past = all.filter(function (c) { return !isCurrent(c); });
+    var sections = [];
+    if (current.length) sections.push(section('card.conversations.current', 'card-current-conversation', current.map(function (c) { return conversationItem(slot, c); })));
+    if (!past.length) {
+      sections.push(section('card.conversations', 'card-conversations', [empty(current.length ? 'card.conversations.noPast' : 'card.conversations.none')]));
+    } else {
+      sections.push(section('card.conversations', 'card-conversations', past.map(function (c) { return conversationItem(slot, c); })));
+    }
+    return sections;
+  }
+
+  function conversationItem(slot, c) {
+    {
       var open = !!slot.expanded[c.id];
       var current = slot.conversationId === c.id;
       var statusKey = 'card.conversation.status.' + c.status;
@@ -572,7 +624,7 @@
         h('span', { className: 'card-conv-date', text: fmt.dateTime(c.created_at) }),
         h('span', { className: 'card-conv-agent', text: c.agent ? c.agent.name : t('card.conversation.noAgent') }),
         h('span', { className: 'card-conv-status', text: B.i18n.has(statusKey) ? t(statusKey) : c.status }),
-        h('span', { className: 'card-muted', text: t('card.conversation.messages', { n: count(c.messages.length) }) }),
+        h('span', { className: 'card-muted', testid: 'card-conversation-count', text: plural('card.conversation.messages', c.messages.length) }),
         current ? h('span', { className: 'card-current', i18n: 'card.conversation.current' }) : null,
       ]);
       var transcript = open
@@ -592,7 +644,7 @@
         testid: 'card-conversation',
         data: { id: c.id, status: c.status },
       }, [toggle, transcript]);
-    }));
+    }
   }
 
   function leads(data) {
@@ -621,7 +673,7 @@
     var children;
     if (slot.data) {
       var d = slot.data;
-      children = [header(slot, d), breakdown(d), source(d), now(d), traits(d), history(slot), conversations(slot, d), leads(d)];
+      children = [header(slot, d), breakdown(d), source(d), now(d), traits(d), history(slot)].concat(conversations(slot, d), [leads(d)]);
     } else if (slot.error) {
       var notFound = slot.error.status === 404;
       children = [

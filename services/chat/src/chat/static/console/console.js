@@ -533,13 +533,14 @@
       data: { 'conversation-id': id },
       attrs: { tabindex: '0' },
     });
-    var visitor = h('span', { className: 'row-visitor' });
+    var visitor = h('span', { className: 'row-visitor', testid: 'row-visitor' });
+    var meta = h('span', { className: 'row-meta', testid: 'row-meta' });
     var team = h('span', { className: 'row-team' });
     var time = h('span', { className: 'row-time' });
     var preview = h('span', { className: 'row-preview' });
     var typing = h('span', { className: 'row-typing', text: t('chats.typing'), attrs: { 'data-i18n': 'chats.typing' } });
     var unread = h('span', { className: 'unread', testid: 'unread' });
-    var line1 = h('div', { className: 'row-line' }, [visitor, team, time]);
+    var line1 = h('div', { className: 'row-line' }, [visitor, meta, team, time]);
     var line2 = h('div', { className: 'row-line' }, [preview, typing, unread]);
     var body = h('div', { className: 'row-body' }, [line1, line2]);
     root.appendChild(body);
@@ -559,13 +560,21 @@
         openConversation(id);
       }
     });
-    return { root: root, visitor: visitor, team: team, time: time, preview: preview, typing: typing, unread: unread };
+    return { root: root, visitor: visitor, meta: meta, team: team, time: time, preview: preview, typing: typing, unread: unread, seen: null, asked: false };
   }
 
   function updateRow(row, conv) {
     var id = idOf(conv.id);
-    row.visitor.textContent = shortId(conv.visitor_id);
-    row.visitor.title = idOf(conv.visitor_id);
+    // The list answer adds what the live list knows of a visitor still on the site (label,
+    // device, browser, landing); socket frames do not carry it, so the row keeps it.
+    if (conv.visitor) row.seen = conv.visitor;
+    else if (!row.seen && !row.asked) { row.asked = true; refreshListsSoon(); }  // a row from a frame
+    var label = Beckon.visitorLabel((row.seen && row.seen.label) || conv.visitor_label, shortId(conv.visitor_id));
+    row.visitor.textContent = label;
+    row.visitor.title = label + ' · ' + idOf(conv.visitor_id);
+    var meta = row.seen ? [Beckon.visitorDevice(row.seen), Beckon.visitorSource(row.seen)].filter(Boolean).join(' · ') : '';
+    row.meta.textContent = meta;
+    show(row.meta, !!meta);
     row.team.textContent = teamName(conv.team);
     var last = conv.last_message;
     row.time.textContent = formatTime(last ? last.created_at : conv.created_at);

@@ -160,6 +160,12 @@
     'common.none': '—',
     'language.en': 'English',
     'language.fi': 'Suomi',
+    'visitor.direct': 'Direct',
+    'visitor.device.desktop': 'Desktop',
+    'visitor.device.mobile': 'Mobile',
+    'visitor.device.tablet': 'Tablet',
+    'visitor.device.bot': 'Bot',
+    'visitor.device.other': 'Other device',
   });
   i18n.add('fi', {
     'nav.chats': 'Keskustelut',
@@ -175,7 +181,51 @@
     'common.none': '—',
     'language.en': 'English',
     'language.fi': 'Suomi',
+    'visitor.direct': 'Suora',
+    'visitor.device.desktop': 'Tietokone',
+    'visitor.device.mobile': 'Puhelin',
+    'visitor.device.tablet': 'Tabletti',
+    'visitor.device.bot': 'Botti',
+    'visitor.device.other': 'Muu laite',
   });
+
+  // Plural forms by the language's own rules (Intl.PluralRules): plural('card.messages', 3)
+  // reads 'card.messages.one' / 'card.messages.other' (or '.zero', '.few'... where a language
+  // has them), with {n} filled in as a formatted number; the bare key is the fallback.
+  function plural(key, n, vars) {
+    var count = Number(n) || 0;
+    var form = 'other';
+    try { form = new Intl.PluralRules(intlLocale()).select(count); } catch (e) { form = count === 1 ? 'one' : 'other'; }
+    var values = Object.assign({ n: fmt.number(count, 2) }, vars || {});
+    if (i18n.has(key + '.' + form)) return t(key + '.' + form, values);
+    if (i18n.has(key + '.other')) return t(key + '.other', values);
+    return t(key, values);
+  }
+
+  // A visitor's label as the server sends it ({en, fi}: a name, an e-mail or a pseudonym),
+  // in the agent's language; `fallback` (an id) when there is none.
+  function visitorLabel(label, fallback) {
+    if (label && typeof label === 'object') return label[i18n.locale] || label.en || fallback || '';
+    if (typeof label === 'string' && label) return label;
+    return fallback || '';
+  }
+
+  // "Mobile · Safari" from a live row or a chat row's `visitor` (device, browser)
+  function visitorDevice(v) {
+    if (!v) return '';
+    var key = 'visitor.device.' + (v.device || '');
+    var device = v.device && i18n.has(key) ? t(key) : '';
+    return [device, v.browser].filter(Boolean).join(' · ');
+  }
+
+  // where the visit came from (the server's `landing`): the UTM source or the referring
+  // site, else "Direct"
+  function visitorSource(v) {
+    var landing = (v && v.landing) || {};
+    if (landing.kind && landing.kind !== 'direct' && landing.text) return landing.text;
+    if (!landing.kind && v && v.source && v.source !== 'direct') return v.source;
+    return t('visitor.direct');
+  }
 
   // ---------------------------------------------------------------- formatting (agent's locale)
 
@@ -289,6 +339,10 @@
     i18n: i18n,
     t: t,
     fmt: fmt,
+    plural: plural,
+    visitorLabel: visitorLabel,
+    visitorDevice: visitorDevice,
+    visitorSource: visitorSource,
     views: views,
     // set by console.js: send a frame on the agent's socket (false when it is down)
     send: function () { return false; },

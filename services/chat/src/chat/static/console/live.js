@@ -42,12 +42,13 @@
     'live.col.score': 'Score',
     'live.col.status': 'Status',
     'live.returning': 'Returning · {n} visits',
+    'live.visit': 'visit {n}',
     'live.new': 'New visitor',
-    'live.direct': 'Direct',
+    'live.newShort': 'new',
     'live.invited': 'Invited',
     'live.chatting': 'Chatting',
-    'live.item': '1 item',
-    'live.items': '{n} items',
+    'live.items.one': '{n} item',
+    'live.items.other': '{n} items',
     'live.segment.hot': 'Hot',
     'live.segment.warm': 'Warm',
     'live.segment.cold': 'Cold',
@@ -87,12 +88,13 @@
     'live.col.score': 'Pisteet',
     'live.col.status': 'Tila',
     'live.returning': 'Palaava · {n} käyntiä',
+    'live.visit': '{n}. käynti',
     'live.new': 'Uusi kävijä',
-    'live.direct': 'Suora',
+    'live.newShort': 'uusi',
     'live.invited': 'Kutsuttu',
     'live.chatting': 'Keskustelee',
-    'live.item': '1 tuote',
-    'live.items': '{n} tuotetta',
+    'live.items.one': '{n} tuote',
+    'live.items.other': '{n} tuotetta',
     'live.segment.hot': 'Kuuma',
     'live.segment.warm': 'Lämmin',
     'live.segment.cold': 'Kylmä',
@@ -115,10 +117,10 @@
 
   // sortable columns: key -> how a row compares (ascending)
   var COLUMNS = [
-    { key: 'visitor', label: 'live.col.visitor', value: function (r) { return r.name || r.id; } },
+    { key: 'visitor', label: 'live.col.visitor', value: function (r) { return B.visitorLabel(r.label, r.name || r.id).toLowerCase(); } },
     { key: 'page', label: 'live.col.page', value: function (r) { return r.title || r.url || ''; } },
     { key: 'time', label: 'live.col.time', value: function (r) { return -r.started; } },
-    { key: 'source', label: 'live.col.source', value: function (r) { return (r.source || '') + ' ' + (r.campaign || ''); } },
+    { key: 'source', label: 'live.col.source', value: function (r) { return B.visitorSource(r) + ' ' + (r.campaign || ''); } },
     { key: 'cart', label: 'live.col.cart', value: function (r) { return r.cart || 0; } },
     { key: 'score', label: 'live.col.score', value: function (r) { return r.score || 0; } },
     { key: 'status', label: 'live.col.status', value: function (r) { return (r.chatting ? 2 : 0) + (r.invited ? 1 : 0); } },
@@ -162,7 +164,8 @@
     if (f.uninvited && (r.invited || r.chatting)) return false;
     if (f.text) {
       if (r._text === undefined) {
-        r._text = [r.id, r.name, r.url, r.title, r.source, r.medium, r.campaign, r.product]
+        var label = r.label || {};
+        r._text = [r.id, r.name, label.en, label.fi, r.browser, r.url, r.title, r.source, r.medium, r.campaign, r.product]
           .filter(Boolean).join(' ').toLowerCase();
       }
       if (r._text.indexOf(f.text) < 0) return false;
@@ -353,9 +356,9 @@
       node.appendChild(cells[k]);
     });
     var main = {
-      who: h('span', { className: 'live-main' }), sub: h('span', { className: 'live-sub' }),
+      who: h('span', { className: 'live-main', testid: 'live-label' }), sub: h('span', { className: 'live-sub', testid: 'live-device' }),
       page: h('span', { className: 'live-main' }), product: h('span', { className: 'live-sub' }),
-      src: h('span', { className: 'live-main' }), camp: h('span', { className: 'live-sub' }),
+      src: h('span', { className: 'live-main', testid: 'live-source' }), camp: h('span', { className: 'live-sub' }),
       cart: h('span', { className: 'live-main' }), items: h('span', { className: 'live-sub' }),
       score: h('span', { className: 'live-score' }), seg: h('span', { className: 'live-seg' }),
       invited: h('span', { className: 'live-badge is-invited', testid: 'live-invited', i18n: 'live.invited' }),
@@ -390,17 +393,23 @@
 
   function fill(slot, r) {
     var p = slot.parts;
+    var who = B.visitorLabel(r.label, r.name || r.id);
+    var device = B.visitorDevice(r);
+    var visit = r.returning ? t('live.visit', { n: r.sessions }) : t('live.newShort');
     slot.node.setAttribute('data-visitor', r.id);
     slot.node.setAttribute('data-segment', r.segment || '');
-    p.who.textContent = r.name || r.id;
-    p.sub.textContent = r.returning ? t('live.returning', { n: r.sessions }) : t('live.new');
+    p.who.textContent = who;
+    p.who.title = who + ' · ' + r.id;
+    p.sub.textContent = [device, visit].filter(Boolean).join(' · ');
+    p.sub.title = [device, r.os, r.returning ? t('live.returning', { n: r.sessions }) : t('live.new')].filter(Boolean).join(' · ');
     p.page.textContent = r.title || pathOf(r.url) || t('common.none');
     p.page.title = r.url || '';
     p.product.textContent = r.product && r.product !== r.title ? r.product : pathOf(r.url);
-    p.src.textContent = r.source || t('live.direct');
-    p.camp.textContent = [r.medium, r.campaign].filter(Boolean).join(' · ');
+    p.src.textContent = B.visitorSource(r);
+    p.src.setAttribute('data-landing', (r.landing && r.landing.kind) || '');
+    p.camp.textContent = [r.medium === 'referral' ? null : r.medium, r.campaign].filter(Boolean).join(' · ');
     p.cart.textContent = r.cart > 0 ? B.fmt.money(r.cart, r.currency || 'EUR') : t('common.none');
-    p.items.textContent = r.items > 0 ? t(r.items === 1 ? 'live.item' : 'live.items', { n: r.items }) : '';
+    p.items.textContent = r.items > 0 ? B.plural('live.items', r.items) : '';
     p.score.textContent = B.fmt.number(r.score, 0);
     p.seg.textContent = t('live.segment.' + r.segment) === 'live.segment.' + r.segment ? r.segment : t('live.segment.' + r.segment);
     p.seg.className = 'live-seg seg-' + (r.segment || 'cold');
@@ -567,7 +576,7 @@
         },
       },
     }, [
-      h('h3', { className: 'invite-title', text: t('invite.title', { visitor: r.name || r.id }) }),
+      h('h3', { className: 'invite-title', text: t('invite.title', { visitor: B.visitorLabel(r.label, r.name || r.id) }) }),
       h('div', { className: 'invite-from' }, [avatar, h('span', { testid: 'invite-agent', text: t('invite.as', { name: agent.name || '' }) })]),
       h('label', { className: 'field' }, [h('span', { i18n: 'invite.message' }), message]),
       error,
