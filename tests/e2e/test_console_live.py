@@ -276,6 +276,8 @@ async def test_a_personal_invitation_from_the_list_reaches_the_visitor_and_its_c
     await expect(chat_row.get_by_test_id("row-visitor")).to_have_text(label)
     await expect(chat_row.get_by_test_id("row-meta")).to_contain_text("Direct", timeout=WAIT_MS)
     await chat_row.click()
+    # and so does the open conversation's header
+    await expect(agent.locator("#conv-visitor")).to_have_text(label)
     await agent.get_by_test_id("close-conversation").click()
     # the widget no longer says "online" once the chat is over
     status = panel.get_by_test_id("beckon-status")

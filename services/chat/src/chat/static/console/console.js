@@ -770,7 +770,10 @@
     var follow = isNearBottom();
     var c = o.conv;
     var visitor = $('conv-visitor');
-    visitor.textContent = c ? t('chats.visitorId', { id: shortId(c.visitor_id) }) : t('chats.loading');
+    // the same label as the visitor's row (a name, an e-mail or their pseudonym)
+    var listed = c ? rows.get('mine:' + idOf(c.id)) || rows.get('queue:' + idOf(c.id)) : null;
+    var label = c ? Beckon.visitorLabel((listed && listed.seen && listed.seen.label) || c.visitor_label, '') : '';
+    visitor.textContent = c ? label || t('chats.visitorId', { id: shortId(c.visitor_id) }) : t('chats.loading');
     visitor.title = c ? idOf(c.visitor_id) : '';
     var status = $('conv-status');
     status.textContent = c ? t('conv.status.' + c.status) : '';
