@@ -42,6 +42,8 @@ async def test_an_origin_added_in_the_console_is_tracked_and_invited_within_seco
     await page.get_by_test_id("admin-section-site").click()
     origins = page.get_by_test_id("site-allowed-origins")
     await expect(origins).to_have_value(chat_stack.store_url, timeout=WAIT_MS)
+    # the keys a store owner pastes into the snippet are on the same page
+    await expect(page.get_by_test_id("site-site-key")).to_have_value(chat_stack.site_key)
     await origins.fill(f"{chat_stack.store_url}\n{new_store}")
     await page.get_by_test_id("site-save").click()
     await expect(page.get_by_test_id("site-status")).to_have_text("Saved.", timeout=WAIT_MS)

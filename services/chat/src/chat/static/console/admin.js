@@ -181,6 +181,9 @@
     'status.away': 'Away',
     'status.offline': 'Offline',
     'site.title': 'Site settings',
+    'site.keys': 'Keys for your pages',
+    'site.site_key': 'Site key (the snippet\'s siteKey)',
+    'site.write_key': 'Write key (Segment SDKs\' writeKey; keep it out of public pages you do not control)',
     'site.origins': 'Allowed origins (one per line, e.g. https://shop.example)',
     'site.greeting': 'Widget greeting',
     'site.color': 'Widget colour',
@@ -362,6 +365,9 @@
     'status.away': 'Poissa',
     'status.offline': 'Offline',
     'site.title': 'Sivuston asetukset',
+    'site.keys': 'Avaimet sivuillesi',
+    'site.site_key': 'Sivustoavain (seurantakoodin siteKey)',
+    'site.write_key': 'Kirjoitusavain (Segment-kirjastojen writeKey)',
     'site.origins': 'Sallitut osoitteet (yksi per rivi, esim. https://kauppa.fi)',
     'site.greeting': 'Widgetin tervehdys',
     'site.color': 'Widgetin väri',
@@ -1690,8 +1696,20 @@
       });
     });
     state.siteNote = null;
+    // read-only: what a store owner pastes into the snippet and their Segment SDKs
+    function key(name, value) {
+      var node = h('input', { testid: 'site-' + name.replace(/_/g, '-'), attrs: { type: 'text', readonly: true } });
+      node.value = value || '';
+      return h('label', { className: 'field admin-field' }, [h('span', { i18n: 'site.' + name }), node]);
+    }
+    var keys = h('div', { className: 'admin-editor', testid: 'site-keys' }, [
+      h('h3', { i18n: 'site.keys' }),
+      key('site_key', s.site_key),
+      key('write_key', s.write_key),
+    ]);
     return h('section', { className: 'admin-site', testid: 'admin-site' }, [
       h('header', { className: 'admin-header' }, [h('h2', { i18n: 'site.title' })]),
+      keys,
       form,
     ]);
   }
