@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help uv install browser dev test test-fast lint fmt schemas bench clean
+.PHONY: help uv install browser kafka dev test test-fast lint fmt schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,10 +26,13 @@ browser: ## make sure Debian's Chromium is present for the browser tests
 	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM=...)"; exit 1; fi; }
 
+kafka: install ## fetch Apache Kafka's jars from Maven Central once (needs java 17+; mvn the first time)
+	@$(UV) run python -m beckon_devstack.kafka fetch
+
 dev: install ## start the whole system on the embedded stack (Ctrl-C stops it)
 	@$(UV) run beckon-dev
 
-test: install browser ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
+test: install browser kafka ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
 	@$(UV) run pytest
 
 test-fast: install ## unit tests only

@@ -16,7 +16,8 @@ import orjson
 import pytest
 from beckon_contracts import topics
 from beckon_contracts.rules import SiteRules
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import Record, read_records
 from beckon_messaging import ensure_topics
 from triggers_testing import Kafka, Worker, tracking_event
@@ -24,20 +25,19 @@ from triggers_testing import Kafka, Worker, tracking_event
 pytestmark = pytest.mark.integration
 
 VISITORS = 240
+# see the comment at the restart below: each further crash is one more pass of the claim
+MAX_RESTARTS = 4
 SESSION_TIMEOUT_S = 6  # TRIGGERS_SESSION_TIMEOUT_S of the test workers (triggers_testing)
-# The Tansu stall below hit a restarted worker three times in a row in one full run
-# (2026-11-24); each further crash is one more pass of the claim, never a weaker check.
-MAX_RESTARTS = 6
 
 
 @pytest.fixture(scope="module")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of its own. A new worker replays its topics from the start, and on the
-    session's shared broker that is every other test's traffic first; Tansu also gets slower
-    per record as a topic grows. Both made the restarted worker's stall detection fire."""
-    log_path = tmp_path_factory.mktemp("tansu-restart") / "tansu.log"
-    with TansuBroker(log_path=log_path) as broker:
-        asyncio.run(wait_until_serving(broker.bootstrap))
+    """An Apache Kafka broker of its own (what users run). On Tansu, a restarted worker
+    sometimes stopped being fed records part-way (up to six crash cycles in a row), which
+    made this test fail in full runs (issue 11); a new worker also replays its topics from the
+    start, and on a shared broker that is every other test's traffic first."""
+    with KafkaBroker(tmp_path_factory.mktemp("kafka-restart")) as broker:
+        asyncio.run(wait_until_serving(broker.bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(broker.bootstrap))
         yield broker.bootstrap
 
@@ -90,11 +90,16 @@ def _visit(site_id: str, visitor: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.timeout(900)  # up to MAX_RESTARTS crash-and-restart cycles of ~35 s each
+@pytest.mark.timeout(600)  # up to MAX_RESTARTS crash-and-restart cycles of ~35 s each
 async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
     kafka: Kafka, kafka_bootstrap: str, site_id: str, tmp_path: Path
 ) -> None:
-    worker = Worker(kafka_bootstrap, f"triggers-restart-{uuid.uuid4().hex[:6]}", tmp_path / "w.log")
+    worker = Worker(
+        kafka_bootstrap,
+        f"triggers-restart-{uuid.uuid4().hex[:6]}",
+        tmp_path / "w.log",
+        broker="kafka",
+    )
     rules = SiteRules.model_validate(
         {
             "site_id": site_id,
@@ -139,18 +144,25 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         def every_visitor_invited(found: list[Record]) -> bool:
             return len({_value(r)["visitor_id"] for r in found}) >= VISITORS
 
-        # On Tansu 0.6.0 a restarted worker sometimes stops being fed records part-way (its
-        # stages sit idle in Faust's take(), no error anywhere; see docs/triggers.md). A stalled
-        # pod would be restarted by its orchestrator; here a worker that takes no record for
-        # 20 s while visitors are still uninvited is crashed and restarted again, which puts
-        # the claim under test (no second invitation, counts kept) through one more crash.
+        # A restarted worker sometimes stops short (Tansu and Apache Kafka alike: 3 of about
+        # 25 runs on Kafka, all under heavy load): the dump of one such worker showed its
+        # aiokafka positions at the high watermark of tracking.events and triggers.candidates
+        # while Faust had delivered none of those records to the stages (read offsets unset),
+        # i.e. a fetched batch dropped around the end of table recovery, with no seek back.
+        # A stalled pod is restarted by its orchestrator; here a worker that takes no record
+        # for 20 s while visitors are uninvited is crashed and started again, which puts the
+        # claim under test (no second invitation, counts kept) through one more crash.
         for _restart in range(MAX_RESTARTS):
             if await _drained_or_stalled(worker, kafka_bootstrap, mine, every_visitor_invited):
                 break
-            print("the restarted worker stalled (Tansu): crashing it again")
+            print("the restarted worker stalled: crashing it again")
             worker.kill()
             await asyncio.sleep(SESSION_TIMEOUT_S + 1)
             await asyncio.to_thread(worker.start)
+        else:
+            raise AssertionError(
+                f"the worker stalled after {MAX_RESTARTS} restarts: {worker.log_path}"
+            )
         found = await read_records(
             kafka_bootstrap,
             topics.CHAT_INVITATIONS.name,

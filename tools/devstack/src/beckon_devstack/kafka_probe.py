@@ -35,14 +35,15 @@ async def read_records(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + timeout_s
+        # A consumer's own metadata only covers topics it subscribed to: ask for all of them.
+        partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic)
         while not partitions:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"topic {topic!r} does not exist")
-            await consumer.client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
             await asyncio.sleep(0.1)
+            metadata = await consumer._client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(topic)
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)

@@ -1,0 +1,81 @@
+"""The embedded Apache Kafka's set-up: its settings and what it says when a tool is missing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from beckon_devstack import kafka
+from beckon_devstack.kafka import KafkaBroker, KafkaSetupError
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_a_single_kraft_node_on_loopback_with_test_sized_settings(tmp_path: Path) -> None:
+    broker = KafkaBroker(tmp_path, port=19092, controller_port=19093, settings={"x.y": "1"})
+    props = _properties(broker._properties())
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["log.dirs"] == str(tmp_path / "logs")
+    # topics come from the registry only, and the first group join does not wait
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert props["transaction.state.log.min.isr"] == "1"
+    assert props["x.y"] == "1"
+    assert broker.bootstrap == "127.0.0.1:19092"
+
+
+def test_without_java_it_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: None)
+    with pytest.raises(KafkaSetupError, match="openjdk-17-jre-headless"):
+        kafka.java_binary()
+
+
+@pytest.mark.parametrize(
+    ("printed", "ok"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', True),
+        ('openjdk version "25" 2025-09-16', True),
+        ('java version "1.8.0_412"', False),
+        ('openjdk version "11.0.2" 2019-01-15', False),
+    ],
+)
+def test_java_must_be_17_or_newer(monkeypatch: pytest.MonkeyPatch, printed: str, ok: bool) -> None:
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: "/usr/bin/java")
+    monkeypatch.setattr(
+        kafka.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout="", stderr=printed),
+    )
+    if ok:
+        assert kafka.java_binary() == "/usr/bin/java"
+    else:
+        with pytest.raises(KafkaSetupError, match="needs Java 17"):
+            kafka.java_binary()
+
+
+def test_without_maven_the_first_fetch_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BECKON_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: None)
+    with pytest.raises(KafkaSetupError, match="apt-get install maven"):
+        kafka.kafka_libs(progress=lambda line: None)
+
+
+def test_a_completed_fetch_is_reused_without_maven(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BECKON_CACHE_DIR", str(tmp_path))
+    home = tmp_path / f"kafka-{kafka.KAFKA_VERSION}"
+    (home / "lib").mkdir(parents=True)
+    digest = kafka.hashlib.sha256(kafka._pom()).hexdigest()
+    (home / "complete").write_text(digest + "\n")
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: None)  # no mvn needed now
+    assert kafka.kafka_libs(progress=lambda line: None) == home / "lib"
