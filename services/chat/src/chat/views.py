@@ -125,7 +125,8 @@ def lead_mark(row: Row) -> dict[str, Any]:
         "id": str(row["mark_id"]),
         "conversation_id": str(row["conversation_id"]),
         "visitor_id": row["visitor_id"],
-        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
+        # a mark's row has no e-mail of its own (chat.lead_marks): the label is the pseudonym
+        "visitor_label": visitor_label(row["visitor_id"], email=row.get("email")),
         "agent_id": row["agent_id"],
         "validation": row["validation"],
         "note": row["note"],

@@ -316,3 +316,21 @@ def test_a_message_over_the_socket_has_the_same_shape_as_over_http():
     assert datetime.fromisoformat(over_socket["created_at"]) == datetime.fromisoformat(
         over_http["created_at"]
     )
+
+
+def test_a_lead_mark_is_shown_from_its_own_row_which_has_no_email():
+    """chat.lead_marks has no e-mail column: the mark names its visitor by the pseudonym."""
+    now = NOW
+    row = {
+        "mark_id": UUID(int=1),
+        "conversation_id": UUID(int=2),
+        "visitor_id": "v_9",
+        "agent_id": "demo-anna",
+        "validation": "qualified",
+        "note": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    mark = views.lead_mark(row)
+    assert mark["visitor_label"] == pseudonym("v_9")
+    assert mark["validation"] == "qualified"
