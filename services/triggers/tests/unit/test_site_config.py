@@ -75,3 +75,33 @@ def test_a_site_without_rules_gets_its_configuration_too():
     sites.configure(config(timezone="Europe/Helsinki"))
     assert sites.get("shop").rules.timezone == "Europe/Helsinki"
     assert sites.known("shop") is None
+
+
+def test_a_finnish_site_writes_money_in_its_messages_the_finnish_way():
+    """The invitation's {product_price} follows the site's language, as its canned replies do
+    (a Finnish site showed "€318.90" in the invitation and "318,90 €" in a canned reply)."""
+    from triggers.domain.engine import step
+    from triggers.domain.observation import observe
+    from triggers.domain.state import VisitorState
+    from triggers_testing import product_view
+
+    priced = RULE | {
+        "when": {"product_views": {"gte": 1}},
+        "message": "That one is {product_price} today",
+        "holdout_percent": 0,
+    }
+    sites = Sites()
+    sites.put(site_rules(rules=[priced]))
+
+    def invitation_text(site_id: str = "shop") -> str:
+        state = VisitorState(site_id, "v1")
+        step(sites.get(site_id), state, observe(product_view(site_id, "v1", 0)))
+        result = step(sites.get(site_id), state, observe(product_view(site_id, "v1", 60)))
+        assert result.candidate is not None  # browsed long enough now
+        return result.candidate.variables["product_price"]
+
+    assert invitation_text() == "€89.90"  # no site config: English
+    sites.configure(config(settings={"language": "fi"}))
+    assert invitation_text() == "89,90\u00a0€"
+    sites.configure(config(version=2, settings={"language": "auto"}))
+    assert invitation_text() == "€89.90"

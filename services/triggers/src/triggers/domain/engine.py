@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beckon_contracts.ids import derived_uuid7
+from beckon_contracts.money import money_locale
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.scoring import Behaviour
 from beckon_contracts.sites import SiteConfig, newer
@@ -41,10 +42,19 @@ class Site:
     scorer: Scorer
 
     @classmethod
-    def of(cls, rules: SiteRules) -> Site:
+    def of(cls, rules: SiteRules, locale: str = "en") -> Site:
         return cls(
-            rules=rules, compiled=CompiledRules.from_site(rules), scorer=Scorer(rules.scoring)
+            rules=rules,
+            compiled=CompiledRules.from_site(rules, locale),
+            scorer=Scorer(rules.scoring),
         )
+
+
+def site_locale(config: SiteConfig | None) -> str:
+    """How the site's messages write money: its widget language ("auto" and unset: English),
+    the same choice chat makes for canned replies."""
+    language = config.settings.get("language") if config is not None else None
+    return money_locale(language if isinstance(language, str) else None)
 
 
 def with_site_config(rules: SiteRules, config: SiteConfig | None) -> SiteRules:
@@ -97,7 +107,8 @@ class Sites:
         self._unknown.pop(site_id, None)
         rules = self._published.get(site_id)
         if rules is not None:
-            self._sites[site_id] = Site.of(with_site_config(rules, self._configs.get(site_id)))
+            config = self._configs.get(site_id)
+            self._sites[site_id] = Site.of(with_site_config(rules, config), site_locale(config))
 
     def remove(self, site_id: str) -> None:
         self._published.pop(site_id, None)
@@ -110,7 +121,8 @@ class Sites:
             site = self._unknown.get(site_id)
             if site is None:
                 empty = SiteRules(site_id=site_id, rules=[])
-                site = Site.of(with_site_config(empty, self._configs.get(site_id)))
+                config = self._configs.get(site_id)
+                site = Site.of(with_site_config(empty, config), site_locale(config))
                 self._unknown[site_id] = site
         return site
 

@@ -397,9 +397,10 @@ class CompiledRules:
     rules: tuple[CompiledRule, ...]
     _any_type: tuple[CompiledRule, ...]
     _by_type: Mapping[str, tuple[CompiledRule, ...]]
+    locale: str = "en"  # how money is written in messages: the site's language (sites.config)
 
     @classmethod
-    def from_site(cls, site: SiteRules) -> CompiledRules:
+    def from_site(cls, site: SiteRules, locale: str = "en") -> CompiledRules:
         site_open = compile_schedule(site.business_hours, site.timezone)
         compiled = []
         for rule in sorted((r for r in site.rules if r.enabled), key=_by_priority):
@@ -422,7 +423,9 @@ class CompiledRules:
             for t in all_types
         }
         any_type = tuple(c for c in compiled if c.event_types is None)
-        return cls(site=site, rules=tuple(compiled), _any_type=any_type, _by_type=by_type)
+        return cls(
+            site=site, rules=tuple(compiled), _any_type=any_type, _by_type=by_type, locale=locale
+        )
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((c.rule for c in self.rules if c.rule.id == rule_id), None)
@@ -450,7 +453,7 @@ class CompiledRules:
             if visitor_limit_reason(rule, state.invitations, state.session_id, at) is not None:
                 continue
             if variables is None:
-                variables = variables_for(state, obs)
+                variables = variables_for(state, obs, self.locale)
             if not compiled.needs.issubset(variables):
                 continue
             matches.append(Match(rule=rule, variables=variables, priority=rule.priority))
