@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
 
-from beckon_edge import networks_setting
-from beckon_edge.proxies import IPNetwork
-from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from beckon_edge.settings import PublicEdgeSettings
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 # A dev-only secret: refused outside dev, so a deployment must set CHAT_SECRET_KEY.
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105
@@ -23,10 +21,9 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(BaseSettings):
+class Settings(PublicEdgeSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
-    environment: Literal["dev", "test", "production"] = "dev"
     host: str = "127.0.0.1"
     port: int = Field(default=8003, ge=1, le=65535)
     instance_id: str = Field(default_factory=_default_instance, min_length=1, max_length=100)
@@ -79,20 +76,6 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, ge=1, le=4000)
     max_ws_frame_bytes: int = Field(default=32_768, ge=1024)
     # --- the public edge (issue 12) ------------------------------------------------------
-    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
-        default=(),
-        description="CIDRs of our own reverse proxies (comma-separated): the client IP is the "
-        "first X-Forwarded-For address from the right outside them; empty: the header is ignored",
-    )
-    api_docs: bool | None = Field(
-        default=None, description="Serve /docs and /openapi.json; unset: only in dev"
-    )
-    metrics_port: int | None = Field(
-        default=None,
-        ge=0,
-        le=65535,
-        description="Serve Prometheus /metrics on this port (internal only); unset: none",
-    )
 
     agent_offline_after_s: float = Field(
         default=60.0, gt=0, description="An agent without a console heartbeat goes offline"
@@ -133,15 +116,6 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("CHAT_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _parse_proxies(cls, value: Any) -> Any:
-        return networks_setting(value)
-
-    @property
-    def serves_api_docs(self) -> bool:
-        return self.api_docs if self.api_docs is not None else self.environment == "dev"
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

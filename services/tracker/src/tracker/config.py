@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import yaml
 from beckon_contracts.envelope import SiteId
-from beckon_edge import networks_setting
-from beckon_edge.proxies import IPNetwork
+from beckon_edge.settings import PublicEdgeSettings
 from beckon_messaging import MAX_REQUEST_SIZE
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("demo", "changeme", "example", "placeholder")
 
@@ -31,10 +30,9 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(BaseSettings):
+class Settings(PublicEdgeSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
-    environment: Literal["dev", "test", "production"] = "dev"
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -72,20 +70,6 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Sustained rate per visitor; runaway clients get 429"
     )
     event_burst_per_visitor: int = Field(default=300, ge=1)
-    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
-        default=(),
-        description="CIDRs of our own reverse proxies (comma-separated): the client IP is the "
-        "first X-Forwarded-For address from the right outside them; empty: the header is ignored",
-    )
-    api_docs: bool | None = Field(
-        default=None, description="Serve /docs and /openapi.json; unset: only in dev"
-    )
-    metrics_port: int | None = Field(
-        default=None,
-        ge=0,
-        le=65535,
-        description="Serve Prometheus /metrics on this port (internal only); unset: none",
-    )
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -93,15 +77,6 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("TRACKER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _parse_proxies(cls, value: Any) -> Any:
-        return networks_setting(value)
-
-    @property
-    def serves_api_docs(self) -> bool:
-        return self.api_docs if self.api_docs is not None else self.environment == "dev"
 
     @model_validator(mode="after")
     def _load_sites_file(self) -> Settings:
