@@ -143,8 +143,13 @@ def java_binary() -> str:
     return java
 
 
-def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """A random cluster id as Kafka writes them (22 URL-safe base64 characters), never starting
+    with "-": the storage tool would read such an id as an option (1 format in 64 failed so)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 # Sized for one machine shared with everything else: small thread pools, few internal
@@ -239,7 +244,7 @@ class KafkaBroker:
         jvm = [java, f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath]
         if not (self.logs_dir / "meta.properties").exists():
             formatted = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)],
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -79,3 +79,15 @@ def test_a_completed_fetch_is_reused_without_maven(
     (home / "complete").write_text(digest + "\n")
     monkeypatch.setattr(kafka.shutil, "which", lambda name: None)  # no mvn needed now
     assert kafka.kafka_libs(progress=lambda line: None) == home / "lib"
+
+
+def test_a_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One format in 64 failed with "argument --cluster-id/-t: expected one argument"."""
+    import uuid as uuid_module
+
+    dashed = uuid_module.UUID(bytes=b"\xf8" + bytes(15))  # base64url: starts with "-"
+    values = iter([dashed, uuid_module.UUID(int=1)])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(values))
+    found = kafka.cluster_id()
+    assert not found.startswith("-")
+    assert len(found) == 22
