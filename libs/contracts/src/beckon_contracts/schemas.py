@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from beckon_contracts.candidates import CandidateRecord
 from beckon_contracts.chat_events import ChatEvent
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.invitations import InvitationRecord
@@ -36,6 +37,7 @@ EXPORTED: dict[str, Any] = {
     "visitors.state": VisitorSnapshot,
     "visitors.events": ScoreCrossed,
     "rules.stats": RuleStats,
+    "triggers.candidates": CandidateRecord,
 }
 
 
