@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from beckon_contracts.candidates import CandidateRecord
 from beckon_contracts.chat_events import ChatEvent
+from beckon_contracts.chat_signals import ChatSignal
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.invitations import InvitationRecord
 from beckon_contracts.presence import TeamPresence
@@ -34,6 +35,7 @@ EXPORTED: dict[str, Any] = {
     "agents.presence": TeamPresence,
     "chat.invitations": InvitationRecord,
     "chat.events": ChatEvent,
+    "chat.signals": ChatSignal,
     "visitors.state": VisitorSnapshot,
     "visitors.events": ScoreCrossed,
     "rules.stats": RuleStats,

@@ -24,6 +24,14 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from beckon_contracts.chat_signals import (
+    AgentCard,
+    AgentsPushSignal,
+    ChatSignal,
+    InvitationSignal,
+    ShownInvitation,
+    chat_signal_key,
+)
 from beckon_contracts.dead_letter import ReasonCode
 from beckon_contracts.invitations import InvitationIssued, parse_invitation_record
 from beckon_contracts.topics import (
@@ -67,9 +75,11 @@ class Bus:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def signal(self, key: str, signal: dict[str, Any]) -> None:
+    async def signal(self, signal: ChatSignal) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
-        await self.producer.send(CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode())
+        await self.producer.send(
+            CHAT_SIGNALS.name, signal.model_dump_json().encode(), key=chat_signal_key(signal)
+        )
 
     async def push_to_agents(
         self, site_id: str, frame: dict[str, Any], agent_ids: Iterable[str] | None = None
@@ -77,13 +87,11 @@ class Bus:
         """One console frame for the site's agent sockets on every instance (all of them, or
         only those of `agent_ids`): notes, live-list news, anything agents-only."""
         await self.signal(
-            site_id,
-            {
-                "kind": "push",
-                "site_id": site_id,
-                "agent_ids": sorted(agent_ids) if agent_ids is not None else None,
-                "frame": frame,
-            },
+            AgentsPushSignal(
+                site_id=site_id,
+                agent_ids=sorted(agent_ids) if agent_ids is not None else None,
+                frame=frame,
+            )
         )
 
 
@@ -317,22 +325,20 @@ class InvitationConsumer:
             return
         agent = payload.agent
         await self.bus.signal(
-            f"{record.site_id}:{record.visitor_id}",
-            {
-                "kind": "invitation",
-                "site_id": record.site_id,
-                "visitor_id": record.visitor_id,
-                "invitation": {
-                    "id": str(payload.invitation_id),
-                    "message": payload.message,
-                    "agent": {"name": agent.name, "avatar_url": agent.avatar_url}
+            InvitationSignal(
+                site_id=record.site_id,
+                visitor_id=record.visitor_id,
+                invitation=ShownInvitation(
+                    id=payload.invitation_id,
+                    message=payload.message,
+                    agent=AgentCard(name=agent.name, avatar_url=agent.avatar_url)
                     if agent
                     else None,
-                    "team": payload.team,
-                    "expires_at": payload.expires_at.isoformat(),
-                    "rule_id": payload.rule_id,
-                },
-            },
+                    team=payload.team,
+                    expires_at=payload.expires_at,
+                    rule_id=payload.rule_id,
+                ),
+            )
         )
 
     async def _dead_letter(
