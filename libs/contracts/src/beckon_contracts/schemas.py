@@ -18,6 +18,7 @@ from beckon_contracts.chat_events import ChatEvent
 from beckon_contracts.chat_signals import ChatSignal
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.invitations import InvitationRecord
+from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rule_stats import RuleStats
 from beckon_contracts.rules_config import RulesPublished
@@ -40,6 +41,7 @@ EXPORTED: dict[str, Any] = {
     "visitors.events": ScoreCrossed,
     "rules.stats": RuleStats,
     "triggers.candidates": CandidateRecord,
+    "triggers.outcomes": FunnelStep,
 }
 
 

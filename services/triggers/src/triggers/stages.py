@@ -22,6 +22,7 @@ from beckon_contracts.candidates import (
 )
 from beckon_contracts.dead_letter import FieldError, ReasonCode
 from beckon_contracts.ids import uuid7
+from beckon_contracts.outcomes import parse_funnel_step
 from beckon_contracts.rule_stats import RuleStats
 from beckon_messaging import classify, dead_letter, encode_dead_letter
 from pydantic import ValidationError
@@ -170,7 +171,7 @@ async def _send_outcomes(runtime: Runtime, outcomes: list[Outcome]) -> None:
         await runtime.out.send(
             topics.TRIGGERS_OUTCOMES.name,
             f"{outcome.site_id}:{outcome.rule_id}",
-            outcome.to_record(),
+            outcome.to_record().model_dump_json().encode(),
         )
 
 
@@ -261,8 +262,8 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
     for event in events:
         message = event.message
         try:
-            outcome = Outcome.from_record(orjson.loads(message.value or b""))
-        except Exception as exc:
+            outcome = Outcome.from_record(parse_funnel_step(message.value or b""))
+        except ValidationError as exc:
             await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
             continue
         if outcome.source_id and seen.get(outcome.source_id):

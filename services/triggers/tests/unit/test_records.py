@@ -17,11 +17,12 @@ from beckon_contracts.invitations import (
     InvitationIssued,
     parse_invitation_record,
 )
+from beckon_contracts.outcomes import parse_funnel_step
 from beckon_contracts.presence import AgentPresence, TeamPresence
 from beckon_contracts.rule_stats import parse_rule_stats
 from beckon_contracts.rules import SiteRules
 from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
-from triggers.domain.engine import Candidate, Site, step
+from triggers.domain.engine import Candidate, Outcome, Site, step
 from triggers.domain.observation import BadRecord, iso, observe
 from triggers.domain.state import VisitorState
 from triggers.domain.stats import RuleFunnel
@@ -190,3 +191,12 @@ def test_a_dead_letter_names_where_the_record_was_read_and_the_field() -> None:
     assert payload.raw.encode() == raw
     broken = DeadLettered.model_validate_json(_dead_letter(_Message(), b"{oops", ValueError("x")))
     assert (broken.site_id, broken.payload.reason) == ("unknown", "processing_failed")
+
+
+def test_funnel_steps_round_trip_through_their_contract_with_the_same_wire_keys() -> None:
+    site, candidate = _candidate()
+    _, [decision] = decide(site, [candidate], {"demo:v1": VisitorMarks()})
+    for outcome in decision.outcomes:
+        wire = outcome.to_record().model_dump_json()
+        assert Outcome.from_record(parse_funnel_step(wire)) == outcome
+        assert orjson.loads(wire) == {name: getattr(outcome, name) for name in Outcome.__slots__}
