@@ -1,4 +1,7 @@
-"""Records on the dead-letter twins: what was rejected, why, and the raw input, untouched."""
+"""Records on the dead-letter twins: what was rejected, why, and the raw input, untouched.
+
+Build them with `beckon_messaging.dead_letter` (one builder for every service).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +33,11 @@ class DeadLetterPayload(BaseModel):
     source: Annotated[str, StringConstraints(max_length=200)] = Field(
         description="Where it was rejected: an HTTP route or a topic name"
     )
+    topic: Annotated[str, StringConstraints(max_length=249)] | None = Field(
+        default=None, description="The topic the rejected record was read from (None: HTTP)"
+    )
+    partition: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
     reason: ReasonCode
     detail: Annotated[str, StringConstraints(max_length=2000)]
     errors: list[FieldError] = Field(default_factory=list, max_length=100)

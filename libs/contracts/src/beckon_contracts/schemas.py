@@ -13,9 +13,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from beckon_contracts.candidates import CandidateRecord
 from beckon_contracts.chat_events import ChatEvent
+from beckon_contracts.chat_signals import ChatSignal
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.invitations import InvitationRecord
+from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rule_stats import RuleStats
 from beckon_contracts.rules_config import RulesPublished
@@ -33,9 +36,12 @@ EXPORTED: dict[str, Any] = {
     "agents.presence": TeamPresence,
     "chat.invitations": InvitationRecord,
     "chat.events": ChatEvent,
+    "chat.signals": ChatSignal,
     "visitors.state": VisitorSnapshot,
     "visitors.events": ScoreCrossed,
     "rules.stats": RuleStats,
+    "triggers.candidates": CandidateRecord,
+    "triggers.outcomes": FunnelStep,
 }
 
 

@@ -17,7 +17,16 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from beckon_contracts.chat_signals import (
+    AgentsChangedSignal,
+    AgentsPushSignal,
+    ChatSignal,
+    InvitationSignal,
+    TypingSignal,
+    chat_signal_adapter,
+)
 from beckon_contracts.topics import CHAT_EVENTS
+from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 from chat import views
@@ -145,6 +154,7 @@ class Hub:
         self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
         self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
         self.delivered = 0
+        self.skipped_signals = 0  # invalid records on chat.signals, logged and skipped
 
     # --- registry --------------------------------------------------------------------------
 
@@ -202,8 +212,23 @@ class Hub:
     async def handle(self, topic: str, record: dict[str, Any]) -> None:
         if topic == CHAT_EVENTS.name:
             await self._fact(record)
-        else:
-            await self._signal(record)
+            return
+        try:
+            signal = chat_signal_adapter.validate_python(record)
+        except ValidationError as exc:
+            # an instance of another version, or a bug: skip it, the feed goes on
+            self.skipped_signals += 1
+            first = exc.errors(include_url=False, include_input=False)[0]
+            log.warning(
+                "invalid signal skipped",
+                extra={
+                    "kind": str(record.get("kind"))[:40],
+                    "loc": ".".join(str(part) for part in first["loc"]),
+                    "error": first["msg"][:200],
+                },
+            )
+            return
+        await self.signal(signal)
 
     async def _fact(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -265,43 +290,39 @@ class Hub:
                 self.track(connection, conversation)
             self._send(connections, {"t": "conversation", "conversation": conversation})
 
-    async def _signal(self, signal: dict[str, Any]) -> None:
-        kind, site_id = signal.get("kind"), signal.get("site_id")
-        if not isinstance(site_id, str):
-            return
-        if kind == "typing":
-            if signal.get("who") == "visitor":
+    async def signal(self, signal: ChatSignal) -> None:
+        """Deliver one signal to the sockets here it is meant for."""
+        site_id = signal.site_id
+        if isinstance(signal, TypingSignal):
+            if signal.who == "visitor":
                 self._send(
                     self.agents.get(site_id),
                     {
                         "t": "typing",
-                        "conversation_id": signal.get("conversation_id"),
+                        "conversation_id": str(signal.conversation_id),
                         "who": "visitor",
-                        "on": bool(signal.get("on")),
-                        "preview": signal.get("preview"),
+                        "on": signal.on,
+                        "preview": signal.preview,
                     },
                 )
-            else:
+            else:  # never a preview: agents' drafts are theirs
                 self._send(
-                    self.visitors.get((site_id, str(signal.get("visitor_id")))),
-                    {"t": "typing", "on": bool(signal.get("on"))},
+                    self.visitors.get((site_id, signal.visitor_id)),
+                    {"t": "typing", "on": signal.on},
                 )
-        elif kind == "invitation":
+        elif isinstance(signal, InvitationSignal):
             self._send(
-                self.visitors.get((site_id, str(signal.get("visitor_id")))),
-                {"t": "invitation", "invitation": signal.get("invitation")},
+                self.visitors.get((site_id, signal.visitor_id)),
+                {"t": "invitation", "invitation": signal.invitation.model_dump(mode="json")},
             )
-        elif kind == "push":  # agents-only frames (Bus.push_to_agents)
-            frame, wanted = signal.get("frame"), signal.get("agent_ids")
-            if not isinstance(frame, dict):
-                return
+        elif isinstance(signal, AgentsPushSignal):  # agents-only frames (Bus.push_to_agents)
             group: Iterable[Connection] = self.agents.get(site_id, ())
-            if wanted is not None:
-                ids = set(wanted)
+            if signal.agent_ids is not None:
+                ids = set(signal.agent_ids)
                 group = [c for c in group if c.agent_id in ids]
-            self._send(group, frame)
-        elif kind == "agents":
-            wanted = set(signal.get("agent_ids") or ())
+            self._send(group, signal.frame)
+        elif isinstance(signal, AgentsChangedSignal):
+            wanted = set(signal.agent_ids)
             mine = [c for c in self.agents.get(site_id, ()) if c.agent_id in wanted]
             for agent_id in {c.agent_id for c in mine}:
                 assert agent_id is not None

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import asyncpg
 import uvicorn
+from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
 from beckon_observability import configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
@@ -155,9 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay = OutboxRelay(pool, bus.producer, settings.outbox_poll_s)
 
             async def agents_changed(site_id: str, agent_ids: Iterable[str]) -> None:
-                await bus.signal(
-                    site_id, {"kind": "agents", "site_id": site_id, "agent_ids": sorted(agent_ids)}
-                )
+                await bus.signal(AgentsChangedSignal(site_id=site_id, agent_ids=sorted(agent_ids)))
 
             service = ChatService(
                 pool,

@@ -202,6 +202,11 @@ def test_a_fetch_splits_into_rows_and_dead_letters_with_their_reasons() -> None:
     dead = letters[0].record()
     assert dead.site_id == "shop"
     assert dead.payload.source == "chat-activity:tracking.events:3"
+    assert (dead.payload.topic, dead.payload.partition, dead.payload.offset) == (
+        "tracking.events",
+        3,
+        0,
+    )
     assert any(error.loc == "product_viewed.payload.price" for error in dead.payload.errors)
     assert orjson.loads(dead.payload.raw) == bad_schema
     assert letters[1].record().site_id == "unknown"

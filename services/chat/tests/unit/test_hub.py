@@ -4,6 +4,15 @@ from uuid import UUID
 
 import orjson
 import pytest
+from beckon_contracts.chat_signals import (
+    AgentCard,
+    AgentsChangedSignal,
+    AgentsPushSignal,
+    ChatSignal,
+    InvitationSignal,
+    ShownInvitation,
+    TypingSignal,
+)
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS
 from chat import hub as hub_module
 from chat.domain.events import chat_event
@@ -214,19 +223,25 @@ async def test_a_message_to_a_visitor_without_sockets_still_reaches_the_agents()
     assert world.received() == {"anna", "ben"}
 
 
+async def deliver(world: World, signal: ChatSignal) -> None:
+    """Through the wire, as Bus.signal writes it and the feed hands it to the hub."""
+    await world.hub.handle(CHAT_SIGNALS.name, orjson.loads(signal.model_dump_json()))
+    await settle()
+
+
 async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
     world = World()
-    signal = {
-        "kind": "typing",
-        "who": "visitor",
-        "site_id": "demo",
-        "visitor_id": "v_1",
-        "conversation_id": str(CONVERSATION),
-        "on": True,
-        "preview": "Do you have this in 4",
-    }
-    await world.hub.handle(CHAT_SIGNALS.name, signal)
-    await settle()
+    await deliver(
+        world,
+        TypingSignal(
+            who="visitor",
+            site_id="demo",
+            visitor_id="v_1",
+            conversation_id=CONVERSATION,
+            on=True,
+            preview="Do you have this in 4",
+        ),
+    )
     assert world.received() == {"anna", "ben"}
     assert world.sockets["anna"].sent == [
         {
@@ -241,46 +256,67 @@ async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
 
 async def test_agent_typing_reaches_only_that_visitor_and_never_with_a_preview():
     world = World()
-    signal = {
-        "kind": "typing",
-        "who": "agent",
-        "site_id": "demo",
-        "visitor_id": "v_1",
-        "conversation_id": str(CONVERSATION),
-        "on": True,
-        "preview": "must not leak",
-    }
-    await world.hub.handle(CHAT_SIGNALS.name, signal)
-    await settle()
+    await deliver(
+        world,
+        TypingSignal(
+            who="agent",
+            site_id="demo",
+            visitor_id="v_1",
+            conversation_id=CONVERSATION,
+            on=True,
+            preview="must not leak",
+        ),
+    )
     assert world.received() == {"visitor", "visitor_tab2"}
     assert world.sockets["visitor"].sent == [{"t": "typing", "on": True}]
 
 
-async def test_an_invitation_reaches_only_that_visitor():
+async def test_an_invitation_reaches_only_that_visitor_in_the_widgets_shape():
     world = World()
-    invitation = {"id": "inv-1", "message": "Need a hand?", "agent": None, "team": "sales"}
-    signal = {
-        "kind": "invitation",
-        "site_id": "demo",
-        "visitor_id": "v_2",
-        "invitation": invitation,
-    }
-    await world.hub.handle(CHAT_SIGNALS.name, signal)
-    await settle()
+    invitation = ShownInvitation(
+        id=UUID("0192f0c3-aaaa-7bbb-8ccc-000000000009"),
+        message="Need a hand?",
+        agent=AgentCard(name="Anna", avatar_url=None),
+        team="sales",
+        expires_at=NOW,
+        rule_id="size-help",
+    )
+    await deliver(world, InvitationSignal(site_id="demo", visitor_id="v_2", invitation=invitation))
     assert world.received() == {"other_visitor"}
-    assert world.sockets["other_visitor"].sent == [{"t": "invitation", "invitation": invitation}]
+    assert world.sockets["other_visitor"].sent == [
+        {
+            "t": "invitation",
+            "invitation": {
+                "id": "0192f0c3-aaaa-7bbb-8ccc-000000000009",
+                "message": "Need a hand?",
+                "agent": {"name": "Anna", "avatar_url": None},
+                "team": "sales",
+                "expires_at": "2026-11-23T12:00:00Z",
+                "rule_id": "size-help",
+            },
+        }
+    ]
 
 
 async def test_an_agents_change_reaches_only_that_agents_consoles():
     world = World()
     world.agent("anna_second_tab", "demo", "demo-anna")
-    signal = {"kind": "agents", "site_id": "demo", "agent_ids": ["demo-anna", "other-olga"]}
-    await world.hub.handle(CHAT_SIGNALS.name, signal)
-    await settle()
+    await deliver(world, AgentsChangedSignal(site_id="demo", agent_ids=["demo-anna", "other-olga"]))
     assert world.received() == {"anna", "anna_second_tab"}
     assert world.sockets["anna"].sent == [
         {"t": "agent", "agent": {"id": "demo-anna", "site_id": "demo", "status": "online"}}
     ]
+
+
+async def test_a_push_reaches_every_agent_of_the_site_or_only_those_named():
+    world = World()
+    frame = {"t": "note", "conversation_id": str(CONVERSATION), "note": {"text": "VIP"}}
+    await deliver(world, AgentsPushSignal(site_id="demo", frame=frame))
+    assert world.received() == {"anna", "ben"}
+    assert world.sockets["ben"].sent == [frame]
+    world = World()
+    await deliver(world, AgentsPushSignal(site_id="demo", agent_ids=["demo-ben"], frame=frame))
+    assert world.received() == {"ben"}
 
 
 @pytest.mark.parametrize(
@@ -289,13 +325,17 @@ async def test_an_agents_change_reaches_only_that_agents_consoles():
         {"kind": "typing", "who": "visitor", "visitor_id": "v_1", "on": True},  # no site
         {"kind": "typing", "who": "visitor", "site_id": 7, "on": True},
         {"kind": "something-new", "site_id": "demo", "visitor_id": "v_1"},
+        {"kind": "invitation", "site_id": "demo", "visitor_id": "v_2", "invitation": {"id": 1}},
+        {"kind": "push", "site_id": "demo", "frame": "not an object"},
     ],
 )
-async def test_signals_without_a_site_or_of_unknown_kind_reach_nobody(signal):
+async def test_invalid_signals_are_logged_and_skipped_and_the_feed_goes_on(signal, caplog):
     world = World()
     await world.hub.handle(CHAT_SIGNALS.name, signal)
-    await settle()
-    assert world.received() == set()
+    await deliver(world, AgentsChangedSignal(site_id="demo", agent_ids=["demo-ben"]))
+    assert world.received() == {"ben"}  # the next signal is delivered
+    assert world.hub.skipped_signals == 1
+    assert "invalid signal skipped" in caplog.text
 
 
 async def test_facts_without_a_site_or_visitor_reach_nobody():

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
+from beckon_contracts.chat_signals import InvitationSignal, ShownInvitation
+from beckon_contracts.topics import CHAT_SIGNALS
 from beckon_contracts.visitors import VisitorSnapshotPayload
 from chat.live.domain import Filter, Registry, compact_row, select
+from chat.live.reader import LiveVisitors
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 T = NOW.timestamp()
@@ -220,3 +224,31 @@ def test_an_email_given_in_the_chat_names_the_visitor_in_the_list() -> None:
     assert frame is not None
     assert frame["upsert"][0]["label"]["en"] == "anna@example.com"
     assert not registry.note("s", "v1", T, email="anna@example.com")  # nothing new
+
+
+async def test_a_personal_invitation_signal_marks_the_visitor_invited_and_a_rules_does_not() -> (
+    None
+):
+    live = LiveVisitors("localhost:1", "test", idle_after_s=600, push_interval_s=1)
+    live.registry.apply("s", "v1", snapshot(), T)
+    live.registry.apply("s", "v2", snapshot(), T)
+
+    def signal(visitor_id: str, rule_id: str | None) -> bytes:
+        shown = ShownInvitation(
+            id=UUID("0192f0c3-aaaa-7bbb-8ccc-000000000009"),
+            message="Hi",
+            team="sales",
+            expires_at=NOW + timedelta(minutes=10),
+            rule_id=rule_id,
+        )
+        return (
+            InvitationSignal(site_id="s", visitor_id=visitor_id, invitation=shown)
+            .model_dump_json()
+            .encode()
+        )
+
+    live.handle_news(CHAT_SIGNALS.name, signal("v1", None), T)
+    live.handle_news(CHAT_SIGNALS.name, signal("v2", "size-help"), T)  # triggers' snapshot says
+    live.handle_news(CHAT_SIGNALS.name, b'{"kind":"invitation","site_id":"s"}', T)  # skipped
+    assert live.registry.visitor("s", "v1")["invited"] is True  # type: ignore[index]
+    assert live.registry.visitor("s", "v2")["invited"] is False  # type: ignore[index]

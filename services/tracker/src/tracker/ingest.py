@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
+from beckon_contracts.dead_letter import FieldError, ReasonCode
 from beckon_contracts.envelope import is_identifier, record_key
-from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import TrackingEvent
 from beckon_edge import RateLimiter
+from beckon_messaging import dead_letter, encode_dead_letter
 from pydantic import ValidationError
 
 from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
@@ -238,25 +238,20 @@ class Ingest:
         raw: bytes,
         visitor_id: str | None = None,
     ) -> OutboundRecord:
-        received_at = inbound.edge.received_at
-        letter = DeadLettered(
-            event_id=uuid7(),
-            occurred_at=received_at,
-            received_at=received_at,
+        letter = dead_letter(
+            raw,
+            reason=reason,
+            detail=detail,
+            errors=errors,
+            source=inbound.route,
             site_id=inbound.site.site_id,
             visitor_id=visitor_id,
-            payload=DeadLetterPayload(
-                source=inbound.route,
-                reason=reason,
-                detail=detail[:2000],
-                errors=list(errors)[:100],
-                raw=raw.decode("utf-8", "replace"),
-            ),
+            at=inbound.edge.received_at,
         )
         return OutboundRecord(
             topic=TRACKING_DLQ.name,
             key=record_key(inbound.site.site_id, visitor_id),
-            value=letter.model_dump_json(exclude_none=True).encode(),
+            value=encode_dead_letter(letter),
             headers=[*inbound.trace_headers, ("event_type", b"dead_lettered")],
         )
 

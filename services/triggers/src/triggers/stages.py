@@ -7,7 +7,6 @@ batch's events are acknowledged, so a committed offset means its outputs are on 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -16,9 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from beckon_contracts import topics
-from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError
-from beckon_contracts.envelope import is_site_id
+from beckon_contracts.candidates import (
+    CandidateRecord,
+    InvitationResolved,
+    parse_candidate_record,
+)
+from beckon_contracts.dead_letter import FieldError, ReasonCode
 from beckon_contracts.ids import uuid7
+from beckon_contracts.outcomes import parse_funnel_step
+from beckon_contracts.rule_stats import RuleStats
+from beckon_messaging import classify, dead_letter, encode_dead_letter
+from pydantic import ValidationError
 
 from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
 from triggers.domain.engine import CHAT_FEEDBACK_TYPES, Candidate, Outcome, apply_feedback, step
@@ -36,42 +43,33 @@ log = logging.getLogger("triggers")
 SITE_SAVE_INTERVAL_S = 1.0
 
 
-def dead_letter(source: str, site_id: object, raw: bytes, error: Exception) -> bytes:
-    """A `dead_lettered` record: the reason, the offending field and the raw input."""
-    now = datetime.now(UTC)
-    errors: list[FieldError] = []
+def _dead_letter(message: Any, raw: bytes, error: Exception) -> bytes:
+    """A `dead_lettered` record: where it was read, the reason, the offending field and the
+    raw input."""
     if isinstance(error, BadRecord):
+        reason: ReasonCode = "schema_invalid"
         errors = [FieldError(loc=error.field, msg=error.reason, type="value_error")]
-        reason = "schema_invalid"
-    elif isinstance(error, orjson.JSONDecodeError):
-        reason = "malformed_json"
     else:
-        reason = "processing_failed"
-    letter = DeadLettered(
-        event_id=uuid7(),
-        occurred_at=now,
-        received_at=now,
-        site_id=site_id if is_site_id(site_id) else "unknown",
-        payload=DeadLetterPayload(
-            source=f"triggers:{source}",
-            reason=reason,  # type: ignore[arg-type]
-            detail=str(error)[:2000],
-            errors=errors,
-            raw=raw.decode("utf-8", "replace"),
-        ),
+        reason, errors = classify(error)
+    letter = dead_letter(
+        raw,
+        reason=reason,
+        detail=str(error),
+        errors=errors,
+        source=f"triggers:{message.topic}",
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
     )
-    return letter.model_dump_json(exclude_none=True).encode()
+    return encode_dead_letter(letter)
 
 
 async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) -> None:
     raw: bytes = event.message.value or b""
-    site: object = None
-    with contextlib.suppress(Exception):  # undecodable: the DLQ record says so
-        site = orjson.loads(raw).get("site_id")
     METRICS.dead_lettered.labels(event.message.topic).inc()
     log.warning("dead-lettered %s@%s: %s", event.message.topic, event.message.offset, error)
     key = (event.message.key or b"unknown").decode("utf-8", "replace")
-    await runtime.out.send(dlq, key, dead_letter(event.message.topic, site, raw, error))
+    await runtime.out.send(dlq, key, _dead_letter(event.message, raw, error))
 
 
 # ---- stage 1 --------------------------------------------------------------------------------
@@ -127,7 +125,9 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
             if result.candidate is not None:
                 METRICS.candidates.inc()
                 await out.send(
-                    topics.TRIGGERS_CANDIDATES.name, state.site_id, result.candidate.to_record()
+                    topics.TRIGGERS_CANDIDATES.name,
+                    state.site_id,
+                    result.candidate.to_record().model_dump_json().encode(),
                 )
             await _send_outcomes(runtime, result.outcomes)
         else:
@@ -171,7 +171,7 @@ async def _send_outcomes(runtime: Runtime, outcomes: list[Outcome]) -> None:
         await runtime.out.send(
             topics.TRIGGERS_OUTCOMES.name,
             f"{outcome.site_id}:{outcome.rule_id}",
-            outcome.to_record(),
+            outcome.to_record().model_dump_json().encode(),
         )
 
 
@@ -182,13 +182,14 @@ async def admission_batch(
     runtime: Runtime, sites_table: Any, visitors_table: Any, events: list[Event]
 ) -> None:
     await runtime.ready.wait()
-    by_site: dict[str, list[tuple[dict[str, Any], Event]]] = defaultdict(list)
+    by_site: dict[str, list[tuple[CandidateRecord, Event]]] = defaultdict(list)
     for event in events:
         try:
-            data = orjson.loads(event.message.value or b"")
-            by_site[str(data["site_id"])].append((data, event))
-        except Exception as exc:
+            record = parse_candidate_record(event.message.value or b"")
+        except ValidationError as exc:
             await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
+            continue
+        by_site[record.site_id].append((record, event))
     now = time.time()
     decisions: list[Decision] = []
     for site_id, items in by_site.items():
@@ -203,15 +204,11 @@ async def admission_batch(
         marks: dict[str, VisitorMarks] = {}
         candidates: list[Candidate] = []
         last_event: dict[str, Event] = {}
-        for data, event in items:
-            if data.get("kind") == "resolve":
-                decider.resolve(str(data.get("invitation_id")))
+        for record, event in items:
+            if isinstance(record, InvitationResolved):
+                decider.resolve(str(record.invitation_id))
                 continue
-            try:
-                candidate = Candidate.from_record(data)
-            except (KeyError, TypeError) as exc:
-                await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
-                continue
+            candidate = Candidate.from_record(record)
             vkey = f"{site_id}:{candidate.visitor_id}"
             if vkey not in marks:
                 raw = visitors_table.get(vkey)
@@ -245,6 +242,8 @@ async def _send_decision(runtime: Runtime, decision: Decision) -> None:
         await _send_outcomes(runtime, [outcome])
     if decision.record is None:
         METRICS.refused.labels(decision.reason or "unknown").inc()
+        if decision.detail:
+            log.warning("no invitation: %s: %s", decision.reason, decision.detail[:500])
         return
     key = f"{decision.candidate.site_id}:{decision.candidate.visitor_id}"
     METRICS.decisions.labels(decision.kind).inc()
@@ -263,8 +262,8 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
     for event in events:
         message = event.message
         try:
-            outcome = Outcome.from_record(orjson.loads(message.value or b""))
-        except Exception as exc:
+            outcome = Outcome.from_record(parse_funnel_step(message.value or b""))
+        except ValidationError as exc:
             await _reject(runtime, event, exc, topics.TRIGGERS_DLQ.name)
             continue
         if outcome.source_id and seen.get(outcome.source_id):
@@ -298,17 +297,14 @@ def record_outcome(funnel: RuleFunnel, outcome: Outcome) -> None:
 
 
 def stats_record(site_id: str, rule_id: str, funnel: RuleFunnel) -> bytes:
-    now = datetime.now(UTC)
-    return orjson.dumps(
-        {
-            "event_id": str(uuid7()),
-            "type": "rule.stats",
-            "schema_version": 1,
-            "occurred_at": now.isoformat().replace("+00:00", "Z"),
-            "site_id": site_id,
-            "payload": funnel.to_payload(rule_id).model_dump(mode="json"),
-        }
+    record = RuleStats(
+        event_id=uuid7(),
+        occurred_at=datetime.now(UTC),
+        site_id=site_id,
+        payload=funnel.to_payload(rule_id),
     )
+    # as rules.stats has always been written: no edge times or visitor on a per-rule record
+    return record.model_dump_json(exclude={"received_at", "visitor_id", "session_id"}).encode()
 
 
 # ---- stage 4 --------------------------------------------------------------------------------
@@ -340,6 +336,8 @@ async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
             await runtime.out.send(
                 topics.TRIGGERS_CANDIDATES.name,
                 fact.site_id,
-                {"kind": "resolve", "site_id": fact.site_id, "invitation_id": str(invitation_id)},
+                InvitationResolved(site_id=fact.site_id, invitation_id=invitation_id)
+                .model_dump_json()
+                .encode(),
             )
     await runtime.out.flush()

@@ -22,11 +22,10 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
-from beckon_contracts.envelope import is_site_id
-from beckon_contracts.ids import uuid7
+from beckon_contracts.dead_letter import DeadLettered, ReasonCode
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import parse_tracking_event
+from beckon_messaging import classify, dead_letter, encode_dead_letter
 from pydantic import ValidationError
 
 from chat.activity import store
@@ -44,7 +43,7 @@ SWEEP_LOCK = 0x0BEC_AC71  # pg advisory lock: one sweeper at a time across insta
 class DeadLetter:
     """A record that will not be stored, with why."""
 
-    __slots__ = ("detail", "errors", "partition", "raw", "reason")
+    __slots__ = ("detail", "errors", "offset", "partition", "raw", "reason")
 
     def __init__(
         self,
@@ -53,37 +52,25 @@ class DeadLetter:
         reason: ReasonCode,
         detail: str,
         errors: Sequence[Any] = (),
+        offset: int | None = None,
     ) -> None:
         self.raw = raw
         self.partition = partition
+        self.offset = offset
         self.reason = reason
         self.detail = detail
         self.errors = errors
 
     def record(self) -> DeadLettered:
-        site: object = None
-        with contextlib.suppress(Exception):
-            site = orjson.loads(self.raw).get("site_id")
-        now = datetime.now(UTC)
-        return DeadLettered(
-            event_id=uuid7(),
-            occurred_at=now,
-            received_at=now,
-            site_id=site if is_site_id(site) else "unknown",
-            payload=DeadLetterPayload(
-                source=f"{GROUP_ID}:{TRACKING_EVENTS.name}:{self.partition}",
-                reason=self.reason,
-                detail=self.detail[:2000],
-                errors=[
-                    FieldError(
-                        loc=".".join(str(part) for part in error["loc"]),
-                        msg=str(error["msg"])[:500],
-                        type=str(error["type"]),
-                    )
-                    for error in list(self.errors)[:100]
-                ],
-                raw=self.raw.decode("utf-8", "replace"),
-            ),
+        return dead_letter(
+            self.raw,
+            reason=self.reason,
+            detail=self.detail,
+            errors=self.errors,
+            source=f"{GROUP_ID}:{TRACKING_EVENTS.name}:{self.partition}",
+            topic=TRACKING_EVENTS.name,
+            partition=self.partition,
+            offset=self.offset,
         )
 
 
@@ -96,13 +83,10 @@ def read_batch(records: Sequence[ConsumerRecord]) -> tuple[list[ActivityRow], li
         try:
             event = parse_tracking_event(raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_input=False)
-            if errors and errors[0]["type"] == "json_invalid":
-                letters.append(DeadLetter(raw, record.partition, "malformed_json", str(exc)))
-            else:
-                letters.append(
-                    DeadLetter(raw, record.partition, "schema_invalid", str(exc), errors)
-                )
+            reason, errors = classify(exc)
+            letters.append(
+                DeadLetter(raw, record.partition, reason, str(exc), errors, record.offset)
+            )
             continue
         row = to_row(event)
         if row is not None:
@@ -191,9 +175,7 @@ class ActivityRecorder:
         for letter in letters:
             dead = letter.record()
             await self.producer.send_and_wait(
-                TRACKING_DLQ.name,
-                dead.model_dump_json(exclude_none=True).encode(),
-                key=dead.site_id.encode(),
+                TRACKING_DLQ.name, encode_dead_letter(dead), key=dead.site_id.encode()
             )
             log.warning(
                 "tracking record dead-lettered",
@@ -205,12 +187,13 @@ class ActivityRecorder:
         self, rows: list[ActivityRow], records: Sequence[ConsumerRecord]
     ) -> list[DeadLetter]:
         """The batch was refused for some row's data: store the rest, dead-letter that one."""
-        raw_by_id: dict[str, tuple[bytes, int]] = {}
+        raw_by_id: dict[str, tuple[bytes, int, int]] = {}
         for record in records:
             with contextlib.suppress(Exception):
                 raw_by_id[str(orjson.loads(record.value or b"")["event_id"])] = (
                     record.value or b"",
                     record.partition,
+                    record.offset,
                 )
         letters = []
         async with self.pool.acquire() as conn:
@@ -219,11 +202,10 @@ class ActivityRecorder:
                     async with conn.transaction():
                         self.stored += await store.insert_rows(conn, [row])
                 except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-                    raw, partition = raw_by_id.get(str(row.event_id), (b"", 0))
+                    raw, partition, offset = raw_by_id.get(str(row.event_id), (b"", 0, None))
+                    detail = f"{type(exc).__name__}: {exc}"
                     letters.append(
-                        DeadLetter(
-                            raw, partition, "processing_failed", f"{type(exc).__name__}: {exc}"
-                        )
+                        DeadLetter(raw, partition, "processing_failed", detail, offset=offset)
                     )
         return letters
 

@@ -23,10 +23,16 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from beckon_contracts.dead_letter import DeadLettered, DeadLetterPayload, FieldError, ReasonCode
-from beckon_contracts.envelope import is_site_id
-from beckon_contracts.ids import uuid7
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from beckon_contracts.chat_signals import (
+    AgentCard,
+    AgentsPushSignal,
+    ChatSignal,
+    InvitationSignal,
+    ShownInvitation,
+    chat_signal_key,
+)
+from beckon_contracts.dead_letter import ReasonCode
 from beckon_contracts.invitations import InvitationIssued, parse_invitation_record
 from beckon_contracts.topics import (
     CHAT_EVENTS,
@@ -34,7 +40,7 @@ from beckon_contracts.topics import (
     CHAT_INVITATIONS_DLQ,
     CHAT_SIGNALS,
 )
-from beckon_messaging import make_producer
+from beckon_messaging import dead_letter, encode_dead_letter, make_producer
 from pydantic import ValidationError
 
 log = logging.getLogger("chat.bus")
@@ -69,9 +75,11 @@ class Bus:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def signal(self, key: str, signal: dict[str, Any]) -> None:
+    async def signal(self, signal: ChatSignal) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
-        await self.producer.send(CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode())
+        await self.producer.send(
+            CHAT_SIGNALS.name, signal.model_dump_json().encode(), key=chat_signal_key(signal)
+        )
 
     async def push_to_agents(
         self, site_id: str, frame: dict[str, Any], agent_ids: Iterable[str] | None = None
@@ -79,13 +87,11 @@ class Bus:
         """One console frame for the site's agent sockets on every instance (all of them, or
         only those of `agent_ids`): notes, live-list news, anything agents-only."""
         await self.signal(
-            site_id,
-            {
-                "kind": "push",
-                "site_id": site_id,
-                "agent_ids": sorted(agent_ids) if agent_ids is not None else None,
-                "frame": frame,
-            },
+            AgentsPushSignal(
+                site_id=site_id,
+                agent_ids=sorted(agent_ids) if agent_ids is not None else None,
+                frame=frame,
+            )
         )
 
 
@@ -276,7 +282,7 @@ class InvitationConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 for records in batches.values():
                     for message in records:
-                        await self._handle_safely(message.value or b"")
+                        await self._handle_safely(message)
                 if batches:
                     await self.consumer.commit()
             except asyncio.CancelledError:
@@ -285,18 +291,18 @@ class InvitationConsumer:
                 log.exception("invitations consumer failed; retrying")
                 await asyncio.sleep(1.0)
 
-    async def _handle_safely(self, raw: bytes) -> None:
+    async def _handle_safely(self, message: ConsumerRecord[bytes, bytes]) -> None:
         """One record's failure is that record's: it is dead-lettered, the rest go on."""
         try:
-            await self._handle(raw)
+            await self._handle(message)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-            await self._dead_letter(raw, "processing_failed", f"{type(exc).__name__}: {exc}")
+            await self._dead_letter(message, "processing_failed", f"{type(exc).__name__}: {exc}")
 
-    async def _handle(self, raw: bytes) -> None:
+    async def _handle(self, message: ConsumerRecord[bytes, bytes]) -> None:
         try:
-            record = parse_invitation_record(raw)
+            record = parse_invitation_record(message.value or b"")
         except ValidationError as exc:
-            await self._dead_letter(raw, "schema_invalid", str(exc), exc.errors())
+            await self._dead_letter(message, "schema_invalid", str(exc), exc.errors())
             return
         if not isinstance(record, InvitationIssued):
             return  # held-out visitors are triggers' control group: nothing to show
@@ -319,57 +325,40 @@ class InvitationConsumer:
             return
         agent = payload.agent
         await self.bus.signal(
-            f"{record.site_id}:{record.visitor_id}",
-            {
-                "kind": "invitation",
-                "site_id": record.site_id,
-                "visitor_id": record.visitor_id,
-                "invitation": {
-                    "id": str(payload.invitation_id),
-                    "message": payload.message,
-                    "agent": {"name": agent.name, "avatar_url": agent.avatar_url}
+            InvitationSignal(
+                site_id=record.site_id,
+                visitor_id=record.visitor_id,
+                invitation=ShownInvitation(
+                    id=payload.invitation_id,
+                    message=payload.message,
+                    agent=AgentCard(name=agent.name, avatar_url=agent.avatar_url)
                     if agent
                     else None,
-                    "team": payload.team,
-                    "expires_at": payload.expires_at.isoformat(),
-                    "rule_id": payload.rule_id,
-                },
-            },
+                    team=payload.team,
+                    expires_at=payload.expires_at,
+                    rule_id=payload.rule_id,
+                ),
+            )
         )
 
     async def _dead_letter(
         self,
-        raw: bytes,
+        message: ConsumerRecord[bytes, bytes],
         reason: ReasonCode,
         detail: str,
         errors: Sequence[Any] = (),
     ) -> None:
-        try:
-            site = orjson.loads(raw).get("site_id")
-        except Exception:
-            site = None
-        letter = DeadLettered(
-            event_id=uuid7(),
-            occurred_at=datetime.now(UTC),
-            site_id=site if is_site_id(site) else "unknown",
-            payload=DeadLetterPayload(
-                source=CHAT_INVITATIONS.name,
-                reason=reason,
-                detail=detail[:2000],
-                errors=[
-                    FieldError(
-                        loc=".".join(str(part) for part in error["loc"]),
-                        msg=error["msg"],
-                        type=error["type"],
-                    )
-                    for error in list(errors)[:100]
-                ],
-                raw=raw.decode("utf-8", "replace"),
-            ),
+        letter = dead_letter(
+            message.value or b"",
+            reason=reason,
+            detail=detail,
+            errors=errors,
+            source=CHAT_INVITATIONS.name,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
         )
         await self.bus.producer.send_and_wait(
-            CHAT_INVITATIONS_DLQ.name,
-            letter.model_dump_json().encode(),
-            key=letter.site_id.encode(),
+            CHAT_INVITATIONS_DLQ.name, encode_dead_letter(letter), key=letter.site_id.encode()
         )
         log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from beckon_contracts.chat_signals import TypingSignal
 from beckon_contracts.envelope import Identifier
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -403,15 +404,13 @@ async def _on_agent_frame(
                     return
                 visitor = visitors[conversation_id] = row["visitor_id"]
             await rt.bus.signal(
-                f"{agent.site_id}:{visitor}",
-                {
-                    "kind": "typing",
-                    "who": "agent",
-                    "site_id": agent.site_id,
-                    "visitor_id": visitor,
-                    "conversation_id": conversation_id,
-                    "on": bool(frame.get("on")),
-                },
+                TypingSignal(
+                    who="agent",
+                    site_id=agent.site_id,
+                    visitor_id=visitor,
+                    conversation_id=UUID(conversation_id),
+                    on=bool(frame.get("on")),
+                )
             )
         elif kind == "ping":
             connection.push({"t": "pong"})

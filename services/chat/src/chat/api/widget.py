@@ -9,6 +9,7 @@ import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -278,16 +279,14 @@ async def _on_visitor_frame(
                 return
             preview = frame.get("preview") if allow_preview else None
             await rt.bus.signal(
-                f"{visitor.site_id}:{visitor.visitor_id}",
-                {
-                    "kind": "typing",
-                    "who": "visitor",
-                    "site_id": visitor.site_id,
-                    "visitor_id": visitor.visitor_id,
-                    "conversation_id": str(connection.conversation_id),
-                    "on": bool(frame.get("on")),
-                    "preview": preview[:1000] if isinstance(preview, str) else None,
-                },
+                TypingSignal(
+                    who="visitor",
+                    site_id=visitor.site_id,
+                    visitor_id=visitor.visitor_id,
+                    conversation_id=connection.conversation_id,
+                    on=bool(frame.get("on")),
+                    preview=preview[:MAX_PREVIEW_CHARS] if isinstance(preview, str) else None,
+                )
             )
         elif kind == "sync":
             after = frame.get("after")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from beckon_contracts.chat_signals import AgentCard, InvitationSignal, ShownInvitation
 from beckon_contracts.ids import uuid7
 
 from chat import views
@@ -70,12 +71,18 @@ async def send_personal_invitation(
     }
     # the same signal InvitationConsumer sends for triggers' invitations
     await rt.bus.signal(
-        f"{agent.site_id}:{visitor_id}",
-        {
-            "kind": "invitation",
-            "site_id": agent.site_id,
-            "visitor_id": visitor_id,
-            "invitation": shown,
-        },
+        InvitationSignal(
+            site_id=agent.site_id,
+            visitor_id=visitor_id,
+            invitation=ShownInvitation(
+                id=invitation_id,
+                message=message,
+                agent=AgentCard(name=row["name"], avatar_url=row["avatar_url"])
+                if row["name"]
+                else None,
+                team=team,
+                expires_at=expires_at,
+            ),
+        )
     )
     return {**shown, "visitor_id": visitor_id, "personal": True}

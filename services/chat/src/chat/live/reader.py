@@ -27,6 +27,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from beckon_contracts.chat_signals import InvitationSignal, parse_chat_signal
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE
 from beckon_contracts.visitors import VisitorSnapshot
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -250,7 +251,15 @@ class LiveVisitors:
         if topic == CHAT_EVENTS.name:
             if not any(marker in raw for marker in _CHAT_NEWS):
                 return
-        elif _INVITATION_SIGNAL not in raw:
+        else:
+            if _INVITATION_SIGNAL not in raw:
+                return
+            try:
+                signal = parse_chat_signal(raw)
+            except ValidationError:
+                return  # the hub logs invalid signals
+            if isinstance(signal, InvitationSignal) and signal.invitation.rule_id is None:
+                self.registry.note(signal.site_id, signal.visitor_id, now, invited_at=now)
             return
         try:
             news = orjson.loads(raw)
@@ -261,7 +270,7 @@ class LiveVisitors:
         site_id, visitor_id = news.get("site_id"), news.get("visitor_id")
         if not isinstance(site_id, str) or not isinstance(visitor_id, str):
             return
-        kind = news.get("type") or news.get("kind")
+        kind = news.get("type")
         if kind == "conversation.started":
             self.registry.note(site_id, visitor_id, now, chatting=True)
         elif kind == "conversation.closed":
@@ -270,10 +279,6 @@ class LiveVisitors:
             email = (news.get("payload") or {}).get("email")
             if isinstance(email, str):
                 self.registry.note(site_id, visitor_id, now, email=email)
-        elif kind == "invitation":
-            invitation = news.get("invitation")
-            if isinstance(invitation, dict) and invitation.get("rule_id") is None:
-                self.registry.note(site_id, visitor_id, now, invited_at=now)
 
     def _skip(self, reason: str, record: ConsumerRecord[bytes, bytes], detail: str) -> None:
         self.skipped += 1

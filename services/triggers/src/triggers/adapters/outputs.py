@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from beckon_messaging import make_producer
 
@@ -51,11 +50,11 @@ class Outputs:
         self,
         topic: str,
         key: str,
-        value: bytes | dict[str, Any],
+        value: bytes,  # built from the topic's contract model, never a hand-built dict
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
     ) -> None:
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        raw = value
         key_bytes = key.encode()
         if partition is None:
             partition = await self._partition_for(topic, key_bytes)

@@ -13,15 +13,23 @@ control group before it would leave the invited arm with the better visitors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from beckon_contracts.invitations import (
+    HeldOutPayload,
+    InvitationHeldOut,
+    InvitationIssued,
+    InvitationIssuedPayload,
+    InvitingAgent,
+)
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rules import Rule
+from pydantic import ValidationError
 
 from triggers.domain import admission
 from triggers.domain.engine import Candidate, Outcome, Site
-from triggers.domain.observation import iso
 from triggers.domain.rules import in_holdout, visitor_limit_reason
 from triggers.domain.state import MAX_INVITATIONS, InvitationMark
 from triggers.domain.templates import render
@@ -87,6 +95,7 @@ class Decision:
     kind: str  # "issued" | "held_out" | "refused"
     candidate: Candidate
     reason: str | None = None
+    detail: str | None = None  # why a record could not be built (reason "invalid_record")
     record: bytes | None = None  # the chat.invitations record (issued / held_out)
     outcomes: tuple[Outcome, ...] = ()
 
@@ -220,6 +229,17 @@ class SiteDecider:
         if message is None and not held_out:
             self.admission.resolve(candidate.invitation_id)
             return Decision("refused", candidate, reason="unrenderable")
+        try:
+            invitation = (
+                held_out_record(candidate, rule, now)
+                if held_out
+                else issued_record(candidate, rule, verdict, message or "", now)
+            )
+        except ValidationError as exc:
+            # e.g. a store's product name that makes the message too long: no invitation
+            # rather than one chat would dead-letter
+            self.admission.resolve(candidate.invitation_id)
+            return Decision("refused", candidate, reason="invalid_record", detail=str(exc))
         arm = "held_out" if held_out else "invited"
         if held_out:
             self.admission.resolve(candidate.invitation_id)  # the control group takes no slot
@@ -233,42 +253,7 @@ class SiteDecider:
                 team=rule.team,
             )
         )
-        envelope: dict[str, Any] = {
-            "event_id": candidate.invitation_id,
-            "type": "invitation.held_out" if held_out else "invitation.issued",
-            "schema_version": 1,
-            "occurred_at": iso(now),
-            "site_id": candidate.site_id,
-            "visitor_id": candidate.visitor_id,
-            "session_id": candidate.session_id,
-        }
-        if held_out:
-            envelope["payload"] = {
-                "invitation_id": candidate.invitation_id,
-                "rule_id": rule.id,
-                "team": rule.team,
-                "score": candidate.score,
-                "trigger_event_id": candidate.trigger_event_id,
-            }
-        else:
-            agent = verdict.agent
-            envelope["payload"] = {
-                "invitation_id": candidate.invitation_id,
-                "rule_id": rule.id,
-                "rule_name": rule.name,
-                "team": rule.team,
-                "message": message,
-                "agent": {
-                    "agent_id": agent.agent_id,
-                    "name": agent.name,
-                    "avatar_url": agent.avatar_url,
-                },
-                "expires_at": iso(verdict.expires_at),
-                "score": candidate.score,
-                "segment": candidate.segment,
-                "trigger_event_id": candidate.trigger_event_id,
-            }
-        record = orjson.dumps(envelope)
+        record = invitation_wire(invitation)
         visitor.keep_record(candidate.invitation_id, record)
         return Decision(
             arm if held_out else "issued",
@@ -287,3 +272,64 @@ class SiteDecider:
             arm=kind if kind in ("invited", "held_out") else None,
             source_id=f"{candidate.invitation_id}:{kind}",
         )
+
+
+def issued_record(
+    candidate: Candidate, rule: Rule, verdict: admission.Admitted, message: str, now: float
+) -> InvitationIssued:
+    """The `invitation.issued` record for an admitted candidate (raises ValidationError if
+    the contract refuses it)."""
+    agent = verdict.agent
+    return InvitationIssued(
+        event_id=candidate.invitation_id,  # type: ignore[arg-type]  # validated to a UUIDv7
+        occurred_at=_utc(now),
+        site_id=candidate.site_id,
+        visitor_id=candidate.visitor_id,
+        session_id=candidate.session_id,
+        payload=InvitationIssuedPayload(
+            invitation_id=candidate.invitation_id,  # type: ignore[arg-type]
+            rule_id=rule.id,
+            rule_name=rule.name,
+            team=rule.team,
+            message=message,
+            agent=InvitingAgent(
+                agent_id=agent.agent_id, name=agent.name, avatar_url=agent.avatar_url
+            ),
+            expires_at=_utc(verdict.expires_at),
+            score=candidate.score,
+            segment=candidate.segment,
+            trigger_event_id=candidate.trigger_event_id,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def held_out_record(candidate: Candidate, rule: Rule, now: float) -> InvitationHeldOut:
+    """The `invitation.held_out` record: the visitor qualified and is in the control group."""
+    return InvitationHeldOut(
+        event_id=candidate.invitation_id,  # type: ignore[arg-type]
+        occurred_at=_utc(now),
+        site_id=candidate.site_id,
+        visitor_id=candidate.visitor_id,
+        session_id=candidate.session_id,
+        payload=HeldOutPayload(
+            invitation_id=candidate.invitation_id,  # type: ignore[arg-type]
+            rule_id=rule.id,
+            team=rule.team,
+            score=candidate.score,
+            trigger_event_id=candidate.trigger_event_id,  # type: ignore[arg-type]
+        ),
+    )
+
+
+# The wire format chat and the stats stage have always read: no `received_at` (triggers
+# receives nothing from an edge), `session_id` even when null, and `personal` only on the
+# invitations agents send themselves (chat's own records).
+_WIRE_EXCLUDE: dict[str, Any] = {"received_at": True, "payload": {"personal"}}
+
+
+def invitation_wire(record: InvitationIssued | InvitationHeldOut) -> bytes:
+    return record.model_dump_json(exclude=_WIRE_EXCLUDE).encode()
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from beckon_contracts.candidates import CandidateSelected
 from beckon_contracts.ids import derived_uuid7
 from beckon_contracts.money import money_locale
+from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.scoring import Behaviour
 from beckon_contracts.sites import SiteConfig, newer
@@ -151,12 +153,29 @@ class Candidate:
     trigger_event_id: str
     variables: dict[str, str]
 
-    def to_record(self) -> dict[str, Any]:
-        return {"kind": "candidate", **{name: getattr(self, name) for name in self.__slots__}}
+    def to_record(self) -> CandidateSelected:
+        """The `triggers.candidates` record (raises ValidationError if the contract refuses)."""
+        return CandidateSelected.model_validate(
+            {name: getattr(self, name) for name in self.__slots__}
+        )
 
     @classmethod
-    def from_record(cls, data: dict[str, Any]) -> Candidate:
-        return cls(**{name: data[name] for name in cls.__slots__})
+    def from_record(cls, record: CandidateSelected) -> Candidate:
+        return cls(
+            invitation_id=str(record.invitation_id),
+            site_id=record.site_id,
+            visitor_id=record.visitor_id,
+            session_id=record.session_id,
+            rule_id=record.rule_id,
+            team=record.team,
+            priority=record.priority,
+            is_default=record.is_default,
+            score=record.score,
+            segment=record.segment,
+            at=record.at,
+            trigger_event_id=record.trigger_event_id,
+            variables=dict(record.variables),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +192,13 @@ class Outcome:
     before: float = 0.0  # for later orders: revenue already counted for this assignment
     source_id: str = ""  # what caused it (event or invitation id), for idempotency
 
-    def to_record(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    def to_record(self) -> FunnelStep:
+        """The `triggers.outcomes` record."""
+        return FunnelStep.model_validate({name: getattr(self, name) for name in self.__slots__})
 
     @classmethod
-    def from_record(cls, data: dict[str, Any]) -> Outcome:
-        return cls(**{name: data[name] for name in cls.__slots__ if name in data})
+    def from_record(cls, record: FunnelStep) -> Outcome:
+        return cls(**{name: getattr(record, name) for name in cls.__slots__})
 
 
 @dataclass(slots=True)
