@@ -1,5 +1,5 @@
-"""Kafka plumbing shared by the services: topic creation, producer settings and the follower
-of small compacted topics."""
+"""Kafka plumbing shared by the services: topic creation, producer settings, the follower
+of small compacted topics, and TLS/SASL for every client."""
 
 from beckon_messaging.admin import ensure_topics
 from beckon_messaging.follower import CompactedTopicFollower
@@ -9,10 +9,20 @@ from beckon_messaging.producer import (
     make_producer,
     producer_options,
 )
+from beckon_messaging.security import (
+    PLAINTEXT,
+    KafkaClientSettings,
+    KafkaSecurity,
+    KafkaSecurityError,
+)
 
 __all__ = [
     "MAX_REQUEST_SIZE",
+    "PLAINTEXT",
     "CompactedTopicFollower",
+    "KafkaClientSettings",
+    "KafkaSecurity",
+    "KafkaSecurityError",
     "ensure_topics",
     "librdkafka_config",
     "make_producer",

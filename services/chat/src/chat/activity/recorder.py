@@ -27,6 +27,7 @@ from beckon_contracts.envelope import is_site_id
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import parse_tracking_event
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 from pydantic import ValidationError
 
 from chat.activity import store
@@ -123,6 +124,7 @@ class ActivityRecorder:
         retention_days: int,
         max_records: int = 2_000,
         session_timeout_ms: int = 10_000,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -138,6 +140,7 @@ class ActivityRecorder:
             fetch_max_wait_ms=100,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=1000,
+            **security.aiokafka_options(),
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.stored = 0

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE
 from beckon_contracts.visitors import VisitorSnapshot
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
@@ -77,6 +78,7 @@ class LiveVisitors:
         idle_after_s: float,
         push_interval_s: float,
         pool: asyncpg.Pool | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.registry = Registry(idle_after_s)
         self.push_interval_s = push_interval_s
@@ -90,6 +92,7 @@ class LiveVisitors:
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             auto_offset_reset="earliest",
+            **security.aiokafka_options(),
         )
         self.loaded = asyncio.Event()
         self.skipped = 0
