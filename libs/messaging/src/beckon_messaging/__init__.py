@@ -9,6 +9,7 @@ from beckon_messaging.producer import (
     make_producer,
     producer_options,
 )
+from beckon_messaging.refusal import KafkaAuthenticationError, authentication_refused
 from beckon_messaging.security import (
     PLAINTEXT,
     KafkaClientSettings,
@@ -20,9 +21,11 @@ __all__ = [
     "MAX_REQUEST_SIZE",
     "PLAINTEXT",
     "CompactedTopicFollower",
+    "KafkaAuthenticationError",
     "KafkaClientSettings",
     "KafkaSecurity",
     "KafkaSecurityError",
+    "authentication_refused",
     "ensure_topics",
     "librdkafka_config",
     "make_producer",
