@@ -211,7 +211,8 @@ class KafkaClientSettings(BaseSettings):
         "SASL_PLAINTEXT",
     )
     kafka_sasl_mechanism: SaslMechanism | None = Field(
-        default=None, description="SCRAM-SHA-512 (Strimzi), SCRAM-SHA-256 (MSK: 512) or PLAIN"
+        default=None,
+        description="SCRAM-SHA-512 (Strimzi, MSK), SCRAM-SHA-256 or PLAIN (Confluent Cloud)",
     )
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = Field(default=None, description="Secret: no default")
