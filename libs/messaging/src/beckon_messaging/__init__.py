@@ -1,5 +1,5 @@
 """Kafka plumbing shared by the services: topic creation, producer settings, the follower
-of small compacted topics and the dead-letter records."""
+of small compacted topics, the dead-letter records, and TLS/SASL for every client."""
 
 from beckon_messaging.admin import ensure_topics
 from beckon_messaging.dead_letters import (
@@ -16,10 +16,23 @@ from beckon_messaging.producer import (
     make_producer,
     producer_options,
 )
+from beckon_messaging.refusal import KafkaAuthenticationError, authentication_refused
+from beckon_messaging.security import (
+    PLAINTEXT,
+    KafkaClientSettings,
+    KafkaSecurity,
+    KafkaSecurityError,
+)
 
 __all__ = [
     "MAX_REQUEST_SIZE",
+    "PLAINTEXT",
     "CompactedTopicFollower",
+    "KafkaAuthenticationError",
+    "KafkaClientSettings",
+    "KafkaSecurity",
+    "KafkaSecurityError",
+    "authentication_refused",
     "classify",
     "dead_letter",
     "dead_letter_for",

@@ -11,6 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from beckon_contracts.topics import ALL_TOPICS, Topic
 
+from beckon_messaging.refusal import authentication_refused
+from beckon_messaging.security import PLAINTEXT, KafkaSecurity
+
 log = logging.getLogger(__name__)
 
 
@@ -20,12 +23,20 @@ async def ensure_topics(
     *,
     replication_factor: int = 1,
     timeout_s: float = 30.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet; return the names created.
+
+    Waits for a broker that is not up yet; raises KafkaAuthenticationError at once when a
+    secured broker refuses the credentials or the TLS setup."""
     wanted = {topic.name: topic for topic in topics}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=10_000,
+        **security.aiokafka_options(),
+    )
     async with asyncio.timeout(timeout_s):
-        await _start_with_retry(admin)
+        await _start_with_retry(admin, bootstrap_servers, security)
     try:
         existing = set(await admin.list_topics())
         missing = [topic for name, topic in wanted.items() if name not in existing]
@@ -49,13 +60,19 @@ async def ensure_topics(
         await admin.close()
 
 
-async def _start_with_retry(admin: AIOKafkaAdminClient) -> None:
+async def _start_with_retry(
+    admin: AIOKafkaAdminClient, bootstrap_servers: str, security: KafkaSecurity
+) -> None:
     delay = 0.2
     while True:
         try:
             await admin.start()
             return
         except (KafkaConnectionError, KafkaError, OSError) as exc:
+            refused = await authentication_refused(bootstrap_servers, security)
+            if refused is not None:
+                await admin.close()
+                raise refused from exc
             log.info("waiting for the broker", extra={"error": str(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

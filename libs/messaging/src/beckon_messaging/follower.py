@@ -19,6 +19,8 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from beckon_contracts.topics import Topic
 
+from beckon_messaging.security import PLAINTEXT, KafkaSecurity
+
 log = logging.getLogger(__name__)
 
 OnRecord = Callable[[ConsumerRecord[bytes, bytes]], None]
@@ -39,6 +41,7 @@ class CompactedTopicFollower:
         client_id: str | None = None,
         poll_ms: int = 200,
         retry_s: float = 1.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -46,6 +49,7 @@ class CompactedTopicFollower:
         self.client_id = f"{client_id or 'beckon'}-{topic.name}"
         self.poll_ms = poll_ms
         self.retry_s = retry_s
+        self.security = security
         self.caught_up = asyncio.Event()
         self.records = 0
         self._consumer: AIOKafkaConsumer | None = None
@@ -85,6 +89,7 @@ class CompactedTopicFollower:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.poll_ms,
+            **self.security.aiokafka_options(),
         )
         await consumer.start()
         try:

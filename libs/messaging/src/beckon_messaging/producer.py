@@ -6,6 +6,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from beckon_messaging.security import PLAINTEXT, KafkaSecurity
+
 # Kafka's default max message size; Tansu enforces none, so the client must.
 MAX_REQUEST_SIZE = 1_048_576
 
@@ -30,9 +32,18 @@ def producer_options(
     }
 
 
-def make_producer(bootstrap_servers: str, client_id: str, **options: Any) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap_servers: str,
+    client_id: str,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+    **options: Any,
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, client_id=client_id, **producer_options(**options)
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        **producer_options(**options),
+        **security.aiokafka_options(),
     )
 
 
@@ -45,6 +56,7 @@ def librdkafka_config(
     max_batch_size: int = 262_144,
     compression_type: str | None = None,
     request_timeout_ms: int = 10_000,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[str, Any]:
     """The same guarantees as `producer_options`, for a librdkafka (confluent-kafka) producer.
 
@@ -64,4 +76,5 @@ def librdkafka_config(
         "partitioner": "murmur2_random",
         "request.timeout.ms": request_timeout_ms,
         "message.timeout.ms": request_timeout_ms,
+        **security.librdkafka_options(),
     }

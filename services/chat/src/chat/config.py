@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from beckon_edge.settings import PublicEdgeSettings
+from beckon_messaging import KafkaClientSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -21,7 +22,7 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(PublicEdgeSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
     host: str = "127.0.0.1"

@@ -149,9 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.create_topics:
                 from beckon_messaging import ensure_topics
 
-                await ensure_topics(settings.kafka_bootstrap)
+                await ensure_topics(settings.kafka_bootstrap, security=settings.kafka_security)
             client_id = f"chat-{settings.instance_id}"
-            bus = Bus(settings.kafka_bootstrap, client_id, idempotent=settings.kafka_idempotent)
+            bus = Bus(
+                settings.kafka_bootstrap,
+                client_id,
+                idempotent=settings.kafka_idempotent,
+                security=settings.kafka_security,
+            )
             await bus.start()
             relay = OutboxRelay(pool, bus.producer, settings.outbox_poll_s)
 
@@ -174,9 +179,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return await service.conversation_view(site_id, conversation_id)
 
             hub = Hub(conversation_view, agent_view, service.last_message)
-            feed = Feed(settings.kafka_bootstrap, client_id, hub.handle, settings.fetch_max_wait_ms)
+            feed = Feed(
+                settings.kafka_bootstrap,
+                client_id,
+                hub.handle,
+                settings.fetch_max_wait_ms,
+                security=settings.kafka_security,
+            )
             invitations = InvitationConsumer(
-                settings.kafka_bootstrap, client_id, record=service.record_invitation, bus=bus
+                settings.kafka_bootstrap,
+                client_id,
+                record=service.record_invitation,
+                bus=bus,
+                security=settings.kafka_security,
             )
             runtime = Runtime(
                 settings=settings,

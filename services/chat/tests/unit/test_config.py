@@ -91,3 +91,46 @@ def test_production_refuses_the_dev_triggers_token():
     token = "Qm7x2Vb9Lp4Rt8Ws1Yd6Hj3Kf5Ng0Zc"
     assert Settings(environment="production", triggers_token=token, **real).triggers_token == token
     assert token not in repr(Settings(triggers_token=token))
+
+
+async def test_every_kafka_client_of_chat_takes_the_kafka_security_settings(monkeypatch):
+    from chat.activity.recorder import ActivityRecorder
+    from chat.adapters.bus import Bus, Feed, InvitationConsumer
+    from chat.admin.rules_feed import RulesFeed
+    from chat.live.reader import LiveVisitors
+
+    for name, value in {
+        "CHAT_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CHAT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CHAT_KAFKA_SASL_USERNAME": "beckon-chat",
+        "CHAT_KAFKA_SASL_PASSWORD": "from-the-kafkauser-secret",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert "from-the-kafkauser-secret" not in repr(settings)
+    security = settings.kafka_security
+
+    async def nothing(*_args):
+        return True
+
+    bus = Bus("b:9092", "c", idempotent=False, security=security)
+    clients = [
+        bus.producer.client,
+        Feed("b:9092", "c", nothing, 10, security=security).consumer._client,
+        InvitationConsumer("b:9092", "c", record=nothing, bus=bus, security=security)
+        .consumer._client,
+        RulesFeed("b:9092", "c", security=security).reader,
+        LiveVisitors(
+            "b:9092", "c", idle_after_s=60, push_interval_s=1, security=security
+        ).consumer._client,
+        ActivityRecorder(
+            pool=None, producer=bus.producer, bootstrap="b:9092", client_id="c",
+            retention_days=1, security=security,
+        ).consumer._client,
+    ]  # fmt: skip
+    follower = clients.pop(3)
+    assert follower.security == security
+    for client in clients:
+        assert client._security_protocol == "SASL_PLAINTEXT"
+        assert client._sasl_mechanism == "SCRAM-SHA-512"
+        assert client._sasl_plain_username == "beckon-chat"

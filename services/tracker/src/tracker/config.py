@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from beckon_contracts.envelope import SiteId
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import MAX_REQUEST_SIZE
+from beckon_messaging import MAX_REQUEST_SIZE, KafkaClientSettings
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -30,7 +30,7 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(PublicEdgeSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
     host: str = "127.0.0.1"

@@ -40,7 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Site(s.site_id, s.site_key, s.write_key, frozenset(s.allowed_origins))
         for s in settings.sites
     )
-    feed = SitesFeed(settings.kafka_bootstrap, sites) if settings.follow_sites else None
+    feed = (
+        SitesFeed(settings.kafka_bootstrap, sites, security=settings.kafka_security)
+        if settings.follow_sites
+        else None
+    )
     if not len(sites) and feed is None:
         log.warning(
             "no sites configured (TRACKER_SITES / TRACKER_SITES_FILE); every request gets 401"

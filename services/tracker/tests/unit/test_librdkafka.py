@@ -67,3 +67,22 @@ def test_a_repeated_librdkafka_failure_is_logged_once_a_window():
     assert once.filter(record(refused.format(0)))
     assert not once.filter(record(refused.format(3)))  # the same failure, again
     assert once.filter(record("FAIL 127.0.0.1:9093: Connect failed"))
+
+
+def test_both_publishers_take_the_kafka_security_settings(monkeypatch):
+    for name, value in {
+        "TRACKER_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "TRACKER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "TRACKER_KAFKA_SASL_USERNAME": "beckon-tracker",
+        "TRACKER_KAFKA_SASL_PASSWORD": "from-the-kafkauser-secret",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert "from-the-kafkauser-secret" not in repr(settings)
+    config = ConfluentPublisher(settings)._config
+    assert config["security.protocol"] == "sasl_plaintext"
+    assert config["sasl.mechanisms"] == "SCRAM-SHA-512"
+    assert (config["sasl.username"], config["sasl.password"]) == (
+        "beckon-tracker",
+        "from-the-kafkauser-secret",
+    )

@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         verify_highwaters()
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        **settings.kafka_security.faust_options(settings.kafka_bootstrap),
         store="memory://",
         datadir=str(settings.data_dir),
         value_serializer="raw",
@@ -205,7 +205,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         )
 
     # the console's rules editor: what a rule set would have done on recent traffic
-    backtest_http.register(app, settings.kafka_bootstrap)
+    backtest_http.register(app, settings.kafka_bootstrap, security=settings.kafka_security)
 
     @app.page("/v1/worker")
     async def worker_view(web: Any, request: Any) -> Any:
@@ -261,7 +261,10 @@ async def _seed_rules(runtime: Runtime, path: Path) -> None:
 async def _start_followers(runtime: Runtime) -> None:
     settings = runtime.settings
     runtime.outputs = Outputs(
-        settings.kafka_bootstrap, f"{settings.app_id}-outputs", idempotent=settings.kafka_idempotent
+        settings.kafka_bootstrap,
+        f"{settings.app_id}-outputs",
+        idempotent=settings.kafka_idempotent,
+        security=settings.kafka_security,
     )
     await runtime.outputs.start()
 
@@ -312,7 +315,11 @@ async def _start_followers(runtime: Runtime) -> None:
         (topics.RULES_STATS, on_stats),
     ):
         follower = CompactedTopicFollower(
-            settings.kafka_bootstrap, topic, handler, client_id=settings.app_id
+            settings.kafka_bootstrap,
+            topic,
+            handler,
+            client_id=settings.app_id,
+            security=settings.kafka_security,
         )
         await follower.start()
         runtime.followers.append(follower)

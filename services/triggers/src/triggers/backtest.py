@@ -47,6 +47,7 @@ from typing import Any, TextIO
 import orjson
 from beckon_contracts import topics
 from beckon_contracts.rules import Rule, SiteRules, parse_duration
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 
 from triggers.domain.engine import Candidate, Site, Sites, step
 from triggers.domain.observation import BadRecord, iso, observe
@@ -609,6 +610,7 @@ async def replay_topic(
     progress: Progress | None = None,
     timeout_s: float = 30.0,
     start_at: float | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> int:
     """Feed every record of `topic` up to its high watermarks as of the start; return the
     number of records read. Raises `BrokerUnavailable` if the broker can't be reached or
@@ -624,6 +626,7 @@ async def replay_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=int(timeout_s * 1000),
+        **security.aiokafka_options(),
     )
     try:
         await asyncio.wait_for(consumer.start(), timeout=timeout_s)
@@ -741,6 +744,7 @@ def run_backtest_command(args: argparse.Namespace, sites: list[SiteRules]) -> in
                 backtest,
                 progress=progress,
                 timeout_s=float(getattr(args, "timeout", 30.0)),
+                security=getattr(args, "security", PLAINTEXT),
             )
         )
     except BrokerUnavailable as exc:

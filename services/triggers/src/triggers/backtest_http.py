@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import orjson
 from beckon_contracts.rules import Duration, SiteRules, describe_errors
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggers.backtest import Backtest, BrokerUnavailable, replay_topic
@@ -122,6 +123,7 @@ async def run_backtest(
     now: float | None = None,
     max_records: int = MAX_RECORDS,
     max_seconds: float = MAX_SECONDS,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[str, Any]:
     """Replay the window `[now - hours, now)` of `tracking.events` through the rules.
 
@@ -132,7 +134,13 @@ async def run_backtest(
     truncated: str | None = None
     try:
         await asyncio.wait_for(
-            replay_topic(bootstrap, backtest, timeout_s=min(10.0, max_seconds), start_at=since),
+            replay_topic(
+                bootstrap,
+                backtest,
+                timeout_s=min(10.0, max_seconds),
+                start_at=since,
+                security=security,
+            ),
             max_seconds,
         )
     except _Enough:
@@ -142,7 +150,7 @@ async def run_backtest(
     return summary(backtest, request, truncated, request.hours)
 
 
-def register(app: Any, bootstrap: str) -> None:
+def register(app: Any, bootstrap: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
     """Add `POST /v1/backtest` to the worker's web server."""
     import faust
 
@@ -165,7 +173,7 @@ def register(app: Any, bootstrap: str) -> None:
             async with running:
                 started = time.perf_counter()
                 try:
-                    answer = await run_backtest(bootstrap, body)
+                    answer = await run_backtest(bootstrap, body, security=security)
                 except BrokerUnavailable as exc:
                     return self.json(
                         {"error": "broker_unavailable", "detail": str(exc)}, status=503

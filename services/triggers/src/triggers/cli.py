@@ -15,7 +15,7 @@ from pathlib import Path
 from beckon_contracts import topics
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
-from beckon_messaging import ensure_topics, make_producer
+from beckon_messaging import PLAINTEXT, KafkaSecurity, ensure_topics, make_producer
 
 from triggers.rules_file import RulesFileError, load_rules_file
 
@@ -31,10 +31,14 @@ def _describe(site: SiteRules) -> str:
     )
 
 
-async def publish(bootstrap: str, sites: list[SiteRules]) -> None:
+async def publish(
+    bootstrap: str, sites: list[SiteRules], *, security: KafkaSecurity = PLAINTEXT
+) -> None:
     """Publish each site's rules as one record, key `site_id`, and wait for the broker's ack."""
-    await ensure_topics(bootstrap, [topics.RULES_CONFIG, topics.RULES_CONFIG_DLQ])
-    producer = make_producer(bootstrap, "beckon-cli")
+    await ensure_topics(
+        bootstrap, [topics.RULES_CONFIG, topics.RULES_CONFIG_DLQ], security=security
+    )
+    producer = make_producer(bootstrap, "beckon-cli", security=security)
     await producer.start()
     try:
         for site in sites:
@@ -65,7 +69,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     sites = _load(args.file)
     try:
-        asyncio.run(asyncio.wait_for(publish(args.bootstrap, sites), timeout=args.timeout))
+        publishing = publish(args.bootstrap, sites, security=args.security)
+        asyncio.run(asyncio.wait_for(publishing, timeout=args.timeout))
     except (OSError, TimeoutError) as exc:
         print(
             f"could not publish to the broker at {args.bootstrap}: {exc or 'timed out'}\n"
@@ -127,8 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kafka_security() -> KafkaSecurity:
+    """The worker's TRIGGERS_KAFKA_* security settings: the CLI reaches the same cluster."""
+    from triggers.config import Settings
+
+    return Settings().kafka_security
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if getattr(args, "bootstrap", None) is not None:
+        args.security = _kafka_security()
     raise SystemExit(int(args.func(args)))
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from beckon_messaging import KafkaClientSettings
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 # The dev-only token of the worker's HTTP API: refused outside dev, where TRIGGERS_API_TOKEN must
 # be set (chat sends the same value, CHAT_TRIGGERS_TOKEN).
@@ -15,7 +16,7 @@ PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(BaseSettings):
+class Settings(KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
 
     environment: Literal["dev", "test", "production"] = "dev"

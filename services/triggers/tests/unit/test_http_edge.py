@@ -244,3 +244,26 @@ async def test_the_reader_returns_a_body_within_the_limit() -> None:
     request = FakeRequest(total=1000, declared=1000)
     assert await read_limited(request, 1000) == b"x" * 1000  # type: ignore[arg-type]
     assert request.content.taken == 1000
+
+
+def test_the_faust_app_takes_the_kafka_security_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "TRIGGERS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "TRIGGERS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "TRIGGERS_KAFKA_SASL_USERNAME": "beckon-triggers",
+        "TRIGGERS_KAFKA_SASL_PASSWORD": "from-the-kafkauser-secret",
+        "TRIGGERS_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(app_id=f"sasl-{tmp_path.name}", data_dir=tmp_path)
+    assert "from-the-kafkauser-secret" not in repr(settings)
+    app, _ = create_app(settings)
+    credentials = app.conf.broker_credentials
+    assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert (credentials.username, credentials.password) == (
+        "beckon-triggers",
+        "from-the-kafkauser-secret",
+    )
+    assert [str(url) for url in app.conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]

@@ -175,6 +175,20 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 
 
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The broker's TLS files, all PEM: its certificate chain and key in one file, and the CA
+    that client certificates must be signed by (an SSL listener requires one: mTLS)."""
+
+    keystore: Path
+    truststore: Path
+
+
 @dataclass
 class KafkaBroker:
     """One broker+controller on 127.0.0.1 with its log directory under `data_dir`.
@@ -191,31 +205,104 @@ class KafkaBroker:
     settings: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     progress: Progress = print
+    # Optional secured listeners beside PLAINTEXT (which the broker and the fixtures keep using):
+    # `sasl_users` (name -> password) adds SASL_PLAINTEXT with SCRAM-SHA-512, SCRAM-SHA-256 and
+    # PLAIN, the SCRAM credentials written when the storage is formatted; `tls` adds SSL with
+    # client certificates required, and SASL_SSL too when there are SASL users.
+    sasl_users: dict[str, str] = field(default_factory=dict)
+    tls: BrokerTls | None = None
+    listener_ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def bootstrap_for(self, protocol: str) -> str:
+        """The address of the listener of `protocol` (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL)."""
+        if protocol == "PLAINTEXT":
+            return self.bootstrap
+        if protocol not in self.listener_ports:
+            raise KeyError(f"this broker has no {protocol} listener (see sasl_users and tls)")
+        return f"{self.host}:{self.listener_ports[protocol]}"
+
+    def _secured_protocols(self) -> list[str]:
+        protocols = []
+        if self.sasl_users:
+            protocols.append("SASL_PLAINTEXT")
+        if self.tls is not None:
+            protocols.append("SSL")
+            if self.sasl_users:
+                protocols.append("SASL_SSL")
+        return protocols
+
+    def _secured_settings(self) -> dict[str, str]:
+        settings: dict[str, str] = {}
+        for name, password in self.sasl_users.items():
+            if re.fullmatch(r"[A-Za-z0-9_.-]+", name) is None or re.search(
+                r'["\\\s,=\]]', password
+            ):
+                raise ValueError(f"test SASL user {name!r}: plain names and passwords only")
+        for protocol in self._secured_protocols():
+            listener = f"listener.name.{protocol.lower()}"
+            if protocol.startswith("SASL_"):
+                settings[f"{listener}.sasl.enabled.mechanisms"] = ",".join(SASL_MECHANISMS)
+                for mechanism in ("scram-sha-512", "scram-sha-256"):
+                    settings[f"{listener}.{mechanism}.sasl.jaas.config"] = (
+                        f"{SCRAM_MODULE} required;"
+                    )
+                users = " ".join(
+                    f'user_{name}="{password}"' for name, password in self.sasl_users.items()
+                )
+                settings[f"{listener}.plain.sasl.jaas.config"] = f"{PLAIN_MODULE} required {users};"
+            if protocol == "SSL":
+                settings[f"{listener}.ssl.client.auth"] = "required"
+        if self.tls is not None:
+            settings.update(
+                {
+                    "ssl.keystore.type": "PEM",
+                    "ssl.keystore.location": str(self.tls.keystore),
+                    "ssl.truststore.type": "PEM",
+                    "ssl.truststore.location": str(self.tls.truststore),
+                }
+            )
+        return settings
+
+    def _scram_arguments(self) -> list[str]:
+        return [
+            argument
+            for name, password in self.sasl_users.items()
+            for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256")
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
     def _properties(self) -> str:
+        secured = [f"{p}://{self.host}:{self.listener_ports[p]}" for p in self._secured_protocols()]
         listeners = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-            "listeners": (
-                f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}"
+            "listeners": ",".join(
+                [
+                    f"PLAINTEXT://{self.host}:{self.port}",
+                    f"CONTROLLER://{self.host}:{self.controller_port}",
+                    *secured,
+                ]
             ),
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "advertised.listeners": ",".join([f"PLAINTEXT://{self.host}:{self.port}", *secured]),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+                + [f"{p}:{p}" for p in self._secured_protocols()]
+            ),
             "log.dirs": str(self.logs_dir),
         }
-        merged = {**listeners, **DEFAULT_SETTINGS, **self.settings}
+        merged = {**listeners, **DEFAULT_SETTINGS, **self._secured_settings(), **self.settings}
         return "".join(f"{key}={value}\n" for key, value in merged.items())
 
     def _log4j(self) -> str:
@@ -236,6 +323,9 @@ class KafkaBroker:
             self.port = free_port(self.host)
         if not self.controller_port:
             self.controller_port = free_port(self.host)
+        for protocol in self._secured_protocols():
+            if not self.listener_ports.get(protocol):
+                self.listener_ports[protocol] = free_port(self.host)
         config = self.data_dir / "server.properties"
         config.write_text(self._properties())
         log4j = self.data_dir / "log4j.properties"
@@ -244,7 +334,16 @@ class KafkaBroker:
         jvm = [java, f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath]
         if not (self.logs_dir / "meta.properties").exists():
             formatted = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)],
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id(),
+                    "-c",
+                    str(config),
+                    *self._scram_arguments(),
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -25,6 +25,7 @@ async def start(rt: Runtime) -> Stop | None:
         bootstrap=settings.kafka_bootstrap,
         client_id=f"chat-{settings.instance_id}-activity",
         retention_days=settings.activity_retention_days,
+        security=settings.kafka_security,
     )
     await recorder.start()
     rt.features["activity"] = recorder

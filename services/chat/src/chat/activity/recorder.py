@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from beckon_contracts.dead_letter import DeadLettered, ReasonCode
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import parse_tracking_event
-from beckon_messaging import classify, dead_letter, encode_dead_letter
+from beckon_messaging import PLAINTEXT, KafkaSecurity, classify, dead_letter, encode_dead_letter
 from pydantic import ValidationError
 
 from chat.activity import store
@@ -107,6 +107,7 @@ class ActivityRecorder:
         retention_days: int,
         max_records: int = 2_000,
         session_timeout_ms: int = 10_000,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -122,6 +123,7 @@ class ActivityRecorder:
             fetch_max_wait_ms=100,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=1000,
+            **security.aiokafka_options(),
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.stored = 0

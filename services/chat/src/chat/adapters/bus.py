@@ -40,7 +40,13 @@ from beckon_contracts.topics import (
     CHAT_INVITATIONS_DLQ,
     CHAT_SIGNALS,
 )
-from beckon_messaging import dead_letter, encode_dead_letter, make_producer
+from beckon_messaging import (
+    PLAINTEXT,
+    KafkaSecurity,
+    dead_letter,
+    encode_dead_letter,
+    make_producer,
+)
 from pydantic import ValidationError
 
 log = logging.getLogger("chat.bus")
@@ -63,10 +69,17 @@ async def cancel(task: asyncio.Task[None] | None) -> None:
 class Bus:
     """The producer every part of the instance shares, and the signals it publishes."""
 
-    def __init__(self, bootstrap: str, client_id: str, *, idempotent: bool) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str,
+        *,
+        idempotent: bool,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         # latency over batching: a chat message should not wait for a linger window
         self.producer: AIOKafkaProducer = make_producer(
-            bootstrap, client_id, idempotent=idempotent, linger_ms=0
+            bootstrap, client_id, idempotent=idempotent, linger_ms=0, security=security
         )
 
     async def start(self) -> None:
@@ -179,7 +192,13 @@ class Feed:
     """Every record of `chat.events` and `chat.signals` from now on, for this instance."""
 
     def __init__(
-        self, bootstrap: str, client_id: str, handler: Handler, fetch_wait_ms: int
+        self,
+        bootstrap: str,
+        client_id: str,
+        handler: Handler,
+        fetch_wait_ms: int,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -188,6 +207,7 @@ class Feed:
             enable_auto_commit=False,
             fetch_max_wait_ms=fetch_wait_ms,
             auto_offset_reset="latest",
+            **security.aiokafka_options(),
         )
         self.handler = handler
         self._task: asyncio.Task[None] | None = None
@@ -252,6 +272,7 @@ class InvitationConsumer:
         bus: Bus,
         group_id: str = "chat",
         session_timeout_ms: int = 10_000,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.consumer = AIOKafkaConsumer(
             CHAT_INVITATIONS.name,
@@ -263,6 +284,7 @@ class InvitationConsumer:
             fetch_max_wait_ms=20,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=1000,
+            **security.aiokafka_options(),
         )
         self.record = record
         self.bus = bus

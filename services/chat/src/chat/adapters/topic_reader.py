@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiokafka import ConsumerRecord
 from beckon_contracts.topics import Topic
-from beckon_messaging import CompactedTopicFollower
+from beckon_messaging import PLAINTEXT, CompactedTopicFollower, KafkaSecurity
 
 
 class TopicReader(CompactedTopicFollower):
@@ -22,5 +22,7 @@ class TopicReader(CompactedTopicFollower):
         client_id: str,
         topic: Topic,
         apply: Callable[[ConsumerRecord[bytes, bytes]], None],
+        *,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
-        super().__init__(bootstrap, topic, apply, client_id=client_id)
+        super().__init__(bootstrap, topic, apply, client_id=client_id, security=security)

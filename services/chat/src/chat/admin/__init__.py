@@ -26,8 +26,9 @@ async def start(rt: Runtime) -> Stop | None:
     """Follow `rules.config` (the rules every site runs now) for as long as the process, and
     fill `sites.config` with the sites it lacks."""
     client_id = f"chat-{rt.settings.instance_id}"
-    feed = RulesFeed(rt.settings.kafka_bootstrap, client_id)
-    sites = SitesFeed(rt.settings.kafka_bootstrap, client_id)
+    security = rt.settings.kafka_security
+    feed = RulesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
+    sites = SitesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
     rt.features["admin"] = {"feed": feed, "sites": sites}
     await feed.start()
     await sites.start()

@@ -14,6 +14,7 @@ import logging
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import parse_rules_record
 from beckon_contracts.topics import RULES_CONFIG
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 
 from chat.adapters.topic_reader import TopicReader
 
@@ -21,9 +22,13 @@ log = logging.getLogger("chat.admin.rules")
 
 
 class RulesFeed:
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, client_id: str, *, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self.sites: dict[str, SiteRules] = {}
-        self.reader = TopicReader(bootstrap, client_id, RULES_CONFIG, lambda r: self.apply(r.value))
+        self.reader = TopicReader(
+            bootstrap, client_id, RULES_CONFIG, lambda r: self.apply(r.value), security=security
+        )
         self.caught_up = self.reader.caught_up
 
     def current(self, site_id: str) -> SiteRules | None:

@@ -13,6 +13,7 @@ import logging
 from aiokafka import ConsumerRecord
 from beckon_contracts.sites import parse_site_record
 from beckon_contracts.topics import SITES_CONFIG
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 from pydantic import ValidationError
 
 from chat.adapters.topic_reader import TopicReader
@@ -27,9 +28,11 @@ CATCH_UP_S = 30.0
 class SitesFeed:
     """The version of each site's latest record on `sites.config`."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, client_id: str, *, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self.versions: dict[str, int] = {}
-        self.reader = TopicReader(bootstrap, client_id, SITES_CONFIG, self.apply)
+        self.reader = TopicReader(bootstrap, client_id, SITES_CONFIG, self.apply, security=security)
 
     def apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.value is None:

@@ -29,6 +29,7 @@ async def start(rt: Runtime) -> Stop | None:
         idle_after_s=settings.live_idle_after_s,
         push_interval_s=settings.live_push_interval_s,
         pool=rt.service.pool,
+        security=settings.kafka_security,
     )
     await live.start()
     rt.features["live"] = live

@@ -30,6 +30,7 @@ from aiokafka.structs import ConsumerRecord
 from beckon_contracts.chat_signals import InvitationSignal, parse_chat_signal
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE
 from beckon_contracts.visitors import VisitorSnapshot
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
@@ -78,6 +79,7 @@ class LiveVisitors:
         idle_after_s: float,
         push_interval_s: float,
         pool: asyncpg.Pool | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.registry = Registry(idle_after_s)
         self.push_interval_s = push_interval_s
@@ -91,6 +93,7 @@ class LiveVisitors:
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             auto_offset_reset="earliest",
+            **security.aiokafka_options(),
         )
         self.loaded = asyncio.Event()
         self.skipped = 0

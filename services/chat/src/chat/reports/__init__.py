@@ -20,7 +20,12 @@ __all__ = ["router", "start"]
 async def start(rt: Runtime) -> Stop | None:
     """Follow `rules.stats` from its beginning; the reports read the book it keeps."""
     book = RuleStatsBook()
-    reader = RuleStatsReader(rt.settings.kafka_bootstrap, f"chat-{rt.settings.instance_id}", book)
+    reader = RuleStatsReader(
+        rt.settings.kafka_bootstrap,
+        f"chat-{rt.settings.instance_id}",
+        book,
+        security=rt.settings.kafka_security,
+    )
     await reader.start()
     rt.features["reports"] = reader
     return reader.stop

@@ -7,6 +7,7 @@ import logging
 
 from aiokafka import ConsumerRecord
 from beckon_contracts.topics import RULES_STATS
+from beckon_messaging import PLAINTEXT, KafkaSecurity
 
 from chat.adapters.topic_reader import TopicReader
 from chat.reports.stats import RuleStatsBook
@@ -15,8 +16,15 @@ log = logging.getLogger("chat.reports")
 
 
 class RuleStatsReader(TopicReader):
-    def __init__(self, bootstrap: str, client_id: str, book: RuleStatsBook) -> None:
-        super().__init__(bootstrap, client_id, RULES_STATS, self._apply)
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str,
+        book: RuleStatsBook,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
+        super().__init__(bootstrap, client_id, RULES_STATS, self._apply, security=security)
         self.book = book
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:

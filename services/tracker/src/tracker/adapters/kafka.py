@@ -96,10 +96,15 @@ class AioKafkaPublisher:
                 linger_ms=self._settings.kafka_linger_ms,
                 compression_type=self._settings.kafka_compression,
                 request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+                security=self._settings.kafka_security,
             )
             try:
                 if self._settings.create_topics:
-                    await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+                    await ensure_topics(
+                        self._settings.kafka_bootstrap,
+                        timeout_s=10,
+                        security=self._settings.kafka_security,
+                    )
                 await producer.start()
             except BaseException:
                 await producer.stop()

@@ -82,6 +82,7 @@ class ConfluentPublisher:
             linger_ms=settings.kafka_linger_ms,
             compression_type=settings.kafka_compression,
             request_timeout_ms=int(settings.ack_timeout_s * 1000),
+            security=settings.kafka_security,
         ) | {"logger": rdkafka_log}
         self._client: Producer | None = None
         self._producer: Producer | None = None  # the client, once the broker has answered
@@ -102,7 +103,11 @@ class ConfluentPublisher:
     async def _connect(self, client: Producer) -> None:
         async def attempt() -> None:
             if self._settings.create_topics:
-                await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+                await ensure_topics(
+                    self._settings.kafka_bootstrap,
+                    timeout_s=10,
+                    security=self._settings.kafka_security,
+                )
             await asyncio.to_thread(client.list_topics, None, PROBE_TIMEOUT_S)
 
         await connect_with_backoff(attempt, (AdminError, KafkaException, OSError, TimeoutError))

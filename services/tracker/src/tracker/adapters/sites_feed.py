@@ -11,7 +11,7 @@ import logging
 from aiokafka import ConsumerRecord
 from beckon_contracts.sites import parse_site_record
 from beckon_contracts.topics import SITES_CONFIG
-from beckon_messaging import CompactedTopicFollower
+from beckon_messaging import PLAINTEXT, CompactedTopicFollower, KafkaSecurity
 from pydantic import ValidationError
 
 from tracker.domain.sites import SiteRegistry
@@ -20,10 +20,12 @@ log = logging.getLogger("tracker.sites")
 
 
 class SitesFeed:
-    def __init__(self, bootstrap: str, registry: SiteRegistry) -> None:
+    def __init__(
+        self, bootstrap: str, registry: SiteRegistry, *, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self.registry = registry
         self.follower = CompactedTopicFollower(
-            bootstrap, SITES_CONFIG, self.apply, client_id="tracker"
+            bootstrap, SITES_CONFIG, self.apply, client_id="tracker", security=security
         )
 
     def apply(self, record: ConsumerRecord[bytes, bytes]) -> None:

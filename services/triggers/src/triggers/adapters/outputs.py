@@ -18,13 +18,20 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from beckon_messaging import make_producer
+from beckon_messaging import PLAINTEXT, KafkaSecurity, make_producer
 
 
 class Outputs:
-    def __init__(self, bootstrap: str, client_id: str, *, idempotent: bool = False) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str,
+        *,
+        idempotent: bool = False,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self._producer: AIOKafkaProducer = make_producer(
-            bootstrap, client_id, idempotent=idempotent, linger_ms=2
+            bootstrap, client_id, idempotent=idempotent, linger_ms=2, security=security
         )
         self._batches: dict[tuple[str, int], Any] = {}
         self._partitions: dict[str, list[int]] = {}
