@@ -3,12 +3,14 @@ and the invitations consumer.
 
 - The relay publishes committed outbox rows in id order. One relay at a time holds the
   outbox lock, so rows of one conversation (committed one after another under its row lock)
-  reach `chat.events` in commit order.
+  reach `chat.events` in commit order. Each row's stored trace context (of the request or
+  record that wrote it) goes out as the record's headers.
 - Every instance reads `chat.events` and `chat.signals` from the end, without a consumer
   group, and hands each record to the socket hub: that is how a visitor on one instance and
   an agent on another hear each other.
 - `chat.invitations` is read by the `chat` group: each invitation is stored once (idempotent
-  on its id) and fanned out as a signal; bad records go to the dead-letter twin.
+  on its id, with its record's trace context) and fanned out as a signal; bad records go to
+  the dead-letter twin. Each record is handled in a span of its own trace.
 """
 
 from __future__ import annotations
@@ -35,9 +37,19 @@ from beckon_contracts.topics import (
     CHAT_SIGNALS,
 )
 from beckon_messaging import make_producer
+from beckon_observability import (
+    KafkaHeaders,
+    extract_context,
+    inject_headers,
+    trace_carrier,
+    trace_headers,
+)
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 log = logging.getLogger("chat.bus")
+tracer = trace.get_tracer("chat")
 
 OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
 RELAY_BATCH = 500
@@ -69,9 +81,13 @@ class Bus:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def signal(self, key: str, signal: dict[str, Any]) -> None:
+    async def signal(
+        self, key: str, signal: dict[str, Any], *, headers: KafkaHeaders | None = None
+    ) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
-        await self.producer.send(CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode())
+        await self.producer.send(
+            CHAT_SIGNALS.name, orjson.dumps(signal), key=key.encode(), headers=headers
+        )
 
     async def push_to_agents(
         self, site_id: str, frame: dict[str, Any], agent_ids: Iterable[str] | None = None
@@ -139,14 +155,20 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
                 return None
             rows = await conn.fetch(
-                """SELECT id, topic, key, value FROM chat.outbox
+                """SELECT id, topic, key, value, headers FROM chat.outbox
                    WHERE published_at IS NULL ORDER BY id LIMIT $1""",
                 RELAY_BATCH,
             )
             if not rows:
                 return 0
             futures = [
-                await self.producer.send(row["topic"], row["value"], key=row["key"]) for row in rows
+                await self.producer.send(
+                    row["topic"],
+                    row["value"],
+                    key=row["key"],
+                    headers=trace_headers(orjson.loads(row["headers"])),
+                )
+                for row in rows
             ]
             await asyncio.gather(*futures)
             await conn.execute(
@@ -276,7 +298,13 @@ class InvitationConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 for records in batches.values():
                     for message in records:
-                        await self._handle_safely(message.value or b"")
+                        # the invitation's trace goes on: triggers → here → the widget
+                        with tracer.start_as_current_span(
+                            f"{CHAT_INVITATIONS.name} process",
+                            context=extract_context(message.headers),
+                            kind=SpanKind.CONSUMER,
+                        ):
+                            await self._handle_safely(message.value or b"")
                 if batches:
                     await self.consumer.commit()
             except asyncio.CancelledError:
@@ -314,6 +342,7 @@ class InvitationConsumer:
             "agent": payload.agent.model_dump() if payload.agent else None,
             "personal": payload.personal,
             "expires_at": payload.expires_at,
+            "trace": trace_carrier(),  # the widget's answers continue it
         }
         if not await self.record(invitation):
             return
@@ -335,6 +364,7 @@ class InvitationConsumer:
                     "rule_id": payload.rule_id,
                 },
             },
+            headers=inject_headers(),
         )
 
     async def _dead_letter(
@@ -371,5 +401,6 @@ class InvitationConsumer:
             CHAT_INVITATIONS_DLQ.name,
             letter.model_dump_json().encode(),
             key=letter.site_id.encode(),
+            headers=inject_headers(),
         )
         log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})
