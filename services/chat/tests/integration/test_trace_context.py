@@ -18,7 +18,7 @@ from beckon_contracts import topics
 from beckon_contracts.ids import uuid7
 from beckon_contracts.rules import SiteRules
 from beckon_devstack.kafka_probe import Record, read_records
-from chat_testing import frame_is
+from chat_testing import eventually, frame_is
 from tracker.config import Settings as TrackerSettings
 from tracker.main import create_app as create_tracker
 from triggers_testing import Kafka, Worker
@@ -65,6 +65,10 @@ async def records_of(
     return await read_records(bootstrap, topic, match=match, drain=True, **kw)
 
 
+async def ready(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/readyz")).status_code == 200
+
+
 async def test_one_events_trace_id_is_on_every_hop_to_the_widgets_answer(
     chat, triggers, kafka, make_site, clients
 ) -> None:
@@ -98,6 +102,7 @@ async def test_one_events_trace_id_is_on_every_hop_to_the_widgets_answer(
     tracker = create_tracker(
         TrackerSettings(
             kafka_bootstrap=chat.bootstrap,
+            ack_timeout_s=5.0,
             sites=[{"site_id": site.site_id, "site_key": site_key, "allowed_origins": ["*"]}],
         )
     )
@@ -122,6 +127,9 @@ async def test_one_events_trace_id_is_on_every_hop_to_the_widgets_answer(
     async with tracker.router.lifespan_context(tracker):
         transport = httpx.ASGITransport(app=tracker, client=("203.0.113.7", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://tracker") as http:
+            await eventually(
+                lambda: ready(http), timeout_s=30, what="the tracker's producer is ready"
+            )
             collected = await http.post(
                 f"/v1/collect?k={site_key}",
                 json=batch,
