@@ -24,7 +24,7 @@ import asyncpg
 import uvicorn
 from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
-from beckon_observability import configure_logging, configure_tracing
+from beckon_observability import TraceRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
@@ -262,6 +262,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own spans would stay open for a socket's whole life (~13 KiB per socket)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # A span per HTTP request (the caller's trace if it sent traceparent): what the request
+    # writes to the outbox carries it to chat.events. Sockets get none (they live for hours).
+    app.add_middleware(TraceRequests, service="chat")
     app.add_middleware(WidgetCors)
     # Outermost: no body past the largest any route takes is buffered (routes hold their own,
     # smaller limits while reading).

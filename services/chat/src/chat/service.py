@@ -20,6 +20,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from beckon_contracts.ids import uuid7
 from beckon_contracts.presence import AgentPresence
+from beckon_observability import continued_span, trace_carrier
+from opentelemetry import trace
 
 from chat import views
 from chat.adapters import store
@@ -35,6 +37,7 @@ SESSION_CHECK_S = 5.0
 _hasher = PasswordHasher()
 # verifying against a real hash keeps a wrong e-mail as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
+tracer = trace.get_tracer("chat")
 
 
 class ChatError(Exception):
@@ -79,6 +82,7 @@ class _Tx:
         self.records: list[OutboxRecord] = []
         self.teams: set[str] = set()
         self.agents: set[str] = set()
+        self.trace: dict[str, str] | None = None  # None: the current span's (the request's)
 
     def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
         self.records.append(
@@ -114,7 +118,14 @@ class _Tx:
                     ],
                 )
             )
-        await store.add_outbox(self.conn, self.records)
+        await store.add_outbox(self.conn, self.records, trace=self.trace)
+
+    def continue_invitation_trace(self, invitation: asyncpg.Record, what: str) -> None:
+        """This transaction's facts go on in the invitation's trace (tracker → triggers →
+        chat → the widget's answer), marked by a span linked to the request's."""
+        stored = orjson.loads(invitation["trace"] or "{}")
+        with continued_span(tracer, what, stored):
+            self.trace = trace_carrier()
 
 
 class ChatService:
@@ -326,6 +337,7 @@ class ChatService:
                 if invitation is None:
                     raise ChatError(404, "unknown_invitation", "no such invitation for you")
                 team, rule_id = invitation["team"], invitation["rule_id"]
+                tx.continue_invitation_trace(invitation, "conversation.started")
                 if invitation["personal"]:
                     inviter = views.invitation_agent_id(invitation)
             team = await self._chosen_team(conn, visitor.site_id, team)
@@ -555,6 +567,7 @@ class ChatService:
             if not await store.set_invitation_status(conn, invitation_id, outcome, allowed):
                 return  # answered before: the first answer stands, nothing new to publish
             tx = _Tx(conn, visitor.site_id)
+            tx.continue_invitation_trace(row, f"invitation.{outcome}")
             tx.emit(
                 f"invitation.{outcome}",
                 visitor.visitor_id,

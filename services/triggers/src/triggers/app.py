@@ -23,6 +23,7 @@ import gc
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
 from beckon_contracts.sites import parse_site_record
 from beckon_messaging import CompactedTopicFollower
+from beckon_observability import KafkaHeaders, batch_span
+from opentelemetry import trace
 
 from triggers import backtest_http, stages
 from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
@@ -46,6 +49,7 @@ from triggers.rules_file import load_rules_file
 from triggers.web_guard import require_token
 
 log = logging.getLogger("triggers")
+tracer = trace.get_tracer("triggers")
 
 
 @dataclass
@@ -59,7 +63,8 @@ class Runtime:
     outputs: Outputs | None = None
     followers: list[CompactedTopicFollower] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    pending_snapshots: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    # visitor key -> (due at, visitors.state record, trace headers of the latest change)
+    pending_snapshots: dict[str, tuple[float, bytes, KafkaHeaders]] = field(default_factory=dict)
     # admission state per site, as last written to its table (dropped on a rebalance)
     deciders: dict[str, Any] = field(default_factory=dict)
     sites_saved_at: dict[str, float] = field(default_factory=dict)
@@ -122,7 +127,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def visitor_stage(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             started = time.perf_counter()
-            await stages.visitor_batch(runtime, visitors, events)
+            with batch_span(tracer, "visitors batch", _headers(events)):
+                await stages.visitor_batch(runtime, visitors, events)
             METRICS.observe_batch("visitors", len(events), time.perf_counter() - started)
 
     # ---- stage 2: admission -----------------------------------------------------------------
@@ -130,20 +136,23 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def admission_stage(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             started = time.perf_counter()
-            await stages.admission_batch(runtime, admission_sites, admission_visitors, events)
+            with batch_span(tracer, "admission batch", _headers(events)):
+                await stages.admission_batch(runtime, admission_sites, admission_visitors, events)
             METRICS.observe_batch("admission", len(events), time.perf_counter() - started)
 
     # ---- stage 3: stats ---------------------------------------------------------------------
     @app.agent(source(topics.TRIGGERS_OUTCOMES.name), name="stats")
     async def stats_stage(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=0.2):
-            await stages.stats_batch(runtime, rule_stats, outcomes_seen, events)
+            with batch_span(tracer, "stats batch", _headers(events)):
+                await stages.stats_batch(runtime, rule_stats, outcomes_seen, events)
 
     # ---- stage 4: chat events ---------------------------------------------------------------
     @app.agent(source(topics.CHAT_EVENTS.name), name="chat-events")
     async def chat_stage(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await stages.chat_batch(runtime, events)
+            with batch_span(tracer, "chat-events batch", _headers(events)):
+                await stages.chat_batch(runtime, events)
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator, arg-type]
     async def forget_cached_sites(app: Any, revoked: Any, **kwargs: Any) -> None:
@@ -245,6 +254,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     app.triggers_runtime = runtime  # type: ignore[attr-defined]
     return app, runtime
+
+
+def _headers(events: list[Any]) -> Iterator[Any]:
+    """Each record's headers, for the batch span's links (read only while it is recorded)."""
+    return (event.message.headers for event in events)
 
 
 async def _seed_rules(runtime: Runtime, path: Path) -> None:

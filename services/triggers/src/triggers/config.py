@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from beckon_messaging import KafkaClientSettings
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 # The dev-only token of the worker's HTTP API: refused outside dev, where TRIGGERS_API_TOKEN must
@@ -66,6 +66,12 @@ class Settings(KafkaClientSettings):
     )
     log_level: str = "info"
     log_json: bool = False
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRIGGERS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP endpoint for the stages' spans (none: trace context is still "
+        "carried in record headers)",
+    )
 
     @property
     def bearer_token(self) -> str:

@@ -7,7 +7,8 @@ import logging
 import sys
 
 from beckon_messaging import ensure_topics
-from beckon_observability import configure_logging
+from beckon_observability import configure_logging, configure_tracing
+from pydantic import AliasChoices
 
 from triggers.app import create_app
 from triggers.config import Settings
@@ -20,12 +21,17 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         print("Settings come from TRIGGERS_* environment variables:")
         for name, field in Settings.model_fields.items():
-            print(
-                f"  TRIGGERS_{name.upper():<24} {field.description or ''} (default {field.default})"
+            alias = field.validation_alias
+            env = (
+                " or ".join(map(str, alias.choices))
+                if isinstance(alias, AliasChoices)
+                else f"TRIGGERS_{name.upper()}"
             )
+            print(f"  {env:<33} {field.description or ''} (default {field.default})")
         return
     settings = Settings()
     configure_logging("triggers", level=settings.log_level.upper(), json_output=settings.log_json)
+    configure_tracing("triggers", settings.otel_exporter_otlp_endpoint)
     if settings.create_topics:
         asyncio.run(ensure_topics(settings.kafka_bootstrap, security=settings.kafka_security))
     app, _ = create_app(settings)

@@ -3,6 +3,8 @@
 Each function runs inside a Faust agent (see app.py). Batches are processed in record order
 per key; each touched table key is written once per batch; outputs are flushed before the
 batch's events are acknowledged, so a committed offset means its outputs are on the broker.
+Every record produced from a consumed record carries that record's trace context headers
+(`trace_headers`), so one trace follows an event from the tracker to the chat widget.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from beckon_contracts.ids import uuid7
 from beckon_contracts.outcomes import parse_funnel_step
 from beckon_contracts.rule_stats import RuleStats
 from beckon_messaging import classify, dead_letter, encode_dead_letter
+from beckon_observability import KafkaHeaders, inject_headers, trace_headers
 from pydantic import ValidationError
 
 from triggers.domain.decide import Decision, SiteDecider, VisitorMarks
@@ -69,7 +72,12 @@ async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) ->
     METRICS.dead_lettered.labels(event.message.topic).inc()
     log.warning("dead-lettered %s@%s: %s", event.message.topic, event.message.offset, error)
     key = (event.message.key or b"unknown").decode("utf-8", "replace")
-    await runtime.out.send(dlq, key, _dead_letter(event.message, raw, error))
+    await runtime.out.send(
+        dlq,
+        key,
+        _dead_letter(event.message, raw, error),
+        headers=trace_headers(event.message.headers),
+    )
 
 
 # ---- stage 1 --------------------------------------------------------------------------------
@@ -89,6 +97,7 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
         raw: bytes = message.value or b""
         source = f"{message.topic}:{message.partition}"
         tracked = message.topic == topics.TRACKING_EVENTS.name
+        trace = trace_headers(message.headers)
         dlq = topics.TRACKING_DLQ.name if tracked else topics.TRIGGERS_DLQ.name
         try:
             data = orjson.loads(raw)
@@ -121,6 +130,7 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
                         topics.VISITORS_EVENTS.name,
                         key,
                         score_crossed_record(state, result.score, event_id),
+                        headers=trace,
                     )
             if result.candidate is not None:
                 METRICS.candidates.inc()
@@ -128,15 +138,18 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
                     topics.TRIGGERS_CANDIDATES.name,
                     state.site_id,
                     result.candidate.to_record().model_dump_json().encode(),
+                    headers=trace,
                 )
-            await _send_outcomes(runtime, result.outcomes)
+            await _send_outcomes(runtime, result.outcomes, headers=trace)
         else:
             try:
                 at = parse_time(data.get("occurred_at"))
             except BadRecord:
                 at = time.time()
             await _send_outcomes(
-                runtime, apply_feedback(runtime.sites.get(state.site_id), state, data, at)
+                runtime,
+                apply_feedback(runtime.sites.get(state.site_id), state, data, at),
+                headers=trace,
             )
         remember(state, event_id, source, message.offset)
         touched[key] = (state, event, breakdown)
@@ -145,11 +158,16 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
     now = time.time()
     for key, (state, last_event, breakdown) in touched.items():
         record, waiting = snapshot_if_due(state, now, interval, breakdown)
+        trace = trace_headers(last_event.message.headers)  # the latest change's
         if record is not None:
             runtime.pending_snapshots.pop(key, None)
-            await out.send(topics.VISITORS_STATE.name, key, record)
+            await out.send(topics.VISITORS_STATE.name, key, record, headers=trace)
         elif waiting:
-            runtime.pending_snapshots[key] = (now + interval, snapshot_record(state, breakdown))
+            runtime.pending_snapshots[key] = (
+                now + interval,
+                snapshot_record(state, breakdown),
+                trace,
+            )
         await set_table_key(runtime.out, table, key, state.to_json(), last_event)
     await out.flush()
     METRICS.events.labels("visitors").inc(len(events))
@@ -159,19 +177,22 @@ async def flush_pending_snapshots(runtime: Runtime) -> None:
     if not runtime.pending_snapshots or runtime.outputs is None:
         return
     now = time.time()
-    due = [key for key, (at, _) in runtime.pending_snapshots.items() if at <= now]
+    due = [key for key, (at, _, _) in runtime.pending_snapshots.items() if at <= now]
     for key in due:
-        _, record = runtime.pending_snapshots.pop(key)
-        await runtime.out.send(topics.VISITORS_STATE.name, key, record)
+        _, record, trace = runtime.pending_snapshots.pop(key)
+        await runtime.out.send(topics.VISITORS_STATE.name, key, record, headers=trace)
     await runtime.out.flush()
 
 
-async def _send_outcomes(runtime: Runtime, outcomes: list[Outcome]) -> None:
+async def _send_outcomes(
+    runtime: Runtime, outcomes: list[Outcome], *, headers: KafkaHeaders | None = None
+) -> None:
     for outcome in outcomes:
         await runtime.out.send(
             topics.TRIGGERS_OUTCOMES.name,
             f"{outcome.site_id}:{outcome.rule_id}",
             outcome.to_record().model_dump_json().encode(),
+            headers=headers,
         )
 
 
@@ -192,6 +213,7 @@ async def admission_batch(
         by_site[record.site_id].append((record, event))
     now = time.time()
     decisions: list[Decision] = []
+    traces: dict[str, KafkaHeaders] = {}  # each candidate's trace, for what its decision sends
     for site_id, items in by_site.items():
         site = runtime.sites.get(site_id)
         presence = runtime.presence.get(site_id, {})
@@ -215,6 +237,7 @@ async def admission_batch(
                 marks[vkey] = VisitorMarks.from_json(raw) if raw else VisitorMarks()
             candidates.append(candidate)
             last_event[vkey] = event
+            traces[candidate.invitation_id] = trace_headers(event.message.headers)
         decisions.extend(decider.decide(candidates, marks, now))
         # The site's counters and open invitations can be thousands of entries: save them at
         # most once a second (a crash forgets < 1 s of hourly counts; per-visitor limits are
@@ -232,14 +255,18 @@ async def admission_batch(
     # saved decision is found and its record sent again, or (saved record lost) the replayed
     # candidate is decided again under the same invitation id: consumers see one invitation.
     for decision in decisions:
-        await _send_decision(runtime, decision)
+        await _send_decision(
+            runtime, decision, headers=traces.get(decision.candidate.invitation_id)
+        )
     await runtime.out.flush()
 
 
-async def _send_decision(runtime: Runtime, decision: Decision) -> None:
+async def _send_decision(
+    runtime: Runtime, decision: Decision, *, headers: KafkaHeaders | None = None
+) -> None:
     out = runtime.out
     for outcome in decision.outcomes:
-        await _send_outcomes(runtime, [outcome])
+        await _send_outcomes(runtime, [outcome], headers=headers)
     if decision.record is None:
         METRICS.refused.labels(decision.reason or "unknown").inc()
         if decision.detail:
@@ -247,8 +274,8 @@ async def _send_decision(runtime: Runtime, decision: Decision) -> None:
         return
     key = f"{decision.candidate.site_id}:{decision.candidate.visitor_id}"
     METRICS.decisions.labels(decision.kind).inc()
-    await out.send(topics.CHAT_INVITATIONS.name, key, decision.record)
-    await out.send(topics.TRIGGERS_FEEDBACK.name, key, decision.record)
+    await out.send(topics.CHAT_INVITATIONS.name, key, decision.record, headers=headers)
+    await out.send(topics.TRIGGERS_FEEDBACK.name, key, decision.record, headers=headers)
 
 
 # ---- stage 3 --------------------------------------------------------------------------------
@@ -282,7 +309,13 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
     for key, (funnel, event) in funnels.items():
         await set_table_key(runtime.out, table, key, orjson.dumps(funnel.to_dict()), event)
         site_id, _, rule_id = key.partition(":")
-        await runtime.out.send(topics.RULES_STATS.name, key, stats_record(site_id, rule_id, funnel))
+        # counts of many traces: in the stats batch's own (linked to them, see app.py)
+        await runtime.out.send(
+            topics.RULES_STATS.name,
+            key,
+            stats_record(site_id, rule_id, funnel),
+            headers=inject_headers(),
+        )
     await runtime.out.flush()
 
 
@@ -330,7 +363,8 @@ async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
             await _reject(runtime, event, exc, topics.CHAT_EVENTS_DLQ.name)
             continue
         key = f"{fact.site_id}:{fact.visitor_id}"
-        await runtime.out.send(topics.TRIGGERS_FEEDBACK.name, key, raw)
+        trace = trace_headers(event.message.headers)
+        await runtime.out.send(topics.TRIGGERS_FEEDBACK.name, key, raw, headers=trace)
         invitation_id = getattr(fact.payload, "invitation_id", None)
         if invitation_id is not None and kind != "invitation.shown":
             await runtime.out.send(
@@ -339,5 +373,6 @@ async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
                 InvitationResolved(site_id=fact.site_id, invitation_id=invitation_id)
                 .model_dump_json()
                 .encode(),
+                headers=trace,
             )
     await runtime.out.flush()

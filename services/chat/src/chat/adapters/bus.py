@@ -3,12 +3,14 @@ and the invitations consumer.
 
 - The relay publishes committed outbox rows in id order. One relay at a time holds the
   outbox lock, so rows of one conversation (committed one after another under its row lock)
-  reach `chat.events` in commit order.
+  reach `chat.events` in commit order. Each row's stored trace context (of the request or
+  record that wrote it) goes out as the record's headers.
 - Every instance reads `chat.events` and `chat.signals` from the end, without a consumer
   group, and hands each record to the socket hub: that is how a visitor on one instance and
   an agent on another hear each other.
 - `chat.invitations` is read by the `chat` group: each invitation is stored once (idempotent
-  on its id) and fanned out as a signal; bad records go to the dead-letter twin.
+  on its id, with its record's trace context) and fanned out as a signal; bad records go to
+  the dead-letter twin. Each record is handled in a span of its own trace.
 """
 
 from __future__ import annotations
@@ -47,9 +49,19 @@ from beckon_messaging import (
     encode_dead_letter,
     make_producer,
 )
+from beckon_observability import (
+    KafkaHeaders,
+    extract_context,
+    inject_headers,
+    trace_carrier,
+    trace_headers,
+)
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 log = logging.getLogger("chat.bus")
+tracer = trace.get_tracer("chat")
 
 OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
 RELAY_BATCH = 500
@@ -88,10 +100,13 @@ class Bus:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def signal(self, signal: ChatSignal) -> None:
+    async def signal(self, signal: ChatSignal, *, headers: KafkaHeaders | None = None) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
         await self.producer.send(
-            CHAT_SIGNALS.name, signal.model_dump_json().encode(), key=chat_signal_key(signal)
+            CHAT_SIGNALS.name,
+            signal.model_dump_json().encode(),
+            key=chat_signal_key(signal),
+            headers=headers,
         )
 
     async def push_to_agents(
@@ -158,14 +173,20 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
                 return None
             rows = await conn.fetch(
-                """SELECT id, topic, key, value FROM chat.outbox
+                """SELECT id, topic, key, value, headers FROM chat.outbox
                    WHERE published_at IS NULL ORDER BY id LIMIT $1""",
                 RELAY_BATCH,
             )
             if not rows:
                 return 0
             futures = [
-                await self.producer.send(row["topic"], row["value"], key=row["key"]) for row in rows
+                await self.producer.send(
+                    row["topic"],
+                    row["value"],
+                    key=row["key"],
+                    headers=trace_headers(orjson.loads(row["headers"])),
+                )
+                for row in rows
             ]
             await asyncio.gather(*futures)
             await conn.execute(
@@ -304,7 +325,13 @@ class InvitationConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 for records in batches.values():
                     for message in records:
-                        await self._handle_safely(message)
+                        # the invitation's trace goes on: triggers → here → the widget
+                        with tracer.start_as_current_span(
+                            f"{CHAT_INVITATIONS.name} process",
+                            context=extract_context(message.headers),
+                            kind=SpanKind.CONSUMER,
+                        ):
+                            await self._handle_safely(message)
                 if batches:
                     await self.consumer.commit()
             except asyncio.CancelledError:
@@ -342,6 +369,7 @@ class InvitationConsumer:
             "agent": payload.agent.model_dump() if payload.agent else None,
             "personal": payload.personal,
             "expires_at": payload.expires_at,
+            "trace": trace_carrier(),  # the widget's answers continue it
         }
         if not await self.record(invitation):
             return
@@ -360,7 +388,8 @@ class InvitationConsumer:
                     expires_at=payload.expires_at,
                     rule_id=payload.rule_id,
                 ),
-            )
+            ),
+            headers=inject_headers(),
         )
 
     async def _dead_letter(
@@ -381,6 +410,9 @@ class InvitationConsumer:
             offset=message.offset,
         )
         await self.bus.producer.send_and_wait(
-            CHAT_INVITATIONS_DLQ.name, encode_dead_letter(letter), key=letter.site_id.encode()
+            CHAT_INVITATIONS_DLQ.name,
+            encode_dead_letter(letter),
+            key=letter.site_id.encode(),
+            headers=inject_headers(),
         )
         log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})

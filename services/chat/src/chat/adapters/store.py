@@ -6,13 +6,14 @@ assignment expect the site's assignment lock to be held (`lock_site`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 import orjson
+from beckon_observability import trace_carrier
 
 from chat.domain.assignment import AgentLoad
 from chat.domain.events import OutboxRecord
@@ -56,11 +57,19 @@ async def lock_site(conn: asyncpg.Connection, site_id: str) -> None:
     )
 
 
-async def add_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
+async def add_outbox(
+    conn: asyncpg.Connection,
+    records: Sequence[OutboxRecord],
+    *,
+    trace: Mapping[str, str] | None = None,
+) -> None:
+    """Store records for the relay, with `trace` (by default the current span's trace
+    context: the request's, or the consumed record's) to publish as their headers."""
     if records:
+        headers = orjson.dumps(trace_carrier() if trace is None else dict(trace)).decode()
         await conn.executemany(
-            "INSERT INTO chat.outbox (topic, key, value) VALUES ($1, $2, $3)",
-            [(record.topic, record.key, record.value) for record in records],
+            "INSERT INTO chat.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)",
+            [(record.topic, record.key, record.value, headers) for record in records],
         )
 
 
@@ -598,8 +607,8 @@ async def transfers(conn: asyncpg.Connection, site_id: str, conversation_id: UUI
 async def insert_invitation(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
     inserted = await conn.fetchval(
         """INSERT INTO chat.invitations (invitation_id, site_id, visitor_id, rule_id, team,
-               message, agent, personal, expires_at, rule_name)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               message, agent, personal, expires_at, rule_name, trace)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
            ON CONFLICT (invitation_id) DO NOTHING RETURNING 1""",
         values["invitation_id"],
         values["site_id"],
@@ -611,6 +620,7 @@ async def insert_invitation(conn: asyncpg.Connection, values: dict[str, Any]) ->
         values["personal"],
         values["expires_at"],
         values.get("rule_name") or "",
+        orjson.dumps(values.get("trace") or {}).decode(),
     )
     return inserted is not None
 
