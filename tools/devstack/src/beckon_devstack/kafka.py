@@ -144,7 +144,12 @@ def java_binary() -> str:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka writes them; never one starting with "-", which the storage
+    tool's command line would take for an option (Kafka's own `Uuid.randomUuid` skips those)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # Sized for one machine shared with everything else: small thread pools, few internal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,13 @@ def test_a_completed_fetch_is_reused_without_maven(
     (home / "complete").write_text(digest + "\n")
     monkeypatch.setattr(kafka.shutil, "which", lambda name: None)  # no mvn needed now
     assert kafka.kafka_libs(progress=lambda line: None) == home / "lib"
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The storage tool would read `-t -abc…` as an option: the format failed 1 run in 64."""
+    dashed = uuid.UUID(bytes=b"\xfb" + bytes(15))  # base64 "-wAAAA…"
+    drawn = iter([dashed, uuid.UUID(int=1)])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(drawn))
+    cluster_id = kafka._cluster_id()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22
