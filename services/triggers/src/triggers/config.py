@@ -21,13 +21,6 @@ class Settings(BaseSettings):
     environment: Literal["dev", "test", "production"] = "dev"
     app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    broker: Literal["tansu", "kafka"] = Field(
-        default="tansu",
-        description=(
-            "tansu: table recovery reads end offsets from fetches (Tansu's ListOffsets is "
-            "wrong after multi-record batches); kafka: Faust's usual end offsets"
-        ),
-    )
     kafka_idempotent: bool = Field(default=False, description="Only on Apache Kafka")
     create_topics: bool = True
 
