@@ -1,4 +1,4 @@
-"""Producer settings that work unchanged on Tansu and Apache Kafka."""
+"""Producer settings: the same guarantees for aiokafka and librdkafka producers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-# Kafka's default max message size; Tansu enforces none, so the client must.
+# Kafka's default max message size: a bigger record fails in the client, with a clear error.
 MAX_REQUEST_SIZE = 1_048_576
 
 
@@ -18,7 +18,7 @@ def producer_options(
     compression_type: str | None = None,
     request_timeout_ms: int = 10_000,
 ) -> dict[str, Any]:
-    """acks=all always; the idempotent producer only where the broker supports it (not Tansu)."""
+    """acks=all always; the idempotent producer when the service's settings ask for it."""
     return {
         "acks": "all",
         "enable_idempotence": idempotent,

@@ -21,8 +21,20 @@ class Settings(BaseSettings):
     environment: Literal["dev", "test", "production"] = "dev"
     app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_idempotent: bool = Field(default=False, description="Only on Apache Kafka")
+    kafka_idempotent: bool = Field(
+        default=True, description="The idempotent producer: no duplicates from retries"
+    )
     create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Topics it creates (changelogs too): 1 on one broker, 3 in production",
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Topics it creates (changelogs too): 1 on one broker, 2 in production",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8002, ge=1, le=65535, description="HTTP: stats, health, metrics")

@@ -27,7 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     configure_logging("triggers", level=settings.log_level.upper(), json_output=settings.log_json)
     if settings.create_topics:
-        asyncio.run(ensure_topics(settings.kafka_bootstrap))
+        asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap,
+                replication_factor=settings.kafka_replication_factor,
+                min_insync_replicas=settings.kafka_min_insync_replicas,
+            )
+        )
     app, _ = create_app(settings)
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level, *(argv or [])]
     app.main()

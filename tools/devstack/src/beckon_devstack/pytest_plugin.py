@@ -20,6 +20,8 @@ from beckon_devstack.broker import wait_until_serving
 from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.postgres import resolve_database_url
 
+COMPACTED_SEGMENT_MS = 1000
+
 
 def _docker_requested() -> bool:
     return os.environ.get("BECKON_TEST_CONTAINERS") == "1" and shutil.which("docker") is not None
@@ -47,7 +49,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with KafkaBroker(tmp_path_factory.mktemp("kafka")) as broker:
         asyncio.run(wait_until_serving(broker.bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(broker.bootstrap))
+        # compacted topics roll a segment every second, so compaction runs while tests look
+        asyncio.run(ensure_topics(broker.bootstrap, compacted_segment_ms=COMPACTED_SEGMENT_MS))
         yield broker.bootstrap
 
 

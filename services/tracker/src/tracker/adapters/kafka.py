@@ -99,7 +99,12 @@ class AioKafkaPublisher:
             )
             try:
                 if self._settings.create_topics:
-                    await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+                    await ensure_topics(
+                        self._settings.kafka_bootstrap,
+                        replication_factor=self._settings.kafka_replication_factor,
+                        min_insync_replicas=self._settings.kafka_min_insync_replicas,
+                        timeout_s=10,
+                    )
                 await producer.start()
             except BaseException:
                 await producer.stop()

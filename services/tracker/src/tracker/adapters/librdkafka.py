@@ -102,7 +102,12 @@ class ConfluentPublisher:
     async def _connect(self, client: Producer) -> None:
         async def attempt() -> None:
             if self._settings.create_topics:
-                await ensure_topics(self._settings.kafka_bootstrap, timeout_s=10)
+                await ensure_topics(
+                    self._settings.kafka_bootstrap,
+                    replication_factor=self._settings.kafka_replication_factor,
+                    min_insync_replicas=self._settings.kafka_min_insync_replicas,
+                    timeout_s=10,
+                )
             await asyncio.to_thread(client.list_topics, None, PROBE_TIMEOUT_S)
 
         await connect_with_backoff(attempt, (AdminError, KafkaException, OSError, TimeoutError))
