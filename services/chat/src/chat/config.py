@@ -45,7 +45,9 @@ class Settings(PublicEdgeSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_idempotent: bool = Field(
-        default=True, description="The idempotent producer: no duplicates from retries"
+        default=False,
+        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
+        "retries for ever while the broker is down, and stopping waits for it",
     )
     create_topics: bool = True
     kafka_replication_factor: int = Field(

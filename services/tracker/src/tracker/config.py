@@ -43,7 +43,9 @@ class Settings(PublicEdgeSettings):
         description="librdkafka (confluent-kafka) or aiokafka; both keep acks=all",
     )
     kafka_idempotent: bool = Field(
-        default=True, description="The idempotent producer: no duplicates from retries"
+        default=False,
+        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
+        "retries for ever while the broker is down, and stopping waits for it",
     )
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     kafka_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None

@@ -23,11 +23,6 @@ def test_the_guarantees_hold_in_the_librdkafka_settings():
     assert librdkafka_config("b", "c", compression_type="zstd")["compression.type"] == "zstd"
 
 
-def test_the_idempotent_producer_is_on_by_default():
-    assert Settings().kafka_idempotent
-    assert Settings(kafka_idempotent=False).kafka_idempotent is False
-
-
 def test_the_client_is_a_setting():
     assert isinstance(make_publisher(Settings()), ConfluentPublisher)
     assert isinstance(make_publisher(Settings(kafka_client="aiokafka")), AioKafkaPublisher)
