@@ -36,7 +36,6 @@ from beckon_contracts.sites import parse_site_record
 from beckon_messaging import CompactedTopicFollower
 
 from triggers import backtest_http, stages
-from triggers.adapters.faust_tuning import set_fetch_max_wait
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
@@ -72,7 +71,6 @@ class Runtime:
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
-    set_fetch_max_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",

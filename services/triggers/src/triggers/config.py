@@ -53,9 +53,6 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Events per stream.take")
     batch_within_s: float = Field(default=0.01, gt=0, le=5.0, description="Longest batch wait")
-    fetch_max_wait_ms: int = Field(
-        default=50, ge=1, le=5000, description="Longest broker-side wait of a stream fetch"
-    )
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=30.0)
     snapshot_interval_s: float = Field(
