@@ -22,7 +22,9 @@ from beckon_devstack.ports import PortInUseError, ensure_free
 
 
 async def wait_until_serving(bootstrap: str, timeout_s: float = 30.0) -> None:
-    """Wait until the broker answers a metadata request (listening is not enough)."""
+    """Wait until the broker answers a metadata request (listening is not enough) and has a
+    group coordinator: on a new broker, the first FindCoordinator creates `__consumer_offsets`,
+    and until it exists every consumer group's first join logs errors and waits."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     deadline = time.monotonic() + timeout_s
@@ -31,6 +33,7 @@ async def wait_until_serving(bootstrap: str, timeout_s: float = 30.0) -> None:
         try:
             await admin.start()
             await admin.list_topics()
+            await admin.find_coordinator("beckon-warm-up")
             return
         except Exception:
             if time.monotonic() > deadline:
