@@ -5,22 +5,10 @@ import json
 import httpx
 import pytest
 from beckon_edge import BodyLimit, BodyTooLarge, read_limited
+from beckon_edge.testing import PulledBody
 
 LIMIT = 1000
 CHUNK = 100
-
-
-class Pulled:
-    """A request body streamed in chunks, counting how much the server pulled."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bytes = 0
-
-    async def __aiter__(self):
-        while self.bytes < self.total:
-            self.bytes += CHUNK
-            yield b"x" * CHUNK
 
 
 async def echo_size(scope, receive, send):
@@ -39,7 +27,7 @@ def client(app) -> httpx.AsyncClient:
 
 
 async def test_a_declared_length_over_the_limit_is_refused_before_reading():
-    body = Pulled(10 * LIMIT)
+    body = PulledBody(10 * LIMIT, chunk=CHUNK, fill=b"x")
     async with client(BodyLimit(echo_size, limit=LIMIT)) as http:
         response = await http.post("/", content=body, headers={"content-length": "10000"})
     assert response.status_code == 413
@@ -52,7 +40,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading():
 
 
 async def test_a_streamed_body_is_cut_off_at_the_limit():
-    body = Pulled(100 * LIMIT)
+    body = PulledBody(100 * LIMIT, chunk=CHUNK, fill=b"x")
     async with client(BodyLimit(echo_size, limit=LIMIT, message_field="detail")) as http:
         response = await http.post("/", content=body)  # chunked: no Content-Length
     assert response.status_code == 413
@@ -63,7 +51,7 @@ async def test_a_streamed_body_is_cut_off_at_the_limit():
 async def test_bodies_within_the_limit_pass_untouched():
     async with client(BodyLimit(echo_size, limit=LIMIT)) as http:
         declared = await http.post("/", content=b"y" * LIMIT)
-        streamed = await http.post("/", content=Pulled(LIMIT))
+        streamed = await http.post("/", content=PulledBody(LIMIT, chunk=CHUNK, fill=b"x"))
     assert (declared.status_code, declared.text) == (200, str(LIMIT))
     assert (streamed.status_code, streamed.text) == (200, str(LIMIT))
 
@@ -84,7 +72,7 @@ async def test_what_the_app_sends_after_the_cut_is_dropped():
             await send({"type": "http.response.body", "body": b"oops"})
 
     async with client(BodyLimit(stubborn, limit=LIMIT)) as http:
-        response = await http.post("/", content=Pulled(10 * LIMIT))
+        response = await http.post("/", content=PulledBody(10 * LIMIT, chunk=CHUNK, fill=b"x"))
     assert response.status_code == 413
 
 

@@ -11,6 +11,7 @@ import os
 import chat.main
 import httpx
 import pytest
+from beckon_edge.testing import PulledBody
 from chat.api.common import MAX_BODY_BYTES, client_ip, read_body
 from chat.config import Settings
 from chat.main import create_app
@@ -29,19 +30,6 @@ def _clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
-class Pulled:
-    """A streamed request body that counts how much of it the server pulled."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bytes = 0
-
-    async def __aiter__(self):
-        while self.bytes < self.total:
-            self.bytes += CHUNK
-            yield b" " * CHUNK
-
-
 def client(settings: Settings | None = None) -> httpx.AsyncClient:
     app = create_app(settings or Settings())
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 5555))
@@ -50,7 +38,7 @@ def client(settings: Settings | None = None) -> httpx.AsyncClient:
 
 @pytest.mark.parametrize("path", ["/v1/console/login", "/v1/widget/session", "/nowhere"])
 async def test_a_declared_length_over_the_limit_is_refused_unread(path):
-    body = Pulled(350 * 1024 * 1024)
+    body = PulledBody(350 * 1024 * 1024, chunk=CHUNK)
     async with client() as http:
         response = await http.post(path, content=body, headers={"content-length": str(body.total)})
     assert response.status_code == 413
@@ -62,7 +50,7 @@ async def test_a_declared_length_over_the_limit_is_refused_unread(path):
 
 
 async def test_the_unauthenticated_login_stops_reading_a_streamed_body_at_64_kib():
-    body = Pulled(8 * 1024 * 1024)
+    body = PulledBody(8 * 1024 * 1024, chunk=CHUNK)
     app = create_app(Settings())
     app.state.chat = object()  # the route reads its body before it needs the runtime
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 5555))

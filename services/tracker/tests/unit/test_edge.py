@@ -11,6 +11,7 @@ import os
 import httpx
 import pytest
 import tracker.main
+from beckon_edge.testing import PulledBody
 from tracker.config import Settings
 from tracker.ingest import Inbound, Outcome
 from tracker.main import create_app
@@ -44,19 +45,6 @@ class FakeIngest:
         return Outcome(200, {"success": True})
 
 
-class Pulled:
-    """A streamed request body that counts how much of it the server pulled."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bytes = 0
-
-    async def __aiter__(self):
-        while self.bytes < self.total:
-            self.bytes += CHUNK
-            yield b" " * CHUNK
-
-
 def edge_client(peer: str = "198.51.100.7", **overrides) -> tuple[httpx.AsyncClient, FakeIngest]:
     settings = Settings(sites=[SITE], **overrides)
     app = create_app(settings)
@@ -74,7 +62,7 @@ AUTH = ("wk_test_write_key", "")
 @pytest.mark.parametrize("route", [COLLECT, "/v1/batch", "/v1/track", "/nowhere"])
 async def test_a_declared_length_over_the_limit_is_refused_unread(route):
     client, ingest = edge_client()
-    body = Pulled(50 * 1024 * 1024)
+    body = PulledBody(50 * 1024 * 1024, chunk=CHUNK)
     async with client:
         response = await client.post(
             route,
@@ -91,7 +79,7 @@ async def test_a_declared_length_over_the_limit_is_refused_unread(route):
 
 async def test_a_streamed_batch_is_cut_off_at_the_body_limit():
     client, ingest = edge_client(max_body_bytes=65_536)
-    body = Pulled(50 * 1024 * 1024)
+    body = PulledBody(50 * 1024 * 1024, chunk=CHUNK)
     async with client:
         response = await client.post(COLLECT, content=body, headers=ORIGIN)  # chunked
     assert response.status_code == 413
@@ -102,7 +90,7 @@ async def test_a_streamed_batch_is_cut_off_at_the_body_limit():
 
 async def test_a_streamed_single_segment_call_is_cut_off_at_the_event_limit():
     client, ingest = edge_client()
-    body = Pulled(50 * 1024 * 1024)
+    body = PulledBody(50 * 1024 * 1024, chunk=CHUNK)
     async with client:
         response = await client.post("/v1/track", content=body, auth=AUTH)
     assert response.status_code == 413
