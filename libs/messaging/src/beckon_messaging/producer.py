@@ -1,4 +1,4 @@
-"""Producer settings that work unchanged on Tansu and Apache Kafka."""
+"""Producer settings: the same guarantees for aiokafka and librdkafka producers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from beckon_messaging.security import PLAINTEXT, KafkaSecurity
 
-# Kafka's default max message size; Tansu enforces none, so the client must.
+# Kafka's default max message size: a bigger record fails in the client, with a clear error.
 MAX_REQUEST_SIZE = 1_048_576
 
 
@@ -20,7 +20,7 @@ def producer_options(
     compression_type: str | None = None,
     request_timeout_ms: int = 10_000,
 ) -> dict[str, Any]:
-    """acks=all always; the idempotent producer only where the broker supports it (not Tansu)."""
+    """acks=all always; the idempotent producer when the service's settings ask for it."""
     return {
         "acks": "all",
         "enable_idempotence": idempotent,

@@ -46,9 +46,17 @@ class Settings(PublicEdgeSettings, KafkaClientSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_idempotent: bool = Field(
-        default=False, description="Enable on Apache Kafka; Tansu does not support it"
+        default=False,
+        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
+        "retries for ever while the broker is down, and stopping waits for it",
     )
     create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 2 in production"
+    )
     fetch_max_wait_ms: int = Field(
         default=10, ge=0, le=1000, description="The feed's fetch wait: latency against idle CPU"
     )

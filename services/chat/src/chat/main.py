@@ -149,7 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.create_topics:
                 from beckon_messaging import ensure_topics
 
-                await ensure_topics(settings.kafka_bootstrap, security=settings.kafka_security)
+                await ensure_topics(
+                    settings.kafka_bootstrap,
+                    replication_factor=settings.kafka_replication_factor,
+                    min_insync_replicas=settings.kafka_min_insync_replicas,
+                    security=settings.kafka_security,
+                )
             client_id = f"chat-{settings.instance_id}"
             bus = Bus(
                 settings.kafka_bootstrap,

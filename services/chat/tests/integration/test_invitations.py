@@ -29,8 +29,8 @@ from chat_testing import (
 
 pytestmark = pytest.mark.integration
 
-# The first invitation may wait for the `chat` consumer group to form (Tansu holds a join
-# for half the session timeout), so deliveries get a generous deadline.
+# The first invitation may wait for the `chat` consumer group to form, so deliveries get a
+# generous deadline.
 DELIVERY_TIMEOUT_S = 60.0
 
 

@@ -1,4 +1,4 @@
-"""The live visitor list on real Tansu and Postgres: `visitor.state` records reach subscribed
+"""The live visitor list on real Kafka and Postgres: `visitor.state` records reach subscribed
 consoles on both instances as a snapshot then coalesced deltas; bad records are skipped; a
 personal invitation sent through one instance shows on the visitor's socket on the other and
 the chat it starts goes to the inviting agent."""

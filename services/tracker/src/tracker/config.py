@@ -43,11 +43,19 @@ class Settings(PublicEdgeSettings, KafkaClientSettings):
         description="librdkafka (confluent-kafka) or aiokafka; both keep acks=all",
     )
     kafka_idempotent: bool = Field(
-        default=False, description="Enable on Apache Kafka; Tansu does not support it"
+        default=False,
+        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
+        "retries for ever while the broker is down, and stopping waits for it",
     )
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     kafka_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 2 in production"
+    )
     ack_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for broker acks")
 
     sites: list[SiteConfig] = Field(

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from beckon_contracts.ids import uuid7
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics
 
@@ -27,7 +28,9 @@ def _batch(visitor, n=1):
 async def test_too_many_requests_from_one_client_get_429_with_retry_after(
     start_tracker, make_settings
 ):
-    settings = make_settings(requests_per_s_per_client=1, request_burst_per_client=3)
+    # one token per 100 s: the burst alone decides, however long the broker's acks take (at 1/s
+    # a token came back while the first requests waited for Kafka's acks)
+    settings = make_settings(requests_per_s_per_client=0.01, request_burst_per_client=3)
     async with start_tracker(settings) as client:
         statuses = [
             (await client.post(f"/v1/collect?k={KEY}", json=_batch(f"v{i}"))).status_code
@@ -42,7 +45,7 @@ async def test_too_many_requests_from_one_client_get_429_with_retry_after(
 
 
 async def test_a_runaway_visitor_is_refused_without_slowing_others(start_tracker, make_settings):
-    settings = make_settings(events_per_s_per_visitor=1, event_burst_per_visitor=20)
+    settings = make_settings(events_per_s_per_visitor=0.01, event_burst_per_visitor=20)
     async with start_tracker(settings) as client:
         assert (
             await client.post(f"/v1/collect?k={KEY}", json=_batch("hot", 20))
@@ -55,15 +58,18 @@ async def test_a_runaway_visitor_is_refused_without_slowing_others(start_tracker
 
 
 @pytest.mark.parametrize("kafka_client", ["confluent", "aiokafka"])
-async def test_broker_down_means_503_never_2xx(kafka_client, start_tracker, make_settings):
-    broker = TansuBroker().start()
+async def test_broker_down_means_503_never_2xx(
+    kafka_client, start_tracker, make_settings, tmp_path
+):
+    # a broker of its own: this test stops it
+    broker = await asyncio.to_thread(KafkaBroker(tmp_path / "kafka").start)
     try:
-        await wait_until_serving(broker.bootstrap)
+        await wait_until_serving(broker.bootstrap, timeout_s=60)
         await ensure_topics(broker.bootstrap)
         settings = make_settings(broker.bootstrap, ack_timeout_s=2.0, kafka_client=kafka_client)
         async with start_tracker(settings) as client:
             assert (await client.post(f"/v1/collect?k={KEY}", json=_batch("v1"))).status_code == 200
-            broker.stop()
+            await asyncio.to_thread(broker.stop)
             response = await client.post(f"/v1/collect?k={KEY}", json=_batch("v2"))
             assert response.status_code == 503
             assert response.json()["error"] == "broker_unavailable"

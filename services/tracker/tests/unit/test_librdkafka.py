@@ -15,7 +15,7 @@ from tracker.config import Settings
 def test_the_guarantees_hold_in_the_librdkafka_settings():
     config = librdkafka_config("b:9092", "tracker", linger_ms=2, request_timeout_ms=4_000)
     assert config["acks"] == "all"
-    assert config["enable.idempotence"] is False  # Tansu has no idempotent producer
+    assert config["enable.idempotence"] is False  # the library's default: the settings decide
     assert config["partitioner"] == "murmur2_random"  # the Java client's, and aiokafka's
     assert config["message.max.bytes"] == MAX_REQUEST_SIZE
     assert config["message.timeout.ms"] == 4_000  # then a 503, not a retry for ever

@@ -39,7 +39,6 @@ from beckon_observability import KafkaHeaders, batch_span
 from opentelemetry import trace
 
 from triggers import backtest_http, stages
-from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
@@ -77,9 +76,6 @@ class Runtime:
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
-    set_fetch_max_wait(settings.fetch_max_wait_ms)
-    if settings.broker == "tansu":
-        verify_highwaters()
     app = faust.App(
         settings.app_id,
         **settings.kafka_security.faust_options(settings.kafka_bootstrap),
@@ -106,7 +102,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             "client_max_size": backtest_http.MAX_BODY_BYTES,
         },
         stream_buffer_maxsize=4 * settings.batch_size,
-        topic_replication_factor=1,
+        # Faust creates its changelog topics itself: the same durability as the registry's
+        topic_replication_factor=settings.kafka_replication_factor,
     )
 
     def source(name: str, *more: str) -> faust.TopicT:
@@ -114,7 +111,13 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     def table(name: str, partitions: int) -> Any:
         # Faust stores str keys as JSON strings and bytes values raw (see tables.py)
-        return app.Table(name, key_type=str, value_type=bytes, partitions=partitions)
+        return app.Table(
+            name,
+            key_type=str,
+            value_type=bytes,
+            partitions=partitions,
+            extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
+        )
 
     visitors = table("visitors", topics.TRACKING_EVENTS.partitions)
     admission_sites = table("admission-sites", topics.TRIGGERS_CANDIDATES.partitions)

@@ -98,7 +98,6 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         kafka_bootstrap,
         f"triggers-restart-{uuid.uuid4().hex[:6]}",
         tmp_path / "w.log",
-        broker="kafka",
     )
     rules = SiteRules.model_validate(
         {

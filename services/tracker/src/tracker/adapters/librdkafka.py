@@ -105,6 +105,8 @@ class ConfluentPublisher:
             if self._settings.create_topics:
                 await ensure_topics(
                     self._settings.kafka_bootstrap,
+                    replication_factor=self._settings.kafka_replication_factor,
+                    min_insync_replicas=self._settings.kafka_min_insync_replicas,
                     timeout_s=10,
                     security=self._settings.kafka_security,
                 )
