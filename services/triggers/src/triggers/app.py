@@ -39,6 +39,7 @@ from beckon_observability import KafkaHeaders, batch_span
 from opentelemetry import trace
 
 from triggers import backtest_http, stages
+from triggers.adapters.faust_consumer import App
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
@@ -76,7 +77,7 @@ class Runtime:
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
-    app = faust.App(
+    app = App(
         settings.app_id,
         **settings.kafka_security.faust_options(settings.kafka_bootstrap),
         store="memory://",
@@ -248,6 +249,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                     )
                 dump.append({"task": task.get_name(), "stack": where})
             return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
+
+    if settings.serves_debug:
+
+        @app.page("/v1/debug/consumer")
+        async def debug_consumer(web: Any, request: Any) -> Any:
+            from triggers.adapters.diagnose import consumer_state
+
+            return web.json(consumer_state(app))
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

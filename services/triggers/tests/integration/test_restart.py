@@ -156,6 +156,18 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
             if await _drained_or_stalled(worker, kafka_bootstrap, mine, every_visitor_invited):
                 break
             print("the restarted worker stalled: crashing it again")
+            import os as _os
+            dump_dir = Path(_os.environ.get("STALL_DUMP", "/tmp/stall"))
+            dump_dir.mkdir(exist_ok=True)
+            stamp = f"{int(time.time())}"
+            for what in ("tasks", "consumer"):
+                try:
+                    body = httpx.get(f"{worker.url}/v1/debug/{what}", headers=worker.auth, timeout=10).text
+                except Exception as exc:
+                    body = repr(exc)
+                (dump_dir / f"{stamp}-{what}.json").write_text(body)
+            import shutil as _sh
+            _sh.copy(worker.log_path, dump_dir / f"{stamp}-worker.log")
             worker.kill()
             await asyncio.sleep(SESSION_TIMEOUT_S + 1)
             await asyncio.to_thread(worker.start)
