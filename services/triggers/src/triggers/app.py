@@ -39,6 +39,7 @@ from beckon_observability import KafkaHeaders, batch_span
 from opentelemetry import trace
 
 from triggers import backtest_http, stages
+from triggers.adapters.diagnose import consumer_state
 from triggers.adapters.faust_consumer import App
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
@@ -181,8 +182,13 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
-        return web.json({"ready": ready, "sites": len(runtime.sites)}, status=200 if ready else 503)
+        # ready once the followed topics are loaded and Faust has recovered its tables and
+        # resumed the stream partitions (before that, records wait for the worker)
+        followed = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
+        recovered = app.tables.recovery.completed.is_set()
+        ready = followed and recovered
+        body = {"ready": ready, "sites": len(runtime.sites), "tables_recovered": recovered}
+        return web.json(body, status=200 if ready else 503)
 
     @app.page("/v1/stats/{site_id}")
     async def site_stats(web: Any, request: Any, site_id: str) -> Any:
@@ -250,12 +256,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                 dump.append({"task": task.get_name(), "stack": where})
             return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
 
-    if settings.serves_debug:
-
         @app.page("/v1/debug/consumer")
         async def debug_consumer(web: Any, request: Any) -> Any:
-            from triggers.adapters.diagnose import consumer_state
-
+            """Faust's and aiokafka's consumer state: is an idle worker starved or blocked?"""
             return web.json(consumer_state(app))
 
     @app.page("/metrics")
