@@ -185,7 +185,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # ready once the followed topics are loaded and Faust has recovered its tables and
         # resumed the stream partitions (before that, records wait for the worker)
         followed = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ready = followed and recovered
         body = {"ready": ready, "sites": len(runtime.sites), "tables_recovered": recovered}
         return web.json(body, status=200 if ready else 503)

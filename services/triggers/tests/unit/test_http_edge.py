@@ -138,7 +138,8 @@ async def test_the_right_token_opens_the_api(tmp_path: Path) -> None:
         consumer = await client.get("/v1/debug/consumer", headers=AUTH)
         assert consumer.status == 200
         state = await consumer.json()
-        assert state["active"] == [] and state["recovery"]["completed"] is False
+        assert state["active"] == []
+        assert state["recovery"]["completed"] is False
         assert state["aiokafka"].startswith("unavailable")  # not started: no assignment
         # the body is read and validated once the caller is known
         backtest = await client.post("/v1/backtest", headers=AUTH, data=b"not json")
