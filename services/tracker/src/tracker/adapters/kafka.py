@@ -93,17 +93,20 @@ class AioKafkaPublisher:
     async def start(self) -> None:
         self._connecting = asyncio.create_task(self._connect(), name="kafka-connect")
 
+    def make_producer(self) -> AIOKafkaProducer:
+        return make_producer(
+            self._settings.kafka_bootstrap,
+            client_id="tracker",
+            idempotent=self._settings.kafka_idempotent,
+            linger_ms=self._settings.kafka_linger_ms,
+            compression_type=self._settings.kafka_compression,
+            request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+            security=self._settings.kafka_security,
+        )
+
     async def _connect(self) -> None:
         async def attempt() -> None:
-            producer = make_producer(
-                self._settings.kafka_bootstrap,
-                client_id="tracker",
-                idempotent=self._settings.kafka_idempotent,
-                linger_ms=self._settings.kafka_linger_ms,
-                compression_type=self._settings.kafka_compression,
-                request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
-                security=self._settings.kafka_security,
-            )
+            producer = self.make_producer()
             try:
                 if self._settings.create_topics:
                     await ensure_topics(
