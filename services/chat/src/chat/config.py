@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import KafkaClientSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,7 +22,7 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -45,11 +45,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings):
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_idempotent: bool = Field(
-        default=False,
-        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
-        "retries for ever while the broker is down, and stopping waits for it",
-    )
     create_topics: bool = True
     kafka_replication_factor: int = Field(
         default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"

@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.kafka_bootstrap,
                 client_id,
                 idempotent=settings.kafka_idempotent,
+                close_grace_s=settings.kafka_close_grace_s,
                 security=settings.kafka_security,
             )
             await bus.start()

@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from beckon_contracts.envelope import SiteId
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import MAX_REQUEST_SIZE, KafkaClientSettings
+from beckon_messaging import MAX_REQUEST_SIZE, KafkaClientSettings, ProducerSettings
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -30,7 +30,7 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -41,11 +41,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings):
     kafka_client: Literal["confluent", "aiokafka"] = Field(
         default="confluent",
         description="librdkafka (confluent-kafka) or aiokafka; both keep acks=all",
-    )
-    kafka_idempotent: bool = Field(
-        default=False,
-        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
-        "retries for ever while the broker is down, and stopping waits for it",
     )
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     kafka_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None

@@ -23,6 +23,19 @@ def test_the_guarantees_hold_in_the_librdkafka_settings():
     assert librdkafka_config("b", "c", compression_type="zstd")["compression.type"] == "zstd"
 
 
+async def test_both_clients_produce_idempotent_with_acks_all_by_default(monkeypatch):
+    monkeypatch.delenv("TRACKER_KAFKA_IDEMPOTENT", raising=False)
+    settings = Settings()
+    assert settings.kafka_idempotent is True
+    config = ConfluentPublisher(settings)._config
+    assert (config["enable.idempotence"], config["acks"]) == (True, "all")
+    producer = AioKafkaPublisher(settings).make_producer()
+    assert producer._txn_manager is not None  # aiokafka's mark of the idempotent producer
+    assert producer._sender._acks == -1
+    plain = ConfluentPublisher(Settings(kafka_idempotent=False))._config
+    assert plain["enable.idempotence"] is False
+
+
 def test_the_client_is_a_setting():
     assert isinstance(make_publisher(Settings()), ConfluentPublisher)
     assert isinstance(make_publisher(Settings(kafka_client="aiokafka")), AioKafkaPublisher)

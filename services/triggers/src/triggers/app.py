@@ -293,6 +293,7 @@ async def _start_followers(runtime: Runtime) -> None:
         settings.kafka_bootstrap,
         f"{settings.app_id}-outputs",
         idempotent=settings.kafka_idempotent,
+        close_grace_s=settings.kafka_close_grace_s,
         security=settings.kafka_security,
     )
     await runtime.outputs.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from beckon_messaging import KafkaClientSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,17 +16,12 @@ PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(KafkaClientSettings):
+class Settings(KafkaClientSettings, ProducerSettings):
     model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
 
     environment: Literal["dev", "test", "production"] = "dev"
     app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_idempotent: bool = Field(
-        default=False,
-        description="The idempotent producer (deploy/ and compose turn it on); with aiokafka it "
-        "retries for ever while the broker is down, and stopping waits for it",
-    )
     create_topics: bool = True
     kafka_replication_factor: int = Field(
         default=1,

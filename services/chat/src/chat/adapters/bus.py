@@ -45,6 +45,7 @@ from beckon_contracts.topics import (
 from beckon_messaging import (
     PLAINTEXT,
     KafkaSecurity,
+    close_producer,
     dead_letter,
     encode_dead_letter,
     make_producer,
@@ -87,18 +88,23 @@ class Bus:
         client_id: str,
         *,
         idempotent: bool,
+        close_grace_s: float = 5.0,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         # latency over batching: a chat message should not wait for a linger window
         self.producer: AIOKafkaProducer = make_producer(
             bootstrap, client_id, idempotent=idempotent, linger_ms=0, security=security
         )
+        self._client_id = client_id
+        self._close_grace_s = close_grace_s
 
     async def start(self) -> None:
         await self.producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        """Within the grace period even with the broker down: what the broker has not
+        acknowledged by then fails (outbox rows stay unpublished, to be sent again)."""
+        await close_producer(self.producer, grace_s=self._close_grace_s, name=self._client_id)
 
     async def signal(self, signal: ChatSignal, *, headers: KafkaHeaders | None = None) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""

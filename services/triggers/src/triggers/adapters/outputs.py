@@ -18,7 +18,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from beckon_messaging import PLAINTEXT, KafkaSecurity, make_producer
+from beckon_messaging import PLAINTEXT, KafkaSecurity, close_producer, make_producer
 
 
 class Outputs:
@@ -28,11 +28,14 @@ class Outputs:
         client_id: str,
         *,
         idempotent: bool = False,
+        close_grace_s: float = 5.0,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._producer: AIOKafkaProducer = make_producer(
             bootstrap, client_id, idempotent=idempotent, linger_ms=2, security=security
         )
+        self._client_id = client_id
+        self._close_grace_s = close_grace_s
         self._batches: dict[tuple[str, int], Any] = {}
         self._partitions: dict[str, list[int]] = {}
         self._pending: list[asyncio.Future[Any]] = []
@@ -41,8 +44,14 @@ class Outputs:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self.flush()
-        await self._producer.stop()
+        """Send what is batched, then close within the grace period (the rest fails)."""
+        batches, self._batches = self._batches, {}
+        for slot, batch in batches.items():
+            await self._submit(slot, batch)
+        pending, self._pending = self._pending, []
+        await close_producer(self._producer, grace_s=self._close_grace_s, name=self._client_id)
+        # done by now; what failed is in close_producer's warning (nobody is left to tell)
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _partition_for(self, topic: str, key: bytes) -> int:
         partitions = self._partitions.get(topic)
