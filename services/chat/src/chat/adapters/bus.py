@@ -129,11 +129,22 @@ class Bus:
         )
 
 
+# How long the relay waits for a batch's acknowledgements before it gives up the batch
+ACK_WAIT_S = 15.0
+
+
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, poll_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        poll_s: float,
+        ack_wait_s: float = ACK_WAIT_S,
+    ) -> None:
         self.pool = pool
         self.producer = producer
         self.poll_s = poll_s
+        self.ack_wait_s = ack_wait_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
@@ -194,7 +205,11 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await asyncio.gather(*futures)
+            # The idempotent producer retries a batch until the broker takes it, however long
+            # an outage lasts; the transaction (and the relay lock every instance polls for)
+            # is not held that long. On time-out it rolls back and the rows are sent again
+            # later: at least once, with the same event ids, which consumers deduplicate.
+            await asyncio.wait_for(asyncio.gather(*futures), self.ack_wait_s)
             await conn.execute(
                 "UPDATE chat.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
