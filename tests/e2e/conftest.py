@@ -387,6 +387,9 @@ def chat_stack(
                     **base_env,
                     "CHAT_DATABASE_URL": chat_db,
                     "CHAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    # the console tests' chat shares the session broker: groups of its own,
+                    # or the two split chat.invitations and each misses invitations
+                    "CHAT_CONSUMER_GROUP": f"chat-e2e-scenario-{os.getpid()}",
                     "CHAT_PORT": str(chat_port),
                     "CHAT_SECRET_KEY": CHAT_SECRET,
                     "CHAT_MIGRATE_ON_START": "true",

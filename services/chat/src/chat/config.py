@@ -55,6 +55,16 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     fetch_max_wait_ms: int = Field(
         default=10, ge=0, le=1000, description="The feed's fetch wait: latency against idle CPU"
     )
+    consumer_group: str = Field(
+        default="chat",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="This deployment's Kafka consumer groups: the invitations consumer uses it "
+        "as is, the activity recorder `<group>-activity`. Two chat deployments on one cluster "
+        "(staging beside production, one per database) need their own, or they split the "
+        "partitions and each stores only part of the other's invitations",
+    )
 
     secret_key: str = Field(default=DEV_SECRET, min_length=16)
     visitor_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

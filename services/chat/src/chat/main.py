@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 client_id,
                 record=service.record_invitation,
                 bus=bus,
+                group_id=settings.consumer_group,
                 security=settings.kafka_security,
             )
             runtime = Runtime(

@@ -147,3 +147,12 @@ async def test_the_bus_producer_is_idempotent_with_acks_all_by_default(monkeypat
 
     monkeypatch.setenv("CHAT_KAFKA_IDEMPOTENT", "false")
     assert Settings().kafka_idempotent is False
+
+
+def test_each_deployment_names_its_consumer_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_CONSUMER_GROUP", "chat-staging")
+    settings = Settings()
+    assert settings.consumer_group == "chat-staging"
+    monkeypatch.setenv("CHAT_CONSUMER_GROUP", "chat staging")
+    with pytest.raises(ValidationError, match="consumer_group"):
+        Settings()
