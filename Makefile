@@ -29,7 +29,7 @@ browser: ## make sure Debian's Chromium is present for the browser tests
 kafka: install ## fetch Apache Kafka's jars from Maven Central once (needs java 17+; mvn the first time)
 	@$(UV) run python -m beckon_devstack.kafka fetch
 
-dev: install ## start the whole system on the embedded stack (Ctrl-C stops it)
+dev: install kafka ## start the whole system on the embedded stack (Ctrl-C stops it)
 	@$(UV) run beckon-dev
 
 test: install browser kafka ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz

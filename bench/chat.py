@@ -3,7 +3,7 @@
     uv run python bench/chat.py                                   # 10,000 sockets, 200 msg/s
     uv run python bench/chat.py --sockets 1000 --seconds 5        # smoke
 
-Starts Tansu (or uses --bootstrap), a fresh database `chat_bench_<random>` on DATABASE_URL's
+Starts Apache Kafka (or uses --bootstrap), a fresh database `chat_bench_<random>` on DATABASE_URL's
 server (else an embedded Postgres, like the test fixtures), `python -m chat migrate`, a seed
 (site `bench`, one team of --agents agents) and two `python -m chat` instances, A and B, on
 free ports with the same CHAT_SECRET_KEY. Then it measures:
@@ -62,7 +62,8 @@ import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from beckon_contracts.topics import CHAT_EVENTS
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_devstack.postgres import resolve_database_url
 from beckon_messaging import ensure_topics
@@ -675,13 +676,13 @@ class Bench:
             bootstrap: str = self.args.bootstrap
             self.say(f"using the broker at {bootstrap}")
         else:
-            broker = TansuBroker(log_path=self.log_dir / "tansu.log").start()
+            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
             self.stack.callback(broker.stop)
             bootstrap = broker.bootstrap
             assert broker.process is not None
             self.broker_pids = [broker.process.pid]
-            self.say(f"started Tansu at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap))
+            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
+        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(bootstrap))
         return bootstrap
 
@@ -1345,7 +1346,7 @@ class Bench:
             "seconds": args.seconds,
             "reverse_seconds": None if args.skip_reverse else args.reverse_seconds,
             "warmup_s": args.warmup,
-            "broker": args.bootstrap or "tansu (embedded, same machine)",
+            "broker": args.bootstrap or f"apache kafka {KAFKA_VERSION} (embedded, same machine)",
             "postgres": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
         }
         figures["machine"] = facts
@@ -1412,7 +1413,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--settle", type=float, default=2.0, help="seconds between the last connect and the RSS")
     add("--idle-seconds", type=float, default=10.0, help="CPU measured with the sockets idle")
     add("--open-timeout", type=float, default=600.0, help="give up opening sockets after this")
-    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Tansu")
+    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Apache Kafka")
     add("--trace", action="store_true", help="also read chat.events to split the latency")
     add("--py-spy", metavar="DIR", help="profile both instances in both directions into DIR")
     add("--keep-logs", action="store_true", help="keep the servers' logs")

@@ -3,7 +3,7 @@
     uv run python bench/console.py                          # 5,000 visitors, 30 s
     uv run python bench/console.py --visitors 500 --seconds 5   # smoke
 
-Starts Tansu (or uses --bootstrap), a scratch database `console_bench_<random>` on
+Starts Apache Kafka (or uses --bootstrap), a scratch database `console_bench_<random>` on
 DATABASE_URL's server (else 127.0.0.1:5432), `python -m chat migrate`, a seed (site
 `bench-live`, one agent) and one `python -m chat` instance. Then:
   1. writes one `visitor.state` record per simulated visitor to `visitors.state` and waits
@@ -51,7 +51,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics
 from playwright.async_api import async_playwright
@@ -197,11 +198,11 @@ class Bench:
             bootstrap: str = self.args.bootstrap
             self.say(f"using the broker at {bootstrap}")
         else:
-            broker = TansuBroker(log_path=self.log_dir / "tansu.log").start()
+            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
             self.stack.callback(broker.stop)
             bootstrap = broker.bootstrap
-            self.say(f"started Tansu at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap))
+            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
+        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(bootstrap))
         return bootstrap
 
@@ -437,7 +438,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--update-every", type=float, default=5.0, help="seconds between a visitor's updates"
     )
-    parser.add_argument("--bootstrap", help="use this Kafka broker instead of starting Tansu")
+    parser.add_argument(
+        "--bootstrap", help="use this Kafka broker instead of starting Apache Kafka"
+    )
     parser.add_argument("--seed", type=int, default=5, help="random seed of the journeys")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the list at the end")

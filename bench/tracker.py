@@ -2,7 +2,7 @@
 
     uv run python bench/tracker.py --seconds 10
 
-Starts Tansu and the tracker (or uses running ones: --bootstrap, --tracker-url/--site-key),
+Starts Apache Kafka and the tracker (or uses running ones: --bootstrap, --tracker-url/--site-key),
 drives POST /v1/collect from separate load-generator processes on loopback, and measures:
   1. peak, batches of 10 events (closed loop)      2. peak, single-event requests
   3. open loop at half of each peak: p50/p99 over broker-acknowledged (200) answers only
@@ -45,7 +45,8 @@ import orjson
 import uvloop
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_EVENTS
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics, make_producer
 
@@ -448,13 +449,13 @@ class Bench:
             bootstrap: str = self.args.bootstrap
             self.say(f"using the broker at {bootstrap}")
         else:
-            broker = TansuBroker(log_path=self.log_dir / "tansu.log").start()
+            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
             self.stack.callback(broker.stop)
             bootstrap = broker.bootstrap
             assert broker.process is not None
             self.broker_pids = [broker.process.pid]
-            self.say(f"started Tansu at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap))
+            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
+        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(bootstrap))
         return bootstrap
 
@@ -716,7 +717,7 @@ class Bench:
             "tracker_workers": None if args.tracker_url else args.tracker_workers,
             "linger_ms": args.linger_ms,
             "kafka_client": args.kafka_client or "tracker default",
-            "broker": args.bootstrap or "tansu (embedded, same machine)",
+            "broker": args.bootstrap or f"apache kafka {KAFKA_VERSION} (embedded, same machine)",
             "tracker": args.tracker_url or "python -m tracker",
         }
         figures["machine"] = facts
@@ -767,7 +768,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--seconds", type=float, default=10.0, help="measured seconds per phase")
     add("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase")
-    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Tansu")
+    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Apache Kafka")
     add("--tracker-url", help="use this running tracker (http://HOST:PORT)")
     add("--site-key", default=SITE_KEY, help="a site key it knows (with --tracker-url)")
     add("--workers", type=int, default=1, help="load generator processes")

@@ -2,7 +2,7 @@
 
     uv run python bench/triggers.py                 # 200k events, 100k visitors, 2,000 events/s
 
-Starts Tansu (or uses --bootstrap), publishes a 20-rule set and team presence for site
+Starts Apache Kafka (or uses --bootstrap), publishes a 20-rule set and team presence for site
 `bench`, pre-produces --events tracking records (the tracker's JSON format, --visitors
 distinct visitors, a realistic mix) to `tracking.events`, and measures:
   1. ceiling: a bare aiokafka consume → orjson.loads → produce loop draining those events
@@ -54,7 +54,8 @@ from beckon_contracts.presence import AgentPresence, TeamPresence, presence_key
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.tracking import parse_tracking_event
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics, make_producer
 
@@ -648,8 +649,7 @@ async def produce_records(
     bootstrap: str, records: list[tuple[bytes, bytes, str]]
 ) -> tuple[float, dict[int, int]]:
     """Pre-produce with a fast batching producer: events/s of the load, and per partition
-    the offset after our last record (from the acks: Tansu's end offsets are wrong after
-    multi-record batches)."""
+    the offset after our last record (from the acks)."""
     producer = make_producer(
         bootstrap, "bench-triggers-preload", linger_ms=50, max_batch_size=524_288
     )
@@ -696,7 +696,7 @@ async def topic_size(bootstrap: str, topic: topics.Topic, ends: dict[int, int]) 
 
 
 async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: topics.Topic) -> int:
-    """Sum of the group's committed offsets on `topic` (Tansu needs the partitions listed)."""
+    """Sum of the group's committed offsets on `topic`."""
     offsets = await admin.list_consumer_group_offsets(group, partitions=_partitions(topic))
     return sum(max(0, meta.offset) for meta in offsets.values() if meta is not None)
 
@@ -1027,13 +1027,13 @@ class Bench:
             bootstrap: str = self.args.bootstrap
             self.say(f"using the broker at {bootstrap}")
         else:
-            broker = TansuBroker(log_path=self.log_dir / "tansu.log").start()
+            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
             self.stack.callback(broker.stop)
             bootstrap = broker.bootstrap
             assert broker.process is not None
             self.broker_pids = [broker.process.pid]
-            self.say(f"started Tansu at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap))
+            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
+        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(bootstrap))
         asyncio.run(ensure_topics(bootstrap, [BARE_OUT_TOPIC]))
         return bootstrap
@@ -1047,7 +1047,6 @@ class Bench:
             TRIGGERS_HOST="127.0.0.1",
             TRIGGERS_DATA_DIR=str(self.log_dir / "triggers-data"),
             TRIGGERS_BATCH_SIZE=str(self.args.batch_size),
-            TRIGGERS_BROKER=self.args.broker_kind,
             TRIGGERS_LOG_LEVEL="info",
             TRIGGERS_API_TOKEN=WORKER_TOKEN,
         )
@@ -1430,8 +1429,7 @@ class Bench:
             "seed": args.seed,
             "skip_bare": args.skip_bare,
             "skip_latency": args.skip_latency,
-            "broker": args.bootstrap or "tansu (embedded, same machine)",
-            "broker_kind": args.broker_kind,
+            "broker": args.bootstrap or f"apache kafka {KAFKA_VERSION} (embedded, same machine)",
             "teams": {t: f"{AGENTS_PER_TEAM} agents x {CHATS_PER_AGENT} chats" for t in TEAMS},
         }
         figures["machine"] = facts
@@ -1512,8 +1510,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--seed", type=int, default=42)
     add("--skip-latency", action="store_true", help="no tracker, no latency phase")
     add("--skip-bare", action="store_true", help="no bare-loop ceiling")
-    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Tansu")
-    add("--broker-kind", choices=("tansu", "kafka"), default="tansu", help="TRIGGERS_BROKER")
+    add("--bootstrap", help="use this running broker (HOST:PORT) instead of starting Apache Kafka")
     add("--keep-logs", action="store_true", help="keep the servers' logs")
     add("--json-only", action="store_true", help="print only the RESULT line")
     args = parser.parse_args(argv)

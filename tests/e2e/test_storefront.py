@@ -1,7 +1,7 @@
 """A visitor shops in the demo store; what the snippet sends must land on `tracking.events`.
 
 Chromium (Playwright) → demo store pages with the inline loader → beckon.js from the real
-tracker → POST /v1/collect → Kafka (Tansu). Nothing is faked between the browser and the topic.
+tracker → POST /v1/collect → Kafka. Nothing is faked between the browser and the topic.
 """
 
 from __future__ import annotations

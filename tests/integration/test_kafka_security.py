@@ -223,7 +223,7 @@ async def test_the_triggers_faust_app_authenticates_with_scram_and_produces(
 
     bootstrap = broker.bootstrap_for("SASL_PLAINTEXT")
     settings = TriggersSettings(
-        app_id="scram-test", kafka_bootstrap=bootstrap, broker="kafka", data_dir=tmp_path, **scram()
+        app_id="scram-test", kafka_bootstrap=bootstrap, data_dir=tmp_path, **scram()
     )
     app, _ = create_app(settings)
     assert app.conf.broker_credentials.mechanism.value == "SCRAM-SHA-512"

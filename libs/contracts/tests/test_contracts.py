@@ -108,5 +108,24 @@ def test_topic_registry_is_consistent():
         )
     assert topics.get("tracking.events").dead_letter == "tracking.dlq"
     assert topics.get("visitors.state").cleanup_policy == "compact"
+
+
+def test_compacted_topics_roll_segments_so_the_cleaner_can_compact_them():
+    compacted = [t for t in topics.ALL_TOPICS if t.cleanup_policy == "compact"]
+    assert {"visitors.state", "agents.presence", "rules.config"} <= {t.name for t in compacted}
+    for topic in compacted:
+        configs = topic.topic_configs()
+        assert configs["segment.ms"] == str(topics.COMPACTED_SEGMENT_MS)
+        assert "min.cleanable.dirty.ratio" not in configs  # Kafka's default in production
+        sized_for_tests = topic.topic_configs(compacted_segment_ms=1000)
+        assert sized_for_tests["segment.ms"] == "1000"
+        assert sized_for_tests["min.cleanable.dirty.ratio"] == "0.01"
+    assert "segment.ms" not in topics.TRACKING_EVENTS.topic_configs()
+
+
+def test_min_insync_replicas_is_the_clusters():
+    for topic in topics.ALL_TOPICS:
+        assert topic.topic_configs()["min.insync.replicas"] == "1"
+        assert topic.topic_configs(min_insync_replicas=2)["min.insync.replicas"] == "2"
     with pytest.raises(KeyError, match="unknown topic"):
         topics.get("nope")

@@ -95,6 +95,8 @@ def chat_env(
         **os.environ,
         "CHAT_DATABASE_URL": database_url,
         "CHAT_KAFKA_BOOTSTRAP": bootstrap,
+        # one deployment per database: instances of one share its groups, others do not
+        "CHAT_CONSUMER_GROUP": f"chat-{urlsplit(database_url).path.lstrip('/')}",
         "CHAT_HOST": HOST,
         "CHAT_PORT": str(port),
         "CHAT_INSTANCE_ID": instance,

@@ -35,7 +35,6 @@ class Worker:
     bootstrap: str
     app_id: str
     log_path: Path
-    broker: str = "tansu"  # TRIGGERS_BROKER: which broker's quirks the worker allows for
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -58,7 +57,6 @@ class Worker:
             "TRIGGERS_SESSION_TIMEOUT_S": "6",
             "TRIGGERS_ENVIRONMENT": "test",
             "TRIGGERS_API_TOKEN": API_TOKEN,
-            "TRIGGERS_BROKER": self.broker,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         self.process = subprocess.Popen(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 CleanupPolicy = Literal["delete", "compact"]
+# How often a compacted topic's active segment is rolled, so the log cleaner can compact it
+COMPACTED_SEGMENT_MS = 3600 * 1000
 KeyKind = Literal["site:visitor", "site:team", "site", "site:rule", "conversation", "lead"]
 
 
@@ -20,9 +22,26 @@ class Topic:
     description: str = ""
     configs: dict[str, str] = field(default_factory=dict)
 
-    def topic_configs(self) -> dict[str, str]:
-        """Broker-side topic configs for creation (Tansu stores them; Kafka applies them)."""
-        configs = {"cleanup.policy": self.cleanup_policy, **self.configs}
+    def topic_configs(
+        self, *, min_insync_replicas: int = 1, compacted_segment_ms: int | None = None
+    ) -> dict[str, str]:
+        """Broker-side topic configs for creation.
+
+        `min_insync_replicas` is the cluster's (1 locally, 2 with replication factor 3 in
+        production: acks=all then waits for two copies). A compacted topic is only compacted
+        once its records leave the active segment, so compacted topics roll a segment at least
+        every `COMPACTED_SEGMENT_MS` (Kafka's default, 7 days, would leave a small topic such
+        as `rules.config` uncompacted for a week); tests pass seconds instead.
+        """
+        configs = {
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(min_insync_replicas),
+        }
+        if self.cleanup_policy == "compact":
+            configs["segment.ms"] = str(compacted_segment_ms or COMPACTED_SEGMENT_MS)
+            if compacted_segment_ms is not None:  # tests: compact as soon as a segment closes
+                configs["min.cleanable.dirty.ratio"] = "0.01"
+        configs.update(self.configs)
         if self.retention_ms is not None and self.cleanup_policy == "delete":
             configs["retention.ms"] = str(self.retention_ms)
         return configs

@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from beckon_contracts.envelope import AwareDatetime, Envelope, Identifier
 
-Text = Annotated[str, StringConstraints(max_length=2048)]
+TEXT_MAX = 2048
+AGENT_TEXT_MAX = 64  # browser and OS names
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+AgentText = Annotated[str, StringConstraints(max_length=AGENT_TEXT_MAX)]
 Segment = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 
@@ -40,8 +43,8 @@ class VisitorSnapshotPayload(_Part):
     device: Annotated[str, StringConstraints(max_length=16)] | None = Field(
         default=None, description="desktop, mobile, tablet, bot or other (from the user agent)"
     )
-    browser: Annotated[str, StringConstraints(max_length=64)] | None = None
-    os: Annotated[str, StringConstraints(max_length=64)] | None = None
+    browser: AgentText | None = None
+    os: AgentText | None = None
     cart_value: float = 0.0
     cart_items: int = 0
     currency: Annotated[str, StringConstraints(max_length=3)] | None = None

@@ -1,5 +1,6 @@
 """Kafka plumbing shared by the services: topic creation, producer settings, the follower
-of small compacted topics, the dead-letter records, and TLS/SASL for every client."""
+of small compacted topics, the dead-letter records, TLS/SASL for every client, and a
+producer close that ends even while the broker is down."""
 
 from beckon_messaging.admin import ensure_topics
 from beckon_messaging.dead_letters import (
@@ -12,6 +13,9 @@ from beckon_messaging.dead_letters import (
 from beckon_messaging.follower import CompactedTopicFollower
 from beckon_messaging.producer import (
     MAX_REQUEST_SIZE,
+    ProducerSettings,
+    SendAbandoned,
+    close_producer,
     librdkafka_config,
     make_producer,
     producer_options,
@@ -32,8 +36,11 @@ __all__ = [
     "KafkaClientSettings",
     "KafkaSecurity",
     "KafkaSecurityError",
+    "ProducerSettings",
+    "SendAbandoned",
     "authentication_refused",
     "classify",
+    "close_producer",
     "dead_letter",
     "dead_letter_for",
     "encode_dead_letter",

@@ -22,13 +22,27 @@ async def ensure_topics(
     topics: Iterable[Topic] = ALL_TOPICS,
     *,
     replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+    compacted_segment_ms: int | None = None,
     timeout_s: float = 30.0,
     security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     Waits for a broker that is not up yet; raises KafkaAuthenticationError at once when a
-    secured broker refuses the credentials or the TLS setup."""
+    secured broker refuses the credentials or the TLS setup.
+
+    `replication_factor` and `min_insync_replicas` come from the service's settings (1 and 1
+    on one broker; 3 and 2 on a production cluster). Existing topics are left as they are:
+    change their configs with the cluster's tools. `compacted_segment_ms` shortens how often
+    compacted topics roll a segment (tests, so compaction runs while they look).
+    """
+    if not 1 <= min_insync_replicas <= replication_factor:
+        raise ValueError(
+            f"min.insync.replicas ({min_insync_replicas}) must be between 1 and the "
+            f"replication factor ({replication_factor}): with more, no write could be "
+            "acknowledged (acks=all)"
+        )
     wanted = {topic.name: topic for topic in topics}
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
@@ -47,7 +61,10 @@ async def ensure_topics(
                 name=topic.name,
                 num_partitions=topic.partitions,
                 replication_factor=replication_factor,
-                topic_configs=topic.topic_configs(),
+                topic_configs=topic.topic_configs(
+                    min_insync_replicas=min_insync_replicas,
+                    compacted_segment_ms=compacted_segment_ms,
+                ),
             )
             for topic in missing
         ]

@@ -3,10 +3,11 @@
 Each instance keeps the latest picture of such a topic in memory: it reads the topic from
 the beginning at start-up, then follows it, with a plain consumer assigned every partition
 (no consumer group, nothing committed; Faust's global tables would do this too, but they are
-the least reliable part of faust-streaming). It works the same on Tansu and Kafka.
+the least reliable part of faust-streaming).
 
 `caught_up` is set at the first poll that finds nothing new: what existed at start-up has
-been read. End offsets are not trusted for that (Tansu reports them wrong).
+been read. (It does not compare positions with end offsets: a leftover from Tansu, whose
+end offsets were wrong; on Kafka they could be used.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import KafkaClientSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,7 +22,7 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -45,12 +45,25 @@ class Settings(PublicEdgeSettings, KafkaClientSettings):
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_idempotent: bool = Field(
-        default=False, description="Enable on Apache Kafka; Tansu does not support it"
-    )
     create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 2 in production"
+    )
     fetch_max_wait_ms: int = Field(
         default=10, ge=0, le=1000, description="The feed's fetch wait: latency against idle CPU"
+    )
+    consumer_group: str = Field(
+        default="chat",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="This deployment's Kafka consumer groups: the invitations consumer uses it "
+        "as is, the activity recorder `<group>-activity`. Two chat deployments on one cluster "
+        "(staging beside production, one per database) need their own, or they split the "
+        "partitions and each stores only part of the other's invitations",
     )
 
     secret_key: str = Field(default=DEV_SECRET, min_length=16)

@@ -149,12 +149,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.create_topics:
                 from beckon_messaging import ensure_topics
 
-                await ensure_topics(settings.kafka_bootstrap, security=settings.kafka_security)
+                await ensure_topics(
+                    settings.kafka_bootstrap,
+                    replication_factor=settings.kafka_replication_factor,
+                    min_insync_replicas=settings.kafka_min_insync_replicas,
+                    security=settings.kafka_security,
+                )
             client_id = f"chat-{settings.instance_id}"
             bus = Bus(
                 settings.kafka_bootstrap,
                 client_id,
                 idempotent=settings.kafka_idempotent,
+                close_grace_s=settings.kafka_close_grace_s,
                 security=settings.kafka_security,
             )
             await bus.start()
@@ -191,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 client_id,
                 record=service.record_invitation,
                 bus=bus,
+                group_id=settings.consumer_group,
                 security=settings.kafka_security,
             )
             runtime = Runtime(

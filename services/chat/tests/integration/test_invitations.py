@@ -5,6 +5,7 @@ agent alike), and malformed records dead-lettered with the offending field named
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from uuid import UUID
 
@@ -24,13 +25,15 @@ from chat_testing import (
     relayless_service,
     scratch_database,
     site_spec,
+    start_chat,
+    stop_chat,
     unique,
 )
 
 pytestmark = pytest.mark.integration
 
-# The first invitation may wait for the `chat` consumer group to form (Tansu holds a join
-# for half the session timeout), so deliveries get a generous deadline.
+# The first invitation may wait for the `chat` consumer group to form, so deliveries get a
+# generous deadline.
 DELIVERY_TIMEOUT_S = 60.0
 
 
@@ -242,3 +245,38 @@ async def test_an_invitation_postgres_cannot_store_does_not_stop_the_consumer(ch
             with contextlib.suppress(Exception):
                 await consumer.consumer.stop()
             await bus.stop()
+
+
+async def test_a_second_deployment_on_the_cluster_takes_none_of_this_ones_invitations(
+    chat, make_site, db
+) -> None:
+    """Another chat deployment (its own database; staging beside production) on the same
+    broker reads `chat.invitations` in a group of its own (`CHAT_CONSUMER_GROUP`), so this
+    deployment still stores every invitation of its sites. In one group the two split the
+    partitions, and each stored only part of the other's invitations (the e2e scenario's chat
+    missed the invitations a console test's chat consumed)."""
+    site = await make_site(agents=[("ann", ["sales"], 5)])
+    async with scratch_database(chat.server_url, "chat_other") as (url, _pool):
+        other = await start_chat(
+            "o", database_url=url, bootstrap=chat.bootstrap, log_dir=chat.log_dir
+        )
+        try:
+            await asyncio.sleep(0)  # both deployments' members are in their groups by now
+            records = [
+                invitation_record(site.site_id, f"visitor-{i:02d}", message=f"Hello {i}")
+                for i in range(24)  # keys spread over every partition of chat.invitations
+            ]
+            for record in records:
+                await produce_invitation(chat.bootstrap, record)
+            wanted = {record.payload.invitation_id for record in records}
+
+            async def all_stored() -> bool:
+                rows = await db.fetch(
+                    "SELECT invitation_id FROM chat.invitations WHERE invitation_id = ANY($1)",
+                    list(wanted),
+                )
+                return {row["invitation_id"] for row in rows} == wanted
+
+            await eventually(all_stored, timeout_s=DELIVERY_TIMEOUT_S, what="all 24 stored here")
+        finally:
+            stop_chat(other)

@@ -1,4 +1,4 @@
-"""The live visitor list on real Tansu and Postgres: `visitor.state` records reach subscribed
+"""The live visitor list on real Kafka and Postgres: `visitor.state` records reach subscribed
 consoles on both instances as a snapshot then coalesced deltas; bad records are skipped; a
 personal invitation sent through one instance shows on the visitor's socket on the other and
 the chat it starts goes to the inviting agent."""
@@ -6,15 +6,20 @@ the chat it starts goes to the inviting agent."""
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import CHAT_EVENTS, VISITORS_STATE
+from beckon_messaging import ensure_topics
 from chat.domain.visitors import pseudonym
+from chat.live.reader import LiveVisitors
 from chat_testing import frame_is, produce, read_events, unique
 
 pytestmark = pytest.mark.integration
@@ -173,6 +178,53 @@ async def test_snapshots_and_deltas_reach_consoles_on_both_instances(
     await seen(on_a, lambda f: f.get("t") == "visitors.delta" and has_row(marker)(f))
     await asyncio.sleep(1.0)  # a few push intervals
     assert not [f for f in on_b.matching(frame_is("visitors.delta")) if has_row(marker)(f)]
+
+
+async def test_start_up_does_not_fetch_snapshots_older_than_the_idle_window(
+    kafka_bootstrap: str,
+) -> None:
+    """A new reader starts each partition at `now - window`: older snapshots are not fetched at
+    all (a partition with none newer starts at its end), the recent ones are in the list."""
+    # a topic of its own: on the session's `visitors.state` other tests' recent records
+    # may sit before these old ones, and a reader starting there rightly reads past them
+    topic = replace(VISITORS_STATE, name=f"visitors.state.{unique('t')}", partitions=2)
+    await ensure_topics(kafka_bootstrap, [topic])
+    live = LiveVisitors(
+        kafka_bootstrap, "live-test", idle_after_s=600, push_interval_s=0.25, state_topic=topic
+    )
+    before_window_ms = int((time.time() - live.window_s - 3600) * 1000)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=0)
+    await producer.start()
+    try:
+        # partition 0: three snapshots from before the window, then two recent ones;
+        # partition 1: only old ones
+        for partition, visitor_id, timestamp_ms in [
+            (0, "gone-1", before_window_ms),
+            (0, "gone-2", before_window_ms + 1),
+            (0, "gone-3", before_window_ms + 2),
+            (0, "here-1", None),
+            (0, "here-2", None),
+            (1, "gone-4", before_window_ms),
+            (1, "gone-5", before_window_ms + 1),
+        ]:
+            await producer.send_and_wait(
+                topic.name,
+                state_record("shop-a", visitor_id),
+                key=f"shop-a:{visitor_id}".encode(),
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+            )
+    finally:
+        await producer.stop()
+
+    await live.start()
+    try:
+        await asyncio.wait_for(live.loaded.wait(), TIMEOUT_S)
+        listed = set(live.registry.sites["shop-a"].entries)
+    finally:
+        await live.stop()
+    assert listed == {"here-1", "here-2"}
+    assert (live.read, live.stale) == (2, 0)  # from the beginning: (7, 5)
 
 
 async def test_a_bad_record_is_skipped_and_the_next_one_still_arrives(

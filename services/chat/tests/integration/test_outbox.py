@@ -13,6 +13,7 @@ import pytest
 from beckon_contracts.chat_events import parse_chat_event
 from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.topics import AGENTS_PRESENCE, CHAT_EVENTS
+from chat.adapters.bus import OUTBOX_LOCK, OutboxRelay
 from chat.service import Visitor
 from chat_testing import (
     add_site,
@@ -170,3 +171,43 @@ async def test_rows_committed_while_no_relay_runs_are_published_by_a_later_insta
             await eventually(all_marked, what="every outbox row marked published")
         finally:
             stop_chat(instance)
+
+
+class _UnansweredProducer:
+    """A producer whose broker never acknowledges (an outage the idempotent producer rides
+    out by retrying forever)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, *args: object, **kwargs: object) -> asyncio.Future[None]:
+        self.sent += 1
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_batch_the_broker_does_not_acknowledge_is_given_up_and_sent_again_later(
+    chat,
+) -> None:
+    """The relay does not hold its transaction and lock through an outage: it gives the batch
+    up after `ack_wait_s`, the rows stay unpublished, and the next relay sends them."""
+    async with scratch_database(chat.server_url, "chat_outbox_wait") as (url, pool):
+        site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
+        service = relayless_service(pool)
+        visitor = Visitor(site.site_id, unique("v"))
+        await service.start_conversation(
+            visitor, invitation_id=None, team=None, text="hello", client_id="m1"
+        )
+        pending = await pool.fetchval("SELECT count(*) FROM chat.outbox WHERE published_at IS NULL")
+        assert pending > 0
+
+        producer = _UnansweredProducer()
+        relay = OutboxRelay(pool, producer, poll_s=1.0, ack_wait_s=0.2)  # type: ignore[arg-type]
+        with pytest.raises(TimeoutError):
+            await relay.publish_pending()
+
+        assert producer.sent == pending
+        assert relay.published == 0
+        still = await pool.fetchval("SELECT count(*) FROM chat.outbox WHERE published_at IS NULL")
+        assert still == pending
+        async with pool.acquire() as conn, conn.transaction():  # the relay lock is free again
+            assert await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK)

@@ -1,4 +1,4 @@
-"""The agent's toolkit on real Postgres and Tansu, two instances: private notes never reach
+"""The agent's toolkit on real Postgres and Kafka, two instances: private notes never reach
 the visitor (socket, history API, chat.events), canned replies and who may manage them,
 variables filled from the conversation, a lead mark on chat.events, tags and the Answers
 search."""

@@ -134,3 +134,25 @@ async def test_every_kafka_client_of_chat_takes_the_kafka_security_settings(monk
         assert client._security_protocol == "SASL_PLAINTEXT"
         assert client._sasl_mechanism == "SCRAM-SHA-512"
         assert client._sasl_plain_username == "beckon-chat"
+
+
+async def test_the_bus_producer_is_idempotent_with_acks_all_by_default(monkeypatch):
+    from chat.adapters.bus import Bus
+
+    settings = Settings()
+    assert settings.kafka_idempotent is True
+    bus = Bus("b:9092", "c", idempotent=settings.kafka_idempotent)  # as chat.main makes it
+    assert bus.producer._txn_manager is not None  # aiokafka's mark of the idempotent producer
+    assert bus.producer._sender._acks == -1
+
+    monkeypatch.setenv("CHAT_KAFKA_IDEMPOTENT", "false")
+    assert Settings().kafka_idempotent is False
+
+
+def test_each_deployment_names_its_consumer_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_CONSUMER_GROUP", "chat-staging")
+    settings = Settings()
+    assert settings.consumer_group == "chat-staging"
+    monkeypatch.setenv("CHAT_CONSUMER_GROUP", "chat staging")
+    with pytest.raises(ValidationError, match="consumer_group"):
+        Settings()

@@ -15,12 +15,25 @@ from tracker.config import Settings
 def test_the_guarantees_hold_in_the_librdkafka_settings():
     config = librdkafka_config("b:9092", "tracker", linger_ms=2, request_timeout_ms=4_000)
     assert config["acks"] == "all"
-    assert config["enable.idempotence"] is False  # Tansu has no idempotent producer
+    assert config["enable.idempotence"] is False  # the library's default: the settings decide
     assert config["partitioner"] == "murmur2_random"  # the Java client's, and aiokafka's
     assert config["message.max.bytes"] == MAX_REQUEST_SIZE
     assert config["message.timeout.ms"] == 4_000  # then a 503, not a retry for ever
     assert config["compression.type"] == "none"
     assert librdkafka_config("b", "c", compression_type="zstd")["compression.type"] == "zstd"
+
+
+async def test_both_clients_produce_idempotent_with_acks_all_by_default(monkeypatch):
+    monkeypatch.delenv("TRACKER_KAFKA_IDEMPOTENT", raising=False)
+    settings = Settings()
+    assert settings.kafka_idempotent is True
+    config = ConfluentPublisher(settings)._config
+    assert (config["enable.idempotence"], config["acks"]) == (True, "all")
+    producer = AioKafkaPublisher(settings).make_producer()
+    assert producer._txn_manager is not None  # aiokafka's mark of the idempotent producer
+    assert producer._sender._acks == -1
+    plain = ConfluentPublisher(Settings(kafka_idempotent=False))._config
+    assert plain["enable.idempotence"] is False
 
 
 def test_the_client_is_a_setting():

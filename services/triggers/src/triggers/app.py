@@ -39,7 +39,8 @@ from beckon_observability import KafkaHeaders, batch_span
 from opentelemetry import trace
 
 from triggers import backtest_http, stages
-from triggers.adapters.faust_tuning import set_fetch_max_wait, verify_highwaters
+from triggers.adapters.diagnose import consumer_state
+from triggers.adapters.faust_consumer import App
 from triggers.adapters.outputs import Outputs
 from triggers.config import Settings
 from triggers.domain.admission import TeamCapacity
@@ -77,10 +78,7 @@ class Runtime:
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings)
-    set_fetch_max_wait(settings.fetch_max_wait_ms)
-    if settings.broker == "tansu":
-        verify_highwaters()
-    app = faust.App(
+    app = App(
         settings.app_id,
         **settings.kafka_security.faust_options(settings.kafka_bootstrap),
         store="memory://",
@@ -106,7 +104,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             "client_max_size": backtest_http.MAX_BODY_BYTES,
         },
         stream_buffer_maxsize=4 * settings.batch_size,
-        topic_replication_factor=1,
+        # Faust creates its changelog topics itself: the same durability as the registry's
+        topic_replication_factor=settings.kafka_replication_factor,
     )
 
     def source(name: str, *more: str) -> faust.TopicT:
@@ -114,7 +113,13 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     def table(name: str, partitions: int) -> Any:
         # Faust stores str keys as JSON strings and bytes values raw (see tables.py)
-        return app.Table(name, key_type=str, value_type=bytes, partitions=partitions)
+        return app.Table(
+            name,
+            key_type=str,
+            value_type=bytes,
+            partitions=partitions,
+            extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
+        )
 
     visitors = table("visitors", topics.TRACKING_EVENTS.partitions)
     admission_sites = table("admission-sites", topics.TRIGGERS_CANDIDATES.partitions)
@@ -177,8 +182,13 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
-        return web.json({"ready": ready, "sites": len(runtime.sites)}, status=200 if ready else 503)
+        # ready once the followed topics are loaded and Faust has recovered its tables and
+        # resumed the stream partitions (before that, records wait for the worker)
+        followed = bool(runtime.followers) and all(f.caught_up.is_set() for f in runtime.followers)
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        ready = followed and recovered
+        body = {"ready": ready, "sites": len(runtime.sites), "tables_recovered": recovered}
+        return web.json(body, status=200 if ready else 503)
 
     @app.page("/v1/stats/{site_id}")
     async def site_stats(web: Any, request: Any, site_id: str) -> Any:
@@ -246,6 +256,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                 dump.append({"task": task.get_name(), "stack": where})
             return web.json({"tasks": sorted(dump, key=lambda t: str(t["task"]))})
 
+        @app.page("/v1/debug/consumer")
+        async def debug_consumer(web: Any, request: Any) -> Any:
+            """Faust's and aiokafka's consumer state: is an idle worker starved or blocked?"""
+            return web.json(consumer_state(app))
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         body, content_type = METRICS.render()
@@ -278,6 +293,7 @@ async def _start_followers(runtime: Runtime) -> None:
         settings.kafka_bootstrap,
         f"{settings.app_id}-outputs",
         idempotent=settings.kafka_idempotent,
+        close_grace_s=settings.kafka_close_grace_s,
         security=settings.kafka_security,
     )
     await runtime.outputs.start()

@@ -638,7 +638,7 @@ async def replay_topic(
         partitions = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + min(timeout_s, 3.0)
         while not partitions and time.monotonic() < deadline:
-            await consumer.client.force_metadata_update()
+            await consumer._client.force_metadata_update()  # no public way in aiokafka
             partitions = consumer.partitions_for_topic(topic)
             if not partitions:
                 await asyncio.sleep(0.2)
@@ -650,7 +650,8 @@ async def replay_topic(
         if start_at is not None:
             await _seek_to_time(consumer, assigned, start_at)
         start = {tp: await consumer.position(tp) for tp in assigned}
-        # Tansu: end_offsets() can't be trusted; a fetch response's high watermark can.
+        # The end is a fetch response's high watermark (a leftover from Tansu, whose
+        # end_offsets() were wrong; on Kafka they would do).
         highwater: dict[TopicPartition, int] = {}
         pending = set(assigned)
         last_progress = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from beckon_messaging import KafkaClientSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,21 +16,23 @@ PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(KafkaClientSettings):
+class Settings(KafkaClientSettings, ProducerSettings):
     model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
 
     environment: Literal["dev", "test", "production"] = "dev"
     app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    broker: Literal["tansu", "kafka"] = Field(
-        default="tansu",
-        description=(
-            "tansu: table recovery reads end offsets from fetches (Tansu's ListOffsets is "
-            "wrong after multi-record batches); kafka: Faust's usual end offsets"
-        ),
-    )
-    kafka_idempotent: bool = Field(default=False, description="Only on Apache Kafka")
     create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Topics it creates (changelogs too): 1 on one broker, 3 in production",
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Topics it creates (changelogs too): 1 on one broker, 2 in production",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8002, ge=1, le=65535, description="HTTP: stats, health, metrics")
@@ -47,9 +49,6 @@ class Settings(KafkaClientSettings):
 
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Events per stream.take")
     batch_within_s: float = Field(default=0.01, gt=0, le=5.0, description="Longest batch wait")
-    fetch_max_wait_ms: int = Field(
-        default=50, ge=1, le=5000, description="Longest broker-side wait of a stream fetch"
-    )
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=30.0)
     snapshot_interval_s: float = Field(

@@ -33,7 +33,14 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("triggers", level=settings.log_level.upper(), json_output=settings.log_json)
     configure_tracing("triggers", settings.otel_exporter_otlp_endpoint)
     if settings.create_topics:
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, security=settings.kafka_security))
+        asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap,
+                replication_factor=settings.kafka_replication_factor,
+                min_insync_replicas=settings.kafka_min_insync_replicas,
+                security=settings.kafka_security,
+            )
+        )
     app, _ = create_app(settings)
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level, *(argv or [])]
     app.main()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from beckon_contracts import topics
@@ -25,17 +22,13 @@ from triggers_testing import Kafka, Worker, tracking_event
 pytestmark = pytest.mark.integration
 
 VISITORS = 240
-# see the comment at the restart below: each further crash is one more pass of the claim
-MAX_RESTARTS = 4
 SESSION_TIMEOUT_S = 6  # TRIGGERS_SESSION_TIMEOUT_S of the test workers (triggers_testing)
 
 
 @pytest.fixture(scope="module")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An Apache Kafka broker of its own (what users run). On Tansu, a restarted worker
-    sometimes stopped being fed records part-way (up to six crash cycles in a row), which
-    made this test fail in full runs (issue 11); a new worker also replays its topics from the
-    start, and on a shared broker that is every other test's traffic first."""
+    """A broker of its own: the new worker reads its topics from the start (a new consumer
+    group), and on the session's broker that would be every other test's traffic first."""
     with KafkaBroker(tmp_path_factory.mktemp("kafka-restart")) as broker:
         asyncio.run(wait_until_serving(broker.bootstrap, timeout_s=60))
         asyncio.run(ensure_topics(broker.bootstrap))
@@ -44,37 +37,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _value(record: Record) -> dict[str, Any]:
     return dict(orjson.loads(record.value))
-
-
-def _visitor_records(worker: Worker) -> float:
-    """How many records the worker's visitor stage has taken since it started."""
-    pattern = re.compile(r'^triggers_records_total\{stage="visitors"\} (\S+)$', re.M)
-    found = pattern.search(httpx.get(f"{worker.url}/metrics", timeout=5).text)
-    return float(found.group(1)) if found else 0.0
-
-
-async def _drained_or_stalled(
-    worker: Worker,
-    bootstrap: str,
-    match: Callable[[Record], bool],
-    done: Callable[[list[Record]], bool],
-    stall_s: float = 20,
-) -> bool:
-    """True once `done` holds for the invitations; False if the worker stops taking records."""
-    taken, since = -1.0, time.monotonic()
-    while True:
-        try:
-            await read_records(
-                bootstrap, topics.CHAT_INVITATIONS.name, match=match, until=done, timeout_s=2
-            )
-            return True
-        except TimeoutError:
-            pass
-        now_taken = _visitor_records(worker)
-        if now_taken != taken:
-            taken, since = now_taken, time.monotonic()
-        elif time.monotonic() - since > stall_s:
-            return False
 
 
 def _visit(site_id: str, visitor: str) -> list[dict[str, Any]]:
@@ -90,7 +52,7 @@ def _visit(site_id: str, visitor: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.timeout(600)  # up to MAX_RESTARTS crash-and-restart cycles of ~35 s each
+@pytest.mark.timeout(300)
 async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
     kafka: Kafka, kafka_bootstrap: str, site_id: str, tmp_path: Path
 ) -> None:
@@ -98,7 +60,6 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         kafka_bootstrap,
         f"triggers-restart-{uuid.uuid4().hex[:6]}",
         tmp_path / "w.log",
-        broker="kafka",
     )
     rules = SiteRules.model_validate(
         {
@@ -144,26 +105,10 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         def every_visitor_invited(found: list[Record]) -> bool:
             return len({_value(r)["visitor_id"] for r in found}) >= VISITORS
 
-        # A restarted worker sometimes stops short (on Tansu and on Apache Kafka alike: about
-        # 1 run in 8 here, all under heavy load). Dumps of stalled workers showed the aiokafka
-        # positions at the high watermarks of tracking.events and triggers.candidates while
-        # the stages had taken none (or only the first batch) of those records; seeking back
-        # to the committed offsets every 4 s did not get them moving (tried), so it is not
-        # only a dropped batch. The cause is still open (see docs/triggers.md). A stalled pod
-        # is restarted by its orchestrator; here a worker that takes no record for 20 s while
-        # visitors are uninvited is crashed and started again, which puts the claim under test
-        # (no second invitation, counts kept) through one more crash.
-        for _restart in range(MAX_RESTARTS):
-            if await _drained_or_stalled(worker, kafka_bootstrap, mine, every_visitor_invited):
-                break
-            print("the restarted worker stalled: crashing it again")
-            worker.kill()
-            await asyncio.sleep(SESSION_TIMEOUT_S + 1)
-            await asyncio.to_thread(worker.start)
-        else:
-            raise AssertionError(
-                f"the worker stalled after {MAX_RESTARTS} restarts: {worker.log_path}"
-            )
+        # One crash, and the restarted worker takes every record the dead one left. The first
+        # worker is often killed before its first commit on some partitions; the Faust fetch
+        # race fixed in triggers/adapters/faust_consumer.py lost such partitions' records (about
+        # 1 run in 3 under load), and the restarted worker sat idle with lag.
         found = await read_records(
             kafka_bootstrap,
             topics.CHAT_INVITATIONS.name,

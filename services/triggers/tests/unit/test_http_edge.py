@@ -25,6 +25,7 @@ PROTECTED = [
     ("GET", "/v1/stats/demo"),
     ("GET", "/v1/worker"),
     ("GET", "/v1/debug/tasks"),
+    ("GET", "/v1/debug/consumer"),
     ("POST", "/v1/backtest"),
     ("GET", "/"),
     ("GET", "/table/visitors/"),
@@ -134,6 +135,12 @@ async def test_the_right_token_opens_the_api(tmp_path: Path) -> None:
         tasks = await client.get("/v1/debug/tasks", headers=AUTH)
         assert tasks.status == 200
         assert "tasks" in await tasks.json()
+        consumer = await client.get("/v1/debug/consumer", headers=AUTH)
+        assert consumer.status == 200
+        state = await consumer.json()
+        assert state["active"] == []
+        assert state["recovery"]["completed"] is False
+        assert state["aiokafka"].startswith("unavailable")  # not started: no assignment
         # the body is read and validated once the caller is known
         backtest = await client.post("/v1/backtest", headers=AUTH, data=b"not json")
         assert backtest.status == 422
@@ -166,6 +173,7 @@ async def test_the_index_lists_nothing(tmp_path: Path) -> None:
 async def test_debug_pages_are_off_outside_dev(tmp_path: Path) -> None:
     async with worker_web(tmp_path, environment="production") as client:
         assert (await client.get("/v1/debug/tasks", headers=AUTH)).status == 404
+        assert (await client.get("/v1/debug/consumer", headers=AUTH)).status == 404
         assert (await client.get("/v1/sites/demo", headers=AUTH)).status == 200
 
 

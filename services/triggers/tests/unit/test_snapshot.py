@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import orjson
 from beckon_contracts.rules import SiteRules
-from beckon_contracts.visitors import ScoreCrossed, VisitorSnapshot
+from beckon_contracts.visitors import AGENT_TEXT_MAX, TEXT_MAX, ScoreCrossed, VisitorSnapshot
 from triggers.domain.engine import Site, step
 from triggers.domain.observation import observe
-from triggers.domain.snapshot import score_crossed_record, snapshot_if_due
+from triggers.domain.snapshot import (
+    score_crossed,
+    score_crossed_record,
+    snapshot,
+    snapshot_if_due,
+    snapshot_record,
+)
 from triggers.domain.state import VisitorState
 from triggers_testing import T0, product_view, tracking_event
 
@@ -94,3 +100,46 @@ def test_a_snapshot_from_a_batch_that_did_not_score_still_explains_the_score() -
     payload = VisitorSnapshot.model_validate_json(record or b"").payload
     assert payload.score_breakdown
     assert abs(sum(payload.score_breakdown.values()) - payload.score) < 0.2
+
+
+def _wire(record: VisitorSnapshot | ScoreCrossed) -> bytes:
+    return record.model_dump_json(exclude={"received_at"}).encode()
+
+
+def test_records_are_built_from_their_contract_and_round_trip() -> None:
+    state = VisitorState("demo", "v1")
+    checkout = {"value": 250.0, "currency": "EUR", "items": [{"quantity": 2}]}
+    visit(
+        state,
+        product_view("demo", "v1", 0),
+        tracking_event("demo", "v1", "checkout_started", 7.25, payload=checkout),
+    )
+    raw = snapshot_record(state)
+    assert snapshot(state) == VisitorSnapshot.model_validate_json(raw)
+    assert _wire(VisitorSnapshot.model_validate_json(raw)) == raw  # nothing lost or added
+    # the wire format chat has always read: no received_at, session_id and nulls written
+    data = orjson.loads(raw)
+    assert "received_at" not in data
+    assert data["session_id"] == state.session_id
+    assert data["occurred_at"] == data["payload"]["last_seen_at"] == "2026-11-02T10:00:07.250000Z"
+    assert data["payload"]["cart_items"] == 2
+    assert data["payload"]["title"] is None
+
+    result = SITE.scorer.current(state.score_state, state.last_seen)
+    raw = score_crossed_record(state, result, "e1")
+    assert score_crossed(state, result, "e1") == ScoreCrossed.model_validate_json(raw)
+    assert _wire(ScoreCrossed.model_validate_json(raw)) == raw
+    assert "received_at" not in orjson.loads(raw)
+
+
+def test_free_form_traits_and_agent_names_are_clipped_to_the_contract() -> None:
+    state = VisitorState("demo", "v1")
+    identified = tracking_event(
+        "demo", "v1", "identified", 0, payload={"traits": {"name": "N" * 5000, "email": "e@x"}}
+    )
+    identified["context"]["user_agent_info"] = {"browser": "B" * 300, "os": "O" * 300}
+    visit(state, identified)
+    payload = VisitorSnapshot.model_validate_json(snapshot_record(state)).payload
+    assert payload.name == "N" * TEXT_MAX
+    assert payload.email == "e@x"
+    assert (payload.browser, payload.os) == ("B" * AGENT_TEXT_MAX, "O" * AGENT_TEXT_MAX)

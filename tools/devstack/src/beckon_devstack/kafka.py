@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from beckon_devstack.ports import free_port, is_listening
+from beckon_devstack.ports import ensure_free, free_port, is_listening
 from beckon_devstack.processes import stop_process
 
 KAFKA_VERSION = "3.9.1"
@@ -326,6 +326,16 @@ class KafkaBroker:
         for protocol in self._secured_protocols():
             if not self.listener_ports.get(protocol):
                 self.listener_ports[protocol] = free_port(self.host)
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError(f"Kafka on {self.bootstrap} is running already; stop() or kill() it")
+        # A start again after stop() or kill() wants the same ports (clients know the address):
+        # if something took one meanwhile, say so, rather than mistake it for the broker.
+        for what, port in (
+            ("Kafka broker", self.port),
+            ("Kafka controller", self.controller_port),
+            *((f"Kafka {protocol} listener", p) for protocol, p in self.listener_ports.items()),
+        ):
+            ensure_free(what, self.host, port)
         config = self.data_dir / "server.properties"
         config.write_text(self._properties())
         log4j = self.data_dir / "log4j.properties"

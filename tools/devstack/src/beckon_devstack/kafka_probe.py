@@ -1,4 +1,4 @@
-"""Reading what landed on a topic, for tests and tools (Tansu-safe: no end_offsets())."""
+"""Reading what landed on a topic, for tests and tools."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ async def read_records(
     """Read the topic from the beginning until enough records satisfy `match`.
 
     Enough is `count` of them, or `until(found)` when given. With `drain`, reading then goes on
-    to every partition's high watermark (Tansu's `highwater()` is right where `end_offsets()`
-    is not), so late duplicates are seen too. Returns the matching records in the order read;
-    raises TimeoutError saying how many were found, so a failing test says what was missing.
+    to every partition's high watermark, so late duplicates are seen too. Returns the matching
+    records in the order read; raises TimeoutError saying how many were found, so a failing
+    test says what was missing.
     """
     done = until or (lambda found: len(found) >= count)
     consumer = AIOKafkaConsumer(

@@ -1,7 +1,9 @@
 """Session fixtures every Beckon test suite shares: a real broker and a real Postgres.
 
-Tansu starts on a free port for the session. With a Docker engine present and
-BECKON_TEST_CONTAINERS=1, a Kafka container from testcontainers is used instead.
+One Apache Kafka broker (`beckon_devstack.kafka.KafkaBroker`, KRaft, from Maven Central's jars)
+starts on free ports for the whole session, with its log directory in pytest's temporary
+directory; tests that stop or kill a broker start one of their own. With a Docker engine
+present and BECKON_TEST_CONTAINERS=1, a Kafka container from testcontainers is used instead.
 Postgres comes from DATABASE_URL, or an embedded server otherwise.
 """
 
@@ -14,8 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from beckon_devstack.broker import TansuBroker, wait_until_serving
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.postgres import resolve_database_url
+
+COMPACTED_SEGMENT_MS = 1000
 
 
 def _docker_requested() -> bool:
@@ -33,7 +38,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except ImportError as exc:
             raise RuntimeError(
                 "BECKON_TEST_CONTAINERS=1 asks for a Kafka container: "
-                "`uv pip install 'testcontainers[kafka]'` first, or unset it to use Tansu"
+                "`uv pip install 'testcontainers[kafka]'` first, or unset it to use the embedded "
+                "Apache Kafka"
             ) from exc
 
         with KafkaContainer() as container:
@@ -41,10 +47,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             asyncio.run(ensure_topics(bootstrap))
             yield bootstrap
         return
-    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with TansuBroker(log_path=log_path) as broker:
-        asyncio.run(wait_until_serving(broker.bootstrap))
-        asyncio.run(ensure_topics(broker.bootstrap))
+    with KafkaBroker(tmp_path_factory.mktemp("kafka")) as broker:
+        asyncio.run(wait_until_serving(broker.bootstrap, timeout_s=60))
+        # compacted topics roll a segment every second, so compaction runs while tests look
+        asyncio.run(ensure_topics(broker.bootstrap, compacted_segment_ms=COMPACTED_SEGMENT_MS))
         yield broker.bootstrap
 
 

@@ -1,13 +1,13 @@
 """`make dev`: start the whole system on one machine, watch it, stop it cleanly.
 
-In order: the Tansu broker (then every registry topic), Postgres (DATABASE_URL, or an
-embedded server with data in .dev/pg), the SMTP sink, the tracker, triggers, chat (which
-migrates its schema and seeds the demo agents) and the demo store. Each is health-checked
-before the next starts. The terminal shows only the supervisor's progress lines and, once
-everything is up, the table of addresses and demo keys: each child's own output goes to
-.dev/logs/<name>.log (and to the terminal as well with --show-output). Nothing is restarted
-silently: when a child dies, its last lines are shown, the stack stops and exits non-zero.
-Ctrl-C or SIGTERM stops everything in reverse order.
+In order: the Apache Kafka broker (then every registry topic; its data in .dev/kafka),
+Postgres (DATABASE_URL, or an embedded server with data in .dev/pg), the SMTP sink, the
+tracker, triggers, chat (which migrates its schema and seeds the demo agents) and the demo
+store. Each is health-checked before the next starts. The terminal shows only the
+supervisor's progress lines and, once everything is up, the table of addresses and demo keys:
+each child's own output goes to .dev/logs/<name>.log (and to the terminal as well with
+--show-output). Nothing is restarted silently: when a child dies, its last lines are shown,
+the stack stops and exits non-zero. Ctrl-C or SIGTERM stops everything in reverse order.
 
 A new service plugs in with one `ServiceSpec` entry in `service_specs()`.
 """
@@ -50,9 +50,9 @@ from beckon_devstack.postgres import EmbeddedPostgres, resolve_database_url
 
 READY_MARKER = "Beckon dev stack ready"
 STOPPED_MARKER = "Beckon dev stack stopped"
-BROKER_IS_MEMORY_ONLY = (
-    "the Kafka broker (Tansu) keeps everything in memory: "
-    "topics, events and consumer offsets are lost whenever the stack stops"
+BROKER_KEEPS_DATA = (
+    "the Kafka broker keeps topics, events and consumer offsets in {path} across restarts "
+    "(`make clean` wipes them with the rest of the state)"
 )
 
 # `uv run` passes the terminal's Ctrl-C on to us as well: one keypress, two SIGINTs
@@ -92,11 +92,8 @@ class ServiceSpec:
 
 def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     """Every child process of `make dev`, in start order. Add new services here."""
-    from beckon_devstack.broker import tansu_binary
-
     host = settings.host
     python = sys.executable
-    broker_url = f"tcp://{host}:{settings.broker_port}"
     tracker_url = f"http://{host}:{settings.tracker_port}"
     store_url = f"http://{host}:{settings.store_port}"
     chat_url = f"http://{host}:{settings.chat_port}"
@@ -129,12 +126,13 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
         ServiceSpec(
             name="broker",
             argv=(
-                str(tansu_binary()),
-                *("broker", "--listener-url", broker_url, "--advertised-listener-url", broker_url),
+                *(python, "-m", "beckon_devstack.broker", "--host", host),
+                *("--port", str(settings.broker_port), "--data-dir", str(settings.kafka_dir)),
             ),
-            env={"RUST_LOG": settings.broker_log_level},
-            ports=(("Kafka broker (Tansu)", settings.broker_port),),
-            urls=(("Kafka broker", f"{settings.kafka_bootstrap}   (Tansu: memory only)"),),
+            ports=(("Kafka broker", settings.broker_port),),
+            urls=(
+                ("Kafka broker", f"{settings.kafka_bootstrap}   (data in {settings.kafka_dir})"),
+            ),
             probe=lambda: _broker_ready(settings.kafka_bootstrap, settings.start_timeout_s),
         ),
         ServiceSpec(
@@ -779,7 +777,7 @@ class Supervisor:
         names = ", ".join(component.name for component in self.components)
         self.console.say(self.console.bold(f"Beckon dev stack: starting {names}"))
         if any(component.name == "broker" for component in self.components):
-            self.console.say(f"Note: {BROKER_IS_MEMORY_ONLY}.")
+            self.console.say(f"Note: {BROKER_KEEPS_DATA.format(path=self.settings.kafka_dir)}.")
         if not self.settings.show_output:
             self.console.say(
                 f"Each service's output goes to {self.settings.log_dir}/<service>.log "
@@ -857,7 +855,6 @@ class Supervisor:
         self.console.say()
 
     async def _stop_all(self) -> None:
-        broker_was_up = any(component.name == "broker" for component in self.started)
         while self.started:
             component = self.started.pop()
             began = time.monotonic()
@@ -867,10 +864,6 @@ class Supervisor:
                 outcome = f"could not be stopped cleanly: {error!r}"
             label = component.name.ljust(self.console.width)
             self.console.say(f"  {label} {outcome} ({time.monotonic() - began:.1f}s)")
-        if broker_was_up:
-            self.console.say(
-                "Broker data is gone: topics, events and offsets lived in memory only."
-            )
 
 
 # --- command line ---------------------------------------------------------------------------

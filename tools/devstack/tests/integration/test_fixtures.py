@@ -3,6 +3,8 @@
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
 
@@ -28,3 +30,18 @@ async def test_kafka_bootstrap_is_a_real_broker_with_the_registry_topics(kafka_b
         assert {"tracking.events", "tracking.dlq"} <= set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def test_a_serving_broker_has_its_group_coordinator_ready(tmp_path):
+    """On a new broker `__consumer_offsets` is created by the first FindCoordinator; until then
+    every first group join logs GroupCoordinatorNotAvailable (which failed the bench's
+    no-errors check). wait_until_serving waits for it."""
+    with KafkaBroker(tmp_path / "kafka") as broker:
+        await wait_until_serving(broker.bootstrap, timeout_s=60)
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            assert "__consumer_offsets" in await admin.list_topics()
+            assert await admin.find_coordinator("any-group") == 1
+        finally:
+            await admin.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from beckon_devstack import kafka
 from beckon_devstack.kafka import KafkaBroker, KafkaSetupError
+from beckon_devstack.ports import PortInUseError, free_port
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -91,3 +93,24 @@ def test_a_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) 
     found = kafka.cluster_id()
     assert not found.startswith("-")
     assert len(found) == 22
+
+
+@pytest.mark.parametrize("taken", ["port", "controller_port"])
+def test_a_start_again_on_a_port_taken_meanwhile_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, taken: str
+) -> None:
+    """After kill() the broker starts again on its own ports; if another process listens on one
+    by then, the start must fail clearly instead of taking that process for the broker."""
+    monkeypatch.setattr(kafka, "kafka_libs", lambda progress: tmp_path / "lib")
+    monkeypatch.setattr(kafka, "java_binary", lambda: "/usr/bin/java")
+    started: list[list[str]] = []
+    monkeypatch.setattr(kafka.subprocess, "Popen", lambda command, **kw: started.append(command))
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        ports = {"port": free_port(), "controller_port": free_port()}
+        ports[taken] = squatter.getsockname()[1]
+        broker = KafkaBroker(tmp_path / "kafka", **ports)
+        with pytest.raises(PortInUseError, match=f"port {ports[taken]} on 127.0.0.1"):
+            broker.start()
+    assert started == []  # neither the storage tool nor the broker ran

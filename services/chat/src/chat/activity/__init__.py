@@ -17,7 +17,7 @@ __all__ = ["router", "start"]
 
 
 async def start(rt: Runtime) -> Stop | None:
-    """Join the `chat-activity` group and start recording; return how to stop."""
+    """Join the `<consumer group>-activity` group and start recording; return how to stop."""
     settings = rt.settings
     recorder = ActivityRecorder(
         pool=rt.service.pool,
@@ -25,6 +25,7 @@ async def start(rt: Runtime) -> Stop | None:
         bootstrap=settings.kafka_bootstrap,
         client_id=f"chat-{settings.instance_id}-activity",
         retention_days=settings.activity_retention_days,
+        group_id=f"{settings.consumer_group}-activity",
         security=settings.kafka_security,
     )
     await recorder.start()

@@ -107,6 +107,7 @@ class ActivityRecorder:
         retention_days: int,
         max_records: int = 2_000,
         session_timeout_ms: int = 10_000,
+        group_id: str = GROUP_ID,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.pool = pool
@@ -117,7 +118,7 @@ class ActivityRecorder:
             TRACKING_EVENTS.name,
             bootstrap_servers=bootstrap,
             client_id=client_id,
-            group_id=GROUP_ID,
+            group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,

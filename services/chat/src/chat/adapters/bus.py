@@ -45,6 +45,7 @@ from beckon_contracts.topics import (
 from beckon_messaging import (
     PLAINTEXT,
     KafkaSecurity,
+    close_producer,
     dead_letter,
     encode_dead_letter,
     make_producer,
@@ -87,18 +88,23 @@ class Bus:
         client_id: str,
         *,
         idempotent: bool,
+        close_grace_s: float = 5.0,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         # latency over batching: a chat message should not wait for a linger window
         self.producer: AIOKafkaProducer = make_producer(
             bootstrap, client_id, idempotent=idempotent, linger_ms=0, security=security
         )
+        self._client_id = client_id
+        self._close_grace_s = close_grace_s
 
     async def start(self) -> None:
         await self.producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        """Within the grace period even with the broker down: what the broker has not
+        acknowledged by then fails (outbox rows stay unpublished, to be sent again)."""
+        await close_producer(self.producer, grace_s=self._close_grace_s, name=self._client_id)
 
     async def signal(self, signal: ChatSignal, *, headers: KafkaHeaders | None = None) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""
@@ -123,11 +129,22 @@ class Bus:
         )
 
 
+# How long the relay waits for a batch's acknowledgements before it gives up the batch
+ACK_WAIT_S = 15.0
+
+
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, poll_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        poll_s: float,
+        ack_wait_s: float = ACK_WAIT_S,
+    ) -> None:
         self.pool = pool
         self.producer = producer
         self.poll_s = poll_s
+        self.ack_wait_s = ack_wait_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
@@ -188,7 +205,11 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await asyncio.gather(*futures)
+            # The idempotent producer retries a batch until the broker takes it, however long
+            # an outage lasts; the transaction (and the relay lock every instance polls for)
+            # is not held that long. On time-out it rolls back and the rows are sent again
+            # later: at least once, with the same event ids, which consumers deduplicate.
+            await asyncio.wait_for(asyncio.gather(*futures), self.ack_wait_s)
             await conn.execute(
                 "UPDATE chat.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],

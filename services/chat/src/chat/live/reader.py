@@ -7,11 +7,13 @@ the cross-replica path, nothing travels between instances. Being group-less it c
 offsets and dead-letters nothing: an unreadable snapshot is skipped, logged and counted
 (`chat_live_skipped_total`); the next snapshot of that visitor replaces it anyway.
 
-Start-up reads `visitors.state` from the beginning (Tansu's `offsets_for_times` answers
-wrong offsets, and compaction keeps the topic near one record per visitor on Kafka),
-dropping records older than the idle window without parsing them. `chat.events` and
-`chat.signals` are read from the end for what triggers' snapshot may not know yet: a chat of
-any origin started or ended, a personal invitation sent.
+Start-up reads each `visitors.state` partition from the first record of the idle window
+(`offsets_for_times(now - window)`; the end offset when no record is that new), so a
+visitor who left long ago is never fetched; records older than the window that still come
+(producer timestamps are not in offset order) are dropped without parsing them and counted
+(`chat_live_stale_total`). `chat.events` and `chat.signals` are read from the end for what
+triggers' snapshot may not know yet: a chat of any origin started or ended, a personal
+invitation sent.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from beckon_contracts.chat_signals import InvitationSignal, parse_chat_signal
-from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE
+from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE, Topic
 from beckon_contracts.visitors import VisitorSnapshot
 from beckon_messaging import PLAINTEXT, KafkaSecurity
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -49,6 +51,11 @@ SKIPPED = Counter(
     ["reason"],
     registry=METRICS,
 )
+STALE = Counter(
+    "chat_live_stale_total",
+    "visitors.state records dropped unparsed as older than the idle window",
+    registry=METRICS,
+)
 VISITORS = Gauge("chat_live_visitors", "Visitors in the live list (all sites)", registry=METRICS)
 PUSHES = Counter("chat_live_deltas_total", "Delta frames sent to console sockets", registry=METRICS)
 PUSH_SECONDS = Histogram(
@@ -66,6 +73,9 @@ _CHAT_NEWS = (
 )
 _INVITATION_SIGNAL = b'"kind":"invitation"'
 _LOG_EVERY = 1000  # after the first few, one log line per this many skipped records
+# How much older than the idle window a snapshot may be and still be read: room for clock
+# skew between triggers (which stamps the records) and this instance.
+_WINDOW_SLACK_S = 60.0
 
 
 class LiveVisitors:
@@ -80,8 +90,11 @@ class LiveVisitors:
         push_interval_s: float,
         pool: asyncpg.Pool | None = None,
         security: KafkaSecurity = PLAINTEXT,
+        state_topic: Topic = VISITORS_STATE,
     ) -> None:
         self.registry = Registry(idle_after_s)
+        self.state_topic = state_topic
+        self.window_s = idle_after_s + _WINDOW_SLACK_S
         self.push_interval_s = push_interval_s
         self.sweep_every_s = max(1.0, min(30.0, idle_after_s / 10))
         self.pool = pool
@@ -97,6 +110,8 @@ class LiveVisitors:
         )
         self.loaded = asyncio.Event()
         self.skipped = 0
+        self.read = 0  # visitors.state records fetched (stale ones included)
+        self.stale = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._backlog: dict[TopicPartition, int] = {}
 
@@ -147,21 +162,25 @@ class LiveVisitors:
         await self.consumer.start()
         if self.pool is not None:
             await self._load_chat_news()
-        state = [TopicPartition(VISITORS_STATE.name, p) for p in range(VISITORS_STATE.partitions)]
+        state = [
+            TopicPartition(self.state_topic.name, p) for p in range(self.state_topic.partitions)
+        ]
         news = [
             TopicPartition(topic.name, p)
             for topic in (CHAT_EVENTS, CHAT_SIGNALS)
             for p in range(topic.partitions)
         ]
         self.consumer.assign(state + news)
-        await self.consumer.seek_to_beginning(*state)
+        ends = await self.consumer.end_offsets(state)
+        since_ms = int((time.time() - self.window_s) * 1000)
+        starts = await self.consumer.offsets_for_times(dict.fromkeys(state, since_ms))
+        for partition in state:
+            found = starts.get(partition)
+            self.consumer.seek(partition, found.offset if found is not None else ends[partition])
         await self.consumer.seek_to_end(*news)
-        for partition in state + news:
+        for partition in news:
             await self.consumer.position(partition)
-        # where the backlog ends (on Tansu a few records early; it only dates `loaded`)
-        self._backlog = {
-            tp: int(end) for tp, end in (await self.consumer.end_offsets(state)).items()
-        }
+        self._backlog = {tp: int(end) for tp, end in ends.items()}  # `loaded` once read to here
         self._tasks = [
             asyncio.create_task(self._read(), name="live-reader"),
             asyncio.create_task(self._push(), name="live-push"),
@@ -213,7 +232,8 @@ class LiveVisitors:
                 continue
             now = time.time()
             for partition, records in batches.items():
-                if partition.topic == VISITORS_STATE.name:
+                if partition.topic == self.state_topic.name:
+                    self.read += len(records)
                     for record in records:
                         self.handle_state(record, now)
                 else:
@@ -236,11 +256,10 @@ class LiveVisitors:
             site_id, _, visitor_id = (record.key or b"").decode("utf-8", "replace").partition(":")
             self.registry.remove(site_id, visitor_id)
             return
-        if (
-            record.timestamp
-            and now * 1000 - record.timestamp > (self.registry.idle_after_s + 60) * 1000
-        ):
-            return  # written before the idle window: cannot describe a visitor on site now
+        if record.timestamp and now * 1000 - record.timestamp > self.window_s * 1000:
+            self.stale += 1  # written before the idle window: not a visitor on site now
+            STALE.inc()
+            return
         try:
             snapshot = VisitorSnapshot.model_validate_json(record.value)
         except ValidationError as exc:

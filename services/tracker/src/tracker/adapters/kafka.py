@@ -16,7 +16,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from beckon_messaging import ensure_topics, make_producer
+from beckon_messaging import close_producer, ensure_topics, make_producer
 
 from tracker.config import Settings
 
@@ -41,13 +41,18 @@ class KafkaPublisher(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None:
-        """Flush what is still buffered, then close."""
+        """Wait up to `kafka_close_grace_s` for the acks of what was sent, fail the rest (its
+        requests answer 503), then close."""
 
     async def publish(self, records: Sequence[OutboundRecord]) -> None:
         """Send all records; raise BrokerUnavailable unless every one is acknowledged in time."""
 
     async def is_ready(self) -> bool:
         """Connected and the broker answers a metadata request (cached for a second)."""
+
+    @property
+    def in_flight(self) -> int:
+        """Requests awaiting their acks."""
 
 
 async def connect_with_backoff(
@@ -83,25 +88,31 @@ class AioKafkaPublisher:
         self._connecting: asyncio.Task[None] | None = None
         self._ready_checked_at = 0.0
         self._ready = False
+        self.in_flight = 0  # requests awaiting their acks
 
     async def start(self) -> None:
         self._connecting = asyncio.create_task(self._connect(), name="kafka-connect")
 
+    def make_producer(self) -> AIOKafkaProducer:
+        return make_producer(
+            self._settings.kafka_bootstrap,
+            client_id="tracker",
+            idempotent=self._settings.kafka_idempotent,
+            linger_ms=self._settings.kafka_linger_ms,
+            compression_type=self._settings.kafka_compression,
+            request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+            security=self._settings.kafka_security,
+        )
+
     async def _connect(self) -> None:
         async def attempt() -> None:
-            producer = make_producer(
-                self._settings.kafka_bootstrap,
-                client_id="tracker",
-                idempotent=self._settings.kafka_idempotent,
-                linger_ms=self._settings.kafka_linger_ms,
-                compression_type=self._settings.kafka_compression,
-                request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
-                security=self._settings.kafka_security,
-            )
+            producer = self.make_producer()
             try:
                 if self._settings.create_topics:
                     await ensure_topics(
                         self._settings.kafka_bootstrap,
+                        replication_factor=self._settings.kafka_replication_factor,
+                        min_insync_replicas=self._settings.kafka_min_insync_replicas,
                         timeout_s=10,
                         security=self._settings.kafka_security,
                     )
@@ -120,12 +131,15 @@ class AioKafkaPublisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connecting
         if self._producer is not None:
-            await self._producer.stop()  # flushes what is still buffered
+            await close_producer(
+                self._producer, grace_s=self._settings.kafka_close_grace_s, name="tracker"
+            )
 
     async def publish(self, records: Sequence[OutboundRecord]) -> None:
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to the broker yet")
+        self.in_flight += 1
         try:
             async with asyncio.timeout(self._settings.ack_timeout_s):
                 futures = [
@@ -133,8 +147,10 @@ class AioKafkaPublisher:
                     for r in records
                 ]
                 await asyncio.gather(*futures)
-        except (KafkaError, TimeoutError, OSError) as exc:
+        except (KafkaError, TimeoutError, OSError) as exc:  # SendAbandoned when stopped
             raise BrokerUnavailable(repr(exc)) from exc
+        finally:
+            self.in_flight -= 1
 
     async def is_ready(self) -> bool:
         producer = self._producer

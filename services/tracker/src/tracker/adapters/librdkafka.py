@@ -105,6 +105,8 @@ class ConfluentPublisher:
             if self._settings.create_topics:
                 await ensure_topics(
                     self._settings.kafka_bootstrap,
+                    replication_factor=self._settings.kafka_replication_factor,
+                    min_insync_replicas=self._settings.kafka_min_insync_replicas,
                     timeout_s=10,
                     security=self._settings.kafka_security,
                 )
@@ -135,12 +137,27 @@ class ConfluentPublisher:
         client, self._client, self._producer = self._client, None, None
         if client is None:
             return
-        deadline = time.monotonic() + self._settings.ack_timeout_s
+        grace_s = self._settings.kafka_close_grace_s
+        deadline = time.monotonic() + grace_s
         while len(client) and time.monotonic() < deadline:  # records awaiting their ack
             client.poll(0)
             await asyncio.sleep(0.01)
         client.poll(0)
+        if abandoned := len(client):
+            # Their delivery reports (purged) fail their requests: 503, never a silent drop.
+            client.purge(in_queue=True, in_flight=True)
+            client.poll(0)
+            log.warning(
+                "producer closed with records the broker never acknowledged; their senders "
+                "got an error",
+                extra={"producer": "tracker", "abandoned": abandoned, "grace_s": grace_s},
+            )
         await asyncio.to_thread(client.close)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests awaiting their acks."""
+        return self._in_flight
 
     async def publish(self, records: Sequence[OutboundRecord]) -> None:
         producer = self._producer

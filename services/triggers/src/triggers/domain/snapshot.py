@@ -7,12 +7,19 @@ site is not a change: the console counts it up from `session_started_at` itself.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from uuid import UUID
 
-import orjson
 from beckon_contracts.ids import derived_uuid7
+from beckon_contracts.visitors import (
+    AGENT_TEXT_MAX,
+    TEXT_MAX,
+    ScoreCrossed,
+    ScoreCrossedPayload,
+    VisitorSnapshot,
+    VisitorSnapshotPayload,
+)
 
-from triggers.domain.observation import iso
 from triggers.domain.scoring import ScoreResult
 from triggers.domain.state import VisitorState
 
@@ -57,61 +64,80 @@ def breakdown_of(state: VisitorState) -> dict[str, float]:
     return {key: points for key, points in shown if points}
 
 
+def _clipped(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
 def snapshot_payload(
     state: VisitorState, breakdown: dict[str, float] | None = None
-) -> dict[str, Any]:
+) -> VisitorSnapshotPayload:
+    """The live list's view of the visitor. The state was read from contract-validated
+    `tracking.events` records, so every field fits the snapshot contract except the few
+    whose source allows more (free-form traits, the tracker's browser and OS names), which
+    are clipped here: a snapshot is a display row and must never be refused."""
     product = state.current_product
-    return {
-        "url": state.url,
-        "title": state.title,
-        "page_type": state.page_type,
-        "session_started_at": iso(state.session_started),
-        "last_seen_at": iso(state.last_seen),
-        "time_on_site_s": round(state.time_on_site(state.last_seen), 1),
-        "sessions": max(1, state.sessions),
-        "returning": state.returning,
-        "source": state.source,
-        "medium": state.medium,
-        "campaign": state.campaign,
-        "referrer": state.referrer,
-        "device": state.device,
-        "browser": state.browser,
-        "os": state.os,
-        "cart_value": round(state.cart_value, 2),
-        "cart_items": state.cart_items,
-        "currency": state.currency,
-        "current_product": product["name"] if product else None,
-        "score": state.score,
-        "segment": state.segment,
-        "score_breakdown": breakdown if breakdown is not None else breakdown_of(state),
-        "orders": state.orders,
-        "identified": state.identified,
-        "name": state.name,
-        "email": state.email,
-        "invited": _invited(state),
-        "chatting": state.chatting,
-    }
+    return VisitorSnapshotPayload(
+        url=state.url,
+        title=state.title,
+        page_type=state.page_type,
+        session_started_at=_utc(state.session_started),
+        last_seen_at=_utc(state.last_seen),
+        time_on_site_s=round(state.time_on_site(state.last_seen), 1),
+        sessions=max(1, state.sessions),
+        returning=state.returning,
+        source=state.source,
+        medium=state.medium,
+        campaign=state.campaign,
+        referrer=state.referrer,
+        device=state.device,
+        browser=_clipped(state.browser, AGENT_TEXT_MAX),
+        os=_clipped(state.os, AGENT_TEXT_MAX),
+        cart_value=round(state.cart_value, 2),
+        cart_items=state.cart_items,
+        currency=state.currency,
+        current_product=product["name"] if product else None,
+        score=state.score,
+        segment=state.segment,
+        score_breakdown=breakdown if breakdown is not None else breakdown_of(state),
+        orders=state.orders,
+        identified=state.identified,
+        name=_clipped(state.name, TEXT_MAX),
+        email=_clipped(state.email, TEXT_MAX),
+        invited=_invited(state),
+        chatting=state.chatting,
+    )
 
 
-def _record(state: VisitorState, kind: str, seed: str, payload: dict[str, Any]) -> bytes:
-    at_ms = int(state.last_seen * 1000)
-    return orjson.dumps(
-        {
-            "event_id": str(derived_uuid7(f"{seed}\0{at_ms}", at_ms)),
-            "type": kind,
-            "schema_version": 1,
-            "occurred_at": iso(state.last_seen),
-            "site_id": state.site_id,
-            "visitor_id": state.visitor_id,
-            "session_id": state.session_id,
-            "payload": payload,
-        }
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+def _event_id(seed: str, at_s: float) -> UUID:
+    at_ms = int(at_s * 1000)
+    return derived_uuid7(f"{seed}\0{at_ms}", at_ms)
+
+
+# As these records have always been written: no `received_at` (triggers receives nothing
+# from an edge), `session_id` even when null.
+_WIRE_EXCLUDE = {"received_at"}
+
+
+def snapshot(state: VisitorState, breakdown: dict[str, float] | None = None) -> VisitorSnapshot:
+    """The `visitor.state` record of the visitor now. Validated, not `model_construct`ed: with
+    the times passed as datetimes the whole record costs about 1 us more than the hand-built
+    dict it replaced (13 vs 12 us), and construction without validation is slower still."""
+    return VisitorSnapshot(
+        event_id=_event_id(f"snapshot\0{state.key}", state.last_seen),
+        occurred_at=_utc(state.last_seen),
+        site_id=state.site_id,
+        visitor_id=state.visitor_id,
+        session_id=state.session_id,
+        payload=snapshot_payload(state, breakdown),
     )
 
 
 def snapshot_record(state: VisitorState, breakdown: dict[str, float] | None = None) -> bytes:
-    payload = snapshot_payload(state, breakdown)
-    return _record(state, "visitor.state", f"snapshot\0{state.key}", payload)
+    return snapshot(state, breakdown).model_dump_json(exclude=_WIRE_EXCLUDE).encode()
 
 
 def snapshot_if_due(
@@ -128,11 +154,23 @@ def snapshot_if_due(
     return snapshot_record(state, breakdown), False
 
 
+def score_crossed(state: VisitorState, score: ScoreResult, event_id: str) -> ScoreCrossed:
+    """The `visitor.score_crossed` record of this update; its id derives from the event's
+    (a replayed event gives the same record, which consumers deduplicate)."""
+    return ScoreCrossed(
+        event_id=_event_id(f"score\0{event_id}", state.last_seen),
+        occurred_at=_utc(state.last_seen),
+        site_id=state.site_id,
+        visitor_id=state.visitor_id,
+        session_id=state.session_id,
+        payload=ScoreCrossedPayload(
+            score=score.score,
+            segment=score.segment,
+            previous_segment=score.previous_segment,
+            breakdown=score.breakdown,
+        ),
+    )
+
+
 def score_crossed_record(state: VisitorState, score: ScoreResult, event_id: str) -> bytes:
-    payload = {
-        "score": score.score,
-        "segment": score.segment,
-        "previous_segment": score.previous_segment,
-        "breakdown": score.breakdown,
-    }
-    return _record(state, "visitor.score_crossed", f"score\0{event_id}", payload)
+    return score_crossed(state, score, event_id).model_dump_json(exclude=_WIRE_EXCLUDE).encode()
