@@ -5,9 +5,9 @@ the beginning at start-up, then follows it, with a plain consumer assigned every
 (no consumer group, nothing committed; Faust's global tables would do this too, but they are
 the least reliable part of faust-streaming).
 
-`caught_up` is set at the first poll that finds nothing new: what existed at start-up has
-been read. (It does not compare positions with end offsets: a leftover from Tansu, whose
-end offsets were wrong; on Kafka they could be used.)
+`caught_up` is set once every partition's position has reached the end offset it had at
+start-up: what existed then has been read (compaction may have left gaps; the position
+passes them).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class CompactedTopicFollower:
         self.caught_up = asyncio.Event()
         self.records = 0
         self._consumer: AIOKafkaConsumer | None = None
+        self._ends: dict[TopicPartition, int] = {}  # where the topic ended at start-up
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -105,6 +106,7 @@ class CompactedTopicFollower:
             assigned = [TopicPartition(self.topic.name, number) for number in numbers]
             consumer.assign(assigned)
             await consumer.seek_to_beginning(*assigned)
+            self._ends = dict(await consumer.end_offsets(assigned))
         except BaseException:
             await consumer.stop()
             raise
@@ -131,5 +133,13 @@ class CompactedTopicFollower:
                         log.exception(
                             "could not apply %s offset %s", self.topic.name, record.offset
                         )
-            if not batches:
+            if not self.caught_up.is_set() and await self._read_to_the_ends():
                 self.caught_up.set()
+
+    async def _read_to_the_ends(self) -> bool:
+        consumer = self._consumer
+        assert consumer is not None
+        for partition, end in self._ends.items():
+            if await consumer.position(partition) < end:
+                return False
+        return True

@@ -650,30 +650,22 @@ async def replay_topic(
         if start_at is not None:
             await _seek_to_time(consumer, assigned, start_at)
         start = {tp: await consumer.position(tp) for tp in assigned}
-        # The end is a fetch response's high watermark (a leftover from Tansu, whose
-        # end_offsets() were wrong; on Kafka they would do).
-        highwater: dict[TopicPartition, int] = {}
-        pending = set(assigned)
+        # what the topic holds now: later appends are not this replay's
+        highwater: dict[TopicPartition, int] = dict(await consumer.end_offsets(assigned))
+        pending = {tp for tp in assigned if start[tp] < highwater[tp]}
         last_progress = time.monotonic()
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=200)
-            for tp in assigned:
-                if tp not in highwater:
-                    known = consumer.highwater(tp)
-                    if known is not None:
-                        highwater[tp] = known
-                        last_progress = time.monotonic()
             for tp, records in batches.items():
-                end = highwater.get(tp)
+                end = highwater[tp]
                 for record in records:
-                    if end is not None and record.offset >= end:
+                    if record.offset >= end:
                         break
                     backtest.feed_bytes(record.value)
                     read += 1
                 last_progress = time.monotonic()
             for tp in list(pending):
-                end = highwater.get(tp)
-                if end is not None and await consumer.position(tp) >= end:
+                if await consumer.position(tp) >= highwater[tp]:
                     pending.discard(tp)
                     consumer.pause(tp)
             if progress is not None:
@@ -706,9 +698,7 @@ async def _seek_to_time(consumer: Any, assigned: Sequence[Any], start_at: float)
             consumer.seek(tp, at.offset)
 
 
-def _total(start: dict[Any, int], highwater: dict[Any, int], assigned: Sequence[Any]) -> int | None:
-    if len(highwater) < len(assigned):
-        return None
+def _total(start: dict[Any, int], highwater: dict[Any, int], assigned: Sequence[Any]) -> int:
     return sum(max(highwater[tp] - start[tp], 0) for tp in assigned)
 
 

@@ -264,7 +264,6 @@ class Feed:
         ]
         self.consumer.assign(partitions)
         # The socket's own sync fills gaps; the feed only needs what happens from now on.
-        # (Tansu's end offset can be a few records early: clients dedupe by id.)
         await self.consumer.seek_to_end(*partitions)
         for partition in partitions:
             await self.consumer.position(partition)
