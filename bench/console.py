@@ -4,8 +4,8 @@
     uv run python bench/console.py --visitors 500 --seconds 5   # smoke
 
 Starts Apache Kafka (or uses --bootstrap), a scratch database `console_bench_<random>` on
-DATABASE_URL's server (else 127.0.0.1:5432), `python -m chat migrate`, a seed (site
-`bench-live`, one agent) and one `python -m chat` instance. Then:
+DATABASE_URL's server (else an embedded Postgres, like the test fixtures), `python -m chat
+migrate`, a seed (site `bench-live`, one agent) and one `python -m chat` instance. Then:
   1. writes one `visitor.state` record per simulated visitor to `visitors.state` and waits
      until the instance's live list holds them all (GET /v1/console/visitors);
   2. opens the console in Chromium (Playwright, /usr/bin/chromium, headless), logs the agent
@@ -54,6 +54,7 @@ from beckon_contracts.topics import VISITORS_STATE
 from beckon_devstack.broker import wait_until_serving
 from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
+from beckon_devstack.postgres import resolve_database_url
 from beckon_messaging import ensure_topics
 from playwright.async_api import async_playwright
 
@@ -207,9 +208,14 @@ class Bench:
         return bootstrap
 
     def start_database(self) -> str:
-        server_url = (
-            os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+        server_url, embedded = resolve_database_url(
+            os.environ.get("DATABASE_URL"), self.log_dir / "pg"
         )
+        if embedded is not None:
+            self.stack.callback(embedded.stop)
+            self.say(f"started an embedded Postgres ({self.log_dir / 'pg'})")
+        else:
+            self.say("using the Postgres server of DATABASE_URL")
         name = f"console_bench_{self.run_id}"
 
         async def execute(sql: str) -> None:
