@@ -32,7 +32,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from beckon_contracts import topics
 from beckon_contracts.ids import uuid7
-from beckon_contracts.rules import SiteRules
 from beckon_devstack.broker import wait_until_serving
 from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import Record, read_records
@@ -50,7 +49,7 @@ from chat_testing import (
 )
 from tracker.config import Settings as TrackerSettings
 from tracker.main import create_app
-from triggers_testing import Kafka, Worker
+from triggers_testing import Kafka, Worker, big_cart_rules
 
 pytestmark = pytest.mark.integration
 
@@ -207,24 +206,7 @@ async def test_a_killed_broker_loses_no_acknowledged_event_and_duplicates_no_sid
     try:
         await producer.start()
         kafka = Kafka(producer)
-        await kafka.rules(
-            SiteRules.model_validate(
-                {
-                    "site_id": site.site_id,
-                    "min_browsing": 0,  # a visit here lasts a second
-                    "rules": [
-                        {
-                            "id": "big-cart",
-                            "name": "Cart over 100 €",
-                            "when": {"cart_value": {"gte": 100}},
-                            "message": "Your cart is {cart_value}; shall I check delivery?",
-                            "limits": {"once_per": "visitor"},
-                            "holdout_percent": 0,
-                        }
-                    ],
-                }
-            )
-        )
+        await kafka.rules(big_cart_rules(site.site_id, min_browsing=0))  # a visit lasts 1 s
         await kafka.presence(site.site_id, agents=[(f"Agent {i}", 0, 50) for i in range(20)])
         await producer.stop()
         await asyncio.to_thread(worker.start)

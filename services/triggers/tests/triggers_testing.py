@@ -125,6 +125,19 @@ class Worker:
         return dict(response.json())
 
 
+def big_cart_rules(site_id: str, **settings: Any) -> SiteRules:
+    """One rule: invite each visitor whose cart is over 100 €, once, nobody held out."""
+    rule = {
+        "id": "big-cart",
+        "name": "Cart over 100 €",
+        "when": {"cart_value": {"gte": 100}},
+        "message": "Your cart is {cart_value}; shall I check delivery?",
+        "limits": {"once_per": "visitor"},
+        "holdout_percent": 0,
+    }
+    return SiteRules.model_validate({"site_id": site_id, **settings, "rules": [rule]})
+
+
 class Kafka:
     """Publishes what the tracker, the chat service and the CLI would, for one test."""
 

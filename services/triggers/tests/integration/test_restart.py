@@ -12,12 +12,11 @@ from typing import Any
 import orjson
 import pytest
 from beckon_contracts import topics
-from beckon_contracts.rules import SiteRules
 from beckon_devstack.broker import wait_until_serving
 from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import Record, read_records
 from beckon_messaging import ensure_topics
-from triggers_testing import Kafka, Worker, tracking_event
+from triggers_testing import Kafka, Worker, big_cart_rules, tracking_event
 
 pytestmark = pytest.mark.integration
 
@@ -61,21 +60,7 @@ async def test_a_killed_worker_restarts_without_inviting_anyone_twice(
         f"triggers-restart-{uuid.uuid4().hex[:6]}",
         tmp_path / "w.log",
     )
-    rules = SiteRules.model_validate(
-        {
-            "site_id": site_id,
-            "rules": [
-                {
-                    "id": "big-cart",
-                    "name": "Cart over 100 €",
-                    "when": {"cart_value": {"gte": 100}},
-                    "message": "Your cart is {cart_value}; shall I check delivery?",
-                    "limits": {"once_per": "visitor"},
-                    "holdout_percent": 0,
-                }
-            ],
-        }
-    )
+    rules = big_cart_rules(site_id)
     await kafka.rules(rules)
     await kafka.presence(site_id, agents=[(f"Agent {i}", 0, 50) for i in range(20)])
     worker.start()
