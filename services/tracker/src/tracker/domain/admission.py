@@ -99,15 +99,22 @@ def field_errors(exc: ValidationError, prefix: Sequence[str | int] = ()) -> tupl
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether objects/arrays in `value` nest more than `limit` levels (no recursion)."""
+    """Whether objects/arrays in `value` nest more than `limit` levels (no recursion).
+
+    Runs on every event at the tracker's peak rate: only containers go on the stack (an
+    event is mostly scalars), and the type test is a tuple, not a union."""
+    containers = (dict, list)
+    if not isinstance(value, containers):
+        return False
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth >= limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, containers):
+                stack.append((child, depth + 1))
     return False
 
 
