@@ -2,7 +2,7 @@
 of small compacted topics, the dead-letter records, TLS/SASL for every client, and a
 producer close that ends even while the broker is down."""
 
-from beckon_messaging.admin import ensure_topics
+from beckon_messaging.admin import TopicSettings, ensure_topics
 from beckon_messaging.dead_letters import (
     classify,
     dead_letter,
@@ -38,6 +38,7 @@ __all__ = [
     "KafkaSecurityError",
     "ProducerSettings",
     "SendAbandoned",
+    "TopicSettings",
     "authentication_refused",
     "classify",
     "close_producer",

@@ -10,11 +10,32 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from beckon_contracts.topics import ALL_TOPICS, Topic
+from pydantic import Field
+from pydantic_settings import BaseSettings
 
 from beckon_messaging.refusal import authentication_refused
 from beckon_messaging.security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
+
+
+class TopicSettings(BaseSettings):
+    """How a service creates the topics it needs, under the service's prefix (pass the two
+    numbers to `ensure_topics`)."""
+
+    create_topics: bool = True
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Of the topics it creates (and its tables' changelogs): 1 on one broker, "
+        "3 in production",
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Of the topics it creates (and its tables' changelogs): 1 on one broker, "
+        "2 in production",
+    )
 
 
 async def ensure_topics(

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import KafkaClientSettings, ProducerSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,7 +22,7 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -45,13 +45,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    create_topics: bool = True
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"
-    )
-    kafka_min_insync_replicas: int = Field(
-        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 2 in production"
-    )
     fetch_max_wait_ms: int = Field(
         default=10, ge=0, le=1000, description="The feed's fetch wait: latency against idle CPU"
     )

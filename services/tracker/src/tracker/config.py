@@ -9,7 +9,12 @@ from typing import Literal
 import yaml
 from beckon_contracts.envelope import SiteId
 from beckon_edge.settings import PublicEdgeSettings
-from beckon_messaging import MAX_REQUEST_SIZE, KafkaClientSettings, ProducerSettings
+from beckon_messaging import (
+    MAX_REQUEST_SIZE,
+    KafkaClientSettings,
+    ProducerSettings,
+    TopicSettings,
+)
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -30,7 +35,7 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
+class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -44,13 +49,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings):
     )
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     kafka_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
-    create_topics: bool = True
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 3 in production"
-    )
-    kafka_min_insync_replicas: int = Field(
-        default=1, ge=1, description="Of the topics it creates: 1 on one broker, 2 in production"
-    )
     ack_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for broker acks")
 
     sites: list[SiteConfig] = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from beckon_messaging import KafkaClientSettings, ProducerSettings
+from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,23 +16,12 @@ PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(KafkaClientSettings, ProducerSettings):
+class Settings(KafkaClientSettings, ProducerSettings, TopicSettings):
     model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
 
     environment: Literal["dev", "test", "production"] = "dev"
     app_id: str = Field(default="triggers", description="Faust app id: consumer group + tables")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    create_topics: bool = True
-    kafka_replication_factor: int = Field(
-        default=1,
-        ge=1,
-        description="Topics it creates (changelogs too): 1 on one broker, 3 in production",
-    )
-    kafka_min_insync_replicas: int = Field(
-        default=1,
-        ge=1,
-        description="Topics it creates (changelogs too): 1 on one broker, 2 in production",
-    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8002, ge=1, le=65535, description="HTTP: stats, health, metrics")

@@ -71,6 +71,18 @@ async def connect_with_backoff(
             delay = min(delay * 2, 5.0)
 
 
+async def create_topics(settings: Settings) -> None:
+    """The registry's topics, when the settings ask for it (either client, before it is used)."""
+    if settings.create_topics:
+        await ensure_topics(
+            settings.kafka_bootstrap,
+            replication_factor=settings.kafka_replication_factor,
+            min_insync_replicas=settings.kafka_min_insync_replicas,
+            timeout_s=10,
+            security=settings.kafka_security,
+        )
+
+
 def make_publisher(settings: Settings) -> KafkaPublisher:
     if settings.kafka_client == "aiokafka":
         return AioKafkaPublisher(settings)
@@ -108,14 +120,7 @@ class AioKafkaPublisher:
         async def attempt() -> None:
             producer = self.make_producer()
             try:
-                if self._settings.create_topics:
-                    await ensure_topics(
-                        self._settings.kafka_bootstrap,
-                        replication_factor=self._settings.kafka_replication_factor,
-                        min_insync_replicas=self._settings.kafka_min_insync_replicas,
-                        timeout_s=10,
-                        security=self._settings.kafka_security,
-                    )
+                await create_topics(self._settings)
                 await producer.start()
             except BaseException:
                 await producer.stop()

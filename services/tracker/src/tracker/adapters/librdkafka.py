@@ -16,10 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError as AdminError
-from beckon_messaging import ensure_topics, librdkafka_config
+from beckon_messaging import librdkafka_config
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from tracker.adapters.kafka import BrokerUnavailable, OutboundRecord, connect_with_backoff
+from tracker.adapters.kafka import (
+    BrokerUnavailable,
+    OutboundRecord,
+    connect_with_backoff,
+    create_topics,
+)
 from tracker.config import Settings
 
 log = logging.getLogger(__name__)
@@ -102,14 +107,7 @@ class ConfluentPublisher:
 
     async def _connect(self, client: Producer) -> None:
         async def attempt() -> None:
-            if self._settings.create_topics:
-                await ensure_topics(
-                    self._settings.kafka_bootstrap,
-                    replication_factor=self._settings.kafka_replication_factor,
-                    min_insync_replicas=self._settings.kafka_min_insync_replicas,
-                    timeout_s=10,
-                    security=self._settings.kafka_security,
-                )
+            await create_topics(self._settings)
             await asyncio.to_thread(client.list_topics, None, PROBE_TIMEOUT_S)
 
         await connect_with_backoff(attempt, (AdminError, KafkaException, OSError, TimeoutError))
