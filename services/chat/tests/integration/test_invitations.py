@@ -5,7 +5,6 @@ agent alike), and malformed records dead-lettered with the offending field named
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from uuid import UUID
 
@@ -261,7 +260,6 @@ async def test_a_second_deployment_on_the_cluster_takes_none_of_this_ones_invita
             "o", database_url=url, bootstrap=chat.bootstrap, log_dir=chat.log_dir
         )
         try:
-            await asyncio.sleep(0)  # both deployments' members are in their groups by now
             records = [
                 invitation_record(site.site_id, f"visitor-{i:02d}", message=f"Hello {i}")
                 for i in range(24)  # keys spread over every partition of chat.invitations
