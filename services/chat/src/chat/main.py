@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -43,11 +42,12 @@ from chat.config import Settings
 from chat.domain.login import LoginThrottle
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
+from chat.errors import ChatError
 from chat.features import Stop
 from chat.hub import Hub
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
-from chat.service import ChatError, ChatService
+from chat.service import ChatService
 
 log = logging.getLogger("chat")
 # the console's features, each a package with `router` and `start(runtime)` (chat/features.py)
@@ -284,10 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ChatError)
     async def _chat_error(request: Request, exc: ChatError) -> Response:
-        answer = error_response(exc)
-        if exc.status == 429:
-            answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
-        return answer
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -29,6 +29,7 @@ from chat.domain import events
 from chat.domain.assignment import pick_agent
 from chat.domain.events import OutboxRecord
 from chat.domain.login import normalise_email
+from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 
 SITE_CACHE_S = 10.0
 # how long an instance trusts what it last read of an agent's session (a logout, a new
@@ -38,19 +39,6 @@ _hasher = PasswordHasher()
 # verifying against a real hash keeps a wrong e-mail as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
 tracer = trace.get_tracer("chat")
-
-
-class ChatError(Exception):
-    """A refusal the caller can act on: HTTP status, a stable code and a sentence."""
-
-    def __init__(
-        self, status: int, code: str, detail: str, *, retry_after: float | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.retry_after = retry_after  # seconds, for 429
 
 
 def hash_password(password: str) -> str:
@@ -196,13 +184,12 @@ class ChatService:
                 row = await store.agent_session(conn, ref.site_id, ref.agent_id)
             if row is None or not row["active"]:
                 self._sessions.pop(ref, None)
-                raise ChatError(401, "deactivated", "this account is not active; ask an admin")
+                raise NotAuthenticated("deactivated", "this account is not active; ask an admin")
             if len(self._sessions) > 10_000:
                 self._sessions.clear()
             cached = self._sessions[ref] = (now, row["session_version"])
         if version != cached[1]:
-            raise ChatError(
-                401,
+            raise NotAuthenticated(
                 "session_ended",
                 "this session has ended (logged out, new password or account changed); "
                 "log in again",
@@ -291,7 +278,7 @@ class ChatService:
             assert site is not None
             team = str(views.site(site)["default_team"])
         if not await store.team_exists(conn, site_id, team):
-            raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            raise Invalid("unknown_team", f"team {team!r} does not exist")
         return team
 
     # --- visitors ---------------------------------------------------------------------------
@@ -300,7 +287,7 @@ class ChatService:
         async with self.pool.acquire() as conn:
             site = await store.site_by_key(conn, site_key)
             if site is None:
-                raise ChatError(401, "unknown_site_key", "this site key is not known")
+                raise NotAuthenticated("unknown_site_key", "this site key is not known")
             info = views.site(site)
             conversation = await store.latest_conversation(conn, site["site_id"], visitor_id)
             available = await store.online_agents(conn, site["site_id"], info["default_team"])
@@ -335,7 +322,7 @@ class ChatService:
                     conn, visitor.site_id, visitor.visitor_id, invitation_id
                 )
                 if invitation is None:
-                    raise ChatError(404, "unknown_invitation", "no such invitation for you")
+                    raise NotFound("unknown_invitation", "no such invitation for you")
                 team, rule_id = invitation["team"], invitation["rule_id"]
                 tx.continue_invitation_trace(invitation, "conversation.started")
                 if invitation["personal"]:
@@ -458,10 +445,10 @@ class ChatService:
         async with self.pool.acquire() as conn, conn.transaction():
             live = await store.live_conversation(conn, visitor.site_id, visitor.visitor_id)
             if live is None:
-                raise ChatError(409, "no_conversation", "start a conversation first")
+                raise Conflict("no_conversation", "start a conversation first")
             row = await store.lock_conversation(conn, visitor.site_id, live["conversation_id"])
             if row is None or row["status"] not in ("queued", "open"):
-                raise ChatError(409, "conversation_closed", "this conversation has ended")
+                raise Conflict("conversation_closed", "this conversation has ended")
             tx = _Tx(conn, visitor.site_id)
             stored, _ = await self._add_message(
                 tx, row, author="visitor", agent=None, text=text, client_id=client_id
@@ -563,7 +550,7 @@ class ChatService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.invitation(conn, visitor.site_id, visitor.visitor_id, invitation_id)
             if row is None:
-                raise ChatError(404, "unknown_invitation", "no such invitation for you")
+                raise NotFound("unknown_invitation", "no such invitation for you")
             if not await store.set_invitation_status(conn, invitation_id, outcome, allowed):
                 return  # answered before: the first answer stands, nothing new to publish
             tx = _Tx(conn, visitor.site_id)
@@ -596,21 +583,21 @@ class ChatService:
         except (VerificationError, InvalidHashError):
             row = None
         if row is None:
-            raise ChatError(401, "bad_credentials", "wrong e-mail or password")
+            raise NotAuthenticated("bad_credentials", "wrong e-mail or password")
         return row
 
     async def agent(self, ref: AgentRef) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             row = await store.agent(conn, ref.site_id, ref.agent_id)
         if row is None:
-            raise ChatError(401, "unknown_agent", "log in again")
+            raise NotAuthenticated("unknown_agent", "log in again")
         return views.agent(row)
 
     async def me(self, ref: AgentRef) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             row = await store.agent(conn, ref.site_id, ref.agent_id)
             if row is None:
-                raise ChatError(401, "unknown_agent", "log in again")
+                raise NotAuthenticated("unknown_agent", "log in again")
             site = await store.site_by_id(conn, ref.site_id)
             teams = await store.teams(conn, ref.site_id)
         assert site is not None
@@ -648,7 +635,7 @@ class ChatService:
             )
             row = await store.agent(conn, ref.site_id, ref.agent_id)
         if row is None:
-            raise ChatError(401, "unknown_agent", "log in again")
+            raise NotAuthenticated("unknown_agent", "log in again")
         return views.agent(row)
 
     async def heartbeat(self, ref: AgentRef) -> None:
@@ -684,7 +671,7 @@ class ChatService:
         async with self.pool.acquire() as conn:
             row = await store.conversation(conn, ref.site_id, conversation_id)
             if row is None:
-                raise ChatError(404, "unknown_conversation", "no such conversation")
+                raise NotFound("unknown_conversation", "no such conversation")
             rows = await store.messages(conn, conversation_id)
             notes = await store.notes(conn, ref.site_id, conversation_id)
             transfers = await store.transfers(conn, ref.site_id, conversation_id)
@@ -703,7 +690,7 @@ class ChatService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.conversation(conn, ref.site_id, conversation_id)
             if row is None:
-                raise ChatError(404, "unknown_conversation", "no such conversation")
+                raise NotFound("unknown_conversation", "no such conversation")
             await self._agent_row(conn, ref)
             note = await store.insert_note(
                 conn,
@@ -789,7 +776,7 @@ class ChatService:
     ) -> asyncpg.Record:
         row = await store.lock_conversation(conn, ref.site_id, conversation_id)
         if row is None:
-            raise ChatError(404, "unknown_conversation", "no such conversation")
+            raise NotFound("unknown_conversation", "no such conversation")
         return row
 
     async def agent_message(
@@ -798,7 +785,7 @@ class ChatService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, ref, conversation_id)
             if row["status"] != "open" or row["agent_id"] != ref.agent_id:
-                raise ChatError(409, "not_your_conversation", "pick it up before you reply")
+                raise Conflict("not_your_conversation", "pick it up before you reply")
             agent = await store.agent(conn, ref.site_id, ref.agent_id)
             tx = _Tx(conn, ref.site_id)
             stored, _ = await self._add_message(
@@ -811,7 +798,7 @@ class ChatService:
     async def _agent_row(self, conn: asyncpg.Connection, ref: AgentRef) -> asyncpg.Record:
         agent = await store.agent(conn, ref.site_id, ref.agent_id)
         if agent is None:
-            raise ChatError(401, "unknown_agent", "log in again")
+            raise NotAuthenticated("unknown_agent", "log in again")
         return agent
 
     async def pickup(self, ref: AgentRef, conversation_id: UUID) -> dict[str, Any]:
@@ -819,14 +806,12 @@ class ChatService:
             await store.lock_site(conn, ref.site_id)
             row = await self._locked(conn, ref, conversation_id)
             if row["status"] != "queued":
-                raise ChatError(409, "not_queued", "someone already has this conversation")
+                raise Conflict("not_queued", "someone already has this conversation")
             agent = await self._agent_row(conn, ref)
             if row["team"] not in agent["teams"]:
-                raise ChatError(409, "not_in_team", f"you are not in team {row['team']!r}")
+                raise Conflict("not_in_team", f"you are not in team {row['team']!r}")
             if agent["open_chats"] >= agent["max_chats"]:
-                raise ChatError(
-                    409, "at_limit", f"you already have {agent['open_chats']} open chats"
-                )
+                raise Conflict("at_limit", f"you already have {agent['open_chats']} open chats")
             tx = _Tx(conn, ref.site_id)
             await self._assign(tx, row, ref.agent_id, "pickup")
             await tx.finish()
@@ -849,14 +834,13 @@ class ChatService:
             await store.lock_site(conn, ref.site_id)
             row = await self._locked(conn, ref, conversation_id)
             if row["status"] not in ("open", "queued"):
-                raise ChatError(409, "conversation_closed", "this conversation has ended")
+                raise Conflict("conversation_closed", "this conversation has ended")
             # a live chat is its agent's: only they, or an admin, hand it on (a queued one
             # is nobody's yet); team leads are admins in Beckon's roles
             if row["status"] == "open" and row["agent_id"] != ref.agent_id:
                 caller = await self._agent_row(conn, ref)
                 if caller["role"] != "admin":
-                    raise ChatError(
-                        403,
+                    raise Forbidden(
                         "transfer_not_allowed",
                         "only the agent who has this chat, or an admin, can transfer it",
                     )
@@ -865,11 +849,11 @@ class ChatService:
             if to_agent is not None:
                 target = await store.agent(conn, ref.site_id, to_agent)
                 if target is None:
-                    raise ChatError(404, "unknown_agent", "no such agent")
+                    raise NotFound("unknown_agent", "no such agent")
                 if target["status"] != "online":
-                    raise ChatError(409, "agent_unavailable", f"{target['name']} is not online")
+                    raise Conflict("agent_unavailable", f"{target['name']} is not online")
                 if target["agent_id"] != previous and target["open_chats"] >= target["max_chats"]:
-                    raise ChatError(409, "at_limit", f"{target['name']} is at their limit")
+                    raise Conflict("at_limit", f"{target['name']} is at their limit")
                 # an agent outside the conversation's team takes it into one of theirs
                 teams = list(target["teams"])
                 team = row["team"] if row["team"] in teams or not teams else teams[0]
@@ -883,7 +867,7 @@ class ChatService:
                 await self._assign(tx, row, target["agent_id"], "transfer")
             elif to_team is not None:
                 if not await store.team_exists(conn, ref.site_id, to_team):
-                    raise ChatError(404, "unknown_team", f"team {to_team!r} does not exist")
+                    raise NotFound("unknown_team", f"team {to_team!r} does not exist")
                 team = to_team
                 await store.end_assignment(conn, conversation_id, now_utc(), "requeue")
                 await store.requeue(conn, conversation_id, to_team)
@@ -891,7 +875,7 @@ class ChatService:
                 await self._try_assign(tx, row, "transfer")
                 tx.teams.add(to_team)
             else:
-                raise ChatError(422, "missing_target", "give agent_id or team")
+                raise Invalid("missing_target", "give agent_id or team")
             updated = await store.conversation(conn, ref.site_id, conversation_id)
             assert updated is not None
             tx.emit(
@@ -950,9 +934,9 @@ class ChatService:
             await store.lock_site(conn, ref.site_id)
             row = await self._locked(conn, ref, conversation_id)
             if row["status"] not in ("open", "queued"):
-                raise ChatError(409, "conversation_closed", "this conversation has ended")
+                raise Conflict("conversation_closed", "this conversation has ended")
             if row["status"] == "open" and row["agent_id"] != ref.agent_id:
-                raise ChatError(409, "not_your_conversation", "only its agent closes it")
+                raise Conflict("not_your_conversation", "only its agent closes it")
             tx = _Tx(conn, ref.site_id)
             closed_at = now_utc()
             await store.close(conn, conversation_id, closed_at)

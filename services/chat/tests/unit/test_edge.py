@@ -12,10 +12,10 @@ import chat.main
 import httpx
 import pytest
 from beckon_edge.testing import PulledBody
-from chat.api.common import MAX_BODY_BYTES, client_ip, read_body
+from chat.api.common import MAX_BODY_BYTES, client_ip, read_body, status_of
 from chat.config import Settings
+from chat.errors import ChatError
 from chat.main import create_app
-from chat.service import ChatError
 from pydantic import BaseModel
 from starlette.requests import Request
 
@@ -81,7 +81,7 @@ async def test_a_route_stops_reading_at_its_own_64_kib():
     pulled: list[int] = []
     with pytest.raises(ChatError) as refused:
         await read_body(streamed_request(LARGEST, pulled), Login)
-    assert (refused.value.status, refused.value.code) == (413, "too_large")
+    assert (status_of(refused.value), refused.value.code) == (413, "too_large")
     assert sum(pulled) <= MAX_BODY_BYTES + CHUNK
 
 

@@ -12,9 +12,9 @@ from fastapi import Path, Query, Request
 
 from chat.activity import domain, store
 from chat.api.console import agent_of
+from chat.errors import Invalid, NotFound
 from chat.features import no_router
 from chat.runtime import Runtime
-from chat.service import ChatError
 
 log = logging.getLogger("chat.activity")
 router = no_router()
@@ -118,7 +118,7 @@ async def visitor_card(
     if before is not None:
         cursor = domain.decode_cursor(before)
         if cursor is None:
-            raise ChatError(422, "invalid", "before: not a cursor this card returned")
+            raise Invalid("invalid", "before: not a cursor this card returned")
     live = await live_snapshot(rt, site_id, visitor_id)
     async with rt.service.pool.acquire() as conn, conn.transaction(readonly=True):
         # one more than asked: whether an older page exists
@@ -138,7 +138,7 @@ async def visitor_card(
             conn, site_id, visitor_id, limit=CONVERSATIONS, messages_each=MESSAGES_EACH
         )
         if not rows and visitor is None and not conversations and live is None:
-            raise ChatError(404, "not_found", "no such visitor on this site")
+            raise NotFound("not_found", "no such visitor on this site")
         identified = await store.identified(conn, site_id, visitor_id)
         visits_count = await store.visit_count(conn, site_id, visitor_id) if rows else 0
         leads = await store.leads(conn, site_id, visitor_id)

@@ -28,8 +28,9 @@ from chat.admin.rules_api import current_rules
 from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of, same_origin
 from chat.domain.login import normalise_email
+from chat.errors import ChatError, Conflict, Forbidden, Gone, Invalid, NotFound
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError, hash_password
+from chat.service import AgentRef, hash_password
 
 router = APIRouter()  # included by the feature's router, under /v1/console
 
@@ -114,7 +115,7 @@ async def create_team(request: Request) -> dict[str, Any]:
     body = await read_body(request, TeamBody)
     async with rt.service.pool.acquire() as conn:
         if not await admin_store.create_team(conn, agent.site_id, body.team, body.name):
-            raise ChatError(409, "team_exists", f"team {body.team!r} already exists")
+            raise Conflict("team_exists", f"team {body.team!r} already exists")
     return {"teams": await _teams(rt, agent.site_id)}
 
 
@@ -124,7 +125,7 @@ async def rename_team(request: Request, team: str) -> dict[str, Any]:
     body = await read_body(request, RenameBody)
     async with rt.service.pool.acquire() as conn:
         if not await admin_store.rename_team(conn, agent.site_id, team, body.name):
-            raise ChatError(404, "unknown_team", f"team {team!r} does not exist")
+            raise NotFound("unknown_team", f"team {team!r} does not exist")
     return {"teams": await _teams(rt, agent.site_id)}
 
 
@@ -134,13 +135,13 @@ async def _membership(request: Request, team: str, agent_id: str, add: bool) -> 
     async with rt.service.pool.acquire() as conn, conn.transaction():
         await store.lock_site(conn, site_id)
         if not await store.team_exists(conn, site_id, team):
-            raise ChatError(404, "unknown_team", f"team {team!r} does not exist")
+            raise NotFound("unknown_team", f"team {team!r} does not exist")
         member = await admin_store.agent_row(conn, site_id, agent_id)
         if member is None:
-            raise ChatError(404, "unknown_agent", "no such agent")
+            raise NotFound("unknown_agent", "no such agent")
         if add:
             if member["deactivated_at"] is not None:
-                raise ChatError(409, "agent_deactivated", f"{member['name']} is deactivated")
+                raise Conflict("agent_deactivated", f"{member['name']} is deactivated")
             await admin_store.add_member(conn, site_id, team, agent_id)
         else:
             await admin_store.remove_member(conn, site_id, team, agent_id)
@@ -196,7 +197,7 @@ async def list_agents(request: Request) -> dict[str, Any]:
 async def _check_teams(conn: Any, site_id: str, teams: list[str]) -> None:
     for team in teams:
         if not await store.team_exists(conn, site_id, team):
-            raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+            raise Invalid("unknown_team", f"team {team!r} does not exist")
 
 
 async def _new_invite(conn: Any, site_id: str, agent_id: str, by: str) -> dict[str, Any]:
@@ -222,8 +223,7 @@ async def _new_invite(conn: Any, site_id: str, agent_id: str, by: str) -> dict[s
 def _email_unavailable(email: str) -> ChatError:
     # one address is one login across all sites; the answer says no more than that it
     # cannot be used, never whose it is (docs/console-admin.md)
-    return ChatError(
-        409,
+    return Conflict(
         "email_unavailable",
         f"{email} cannot be used for a new agent here; invite them with another address",
     )
@@ -242,7 +242,7 @@ async def invite_agent(request: Request) -> dict[str, Any]:
         email = normalise_email(body.email)
         holder = await admin_store.email_site(conn, email)
         if holder == site_id:
-            raise ChatError(409, "email_taken", f"{email} is already an agent of this site")
+            raise Conflict("email_taken", f"{email} is already an agent of this site")
         if holder is not None:
             raise _email_unavailable(email)
         base = domain.agent_id_for(site_id, email)
@@ -281,12 +281,12 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
         await store.lock_site(conn, site_id)
         row = await admin_store.agent_row(conn, site_id, agent_id)
         if row is None:
-            raise ChatError(404, "unknown_agent", "no such agent")
+            raise NotFound("unknown_agent", "no such agent")
         if row["deactivated_at"] is not None:
-            raise ChatError(409, "agent_deactivated", f"{row['name']} is deactivated")
+            raise Conflict("agent_deactivated", f"{row['name']} is deactivated")
         demoted = body.role == "agent" and row["role"] == "admin"
         if demoted and await admin_store.active_admins(conn, site_id) <= {agent_id}:
-            raise ChatError(409, "last_admin", "the site needs at least one admin")
+            raise Conflict("last_admin", "the site needs at least one admin")
         before = await admin_store.teams_of(conn, site_id, agent_id)
         await admin_store.update_agent(
             conn,
@@ -323,7 +323,7 @@ async def reinvite_agent(request: Request, agent_id: str) -> dict[str, Any]:
     async with rt.service.pool.acquire() as conn, conn.transaction():
         row = await admin_store.agent_row(conn, admin.site_id, agent_id)
         if row is None:
-            raise ChatError(404, "unknown_agent", "no such agent")
+            raise NotFound("unknown_agent", "no such agent")
         invite = await _new_invite(conn, admin.site_id, agent_id, admin.agent_id)
     return {"invite": invite}
 
@@ -334,16 +334,15 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
     rt, admin = await admin_of(request)
     site_id = admin.site_id
     if agent_id == admin.agent_id:
-        raise ChatError(409, "deactivate_self", "another admin must deactivate you")
+        raise Conflict("deactivate_self", "another admin must deactivate you")
     async with rt.service.pool.acquire() as conn, conn.transaction():
         await store.lock_site(conn, site_id)
         row = await admin_store.agent_row(conn, site_id, agent_id)
         if row is None:
-            raise ChatError(404, "unknown_agent", "no such agent")
+            raise NotFound("unknown_agent", "no such agent")
         open_chats = await admin_store.open_chats(conn, site_id, agent_id)
         if open_chats:
-            raise ChatError(
-                409,
+            raise Conflict(
                 "agent_has_chats",
                 f"{row['name']} has {open_chats} open chat(s): transfer or close them first",
             )
@@ -362,27 +361,27 @@ async def accept_invite(request: Request) -> dict[str, Any]:
     agent's earlier sessions end."""
     rt = runtime(request)
     if not same_origin(request.headers.get("origin"), request.headers.get("host")):
-        raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
+        raise Forbidden("cross_site", "the console only accepts calls from its own pages")
     body = await read_body(request, AcceptBody)
     weak = domain.password_problem(body.password)
     if weak is not None:
-        raise ChatError(422, "weak_password", weak)
+        raise Invalid("weak_password", weak)
     token_hash = domain.token_hash(body.token)
     # argon2 is slow on purpose: never spend it on a link that cannot work (nor inside the
     # transaction); the link is taken for good below, once, under the transaction
     async with rt.service.pool.acquire() as conn:
         if not await admin_store.invite_is_open(conn, token_hash, _now()):
-            raise ChatError(410, "invite_invalid", "this link was used already or has expired")
+            raise Gone("invite_invalid", "this link was used already or has expired")
     password_hash = hash_password(body.password)
     async with rt.service.pool.acquire() as conn, conn.transaction():
         taken = await admin_store.take_invite(conn, token_hash, _now())
         if taken is None:
-            raise ChatError(410, "invite_invalid", "this link was used already or has expired")
+            raise Gone("invite_invalid", "this link was used already or has expired")
         row = await admin_store.set_password(
             conn, taken["site_id"], taken["agent_id"], password_hash
         )
         if row is None:
-            raise ChatError(410, "invite_invalid", "this account no longer exists")
+            raise Gone("invite_invalid", "this account no longer exists")
     rt.service.forget_session(AgentRef(taken["site_id"], taken["agent_id"]))
     return {"ok": True, "email": row["email"], "name": row["name"]}
 
@@ -461,7 +460,7 @@ async def change_site(request: Request) -> Any:
         if change.default_team is not None and not await store.team_exists(
             conn, agent.site_id, change.default_team
         ):
-            raise ChatError(422, "unknown_team", f"team {change.default_team!r} does not exist")
+            raise Invalid("unknown_team", f"team {change.default_team!r} does not exist")
         before = await admin_store.site(conn, agent.site_id)
         assert before is not None
         own = admin_store.settings_of(before)

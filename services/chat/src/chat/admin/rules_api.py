@@ -35,8 +35,8 @@ from chat.admin.rules_feed import RulesFeed
 from chat.api.common import problem, read_json
 from chat.api.console import admin_of
 from chat.config import DEV_TRIGGERS_TOKEN, Settings
+from chat.errors import Conflict, Invalid, Unavailable
 from chat.runtime import Runtime
-from chat.service import ChatError
 
 log = logging.getLogger("chat.admin")
 router = APIRouter()  # included by the feature's router, under /v1/console
@@ -117,7 +117,7 @@ async def get_rules(request: Request) -> dict[str, Any]:
 
 def _document(body: dict[str, Any]) -> object:
     if "rules" not in body:
-        raise ChatError(422, "invalid", "give the rules document as `rules`")
+        raise Invalid("invalid", "give the rules document as `rules`")
     return body["rules"]
 
 
@@ -174,8 +174,7 @@ def _triggers_token(settings: Settings) -> str:
     if settings.environment == "dev":
         return DEV_TRIGGERS_TOKEN
     log.warning("a backtest was asked for, but CHAT_TRIGGERS_TOKEN is not set")
-    raise ChatError(
-        503,
+    raise Unavailable(
         "triggers_unavailable",
         "backtests are not configured here (CHAT_TRIGGERS_TOKEN is not set); ask your operator",
     )
@@ -193,9 +192,9 @@ async def backtest(request: Request) -> Any:
         return invalid(errors)
     hours = body.get("hours", 24)
     if isinstance(hours, bool) or not isinstance(hours, int | float):
-        raise ChatError(422, "invalid", "hours: a number of hours, e.g. 24")
+        raise Invalid("invalid", "hours: a number of hours, e.g. 24")
     if not 0 < hours <= MAX_BACKTEST_HOURS:
-        raise ChatError(422, "invalid", f"hours: between 0 and {MAX_BACKTEST_HOURS}")
+        raise Invalid("invalid", f"hours: between 0 and {MAX_BACKTEST_HOURS}")
     request_body = {
         "rules": domain.rules_json(rules),
         "hours": hours,
@@ -214,8 +213,8 @@ async def backtest(request: Request) -> Any:
         )
     except (OSError, TimeoutError, urllib.error.URLError) as exc:
         log.warning("triggers unreachable for a backtest", extra={"error": str(exc)})
-        raise ChatError(
-            503, "triggers_unavailable", "the triggers service cannot be reached; try again later"
+        raise Unavailable(
+            "triggers_unavailable", "the triggers service cannot be reached; try again later"
         ) from None
     try:
         answer = orjson.loads(raw)
@@ -224,8 +223,8 @@ async def backtest(request: Request) -> Any:
     if status != 200 or not isinstance(answer, dict):
         detail = answer.get("detail") if isinstance(answer, dict) else None
         if status in (400, 422):
-            raise ChatError(422, "invalid", str(detail or "the backtest was refused"))
-        raise ChatError(503, "triggers_unavailable", f"the backtest failed ({status})")
+            raise Invalid("invalid", str(detail or "the backtest was refused"))
+        raise Unavailable("triggers_unavailable", f"the backtest failed ({status})")
     return answer
 
 
@@ -239,10 +238,10 @@ async def publish(request: Request) -> Any:
         return invalid(errors)
     base = body.get("base_version")
     if base is not None and (isinstance(base, bool) or not isinstance(base, int)):
-        raise ChatError(422, "invalid", "base_version: the version the edit started from")
+        raise Invalid("invalid", "base_version: the version the edit started from")
     feed = feed_of(rt)
     if not await feed.wait_caught_up(FEED_WAIT_S):
-        raise ChatError(503, "rules_unknown", "the current rules are not known yet; try again")
+        raise Unavailable("rules_unknown", "the current rules are not known yet; try again")
     profile = await rt.service.agent(agent)
     now = datetime.now(UTC)
     async with rt.service.pool.acquire() as conn, conn.transaction():
@@ -251,8 +250,7 @@ async def publish(request: Request) -> Any:
         live = feed.current(agent.site_id)
         current = max(row["version"] if row else 0, live.version if live else 0)
         if base is not None and base != current:
-            raise ChatError(
-                409,
+            raise Conflict(
                 "stale_rules",
                 f"version {current} was published since you started editing v{base}; reload",
             )

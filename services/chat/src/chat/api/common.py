@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, TypeVar
 
 import orjson
@@ -13,9 +14,21 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
 from chat.domain.text import InvalidInput
+from chat.errors import (
+    ChatError,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    Malformed,
+    NotAuthenticated,
+    NotFound,
+    TooLarge,
+    TooMany,
+    Unavailable,
+)
 from chat.hub import Connection
 from chat.runtime import Runtime
-from chat.service import ChatError
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("chat.api")
@@ -31,9 +44,35 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
 
 
+# The one place where a kind of refusal becomes an HTTP status.
+STATUS: dict[type[ChatError], int] = {
+    Malformed: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    TooLarge: 413,
+    Invalid: 422,
+    TooMany: 429,
+    Unavailable: 503,
+}
+
+
+def status_of(exc: ChatError) -> int:
+    """The HTTP status of a refusal (its nearest kind in STATUS; 400 for a bare ChatError)."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400
+
+
 def error_response(exc: Exception) -> Response:
     if isinstance(exc, ChatError):
-        return problem(exc.status, exc.code, exc.detail)
+        answer = problem(status_of(exc), exc.code, exc.detail)
+        if exc.retry_after is not None:
+            answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return answer
     if isinstance(exc, InvalidInput):
         return problem(
             422, "invalid", f"{exc.field} {exc}", errors=[{"loc": exc.field, "msg": str(exc)}]
@@ -45,15 +84,15 @@ async def _parsed(request: Request, limit: int) -> Any:
     try:  # stops reading at the limit: an unauthenticated route never holds more
         raw = await read_limited(request.stream(), limit, request.headers.get("content-length"))
     except BodyTooLarge:
-        raise ChatError(413, "too_large", f"the body is larger than {limit} bytes") from None
+        raise TooLarge("too_large", f"the body is larger than {limit} bytes") from None
     except BadContentLength as exc:
-        raise ChatError(400, "bad_request", str(exc)) from None
+        raise Malformed("bad_request", str(exc)) from None
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
-        raise ChatError(400, "malformed_json", "the body is not JSON") from None
+        raise Malformed("malformed_json", "the body is not JSON") from None
     if b"\\u0000" in raw and _holds_nul(data):  # Postgres text cannot store NUL
-        raise ChatError(422, "invalid", "text must not contain NUL characters (\\u0000)")
+        raise Invalid("invalid", "text must not contain NUL characters (\\u0000)")
     return data
 
 
@@ -62,7 +101,7 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
     documents, whose errors are answered per place), or a ChatError."""
     data = await _parsed(request, limit)
     if not isinstance(data, dict):
-        raise ChatError(422, "invalid", "the body must be a JSON object")
+        raise Invalid("invalid", "the body must be a JSON object")
     return data
 
 
@@ -74,7 +113,7 @@ async def read_body(request: Request, model: type[M]) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ChatError(422, "invalid", f"{where}: {first['msg']}") from None
+        raise Invalid("invalid", f"{where}: {first['msg']}") from None
 
 
 def parse_frame(text: str, connection: Connection) -> dict[str, Any] | None:

@@ -25,9 +25,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_tags, clean_text
 from chat.domain.tokens import AgentClaims, InvalidToken
+from chat.errors import ChatError, Forbidden, Invalid, NotAuthenticated, NotFound, TooMany
 from chat.hub import Connection
 from chat.runtime import Runtime
-from chat.service import SESSION_CHECK_S, AgentRef, ChatError
+from chat.service import SESSION_CHECK_S, AgentRef
 
 log = logging.getLogger("chat.console")
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -91,11 +92,11 @@ class PreferencesBody(_Body):
 
 def _session_from_cookie(rt: Runtime, cookie: str | None) -> AgentClaims:
     if not cookie:
-        raise ChatError(401, "not_logged_in", "log in first")
+        raise NotAuthenticated("not_logged_in", "log in first")
     try:
         return rt.signer.check_agent(cookie, now=time.time())
     except InvalidToken as exc:
-        raise ChatError(401, "not_logged_in", f"log in again ({exc})") from None
+        raise NotAuthenticated("not_logged_in", f"log in again ({exc})") from None
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
@@ -109,7 +110,7 @@ def _refuse_cross_site(request: Request) -> None:
     if request.method not in SAFE_METHODS and not same_origin(
         request.headers.get("origin"), request.headers.get("host")
     ):
-        raise ChatError(403, "cross_site", "the console only accepts calls from its own pages")
+        raise Forbidden("cross_site", "the console only accepts calls from its own pages")
 
 
 async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
@@ -132,9 +133,7 @@ async def login(request: Request) -> JSONResponse:
     client = client_ip(request, rt.settings.trusted_proxies)
     wait = rt.login_throttle.admit(body.email, client)
     if wait > 0:
-        raise ChatError(
-            429, "rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait
-        )
+        raise TooMany("rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait)
     row = await rt.service.login(body.email, body.password)
     rt.login_throttle.succeeded(body.email, client)
     token = rt.signer.agent_token(
@@ -200,7 +199,7 @@ async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
     """As `agent_of`, for the admin pages: the agent must have the admin role (else 403)."""
     rt, agent = await agent_of(request)
     if not await is_admin(rt, agent):
-        raise ChatError(403, "not_admin", "only an admin of this site may do this")
+        raise Forbidden("not_admin", "only an admin of this site may do this")
     return rt, agent
 
 
@@ -210,7 +209,7 @@ async def preferences(request: Request) -> dict[str, Any]:
     rt, agent = await agent_of(request)
     body = await read_body(request, PreferencesBody)
     if body.settings is not None and len(body.settings) > 50:
-        raise ChatError(422, "invalid", "settings: at most 50 keys")
+        raise Invalid("invalid", "settings: at most 50 keys")
     return {
         "agent": await rt.service.set_preferences(agent, locale=body.locale, settings=body.settings)
     }
@@ -262,7 +261,7 @@ async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
     rt, agent = await agent_of(request)
     body = await read_body(request, TransferBody)
     if (body.agent_id is None) == (body.team is None):
-        raise ChatError(422, "invalid", "give exactly one of agent_id or team")
+        raise Invalid("invalid", "give exactly one of agent_id or team")
     note = body.note.strip() if body.note else None
     moved, transfer = await rt.service.transfer(
         agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=note or None
@@ -312,7 +311,7 @@ async def console_page() -> Response:
 async def console_asset(asset: str) -> Response:
     match = ASSET_NAME.fullmatch(asset)
     if match is None or not (STATIC / asset).is_file():
-        raise ChatError(404, "not_found", "no such file")
+        raise NotFound("not_found", "no such file")
     return _page(asset, MEDIA_TYPES[match.group(1)])
 
 

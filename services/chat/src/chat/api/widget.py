@@ -20,9 +20,10 @@ from chat import views
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.domain.text import clean_client_id, clean_email, clean_text
 from chat.domain.tokens import InvalidToken, VisitorClaims
+from chat.errors import Forbidden, NotAuthenticated, TooMany
 from chat.hub import Connection
 from chat.runtime import Runtime
-from chat.service import ChatError, Visitor
+from chat.service import Visitor
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
@@ -74,9 +75,7 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
 def _limit(request: Request, rt: Runtime, scope: str) -> None:
     wait = rt.widget_limiter.acquire((client_ip(request, rt.settings.trusted_proxies), scope))
     if wait > 0:
-        raise ChatError(
-            429, "rate_limited", f"too many requests; retry in {wait:.1f} s", retry_after=wait
-        )
+        raise TooMany("rate_limited", f"too many requests; retry in {wait:.1f} s", retry_after=wait)
 
 
 async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
@@ -84,16 +83,16 @@ async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ChatError(401, "missing_token", "send Authorization: Bearer <token>")
+        raise NotAuthenticated("missing_token", "send Authorization: Bearer <token>")
     try:
         claims = rt.signer.check_visitor(token.strip(), now=time.time())
     except InvalidToken as exc:
-        raise ChatError(401, "invalid_token", str(exc)) from None
+        raise NotAuthenticated("invalid_token", str(exc)) from None
     site = await rt.service.site(claims.site_id)
     if site is None:
-        raise ChatError(401, "invalid_token", "the site of this token no longer exists")
+        raise NotAuthenticated("invalid_token", "the site of this token no longer exists")
     if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
-        raise ChatError(403, "origin_not_allowed", "this page's origin is not allowed for the site")
+        raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
     _limit(request, rt, claims.site_id)
     return rt, claims
 
@@ -107,7 +106,7 @@ async def create_session(request: Request) -> dict[str, Any]:
     info = await rt.service.visitor_session(body.site_key, body.visitor_id)
     site = info.pop("site_row")
     if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
-        raise ChatError(403, "origin_not_allowed", "this page's origin is not allowed for the site")
+        raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
     conversation = info["conversation"]
     live = conversation if conversation and conversation["status"] in ("queued", "open") else None
     info["token"] = rt.signer.visitor_token(

@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict
 from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
+from chat.errors import Unavailable
 from chat.features import no_router
 from chat.hub import Connection
 from chat.live.domain import Filter, SortKey, select
 from chat.live.invite import MAX_MESSAGE_CHARS, send_personal_invitation
 from chat.live.reader import LiveVisitors
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError
+from chat.service import AgentRef
 
 router = no_router()
 
@@ -31,7 +32,7 @@ class InviteBody(BaseModel):
 def live_of(rt: Runtime) -> LiveVisitors:
     live = rt.features.get("live")
     if not isinstance(live, LiveVisitors):
-        raise ChatError(503, "starting", "the live list is not running yet")
+        raise Unavailable("starting", "the live list is not running yet")
     return live
 
 

@@ -14,8 +14,9 @@ from beckon_contracts.ids import uuid7
 
 from chat import views
 from chat.adapters import store
+from chat.errors import Conflict, NotAuthenticated
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError, now_utc
+from chat.service import AgentRef, now_utc
 
 INVITATION_TTL_S = 600.0  # as long as a visitor idle on a page still counts as on site
 MAX_MESSAGE_CHARS = 1000  # the contract's limit for invitation messages
@@ -26,17 +27,17 @@ async def send_personal_invitation(
 ) -> dict[str, Any]:
     """Store the invitation and show it on the visitor's widget; refuse when it cannot help."""
     if live is None:
-        raise ChatError(409, "not_live", "this visitor is not on the site now")
+        raise Conflict("not_live", "this visitor is not on the site now")
     if live.get("chatting"):
-        raise ChatError(409, "already_chatting", "this visitor is already in a chat")
+        raise Conflict("already_chatting", "this visitor is already in a chat")
     async with rt.service.pool.acquire() as conn, conn.transaction():
         row = await store.agent(conn, agent.site_id, agent.agent_id)
         if row is None:
-            raise ChatError(401, "unknown_agent", "log in again")
+            raise NotAuthenticated("unknown_agent", "log in again")
         if row["status"] != "online":
-            raise ChatError(409, "agent_offline", "go online to invite visitors")
+            raise Conflict("agent_offline", "go online to invite visitors")
         if await store.live_conversation(conn, agent.site_id, visitor_id) is not None:
-            raise ChatError(409, "already_chatting", "this visitor is already in a chat")
+            raise Conflict("already_chatting", "this visitor is already in a chat")
         teams = list(row["teams"])
         if teams:
             team = teams[0]

@@ -15,6 +15,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from chat.api.console import admin_of, agent_of, is_admin
+from chat.errors import Invalid
 from chat.features import no_router
 from chat.reports import store
 from chat.reports.consumer import RuleStatsReader
@@ -32,7 +33,7 @@ from chat.reports.stats import CSV_HEADER as RULES_HEADER
 from chat.reports.stats import RuleStatsBook, with_names
 from chat.reports.stats import csv_rows as rules_csv_rows
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError
+from chat.service import AgentRef
 
 router = no_router()
 
@@ -55,7 +56,7 @@ def _period(request: Request) -> Period:
     try:
         return parse_period(query.get("from"), query.get("to"), today=datetime.now(UTC).date())
     except PeriodError as exc:
-        raise ChatError(422, "invalid_period", f"{exc.field}: {exc}") from None
+        raise Invalid("invalid_period", f"{exc.field}: {exc}") from None
 
 
 def _csv(name: str, period: Period | None, header: list[str], rows: list[list[Any]]) -> Response:

@@ -18,9 +18,10 @@ from chat.adapters import store as chat_store
 from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
+from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.features import no_router
 from chat.runtime import Runtime
-from chat.service import AgentRef, ChatError
+from chat.service import AgentRef
 from chat.toolkit import domain, store
 
 router = no_router()
@@ -115,16 +116,16 @@ async def create_canned(request: Request) -> dict[str, Any]:
     profile = await rt.service.agent(ref)
     admin = profile["role"] == "admin"
     if not domain.may_manage(body.scope, owner=ref.agent_id, me=ref.agent_id, admin=admin):
-        raise ChatError(403, "not_admin", "only an admin manages team and site-wide replies")
+        raise Forbidden("not_admin", "only an admin manages team and site-wide replies")
     shortcut = domain.clean_shortcut(body.shortcut)
     text = domain.clean_canned_text(body.text)
     team = body.team if body.scope == "team" else None
     async with rt.service.pool.acquire() as conn:
         if body.scope == "team":
             if team is None:
-                raise ChatError(422, "invalid", "team: a team reply names its team")
+                raise Invalid("invalid", "team: a team reply names its team")
             if not await _team_exists(conn, ref.site_id, team):
-                raise ChatError(422, "unknown_team", f"team {team!r} does not exist")
+                raise Invalid("unknown_team", f"team {team!r} does not exist")
         row = await store.insert_canned(
             conn,
             site_id=ref.site_id,
@@ -134,7 +135,7 @@ async def create_canned(request: Request) -> dict[str, Any]:
             text=text,
         )
     if row is None:
-        raise ChatError(409, "shortcut_taken", f"/{shortcut} is already in that set")
+        raise Conflict("shortcut_taken", f"/{shortcut} is already in that set")
     return {"reply": _canned_view(row, me=ref.agent_id, admin=admin)}
 
 
@@ -154,12 +155,12 @@ async def _managed(rt: Runtime, ref: AgentRef, reply_id: UUID) -> tuple[Any, boo
     async with rt.service.pool.acquire() as conn:
         row = await store.canned(conn, ref.site_id, reply_id)
     if row is None:
-        raise ChatError(404, "unknown_reply", "no such canned reply")
+        raise NotFound("unknown_reply", "no such canned reply")
     scope = domain.scope_of(row["agent_id"], row["team"])
     if not domain.may_manage(scope, owner=row["agent_id"], me=ref.agent_id, admin=admin):
         if scope == "personal":  # another agent's own replies are not even there for you
-            raise ChatError(404, "unknown_reply", "no such canned reply")
-        raise ChatError(403, "not_admin", "only an admin manages team and site-wide replies")
+            raise NotFound("unknown_reply", "no such canned reply")
+        raise Forbidden("not_admin", "only an admin manages team and site-wide replies")
     return row, admin
 
 
@@ -175,7 +176,7 @@ async def update_canned(request: Request, reply_id: UUID) -> dict[str, Any]:
     async with rt.service.pool.acquire() as conn:
         updated = await store.update_canned(conn, ref.site_id, reply_id, shortcut, text)
     if updated is None:
-        raise ChatError(409, "shortcut_taken", f"/{shortcut} is already in that set")
+        raise Conflict("shortcut_taken", f"/{shortcut} is already in that set")
     return {"reply": _canned_view(updated, me=ref.agent_id, admin=admin)}
 
 
@@ -196,7 +197,7 @@ async def _values(rt: Runtime, ref: AgentRef, conversation_id: UUID) -> dict[str
     async with rt.service.pool.acquire() as conn:
         row = await store.conversation_row(conn, ref.site_id, conversation_id)
         if row is None:
-            raise ChatError(404, "unknown_conversation", "no such conversation")
+            raise NotFound("unknown_conversation", "no such conversation")
         live = rt.features.get("live")
         snapshot = live.visitor(ref.site_id, row["visitor_id"]) if live is not None else None
         activity = await store.recent_activity(conn, ref.site_id, row["visitor_id"])
