@@ -32,9 +32,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import JSONResponse, Response
 
-from chat import activity, admin, live, reports, toolkit
+from chat.activity import ActivityFeature
 from chat.adapters import migrations
 from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
+from chat.admin import AdminFeature
 from chat.admin.rules_api import MAX_DOCUMENT_BYTES
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
@@ -43,15 +44,17 @@ from chat.domain.login import LoginThrottle
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
 from chat.errors import ChatError
-from chat.features import Stop
+from chat.features import Feature
 from chat.hub import Hub
+from chat.live import METRICS as LIVE_METRICS
+from chat.live import LiveFeature
+from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.service import ChatService
+from chat.toolkit import ToolkitFeature
 
 log = logging.getLogger("chat")
-# the console's features, each a package with `router` and `start(runtime)` (chat/features.py)
-FEATURES = (live, activity, toolkit, admin, reports)
 WIDGET_JS = resources.files("chat") / "static" / "widget.js"
 
 
@@ -113,11 +116,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = CollectorRegistry()
     sockets = Gauge("chat_sockets", "WebSockets held by this instance", registry=registry)
     holder: dict[str, Runtime] = {}
+    live = LiveFeature()
+    admin = AdminFeature()
+    # the console's features in start order (chat/features.py says how one plugs in)
+    features: tuple[Feature, ...] = (
+        live,
+        ActivityFeature(),
+        ToolkitFeature(),
+        admin,
+        ReportsFeature(),
+    )
 
     def render_metrics() -> bytes:
         runtime = holder.get("runtime")
         sockets.set(runtime.hub.socket_count if runtime else 0)
-        return render_latest(registry) + render_latest(live.METRICS)
+        return render_latest(registry) + render_latest(LIVE_METRICS)
 
     metrics_server = (
         MetricsServer(settings.host, settings.metrics_port, render_metrics)
@@ -131,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await metrics_server.start()
         pool = await connect_pool(settings)
         tasks: list[asyncio.Task[None]] = []
-        stops: list[Stop] = []
+        started: list[Feature] = []
         try:
             if settings.migrate_on_start:
                 async with pool.acquire() as conn:
@@ -203,6 +216,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime = Runtime(
                 settings=settings,
                 service=service,
+                uow=service.uow,
+                features=features,
+                visitors=live,
+                rules=admin,
                 hub=hub,
                 bus=bus,
                 relay=relay,
@@ -227,10 +244,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay.kick()  # whatever an earlier run committed but did not publish
             await invitations.start()
             tasks.append(asyncio.create_task(_housekeeping(service, settings), name="housekeeping"))
-            for feature in FEATURES:
-                stop = await feature.start(runtime)
-                if stop is not None:
-                    stops.append(stop)
+            for feature in features:
+                started.append(feature)
+                await feature.start(runtime)
             # What start-up built lives as long as the process: out of the collector's sight
             gc.collect()
             gc.freeze()
@@ -240,9 +256,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 runtime.ready = False
-                for stop in reversed(stops):
+                for feature in reversed(started):
                     try:
-                        await stop()
+                        await feature.stop()
                     except Exception:
                         log.exception("a console feature failed to stop")
                 for task in tasks:
@@ -299,7 +315,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(console.router)
     app.include_router(console.pages)
-    for feature in FEATURES:
+    for feature in features:
         app.include_router(feature.router)
 
     @app.get("/widget.js", include_in_schema=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from beckon_edge import RateLimiter
 
@@ -11,14 +11,19 @@ from chat.adapters.bus import Bus, Feed, OutboxRelay
 from chat.config import Settings
 from chat.domain.login import LoginThrottle
 from chat.domain.tokens import Signer
+from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub
 from chat.service import ChatService
+from chat.uow import UnitOfWorkFactory
+
+T = TypeVar("T")
 
 
 @dataclass
 class Runtime:
     settings: Settings
     service: ChatService
+    uow: UnitOfWorkFactory
     hub: Hub
     bus: Bus
     relay: OutboxRelay
@@ -27,5 +32,23 @@ class Runtime:
     widget_limiter: RateLimiter
     login_throttle: LoginThrottle
     ready: bool = False
-    # each console feature keeps what it runs here, under its package name (e.g. "live")
-    features: dict[str, Any] = field(default_factory=dict)
+    features: tuple[Feature, ...] = ()
+    # what features offer each other (main wires them to the features that provide them)
+    visitors: VisitorLookup = field(default_factory=NoVisitors)
+    rules: RulesLookup = field(default_factory=NoRules)
+    # what the features run, by type (e.g. the live list's reader), for their own routes
+    _running: dict[type, Any] = field(default_factory=dict)
+
+    def provide(self, component: object) -> None:
+        """A feature started `component`; its routes find it with `running(type)`."""
+        self._running[type(component)] = component
+
+    def withdraw(self, component: object) -> None:
+        """`component` stopped."""
+        if self._running.get(type(component)) is component:
+            del self._running[type(component)]
+
+    def running(self, kind: type[T]) -> T | None:
+        """The running component of that type (None: its feature has not started)."""
+        found: T | None = self._running.get(kind)
+        return found

@@ -19,17 +19,15 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from beckon_contracts.ids import uuid7
-from beckon_contracts.presence import AgentPresence
-from beckon_observability import continued_span, trace_carrier
 from opentelemetry import trace
 
 from chat import views
 from chat.adapters import store
-from chat.domain import events
 from chat.domain.assignment import pick_agent
-from chat.domain.events import OutboxRecord
 from chat.domain.login import normalise_email
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
+from chat.uow import UnitOfWork as _Tx
+from chat.uow import UnitOfWorkFactory
 
 SITE_CACHE_S = 10.0
 # how long an instance trusts what it last read of an agent's session (a logout, a new
@@ -61,61 +59,6 @@ class AgentRef:
     agent_id: str
 
 
-class _Tx:
-    """Collects the outbox records and the teams whose presence changed in one transaction."""
-
-    def __init__(self, conn: asyncpg.Connection, site_id: str) -> None:
-        self.conn = conn
-        self.site_id = site_id
-        self.records: list[OutboxRecord] = []
-        self.teams: set[str] = set()
-        self.agents: set[str] = set()
-        self.trace: dict[str, str] | None = None  # None: the current span's (the request's)
-
-    def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
-        self.records.append(
-            events.chat_event(
-                kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key
-            )
-        )
-
-    async def agent_changed(self, agent_id: str) -> None:
-        self.agents.add(agent_id)
-        for team in await self.conn.fetch(
-            "SELECT team FROM chat.team_members WHERE agent_id = $1", agent_id
-        ):
-            self.teams.add(team["team"])
-
-    async def finish(self) -> None:
-        for team in sorted(self.teams):
-            members = await store.team_members(self.conn, self.site_id, team)
-            self.records.append(
-                events.team_presence(
-                    site_id=self.site_id,
-                    team=team,
-                    agents=[
-                        AgentPresence(
-                            agent_id=row["agent_id"],
-                            name=row["name"],
-                            avatar_url=row["avatar_url"],
-                            status=row["status"],
-                            open_chats=row["open_chats"],
-                            max_chats=row["max_chats"],
-                        )
-                        for row in members
-                    ],
-                )
-            )
-        await store.add_outbox(self.conn, self.records, trace=self.trace)
-
-    def continue_invitation_trace(self, invitation: asyncpg.Record, what: str) -> None:
-        """This transaction's facts go on in the invitation's trace (tracker → triggers →
-        chat → the widget's answer), marked by a span linked to the request's."""
-        stored = orjson.loads(invitation["trace"] or "{}")
-        with continued_span(tracer, what, stored):
-            self.trace = trace_carrier()
-
-
 class ChatService:
     def __init__(
         self,
@@ -126,9 +69,8 @@ class ChatService:
         on_agents_changed: Callable[[str, Iterable[str]], Awaitable[None]],
     ) -> None:
         self.pool = pool
+        self.uow = UnitOfWorkFactory(pool, on_commit=on_commit, on_agents_changed=on_agents_changed)
         self.max_message_chars = max_message_chars
-        self._on_commit = on_commit
-        self._on_agents_changed = on_agents_changed
         self._sites: dict[str, tuple[float, asyncpg.Record | None]] = {}
         # agent -> (when read, session version) of agents seen active
         self._sessions: dict[AgentRef, tuple[float, int]] = {}
@@ -208,9 +150,7 @@ class ChatService:
         self._sessions.pop(ref, None)
 
     async def _committed(self, tx: _Tx) -> None:
-        self._on_commit()
-        if tx.agents:
-            await self._on_agents_changed(tx.site_id, tx.agents)
+        await self.uow.committed(tx)
 
     # --- assignment (inside a transaction holding the site lock) ----------------------------
 

@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 from beckon_contracts.ids import uuid7
 from beckon_contracts.rule_stats import (
@@ -18,6 +18,9 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.rules import SiteRules
+from chat.admin import AdminFeature
+from chat.admin.rules_feed import RulesFeed
+from chat.features import NoRules, RulesLookup
 from chat.reports.api import current_rules
 from chat.reports.export import cell, to_csv
 from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows, with_names
@@ -192,13 +195,19 @@ class _Feed:
         return self.sites.get(site_id)
 
 
-def _runtime(features: dict[str, Any]) -> Runtime:
-    return cast(Runtime, SimpleNamespace(features=features))
+def _runtime(rules: RulesLookup) -> Runtime:
+    return cast(Runtime, SimpleNamespace(rules=rules))
+
+
+def _admin_following(feed: _Feed) -> AdminFeature:
+    admin = AdminFeature()
+    admin.feed = cast(RulesFeed, feed)
+    return admin
 
 
 def test_the_names_come_from_the_admin_features_feed_when_it_runs() -> None:
     rules = _site_rules("s1")
-    assert current_rules(_runtime({"admin": {"feed": _Feed(rules)}}), "s1") is rules
-    assert current_rules(_runtime({"admin": {"feed": _Feed(rules)}}), "s2") is None
-    assert current_rules(_runtime({}), "s1") is None  # no admin feature: ids only
-    assert current_rules(_runtime({"admin": {}}), "s1") is None
+    assert current_rules(_runtime(_admin_following(_Feed(rules))), "s1") is rules
+    assert current_rules(_runtime(_admin_following(_Feed(rules))), "s2") is None
+    assert current_rules(_runtime(NoRules()), "s1") is None  # no admin feature: ids only
+    assert current_rules(_runtime(AdminFeature()), "s1") is None  # not started yet

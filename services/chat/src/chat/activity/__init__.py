@@ -1,4 +1,4 @@
-"""Console feature: the visitor's recorded activity and the visitor card (issue 5).
+"""Console feature: the visitor's recorded activity and the visitor card.
 
 - `recorder`: the `chat-activity` consumer of `tracking.events` → `chat.activity`, and the
   retention sweep.
@@ -10,24 +10,35 @@ from __future__ import annotations
 
 from chat.activity.api import router
 from chat.activity.recorder import ActivityRecorder
-from chat.features import Stop
+from chat.features import RequestsOnly
 from chat.runtime import Runtime
 
-__all__ = ["router", "start"]
+__all__ = ["ActivityFeature"]
 
 
-async def start(rt: Runtime) -> Stop | None:
-    """Join the `<consumer group>-activity` group and start recording; return how to stop."""
-    settings = rt.settings
-    recorder = ActivityRecorder(
-        pool=rt.service.pool,
-        producer=rt.bus.producer,
-        bootstrap=settings.kafka_bootstrap,
-        client_id=f"chat-{settings.instance_id}-activity",
-        retention_days=settings.activity_retention_days,
-        group_id=f"{settings.consumer_group}-activity",
-        security=settings.kafka_security,
-    )
-    await recorder.start()
-    rt.features["activity"] = recorder
-    return recorder.stop
+class ActivityFeature(RequestsOnly):
+    """Joins the `<consumer group>-activity` group and records what visitors do."""
+
+    router = router
+
+    def __init__(self) -> None:
+        self.recorder: ActivityRecorder | None = None
+
+    async def start(self, rt: Runtime) -> None:
+        settings = rt.settings
+        recorder = ActivityRecorder(
+            pool=rt.uow.pool,
+            producer=rt.bus.producer,
+            bootstrap=settings.kafka_bootstrap,
+            client_id=f"chat-{settings.instance_id}-activity",
+            retention_days=settings.activity_retention_days,
+            group_id=f"{settings.consumer_group}-activity",
+            security=settings.kafka_security,
+        )
+        await recorder.start()
+        self.recorder = recorder
+
+    async def stop(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            await recorder.stop()

@@ -3,7 +3,6 @@ visitor, for any logged-in agent of the visitor's site (another site's visitor i
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Annotated, Any
 
@@ -13,11 +12,11 @@ from fastapi import Path, Query, Request
 from chat.activity import domain, store
 from chat.api.console import agent_of
 from chat.errors import Invalid, NotFound
-from chat.features import no_router
+from chat.features import console_router
 from chat.runtime import Runtime
 
 log = logging.getLogger("chat.activity")
-router = no_router()
+router = console_router()
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500
@@ -27,14 +26,8 @@ MESSAGES_EACH = 200
 
 async def live_snapshot(rt: Runtime, site_id: str, visitor_id: str) -> dict[str, Any] | None:
     """The live list's snapshot of the visitor, when that feature holds one."""
-    registry = rt.features.get("live")
-    lookup = getattr(registry, "visitor", None)
-    if lookup is None:
-        return None
     try:
-        found = lookup(site_id, visitor_id)
-        if inspect.isawaitable(found):
-            found = await found
+        found = rt.visitors.visitor(site_id, visitor_id)
     except Exception:  # the card still shows the history without it
         log.exception("live snapshot lookup failed")
         return None

@@ -1,9 +1,12 @@
-"""Console feature: admin (issue 5) — the rules editor (validate, preview, backtest, publish),
-teams, agents (invite, limits, roles, deactivate) and site settings, for a site's admins.
+"""Console feature: admin — the rules editor (validate, preview, backtest, publish), teams,
+agents (invite, limits, roles, deactivate) and site settings, for a site's admins.
 
 Modules: `domain` (pure checks and previews), `store` (SQL), `rules_feed` (every site's
 current rules from `rules.config`), `sites_feed` (fills `sites.config` at start-up),
 `rules_api` and `people_api` (the routes).
+
+The feature is the runtime's `RulesLookup` (`rt.rules`): other features read a site's
+current rules with `rt.rules.current(site_id)`.
 """
 
 from __future__ import annotations
@@ -11,34 +14,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from beckon_contracts.rules import SiteRules
+
 from chat.admin import people_api, rules_api
 from chat.admin.rules_feed import RulesFeed
 from chat.admin.sites_feed import SitesFeed, keep_topic_filled
-from chat.features import Stop, no_router
+from chat.features import RequestsOnly, console_router
 from chat.runtime import Runtime
 
-router = no_router()
+__all__ = ["AdminFeature"]
+
+router = console_router()
 router.include_router(rules_api.router)
 router.include_router(people_api.router)
 
 
-async def start(rt: Runtime) -> Stop | None:
-    """Follow `rules.config` (the rules every site runs now) for as long as the process, and
-    fill `sites.config` with the sites it lacks."""
-    client_id = f"chat-{rt.settings.instance_id}"
-    security = rt.settings.kafka_security
-    feed = RulesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
-    sites = SitesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
-    rt.features["admin"] = {"feed": feed, "sites": sites}
-    await feed.start()
-    await sites.start()
-    filling = asyncio.create_task(keep_topic_filled(rt, sites), name="sites-config-fill")
+class AdminFeature(RequestsOnly):
+    """Follows `rules.config` (the rules every site runs now) for as long as the process, and
+    fills `sites.config` with the sites it lacks."""
 
-    async def stop() -> None:
-        filling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await filling
-        await sites.stop()
-        await feed.stop()
+    router = router
 
-    return stop
+    def __init__(self) -> None:
+        self.feed: RulesFeed | None = None
+        self._sites: SitesFeed | None = None
+        self._filling: asyncio.Task[None] | None = None
+        self._rt: Runtime | None = None
+
+    async def start(self, rt: Runtime) -> None:
+        client_id = f"chat-{rt.settings.instance_id}"
+        security = rt.settings.kafka_security
+        self._rt = rt
+        self.feed = RulesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
+        self._sites = SitesFeed(rt.settings.kafka_bootstrap, client_id, security=security)
+        rt.provide(self.feed)
+        await self.feed.start()
+        await self._sites.start()
+        self._filling = asyncio.create_task(
+            keep_topic_filled(rt, self._sites), name="sites-config-fill"
+        )
+
+    async def stop(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
+        if self._sites is not None:
+            await self._sites.stop()
+        if self.feed is not None:
+            if self._rt is not None:
+                self._rt.withdraw(self.feed)
+            await self.feed.stop()
+        self._filling = self._sites = self.feed = None
+
+    # --- RulesLookup -----------------------------------------------------------------------
+
+    def current(self, site_id: str) -> SiteRules | None:
+        return self.feed.current(site_id) if self.feed is not None else None

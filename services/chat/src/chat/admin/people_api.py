@@ -26,7 +26,8 @@ from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_api import current_rules
 from chat.api.common import problem, read_body, read_json, runtime
-from chat.api.console import admin_of, same_origin
+from chat.api.console import admin_of
+from chat.api.deps import same_origin
 from chat.domain.login import normalise_email
 from chat.errors import ChatError, Conflict, Forbidden, Gone, Invalid, NotFound
 from chat.runtime import Runtime

@@ -48,7 +48,9 @@ MAX_BACKTEST_HOURS = 24 * 30
 
 
 def feed_of(rt: Runtime) -> RulesFeed:
-    feed: RulesFeed = rt.features["admin"]["feed"]
+    feed = rt.running(RulesFeed)
+    if feed is None:
+        raise Unavailable("starting", "the rules feed is not running yet; try again")
     return feed
 
 

@@ -9,10 +9,8 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from beckon_contracts.chat_signals import TypingSignal
@@ -23,9 +21,17 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
+from chat.api.deps import (
+    COOKIE,
+    current_admin,
+    current_agent,
+    refuse_cross_site,
+    same_origin,
+    session_from_cookie,
+)
 from chat.domain.text import clean_client_id, clean_tags, clean_text
-from chat.domain.tokens import AgentClaims, InvalidToken
-from chat.errors import ChatError, Forbidden, Invalid, NotAuthenticated, NotFound, TooMany
+from chat.errors import ChatError, Invalid, NotFound, TooMany
+from chat.features import FrameHandler
 from chat.hub import Connection
 from chat.runtime import Runtime
 from chat.service import SESSION_CHECK_S, AgentRef
@@ -34,8 +40,6 @@ log = logging.getLogger("chat.console")
 router = APIRouter(prefix="/v1/console", tags=["console"])
 pages = APIRouter(tags=["console"])
 
-COOKIE = "beckon_agent"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEARTBEAT_EVERY_S = 10.0
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
@@ -46,12 +50,6 @@ STATIC = resources.files("chat") / "static" / "console"
 # the console's own files: one script and one stylesheet per feature (no sub-folders)
 ASSET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,40}\.(js|css)")
 MEDIA_TYPES = {"js": "text/javascript", "css": "text/css"}
-
-FrameHandler = Callable[[Runtime, Connection, AgentRef, dict[str, Any]], Awaitable[None]]
-# Console features add WebSocket frame kinds here (`{"t": kind, ...}` from the agent), and
-# what to do when an agent's socket goes away (e.g. drop its live-list subscription).
-FRAME_HANDLERS: dict[str, FrameHandler] = {}
-ON_DISCONNECT: list[Callable[[Runtime, Connection], None]] = []
 
 
 class _Body(BaseModel):
@@ -90,38 +88,10 @@ class PreferencesBody(_Body):
     settings: dict[str, PreferenceValue] | None = None
 
 
-def _session_from_cookie(rt: Runtime, cookie: str | None) -> AgentClaims:
-    if not cookie:
-        raise NotAuthenticated("not_logged_in", "log in first")
-    try:
-        return rt.signer.check_agent(cookie, now=time.time())
-    except InvalidToken as exc:
-        raise NotAuthenticated("not_logged_in", f"log in again ({exc})") from None
-
-
-def same_origin(origin: str | None, host: str | None) -> bool:
-    """Cookies ride along on cross-site WebSockets: only the console's own pages may open one."""
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc.lower() == (host or "").lower()
-
-
-def _refuse_cross_site(request: Request) -> None:
-    if request.method not in SAFE_METHODS and not same_origin(
-        request.headers.get("origin"), request.headers.get("host")
-    ):
-        raise Forbidden("cross_site", "the console only accepts calls from its own pages")
-
-
 async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """The runtime and the logged-in agent of a console call (every call that changes
-    something must come from the console's own pages)."""
+    """The runtime and the logged-in agent (prefer the `CurrentAgent` dependency)."""
     rt = runtime(request)
-    _refuse_cross_site(request)
-    session = _session_from_cookie(rt, request.cookies.get(COOKIE))
-    agent = AgentRef(session.site_id, session.agent_id)
-    await rt.service.ensure_session(agent, session.session_version)
-    return rt, agent
+    return rt, await current_agent(request, rt)
 
 
 @router.post("/login")
@@ -162,11 +132,11 @@ async def login(request: Request) -> JSONResponse:
 async def logout(request: Request) -> Response:
     """Ends every session of the agent (each console of theirs, on every instance)."""
     rt = runtime(request)
-    _refuse_cross_site(request)
+    refuse_cross_site(request)
     cookie = request.cookies.get(COOKIE)
     if cookie:
         with contextlib.suppress(ChatError):  # an invalid cookie: nothing to end
-            session = _session_from_cookie(rt, cookie)
+            session = session_from_cookie(rt, cookie)
             await rt.service.end_sessions(
                 AgentRef(session.site_id, session.agent_id), session.session_version
             )
@@ -190,17 +160,10 @@ async def set_status(request: Request) -> dict[str, Any]:
     return {"agent": await rt.service.set_status(agent, body.status)}
 
 
-async def is_admin(rt: Runtime, agent: AgentRef) -> bool:
-    profile = await rt.service.agent(agent)
-    return bool(profile["role"] == "admin")
-
-
 async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """As `agent_of`, for the admin pages: the agent must have the admin role (else 403)."""
-    rt, agent = await agent_of(request)
-    if not await is_admin(rt, agent):
-        raise Forbidden("not_admin", "only an admin of this site may do this")
-    return rt, agent
+    """As `agent_of`, for an admin (prefer the `CurrentAdmin` dependency)."""
+    rt = runtime(request)
+    return rt, await current_admin(rt, await current_agent(request, rt))
 
 
 @router.post("/me/preferences")
@@ -222,12 +185,10 @@ async def conversations(
     rt, agent = await agent_of(request)
     found = await rt.service.agent_conversations(agent, scope)
     # the live list's picture of each visitor still on the site: device, browser, landing
-    brief = getattr(getattr(rt.features.get("live"), "registry", None), "brief", None)
-    if brief is not None:
-        for conversation in found:
-            seen = brief(agent.site_id, conversation["visitor_id"])
-            if seen is not None:
-                conversation["visitor"] = seen
+    for conversation in found:
+        seen = rt.visitors.brief(agent.site_id, conversation["visitor_id"])
+        if seen is not None:
+            conversation["visitor"] = seen
     return {"conversations": found}
 
 
@@ -326,7 +287,7 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.close(code=4403, reason="cross-site console socket")
         return
     try:
-        session = _session_from_cookie(rt, ws.cookies.get(COOKIE))
+        session = session_from_cookie(rt, ws.cookies.get(COOKIE))
         agent = AgentRef(session.site_id, session.agent_id)
         await rt.service.ensure_session(agent, session.session_version)
         profile = await rt.service.agent(agent)
@@ -358,8 +319,8 @@ async def agent_socket(ws: WebSocket) -> None:
     finally:
         watch.cancel()
         rt.hub.remove(connection)
-        for forget in ON_DISCONNECT:
-            forget(rt, connection)
+        for feature in rt.features:
+            feature.disconnected(connection)
 
 
 async def _close_when_session_ends(
@@ -413,11 +374,20 @@ async def _on_agent_frame(
             )
         elif kind == "ping":
             connection.push({"t": "pong"})
-        elif isinstance(kind, str) and kind in FRAME_HANDLERS:
-            await FRAME_HANDLERS[kind](rt, connection, agent, frame)
+        elif isinstance(kind, str) and (handler := _frame_handler(rt, kind)) is not None:
+            await handler(rt, connection, agent, frame)
         else:
             connection.push(
                 {"t": "error", "error": "unknown_frame", "detail": f"unknown t {kind!r}"}
             )
     except Exception as exc:
         frame_failed(exc, connection)
+
+
+def _frame_handler(rt: Runtime, kind: str) -> FrameHandler | None:
+    """The feature's handler of socket frames `{"t": kind}` (features own distinct kinds)."""
+    for feature in rt.features:
+        handler = feature.frames.get(kind)
+        if handler is not None:
+            return handler
+    return None

@@ -1,45 +1,72 @@
-"""Live visitors: every visitor on the site now, pushed to consoles as deltas (issue 5).
+"""Live visitors: every visitor on the site now, pushed to consoles as deltas.
 
 - `domain.py`: the registry (pure): snapshots per site, coalesced deltas, idle expiry, filters
 - `reader.py`: `LiveVisitors`, this instance's reader of `visitors.state` and its pushes
 - `api.py`: socket frames `visitors.subscribe|unsubscribe`, `GET /visitors`, `POST .../invite`
 - `invite.py`: personal invitations
 
-Other features read a visitor's latest snapshot with
-`rt.features["live"].visitor(site_id, visitor_id) -> dict | None`.
+The feature is the runtime's `VisitorLookup` (`rt.visitors`): the other features read a
+visitor's latest snapshot with `rt.visitors.visitor(site_id, visitor_id)`.
 """
 
 from __future__ import annotations
 
-from chat.api.console import FRAME_HANDLERS, ON_DISCONNECT
-from chat.features import Stop
-from chat.live.api import on_disconnect, on_subscribe, on_unsubscribe, router
+from collections.abc import Mapping
+from typing import Any
+
+from chat.features import FrameHandler
+from chat.hub import Connection
+from chat.live.api import on_subscribe, on_unsubscribe, router
 from chat.live.reader import METRICS, LiveVisitors
 from chat.runtime import Runtime
 
-__all__ = ["METRICS", "LiveVisitors", "router", "start"]
+__all__ = ["METRICS", "LiveFeature", "LiveVisitors"]
 
 
-async def start(rt: Runtime) -> Stop | None:
-    """Read `visitors.state` into the live list and push deltas to subscribed consoles."""
-    settings = rt.settings
-    live = LiveVisitors(
-        settings.kafka_bootstrap,
-        f"chat-{settings.instance_id}",
-        idle_after_s=settings.live_idle_after_s,
-        push_interval_s=settings.live_push_interval_s,
-        pool=rt.service.pool,
-        security=settings.kafka_security,
-    )
-    await live.start()
-    rt.features["live"] = live
-    FRAME_HANDLERS["visitors.subscribe"] = on_subscribe
-    FRAME_HANDLERS["visitors.unsubscribe"] = on_unsubscribe
-    if on_disconnect not in ON_DISCONNECT:
-        ON_DISCONNECT.append(on_disconnect)
+class LiveFeature:
+    """Reads `visitors.state` into the live list and pushes deltas to subscribed consoles."""
 
-    async def stop() -> None:
-        rt.features.pop("live", None)
-        await live.stop()
+    router = router
+    frames: Mapping[str, FrameHandler] = {
+        "visitors.subscribe": on_subscribe,
+        "visitors.unsubscribe": on_unsubscribe,
+    }
 
-    return stop
+    def __init__(self) -> None:
+        self.reader: LiveVisitors | None = None
+        self._rt: Runtime | None = None
+
+    async def start(self, rt: Runtime) -> None:
+        settings = rt.settings
+        reader = LiveVisitors(
+            settings.kafka_bootstrap,
+            f"chat-{settings.instance_id}",
+            idle_after_s=settings.live_idle_after_s,
+            push_interval_s=settings.live_push_interval_s,
+            pool=rt.uow.pool,
+            security=settings.kafka_security,
+        )
+        await reader.start()
+        self.reader, self._rt = reader, rt
+        rt.provide(reader)
+
+    async def stop(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            if self._rt is not None:
+                self._rt.withdraw(reader)
+            await reader.stop()
+
+    def disconnected(self, connection: Connection) -> None:
+        if self.reader is not None:
+            self.reader.unsubscribe(connection)
+
+    # --- VisitorLookup ---------------------------------------------------------------------
+
+    def visitor(self, site_id: str, visitor_id: str) -> dict[str, Any] | None:
+        return self.reader.visitor(site_id, visitor_id) if self.reader is not None else None
+
+    def brief(self, site_id: str, visitor_id: str) -> dict[str, Any] | None:
+        if self.reader is None:
+            return None
+        return self.reader.registry.brief(site_id, visitor_id)

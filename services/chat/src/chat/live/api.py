@@ -13,7 +13,7 @@ from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
 from chat.errors import Unavailable
-from chat.features import no_router
+from chat.features import console_router
 from chat.hub import Connection
 from chat.live.domain import Filter, SortKey, select
 from chat.live.invite import MAX_MESSAGE_CHARS, send_personal_invitation
@@ -21,7 +21,7 @@ from chat.live.reader import LiveVisitors
 from chat.runtime import Runtime
 from chat.service import AgentRef
 
-router = no_router()
+router = console_router()
 
 
 class InviteBody(BaseModel):
@@ -30,8 +30,8 @@ class InviteBody(BaseModel):
 
 
 def live_of(rt: Runtime) -> LiveVisitors:
-    live = rt.features.get("live")
-    if not isinstance(live, LiveVisitors):
+    live = rt.running(LiveVisitors)
+    if live is None:
         raise Unavailable("starting", "the live list is not running yet")
     return live
 
@@ -108,9 +108,3 @@ async def on_unsubscribe(
     rt: Runtime, connection: Connection, agent: AgentRef, frame: dict[str, Any]
 ) -> None:
     live_of(rt).unsubscribe(connection)
-
-
-def on_disconnect(rt: Runtime, connection: Connection) -> None:
-    live = rt.features.get("live")
-    if isinstance(live, LiveVisitors):
-        live.unsubscribe(connection)

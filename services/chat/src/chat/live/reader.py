@@ -79,7 +79,7 @@ _WINDOW_SLACK_S = 60.0
 
 
 class LiveVisitors:
-    """The live list of every site, as this instance sees it; `rt.features["live"]`."""
+    """The live list of every site, as this instance sees it (the live feature runs it)."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""Console feature: reports (issue 5) — per agent, per team, per rule, and the share of orders
-and revenue assisted by chat; JSON and CSV. See docs/console-reports.md.
+"""Console feature: reports — per agent, per team, per rule, and the share of orders and
+revenue assisted by chat; JSON and CSV. See docs/console-reports.md.
 
 - `domain.py`: the maths (pure); `stats.py`: the latest `rules.stats` snapshot per rule (pure);
   `export.py`: CSV (pure); `store.py`: SQL; `consumer.py`: the `rules.stats` reader;
@@ -8,24 +8,38 @@ and revenue assisted by chat; JSON and CSV. See docs/console-reports.md.
 
 from __future__ import annotations
 
-from chat.features import Stop
+from chat.features import RequestsOnly
 from chat.reports.api import router
 from chat.reports.consumer import RuleStatsReader
 from chat.reports.stats import RuleStatsBook
 from chat.runtime import Runtime
 
-__all__ = ["router", "start"]
+__all__ = ["ReportsFeature"]
 
 
-async def start(rt: Runtime) -> Stop | None:
-    """Follow `rules.stats` from its beginning; the reports read the book it keeps."""
-    book = RuleStatsBook()
-    reader = RuleStatsReader(
-        rt.settings.kafka_bootstrap,
-        f"chat-{rt.settings.instance_id}",
-        book,
-        security=rt.settings.kafka_security,
-    )
-    await reader.start()
-    rt.features["reports"] = reader
-    return reader.stop
+class ReportsFeature(RequestsOnly):
+    """Follows `rules.stats` from its beginning; the rule reports read the book it keeps."""
+
+    router = router
+
+    def __init__(self) -> None:
+        self.reader: RuleStatsReader | None = None
+        self._rt: Runtime | None = None
+
+    async def start(self, rt: Runtime) -> None:
+        reader = RuleStatsReader(
+            rt.settings.kafka_bootstrap,
+            f"chat-{rt.settings.instance_id}",
+            RuleStatsBook(),
+            security=rt.settings.kafka_security,
+        )
+        await reader.start()
+        self.reader, self._rt = reader, rt
+        rt.provide(reader)
+
+    async def stop(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            if self._rt is not None:
+                self._rt.withdraw(reader)
+            await reader.stop()

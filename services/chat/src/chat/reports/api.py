@@ -8,15 +8,16 @@ are admins' (403 otherwise).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from beckon_contracts.rules import SiteRules
 from fastapi import Request
 from starlette.responses import Response
 
-from chat.api.console import admin_of, agent_of, is_admin
+from chat.api.console import admin_of, agent_of
+from chat.api.deps import is_admin
 from chat.errors import Invalid
-from chat.features import no_router
+from chat.features import console_router
 from chat.reports import store
 from chat.reports.consumer import RuleStatsReader
 from chat.reports.domain import (
@@ -35,7 +36,7 @@ from chat.reports.stats import csv_rows as rules_csv_rows
 from chat.runtime import Runtime
 from chat.service import AgentRef
 
-router = no_router()
+router = console_router()
 
 FIGURE_COLUMNS = (
     "conversations",
@@ -219,23 +220,15 @@ async def assisted_csv(request: Request) -> Response:
 # ---- rules -----------------------------------------------------------------------------------
 
 
-class CurrentRules(Protocol):
-    """What the admin feature keeps in `rt.features["admin"]["feed"]` (`RulesFeed`)."""
-
-    def current(self, site_id: str) -> SiteRules | None: ...
-
-
 def current_rules(rt: Runtime, site_id: str) -> SiteRules | None:
     """The site's rules as the workers run them, when the admin feature follows them (else
     None: the report then names rules by id only)."""
-    admin = rt.features.get("admin")
-    feed: CurrentRules | None = admin.get("feed") if isinstance(admin, dict) else None
-    return feed.current(site_id) if feed is not None else None
+    return rt.rules.current(site_id)
 
 
 async def _rules(request: Request) -> dict[str, Any]:
     rt, agent = await admin_of(request)
-    reader: RuleStatsReader | None = rt.features.get("reports")
+    reader = rt.running(RuleStatsReader)
     book = reader.book if reader is not None else RuleStatsBook()
     site_rules = current_rules(rt, agent.site_id)
     return {

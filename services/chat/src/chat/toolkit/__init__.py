@@ -1,4 +1,4 @@
-"""Console feature: the agent's toolkit (issue 5).
+"""Console feature: the agent's toolkit.
 
 - `domain.py`: pure rules: canned replies (shortcuts, variables, search, who manages which
   set), lead validation, default objection tags and replies, questions and answers
@@ -12,13 +12,13 @@ Private notes reach other consoles as `{"t": "note"}` frames through `rt.bus.pus
 
 from __future__ import annotations
 
-from chat.features import Stop
-from chat.runtime import Runtime
+from chat.features import RequestsOnly
 from chat.toolkit.api import router
 
-__all__ = ["router", "start"]
+__all__ = ["ToolkitFeature"]
 
 
-async def start(rt: Runtime) -> Stop | None:
-    """Nothing runs in the background: the toolkit is requests and pushes."""
-    return None
+class ToolkitFeature(RequestsOnly):
+    """Requests and pushes only: nothing runs in the background."""
+
+    router = router

@@ -19,12 +19,12 @@ from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
-from chat.features import no_router
+from chat.features import console_router
 from chat.runtime import Runtime
 from chat.service import AgentRef
 from chat.toolkit import domain, store
 
-router = no_router()
+router = console_router()
 MAX_NOTE_CHARS = 2000
 
 
@@ -198,8 +198,7 @@ async def _values(rt: Runtime, ref: AgentRef, conversation_id: UUID) -> dict[str
         row = await store.conversation_row(conn, ref.site_id, conversation_id)
         if row is None:
             raise NotFound("unknown_conversation", "no such conversation")
-        live = rt.features.get("live")
-        snapshot = live.visitor(ref.site_id, row["visitor_id"]) if live is not None else None
+        snapshot = rt.visitors.visitor(ref.site_id, row["visitor_id"])
         activity = await store.recent_activity(conn, ref.site_id, row["visitor_id"])
         site = await chat_store.site_by_id(conn, ref.site_id)
     facts = domain.context_facts(snapshot, [dict(r) for r in activity])
