@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from beckon_contracts.rules import SiteRules
 
     from chat.hub import Connection
+    from chat.refs import AgentRef
     from chat.runtime import Runtime
-    from chat.service import AgentRef
 
 FrameHandler = Callable[["Runtime", "Connection", "AgentRef", dict[str, Any]], Awaitable[None]]
 

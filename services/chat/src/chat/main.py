@@ -37,6 +37,7 @@ from chat.adapters import migrations
 from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
 from chat.admin import AdminFeature
 from chat.admin.rules_api import MAX_DOCUMENT_BYTES
+from chat.agents import service as agents_service
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
@@ -48,6 +49,7 @@ from chat.features import Feature
 from chat.hub import Hub
 from chat.live import METRICS as LIVE_METRICS
 from chat.live import LiveFeature
+from chat.refs import AgentRef
 from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
@@ -190,9 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
 
             async def agent_view(site_id: str, agent_id: str) -> dict[str, Any]:
-                from chat.service import AgentRef
-
-                return await service.agent(AgentRef(site_id, agent_id))
+                return await agents_service.profile(
+                    uow=service.uow, agent=AgentRef(site_id, agent_id)
+                )
 
             async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
                 return await service.conversation_view(site_id, conversation_id)
@@ -217,6 +219,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 service=service,
                 uow=service.uow,
+                sessions=service.sessions,
+                sites=service.sites,
                 features=features,
                 visitors=live,
                 rules=admin,

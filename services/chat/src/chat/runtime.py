@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from beckon_edge import RateLimiter
 
 from chat.adapters.bus import Bus, Feed, OutboxRelay
+from chat.adapters.sites import SiteCache
+from chat.agents.sessions import Sessions
 from chat.config import Settings
 from chat.domain.login import LoginThrottle
 from chat.domain.tokens import Signer
@@ -24,6 +26,8 @@ class Runtime:
     settings: Settings
     service: ChatService
     uow: UnitOfWorkFactory
+    sessions: Sessions
+    sites: SiteCache
     hub: Hub
     bus: Bus
     relay: OutboxRelay

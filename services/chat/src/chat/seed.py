@@ -36,8 +36,8 @@ from pydantic import (
 )
 
 from chat.admin.store import publish_site
+from chat.agents.service import hash_password
 from chat.domain.login import normalise_email
-from chat.service import hash_password
 
 
 class _Model(BaseModel):

@@ -7,10 +7,8 @@ so concurrent requests on any number of instances never put an agent above their
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -23,40 +21,19 @@ from opentelemetry import trace
 
 from chat import views
 from chat.adapters import store
-from chat.domain.assignment import pick_agent
+from chat.adapters.sites import SiteCache
+from chat.agents.sessions import Sessions
+from chat.conversations import assignment
 from chat.domain.login import normalise_email
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
+from chat.refs import AgentRef, Visitor, now_utc
 from chat.uow import UnitOfWork as _Tx
 from chat.uow import UnitOfWorkFactory
 
-SITE_CACHE_S = 10.0
-# how long an instance trusts what it last read of an agent's session (a logout, a new
-# password or a deactivation reaches every instance within this, the one that did it at once)
-SESSION_CHECK_S = 5.0
 _hasher = PasswordHasher()
 # verifying against a real hash keeps a wrong e-mail as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
 tracer = trace.get_tracer("chat")
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    site_id: str
-    visitor_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRef:
-    site_id: str
-    agent_id: str
 
 
 class ChatService:
@@ -71,141 +48,11 @@ class ChatService:
         self.pool = pool
         self.uow = UnitOfWorkFactory(pool, on_commit=on_commit, on_agents_changed=on_agents_changed)
         self.max_message_chars = max_message_chars
-        self._sites: dict[str, tuple[float, asyncpg.Record | None]] = {}
-        # agent -> (when read, session version) of agents seen active
-        self._sessions: dict[AgentRef, tuple[float, int]] = {}
-
-    async def site(self, site_id: str) -> asyncpg.Record | None:
-        """A site's row, cached for a few seconds (origins and settings on every call)."""
-        cached = self._sites.get(site_id)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < SITE_CACHE_S:
-            return cached[1]
-        async with self.pool.acquire() as conn:
-            row = await store.site_by_id(conn, site_id)
-        if len(self._sites) > 10_000:
-            self._sites.clear()
-        self._sites[site_id] = (now, row)
-        return row
-
-    def forget_site(self, site_id: str) -> None:
-        """Drop the cached row: this instance's next call reads the site's new settings."""
-        self._sites.pop(site_id, None)
-
-    async def staff_changed(
-        self,
-        conn: asyncpg.Connection,
-        site_id: str,
-        *,
-        agent_ids: Iterable[str],
-        teams: Iterable[str],
-    ) -> _Tx:
-        """Inside an admin's transaction that holds the site lock: agents' limits, teams or
-        accounts changed. Waiting chats go to agents who have room now, and the teams'
-        presence is republished (capacity for triggers). Call `after_commit` once committed."""
-        tx = _Tx(conn, site_id)
-        tx.teams.update(teams)
-        for agent_id in agent_ids:
-            await tx.agent_changed(agent_id)
-        await self._drain_queues(tx, set(tx.teams))
-        await tx.finish()
-        return tx
-
-    async def after_commit(self, tx: _Tx) -> None:
-        """What follows a committed change: the relay publishes, consoles hear of agents."""
-        await self._committed(tx)
-
-    async def ensure_session(self, ref: AgentRef, version: int) -> None:
-        """Refuse a session that has ended since it began: the agent logged out, got a new
-        password, or was deactivated (or deleted). What an instance read is trusted for a
-        few seconds, so a console call costs no query; a newer session is re-read at once."""
-        now = time.monotonic()
-        cached = self._sessions.get(ref)
-        if cached is None or now - cached[0] >= SESSION_CHECK_S or version > cached[1]:
-            async with self.pool.acquire() as conn:
-                row = await store.agent_session(conn, ref.site_id, ref.agent_id)
-            if row is None or not row["active"]:
-                self._sessions.pop(ref, None)
-                raise NotAuthenticated("deactivated", "this account is not active; ask an admin")
-            if len(self._sessions) > 10_000:
-                self._sessions.clear()
-            cached = self._sessions[ref] = (now, row["session_version"])
-        if version != cached[1]:
-            raise NotAuthenticated(
-                "session_ended",
-                "this session has ended (logged out, new password or account changed); "
-                "log in again",
-            )
-
-    async def end_sessions(self, ref: AgentRef, version: int) -> bool:
-        """Log out: every session of the agent ends, if `version` is still current (an
-        older cookie cannot end newer sessions). True when they ended."""
-        async with self.pool.acquire() as conn:
-            ended = await store.end_sessions(conn, ref.site_id, ref.agent_id, version)
-        self.forget_session(ref)
-        return ended
-
-    def forget_session(self, ref: AgentRef) -> None:
-        """The agent's sessions changed here: this instance re-reads them on the next call."""
-        self._sessions.pop(ref, None)
+        self.sites = SiteCache(self.uow)
+        self.sessions = Sessions(self.uow)
 
     async def _committed(self, tx: _Tx) -> None:
         await self.uow.committed(tx)
-
-    # --- assignment (inside a transaction holding the site lock) ----------------------------
-
-    async def _assign(self, tx: _Tx, row: asyncpg.Record, agent_id: str, how: str) -> None:
-        agent = await store.agent(tx.conn, tx.site_id, agent_id)
-        assert agent is not None
-        now = now_utc()
-        await store.assign(tx.conn, row["conversation_id"], agent_id, now)
-        await store.start_assignment(
-            tx.conn,
-            conversation_id=row["conversation_id"],
-            site_id=tx.site_id,
-            agent_id=agent_id,
-            team=row["team"],
-            how=how,
-            now=now,
-        )
-        tx.emit(
-            "conversation.assigned",
-            row["visitor_id"],
-            str(row["conversation_id"]),
-            conversation_id=row["conversation_id"],
-            team=row["team"],
-            agent_id=agent_id,
-            agent_name=agent["name"],
-            agent_avatar_url=agent["avatar_url"],
-            how=how,
-        )
-        await tx.agent_changed(agent_id)
-
-    async def _try_assign(self, tx: _Tx, row: asyncpg.Record, how: str) -> bool:
-        chosen = pick_agent(await store.team_loads(tx.conn, tx.site_id, row["team"]))
-        if chosen is None:
-            return False
-        await self._assign(tx, row, chosen.agent_id, how)
-        return True
-
-    async def _assign_to_inviter(self, tx: _Tx, row: asyncpg.Record, agent_id: str) -> bool:
-        """A personal invitation's chat goes to the agent who wrote it, if they have room."""
-        agent = await store.agent(tx.conn, tx.site_id, agent_id)
-        if agent is None or agent["status"] != "online":
-            return False
-        if agent["open_chats"] >= agent["max_chats"]:
-            return False
-        await self._assign(tx, row, agent_id, "personal")
-        return True
-
-    async def _drain_queues(self, tx: _Tx, teams: Iterable[str]) -> None:
-        """Hand queued conversations, oldest first, to agents who have room now."""
-        for team in sorted(set(teams)):
-            while True:
-                queued = await store.oldest_queued(tx.conn, tx.site_id, team)
-                if queued is None or not await self._try_assign(tx, queued, "dequeue"):
-                    break
-                tx.teams.add(team)
 
     async def _agent_teams(self, conn: asyncpg.Connection, agent_id: str) -> list[str]:
         rows = await conn.fetch("SELECT team FROM chat.team_members WHERE agent_id = $1", agent_id)
@@ -295,8 +142,8 @@ class ChatService:
             )
             row = await store.lock_conversation(conn, visitor.site_id, conversation_id)
             assert row is not None
-            if inviter is None or not await self._assign_to_inviter(tx, row, inviter):
-                await self._try_assign(tx, row, "auto")
+            if inviter is None or not await assignment.assign_to_inviter(tx, row, inviter):
+                await assignment.try_assign(tx, row, "auto")
             tx.teams.add(team)
             if text:
                 await self._add_message(
@@ -554,7 +401,7 @@ class ChatService:
             await store.set_agent_status(conn, ref.site_id, ref.agent_id, status, now_utc())
             await tx.agent_changed(ref.agent_id)
             if status == "online":
-                await self._drain_queues(tx, await self._agent_teams(conn, ref.agent_id))
+                await assignment.drain_queues(tx, await self._agent_teams(conn, ref.agent_id))
             await tx.finish()
             row = await store.agent(conn, ref.site_id, ref.agent_id)
         await self._committed(tx)
@@ -753,7 +600,7 @@ class ChatService:
             if agent["open_chats"] >= agent["max_chats"]:
                 raise Conflict("at_limit", f"you already have {agent['open_chats']} open chats")
             tx = _Tx(conn, ref.site_id)
-            await self._assign(tx, row, ref.agent_id, "pickup")
+            await assignment.assign(tx, row, ref.agent_id, "pickup")
             await tx.finish()
             updated = await store.conversation(conn, ref.site_id, conversation_id)
         await self._committed(tx)
@@ -804,7 +651,7 @@ class ChatService:
                         team,
                     )
                     row = await self._locked(conn, ref, conversation_id)
-                await self._assign(tx, row, target["agent_id"], "transfer")
+                await assignment.assign(tx, row, target["agent_id"], "transfer")
             elif to_team is not None:
                 if not await store.team_exists(conn, ref.site_id, to_team):
                     raise NotFound("unknown_team", f"team {to_team!r} does not exist")
@@ -812,7 +659,7 @@ class ChatService:
                 await store.end_assignment(conn, conversation_id, now_utc(), "requeue")
                 await store.requeue(conn, conversation_id, to_team)
                 row = await self._locked(conn, ref, conversation_id)
-                await self._try_assign(tx, row, "transfer")
+                await assignment.try_assign(tx, row, "transfer")
                 tx.teams.add(to_team)
             else:
                 raise Invalid("missing_target", "give agent_id or team")
@@ -843,7 +690,7 @@ class ChatService:
             )
             if previous is not None:
                 await tx.agent_changed(previous)
-                await self._drain_queues(tx, await self._agent_teams(conn, previous))
+                await assignment.drain_queues(tx, await self._agent_teams(conn, previous))
             await tx.finish()
             updated = await store.conversation(conn, ref.site_id, conversation_id)
         await self._committed(tx)
@@ -895,7 +742,7 @@ class ChatService:
             tx.teams.add(row["team"])
             if row["agent_id"] is not None:
                 await tx.agent_changed(row["agent_id"])
-                await self._drain_queues(tx, await self._agent_teams(conn, row["agent_id"]))
+                await assignment.drain_queues(tx, await self._agent_teams(conn, row["agent_id"]))
             await tx.finish()
             updated = await store.conversation(conn, ref.site_id, conversation_id)
         await self._committed(tx)

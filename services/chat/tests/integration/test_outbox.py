@@ -14,7 +14,7 @@ from beckon_contracts.chat_events import parse_chat_event
 from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.topics import AGENTS_PRESENCE, CHAT_EVENTS
 from chat.adapters.bus import OUTBOX_LOCK, OutboxRelay
-from chat.service import Visitor
+from chat.refs import Visitor
 from chat_testing import (
     add_site,
     dedupe,

@@ -25,13 +25,15 @@ from chat.adapters import store
 from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_api import current_rules
+from chat.agents.service import hash_password
 from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of
 from chat.api.deps import same_origin
+from chat.conversations import assignment
 from chat.domain.login import normalise_email
 from chat.errors import ChatError, Conflict, Forbidden, Gone, Invalid, NotFound
+from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.service import AgentRef, hash_password
 
 router = APIRouter()  # included by the feature's router, under /v1/console
 
@@ -133,8 +135,8 @@ async def rename_team(request: Request, team: str) -> dict[str, Any]:
 async def _membership(request: Request, team: str, agent_id: str, add: bool) -> dict[str, Any]:
     rt, admin = await admin_of(request)
     site_id = admin.site_id
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        await store.lock_site(conn, site_id)
+    async with rt.uow(site_id, lock=True) as tx:
+        conn = tx.conn
         if not await store.team_exists(conn, site_id, team):
             raise NotFound("unknown_team", f"team {team!r} does not exist")
         member = await admin_store.agent_row(conn, site_id, agent_id)
@@ -146,8 +148,7 @@ async def _membership(request: Request, team: str, agent_id: str, add: bool) -> 
             await admin_store.add_member(conn, site_id, team, agent_id)
         else:
             await admin_store.remove_member(conn, site_id, team, agent_id)
-        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=[team])
-    await rt.service.after_commit(tx)
+        await assignment.rebalance(tx, agent_ids=[agent_id], teams=[team])
     return {"teams": await _teams(rt, site_id)}
 
 
@@ -237,8 +238,8 @@ async def invite_agent(request: Request) -> dict[str, Any]:
     body = await read_body(request, InviteBody)
     site_id = admin.site_id
     teams = sorted(set(body.teams))
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        await store.lock_site(conn, site_id)
+    async with rt.uow(site_id, lock=True) as tx:
+        conn = tx.conn
         await _check_teams(conn, site_id, teams)
         email = normalise_email(body.email)
         holder = await admin_store.email_site(conn, email)
@@ -265,9 +266,8 @@ async def invite_agent(request: Request) -> dict[str, Any]:
             raise _email_unavailable(email) from None
         for team in teams:
             await admin_store.add_member(conn, site_id, team, agent_id)
-        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[], teams=teams)
+        await assignment.rebalance(tx, agent_ids=[], teams=teams)
         invite = await _new_invite(conn, site_id, agent_id, admin.agent_id)
-    await rt.service.after_commit(tx)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id), "invite": invite}
 
@@ -278,8 +278,8 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
     rt, admin = await admin_of(request)
     body = await read_body(request, AgentChangeBody)
     site_id = admin.site_id
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        await store.lock_site(conn, site_id)
+    async with rt.uow(site_id, lock=True) as tx:
+        conn = tx.conn
         row = await admin_store.agent_row(conn, site_id, agent_id)
         if row is None:
             raise NotFound("unknown_agent", "no such agent")
@@ -311,8 +311,7 @@ async def change_agent(request: Request, agent_id: str) -> dict[str, Any]:
             body.max_chats is not None or body.name is not None or body.avatar_url is not None
         )
         touched = (before | after) if capacity else (before ^ after)
-        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=touched)
-    await rt.service.after_commit(tx)
+        await assignment.rebalance(tx, agent_ids=[agent_id], teams=touched)
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id)}
 
@@ -336,8 +335,8 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
     site_id = admin.site_id
     if agent_id == admin.agent_id:
         raise Conflict("deactivate_self", "another admin must deactivate you")
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        await store.lock_site(conn, site_id)
+    async with rt.uow(site_id, lock=True) as tx:
+        conn = tx.conn
         row = await admin_store.agent_row(conn, site_id, agent_id)
         if row is None:
             raise NotFound("unknown_agent", "no such agent")
@@ -349,9 +348,8 @@ async def deactivate_agent(request: Request, agent_id: str) -> dict[str, Any]:
             )
         teams = await admin_store.teams_of(conn, site_id, agent_id)
         await admin_store.deactivate(conn, site_id, agent_id, _now())
-        tx = await rt.service.staff_changed(conn, site_id, agent_ids=[agent_id], teams=teams)
-    rt.service.forget_session(AgentRef(site_id, agent_id))
-    await rt.service.after_commit(tx)
+        await assignment.rebalance(tx, agent_ids=[agent_id], teams=teams)
+    rt.sessions.forget(AgentRef(site_id, agent_id))
     agents = await _agents(rt, site_id)
     return {"agent": next(a for a in agents if a["id"] == agent_id)}
 
@@ -383,7 +381,7 @@ async def accept_invite(request: Request) -> dict[str, Any]:
         )
         if row is None:
             raise Gone("invite_invalid", "this account no longer exists")
-    rt.service.forget_session(AgentRef(taken["site_id"], taken["agent_id"]))
+    rt.sessions.forget(AgentRef(taken["site_id"], taken["agent_id"]))
     return {"ok": True, "email": row["email"], "name": row["name"]}
 
 
@@ -475,5 +473,5 @@ async def change_site(request: Request) -> Any:
         row = await admin_store.site(conn, agent.site_id)
     assert row is not None
     rt.relay.kick()
-    rt.service.forget_site(agent.site_id)
+    rt.sites.forget(agent.site_id)
     return {"site": _site(row, rules)}

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse
 from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_feed import RulesFeed
+from chat.agents import service as agents
 from chat.api.common import problem, read_json
 from chat.api.console import admin_of
 from chat.config import DEV_TRIGGERS_TOKEN, Settings
@@ -147,7 +148,7 @@ async def preview(request: Request) -> dict[str, Any]:
     else:
         message, loc = body.get("message"), "message"
     sample = body.get("sample")
-    profile = await rt.service.agent(agent)
+    profile = await agents.profile(uow=rt.uow, agent=agent)
     values = domain.sample_values(profile["name"], sample if isinstance(sample, dict) else None)
     return domain.preview(message, values, loc).to_dict()
 
@@ -244,7 +245,7 @@ async def publish(request: Request) -> Any:
     feed = feed_of(rt)
     if not await feed.wait_caught_up(FEED_WAIT_S):
         raise Unavailable("rules_unknown", "the current rules are not known yet; try again")
-    profile = await rt.service.agent(agent)
+    profile = await agents.profile(uow=rt.uow, agent=agent)
     now = datetime.now(UTC)
     async with rt.service.pool.acquire() as conn, conn.transaction():
         await admin_store.lock_rules(conn, agent.site_id)

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chat.agents import service as agents
+from chat.agents.sessions import SESSION_CHECK_S
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.api.deps import (
     COOKIE,
@@ -33,8 +35,8 @@ from chat.domain.text import clean_client_id, clean_tags, clean_text
 from chat.errors import ChatError, Invalid, NotFound, TooMany
 from chat.features import FrameHandler
 from chat.hub import Connection
+from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.service import SESSION_CHECK_S, AgentRef
 
 log = logging.getLogger("chat.console")
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -114,8 +116,8 @@ async def login(request: Request) -> JSONResponse:
         now=time.time(),
     )
     agent = AgentRef(row["site_id"], row["agent_id"])
-    rt.service.forget_session(agent)  # a session begun here is known here at once
-    answer = JSONResponse({"agent": await rt.service.agent(agent)})
+    rt.sessions.forget(agent)  # a session begun here is known here at once
+    answer = JSONResponse({"agent": await agents.profile(uow=rt.uow, agent=agent)})
     answer.set_cookie(
         COOKIE,
         token,
@@ -137,7 +139,7 @@ async def logout(request: Request) -> Response:
     if cookie:
         with contextlib.suppress(ChatError):  # an invalid cookie: nothing to end
             session = session_from_cookie(rt, cookie)
-            await rt.service.end_sessions(
+            await rt.sessions.end(
                 AgentRef(session.site_id, session.agent_id), session.session_version
             )
     answer = Response(status_code=204)
@@ -289,8 +291,8 @@ async def agent_socket(ws: WebSocket) -> None:
     try:
         session = session_from_cookie(rt, ws.cookies.get(COOKIE))
         agent = AgentRef(session.site_id, session.agent_id)
-        await rt.service.ensure_session(agent, session.session_version)
-        profile = await rt.service.agent(agent)
+        await rt.sessions.ensure(agent, session.session_version)
+        profile = await agents.profile(uow=rt.uow, agent=agent)
     except ChatError as exc:
         await ws.accept()
         await ws.close(code=4401, reason=exc.detail)
@@ -331,7 +333,7 @@ async def _close_when_session_ends(
     while True:
         await asyncio.sleep(SESSION_CHECK_S)
         try:
-            await rt.service.ensure_session(agent, version)
+            await rt.sessions.ensure(agent, version)
         except ChatError as exc:
             with contextlib.suppress(Exception):
                 await ws.close(code=4401, reason=exc.detail)

@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
+from chat.agents import service as agents
 from chat.api.common import read_body, runtime
 from chat.domain.tokens import AgentClaims, InvalidToken
 from chat.errors import Forbidden, NotAuthenticated
+from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.service import AgentRef
 
 M = TypeVar("M", bound=BaseModel)
 COOKIE = "beckon_agent"
@@ -67,7 +68,7 @@ async def current_agent(request: Request, rt: Rt) -> AgentRef:
     refuse_cross_site(request)
     session = session_from_cookie(rt, request.cookies.get(COOKIE))
     agent = AgentRef(session.site_id, session.agent_id)
-    await rt.service.ensure_session(agent, session.session_version)
+    await rt.sessions.ensure(agent, session.session_version)
     return agent
 
 
@@ -75,7 +76,7 @@ CurrentAgent = Annotated[AgentRef, Depends(current_agent)]
 
 
 async def is_admin(rt: Runtime, agent: AgentRef) -> bool:
-    profile = await rt.service.agent(agent)
+    profile = await agents.profile(uow=rt.uow, agent=agent)
     return bool(profile["role"] == "admin")
 
 

@@ -22,8 +22,8 @@ from chat.domain.text import clean_client_id, clean_email, clean_text
 from chat.domain.tokens import InvalidToken, VisitorClaims
 from chat.errors import Forbidden, NotAuthenticated, TooMany
 from chat.hub import Connection
+from chat.refs import Visitor
 from chat.runtime import Runtime
-from chat.service import Visitor
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
@@ -88,7 +88,7 @@ async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
         claims = rt.signer.check_visitor(token.strip(), now=time.time())
     except InvalidToken as exc:
         raise NotAuthenticated("invalid_token", str(exc)) from None
-    site = await rt.service.site(claims.site_id)
+    site = await rt.sites.get(claims.site_id)
     if site is None:
         raise NotAuthenticated("invalid_token", "the site of this token no longer exists")
     if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
@@ -227,7 +227,7 @@ async def visitor_socket(ws: WebSocket) -> None:
         await ws.accept()
         await ws.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
         return
-    site = await rt.service.site(claims.site_id)
+    site = await rt.sites.get(claims.site_id)
     if site is None or not origin_allowed(ws.headers.get("origin"), list(site["allowed_origins"])):
         await ws.accept()
         await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed for this site")

@@ -18,8 +18,8 @@ from chat.hub import Connection
 from chat.live.domain import Filter, SortKey, select
 from chat.live.invite import MAX_MESSAGE_CHARS, send_personal_invitation
 from chat.live.reader import LiveVisitors
+from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.service import AgentRef
 
 router = console_router()
 

@@ -15,8 +15,8 @@ from beckon_contracts.ids import uuid7
 from chat import views
 from chat.adapters import store
 from chat.errors import Conflict, NotAuthenticated
+from chat.refs import AgentRef, now_utc
 from chat.runtime import Runtime
-from chat.service import AgentRef, now_utc
 
 INVITATION_TTL_S = 600.0  # as long as a visitor idle on a page still counts as on site
 MAX_MESSAGE_CHARS = 1000  # the contract's limit for invitation messages

@@ -18,6 +18,7 @@ from chat.api.console import admin_of, agent_of
 from chat.api.deps import is_admin
 from chat.errors import Invalid
 from chat.features import console_router
+from chat.refs import AgentRef
 from chat.reports import store
 from chat.reports.consumer import RuleStatsReader
 from chat.reports.domain import (
@@ -34,7 +35,6 @@ from chat.reports.stats import CSV_HEADER as RULES_HEADER
 from chat.reports.stats import RuleStatsBook, with_names
 from chat.reports.stats import csv_rows as rules_csv_rows
 from chat.runtime import Runtime
-from chat.service import AgentRef
 
 router = console_router()
 

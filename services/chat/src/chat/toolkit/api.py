@@ -15,13 +15,14 @@ from starlette.responses import Response
 
 from chat import views
 from chat.adapters import store as chat_store
+from chat.agents import service as agents
 from chat.api.common import read_body
 from chat.api.console import agent_of
 from chat.domain.text import clean_text
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.features import console_router
+from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.service import AgentRef
 from chat.toolkit import domain, store
 
 router = console_router()
@@ -79,7 +80,7 @@ async def list_canned(
     """The replies the agent can use (`?q=` searches shortcut and text, best first); with
     `?manage=true` an admin also gets every team's set, not only their own teams'."""
     rt, ref = await agent_of(request)
-    profile = await rt.service.agent(ref)
+    profile = await agents.profile(uow=rt.uow, agent=ref)
     admin = profile["role"] == "admin"
     async with rt.service.pool.acquire() as conn:
         await store.ensure_canned_defaults(conn, ref.site_id)
@@ -113,7 +114,7 @@ async def list_canned(
 async def create_canned(request: Request) -> dict[str, Any]:
     rt, ref = await agent_of(request)
     body = await read_body(request, CannedBody)
-    profile = await rt.service.agent(ref)
+    profile = await agents.profile(uow=rt.uow, agent=ref)
     admin = profile["role"] == "admin"
     if not domain.may_manage(body.scope, owner=ref.agent_id, me=ref.agent_id, admin=admin):
         raise Forbidden("not_admin", "only an admin manages team and site-wide replies")
@@ -150,7 +151,7 @@ async def _team_exists(conn: Any, site_id: str, team: str) -> bool:
 
 
 async def _managed(rt: Runtime, ref: AgentRef, reply_id: UUID) -> tuple[Any, bool]:
-    profile = await rt.service.agent(ref)
+    profile = await agents.profile(uow=rt.uow, agent=ref)
     admin = profile["role"] == "admin"
     async with rt.service.pool.acquire() as conn:
         row = await store.canned(conn, ref.site_id, reply_id)
@@ -193,7 +194,7 @@ async def delete_canned(request: Request, reply_id: UUID) -> Response:
 
 
 async def _values(rt: Runtime, ref: AgentRef, conversation_id: UUID) -> dict[str, str]:
-    profile = await rt.service.agent(ref)
+    profile = await agents.profile(uow=rt.uow, agent=ref)
     async with rt.service.pool.acquire() as conn:
         row = await store.conversation_row(conn, ref.site_id, conversation_id)
         if row is None:
