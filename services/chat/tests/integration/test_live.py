@@ -171,13 +171,23 @@ async def test_snapshots_and_deltas_reach_consoles_on_both_instances(
     answer = await ben.get("/visitors", params={"segment": "hot"}, base=chat.a.url)
     assert [r["id"] for r in answer.json()["visitors"]] == [late]
 
-    # after unsubscribing, no more deltas reach that socket
+    # after unsubscribing, no more deltas reach that socket. A second socket on B stays
+    # subscribed: B queues a delta for all its subscribers at once, so once that socket has
+    # the new visitor, a pong asked for on the first one comes after anything queued there.
+    still_on_b = await ben.connect()
+    await still_on_b.recv_until(frame_is("hello"))
+    await still_on_b.send({"t": "visitors.subscribe"})
+    await still_on_b.recv_until(frame_is("visitors.snapshot"))
     await on_b.send({"t": "visitors.unsubscribe"})
-    marker = unique("v")
-    await send_state(chat.bootstrap, site.site_id, marker, state_record(site.site_id, marker))
-    await seen(on_a, lambda f: f.get("t") == "visitors.delta" and has_row(marker)(f))
-    await asyncio.sleep(1.0)  # a few push intervals
-    assert not [f for f in on_b.matching(frame_is("visitors.delta")) if has_row(marker)(f)]
+    await on_b.send({"t": "ping"})  # frames are handled in order: unsubscribed once this answers
+    await on_b.recv_until(frame_is("pong"))
+    newcomer = unique("v")
+    await send_state(chat.bootstrap, site.site_id, newcomer, state_record(site.site_id, newcomer))
+    await seen(on_a, lambda f: f.get("t") == "visitors.delta" and has_row(newcomer)(f))
+    await seen(still_on_b, lambda f: f.get("t") == "visitors.delta" and has_row(newcomer)(f))
+    await on_b.send({"t": "ping"})
+    await on_b.recv_until(frame_is("pong"))
+    assert not [f for f in on_b.matching(frame_is("visitors.delta")) if has_row(newcomer)(f)]
 
 
 async def test_start_up_does_not_fetch_snapshots_older_than_the_idle_window(

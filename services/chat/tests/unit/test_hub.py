@@ -1,4 +1,5 @@
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -33,12 +34,18 @@ MESSAGE_KEYS = {
 }
 
 
+MARKER = {"t": "test.marker"}
+
+
 class FakeSocket:
-    """What the hub needs of a Starlette WebSocket: `send_text` and `close`."""
+    """What the hub needs of a Starlette WebSocket: `send_text` and `close`. The test's own
+    marker frames are counted in `markers`, not kept in `sent`."""
 
     def __init__(self, name: str, *, stalled: bool = False) -> None:
         self.name = name
         self.sent: list[dict] = []
+        self.markers = 0
+        self.stalled = stalled
         self.closed_with: tuple[int, str] | None = None
         self._release = asyncio.Event()
         if not stalled:
@@ -46,7 +53,11 @@ class FakeSocket:
 
     async def send_text(self, text: str) -> None:
         await self._release.wait()
-        self.sent.append(orjson.loads(text))
+        frame = orjson.loads(text)
+        if frame == MARKER:
+            self.markers += 1
+        else:
+            self.sent.append(frame)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed_with = (code, reason)
@@ -120,11 +131,31 @@ class World:
     def received(self) -> set[str]:
         return {name for name, socket in self.sockets.items() if socket.sent}
 
+    async def settle(self) -> None:
+        """Wait until every open socket has everything the hub queued for it so far: a marker
+        frame queued now behind it arrives (each connection sends in order), so a frame that
+        is not in `sent` by then was never queued. Stalled sockets get no marker."""
+        expected = {}
+        for name, connection in self.connections.items():
+            socket = self.sockets[name]
+            if not connection.closed and not socket.stalled:
+                expected[name] = socket.markers + 1
+                connection.push(MARKER)
+        await until(
+            lambda: all(
+                self.sockets[name].markers >= count or self.connections[name].closed
+                for name, count in expected.items()
+            )
+        )
 
-async def settle() -> None:
-    """Let every connection's writer task drain its queue."""
-    for _ in range(5):
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until `condition` holds (no clock: a bounded number of turns)."""
+    for _ in range(10_000):
+        if condition():
+            return
         await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
 
 
 def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1):
@@ -179,7 +210,7 @@ def _change_event(kind="conversation.assigned", *, visitor_id="v_1", conversatio
 async def test_a_message_reaches_the_visitors_sockets_and_the_sites_agents_only():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _message_event())
-    await settle()
+    await world.settle()
     assert world.received() == {"visitor", "visitor_tab2", "anna", "ben"}
     for name in ("visitor", "visitor_tab2"):
         [frame] = world.sockets[name].sent
@@ -202,7 +233,7 @@ async def test_a_message_reaches_the_visitors_sockets_and_the_sites_agents_only(
 async def test_an_agents_message_carries_the_agents_card():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _message_event(author="agent", seq=2))
-    await settle()
+    await world.settle()
     message = world.sockets["visitor"].sent[0]["message"]
     assert message["author"] == "agent"
     assert message["agent"] == {"name": "Anna", "avatar_url": None}
@@ -212,21 +243,21 @@ async def test_an_agents_message_carries_the_agents_card():
 async def test_a_message_on_another_site_never_reaches_this_sites_sockets():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _message_event(site_id="other"))
-    await settle()
+    await world.settle()
     assert world.received() == {"same_id_other_site", "other_site_agent"}
 
 
 async def test_a_message_to_a_visitor_without_sockets_still_reaches_the_agents():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_nobody"))
-    await settle()
+    await world.settle()
     assert world.received() == {"anna", "ben"}
 
 
 async def deliver(world: World, signal: ChatSignal) -> None:
     """Through the wire, as Bus.signal writes it and the feed hands it to the hub."""
     await world.hub.handle(CHAT_SIGNALS.name, orjson.loads(signal.model_dump_json()))
-    await settle()
+    await world.settle()
 
 
 async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
@@ -344,14 +375,14 @@ async def test_facts_without_a_site_or_visitor_reach_nobody():
         event = _message_event()
         del event[missing]
         await world.hub.handle(CHAT_EVENTS.name, event)
-    await settle()
+    await world.settle()
     assert world.received() == set()
 
 
 async def test_a_conversation_change_reaches_the_visitor_and_the_sites_agents():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _change_event())
-    await settle()
+    await world.settle()
     assert world.received() == {"visitor", "visitor_tab2", "anna", "ben"}
     visitor_frame = world.sockets["visitor"].sent[0]
     assert visitor_frame["t"] == "conversation"
@@ -404,7 +435,7 @@ async def test_a_transfer_gives_the_new_agents_console_the_row_with_its_last_mes
         },
     )
     await world.hub.handle(CHAT_EVENTS.name, orjson.loads(event.value))
-    await settle()
+    await world.settle()
     [frame] = world.sockets["ben"].sent
     conversation = frame["conversation"]
     assert conversation["agent_id"] == "demo-ben"
@@ -419,7 +450,7 @@ async def test_a_closed_conversation_is_no_longer_the_visitors_live_one():
     world.connections["visitor"].conversation_id = CONVERSATION
     world.rows[CONVERSATION] = _row(status="closed")
     await world.hub.handle(CHAT_EVENTS.name, _change_event("conversation.closed"))
-    await settle()
+    await world.settle()
     assert world.sockets["visitor"].sent[0]["conversation"]["status"] == "closed"
     assert world.connections["visitor"].conversation_id is None
 
@@ -432,7 +463,7 @@ async def test_a_change_elsewhere_on_the_site_tells_queued_visitors_their_new_pl
         QUEUED_ELSEWHERE, visitor_id="v_2", status="queued", position=1
     )
     await world.hub.handle(CHAT_EVENTS.name, _change_event())
-    await settle()
+    await world.settle()
     [frame] = world.sockets["other_visitor"].sent
     assert frame["conversation"]["queue_position"] == 1
     assert frame["conversation"]["status"] == "queued"
@@ -444,7 +475,7 @@ async def test_a_slow_socket_is_closed_with_4408_without_holding_up_the_others()
     slow = world.visitor("slow", "demo", "v_slow", stalled=True)
     for seq in range(1, hub_module.MAX_PENDING_FRAMES + 3):
         await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_slow", seq=seq))
-        await settle()  # the feed yields between batches; healthy sockets drain meanwhile
+        await world.settle()  # the feed yields between batches; healthy sockets drain meanwhile
     assert slow.closed
     assert world.sockets["slow"].closed_with is not None
     assert world.sockets["slow"].closed_with[0] == 4408
@@ -456,7 +487,7 @@ async def test_a_socket_that_keeps_up_is_never_closed():
     world = World()
     for seq in range(1, hub_module.MAX_PENDING_FRAMES + 3):
         await world.hub.handle(CHAT_EVENTS.name, _message_event(seq=seq))
-        await settle()
+        await world.settle()
     assert world.sockets["visitor"].closed_with is None
     assert len(world.sockets["visitor"].sent) == hub_module.MAX_PENDING_FRAMES + 2
 
@@ -465,7 +496,7 @@ async def test_frames_reach_a_socket_in_order():
     world = World()
     for seq in range(1, 50):
         await world.hub.handle(CHAT_EVENTS.name, _message_event(seq=seq))
-    await settle()
+    await world.settle()
     assert [frame["message"]["seq"] for frame in world.sockets["visitor"].sent] == list(
         range(1, 50)
     )
@@ -479,7 +510,7 @@ async def test_a_socket_that_fails_is_marked_closed_and_skipped():
 
     world.sockets["visitor"].send_text = broken
     await world.hub.handle(CHAT_EVENTS.name, _message_event())
-    await settle()
+    await world.settle()
     assert world.connections["visitor"].closed
     assert world.sockets["visitor_tab2"].sent  # the visitor's other tab still gets it
 
@@ -498,7 +529,7 @@ async def test_removing_connections_cleans_the_registry():
     assert world.connections["visitor"].closed
 
     await world.hub.handle(CHAT_EVENTS.name, _message_event())
-    await settle()
+    await world.settle()
     assert world.received() == {"anna", "ben"}
 
 
@@ -521,7 +552,7 @@ async def test_an_email_captured_before_any_conversation_does_not_break_the_feed
         now=NOW,
     )
     await world.hub.handle(CHAT_EVENTS.name, orjson.loads(record.value))
-    await settle()
+    await world.settle()
     assert world.lookups == []
 
 
@@ -529,11 +560,15 @@ async def test_a_held_socket_gets_its_greeting_before_anything_that_arrived_mean
     socket = FakeSocket("visitor")
     connection = Connection(socket, site_id="demo", visitor_id="v_1", held=True)
     connection.push({"t": "message", "n": 1})  # the feed got there while hello was prepared
-    await asyncio.sleep(0.01)
+    # a socket that is not held, given a frame after it: once that frame is out, a writer
+    # started by the push above would have sent its frame too
+    other = FakeSocket("other")
+    Connection(other, site_id="demo", visitor_id="v_2").push(MARKER)
+    await until(lambda: other.markers == 1)
     assert socket.sent == []
     connection.start({"t": "hello"})
     connection.push({"t": "message", "n": 2})
-    await asyncio.sleep(0.01)
+    await until(lambda: len(socket.sent) == 3)
     assert socket.kinds() == ["hello", "message", "message"]
     assert [frame.get("n") for frame in socket.sent] == [None, 1, 2]
 
@@ -558,7 +593,7 @@ async def test_only_waiting_visitors_are_refreshed_when_the_queue_moves():
             "payload": {"conversation_id": "01900000-0000-7000-8000-00000000bbbb"},
         },
     )
-    await asyncio.sleep(0.01)
+    await world.settle()
     assert [frame["conversation"]["queue_position"] for frame in world.sockets["waiting"].sent] == [
         1
     ]

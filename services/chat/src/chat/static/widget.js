@@ -1,14 +1,16 @@
 /*! Beckon chat widget | the protocol is docs/chat.md, the behaviour docs/chat.md#widget */
-(function (w, d, n) {
+// One classic script with no build step: the tracking snippet loads it (or a store pastes it
+// with data-site-key). Everything it draws lives in a shadow root on <div id="beckon-chat">.
+(function () {
   'use strict';
-  if (w.BeckonChat) return;
-  const me = d.currentScript;
-  const tracker = w.beckon;
-  const conf = (tracker && tracker.chat) || {};
+  if (window.BeckonChat) return;
+  const script = document.currentScript;
+  const tracker = window.beckon;
+  const chatConfig = (tracker && tracker.chat) || {};
   // standalone use: <script src="https://CHAT/widget.js" data-site-key="pk_…">
-  const siteKey = conf.siteKey || (me && me.dataset.siteKey);
-  const base = (conf.url || (me && me.src ? me.src.replace(/\/[^/]*$/, '') : '')).replace(/\/+$/, '');
-  const KEY = 'beckon_chat_' + siteKey;
+  const siteKey = chatConfig.siteKey || (script && script.dataset.siteKey);
+  const base = (chatConfig.url || (script && script.src ? script.src.replace(/\/[^/]*$/, '') : '')).replace(/\/+$/, '');
+  const STORAGE_KEY = 'beckon_chat_' + siteKey;
 
   // Add a language by adding a key; missing texts fall back to English.
   const TEXTS = {
@@ -39,35 +41,35 @@
       error: 'Jokin meni vikaan. Yritä uudelleen.',
     },
   };
-  let T = TEXTS.en;
+  let texts = TEXTS.en; // the page's language, English filling any gap (see build)
 
   const STYLE = `:host{all:initial;--bk:#2563eb}
 [hidden]{display:none!important}
-.w{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328}
+.widget{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328}
 button,input,textarea{font:inherit;color:inherit;box-sizing:border-box;margin:0}
 button{cursor:pointer;border:0;border-radius:8px;padding:8px 12px;background:#eef0f3}
 button:disabled{opacity:.6;cursor:default}
 input,textarea{width:100%;padding:8px 10px;border:1px solid #d0d7de;border-radius:8px;background:#fff}
 textarea{resize:none}
-.pri{background:var(--bk);color:#fff}
-.launch{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;padding:0;background:var(--bk);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}
-.launch svg{width:28px;height:28px;fill:currentColor}
+.primary{background:var(--bk);color:#fff}
+.launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;padding:0;background:var(--bk);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}
+.launcher svg{width:28px;height:28px;fill:currentColor}
 .badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#d1242f;color:#fff;font-size:12px;line-height:20px;text-align:center;box-sizing:border-box}
-.panel,.inv{position:fixed;right:20px;bottom:88px;z-index:2147483001;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25)}
+.panel,.invite{position:fixed;right:20px;bottom:88px;z-index:2147483001;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25)}
 .panel{width:min(370px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:flex;flex-direction:column;overflow:hidden}
-.inv{width:min(300px,calc(100vw - 40px));padding:14px;box-sizing:border-box}
-.inv p{margin:8px 0 12px;white-space:pre-wrap;overflow-wrap:anywhere}
+.invite{width:min(300px,calc(100vw - 40px));padding:14px;box-sizing:border-box}
+.invite p{margin:8px 0 12px;white-space:pre-wrap;overflow-wrap:anywhere}
 .who,header{display:flex;align-items:center;gap:10px}
 .who{font-weight:600}
 header{padding:12px 14px;background:var(--bk);color:#fff}
-.av{width:36px;height:36px;border-radius:50%;object-fit:cover;flex:none}
-.ttl{flex:1;min-width:0;display:flex;flex-direction:column}
-.ttl b,.ttl span{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.ttl small{font-size:12px;opacity:.85}
-.x{background:none;color:inherit;font-size:20px;line-height:1;padding:2px 6px}
+.avatar{width:36px;height:36px;border-radius:50%;object-fit:cover;flex:none}
+.title{flex:1;min-width:0;display:flex;flex-direction:column}
+.title b,.title span{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.title small{font-size:12px;opacity:.85}
+.icon{background:none;color:inherit;font-size:20px;line-height:1;padding:2px 6px}
 .scroll{flex:1;min-height:0;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:6px}
-.msgs{display:flex;flex-direction:column;gap:6px}
-.m{max-width:80%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}
+.messages{display:flex;flex-direction:column;gap:6px}
+.msg{max-width:80%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}
 .visitor{align-self:flex-end;background:var(--bk);color:#fff;border-bottom-right-radius:4px}
 .agent{align-self:flex-start;background:#eef0f3;border-bottom-left-radius:4px}
 .agent[data-name]::before{content:attr(data-name);display:block;font-size:11px;color:#57606a}
@@ -76,757 +78,787 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 [data-failed]{opacity:1;background:#d1242f}
 [data-failed]::after{content:attr(data-failed);display:block;font-size:11px}
 .info{padding:4px 14px;font-size:12px;color:#57606a}
-.err{color:#d1242f}
-.mail,.end,.off,.compose{padding:10px 14px;border-top:1px solid #e5e7eb;display:flex;flex-wrap:wrap;gap:8px;align-items:center}
-.mail .lbl{flex:1;font-size:13px}
+.error{color:#d1242f}
+.mail,.end,.offline,.compose{padding:10px 14px;border-top:1px solid #e5e7eb;display:flex;flex-wrap:wrap;gap:8px;align-items:center}
+.mail .label{flex:1;font-size:13px}
 .row{display:flex;gap:8px;width:100%}
-.end p,.off p{margin:0;width:100%}
+.end p,.offline p{margin:0;width:100%}
 .compose{flex-wrap:nowrap;align-items:flex-end}
 .compose textarea{max-height:120px}
 @media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100%;border-radius:0}}`;
 
-  const HTML = `<div class="w">
-<div class="inv" role="dialog" data-testid="beckon-invitation" hidden>
-<div class="who"><img class="av" alt="" hidden><span class="nm" data-testid="beckon-agent-name"></span></div>
+  const HTML = `<div class="widget">
+<div class="invite" role="dialog" data-testid="beckon-invitation" hidden>
+<div class="who"><img class="avatar" alt="" hidden><span class="name" data-testid="beckon-agent-name"></span></div>
 <p data-testid="beckon-invitation-text"></p>
-<div class="row"><button class="pri" data-a="accept" data-testid="beckon-accept" data-t="accept"></button><button data-a="decline" data-testid="beckon-decline" data-t="decline"></button></div>
+<div class="row"><button class="primary" data-action="accept" data-testid="beckon-accept" data-text="accept"></button><button data-action="decline" data-testid="beckon-decline" data-text="decline"></button></div>
 </div>
 <section class="panel" role="dialog" data-testid="beckon-panel" hidden>
-<header><img class="av" alt="" hidden><div class="ttl"><b class="nm" data-testid="beckon-agent-name" hidden></b><span class="greet"></span><small data-testid="beckon-status"></small></div><button class="x" data-a="close" data-l="close">×</button></header>
-<div class="scroll"><div class="m agent intro" data-testid="beckon-opening" hidden></div><div class="msgs" data-testid="beckon-messages" aria-live="polite"></div></div>
-<div class="info" data-testid="beckon-typing" data-t="typing" hidden></div>
+<header><img class="avatar" alt="" hidden><div class="title"><b class="name" data-testid="beckon-agent-name" hidden></b><span class="greet"></span><small data-testid="beckon-status"></small></div><button class="icon" data-action="close" data-label="close">×</button></header>
+<div class="scroll"><div class="msg agent intro" data-testid="beckon-opening" hidden></div><div class="messages" data-testid="beckon-messages" aria-live="polite"></div></div>
+<div class="info" data-testid="beckon-typing" data-text="typing" hidden></div>
 <div class="info" data-testid="beckon-queue" hidden></div>
-<div class="info err" data-testid="beckon-error" role="alert" hidden></div>
-<div class="mail" data-testid="beckon-email" hidden><span class="lbl"></span><button class="x" data-a="nomail" data-l="dismiss">×</button><div class="row"><input type="email" required autocomplete="email" data-testid="beckon-email-input" data-p="email"><button data-a="mail" data-testid="beckon-email-send" data-t="send"></button></div></div>
-<div class="end" hidden><p data-testid="beckon-note"></p><button class="pri" data-a="again" data-testid="beckon-new-chat" data-t="again"></button></div>
-<form class="off" data-testid="beckon-offline" hidden><p class="lbl"></p><input name="name" autocomplete="name" data-p="name"><input name="email" type="email" required autocomplete="email" data-testid="beckon-offline-email" data-p="email"><textarea name="text" rows="3" required data-testid="beckon-offline-text" data-p="message"></textarea><button class="pri" data-testid="beckon-offline-send" data-t="leave"></button></form>
-<div class="compose" hidden><textarea rows="1" data-testid="beckon-input" data-p="placeholder"></textarea><button class="pri" data-a="send" data-testid="beckon-send" data-t="send"></button></div>
+<div class="info error" data-testid="beckon-error" role="alert" hidden></div>
+<div class="mail" data-testid="beckon-email" hidden><span class="label"></span><button class="icon" data-action="nomail" data-label="dismiss">×</button><div class="row"><input type="email" required autocomplete="email" data-testid="beckon-email-input" data-placeholder="email"><button data-action="mail" data-testid="beckon-email-send" data-text="send"></button></div></div>
+<div class="end" hidden><p data-testid="beckon-note"></p><button class="primary" data-action="again" data-testid="beckon-new-chat" data-text="again"></button></div>
+<form class="offline" data-testid="beckon-offline" hidden><p class="label"></p><input name="name" autocomplete="name" data-placeholder="name"><input name="email" type="email" required autocomplete="email" data-testid="beckon-offline-email" data-placeholder="email"><textarea name="text" rows="3" required data-testid="beckon-offline-text" data-placeholder="message"></textarea><button class="primary" data-testid="beckon-offline-send" data-text="leave"></button></form>
+<div class="compose" hidden><textarea rows="1" data-testid="beckon-input" data-placeholder="placeholder"></textarea><button class="primary" data-action="send" data-testid="beckon-send" data-text="send"></button></div>
 </section>
-<button class="launch" data-a="toggle" data-testid="beckon-launcher" data-l="open" aria-expanded="false"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 3h14a3 3 0 0 1 3 3v9a3 3 0 0 1-3 3H9l-5 4v-4.2A3 3 0 0 1 2 15V6a3 3 0 0 1 3-3z"/></svg><span class="badge" data-testid="beckon-unread" hidden></span></button>
+<button class="launcher" data-action="toggle" data-testid="beckon-launcher" data-label="open" aria-expanded="false"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 3h14a3 3 0 0 1 3 3v9a3 3 0 0 1-3 3H9l-5 4v-4.2A3 3 0 0 1 2 15V6a3 3 0 0 1 3-3z"/></svg><span class="badge" data-testid="beckon-unread" hidden></span></button>
 </div>`;
 
   const now = () => Date.now();
   const noop = () => {};
   const LIVE = ['queued', 'open'];
   const AUTHORS = ['visitor', 'agent', 'system'];
+  // how a message came: history (never beeps), a live frame (a gap triggers a sync), a sync answer
+  const HISTORY = 0, LIVE_FRAME = 1, SYNC_ANSWER = 2;
 
-  // --- storage: one JSON record per site, re-read before every change so tabs do not clobber each other
-  let ls = null, mem = {};
-  try { ls = w.localStorage; } catch (e) { /* storage blocked: memory only */ }
-  function S() {
-    let s = null;
-    try { s = JSON.parse(ls.getItem(KEY)); } catch (e) { /* none */ }
-    return s || mem;
+  // --- storage: one JSON record per site, re-read before every change so tabs do not clobber
+  // each other. Its short field names are kept as stored by earlier versions of this script:
+  //   conv   the conversation id          seq, read  the highest seq shown / read
+  //   pend   [{c: client_id, x: text, n: resends}] messages not yet confirmed by the server
+  //   inv    {invitation id: 's' shown | 'a' accepted | 'd' declined} (last 50)
+  //   gone   conversations left with "Start a new chat" (last 20)
+  //   intro  {x: text, a: agent name}, the opening words     open, mail  panel open / e-mail asked
+  let storage = null, memoryRecord = {};
+  try { storage = window.localStorage; } catch { /* storage blocked: memory only */ }
+  function readRecord() {
+    let record = null;
+    try { record = JSON.parse(storage.getItem(STORAGE_KEY)); } catch { /* none */ }
+    return record || memoryRecord;
   }
-  function upd(f) {
-    const s = S();
-    f(s);
-    mem = s;
-    try { ls.setItem(KEY, JSON.stringify(s)); } catch (e) { /* memory only */ }
-    return s;
+  function updateRecord(change) {
+    const record = readRecord();
+    change(record);
+    memoryRecord = record;
+    try { storage.setItem(STORAGE_KEY, JSON.stringify(record)); } catch { /* memory only */ }
+    return record;
   }
 
-  const rand = (k) => (w.crypto && crypto.getRandomValues ? crypto.getRandomValues(new Uint8Array(k)) : Uint8Array.from({ length: k }, () => Math.random() * 256));
-  const uuid = () => (w.crypto && crypto.randomUUID ? crypto.randomUUID() : Array.from(rand(16), (b) => (b + 256).toString(16).slice(1)).join(''));
+  const randomBytes = (count) => (window.crypto && crypto.getRandomValues ? crypto.getRandomValues(new Uint8Array(count)) : Uint8Array.from({ length: count }, () => Math.random() * 256));
+  const uuid = () => (window.crypto && crypto.randomUUID ? crypto.randomUUID() : Array.from(randomBytes(16), (b) => (b + 256).toString(16).slice(1)).join(''));
 
   // The tracker's id links chat and browsing; a visitor who declined tracking still gets a chat id.
-  let vid = null;
-  function visitor() {
-    const t = tracker && tracker.visitorId && tracker.visitorId();
-    if (t) return (vid = t);
-    if (!vid) {
-      try { vid = ls.getItem('beckon_chat_vid'); } catch (e) { /* none */ }
-      if (!vid) {
-        vid = uuid();
-        try { ls.setItem('beckon_chat_vid', vid); } catch (e) { /* memory only */ }
+  let visitorId = null;
+  function getVisitorId() {
+    const tracked = tracker && tracker.visitorId && tracker.visitorId();
+    if (tracked) return (visitorId = tracked);
+    if (!visitorId) {
+      try { visitorId = storage.getItem('beckon_chat_vid'); } catch { /* none */ }
+      if (!visitorId) {
+        visitorId = uuid();
+        try { storage.setItem('beckon_chat_vid', visitorId); } catch { /* memory only */ }
       }
     }
-    return vid;
+    return visitorId;
   }
 
   // --- state
-  let host, root, ui = null, site = {}, avail = true, token = null, conv = null, lastSeq = 0, loaded = false;
-  let ws = null, ever = false, attempt = 0, fails = 0, retryT = 0, next = null, lastRx = 0, sessP = null;
-  let isOpen = false, inv = null, invT = 0, invId = null, creating = false, ackT = 0, ding = false;
-  let tyOn = false, tyLast = 0, tyT = 0, idleT = 0, tyInT = 0, errT = 0, mailUntil = 0, ac = null;
-  const byId = new Map(), byCid = new Map();
+  let host, shadow, widget = null; // widget: the built UI, null until the first session answer
+  let site = {}, agentsAvailable = true, token = null, conversation = null, lastSeq = 0, historyLoaded = false;
+  // the socket and its reconnection
+  let socket = null, everConnected = false, attempt = 0, failedOpens = 0, retryTimer = 0, retryNext = null;
+  let lastReceivedAt = 0, sessionPromise = null;
+  // the panel, the invitation on show, the outgoing queue
+  let isOpen = false, invitation = null, invitationTimer = 0, acceptedInvitationId = null;
+  let creating = false, resendTimer = 0, beepDue = false;
+  // typing: ours going out, the agent's coming in; the error line; the e-mail row's thank-you
+  let typingSent = false, typingSentAt = 0, typingTimer = 0, typingIdleTimer = 0, agentTypingTimer = 0;
+  let errorTimer = 0, mailThanksUntil = 0, audio = null;
+  const elementById = new Map(), elementByClientId = new Map();
 
-  const live = () => !!conv && LIVE.includes(conv.status);
-  const away = () => !isOpen || d.hidden;
-  const $ = (id) => root.querySelector('[data-testid="beckon-' + id + '"]');
-  const q = (sel) => root.querySelector(sel);
+  const isLive = () => !!conversation && LIVE.includes(conversation.status);
+  const isAway = () => !isOpen || document.hidden;
+  const byTestId = (id) => shadow.querySelector('[data-testid="beckon-' + id + '"]');
+  const find = (selector) => shadow.querySelector(selector);
 
   // --- HTTP
-  async function call(method, path, body, anon, again) {
+  async function api(method, path, body, anonymous, isRetry) {
     const headers = {};
-    if (token && !anon) headers.Authorization = 'Bearer ' + token;
+    if (token && !anonymous) headers.Authorization = 'Bearer ' + token;
     if (body) headers['Content-Type'] = 'application/json';
-    const r = await fetch(base + path, { method, headers, body: body && JSON.stringify(body), credentials: 'omit' });
-    if (r.status == 401 && !anon && !again) {
-      await renew();
-      return call(method, path, body, 0, 1);
+    const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body), credentials: 'omit' });
+    if (response.status === 401 && !anonymous && !isRetry) {
+      await renewSession();
+      return api(method, path, body, 0, 1);
     }
-    if (!r.ok) {
-      const e = new Error('beckon chat: ' + r.status + ' ' + path);
-      e.status = r.status;
-      e.after = (+r.headers.get('Retry-After') || 0) * 1e3;
-      throw e;
+    if (!response.ok) {
+      const error = new Error('beckon chat: ' + response.status + ' ' + path);
+      error.status = response.status;
+      error.after = (+response.headers.get('Retry-After') || 0) * 1e3;
+      throw error;
     }
-    return r.status == 204 ? null : r.json();
+    return response.status === 204 ? null : response.json();
   }
   // 4xx other than 401/408/429 would fail again
-  const hopeless = (e) => e.status >= 400 && e.status < 500 && ![401, 408, 429].includes(e.status);
+  const isHopeless = (error) => error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
 
-  async function session() {
-    const r = await call('POST', '/v1/widget/session', { site_key: siteKey, visitor_id: visitor(), lang: n.language }, 1);
-    token = r.token;
-    site = r.site || {};
-    avail = r.agents_available !== false;
-    if (!ui) build();
-    applyConv(r.conversation);
+  async function startSession() {
+    const answer = await api('POST', '/v1/widget/session', { site_key: siteKey, visitor_id: getVisitorId(), lang: navigator.language }, 1);
+    token = answer.token;
+    site = answer.site || {};
+    agentsAvailable = answer.agents_available !== false;
+    if (!widget) build();
+    applyConversation(answer.conversation);
   }
   // several calls may see 401 at once; one new session serves them all
-  const renew = () => sessP || (sessP = session().finally(() => { sessP = null; }));
+  const renewSession = () => sessionPromise || (sessionPromise = startSession().finally(() => { sessionPromise = null; }));
 
   // --- connection
-  function setState(x) {
-    if (x == 'connected') ever = true;
-    else if (x == 'reconnecting' && !ever) x = 'connecting';
-    host.dataset.state = x;
-    status();
+  function setConnectionState(state) {
+    if (state === 'connected') everConnected = true;
+    else if (state === 'reconnecting' && !everConnected) state = 'connecting';
+    host.dataset.state = state;
+    renderStatus();
   }
 
   // The header's line: the connection, but "chat ended" once the conversation is over (the
   // socket stays up for a new chat, yet nobody is there to answer this one).
-  function status() {
-    if (!ui) return;
-    const st = $('status'), x = host.dataset.state;
-    const k = conv && !live() ? 'ended' : x == 'connected' ? 'online' : 'reconnecting';
-    st.dataset.status = k;
-    st.textContent = T[k];
+  function renderStatus() {
+    if (!widget) return;
+    const line = byTestId('status');
+    const state = host.dataset.state;
+    const key = conversation && !isLive() ? 'ended' : state === 'connected' ? 'online' : 'reconnecting';
+    line.dataset.status = key;
+    line.textContent = texts[key];
   }
 
-  function retry(fn, least) {
-    clearTimeout(retryT);
+  // Exponential back-off with jitter: a delay in [b/2, b], b doubling from 1 s to 30 s.
+  function retryLater(action, atLeast) {
+    clearTimeout(retryTimer);
     // while the browser says it is offline, the 'online' event comes first
-    const b = n.onLine === false ? 3e4 : Math.min(3e4, 1e3 * 2 ** attempt);
+    const backOff = navigator.onLine === false ? 3e4 : Math.min(3e4, 1e3 * 2 ** attempt);
     attempt = Math.min(attempt + 1, 10);
-    next = fn;
-    retryT = setTimeout(() => { next = null; fn(); }, Math.max(least || 0, b / 2 + (Math.random() * b) / 2));
+    retryNext = action;
+    retryTimer = setTimeout(() => { retryNext = null; action(); }, Math.max(atLeast || 0, backOff / 2 + (Math.random() * backOff) / 2));
   }
-  function hurry() {
-    if (!next) return;
-    const fn = next;
-    clearTimeout(retryT);
-    next = null;
+  // back online or visible again: the waiting retry runs now
+  function retryNow() {
+    if (!retryNext) return;
+    const action = retryNext;
+    clearTimeout(retryTimer);
+    retryNext = null;
     attempt = 0;
-    fn();
+    action();
   }
 
+  // A session, the history once, then the socket.
   async function boot() {
-    setState('reconnecting');
+    setConnectionState('reconnecting');
     try {
-      await renew();
-    } catch (e) {
-      if (hopeless(e)) {
-        console.warn(e.message);
+      await renewSession();
+    } catch (error) {
+      if (isHopeless(error)) {
+        console.warn(error.message);
         host.style.display = 'none';
-        return setState('idle');
+        return setConnectionState('idle');
       }
-      return retry(boot, e.after);
+      return retryLater(boot, error.after);
     }
-    fails = 0;
-    if (conv && !loaded) {
-      loaded = true;
+    failedOpens = 0;
+    if (conversation && !historyLoaded) {
+      historyLoaded = true;
       try {
-        const r = await call('GET', '/v1/widget/messages?after=0');
-        (r.messages || []).forEach((m) => add(m, 0));
-        done();
-      } catch (e) { /* sync after hello fills in */ }
+        const answer = await api('GET', '/v1/widget/messages?after=0');
+        (answer.messages || []).forEach((message) => addMessage(message, HISTORY));
+        afterMessages();
+      } catch { /* sync after hello fills in */ }
     }
     connect();
   }
 
   function connect() {
-    clearTimeout(retryT);
-    next = null;
-    if (ws) {
-      ws.onclose = null;
-      try { ws.close(); } catch (e) { /* already closed */ }
-      ws = null;
-      setState('reconnecting');
+    clearTimeout(retryTimer);
+    retryNext = null;
+    if (socket) {
+      socket.onclose = null;
+      try { socket.close(); } catch { /* already closed */ }
+      socket = null;
+      setConnectionState('reconnecting');
     }
     if (!token) return boot();
-    let opened = false, s;
+    let opened = false, ws;
     try {
-      s = ws = new WebSocket(base.replace(/^http/, 'ws') + '/v1/widget/ws?token=' + encodeURIComponent(token));
-    } catch (e) {
-      return lost(0, false);
+      ws = socket = new WebSocket(base.replace(/^http/, 'ws') + '/v1/widget/ws?token=' + encodeURIComponent(token));
+    } catch {
+      return onSocketLost(0, false);
     }
-    s.onopen = () => {
+    ws.onopen = () => {
       opened = true;
-      fails = 0;
-      lastRx = now();
-      setState('connected');
+      failedOpens = 0;
+      lastReceivedAt = now();
+      setConnectionState('connected');
     };
-    s.onmessage = (e) => {
-      lastRx = now();
-      let f = null;
-      try { f = JSON.parse(e.data); } catch (x) { /* not ours */ }
-      if (f) frame(f);
+    ws.onmessage = (event) => {
+      lastReceivedAt = now();
+      let frame = null;
+      try { frame = JSON.parse(event.data); } catch { /* not ours */ }
+      if (frame) handleFrame(frame);
     };
-    s.onclose = (e) => { if (ws == s) lost(e.code, opened); };
+    ws.onclose = (event) => { if (socket === ws) onSocketLost(event.code, opened); };
   }
 
-  function lost(code, opened) {
-    ws = null;
-    clearTimeout(ackT);
-    showTyping(false);
-    setState('reconnecting');
-    if (!opened) fails++;
+  function onSocketLost(code, opened) {
+    socket = null;
+    clearTimeout(resendTimer);
+    showAgentTyping(false);
+    setConnectionState('reconnecting');
+    if (!opened) failedOpens++;
     // A refused handshake is invisible to a page (close 1006): two in a row may mean a stale token.
-    retry(code == 4401 || fails >= 2 ? boot : connect);
+    retryLater(code === 4401 || failedOpens >= 2 ? boot : connect);
   }
 
-  function drop() {
-    ws.onclose = null;
-    ws.close();
-    lost(1006, true);
+  function dropSocket() {
+    socket.onclose = null;
+    socket.close();
+    onSocketLost(1006, true);
   }
 
-  function tx(o) {
-    if (!ws || ws.readyState != 1) return false;
-    ws.send(JSON.stringify(o));
+  function sendFrame(frame) {
+    if (!socket || socket.readyState !== 1) return false;
+    socket.send(JSON.stringify(frame));
     return true;
   }
-  const sync = () => conv && tx({ t: 'sync', after: lastSeq });
+  const requestSync = () => conversation && sendFrame({ t: 'sync', after: lastSeq });
 
-  function frame(f) {
-    if (f.t == 'hello') {
+  function handleFrame(frame) {
+    if (frame.t === 'hello') {
       attempt = 0; // only now: a server that accepts and drops at once still gets backed off
-      applyConv(f.conversation);
-      sync();
-      flush();
-      invite((f.invitations || []).filter(valid).pop());
-    } else if (f.t == 'invitation') invite(f.invitation);
-    else if (f.t == 'message') {
-      add(f.message, 1);
-      done();
-    } else if (f.t == 'messages') {
-      (f.messages || []).slice().sort((a, b) => a.seq - b.seq).forEach((m) => add(m, 2));
-      done();
-    } else if (f.t == 'typing') showTyping(f.on);
-    else if (f.t == 'conversation') {
-      applyConv(f.conversation);
-      if (f.conversation && f.conversation.last_seq > lastSeq) sync();
-    } else if (f.t == 'error') console.warn('beckon chat:', f.error, f.detail);
+      applyConversation(frame.conversation);
+      requestSync();
+      flushPending();
+      receiveInvitation((frame.invitations || []).filter(isInvitationValid).pop());
+    } else if (frame.t === 'invitation') receiveInvitation(frame.invitation);
+    else if (frame.t === 'message') {
+      addMessage(frame.message, LIVE_FRAME);
+      afterMessages();
+    } else if (frame.t === 'messages') {
+      (frame.messages || []).slice().sort((a, b) => a.seq - b.seq).forEach((message) => addMessage(message, SYNC_ANSWER));
+      afterMessages();
+    } else if (frame.t === 'typing') showAgentTyping(frame.on);
+    else if (frame.t === 'conversation') {
+      applyConversation(frame.conversation);
+      if (frame.conversation && frame.conversation.last_seq > lastSeq) requestSync();
+    } else if (frame.t === 'error') console.warn('beckon chat:', frame.error, frame.detail);
   }
 
   // --- conversation and messages
-  function applyConv(c) {
-    if (!c || !c.id) return;
+  function applyConversation(next) {
+    if (!next || !next.id) return;
     // a conversation the visitor left with "new chat" stays left until it comes back to life
-    if ((S().gone || []).includes(c.id) && !LIVE.includes(c.status)) return;
-    if (conv && conv.id != c.id) {
-      for (const e of Array.from(list().children)) if (e.dataset.id) e.remove();
-      for (const [k, e] of byCid) if (e.dataset.id) byCid.delete(k);
-      byId.clear();
+    if ((readRecord().gone || []).includes(next.id) && !LIVE.includes(next.status)) return;
+    if (conversation && conversation.id !== next.id) {
+      for (const element of Array.from(messageList().children)) if (element.dataset.id) element.remove();
+      for (const [clientId, element] of elementByClientId) if (element.dataset.id) elementByClientId.delete(clientId);
+      elementById.clear();
       lastSeq = 0;
-      upd((s) => { s.intro = null; });
+      updateRecord((record) => { record.intro = null; });
     }
-    conv = c;
-    upd((s) => {
-      if (s.conv != c.id) {
-        s.conv = c.id;
-        s.seq = s.read = 0;
+    conversation = next;
+    updateRecord((record) => {
+      if (record.conv !== next.id) {
+        record.conv = next.id;
+        record.seq = record.read = 0;
       }
       // the invitation that opened it, as the server has it (frames leave it out): the
       // agent's first words, the same the agent's console shows, on any device
-      if ('opening' in c) s.intro = c.opening && c.opening.text ? { x: c.opening.text, a: c.opening.agent && c.opening.agent.name } : null;
+      if ('opening' in next) record.intro = next.opening && next.opening.text ? { x: next.opening.text, a: next.opening.agent && next.opening.agent.name } : null;
     });
-    if (!live()) stopTyping();
+    if (!isLive()) stopTyping();
     render();
   }
 
-  const list = () => $('messages');
+  const messageList = () => byTestId('messages');
 
-  function msgEl(m) {
-    const e = d.createElement('div');
-    const a = AUTHORS.includes(m.author) ? m.author : 'system';
-    e.className = 'm ' + a;
-    e.setAttribute('data-testid', 'beckon-message');
-    e.dataset.author = a;
-    e.textContent = m.text;
+  function messageElement(message) {
+    const element = document.createElement('div');
+    const author = AUTHORS.includes(message.author) ? message.author : 'system';
+    element.className = 'msg ' + author;
+    element.setAttribute('data-testid', 'beckon-message');
+    element.dataset.author = author;
+    element.textContent = message.text;
     // the name is drawn by CSS so that the element's text stays the message text
-    if (a == 'agent' && m.agent && m.agent.name) e.dataset.name = m.agent.name;
-    if (m.created_at) e.title = new Date(m.created_at).toLocaleString();
-    return e;
+    if (author === 'agent' && message.agent && message.agent.name) element.dataset.name = message.agent.name;
+    if (message.created_at) element.title = new Date(message.created_at).toLocaleString();
+    return element;
   }
 
-  function place(e, seq) {
-    let ref = null;
-    for (const c of list().children) {
-      if (c != e && (!c.dataset.seq || +c.dataset.seq > seq)) { ref = c; break; }
+  // before the first element with a higher seq, or one not stored yet (pending)
+  function placeInOrder(element, seq) {
+    let before = null;
+    for (const other of messageList().children) {
+      if (other !== element && (!other.dataset.seq || +other.dataset.seq > seq)) { before = other; break; }
     }
-    list().insertBefore(e, ref);
+    messageList().insertBefore(element, before);
   }
 
-  // kind: 0 history, 1 live frame, 2 sync answer
-  function add(m, kind) {
-    if (!ui || !m || !m.id || byId.has(m.id)) return;
-    const cv = m.conversation_id;
-    if (cv && (conv ? cv != conv.id : (S().gone || []).includes(cv))) return;
-    const cid = m.client_id;
-    let e = cid && byCid.get(cid);
-    if (e) {
-      e.removeAttribute('data-pending');
-      e.removeAttribute('data-failed');
-      e.textContent = m.text;
-    } else e = msgEl(m);
-    e.dataset.id = m.id;
-    e.dataset.seq = m.seq;
-    byId.set(m.id, e);
-    place(e, m.seq);
-    if (cid) {
-      byCid.set(cid, e);
-      unpend(cid);
+  function addMessage(message, how) {
+    if (!widget || !message || !message.id || elementById.has(message.id)) return;
+    const conversationId = message.conversation_id;
+    if (conversationId && (conversation ? conversationId !== conversation.id : (readRecord().gone || []).includes(conversationId))) return;
+    const clientId = message.client_id;
+    // the server's copy of a message shown while pending takes over its element
+    let element = clientId && elementByClientId.get(clientId);
+    if (element) {
+      element.removeAttribute('data-pending');
+      element.removeAttribute('data-failed');
+      element.textContent = message.text;
+    } else element = messageElement(message);
+    element.dataset.id = message.id;
+    element.dataset.seq = message.seq;
+    elementById.set(message.id, element);
+    placeInOrder(element, message.seq);
+    if (clientId) {
+      elementByClientId.set(clientId, element);
+      forgetPending(clientId);
     }
-    if (kind == 1 && m.seq > lastSeq + 1) sync(); // a gap: fetch what was missed
-    if (m.seq > lastSeq) lastSeq = m.seq;
-    if (m.author == 'agent') {
-      showTyping(false);
-      if (kind && away() && m.seq > (S().read || 0)) ding = true;
+    if (how === LIVE_FRAME && message.seq > lastSeq + 1) requestSync(); // a gap: fetch what was missed
+    if (message.seq > lastSeq) lastSeq = message.seq;
+    if (message.author === 'agent') {
+      showAgentTyping(false);
+      if (how !== HISTORY && isAway() && message.seq > (readRecord().read || 0)) beepDue = true;
     }
   }
 
-  function done() {
-    if (!ui) return;
-    upd((s) => { s.seq = lastSeq; });
-    seen();
+  function afterMessages() {
+    if (!widget) return;
+    updateRecord((record) => { record.seq = lastSeq; });
+    markRead();
     render();
-    const sc = q('.scroll');
-    sc.scrollTop = sc.scrollHeight;
-    if (ding) beep();
-    ding = false;
+    const scroll = find('.scroll');
+    scroll.scrollTop = scroll.scrollHeight;
+    if (beepDue) beep();
+    beepDue = false;
   }
 
-  function seen() {
-    if (isOpen && !d.hidden && conv) upd((s) => { s.read = Math.max(s.read || 0, lastSeq); });
+  function markRead() {
+    if (isOpen && !document.hidden && conversation) updateRecord((record) => { record.read = Math.max(record.read || 0, lastSeq); });
   }
 
-  function unpend(cid) {
-    upd((s) => { s.pend = (s.pend || []).filter((p) => p.c != cid); });
+  function forgetPending(clientId) {
+    updateRecord((record) => { record.pend = (record.pend || []).filter((pending) => pending.c !== clientId); });
   }
 
-  function optimistic(cid, text) {
-    const e = msgEl({ author: 'visitor', text });
-    e.dataset.pending = 1;
-    byCid.set(cid, e);
-    list().appendChild(e);
+  function showPending(clientId, text) {
+    const element = messageElement({ author: 'visitor', text });
+    element.dataset.pending = 1;
+    elementByClientId.set(clientId, element);
+    messageList().appendChild(element);
   }
 
-  function fail(cid) {
-    unpend(cid);
-    const e = byCid.get(cid);
-    if (e) e.dataset.failed = T.failed;
+  function markFailed(clientId) {
+    forgetPending(clientId);
+    const element = elementByClientId.get(clientId);
+    if (element) element.dataset.failed = texts.failed;
   }
 
   function submit() {
-    const input = $('input'), text = input.value.trim();
+    const input = byTestId('input'), text = input.value.trim();
     if (!text) return;
     input.value = '';
-    grow();
+    growInput();
     stopTyping();
-    const cid = uuid();
-    upd((s) => { (s.pend = s.pend || []).push({ c: cid, x: text }); });
-    optimistic(cid, text);
-    done();
-    flush();
+    const clientId = uuid();
+    updateRecord((record) => { (record.pend = record.pend || []).push({ c: clientId, x: text }); });
+    showPending(clientId, text);
+    afterMessages();
+    flushPending();
   }
 
   // Pending messages go out again, same client_id, until the server's copy comes back; it dedupes.
-  async function flush() {
-    clearTimeout(ackT);
-    const p = S().pend || [];
-    if (!p.length || !token) return;
-    if (live()) {
-      if (!p.every((m) => tx({ t: 'message', client_id: m.c, text: m.x }))) return; // hello flushes
-      ackT = setTimeout(unacked, 8e3);
+  // In a live conversation they are socket frames; otherwise the first one starts a conversation.
+  async function flushPending() {
+    clearTimeout(resendTimer);
+    const pending = readRecord().pend || [];
+    if (!pending.length || !token) return;
+    if (isLive()) {
+      if (!pending.every((message) => sendFrame({ t: 'message', client_id: message.c, text: message.x }))) return; // hello flushes
+      resendTimer = setTimeout(onResendDue, 8e3);
       return;
     }
     if (creating) return;
     creating = true;
-    const m = p[0], body = { text: m.x, client_id: m.c };
-    if (invId) body.invitation_id = invId;
-    let ok = false;
+    const first = pending[0], body = { text: first.x, client_id: first.c };
+    if (acceptedInvitationId) body.invitation_id = acceptedInvitationId;
+    let started = false;
     try {
-      adopt(await call('POST', '/v1/widget/conversations', body));
-      ok = true;
-    } catch (e) {
-      if (hopeless(e)) {
-        fail(m.c);
-        oops();
-      } else ackT = setTimeout(flush, Math.max(5e3, e.after || 0));
+      adoptConversation(await api('POST', '/v1/widget/conversations', body));
+      started = true;
+    } catch (error) {
+      if (isHopeless(error)) {
+        markFailed(first.c);
+        showError();
+      } else resendTimer = setTimeout(flushPending, Math.max(5e3, error.after || 0));
     } finally {
       creating = false;
     }
-    if (ok) flush();
+    if (started) flushPending();
   }
 
-  function unacked() {
+  // still pending 8 s after sending: count a try (5 and it is failed), sync and send again
+  function onResendDue() {
     let gaveUp = [];
-    upd((s) => {
-      (s.pend || []).forEach((m) => { m.n = (m.n || 0) + 1; });
-      gaveUp = (s.pend || []).filter((m) => m.n > 5).map((m) => m.c);
+    updateRecord((record) => {
+      (record.pend || []).forEach((message) => { message.n = (message.n || 0) + 1; });
+      gaveUp = (record.pend || []).filter((message) => message.n > 5).map((message) => message.c);
     });
-    gaveUp.forEach(fail);
-    sync();
-    flush();
+    gaveUp.forEach(markFailed);
+    requestSync();
+    flushPending();
   }
 
   // A conversation answer may carry a new token bound to it: the socket must use that one.
-  function adopt(r) {
-    if (!r) return;
-    const changed = r.token && r.token != token;
-    if (r.token) token = r.token;
-    invId = null;
-    applyConv(r.conversation);
-    if (changed && ws) connect();
+  function adoptConversation(answer) {
+    if (!answer) return;
+    const changed = answer.token && answer.token !== token;
+    if (answer.token) token = answer.token;
+    acceptedInvitationId = null;
+    applyConversation(answer.conversation);
+    if (changed && socket) connect();
   }
 
-  function again() {
-    const id = conv && conv.id;
-    upd((s) => {
-      if (id) s.gone = (s.gone || []).concat(id).slice(-20);
-      s.conv = s.intro = null;
-      s.seq = s.read = 0;
+  function startNewChat() {
+    const id = conversation && conversation.id;
+    updateRecord((record) => {
+      if (id) record.gone = (record.gone || []).concat(id).slice(-20);
+      record.conv = record.intro = null;
+      record.seq = record.read = 0;
     });
-    conv = null;
+    conversation = null;
     lastSeq = 0;
-    byId.clear();
-    byCid.clear();
-    list().textContent = '';
+    elementById.clear();
+    elementByClientId.clear();
+    messageList().textContent = '';
     render();
-    focus();
+    focusInput();
   }
 
-  // --- typing
-  function typing() {
-    if (!live()) return;
-    clearTimeout(idleT);
-    idleT = setTimeout(stopTyping, 3e3);
-    const wait = tyLast + 300 - now();
+  // --- typing: ours at most every 300 ms, off after 3 s without a key; the agent's for 6 s
+  function onTyping() {
+    if (!isLive()) return;
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(stopTyping, 3e3);
+    const wait = typingSentAt + 300 - now();
     if (wait > 0) {
-      if (!tyT) tyT = setTimeout(() => { tyT = 0; sendTyping(); }, wait);
+      if (!typingTimer) typingTimer = setTimeout(() => { typingTimer = 0; sendTyping(); }, wait);
     } else sendTyping();
   }
   function sendTyping() {
-    const text = $('input').value;
+    const text = byTestId('input').value;
     if (!text.trim()) return stopTyping();
-    tyLast = now();
-    tyOn = true;
-    const f = { t: 'typing', on: true };
-    if (site.typing_preview) f.preview = text;
-    tx(f);
+    typingSentAt = now();
+    typingSent = true;
+    const frame = { t: 'typing', on: true };
+    if (site.typing_preview) frame.preview = text;
+    sendFrame(frame);
   }
   function stopTyping() {
-    clearTimeout(idleT);
-    clearTimeout(tyT);
-    tyT = 0;
-    if (tyOn) {
-      tyOn = false;
-      tx({ t: 'typing', on: false });
+    clearTimeout(typingIdleTimer);
+    clearTimeout(typingTimer);
+    typingTimer = 0;
+    if (typingSent) {
+      typingSent = false;
+      sendFrame({ t: 'typing', on: false });
     }
   }
-  function showTyping(on) {
-    clearTimeout(tyInT);
-    if (!ui) return;
-    $('typing').hidden = !on;
-    if (on) tyInT = setTimeout(() => showTyping(false), 6e3);
+  function showAgentTyping(on) {
+    clearTimeout(agentTypingTimer);
+    if (!widget) return;
+    byTestId('typing').hidden = !on;
+    if (on) agentTypingTimer = setTimeout(() => showAgentTyping(false), 6e3);
   }
 
   // --- invitations
-  function valid(i) {
-    const st = i && i.id && (S().inv || {})[i.id];
-    return !!(i && i.id) && st != 'a' && st != 'd' && !(Date.parse(i.expires_at) <= now());
+  function isInvitationValid(candidate) {
+    const seen = candidate && candidate.id && (readRecord().inv || {})[candidate.id];
+    return !!(candidate && candidate.id) && seen !== 'a' && seen !== 'd' && !(Date.parse(candidate.expires_at) <= now());
   }
-  function mark(id, v) {
-    upd((s) => {
-      const o = (s.inv = s.inv || {}), k = Object.keys(o);
-      o[id] = v;
-      if (k.length >= 50) delete o[k[0]];
+  // remember what became of an invitation ('s' shown, 'a' accepted, 'd' declined), the last 50
+  function markInvitation(id, outcome) {
+    updateRecord((record) => {
+      const outcomes = (record.inv = record.inv || {}), known = Object.keys(outcomes);
+      outcomes[id] = outcome;
+      if (known.length >= 50) delete outcomes[known[0]];
     });
   }
-  function invite(i) {
-    if (!valid(i) || live()) return;
-    inv = i;
-    clearTimeout(invT);
-    const left = Date.parse(i.expires_at) - now();
-    if (left > 0) invT = setTimeout(() => { inv = null; showInv(); }, Math.min(left, 2e9));
-    showInv();
+  function receiveInvitation(candidate) {
+    if (!isInvitationValid(candidate) || isLive()) return;
+    invitation = candidate;
+    clearTimeout(invitationTimer);
+    const left = Date.parse(candidate.expires_at) - now();
+    if (left > 0) invitationTimer = setTimeout(() => { invitation = null; renderInvitation(); }, Math.min(left, 2e9));
+    renderInvitation();
   }
-  function showInv() {
-    if (!ui) return;
-    if (inv && !valid(inv)) inv = null;
-    const el = $('invitation'), show = !!inv && !isOpen && !live();
-    el.hidden = !show;
+  function renderInvitation() {
+    if (!widget) return;
+    if (invitation && !isInvitationValid(invitation)) invitation = null;
+    const bubble = byTestId('invitation'), show = !!invitation && !isOpen && !isLive();
+    bubble.hidden = !show;
     if (!show) return;
-    const a = inv.agent;
-    $('invitation-text').textContent = inv.message || '';
-    q('.who').hidden = !a;
-    q('.inv .nm').textContent = a ? a.name : '';
-    avatar(q('.inv .av'), a);
-    if (!(S().inv || {})[inv.id]) {
-      mark(inv.id, 's');
-      call('POST', '/v1/widget/invitations/' + encodeURIComponent(inv.id) + '/shown').catch(noop);
+    const agent = invitation.agent;
+    byTestId('invitation-text').textContent = invitation.message || '';
+    find('.who').hidden = !agent;
+    find('.invite .name').textContent = agent ? agent.name : '';
+    setAvatar(find('.invite .avatar'), agent);
+    if (!(readRecord().inv || {})[invitation.id]) {
+      markInvitation(invitation.id, 's');
+      api('POST', '/v1/widget/invitations/' + encodeURIComponent(invitation.id) + '/shown').catch(noop);
     }
   }
-  async function answer(yes) {
-    const i = inv;
-    if (!i) return;
-    inv = null;
-    clearTimeout(invT);
-    mark(i.id, yes ? 'a' : 'd');
-    showInv();
-    const told = call('POST', '/v1/widget/invitations/' + encodeURIComponent(i.id) + (yes ? '/accepted' : '/declined')).catch(noop);
-    if (!yes) return;
-    invId = i.id; // if the next call fails, the first message carries it
-    const intro = { x: i.message, a: i.agent && i.agent.name };
-    upd((s) => { s.intro = intro; });
-    open(true);
+  async function answerInvitation(accepted) {
+    const answered = invitation;
+    if (!answered) return;
+    invitation = null;
+    clearTimeout(invitationTimer);
+    markInvitation(answered.id, accepted ? 'a' : 'd');
+    renderInvitation();
+    const told = api('POST', '/v1/widget/invitations/' + encodeURIComponent(answered.id) + (accepted ? '/accepted' : '/declined')).catch(noop);
+    if (!accepted) return;
+    acceptedInvitationId = answered.id; // if the next call fails, the first message carries it
+    const intro = { x: answered.message, a: answered.agent && answered.agent.name };
+    updateRecord((record) => { record.intro = intro; });
+    openPanel(true);
     await told;
     try {
-      adopt(await call('POST', '/v1/widget/conversations', { invitation_id: i.id }));
+      adoptConversation(await api('POST', '/v1/widget/conversations', { invitation_id: answered.id }));
       render();
-      flush();
-    } catch (e) {
-      if (hopeless(e)) oops();
+      flushPending();
+    } catch (error) {
+      if (isHopeless(error)) showError();
     }
   }
 
   // --- panel
-  function avatar(img, a) {
-    const u = a && a.avatar_url;
-    img.hidden = !(u && /^https?:\/\//i.test(u));
+  function setAvatar(img, agent) {
+    const url = agent && agent.avatar_url;
+    img.hidden = !(url && /^https?:\/\//i.test(url));
     img.onerror = () => { img.hidden = true; };
-    if (!img.hidden && img.src != u) img.src = u;
+    if (!img.hidden && img.src !== url) img.src = url;
   }
 
-  function oops() {
-    const e = $('error');
-    e.textContent = T.error;
-    e.hidden = false;
-    clearTimeout(errT);
-    errT = setTimeout(() => { e.hidden = true; }, 6e3);
+  function showError() {
+    const line = byTestId('error');
+    line.textContent = texts.error;
+    line.hidden = false;
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(() => { line.hidden = true; }, 6e3);
   }
 
+  // Everything shown follows from the stored record and the state above.
   function render() {
-    if (!ui) return;
-    const s = S(), c = conv, lv = live(), ag = c && c.agent, ended = !!c && !lv;
-    const name = q('header .nm');
-    name.hidden = !ag;
-    name.textContent = ag ? ag.name : '';
-    q('.greet').hidden = !!ag;
-    q('.greet').textContent = site.greeting || T.title;
-    avatar(q('header .av'), ag);
-    const qu = $('queue');
-    qu.hidden = !(c && c.status == 'queued');
-    qu.textContent = c && c.queue_position ? T.queue.replace('{n}', c.queue_position) : T.wait;
-    q('.end').hidden = !ended;
-    $('note').textContent = ended && c.status == 'offline' ? T.thanks : T.closed;
-    $('note').dataset.kind = ended ? c.status : '';
-    const offline = !c && !avail && site.offline !== false;
-    $('offline').hidden = !offline;
-    q('.off .lbl').textContent = typeof site.offline == 'string' && site.offline ? site.offline : T.offline;
-    q('.compose').hidden = !(lv || (!c && !offline));
-    const mail = $('email');
-    mail.hidden = !c || c.status == 'offline' || (!!s.mail && now() > mailUntil);
+    if (!widget) return;
+    const record = readRecord(), current = conversation, live = isLive();
+    const agent = current && current.agent, ended = !!current && !live;
+    const name = find('header .name');
+    name.hidden = !agent;
+    name.textContent = agent ? agent.name : '';
+    find('.greet').hidden = !!agent;
+    find('.greet').textContent = site.greeting || texts.title;
+    setAvatar(find('header .avatar'), agent);
+    const queue = byTestId('queue');
+    queue.hidden = !(current && current.status === 'queued');
+    queue.textContent = current && current.queue_position ? texts.queue.replace('{n}', current.queue_position) : texts.wait;
+    find('.end').hidden = !ended;
+    byTestId('note').textContent = ended && current.status === 'offline' ? texts.thanks : texts.closed;
+    byTestId('note').dataset.kind = ended ? current.status : '';
+    const offline = !current && !agentsAvailable && site.offline !== false;
+    byTestId('offline').hidden = !offline;
+    find('.offline .label').textContent = typeof site.offline === 'string' && site.offline ? site.offline : texts.offline;
+    find('.compose').hidden = !(live || (!current && !offline));
+    const mail = byTestId('email');
+    mail.hidden = !current || current.status === 'offline' || (!!record.mail && now() > mailThanksUntil);
     // a transcript is promised only where the site sends e-mail (site.email_transcripts)
-    const tr = site.email_transcripts === true;
-    mail.dataset.kind = tr ? 'transcript' : 'contact';
-    q('.mail .lbl').textContent = now() < mailUntil ? (tr ? T.mailThanks : T.mailThanksContact) : (tr ? T.mailAsk : T.mailAskContact);
-    q('.mail .row').hidden = now() < mailUntil;
-    const intro = q('.intro'), it = s.intro;
-    intro.textContent = (it && it.x) || '';
-    if (it && it.a) intro.dataset.name = it.a;
-    else intro.removeAttribute('data-name');
-    intro.hidden = !it || !it.x || Array.from(list().children).some((e) => e.textContent == it.x);
-    status();
-    let k = 0;
-    for (const e of list().children) if (e.dataset.author == 'agent' && +e.dataset.seq > (s.read || 0)) k++;
-    k = away() ? k : 0;
-    $('unread').hidden = !k;
-    $('unread').textContent = k > 9 ? '9+' : k;
-    showInv();
+    const transcript = site.email_transcripts === true;
+    mail.dataset.kind = transcript ? 'transcript' : 'contact';
+    const thanking = now() < mailThanksUntil;
+    find('.mail .label').textContent = thanking ? (transcript ? texts.mailThanks : texts.mailThanksContact) : (transcript ? texts.mailAsk : texts.mailAskContact);
+    find('.mail .row').hidden = thanking;
+    const opening = find('.intro'), intro = record.intro;
+    opening.textContent = (intro && intro.x) || '';
+    if (intro && intro.a) opening.dataset.name = intro.a;
+    else opening.removeAttribute('data-name');
+    opening.hidden = !intro || !intro.x || Array.from(messageList().children).some((element) => element.textContent === intro.x);
+    renderStatus();
+    let unread = 0;
+    for (const element of messageList().children) if (element.dataset.author === 'agent' && +element.dataset.seq > (record.read || 0)) unread++;
+    unread = isAway() ? unread : 0;
+    byTestId('unread').hidden = !unread;
+    byTestId('unread').textContent = unread > 9 ? '9+' : unread;
+    renderInvitation();
   }
 
-  function focus() {
-    const c = q('.compose');
-    (c.hidden ? $('offline-email') : $('input')).focus();
+  function focusInput() {
+    const compose = find('.compose');
+    (compose.hidden ? byTestId('offline-email') : byTestId('input')).focus();
   }
 
-  function open(user) {
+  function openPanel(byUser) {
     isOpen = true;
-    if (!ui) return;
-    $('panel').hidden = false;
-    $('launcher').setAttribute('aria-expanded', 'true');
-    upd((s) => { s.open = 1; });
-    seen();
+    if (!widget) return;
+    byTestId('panel').hidden = false;
+    byTestId('launcher').setAttribute('aria-expanded', 'true');
+    updateRecord((record) => { record.open = 1; });
+    markRead();
     render();
-    const sc = q('.scroll');
-    sc.scrollTop = sc.scrollHeight;
-    if (user) focus();
+    const scroll = find('.scroll');
+    scroll.scrollTop = scroll.scrollHeight;
+    if (byUser) focusInput();
   }
-  function close() {
+  function closePanel() {
     isOpen = false;
-    if (!ui) return;
-    $('panel').hidden = true;
-    $('launcher').setAttribute('aria-expanded', 'false');
-    upd((s) => { s.open = 0; });
+    if (!widget) return;
+    byTestId('panel').hidden = true;
+    byTestId('launcher').setAttribute('aria-expanded', 'false');
+    updateRecord((record) => { record.open = 0; });
     render();
   }
 
-  async function mail() {
-    const input = $('email-input'), v = input.value.trim();
-    if (!v || !input.checkValidity()) return input.reportValidity();
-    const b = $('email-send');
-    b.disabled = true;
+  async function sendEmail() {
+    const input = byTestId('email-input'), email = input.value.trim();
+    if (!email || !input.checkValidity()) return input.reportValidity();
+    const button = byTestId('email-send');
+    button.disabled = true;
     try {
-      await call('POST', '/v1/widget/email', { email: v });
+      await api('POST', '/v1/widget/email', { email });
       input.removeAttribute('aria-invalid');
-      mailUntil = now() + 4e3;
-      upd((s) => { s.mail = 1; });
+      mailThanksUntil = now() + 4e3;
+      updateRecord((record) => { record.mail = 1; });
       setTimeout(render, 4100);
-    } catch (e) {
+    } catch {
       input.setAttribute('aria-invalid', 'true');
-      oops();
+      showError();
     }
-    b.disabled = false;
+    button.disabled = false;
     render();
   }
 
-  async function leave(ev) {
-    ev.preventDefault();
-    const f = $('offline'), get = (k) => f.querySelector('[name=' + k + ']').value.trim();
-    const body = { email: get('email'), text: get('text') };
-    if (!body.text) return f.querySelector('[name=text]').focus();
-    if (get('name')) body.name = get('name');
-    const b = $('offline-send');
-    b.disabled = true;
+  async function leaveOfflineMessage(event) {
+    event.preventDefault();
+    const form = byTestId('offline'), field = (name) => form.querySelector('[name=' + name + ']').value.trim();
+    const body = { email: field('email'), text: field('text') };
+    if (!body.text) return form.querySelector('[name=text]').focus();
+    if (field('name')) body.name = field('name');
+    const button = byTestId('offline-send');
+    button.disabled = true;
     try {
-      const r = await call('POST', '/v1/widget/offline', body);
-      f.reset();
-      upd((s) => { s.mail = 1; }); // the address is known now
-      applyConv((r && r.conversation) || { id: 'offline-' + uuid(), status: 'offline' });
-    } catch (e) {
-      oops();
+      const answer = await api('POST', '/v1/widget/offline', body);
+      form.reset();
+      updateRecord((record) => { record.mail = 1; }); // the address is known now
+      applyConversation((answer && answer.conversation) || { id: 'offline-' + uuid(), status: 'offline' });
+    } catch {
+      showError();
     }
-    b.disabled = false;
+    button.disabled = false;
   }
 
-  function grow() {
-    const t = $('input');
-    t.style.height = 'auto';
-    t.style.height = Math.min(t.scrollHeight, 120) + 'px';
+  function growInput() {
+    const input = byTestId('input');
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight, 120) + 'px';
   }
 
   function beep() {
     try {
-      ac = ac || new (w.AudioContext || w.webkitAudioContext)();
-      if (ac.state == 'suspended') ac.resume().catch(noop);
-      const o = ac.createOscillator(), g = ac.createGain(), t = ac.currentTime;
-      o.frequency.value = 880;
-      g.gain.setValueAtTime(0.08, t);
-      g.gain.exponentialRampToValueAtTime(0.0001, t + 0.25);
-      o.connect(g);
-      g.connect(ac.destination);
-      o.start(t);
-      o.stop(t + 0.25);
-    } catch (e) { /* autoplay policy or no WebAudio */ }
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === 'suspended') audio.resume().catch(noop);
+      const oscillator = audio.createOscillator(), gain = audio.createGain(), at = audio.currentTime;
+      oscillator.frequency.value = 880;
+      gain.gain.setValueAtTime(0.08, at);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.25);
+      oscillator.connect(gain);
+      gain.connect(audio.destination);
+      oscillator.start(at);
+      oscillator.stop(at + 0.25);
+    } catch { /* autoplay policy or no WebAudio */ }
   }
 
   function build() {
-    const lang = String((site.language && site.language != 'auto' ? site.language : n.language) || 'en').toLowerCase().split('-')[0];
-    T = Object.assign({}, TEXTS.en, TEXTS[lang]);
-    root.innerHTML = '<style>' + STYLE + '</style>' + HTML; // static markup only; data goes in via textContent
-    ui = q('.w');
-    if (site.color && (!w.CSS || w.CSS.supports('color', site.color))) host.style.setProperty('--bk', site.color);
-    root.querySelectorAll('[data-t]').forEach((e) => { e.textContent = T[e.dataset.t]; });
-    root.querySelectorAll('[data-p]').forEach((e) => { e.placeholder = T[e.dataset.p]; });
-    root.querySelectorAll('[data-l]').forEach((e) => { e.setAttribute('aria-label', T[e.dataset.l]); });
-    const acts = {
-      toggle: () => (isOpen ? close() : open(true)),
-      close, send: submit, mail, again,
-      accept: () => answer(true),
-      decline: () => answer(false),
-      nomail: () => { upd((s) => { s.mail = 1; }); render(); },
+    const lang = String((site.language && site.language !== 'auto' ? site.language : navigator.language) || 'en').toLowerCase().split('-')[0];
+    texts = Object.assign({}, TEXTS.en, TEXTS[lang]);
+    shadow.innerHTML = '<style>' + STYLE + '</style>' + HTML; // static markup only; data goes in via textContent
+    widget = find('.widget');
+    if (site.color && (!window.CSS || window.CSS.supports('color', site.color))) host.style.setProperty('--bk', site.color);
+    shadow.querySelectorAll('[data-text]').forEach((element) => { element.textContent = texts[element.dataset.text]; });
+    shadow.querySelectorAll('[data-placeholder]').forEach((element) => { element.placeholder = texts[element.dataset.placeholder]; });
+    shadow.querySelectorAll('[data-label]').forEach((element) => { element.setAttribute('aria-label', texts[element.dataset.label]); });
+    const actions = {
+      toggle: () => (isOpen ? closePanel() : openPanel(true)),
+      close: closePanel,
+      send: submit,
+      mail: sendEmail,
+      again: startNewChat,
+      accept: () => answerInvitation(true),
+      decline: () => answerInvitation(false),
+      nomail: () => { updateRecord((record) => { record.mail = 1; }); render(); },
     };
-    root.addEventListener('click', (e) => {
-      const b = e.target.closest && e.target.closest('[data-a]');
-      if (b) acts[b.dataset.a]();
+    shadow.addEventListener('click', (event) => {
+      const button = event.target.closest && event.target.closest('[data-action]');
+      if (button) actions[button.dataset.action]();
     });
     // keys typed in the widget are not the store's shortcuts
-    root.addEventListener('keydown', (e) => {
-      e.stopPropagation();
-      if (e.key == 'Escape' && isOpen) close();
+    shadow.addEventListener('keydown', (event) => {
+      event.stopPropagation();
+      if (event.key === 'Escape' && isOpen) closePanel();
     });
-    const input = $('input');
-    input.addEventListener('keydown', (e) => {
-      if (e.key == 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode != 229) {
-        e.preventDefault();
+    const input = byTestId('input');
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
         submit();
       }
     });
-    input.addEventListener('input', () => { grow(); typing(); });
-    $('offline').addEventListener('submit', leave);
-    (S().pend || []).forEach((p) => optimistic(p.c, p.x));
-    setState(host.dataset.state);
-    if (isOpen || S().open) open(false);
+    input.addEventListener('input', () => { growInput(); onTyping(); });
+    byTestId('offline').addEventListener('submit', leaveOfflineMessage);
+    (readRecord().pend || []).forEach((pending) => showPending(pending.c, pending.x));
+    setConnectionState(host.dataset.state);
+    if (isOpen || readRecord().open) openPanel(false);
     render();
   }
 
   function start() {
     if (!siteKey || !base) return console.warn('beckon chat: no site key or chat URL');
-    host = d.createElement('div');
+    host = document.createElement('div');
     host.id = 'beckon-chat';
     host.dataset.state = 'idle';
-    root = host.attachShadow({ mode: 'open' });
-    d.body.appendChild(host);
-    w.addEventListener('online', hurry);
+    shadow = host.attachShadow({ mode: 'open' });
+    document.body.appendChild(host);
+    window.addEventListener('online', retryNow);
     // an open socket may outlive the network (or its emulation) for minutes: let it go now
-    w.addEventListener('offline', () => { if (ws) drop(); });
-    w.addEventListener('storage', (e) => { if (e.key == KEY) render(); });
-    d.addEventListener('visibilitychange', () => {
-      if (d.hidden) return;
-      hurry();
-      seen();
+    window.addEventListener('offline', () => { if (socket) dropSocket(); });
+    window.addEventListener('storage', (event) => { if (event.key === STORAGE_KEY) render(); });
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) return;
+      retryNow();
+      markRead();
       render();
     });
     setInterval(() => {
-      if (!ws || ws.readyState != 1) return;
+      if (!socket || socket.readyState !== 1) return;
       // no frame for a minute despite pings: a half-open socket that will never close by itself
-      if (now() - lastRx > 6e4) return drop();
-      tx({ t: 'ping' });
+      if (now() - lastReceivedAt > 6e4) return dropSocket();
+      sendFrame({ t: 'ping' });
     }, 25e3);
     boot();
   }
 
-  w.BeckonChat = {
+  // for tests and the store's page: a read-only picture, and the panel's two buttons
+  window.BeckonChat = {
     state: () => ({
       state: host ? host.dataset.state : 'idle',
-      connected: !!ws && ws.readyState == 1,
-      conversation: conv,
+      connected: !!socket && socket.readyState === 1,
+      conversation,
       lastSeq,
-      unread: ui ? +$('unread').textContent.replace('+', '') || 0 : 0,
-      pending: (S().pend || []).length,
+      unread: widget ? +byTestId('unread').textContent.replace('+', '') || 0 : 0,
+      pending: (readRecord().pend || []).length,
       open: isOpen,
-      visitorId: vid,
-      invitation: inv && inv.id,
-      agentsAvailable: avail,
+      visitorId,
+      invitation: invitation && invitation.id,
+      agentsAvailable,
     }),
-    open: () => open(true),
-    close,
+    open: () => openPanel(true),
+    close: closePanel,
   };
-  if (d.body) start();
-  else d.addEventListener('DOMContentLoaded', start);
-})(window, document, navigator);
+  if (document.body) start();
+  else document.addEventListener('DOMContentLoaded', start);
+})();
