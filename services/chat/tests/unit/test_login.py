@@ -1,7 +1,7 @@
 """Agents' addresses in one normal form, and the login throttle's policy, without I/O."""
 
 from beckon_edge import RateLimiter
-from chat.domain.login import LoginThrottle, address_block, normalise_email
+from chat.agents.domain import LoginThrottle, address_block, normalise_email
 
 
 class FakeClock:
