@@ -35,13 +35,15 @@ from starlette.responses import JSONResponse, Response
 from chat.activity import ActivityFeature
 from chat.adapters import migrations
 from chat.adapters.bus import Bus, Feed, InvitationConsumer, OutboxRelay
+from chat.adapters.sites import SiteCache
 from chat.admin import AdminFeature
 from chat.admin.rules_api import MAX_DOCUMENT_BYTES
-from chat.agents import service as agents_service
+from chat.agents import service as agents
+from chat.agents.domain import LoginThrottle
+from chat.agents.sessions import Sessions
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
-from chat.domain.login import LoginThrottle
 from chat.domain.text import InvalidInput
 from chat.domain.tokens import Signer
 from chat.errors import ChatError
@@ -55,6 +57,7 @@ from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.service import ChatService
 from chat.toolkit import ToolkitFeature
+from chat.uow import UnitOfWorkFactory
 
 log = logging.getLogger("chat")
 WIDGET_JS = resources.files("chat") / "static" / "widget.js"
@@ -159,8 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for site in seed.sites if origins else ():
                     site.allowed_origins = origins
                 async with pool.acquire() as conn:
-                    agents = await apply_seed(conn, seed)
-                log.info("seeded", extra={"file": str(settings.seed_file), "agents": agents})
+                    seeded = await apply_seed(conn, seed)
+                log.info("seeded", extra={"file": str(settings.seed_file), "agents": seeded})
             if settings.create_topics:
                 from beckon_messaging import ensure_topics
 
@@ -184,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def agents_changed(site_id: str, agent_ids: Iterable[str]) -> None:
                 await bus.signal(AgentsChangedSignal(site_id=site_id, agent_ids=sorted(agent_ids)))
 
+            uow = UnitOfWorkFactory(pool, on_commit=relay.kick, on_agents_changed=agents_changed)
             service = ChatService(
                 pool,
                 max_message_chars=settings.max_message_chars,
@@ -192,9 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
 
             async def agent_view(site_id: str, agent_id: str) -> dict[str, Any]:
-                return await agents_service.profile(
-                    uow=service.uow, agent=AgentRef(site_id, agent_id)
-                )
+                return await agents.profile(uow=uow, agent=AgentRef(site_id, agent_id))
 
             async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
                 return await service.conversation_view(site_id, conversation_id)
@@ -218,9 +220,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime = Runtime(
                 settings=settings,
                 service=service,
-                uow=service.uow,
-                sessions=service.sessions,
-                sites=service.sites,
+                uow=uow,
+                sessions=Sessions(uow),
+                sites=SiteCache(uow),
                 features=features,
                 visitors=live,
                 rules=admin,
@@ -247,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
             await invitations.start()
-            tasks.append(asyncio.create_task(_housekeeping(service, settings), name="housekeeping"))
+            tasks.append(asyncio.create_task(_housekeeping(uow, settings), name="housekeeping"))
             for feature in features:
                 started.append(feature)
                 await feature.start(runtime)
@@ -344,12 +346,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _housekeeping(service: ChatService, settings: Settings) -> None:
+async def _housekeeping(uow: UnitOfWorkFactory, settings: Settings) -> None:
     """Agents whose console went quiet go offline (and their teams' presence says so)."""
     while True:
         await asyncio.sleep(min(15.0, settings.agent_offline_after_s / 2))
         try:
-            await service.sweep_absent_agents(settings.agent_offline_after_s)
+            await agents.sweep_absent_agents(uow=uow, older_than_s=settings.agent_offline_after_s)
         except Exception:
             log.exception("presence sweep failed")
 

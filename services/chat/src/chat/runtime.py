@@ -9,9 +9,9 @@ from beckon_edge import RateLimiter
 
 from chat.adapters.bus import Bus, Feed, OutboxRelay
 from chat.adapters.sites import SiteCache
+from chat.agents.domain import LoginThrottle
 from chat.agents.sessions import Sessions
 from chat.config import Settings
-from chat.domain.login import LoginThrottle
 from chat.domain.tokens import Signer
 from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub

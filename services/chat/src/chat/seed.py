@@ -36,8 +36,8 @@ from pydantic import (
 )
 
 from chat.admin.store import publish_site
+from chat.agents.domain import normalise_email
 from chat.agents.service import hash_password
-from chat.domain.login import normalise_email
 
 
 class _Model(BaseModel):

@@ -8,14 +8,10 @@ so concurrent requests on any number of instances never put an agent above their
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import orjson
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from beckon_contracts.ids import uuid7
 from opentelemetry import trace
 
@@ -24,15 +20,11 @@ from chat.adapters import store
 from chat.adapters.sites import SiteCache
 from chat.agents.sessions import Sessions
 from chat.conversations import assignment
-from chat.domain.login import normalise_email
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor, now_utc
 from chat.uow import UnitOfWork as _Tx
 from chat.uow import UnitOfWorkFactory
 
-_hasher = PasswordHasher()
-# verifying against a real hash keeps a wrong e-mail as slow as a wrong password
-_DUMMY_HASH = _hasher.hash("beckon-not-a-password")
 tracer = trace.get_tracer("chat")
 
 
@@ -359,92 +351,6 @@ class ChatService:
             if await store.site_by_id(conn, values["site_id"]) is None:
                 return False
             return await store.insert_invitation(conn, values)
-
-    # --- agents -----------------------------------------------------------------------------
-
-    async def login(self, email: str, password: str) -> asyncpg.Record:
-        async with self.pool.acquire() as conn:
-            row = await store.agent_by_email(conn, normalise_email(email))
-        try:
-            _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            row = None
-        if row is None:
-            raise NotAuthenticated("bad_credentials", "wrong e-mail or password")
-        return row
-
-    async def agent(self, ref: AgentRef) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            row = await store.agent(conn, ref.site_id, ref.agent_id)
-        if row is None:
-            raise NotAuthenticated("unknown_agent", "log in again")
-        return views.agent(row)
-
-    async def me(self, ref: AgentRef) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            row = await store.agent(conn, ref.site_id, ref.agent_id)
-            if row is None:
-                raise NotAuthenticated("unknown_agent", "log in again")
-            site = await store.site_by_id(conn, ref.site_id)
-            teams = await store.teams(conn, ref.site_id)
-        assert site is not None
-        return {
-            "agent": views.agent(row),
-            "site": views.site(site),
-            "teams": [{"team": t["team"], "name": t["name"]} for t in teams],
-        }
-
-    async def set_status(self, ref: AgentRef, status: str) -> dict[str, Any]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_site(conn, ref.site_id)
-            tx = _Tx(conn, ref.site_id)
-            await store.set_agent_status(conn, ref.site_id, ref.agent_id, status, now_utc())
-            await tx.agent_changed(ref.agent_id)
-            if status == "online":
-                await assignment.drain_queues(tx, await self._agent_teams(conn, ref.agent_id))
-            await tx.finish()
-            row = await store.agent(conn, ref.site_id, ref.agent_id)
-        await self._committed(tx)
-        assert row is not None
-        return views.agent(row)
-
-    async def set_preferences(
-        self, ref: AgentRef, *, locale: str | None, settings: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        """The agent's own language and console preferences (notifications, sound, …)."""
-        async with self.pool.acquire() as conn:
-            await store.set_agent_preferences(
-                conn,
-                ref.site_id,
-                ref.agent_id,
-                locale,
-                orjson.dumps(settings).decode() if settings is not None else None,
-            )
-            row = await store.agent(conn, ref.site_id, ref.agent_id)
-        if row is None:
-            raise NotAuthenticated("unknown_agent", "log in again")
-        return views.agent(row)
-
-    async def heartbeat(self, ref: AgentRef) -> None:
-        async with self.pool.acquire() as conn:
-            await store.touch_agent(conn, ref.agent_id, now_utc())
-
-    async def sweep_absent_agents(self, older_than_s: float) -> int:
-        """Agents whose console went silent go offline, and their teams' presence says so."""
-        async with self.pool.acquire() as conn:
-            stale = await store.stale_agents(conn, now_utc() - timedelta(seconds=older_than_s))
-        for row in stale:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await store.lock_site(conn, row["site_id"])
-                tx = _Tx(conn, row["site_id"])
-                await conn.execute(
-                    "UPDATE chat.agents SET status = 'offline' WHERE agent_id = $1",
-                    row["agent_id"],
-                )
-                await tx.agent_changed(row["agent_id"])
-                await tx.finish()
-            await self._committed(tx)
-        return len(stale)
 
     async def agent_conversations(self, ref: AgentRef, scope: str) -> list[dict[str, Any]]:
         async with self.pool.acquire() as conn:

@@ -1,7 +1,7 @@
 """Agents' addresses in one normal form, and the login throttle's policy, without I/O."""
 
 from beckon_edge import RateLimiter
-from chat.domain.login import LoginThrottle, address_block, normalise_email
+from chat.agents.domain import LoginThrottle, address_block, normalise_email
 
 
 class FakeClock:
@@ -25,7 +25,7 @@ def test_an_address_has_one_form_whatever_its_case_width_or_spaces() -> None:
 
 
 def test_a_dotted_capital_i_is_not_the_plain_address() -> None:
-    # Python's lower() and Postgres' lower() disagreed on this one (issue 12)
+    # Python's lower() and Postgres' lower() disagreed on this one
     assert normalise_email("cec\u0130lia@demo.beckon.dev") != "cecilia@demo.beckon.dev"
     assert normalise_email("cec\u0130lia@demo.beckon.dev") == normalise_email(
         "CEC\u0130LIA@DEMO.BECKON.DEV"

@@ -12,7 +12,7 @@ from importlib import resources
 
 import asyncpg
 
-from chat.domain.login import normalise_email
+from chat.agents.domain import normalise_email
 
 log = logging.getLogger("chat.migrations")
 MIGRATION_LOCK = 0x0BEC_5C4E

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 from beckon_observability import trace_carrier
 
+from chat.agents.store import AGENT_ROW as _AGENT
 from chat.domain.assignment import AgentLoad
 from chat.domain.events import OutboxRecord
 
@@ -36,17 +37,6 @@ _MESSAGE = """
 SELECT m.message_id, m.conversation_id, m.seq, m.author, m.agent_id, m.text, m.client_id,
        m.created_at, a.name AS agent_name, a.avatar_url AS agent_avatar_url
 FROM chat.messages m LEFT JOIN chat.agents a ON a.agent_id = m.agent_id
-"""
-
-_AGENT = """
-SELECT a.agent_id, a.site_id, a.email, a.password_hash, a.name, a.avatar_url, a.role,
-       a.max_chats, a.status, a.last_seen_at, a.last_assigned_at, a.locale, a.settings,
-       a.session_version,
-       (SELECT count(*) FROM chat.conversations c
-        WHERE c.agent_id = a.agent_id AND c.status = 'open') AS open_chats,
-       ARRAY(SELECT m.team FROM chat.team_members m
-             WHERE m.agent_id = a.agent_id ORDER BY m.team) AS teams
-FROM chat.agents a
 """
 
 
@@ -91,12 +81,6 @@ async def team_exists(conn: asyncpg.Connection, site_id: str, team: str) -> bool
     return found is not None
 
 
-async def teams(conn: asyncpg.Connection, site_id: str) -> list[Row]:
-    return await conn.fetch(
-        "SELECT team, name FROM chat.teams WHERE site_id = $1 ORDER BY team", site_id
-    )
-
-
 async def online_agents(conn: asyncpg.Connection, site_id: str, team: str) -> int:
     count: int = await conn.fetchval(
         """SELECT count(*) FROM chat.agents a JOIN chat.team_members m USING (agent_id)
@@ -110,51 +94,9 @@ async def online_agents(conn: asyncpg.Connection, site_id: str, team: str) -> in
 # --- agents --------------------------------------------------------------------------------
 
 
-async def agent_by_email(conn: asyncpg.Connection, email: str) -> Row | None:
-    """The agent of an address in its normal form (chat.domain.login.normalise_email)."""
-    return await conn.fetchrow(_AGENT + " WHERE a.email = $1", email)
-
-
-async def agent_session(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
-    """(active, session_version) of an agent, or None when there is no such agent."""
-    return await conn.fetchrow(
-        """SELECT deactivated_at IS NULL AS active, session_version FROM chat.agents
-           WHERE site_id = $1 AND agent_id = $2""",
-        site_id,
-        agent_id,
-    )
-
-
-async def end_sessions(conn: asyncpg.Connection, site_id: str, agent_id: str, version: int) -> bool:
-    """Raise the agent's session version if it is still `version`: True when it was."""
-    done = await conn.execute(
-        """UPDATE chat.agents SET session_version = session_version + 1
-           WHERE site_id = $1 AND agent_id = $2 AND session_version = $3""",
-        site_id,
-        agent_id,
-        version,
-    )
-    return bool(done == "UPDATE 1")
-
-
 async def agent(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
     return await conn.fetchrow(
         _AGENT + " WHERE a.site_id = $1 AND a.agent_id = $2", site_id, agent_id
-    )
-
-
-async def set_agent_preferences(
-    conn: asyncpg.Connection, site_id: str, agent_id: str, locale: str | None, settings: str | None
-) -> None:
-    """Change the agent's own locale and/or merge keys into their settings (JSON text)."""
-    await conn.execute(
-        """UPDATE chat.agents SET locale = coalesce($3, locale),
-                                  settings = settings || coalesce($4::jsonb, '{}'::jsonb)
-           WHERE site_id = $1 AND agent_id = $2""",
-        site_id,
-        agent_id,
-        locale,
-        settings,
     )
 
 
@@ -182,33 +124,6 @@ async def team_members(conn: asyncpg.Connection, site_id: str, team: str) -> lis
         " WHERE tm.site_id = $1 AND tm.team = $2 ORDER BY a.agent_id",
         site_id,
         team,
-    )
-
-
-async def set_agent_status(
-    conn: asyncpg.Connection, site_id: str, agent_id: str, status: str, now: datetime
-) -> None:
-    await conn.execute(
-        """UPDATE chat.agents SET status = $3, last_seen_at = $4
-           WHERE site_id = $1 AND agent_id = $2""",
-        site_id,
-        agent_id,
-        status,
-        now,
-    )
-
-
-async def touch_agent(conn: asyncpg.Connection, agent_id: str, now: datetime) -> None:
-    await conn.execute(
-        "UPDATE chat.agents SET last_seen_at = $2 WHERE agent_id = $1", agent_id, now
-    )
-
-
-async def stale_agents(conn: asyncpg.Connection, before: datetime) -> list[Row]:
-    return await conn.fetch(
-        """SELECT agent_id, site_id FROM chat.agents
-           WHERE status <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < $1)""",
-        before,
     )
 
 

@@ -25,12 +25,12 @@ from chat.adapters import store
 from chat.admin import domain
 from chat.admin import store as admin_store
 from chat.admin.rules_api import current_rules
+from chat.agents.domain import normalise_email
 from chat.agents.service import hash_password
 from chat.api.common import problem, read_body, read_json, runtime
 from chat.api.console import admin_of
 from chat.api.deps import same_origin
 from chat.conversations import assignment
-from chat.domain.login import normalise_email
 from chat.errors import ChatError, Conflict, Forbidden, Gone, Invalid, NotFound
 from chat.refs import AgentRef
 from chat.runtime import Runtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from chat.adapters import store
+from chat.agents.store import AgentStore
 from chat.errors import NotAuthenticated
 from chat.refs import AgentRef
 from chat.uow import UnitsOfWork
@@ -31,7 +31,7 @@ class Sessions:
         cached = self._seen.get(ref)
         if cached is None or now - cached[0] >= SESSION_CHECK_S or version > cached[1]:
             async with self.uow.read(ref.site_id) as tx:
-                row = await store.agent_session(tx.conn, ref.site_id, ref.agent_id)
+                row = await tx.store(AgentStore).session(ref.site_id, ref.agent_id)
             if row is None or not row["active"]:
                 self._seen.pop(ref, None)
                 raise NotAuthenticated("deactivated", "this account is not active; ask an admin")
@@ -49,7 +49,9 @@ class Sessions:
         """Log out: every session of the agent ends, if `version` is still current (an
         older cookie cannot end newer sessions). True when they ended."""
         async with self.uow.read(ref.site_id) as tx:
-            ended = await store.end_sessions(tx.conn, ref.site_id, ref.agent_id, version)
+            ended: bool = await tx.store(AgentStore).end_sessions(
+                ref.site_id, ref.agent_id, version
+            )
         self.forget(ref)
         return ended
 

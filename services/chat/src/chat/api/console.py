@@ -25,6 +25,9 @@ from chat.agents.sessions import SESSION_CHECK_S
 from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
 from chat.api.deps import (
     COOKIE,
+    CurrentAgent,
+    Rt,
+    Valid,
     current_admin,
     current_agent,
     refuse_cross_site,
@@ -32,7 +35,7 @@ from chat.api.deps import (
     session_from_cookie,
 )
 from chat.domain.text import clean_client_id, clean_tags, clean_text
-from chat.errors import ChatError, Invalid, NotFound, TooMany
+from chat.errors import ChatError, Invalid, NotFound
 from chat.features import FrameHandler
 from chat.hub import Connection
 from chat.refs import AgentRef
@@ -97,27 +100,24 @@ async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
 
 
 @router.post("/login")
-async def login(request: Request) -> JSONResponse:
-    rt = runtime(request)
-    body = await read_body(request, LoginBody)
-    # failures count per client address (spraying) and per account from that address
-    # (guessing), so a stranger elsewhere cannot lock the agent out (docs/chat.md)
-    client = client_ip(request, rt.settings.trusted_proxies)
-    wait = rt.login_throttle.admit(body.email, client)
-    if wait > 0:
-        raise TooMany("rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait)
-    row = await rt.service.login(body.email, body.password)
-    rt.login_throttle.succeeded(body.email, client)
+async def login(request: Request, rt: Rt, body: Valid[LoginBody]) -> JSONResponse:
+    """Log in with e-mail and password: the session cookie and the agent's profile."""
+    done = await agents.login(
+        uow=rt.uow,
+        throttle=rt.login_throttle,
+        email=body.email,
+        password=body.password,
+        client=client_ip(request, rt.settings.trusted_proxies),
+    )
     token = rt.signer.agent_token(
-        site_id=row["site_id"],
-        agent_id=row["agent_id"],
-        session_version=row["session_version"],
+        site_id=done.agent.site_id,
+        agent_id=done.agent.agent_id,
+        session_version=done.session_version,
         ttl_s=rt.settings.agent_session_ttl_s,
         now=time.time(),
     )
-    agent = AgentRef(row["site_id"], row["agent_id"])
-    rt.sessions.forget(agent)  # a session begun here is known here at once
-    answer = JSONResponse({"agent": await agents.profile(uow=rt.uow, agent=agent)})
+    rt.sessions.forget(done.agent)  # a session begun here is known here at once
+    answer = JSONResponse({"agent": done.profile})
     answer.set_cookie(
         COOKIE,
         token,
@@ -131,9 +131,8 @@ async def login(request: Request) -> JSONResponse:
 
 
 @router.post("/logout", status_code=204)
-async def logout(request: Request) -> Response:
+async def logout(request: Request, rt: Rt) -> Response:
     """Ends every session of the agent (each console of theirs, on every instance)."""
-    rt = runtime(request)
     refuse_cross_site(request)
     cookie = request.cookies.get(COOKIE)
     if cookie:
@@ -150,16 +149,15 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/me")
-async def me(request: Request) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    return await rt.service.me(agent)
+async def me(rt: Rt, agent: CurrentAgent) -> dict[str, Any]:
+    """The agent, their site and its teams (what the console starts with)."""
+    return await agents.me(uow=rt.uow, agent=agent)
 
 
 @router.post("/status")
-async def set_status(request: Request) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    body = await read_body(request, StatusBody)
-    return {"agent": await rt.service.set_status(agent, body.status)}
+async def set_status(rt: Rt, agent: CurrentAgent, body: Valid[StatusBody]) -> dict[str, Any]:
+    """Go online or away."""
+    return {"agent": await agents.set_status(uow=rt.uow, agent=agent, status=body.status)}
 
 
 async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
@@ -169,15 +167,12 @@ async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
 
 
 @router.post("/me/preferences")
-async def preferences(request: Request) -> dict[str, Any]:
+async def preferences(rt: Rt, agent: CurrentAgent, body: Valid[PreferencesBody]) -> dict[str, Any]:
     """The agent's language (`en`, `fi`) and console settings (notifications, sound, …)."""
-    rt, agent = await agent_of(request)
-    body = await read_body(request, PreferencesBody)
-    if body.settings is not None and len(body.settings) > 50:
-        raise Invalid("invalid", "settings: at most 50 keys")
-    return {
-        "agent": await rt.service.set_preferences(agent, locale=body.locale, settings=body.settings)
-    }
+    changed = await agents.set_preferences(
+        uow=rt.uow, agent=agent, locale=body.locale, settings=body.settings
+    )
+    return {"agent": changed}
 
 
 @router.get("/conversations")
@@ -304,7 +299,7 @@ async def agent_socket(ws: WebSocket) -> None:
     visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
     last_beat = 0.0
     try:
-        await rt.service.heartbeat(agent)
+        await agents.heartbeat(uow=rt.uow, agent=agent)
         last_beat = time.monotonic()
         connection.start({"t": "hello", "agent": profile})
         while True:
@@ -313,7 +308,7 @@ async def agent_socket(ws: WebSocket) -> None:
                 await ws.close(code=4413, reason="frame too large")
                 return
             if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
-                await rt.service.heartbeat(agent)
+                await agents.heartbeat(uow=rt.uow, agent=agent)
                 last_beat = time.monotonic()
             await _on_agent_frame(rt, connection, agent, text, visitors)
     except WebSocketDisconnect:
