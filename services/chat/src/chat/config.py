@@ -82,7 +82,7 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     socket_message_burst: int = Field(default=30, ge=1)
     max_message_chars: int = Field(default=4000, ge=1, le=4000)
     max_ws_frame_bytes: int = Field(default=32_768, ge=1024)
-    # --- the public edge (issue 12) ------------------------------------------------------
+    # --- the public edge ----------------------------------------------------------------
 
     agent_offline_after_s: float = Field(
         default=60.0, gt=0, description="An agent without a console heartbeat goes offline"
@@ -92,7 +92,7 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     )
     outbox_poll_s: float = Field(default=1.0, gt=0)
 
-    # --- the agent console (issue 5) -------------------------------------------------------
+    # --- the agent console ---------------------------------------------------------------
     triggers_url: str = Field(
         default="http://127.0.0.1:8002",
         description="The triggers service's HTTP address: rule backtests and stats for admins",

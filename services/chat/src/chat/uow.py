@@ -10,7 +10,7 @@ It owns the connection and the transaction. While it is open it collects what th
 must tell the world: outbox records (`emit`, `publish`), teams whose presence changed and
 agents whose consoles must hear of it (`agent_changed`). On a clean exit it stores the
 teams' presence and the outbox in the same transaction and commits; then it wakes the outbox
-relay and tells the agents' consoles. On an exception nothing of it happened.
+relay (when it stored records) and tells the agents' consoles. On an exception nothing of it happened.
 
 `lock=True` holds the site's assignment lock for the transaction: every change that moves a
 conversation between queue and agents takes it, so concurrent requests on any number of
@@ -154,6 +154,7 @@ class UnitOfWorkFactory:
 
     async def committed(self, tx: UnitOfWork) -> None:
         """What follows a committed unit: the relay publishes, consoles hear of agents."""
-        self._on_commit()
+        if tx.records:
+            self._on_commit()
         if tx.agents:
             await self._on_agents_changed(tx.site_id, tx.agents)

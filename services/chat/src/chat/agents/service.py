@@ -135,8 +135,8 @@ async def set_preferences(
 
 async def heartbeat(*, uow: UnitsOfWork, agent: AgentRef) -> None:
     """The agent's console is still open (the presence sweep leaves them be)."""
-    # a touch that tells nobody: no transaction, no outbox, no relay to wake
-    async with uow.read(agent.site_id) as tx:
+    # a touch that tells nobody: the unit stores no outbox records and wakes no relay
+    async with uow(agent.site_id) as tx:
         await tx.store(AgentStore).touch(agent.agent_id, now_utc())
 
 

@@ -48,7 +48,7 @@ class Sessions:
     async def end(self, ref: AgentRef, version: int) -> bool:
         """Log out: every session of the agent ends, if `version` is still current (an
         older cookie cannot end newer sessions). True when they ended."""
-        async with self.uow.read(ref.site_id) as tx:
+        async with self.uow(ref.site_id) as tx:
             ended: bool = await tx.store(AgentStore).end_sessions(
                 ref.site_id, ref.agent_id, version
             )
