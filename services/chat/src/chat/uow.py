@@ -10,7 +10,8 @@ It owns the connection and the transaction. While it is open it collects what th
 must tell the world: outbox records (`emit`, `publish`), teams whose presence changed and
 agents whose consoles must hear of it (`agent_changed`). On a clean exit it stores the
 teams' presence and the outbox in the same transaction and commits; then it wakes the outbox
-relay (when it stored records) and tells the agents' consoles. On an exception nothing of it happened.
+relay (when it stored records) and tells the agents' consoles. On an exception nothing of it
+happened.
 
 `lock=True` holds the site's assignment lock for the transaction: every change that moves a
 conversation between queue and agents takes it, so concurrent requests on any number of
