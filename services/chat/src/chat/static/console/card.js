@@ -526,7 +526,7 @@ function open(slot, visitorId, conversationId) {
   }
   slot.conversationId = conversationId || null;
   render(slot);
-  // console.js re-announces the open conversation on every reload of it: refetch at most
+  // chats/conversation.js re-announces the open conversation on every reload of it: refetch at most
   // every few seconds (the timer below keeps the card fresh anyway)
   if (!slot.data || Date.now() - slot.loadedAt > 3000) load(slot, !!slot.data);
   schedule();

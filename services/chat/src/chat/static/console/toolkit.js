@@ -696,7 +696,7 @@ function init() {
   var input = $('reply-input');
   var composer = $('composer');
   if (!input || !composer) return;
-  // capture on the form: runs before console.js's own keydown on the textarea (Enter sends)
+  // capture on the form: runs before chats/composer.js's own keydown on the textarea (Enter sends)
   composer.addEventListener('keydown', onComposerKey, true);
   input.addEventListener('input', updatePicker);
   input.addEventListener('blur', function () { setTimeout(closePicker, 150); });

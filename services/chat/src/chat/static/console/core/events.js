@@ -22,6 +22,3 @@ export function emit(name, data) {
     try { fn(data); } catch (e) { if (window.console) window.console.error(name, e); }
   });
 }
-
-/** @param {string} name */
-export function hasListener(name) { return (listeners.get(name) || []).length > 0; }

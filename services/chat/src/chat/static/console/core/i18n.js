@@ -8,7 +8,6 @@ const dictionaries = { en: en, fi: fi };
 
 export const i18n = {
   locale: 'en',
-  locales: Object.keys(dictionaries),
   has: function (key) { return key in dictionaries.en || key in (dictionaries[i18n.locale] || {}); },
   set: function (locale) {
     i18n.locale = dictionaries[locale] ? locale : 'en';
