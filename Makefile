@@ -38,10 +38,19 @@ test: install browser kafka ## run the full suite: unit, integration (real broke
 test-fast: install ## unit tests only
 	@$(UV) run pytest -m "not integration and not e2e"
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install node_modules ## ruff (lint + format check), mypy, and eslint on the JavaScript
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
+	@npm run --silent lint
+
+# the JavaScript linter only (package.json, pinned in package-lock.json); nothing is built
+node_modules: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "npm is missing: install Node.js 18.18+ (Debian: apt-get install nodejs npm) for the JS linter"; exit 1; }
+	@echo "==> installing the JavaScript linter (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch node_modules
 
 fmt: install ## apply ruff's formatting and safe fixes
 	@$(UV) run ruff check --fix .
@@ -58,4 +67,4 @@ bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/console.py
 
 clean: ## remove caches and the dev stack's state
-	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis node_modules

@@ -36,10 +36,37 @@ async def agent_console(
         "data-state", "connected", timeout=WAIT_MS
     )
     if locale is not None:
-        await page.evaluate("locale => Beckon.i18n.set(locale)", locale)
+        await set_locale(page, locale)
     if status is not None:
         await set_status(page, status)
     return page
+
+
+# The console is ES modules: a test reaches its parts by importing them in the page, which
+# gives the very instances the console runs (a module is evaluated once per URL).
+
+
+async def console_api(page: Page, method: str, path: str, body: Any = None) -> Any:
+    """A call in the console's own session (core/api.js: same origin, its cookie)."""
+    return await page.evaluate(
+        """async ([method, path, body]) => {
+            const { api } = await import('/console/core/api.js');
+            return api(method, path, body === null ? undefined : body);
+        }""",
+        [method, path, body],
+    )
+
+
+async def set_locale(page: Page, locale: str) -> None:
+    """The page's language, as the language menu sets it but without saving it."""
+    await page.evaluate(
+        "async (locale) => (await import('/console/core/i18n.js')).i18n.set(locale)", locale
+    )
+
+
+async def agent_id(page: Page) -> str:
+    """The logged-in agent's id (core/me.js)."""
+    return str(await page.evaluate("async () => (await import('/console/core/me.js')).me.agent.id"))
 
 
 async def set_status(page: Page, status: str) -> None:

@@ -4,7 +4,7 @@ A visitor browses the demo store (real snippet → tracker → Kafka → chat's 
 looks at two products, puts one in the cart and, on the second look at it, is invited by the
 triggers worker's rule. They accept and write. The agent (Anna) opens the conversation: the
 card beside it shows the pages and products the visitor viewed and the cart's value, in the
-agent's locale; the same card opens as a drawer from anywhere (`Beckon.card.show`). The
+agent's locale; the same card opens as a drawer from anywhere (`showCard` in card.js). The
 conversation is closed at the end.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from chat.domain.visitors import pseudonym
-from consoles import agent_console, triggers_knows
+from consoles import agent_console, console_api, set_locale, triggers_knows
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -33,7 +33,8 @@ async def conversation_of(page: Page, visitor_id: str) -> str:
     for _ in range(150):
         found = await page.evaluate(
             """async (visitor) => {
-                const data = await Beckon.api('GET', '/conversations?scope=all');
+                const { api } = await import('/console/core/api.js');
+                const data = await api('GET', '/conversations?scope=all');
                 const list = Array.isArray(data) ? data : (data.conversations || []);
                 const mine = list.find((c) => c.visitor_id === visitor
                                               && (c.status === 'open' || c.status === 'queued'));
@@ -48,12 +49,8 @@ async def conversation_of(page: Page, visitor_id: str) -> str:
 
 
 async def status_of(page: Page, conversation_id: str) -> str:
-    return str(
-        await page.evaluate(
-            "(id) => Beckon.api('GET', '/conversations/' + id).then((d) => d.conversation.status)",
-            conversation_id,
-        )
-    )
+    found = await console_api(page, "GET", f"/conversations/{conversation_id}")
+    return str(found["conversation"]["status"])
 
 
 async def test_the_card_beside_the_conversation_shows_what_the_visitor_did(
@@ -144,26 +141,28 @@ async def test_the_card_beside_the_conversation_shows_what_the_visitor_did(
     )
 
     # in Finnish: the card's words and the money format follow the agent's language
-    await agent.evaluate("Beckon.i18n.set('fi')")
+    await set_locale(agent, "fi")
     await expect(card.get_by_test_id("card-history").locator("h3")).to_have_text("Historia")
     await expect(card.get_by_test_id("card-cart-value")).to_have_text("129,90\u00a0€")
     await expect(card.get_by_test_id("card-name")).to_have_text(pseudonym(visitor_id)["fi"])
     await expect(count).to_have_text(re.compile(r"^(1 viesti|[02-9]\d* viestiä)$"))
     # the language's own plural forms (Intl.PluralRules), in both languages
-    forms = await agent.evaluate(
-        "() => [1, 2, 0].map((n) => Beckon.plural('card.conversation.messages', n))"
-    )
+    plurals = """async (ns) => {
+        const { plural } = await import('/console/core/i18n.js');
+        return ns.map((n) => plural('card.conversation.messages', n));
+    }"""
+    forms = await agent.evaluate(plurals, [1, 2, 0])
     assert forms == ["1 viesti", "2 viestiä", "0 viestiä"]
-    await agent.evaluate("Beckon.i18n.set('en')")
-    forms = await agent.evaluate(
-        "() => [1, 2, 0, 1.5].map((n) => Beckon.plural('card.conversation.messages', n))"
-    )
+    await set_locale(agent, "en")
+    forms = await agent.evaluate(plurals, [1, 2, 0, 1.5])
     assert forms == ["1 message", "2 messages", "0 messages", "1.5 messages"]
-    await agent.evaluate("Beckon.i18n.set('fi')")
-    await agent.evaluate("Beckon.i18n.set('en')")
+    await set_locale(agent, "fi")
+    await set_locale(agent, "en")
 
     # the same card as a drawer over another view (what the live visitors list opens)
-    await agent.evaluate("(id) => Beckon.card.show(id)", visitor_id)
+    await agent.evaluate(
+        "async (id) => (await import('/console/card.js')).showCard(id)", visitor_id
+    )
     drawer = agent.get_by_test_id("card-drawer")
     await expect(drawer.get_by_test_id("visitor-card")).to_have_attribute(
         "data-state", "ready", timeout=WAIT_MS

@@ -25,7 +25,7 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.topics import RULES_STATS
-from consoles import agent_console
+from consoles import agent_console, agent_id, console_api
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
@@ -33,14 +33,6 @@ ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
 WAIT_MS = 30_000
-
-
-async def console_api(page: Page, method: str, path: str, body: Any = None) -> Any:
-    """A call in the console's own session (Beckon.api: same origin, its cookie)."""
-    return await page.evaluate(
-        "([method, path, body]) => Beckon.api(method, path, body === null ? undefined : body)",
-        [method, path, body],
-    )
 
 
 async def anna_has_a_chat(page: Page, stack: ChatStack, visitor_id: str) -> str:
@@ -60,7 +52,7 @@ async def anna_has_a_chat(page: Page, stack: ChatStack, visitor_id: str) -> str:
         )
         assert started.status_code in (200, 201), started.text
     conversation_id = str(started.json()["conversation"]["id"])
-    me = await page.evaluate("() => Beckon.agent.id")
+    me = await agent_id(page)
     found = (await console_api(page, "GET", f"/conversations/{conversation_id}"))["conversation"]
     if found["status"] == "queued":
         await console_api(page, "POST", f"/conversations/{conversation_id}/pickup")
@@ -142,7 +134,7 @@ async def test_anna_sees_her_chat_in_reports_in_two_languages_and_exports_csv(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
     page = await agent_console(await new_context(accept_downloads=True), chat_stack)
-    me = await page.evaluate("() => Beckon.agent.id")
+    me = await agent_id(page)
     rule_id = f"e2e-reports-{uuid.uuid4().hex[:8]}"
     await rule_stats(chat_stack, rule_id)
 

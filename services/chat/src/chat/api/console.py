@@ -52,8 +52,9 @@ CONSOLE_CSP = (
     "form-action 'self'"
 )
 STATIC = resources.files("chat") / "static" / "console"
-# the console's own files: one script and one stylesheet per feature (no sub-folders)
-ASSET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,40}\.(js|css)")
+# the console's own files: ES modules and stylesheets, at most one folder deep (core/, chats/,
+# i18n/); no dots but the extension's, so never a path outside the folder
+ASSET_NAME = re.compile(r"(?:[a-z][a-z0-9_-]{0,40}/)?[a-z][a-z0-9_-]{0,40}\.(js|css)")
 MEDIA_TYPES = {"js": "text/javascript", "css": "text/css"}
 
 
@@ -265,7 +266,7 @@ async def console_page() -> Response:
     return _page("index.html", "text/html; charset=utf-8")
 
 
-@pages.get("/console/{asset}", include_in_schema=False)
+@pages.get("/console/{asset:path}", include_in_schema=False)
 async def console_asset(asset: str) -> Response:
     match = ASSET_NAME.fullmatch(asset)
     if match is None or not (STATIC / asset).is_file():

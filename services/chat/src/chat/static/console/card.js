@@ -1,798 +1,602 @@
 /* Beckon console feature: the visitor card.
  *
  * Beside the open conversation (in <aside id="card-panel">) and, from the live visitors list,
- * as a drawer over the page: Beckon.card.show(visitorId) / Beckon.card.hide().
+ * as a drawer over the page: showCard(visitorId) / hideCard().
  * Data: GET /v1/console/visitors/{id}/card (identity, live score, source, history by visit,
  * past conversations with transcripts, leads); older history with ?before=<cursor>.
- * Every server string goes in with textContent (Beckon.h); links only for http(s) URLs.
+ * Every server string goes in with textContent (h); links only for http(s) URLs.
  */
-'use strict';
+import { api } from './core/api.js';
+import { $, clear, h } from './core/dom.js';
+import { on } from './core/events.js';
+import { fmt, visitorDevice, visitorLabel, visitorSource } from './core/format.js';
+import { i18n, plural, t } from './core/i18n.js';
 
-(function () {
-  var B = window.Beckon;
-  var h = B.h;
-  var t = B.t;
-  var fmt = B.fmt;
-  var REFRESH_MS = 10000;
+var REFRESH_MS = 10000;
 
-  B.i18n.add('en', {
-    'card.title': 'Visitor',
-    'card.anonymous': 'Anonymous visitor',
-    'card.loading': 'Loading the visitor…',
-    'card.error': 'Could not load the visitor: {error}',
-    'card.notFound': 'Nothing is known about this visitor yet.',
-    'card.retry': 'Retry',
-    'card.close': 'Close',
-    'card.score': 'Score',
-    'card.noScore': 'No score yet',
-    'card.segment.cold': 'Cold',
-    'card.segment.warm': 'Warm',
-    'card.segment.hot': 'Hot',
-    'card.breakdown': 'What made the score',
-    'card.breakdown.none': 'No scored behaviour yet.',
-    'card.breakdown.unknown': 'The parts of this score arrive with the visitor’s next action.',
-    'card.source': 'Source',
-    'card.source.direct': 'Direct',
-    'card.source.medium': 'Medium',
-    'card.source.campaign': 'Campaign',
-    'card.source.referrer': 'Referrer',
-    'card.returning': 'Returning visitor',
-    'card.new': 'New visitor',
-    'card.visits.one': '{n} visit',
-    'card.visits.other': '{n} visits',
-    'card.traits': 'Identified as',
-    'card.traits.none': 'Not identified.',
-    'card.identity.name': 'Name',
-    'card.identity.email': 'E-mail',
-    'card.now': 'Now',
-    'card.now.page': 'On page',
-    'card.now.cart': 'Cart',
-    'card.now.emptyCart': 'Empty cart',
-    'card.now.items.one': '{n} item',
-    'card.now.items.other': '{n} items',
-    'card.summary': 'Viewed {products} · {pages}',
-    'card.summary.products.one': '{n} product',
-    'card.summary.products.other': '{n} products',
-    'card.summary.pages.one': '{n} page',
-    'card.summary.pages.other': '{n} pages',
-    'card.summary.cart': 'cart {value}',
-    'card.summary.orders.one': '{n} order, {value}',
-    'card.summary.orders.other': '{n} orders, {value}',
-    'card.history': 'History',
-    'card.history.none': 'No recorded activity.',
-    'card.visit': 'Visit {date}',
-    'card.more': 'Show older activity',
-    'card.event.page.viewed': 'Viewed page',
-    'card.event.product.viewed': 'Viewed product',
-    'card.event.cart.updated': 'Cart updated',
-    'card.event.checkout.started': 'Started checkout',
-    'card.event.order.completed': 'Ordered',
-    'card.event.visitor.identified': 'Identified',
-    'card.event.custom.tracked': 'Event',
-    'card.event.items.one': '{n} item',
-    'card.event.items.other': '{n} items',
-    'card.event.order': 'Order {id}',
-    'card.conversations': 'Past conversations',
-    'card.conversations.current': 'Current conversation',
-    'card.conversations.none': 'No conversations yet.',
-    'card.conversations.noPast': 'No earlier conversations.',
-    'card.conversation.messages.one': '{n} message',
-    'card.conversation.messages.other': '{n} messages',
-    'card.conversation.noAgent': 'No agent',
-    'card.conversation.status.open': 'Open',
-    'card.conversation.status.queued': 'Waiting',
-    'card.conversation.status.closed': 'Closed',
-    'card.conversation.status.offline': 'Offline message',
-    'card.conversation.show': 'Show transcript',
-    'card.conversation.hide': 'Hide transcript',
-    'card.conversation.current': 'This conversation',
-    'card.author.visitor': 'Visitor',
-    'card.author.system': 'Beckon',
-    'card.leads': 'Leads',
-    'card.leads.none': 'No leads from this visitor.',
-    'card.validation.contact_only': 'Contact only',
-    'card.validation.interested': 'Interested',
-    'card.validation.qualified': 'Qualified',
-    'card.validation.ready_to_buy': 'Ready to buy',
-    'card.factor.page_view': 'Page views',
-    'card.factor.product_view': 'Product views',
-    'card.factor.repeat_product_view': 'Repeat product views',
-    'card.factor.seen_price': 'Saw pricing',
-    'card.factor.cart_add': 'Added to cart',
-    'card.factor.cart_value': 'Cart value',
-    'card.factor.checkout_started': 'Started checkout',
-    'card.factor.order_completed': 'Ordered',
-    'card.factor.return_visit': 'Came back',
-    'card.factor.campaign_arrival': 'Came from a campaign',
-    'card.factor.email_arrival': 'Came from an e-mail',
-    'card.factor.identified': 'Identified',
-    'card.factor.chat_accepted': 'Accepted a chat',
-  });
-  B.i18n.add('fi', {
-    'card.title': 'Kävijä',
-    'card.anonymous': 'Tuntematon kävijä',
-    'card.loading': 'Ladataan kävijää…',
-    'card.error': 'Kävijän tietoja ei saatu: {error}',
-    'card.notFound': 'Tästä kävijästä ei vielä tiedetä mitään.',
-    'card.retry': 'Yritä uudelleen',
-    'card.close': 'Sulje',
-    'card.score': 'Pisteet',
-    'card.noScore': 'Ei pisteitä vielä',
-    'card.segment.cold': 'Kylmä',
-    'card.segment.warm': 'Lämmin',
-    'card.segment.hot': 'Kuuma',
-    'card.breakdown': 'Mistä pisteet tulivat',
-    'card.breakdown.none': 'Ei pisteytettyä toimintaa vielä.',
-    'card.breakdown.unknown': 'Pisteiden erittely tulee kävijän seuraavan toiminnon myötä.',
-    'card.source': 'Lähde',
-    'card.source.direct': 'Suora',
-    'card.source.medium': 'Kanava',
-    'card.source.campaign': 'Kampanja',
-    'card.source.referrer': 'Viittaaja',
-    'card.returning': 'Palaava kävijä',
-    'card.new': 'Uusi kävijä',
-    'card.visits.one': '{n} käynti',
-    'card.visits.other': '{n} käyntiä',
-    'card.traits': 'Tunnistettu',
-    'card.traits.none': 'Ei tunnistettu.',
-    'card.identity.name': 'Nimi',
-    'card.identity.email': 'Sähköposti',
-    'card.now': 'Nyt',
-    'card.now.page': 'Sivulla',
-    'card.now.cart': 'Ostoskori',
-    'card.now.emptyCart': 'Tyhjä ostoskori',
-    'card.now.items.one': '{n} tuote',
-    'card.now.items.other': '{n} tuotetta',
-    'card.summary': 'Katsottu: {products} · {pages}',
-    'card.summary.products.one': '{n} tuote',
-    'card.summary.products.other': '{n} tuotetta',
-    'card.summary.pages.one': '{n} sivu',
-    'card.summary.pages.other': '{n} sivua',
-    'card.summary.cart': 'kori {value}',
-    'card.summary.orders.one': '{n} tilaus, {value}',
-    'card.summary.orders.other': '{n} tilausta, {value}',
-    'card.history': 'Historia',
-    'card.history.none': 'Ei tallennettua toimintaa.',
-    'card.visit': 'Käynti {date}',
-    'card.more': 'Näytä vanhempaa toimintaa',
-    'card.event.page.viewed': 'Katsoi sivua',
-    'card.event.product.viewed': 'Katsoi tuotetta',
-    'card.event.cart.updated': 'Ostoskori muuttui',
-    'card.event.checkout.started': 'Aloitti kassan',
-    'card.event.order.completed': 'Tilasi',
-    'card.event.visitor.identified': 'Tunnistettu',
-    'card.event.custom.tracked': 'Tapahtuma',
-    'card.event.items.one': '{n} tuote',
-    'card.event.items.other': '{n} tuotetta',
-    'card.event.order': 'Tilaus {id}',
-    'card.conversations': 'Aiemmat keskustelut',
-    'card.conversations.current': 'Nykyinen keskustelu',
-    'card.conversations.none': 'Ei keskusteluja vielä.',
-    'card.conversations.noPast': 'Ei aiempia keskusteluja.',
-    'card.conversation.messages.one': '{n} viesti',
-    'card.conversation.messages.other': '{n} viestiä',
-    'card.conversation.noAgent': 'Ei agenttia',
-    'card.conversation.status.open': 'Avoin',
-    'card.conversation.status.queued': 'Jonossa',
-    'card.conversation.status.closed': 'Suljettu',
-    'card.conversation.status.offline': 'Jätetty viesti',
-    'card.conversation.show': 'Näytä keskustelu',
-    'card.conversation.hide': 'Piilota keskustelu',
-    'card.conversation.current': 'Tämä keskustelu',
-    'card.author.visitor': 'Kävijä',
-    'card.author.system': 'Beckon',
-    'card.leads': 'Liidit',
-    'card.leads.none': 'Ei liidejä tältä kävijältä.',
-    'card.validation.contact_only': 'Vain yhteystiedot',
-    'card.validation.interested': 'Kiinnostunut',
-    'card.validation.qualified': 'Kvalifioitu',
-    'card.validation.ready_to_buy': 'Valmis ostamaan',
-    'card.factor.page_view': 'Sivujen katselut',
-    'card.factor.product_view': 'Tuotteiden katselut',
-    'card.factor.repeat_product_view': 'Toistuvat tuotekatselut',
-    'card.factor.seen_price': 'Näki hinnaston',
-    'card.factor.cart_add': 'Lisäsi koriin',
-    'card.factor.cart_value': 'Ostoskorin arvo',
-    'card.factor.checkout_started': 'Aloitti kassan',
-    'card.factor.order_completed': 'Tilasi',
-    'card.factor.return_visit': 'Palasi',
-    'card.factor.campaign_arrival': 'Tuli kampanjasta',
-    'card.factor.email_arrival': 'Tuli sähköpostista',
-    'card.factor.identified': 'Tunnistettu',
-    'card.factor.chat_accepted': 'Hyväksyi chatin',
-  });
+// One card per place: the panel beside the conversation, the drawer over any view.
+function Slot(name) {
+  this.name = name;
+  this.visitorId = null;
+  this.conversationId = null;
+  this.data = null;        // the first page's answer
+  this.older = [];         // visits from "show older" pages
+  this.next = null;        // cursor of the next older page
+  this.error = null;
+  this.loading = false;
+  this.expanded = {};      // conversation id -> true
+  this.request = 0;
+  this.loadedAt = 0;
+  this.root = null;
+}
 
-  // One card per place: the panel beside the conversation, the drawer over any view.
-  function Slot(name) {
-    this.name = name;
-    this.visitorId = null;
-    this.conversationId = null;
-    this.data = null;        // the first page's answer
-    this.older = [];         // visits from "show older" pages
-    this.next = null;        // cursor of the next older page
-    this.error = null;
-    this.loading = false;
-    this.expanded = {};      // conversation id -> true
-    this.request = 0;
-    this.loadedAt = 0;
-    this.root = null;
-  }
+var panel = new Slot('panel');
+var drawer = new Slot('drawer');
+var drawerNode = null;
+var refreshTimer = null;
 
-  var panel = new Slot('panel');
-  var drawer = new Slot('drawer');
-  var drawerNode = null;
-  var refreshTimer = null;
+// ---------------------------------------------------------------- data
 
-  // ---------------------------------------------------------------- data
+function cardPath(id, before) {
+  return '/visitors/' + encodeURIComponent(id) + '/card' + (before ? '?before=' + encodeURIComponent(before) : '');
+}
 
-  function cardPath(id, before) {
-    return '/visitors/' + encodeURIComponent(id) + '/card' + (before ? '?before=' + encodeURIComponent(before) : '');
-  }
-
-  function load(slot, quiet) {
-    var id = slot.visitorId;
-    if (!id) return Promise.resolve();
-    var request = ++slot.request;
-    slot.loadedAt = Date.now();
-    if (!quiet) { slot.loading = true; render(slot); }
-    return B.api('GET', cardPath(id)).then(function (data) {
-      if (request !== slot.request || slot.visitorId !== id) return;
-      var changed = JSON.stringify(data) !== JSON.stringify(slot.data);
-      slot.loading = false;
-      slot.error = null;
-      if (!changed && quiet) return;
-      slot.data = data;
-      slot.older = [];
-      slot.next = data.history ? data.history.next : null;
-      render(slot);
-    }, function (e) {
-      if (request !== slot.request || slot.visitorId !== id) return;
-      slot.loading = false;
-      if (quiet && slot.data) return;  // keep what is shown; the next refresh tries again
-      slot.data = null;
-      slot.error = e;
-      render(slot);
-    });
-  }
-
-  function loadOlder(slot) {
-    var id = slot.visitorId;
-    var cursor = slot.next;
-    if (!id || !cursor) return;
-    slot.next = null;
-    render(slot);
-    B.api('GET', cardPath(id, cursor)).then(function (data) {
-      if (slot.visitorId !== id) return;
-      slot.older = slot.older.concat(data.history.visits);
-      slot.next = data.history.next;
-      render(slot);
-    }, function () {
-      slot.next = cursor;
-      render(slot);
-    });
-  }
-
-  // The history of every loaded page, with a visit split across two pages joined again.
-  function allVisits(slot) {
-    var visits = (slot.data && slot.data.history ? slot.data.history.visits : []).slice();
-    slot.older.forEach(function (v) {
-      var last = visits[visits.length - 1];
-      if (last && v.session_id && last.session_id === v.session_id) {
-        visits[visits.length - 1] = Object.assign({}, last, {
-          started_at: v.started_at,
-          events: last.events.concat(v.events),
-        });
-      } else {
-        visits.push(v);
-      }
-    });
-    return visits;
-  }
-
-  // ---------------------------------------------------------------- small pieces
-
-  function section(key, testid, children) {
-    return h('section', { className: 'card-section', testid: testid }, [
-      h('h3', { className: 'card-h', i18n: key }),
-    ].concat(children));
-  }
-
-  function empty(key) { return h('p', { className: 'card-empty', i18n: key }); }
-
-  function safeHref(url) {
-    return typeof url === 'string' && /^https?:\/\//i.test(url) ? url : null;
-  }
-
-  function pageLink(url, title) {
-    var href = safeHref(url);
-    var label = title || url || t('common.none');
-    if (!href) return h('span', { className: 'card-page', text: label });
-    return h('a', {
-      className: 'card-page',
-      text: label,
-      attrs: { href: href, target: '_blank', rel: 'noopener noreferrer', title: url },
-    });
-  }
-
-  function factorLabel(key) {
-    var k = 'card.factor.' + key;
-    return B.i18n.has(k) ? t(k) : String(key).replace(/[_-]+/g, ' ');
-  }
-
-  function segmentLabel(segment) {
-    if (!segment) return t('common.none');
-    var k = 'card.segment.' + segment;
-    return B.i18n.has(k) ? t(k) : segment;
-  }
-
-  function count(n) { return fmt.number(n || 0); }
-
-  // "1 item" / "3 items": the language's plural forms (core.js)
-  function plural(key, n, vars) { return B.plural(key, n || 0, vars); }
-
-  function summaryText(products, pages) {
-    return t('card.summary', { products: plural('card.summary.products', products), pages: plural('card.summary.pages', pages) });
-  }
-
-  // ---------------------------------------------------------------- sections
-
-  function header(slot, data) {
-    var identity = data.identity || {};
-    var live = data.live;
-    var title = B.visitorLabel(identity.label, identity.name || identity.email || t('card.anonymous'));
-    var closeButton = slot.name === 'drawer'
-      ? h('button', {
-        className: 'btn btn-ghost card-close',
-        testid: 'card-close',
-        i18n: 'card.close',
-        attrs: { type: 'button' },
-        on: { click: hide },
-      })
-      : null;
-    var summary = data.summary || {};
-    var bits = [summaryText(summary.products, summary.pages)];
-    var cart = data.now && data.now.cart;
-    if (cart && cart.value) bits.push(t('card.summary.cart', { value: fmt.money(cart.value, cart.currency) }));
-    var orderTotal = 0;
-    var orderCurrency = null;
-    allVisits(slot).forEach(function (v) {
-      if (v.summary && v.summary.order_value) {
-        orderTotal += v.summary.order_value;
-        orderCurrency = orderCurrency || v.summary.currency;
-      }
-    });
-    if (summary.orders) bits.push(plural('card.summary.orders', summary.orders, { value: fmt.money(orderTotal, orderCurrency) }));
-    return h('header', { className: 'card-header' }, [
-      h('div', { className: 'card-title-row' }, [
-        h('h2', { className: 'card-name', testid: 'card-name', text: title }),
-        closeButton,
-      ]),
-      identity.email
-        ? h('div', { className: 'card-email', testid: 'card-email', text: identity.email })
-        : h('div', { className: 'card-email card-muted', testid: 'card-email', text: '' }),
-      h('div', { className: 'card-badges' }, [
-        h('span', {
-          className: 'card-segment',
-          testid: 'card-segment',
-          text: live ? segmentLabel(live.segment) : t('common.none'),
-          data: { segment: live ? live.segment : 'none' },
-        }),
-        h('span', { className: 'card-score', testid: 'card-score', data: { score: live ? live.score : null } }, [
-          h('span', { className: 'card-muted', text: t('card.score') + ' ' }),
-          h('strong', { text: live && live.score != null ? fmt.number(live.score, 1) : t('common.none') }),
-        ]),
-      ]),
-      h('p', { className: 'card-summary', testid: 'card-summary', text: bits.join(' · ') }),
-    ]);
-  }
-
-  function breakdown(data) {
-    var live = data.live;
-    var entries = Object.keys((live && live.score_breakdown) || {}).map(function (k) {
-      return [k, Number(live.score_breakdown[k]) || 0];
-    }).filter(function (e) { return e[1] !== 0; });
-    entries.sort(function (a, b) { return Math.abs(b[1]) - Math.abs(a[1]); });
-    if (!live) return section('card.breakdown', 'card-breakdown', [empty('card.noScore')]);
-    if (!entries.length) {
-      // a score with no parts to show is not "no scored behaviour"
-      return section('card.breakdown', 'card-breakdown', [empty(live.score > 0 ? 'card.breakdown.unknown' : 'card.breakdown.none')]);
-    }
-    var top = Math.max.apply(null, entries.map(function (e) { return Math.abs(e[1]); })) || 1;
-    return section('card.breakdown', 'card-breakdown', [
-      h('ul', { className: 'card-bars' }, entries.map(function (e) {
-        var bar = h('span', { className: 'card-bar' + (e[1] < 0 ? ' card-bar-neg' : '') });
-        bar.style.width = Math.max(4, Math.round(Math.abs(e[1]) / top * 100)) + '%';
-        return h('li', { className: 'card-factor', testid: 'card-factor', data: { factor: e[0] } }, [
-          h('span', { className: 'card-factor-name', text: factorLabel(e[0]) }),
-          h('span', { className: 'card-bar-track' }, [bar]),
-          h('span', { className: 'card-factor-points', text: (e[1] > 0 ? '+' : '') + fmt.number(e[1], 1) }),
-        ]);
-      })),
-    ]);
-  }
-
-  function dl(pairs) {
-    var list = h('dl', { className: 'card-dl' });
-    pairs.forEach(function (p) {
-      if (p[1] == null || p[1] === '') return;
-      list.appendChild(h('dt', { text: p[0] }));
-      list.appendChild(h('dd', { text: String(p[1]) }));
-    });
-    return list;
-  }
-
-  function source(data) {
-    var s = data.source || {};
-    var visits = s.visits || 0;
-    var live = data.live || {};
-    var device = [B.visitorDevice(live), live.os].filter(Boolean).join(' · ');
-    return section('card.source', 'card-source', [
-      h('p', { className: 'card-line' }, [
-        h('strong', { testid: 'card-source-name', data: { landing: s.landing ? s.landing.kind : null }, text: B.visitorSource(s) }),
-        ' · ',
-        h('span', {
-          testid: 'card-returning',
-          data: { returning: s.returning ? 'true' : 'false' },
-          text: s.returning ? t('card.returning') : t('card.new'),
-        }),
-        visits ? ' · ' + plural('card.visits', visits) : '',
-      ]),
-      device ? h('p', { className: 'card-line card-muted', testid: 'card-device', text: device }) : null,
-      dl([
-        [t('card.source.medium'), s.medium === 'referral' ? null : s.medium],
-        [t('card.source.campaign'), s.campaign],
-        [t('card.source.referrer'), s.referrer],
-      ]),
-    ]);
-  }
-
-  function hostOf(url) {
-    try { return new URL(url).hostname; } catch (e) { return url; }
-  }
-
-  function traits(data) {
-    var identity = data.identity || {};
-    var all = identity.traits || {};
-    var keys = Object.keys(all).filter(function (k) {
-      return all[k] != null && all[k] !== '' && all[k] !== identity.email && all[k] !== identity.name;
-    });
-    // what the visitor told (a name, an e-mail given in the chat) identifies them as much as
-    // an identify call's traits do
-    var pairs = [[t('card.identity.name'), identity.name], [t('card.identity.email'), identity.email]];
-    pairs = pairs.concat(keys.map(function (k) {
-      var v = all[k];
-      return [k, typeof v === 'boolean' ? (v ? '✓' : '✗') : v];
-    }));
-    if (!identity.name && !identity.email && !keys.length) return section('card.traits', 'card-traits', [empty('card.traits.none')]);
-    return section('card.traits', 'card-traits', [dl(pairs)]);
-  }
-
-  function now(data) {
-    var n = data.now || {};
-    var cart = n.cart;
-    var rows = [];
-    if (n.url || n.title) {
-      rows.push(h('p', { className: 'card-line', testid: 'card-now-page' }, [
-        h('span', { className: 'card-muted', text: t('card.now.page') + ': ' }),
-        pageLink(n.url, n.title),
-      ]));
-    }
-    if (cart && cart.value) {
-      rows.push(h('p', { className: 'card-line', testid: 'card-cart' }, [
-        h('span', { className: 'card-muted', text: t('card.now.cart') + ': ' }),
-        h('strong', { testid: 'card-cart-value', text: fmt.money(cart.value, cart.currency) }),
-        cart.quantity ? ' · ' + plural('card.now.items', cart.quantity) : '',
-      ]));
-      if (cart.items && cart.items.length) {
-        rows.push(h('ul', { className: 'card-items' }, cart.items.map(function (item) {
-          return h('li', {}, [
-            h('span', { text: (item.quantity > 1 ? item.quantity + ' × ' : '') + (item.name || item.product_id) }),
-            h('span', { className: 'card-muted', text: fmt.money(item.price, cart.currency) }),
-          ]);
-        })));
-      }
-    } else {
-      rows.push(h('p', { className: 'card-line card-muted', testid: 'card-cart', i18n: 'card.now.emptyCart' }));
-    }
-    return section('card.now', 'card-now', rows);
-  }
-
-  function eventText(e) {
-    var d = e.detail || {};
-    switch (e.type) {
-      case 'product.viewed': {
-        var p = d.product || {};
-        return [
-          h('span', { className: 'card-ev-main', text: p.name || p.product_id || e.title || '' }),
-          h('span', { className: 'card-ev-value', text: fmt.money(p.price, e.currency) }),
-        ];
-      }
-      case 'cart.updated':
-      case 'checkout.started':
-        return [
-          h('span', { className: 'card-ev-main', text: plural('card.event.items', d.quantity) }),
-          h('span', { className: 'card-ev-value', text: fmt.money(e.value, e.currency) }),
-        ];
-      case 'order.completed':
-        return [
-          h('span', { className: 'card-ev-main', text: t('card.event.order', { id: d.order_id || '' }) }),
-          h('span', { className: 'card-ev-value', text: fmt.money(e.value, e.currency) }),
-        ];
-      case 'visitor.identified': {
-        var tr = d.traits || {};
-        return [h('span', { className: 'card-ev-main', text: tr.email || tr.name || d.user_id || '' })];
-      }
-      case 'custom.tracked':
-        return [h('span', { className: 'card-ev-main', text: d.event || '' })];
-      default:
-        return [pageLink(e.url, e.title)];
-    }
-  }
-
-  function eventLabel(type) {
-    var k = 'card.event.' + type;
-    return B.i18n.has(k) ? t(k) : type;
-  }
-
-  function visitSummary(v) {
-    var s = v.summary || {};
-    var bits = [summaryText(s.products, s.pages)];
-    if (s.cart_value) bits.push(t('card.summary.cart', { value: fmt.money(s.cart_value, s.currency) }));
-    if (s.orders) bits.push(plural('card.summary.orders', s.orders, { value: fmt.money(s.order_value, s.currency) }));
-    return bits.join(' · ');
-  }
-
-  // A product page arrives as a page view and a product view of the same URL: the product
-  // view says more (name, price), so its page view is not listed a second time.
-  function shownEvents(events) {
-    return events.filter(function (e, i) {
-      if (e.type !== 'page.viewed' || !e.url) return true;
-      var near = [events[i - 1], events[i + 1]];
-      return !near.some(function (o) { return o && o.type === 'product.viewed' && o.url === e.url; });
-    });
-  }
-
-  function history(slot) {
-    var visits = allVisits(slot);
-    var children = [];
-    if (!visits.length) children.push(empty('card.history.none'));
-    visits.forEach(function (v) {
-      var from = v.campaign && v.campaign.source ? v.campaign.source : (v.referrer ? hostOf(v.referrer) : null);
-      children.push(h('div', { className: 'card-visit', testid: 'card-visit', data: { session: v.session_id } }, [
-        h('div', { className: 'card-visit-head' }, [
-          h('strong', { text: t('card.visit', { date: fmt.dateTime(v.started_at) }) }),
-          from ? h('span', { className: 'card-muted', text: ' · ' + from }) : null,
-        ]),
-        h('div', { className: 'card-visit-summary', testid: 'card-visit-summary', text: visitSummary(v) }),
-        h('ol', { className: 'card-events' }, shownEvents(v.events).map(function (e) {
-          return h('li', {
-            className: 'card-event card-event-' + e.type.replace(/\./g, '-'),
-            testid: 'card-event',
-            data: { type: e.type, id: e.event_id },
-          }, [
-            h('time', { className: 'card-ev-time', text: fmt.time(e.occurred_at), attrs: { datetime: e.occurred_at } }),
-            h('span', { className: 'card-ev-kind', text: eventLabel(e.type) }),
-          ].concat(eventText(e)));
-        })),
-      ]));
-    });
-    if (slot.next) {
-      children.push(h('button', {
-        className: 'btn btn-ghost card-more',
-        testid: 'card-more',
-        i18n: 'card.more',
-        attrs: { type: 'button' },
-        on: { click: function () { loadOlder(slot); } },
-      }));
-    }
-    return section('card.history', 'card-history', children);
-  }
-
-  // A conversation still going on (waiting or open) is not "past": it gets its own section.
-  function isCurrent(c) { return c.status === 'open' || c.status === 'queued'; }
-
-  function conversations(slot, data) {
-    var all = data.conversations || [];
-    var current = all.filter(isCurrent);
-    var past = all.filter(function (c) { return !isCurrent(c); });
-    var sections = [];
-    if (current.length) sections.push(section('card.conversations.current', 'card-current-conversation', current.map(function (c) { return conversationItem(slot, c); })));
-    if (!past.length) {
-      sections.push(section('card.conversations', 'card-conversations', [empty(current.length ? 'card.conversations.noPast' : 'card.conversations.none')]));
-    } else {
-      sections.push(section('card.conversations', 'card-conversations', past.map(function (c) { return conversationItem(slot, c); })));
-    }
-    return sections;
-  }
-
-  function conversationItem(slot, c) {
-    {
-      var open = !!slot.expanded[c.id];
-      var current = slot.conversationId === c.id;
-      var statusKey = 'card.conversation.status.' + c.status;
-      var toggle = h('button', {
-        className: 'card-conv-toggle',
-        testid: 'card-conversation-toggle',
-        attrs: { type: 'button', 'aria-expanded': open ? 'true' : 'false' },
-        on: {
-          click: function () {
-            slot.expanded[c.id] = !slot.expanded[c.id];
-            render(slot);
-          },
-        },
-      }, [
-        h('span', { className: 'card-conv-date', text: fmt.dateTime(c.created_at) }),
-        h('span', { className: 'card-conv-agent', text: c.agent ? c.agent.name : t('card.conversation.noAgent') }),
-        h('span', { className: 'card-conv-status', text: B.i18n.has(statusKey) ? t(statusKey) : c.status }),
-        h('span', { className: 'card-muted', testid: 'card-conversation-count', text: plural('card.conversation.messages', c.messages.length) }),
-        current ? h('span', { className: 'card-current', i18n: 'card.conversation.current' }) : null,
-      ]);
-      var transcript = open
-        ? h('ol', { className: 'card-transcript', testid: 'card-transcript' }, c.messages.map(function (m) {
-          var who = m.author === 'agent' ? (m.agent_name || '') : t('card.author.' + m.author);
-          return h('li', { className: 'card-msg card-msg-' + m.author, data: { author: m.author } }, [
-            h('div', { className: 'card-msg-meta' }, [
-              h('strong', { text: who }),
-              h('time', { className: 'card-muted', text: ' ' + fmt.time(m.created_at) }),
-            ]),
-            h('div', { className: 'card-msg-text', text: m.text }),
-          ]);
-        }))
-        : null;
-      return h('div', {
-        className: 'card-conversation' + (current ? ' is-current' : ''),
-        testid: 'card-conversation',
-        data: { id: c.id, status: c.status },
-      }, [toggle, transcript]);
-    }
-  }
-
-  function leads(data) {
-    var list = data.leads || [];
-    if (!list.length) return section('card.leads', 'card-leads', [empty('card.leads.none')]);
-    return section('card.leads', 'card-leads', [
-      h('ul', { className: 'card-lead-list' }, list.map(function (l) {
-        return h('li', { className: 'card-lead', testid: 'card-lead', data: { validation: l.validation } }, [
-          h('span', {
-            className: 'card-lead-validation',
-            text: B.i18n.has('card.validation.' + l.validation) ? t('card.validation.' + l.validation) : l.validation,
-          }),
-          h('span', { className: 'card-muted', text: ' · ' + fmt.date(l.created_at) + (l.agent ? ' · ' + l.agent.name : '') }),
-          l.note ? h('div', { className: 'card-lead-note', text: l.note }) : null,
-        ]);
-      })),
-    ]);
-  }
-
-  // ---------------------------------------------------------------- rendering
-
-  function render(slot) {
-    var host = slot.name === 'panel' ? B.$('card-panel') : drawerNode && drawerNode.querySelector('.card-drawer-body');
-    if (!host) return;
-    var scroll = slot.root ? slot.root.scrollTop : 0;
-    var children;
-    if (slot.data) {
-      var d = slot.data;
-      children = [header(slot, d), breakdown(d), source(d), now(d), traits(d), history(slot)].concat(conversations(slot, d), [leads(d)]);
-    } else if (slot.error) {
-      var notFound = slot.error.status === 404;
-      children = [
-        slot.name === 'drawer' ? h('button', { className: 'btn btn-ghost card-close', testid: 'card-close', i18n: 'card.close', attrs: { type: 'button' }, on: { click: hide } }) : null,
-        h('p', {
-          className: notFound ? 'card-empty' : 'form-error',
-          testid: 'card-error',
-          text: notFound ? t('card.notFound') : t('card.error', { error: slot.error.message || '' }),
-        }),
-        notFound ? null : h('button', { className: 'btn', testid: 'card-retry', i18n: 'card.retry', attrs: { type: 'button' }, on: { click: function () { load(slot); } } }),
-      ];
-    } else {
-      children = [h('p', { className: 'card-empty', testid: 'card-loading', i18n: 'card.loading' })];
-    }
-    var root = h('div', {
-      className: 'visitor-card',
-      testid: 'visitor-card',
-      data: { visitor: slot.visitorId, state: slot.data ? 'ready' : (slot.error ? 'error' : 'loading') },
-    }, children);
-    B.clear(host);
-    host.appendChild(root);
-    slot.root = host;
-    host.scrollTop = scroll;
-  }
-
-  function reset(slot) {
-    slot.visitorId = null;
-    slot.conversationId = null;
-    slot.data = null;
-    slot.older = [];
-    slot.next = null;
+function load(slot, quiet) {
+  var id = slot.visitorId;
+  if (!id) return Promise.resolve();
+  var request = ++slot.request;
+  slot.loadedAt = Date.now();
+  if (!quiet) { slot.loading = true; render(slot); }
+  return api('GET', cardPath(id)).then(function (data) {
+    if (request !== slot.request || slot.visitorId !== id) return;
+    var changed = JSON.stringify(data) !== JSON.stringify(slot.data);
+    slot.loading = false;
     slot.error = null;
-    slot.expanded = {};
-    slot.loadedAt = 0;
-    slot.request++;
-  }
-
-  function open(slot, visitorId, conversationId) {
-    if (slot.visitorId !== visitorId) {
-      reset(slot);
-      slot.visitorId = visitorId;
-      if (conversationId) slot.expanded[conversationId] = false;
-    }
-    slot.conversationId = conversationId || null;
+    if (!changed && quiet) return;
+    slot.data = data;
+    slot.older = [];
+    slot.next = data.history ? data.history.next : null;
     render(slot);
-    // console.js re-announces the open conversation on every reload of it: refetch at most
-    // every few seconds (the timer below keeps the card fresh anyway)
-    if (!slot.data || Date.now() - slot.loadedAt > 3000) load(slot, !!slot.data);
-    schedule();
-  }
+  }, function (e) {
+    if (request !== slot.request || slot.visitorId !== id) return;
+    slot.loading = false;
+    if (quiet && slot.data) return;  // keep what is shown; the next refresh tries again
+    slot.data = null;
+    slot.error = e;
+    render(slot);
+  });
+}
 
-  // Keep the visible cards fresh while the agent works (history grows as the visitor browses);
-  // a card with older pages loaded is left as it is, so nothing moves under the agent's eyes.
-  function schedule() {
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(function () {
-      [panel, drawer].forEach(function (slot) {
-        if (!slot.visitorId || slot.older.length || document.hidden) return;
-        if (slot.name === 'panel' && B.$('card-panel').hidden) return;
-        load(slot, true);
+function loadOlder(slot) {
+  var id = slot.visitorId;
+  var cursor = slot.next;
+  if (!id || !cursor) return;
+  slot.next = null;
+  render(slot);
+  api('GET', cardPath(id, cursor)).then(function (data) {
+    if (slot.visitorId !== id) return;
+    slot.older = slot.older.concat(data.history.visits);
+    slot.next = data.history.next;
+    render(slot);
+  }, function () {
+    slot.next = cursor;
+    render(slot);
+  });
+}
+
+// The history of every loaded page, with a visit split across two pages joined again.
+function allVisits(slot) {
+  var visits = (slot.data && slot.data.history ? slot.data.history.visits : []).slice();
+  slot.older.forEach(function (v) {
+    var last = visits[visits.length - 1];
+    if (last && v.session_id && last.session_id === v.session_id) {
+      visits[visits.length - 1] = Object.assign({}, last, {
+        started_at: v.started_at,
+        events: last.events.concat(v.events),
       });
-      if (panel.visitorId || drawer.visitorId) schedule();
-    }, REFRESH_MS);
+    } else {
+      visits.push(v);
+    }
+  });
+  return visits;
+}
+
+// ---------------------------------------------------------------- small pieces
+
+function section(key, testid, children) {
+  return h('section', { className: 'card-section', testid: testid }, [
+    h('h3', { className: 'card-h', i18n: key }),
+  ].concat(children));
+}
+
+function empty(key) { return h('p', { className: 'card-empty', i18n: key }); }
+
+function safeHref(url) {
+  return typeof url === 'string' && /^https?:\/\//i.test(url) ? url : null;
+}
+
+function pageLink(url, title) {
+  var href = safeHref(url);
+  var label = title || url || t('common.none');
+  if (!href) return h('span', { className: 'card-page', text: label });
+  return h('a', {
+    className: 'card-page',
+    text: label,
+    attrs: { href: href, target: '_blank', rel: 'noopener noreferrer', title: url },
+  });
+}
+
+function factorLabel(key) {
+  var k = 'card.factor.' + key;
+  return i18n.has(k) ? t(k) : String(key).replace(/[_-]+/g, ' ');
+}
+
+function segmentLabel(segment) {
+  if (!segment) return t('common.none');
+  var k = 'card.segment.' + segment;
+  return i18n.has(k) ? t(k) : segment;
+}
+
+function summaryText(products, pages) {
+  return t('card.summary', { products: plural('card.summary.products', products), pages: plural('card.summary.pages', pages) });
+}
+
+// ---------------------------------------------------------------- sections
+
+function header(slot, data) {
+  var identity = data.identity || {};
+  var live = data.live;
+  var title = visitorLabel(identity.label, identity.name || identity.email || t('card.anonymous'));
+  var closeButton = slot.name === 'drawer'
+    ? h('button', {
+      className: 'btn btn-ghost card-close',
+      testid: 'card-close',
+      i18n: 'card.close',
+      attrs: { type: 'button' },
+      on: { click: hideCard },
+    })
+    : null;
+  var summary = data.summary || {};
+  var bits = [summaryText(summary.products, summary.pages)];
+  var cart = data.now && data.now.cart;
+  if (cart && cart.value) bits.push(t('card.summary.cart', { value: fmt.money(cart.value, cart.currency) }));
+  var orderTotal = 0;
+  var orderCurrency = null;
+  allVisits(slot).forEach(function (v) {
+    if (v.summary && v.summary.order_value) {
+      orderTotal += v.summary.order_value;
+      orderCurrency = orderCurrency || v.summary.currency;
+    }
+  });
+  if (summary.orders) bits.push(plural('card.summary.orders', summary.orders, { value: fmt.money(orderTotal, orderCurrency) }));
+  return h('header', { className: 'card-header' }, [
+    h('div', { className: 'card-title-row' }, [
+      h('h2', { className: 'card-name', testid: 'card-name', text: title }),
+      closeButton,
+    ]),
+    identity.email
+      ? h('div', { className: 'card-email', testid: 'card-email', text: identity.email })
+      : h('div', { className: 'card-email card-muted', testid: 'card-email', text: '' }),
+    h('div', { className: 'card-badges' }, [
+      h('span', {
+        className: 'card-segment',
+        testid: 'card-segment',
+        text: live ? segmentLabel(live.segment) : t('common.none'),
+        data: { segment: live ? live.segment : 'none' },
+      }),
+      h('span', { className: 'card-score', testid: 'card-score', data: { score: live ? live.score : null } }, [
+        h('span', { className: 'card-muted', text: t('card.score') + ' ' }),
+        h('strong', { text: live && live.score != null ? fmt.number(live.score, 1) : t('common.none') }),
+      ]),
+    ]),
+    h('p', { className: 'card-summary', testid: 'card-summary', text: bits.join(' · ') }),
+  ]);
+}
+
+function breakdown(data) {
+  var live = data.live;
+  var entries = Object.keys((live && live.score_breakdown) || {}).map(function (k) {
+    return [k, Number(live.score_breakdown[k]) || 0];
+  }).filter(function (e) { return e[1] !== 0; });
+  entries.sort(function (a, b) { return Math.abs(b[1]) - Math.abs(a[1]); });
+  if (!live) return section('card.breakdown', 'card-breakdown', [empty('card.noScore')]);
+  if (!entries.length) {
+    // a score with no parts to show is not "no scored behaviour"
+    return section('card.breakdown', 'card-breakdown', [empty(live.score > 0 ? 'card.breakdown.unknown' : 'card.breakdown.none')]);
   }
-
-  // ---------------------------------------------------------------- the panel and the drawer
-
-  function showPanel(conv) {
-    var node = B.$('card-panel');
-    if (!node || !conv || !conv.visitor_id) return;
-    node.hidden = false;
-    open(panel, conv.visitor_id, conv.id);
-  }
-
-  function hidePanel() {
-    var node = B.$('card-panel');
-    reset(panel);
-    if (node) { B.clear(node); node.hidden = true; }
-  }
-
-  function onKey(e) {
-    if (e.key === 'Escape' && drawerNode) hide();
-  }
-
-  function show(visitorId) {
-    if (!visitorId) return;
-    if (!drawerNode) {
-      drawerNode = h('div', { className: 'card-drawer', testid: 'card-drawer', attrs: { role: 'dialog', 'aria-modal': 'true' } }, [
-        h('div', { className: 'card-drawer-backdrop', on: { click: hide } }),
-        h('div', { className: 'card-drawer-body' }),
+  var top = Math.max.apply(null, entries.map(function (e) { return Math.abs(e[1]); })) || 1;
+  return section('card.breakdown', 'card-breakdown', [
+    h('ul', { className: 'card-bars' }, entries.map(function (e) {
+      var bar = h('span', { className: 'card-bar' + (e[1] < 0 ? ' card-bar-neg' : '') });
+      bar.style.width = Math.max(4, Math.round(Math.abs(e[1]) / top * 100)) + '%';
+      return h('li', { className: 'card-factor', testid: 'card-factor', data: { factor: e[0] } }, [
+        h('span', { className: 'card-factor-name', text: factorLabel(e[0]) }),
+        h('span', { className: 'card-bar-track' }, [bar]),
+        h('span', { className: 'card-factor-points', text: (e[1] > 0 ? '+' : '') + fmt.number(e[1], 1) }),
       ]);
-      document.body.appendChild(drawerNode);
-      document.addEventListener('keydown', onKey);
-    }
-    open(drawer, visitorId, null);
-  }
+    })),
+  ]);
+}
 
-  function hide() {
-    if (drawerNode) {
-      document.removeEventListener('keydown', onKey);
-      drawerNode.parentNode.removeChild(drawerNode);
-      drawerNode = null;
-      reset(drawer);
-      drawer.root = null;
-      return;
-    }
-    hidePanel();
-  }
-
-  B.card = { show: show, hide: hide };
-
-  B.on('conversation:open', showPanel);
-  B.on('conversation:none', hidePanel);
-  B.on('reset', function () {
-    if (drawerNode) hide();
-    hidePanel();
+function dl(pairs) {
+  var list = h('dl', { className: 'card-dl' });
+  pairs.forEach(function (p) {
+    if (p[1] == null || p[1] === '') return;
+    list.appendChild(h('dt', { text: p[0] }));
+    list.appendChild(h('dd', { text: String(p[1]) }));
   });
-  B.on('locale', function () {
-    if (panel.visitorId) render(panel);
-    if (drawer.visitorId) render(drawer);
+  return list;
+}
+
+function source(data) {
+  var s = data.source || {};
+  var visits = s.visits || 0;
+  var live = data.live || {};
+  var device = [visitorDevice(live), live.os].filter(Boolean).join(' · ');
+  return section('card.source', 'card-source', [
+    h('p', { className: 'card-line' }, [
+      h('strong', { testid: 'card-source-name', data: { landing: s.landing ? s.landing.kind : null }, text: visitorSource(s) }),
+      ' · ',
+      h('span', {
+        testid: 'card-returning',
+        data: { returning: s.returning ? 'true' : 'false' },
+        text: s.returning ? t('card.returning') : t('card.new'),
+      }),
+      visits ? ' · ' + plural('card.visits', visits) : '',
+    ]),
+    device ? h('p', { className: 'card-line card-muted', testid: 'card-device', text: device }) : null,
+    dl([
+      [t('card.source.medium'), s.medium === 'referral' ? null : s.medium],
+      [t('card.source.campaign'), s.campaign],
+      [t('card.source.referrer'), s.referrer],
+    ]),
+  ]);
+}
+
+function hostOf(url) {
+  try { return new URL(url).hostname; } catch (e) { return url; }
+}
+
+function traits(data) {
+  var identity = data.identity || {};
+  var all = identity.traits || {};
+  var keys = Object.keys(all).filter(function (k) {
+    return all[k] != null && all[k] !== '' && all[k] !== identity.email && all[k] !== identity.name;
   });
-})();
+  // what the visitor told (a name, an e-mail given in the chat) identifies them as much as
+  // an identify call's traits do
+  var pairs = [[t('card.identity.name'), identity.name], [t('card.identity.email'), identity.email]];
+  pairs = pairs.concat(keys.map(function (k) {
+    var v = all[k];
+    return [k, typeof v === 'boolean' ? (v ? '✓' : '✗') : v];
+  }));
+  if (!identity.name && !identity.email && !keys.length) return section('card.traits', 'card-traits', [empty('card.traits.none')]);
+  return section('card.traits', 'card-traits', [dl(pairs)]);
+}
+
+function now(data) {
+  var n = data.now || {};
+  var cart = n.cart;
+  var rows = [];
+  if (n.url || n.title) {
+    rows.push(h('p', { className: 'card-line', testid: 'card-now-page' }, [
+      h('span', { className: 'card-muted', text: t('card.now.page') + ': ' }),
+      pageLink(n.url, n.title),
+    ]));
+  }
+  if (cart && cart.value) {
+    rows.push(h('p', { className: 'card-line', testid: 'card-cart' }, [
+      h('span', { className: 'card-muted', text: t('card.now.cart') + ': ' }),
+      h('strong', { testid: 'card-cart-value', text: fmt.money(cart.value, cart.currency) }),
+      cart.quantity ? ' · ' + plural('card.now.items', cart.quantity) : '',
+    ]));
+    if (cart.items && cart.items.length) {
+      rows.push(h('ul', { className: 'card-items' }, cart.items.map(function (item) {
+        return h('li', {}, [
+          h('span', { text: (item.quantity > 1 ? item.quantity + ' × ' : '') + (item.name || item.product_id) }),
+          h('span', { className: 'card-muted', text: fmt.money(item.price, cart.currency) }),
+        ]);
+      })));
+    }
+  } else {
+    rows.push(h('p', { className: 'card-line card-muted', testid: 'card-cart', i18n: 'card.now.emptyCart' }));
+  }
+  return section('card.now', 'card-now', rows);
+}
+
+function eventText(e) {
+  var d = e.detail || {};
+  switch (e.type) {
+    case 'product.viewed': {
+      var p = d.product || {};
+      return [
+        h('span', { className: 'card-ev-main', text: p.name || p.product_id || e.title || '' }),
+        h('span', { className: 'card-ev-value', text: fmt.money(p.price, e.currency) }),
+      ];
+    }
+    case 'cart.updated':
+    case 'checkout.started':
+      return [
+        h('span', { className: 'card-ev-main', text: plural('card.event.items', d.quantity) }),
+        h('span', { className: 'card-ev-value', text: fmt.money(e.value, e.currency) }),
+      ];
+    case 'order.completed':
+      return [
+        h('span', { className: 'card-ev-main', text: t('card.event.order', { id: d.order_id || '' }) }),
+        h('span', { className: 'card-ev-value', text: fmt.money(e.value, e.currency) }),
+      ];
+    case 'visitor.identified': {
+      var tr = d.traits || {};
+      return [h('span', { className: 'card-ev-main', text: tr.email || tr.name || d.user_id || '' })];
+    }
+    case 'custom.tracked':
+      return [h('span', { className: 'card-ev-main', text: d.event || '' })];
+    default:
+      return [pageLink(e.url, e.title)];
+  }
+}
+
+function eventLabel(type) {
+  var k = 'card.event.' + type;
+  return i18n.has(k) ? t(k) : type;
+}
+
+function visitSummary(v) {
+  var s = v.summary || {};
+  var bits = [summaryText(s.products, s.pages)];
+  if (s.cart_value) bits.push(t('card.summary.cart', { value: fmt.money(s.cart_value, s.currency) }));
+  if (s.orders) bits.push(plural('card.summary.orders', s.orders, { value: fmt.money(s.order_value, s.currency) }));
+  return bits.join(' · ');
+}
+
+// A product page arrives as a page view and a product view of the same URL: the product
+// view says more (name, price), so its page view is not listed a second time.
+function shownEvents(events) {
+  return events.filter(function (e, i) {
+    if (e.type !== 'page.viewed' || !e.url) return true;
+    var near = [events[i - 1], events[i + 1]];
+    return !near.some(function (o) { return o && o.type === 'product.viewed' && o.url === e.url; });
+  });
+}
+
+function history(slot) {
+  var visits = allVisits(slot);
+  var children = [];
+  if (!visits.length) children.push(empty('card.history.none'));
+  visits.forEach(function (v) {
+    var from = v.campaign && v.campaign.source ? v.campaign.source : (v.referrer ? hostOf(v.referrer) : null);
+    children.push(h('div', { className: 'card-visit', testid: 'card-visit', data: { session: v.session_id } }, [
+      h('div', { className: 'card-visit-head' }, [
+        h('strong', { text: t('card.visit', { date: fmt.dateTime(v.started_at) }) }),
+        from ? h('span', { className: 'card-muted', text: ' · ' + from }) : null,
+      ]),
+      h('div', { className: 'card-visit-summary', testid: 'card-visit-summary', text: visitSummary(v) }),
+      h('ol', { className: 'card-events' }, shownEvents(v.events).map(function (e) {
+        return h('li', {
+          className: 'card-event card-event-' + e.type.replace(/\./g, '-'),
+          testid: 'card-event',
+          data: { type: e.type, id: e.event_id },
+        }, [
+          h('time', { className: 'card-ev-time', text: fmt.time(e.occurred_at), attrs: { datetime: e.occurred_at } }),
+          h('span', { className: 'card-ev-kind', text: eventLabel(e.type) }),
+        ].concat(eventText(e)));
+      })),
+    ]));
+  });
+  if (slot.next) {
+    children.push(h('button', {
+      className: 'btn btn-ghost card-more',
+      testid: 'card-more',
+      i18n: 'card.more',
+      attrs: { type: 'button' },
+      on: { click: function () { loadOlder(slot); } },
+    }));
+  }
+  return section('card.history', 'card-history', children);
+}
+
+// A conversation still going on (waiting or open) is not "past": it gets its own section.
+function isCurrent(c) { return c.status === 'open' || c.status === 'queued'; }
+
+function conversations(slot, data) {
+  var all = data.conversations || [];
+  var current = all.filter(isCurrent);
+  var past = all.filter(function (c) { return !isCurrent(c); });
+  var sections = [];
+  if (current.length) sections.push(section('card.conversations.current', 'card-current-conversation', current.map(function (c) { return conversationItem(slot, c); })));
+  if (!past.length) {
+    sections.push(section('card.conversations', 'card-conversations', [empty(current.length ? 'card.conversations.noPast' : 'card.conversations.none')]));
+  } else {
+    sections.push(section('card.conversations', 'card-conversations', past.map(function (c) { return conversationItem(slot, c); })));
+  }
+  return sections;
+}
+
+function conversationItem(slot, c) {
+  {
+    var open = !!slot.expanded[c.id];
+    var current = slot.conversationId === c.id;
+    var statusKey = 'card.conversation.status.' + c.status;
+    var toggle = h('button', {
+      className: 'card-conv-toggle',
+      testid: 'card-conversation-toggle',
+      attrs: { type: 'button', 'aria-expanded': open ? 'true' : 'false' },
+      on: {
+        click: function () {
+          slot.expanded[c.id] = !slot.expanded[c.id];
+          render(slot);
+        },
+      },
+    }, [
+      h('span', { className: 'card-conv-date', text: fmt.dateTime(c.created_at) }),
+      h('span', { className: 'card-conv-agent', text: c.agent ? c.agent.name : t('card.conversation.noAgent') }),
+      h('span', { className: 'card-conv-status', text: i18n.has(statusKey) ? t(statusKey) : c.status }),
+      h('span', { className: 'card-muted', testid: 'card-conversation-count', text: plural('card.conversation.messages', c.messages.length) }),
+      current ? h('span', { className: 'card-current', i18n: 'card.conversation.current' }) : null,
+    ]);
+    var transcript = open
+      ? h('ol', { className: 'card-transcript', testid: 'card-transcript' }, c.messages.map(function (m) {
+        var who = m.author === 'agent' ? (m.agent_name || '') : t('card.author.' + m.author);
+        return h('li', { className: 'card-msg card-msg-' + m.author, data: { author: m.author } }, [
+          h('div', { className: 'card-msg-meta' }, [
+            h('strong', { text: who }),
+            h('time', { className: 'card-muted', text: ' ' + fmt.time(m.created_at) }),
+          ]),
+          h('div', { className: 'card-msg-text', text: m.text }),
+        ]);
+      }))
+      : null;
+    return h('div', {
+      className: 'card-conversation' + (current ? ' is-current' : ''),
+      testid: 'card-conversation',
+      data: { id: c.id, status: c.status },
+    }, [toggle, transcript]);
+  }
+}
+
+function leads(data) {
+  var list = data.leads || [];
+  if (!list.length) return section('card.leads', 'card-leads', [empty('card.leads.none')]);
+  return section('card.leads', 'card-leads', [
+    h('ul', { className: 'card-lead-list' }, list.map(function (l) {
+      return h('li', { className: 'card-lead', testid: 'card-lead', data: { validation: l.validation } }, [
+        h('span', {
+          className: 'card-lead-validation',
+          text: i18n.has('card.validation.' + l.validation) ? t('card.validation.' + l.validation) : l.validation,
+        }),
+        h('span', { className: 'card-muted', text: ' · ' + fmt.date(l.created_at) + (l.agent ? ' · ' + l.agent.name : '') }),
+        l.note ? h('div', { className: 'card-lead-note', text: l.note }) : null,
+      ]);
+    })),
+  ]);
+}
+
+// ---------------------------------------------------------------- rendering
+
+function render(slot) {
+  var host = slot.name === 'panel' ? $('card-panel') : drawerNode && drawerNode.querySelector('.card-drawer-body');
+  if (!host) return;
+  var scroll = slot.root ? slot.root.scrollTop : 0;
+  var children;
+  if (slot.data) {
+    var d = slot.data;
+    children = [header(slot, d), breakdown(d), source(d), now(d), traits(d), history(slot)].concat(conversations(slot, d), [leads(d)]);
+  } else if (slot.error) {
+    var notFound = slot.error.status === 404;
+    children = [
+      slot.name === 'drawer' ? h('button', { className: 'btn btn-ghost card-close', testid: 'card-close', i18n: 'card.close', attrs: { type: 'button' }, on: { click: hideCard } }) : null,
+      h('p', {
+        className: notFound ? 'card-empty' : 'form-error',
+        testid: 'card-error',
+        text: notFound ? t('card.notFound') : t('card.error', { error: slot.error.message || '' }),
+      }),
+      notFound ? null : h('button', { className: 'btn', testid: 'card-retry', i18n: 'card.retry', attrs: { type: 'button' }, on: { click: function () { load(slot); } } }),
+    ];
+  } else {
+    children = [h('p', { className: 'card-empty', testid: 'card-loading', i18n: 'card.loading' })];
+  }
+  var root = h('div', {
+    className: 'visitor-card',
+    testid: 'visitor-card',
+    data: { visitor: slot.visitorId, state: slot.data ? 'ready' : (slot.error ? 'error' : 'loading') },
+  }, children);
+  clear(host);
+  host.appendChild(root);
+  slot.root = host;
+  host.scrollTop = scroll;
+}
+
+function reset(slot) {
+  slot.visitorId = null;
+  slot.conversationId = null;
+  slot.data = null;
+  slot.older = [];
+  slot.next = null;
+  slot.error = null;
+  slot.expanded = {};
+  slot.loadedAt = 0;
+  slot.request++;
+}
+
+function open(slot, visitorId, conversationId) {
+  if (slot.visitorId !== visitorId) {
+    reset(slot);
+    slot.visitorId = visitorId;
+    if (conversationId) slot.expanded[conversationId] = false;
+  }
+  slot.conversationId = conversationId || null;
+  render(slot);
+  // chats/conversation.js re-announces the open conversation on every reload of it: refetch at most
+  // every few seconds (the timer below keeps the card fresh anyway)
+  if (!slot.data || Date.now() - slot.loadedAt > 3000) load(slot, !!slot.data);
+  schedule();
+}
+
+// Keep the visible cards fresh while the agent works (history grows as the visitor browses);
+// a card with older pages loaded is left as it is, so nothing moves under the agent's eyes.
+function schedule() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(function () {
+    [panel, drawer].forEach(function (slot) {
+      if (!slot.visitorId || slot.older.length || document.hidden) return;
+      if (slot.name === 'panel' && $('card-panel').hidden) return;
+      load(slot, true);
+    });
+    if (panel.visitorId || drawer.visitorId) schedule();
+  }, REFRESH_MS);
+}
+
+// ---------------------------------------------------------------- the panel and the drawer
+
+function showPanel(conv) {
+  var node = $('card-panel');
+  if (!node || !conv || !conv.visitor_id) return;
+  node.hidden = false;
+  open(panel, conv.visitor_id, conv.id);
+}
+
+function hidePanel() {
+  var node = $('card-panel');
+  reset(panel);
+  if (node) { clear(node); node.hidden = true; }
+}
+
+function onKey(e) {
+  if (e.key === 'Escape' && drawerNode) hideCard();
+}
+
+export function showCard(visitorId) {
+  if (!visitorId) return;
+  if (!drawerNode) {
+    drawerNode = h('div', { className: 'card-drawer', testid: 'card-drawer', attrs: { role: 'dialog', 'aria-modal': 'true' } }, [
+      h('div', { className: 'card-drawer-backdrop', on: { click: hideCard } }),
+      h('div', { className: 'card-drawer-body' }),
+    ]);
+    document.body.appendChild(drawerNode);
+    document.addEventListener('keydown', onKey);
+  }
+  open(drawer, visitorId, null);
+}
+
+export function hideCard() {
+  if (drawerNode) {
+    document.removeEventListener('keydown', onKey);
+    drawerNode.parentNode.removeChild(drawerNode);
+    drawerNode = null;
+    reset(drawer);
+    drawer.root = null;
+    return;
+  }
+  hidePanel();
+}
+
+on('conversation:open', showPanel);
+on('conversation:none', hidePanel);
+on('reset', function () {
+  if (drawerNode) hideCard();
+  hidePanel();
+});
+on('locale', function () {
+  if (panel.visitorId) render(panel);
+  if (drawer.visitorId) render(drawer);
+});

@@ -1,0 +1,31 @@
+/* Who is logged in: the agent (kept current from the socket and the agent's own changes),
+ * their site (settings included) and the site's teams. Set by session.js; read by everyone. */
+export const me = {
+  agent: null,            // null while logged out
+  site: null,
+  teams: [],              // [{team, name}]
+  teamNames: new Map(),   // team -> display name
+};
+
+export function setMe(answer) {
+  me.agent = answer.agent;
+  me.site = answer.site || {};
+  me.teams = answer.teams || [];
+  me.teamNames = new Map();
+  me.teams.forEach(function (x) { me.teamNames.set(x.team, x.name || x.team); });
+}
+
+export function forgetMe() {
+  me.agent = null;
+  me.site = null;
+  me.teams = [];
+  me.teamNames = new Map();
+}
+
+export function isAdmin() { return !!me.agent && me.agent.role === 'admin'; }
+
+// a team's display name (the id when the site has no such team)
+export function teamName(team) {
+  if (team == null) return '';
+  return me.teamNames.get(team) || String(team);
+}

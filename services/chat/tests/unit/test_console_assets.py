@@ -1,0 +1,78 @@
+"""The console's files as the browser gets them: index.html loads one ES module, and every
+module it imports (folders included) is served as JavaScript under the console's CSP;
+nothing outside the console's folder is reachable."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import httpx
+import pytest
+from chat.config import Settings
+from chat.main import create_app
+
+IMPORT = re.compile(r"^import\s+(?:[^'\"]*?\s+from\s+)?'(\./[^']+|\.\./[^']+)';", re.M)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("CHAT_") or name in ("DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+            monkeypatch.delenv(name)
+
+
+def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(Settings()))
+    return httpx.AsyncClient(transport=transport, base_url="http://chat")
+
+
+def resolve(module: str, spec: str) -> str:
+    """'chats/lists.js' + '../core/api.js' -> 'core/api.js' (as the browser resolves it)."""
+    parts = module.split("/")[:-1]
+    for piece in spec.split("/"):
+        if piece == "..":
+            parts.pop()
+        elif piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+async def test_every_module_the_console_imports_is_served_as_javascript() -> None:
+    async with client() as http:
+        page = (await http.get("/console/")).text
+        entry = re.findall(r'<script type="module" src="/console/([^"]+)"></script>', page)
+        assert entry == ["main.js"]
+        assert page.count("<script") == 1  # no inline script (the CSP would refuse it)
+        seen: set[str] = set()
+        todo = list(entry)
+        while todo:
+            module = todo.pop()
+            if module in seen:
+                continue
+            seen.add(module)
+            answer = await http.get(f"/console/{module}")
+            assert answer.status_code == 200, module
+            assert answer.headers["content-type"].startswith("text/javascript"), module
+            assert "script-src 'self'" in answer.headers["content-security-policy"]
+            todo += [resolve(module, spec) for spec in IMPORT.findall(answer.text)]
+    # the entry, core/ and i18n/, the chats view and the five features at least
+    assert {"main.js", "core/api.js", "i18n/en.js", "i18n/fi.js", "chats/lists.js"} <= seen
+    assert {"live.js", "card.js", "toolkit.js", "reports.js", "admin.js"} <= seen
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/core%2F..%2F..%2Fapi%2Fconsole.py",
+        "/console/..%2F__init__.py",
+        "/console/core/deeper/api.js",
+        "/console/index.html",
+        "/console/i18n/en.json",
+        "/console/console.js/",
+    ],
+)
+async def test_nothing_else_is_served(path: str) -> None:
+    async with client() as http:
+        answer = await http.get(path)
+    assert answer.status_code == 404, (path, answer.status_code)
