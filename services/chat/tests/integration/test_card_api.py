@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 from beckon_contracts.ids import uuid7
-from chat.activity import store
+from chat.activity.store import ActivityStore
 from chat_testing import (
     add_site,
     eventually,
@@ -148,7 +148,7 @@ async def test_leads_are_read_once_the_toolkit_table_exists(chat) -> None:
     async with scratch_database(chat.server_url, "chat_card_leads") as (url, pool):
         site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
         async with pool.acquire() as conn:
-            assert await store.leads(conn, site.site_id, "v-1") == []
+            assert await ActivityStore(conn).leads(site.site_id, "v-1") == []
             exists = await conn.fetchval("SELECT to_regclass('chat.lead_marks')")
             if exists is None:  # the toolkit's migration (0003) has not landed yet
                 await conn.execute(
@@ -175,7 +175,7 @@ async def test_leads_are_read_once_the_toolkit_table_exists(chat) -> None:
                     site_id,
                     site.agent("ann").agent_id,
                 )
-            leads: list[dict[str, Any]] = await store.leads(conn, site.site_id, "v-1")
+            leads: list[dict[str, Any]] = await ActivityStore(conn).leads(site.site_id, "v-1")
     assert [(lead["validation"], lead["note"], lead["agent_name"]) for lead in leads] == [
         ("qualified", "Wants 12 pairs", "Ann")
     ]

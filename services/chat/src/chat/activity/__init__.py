@@ -2,8 +2,13 @@
 
 - `recorder`: the `chat-activity` consumer of `tracking.events` → `chat.activity`, and the
   retention sweep.
-- `api`: `GET /v1/console/visitors/{visitor_id}/card`.
-- `domain`: pure mapping and shaping; `store`: the SQL.
+- `service`: the visitor card's use case; `api`: `GET /v1/console/visitors/{visitor_id}/card`.
+- `domain`: pure mapping and shaping; `store`: `ActivityStore`, the SQL.
+
+The recorder keeps its own pool use (not a unit of work): one fetch's rows span many sites
+and go in with one statement, a refused batch is retried row by row on one connection, and
+nothing it writes goes to the outbox (dead letters go straight to `tracking.dlq` before the
+offsets are committed).
 """
 
 from __future__ import annotations

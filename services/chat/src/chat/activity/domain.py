@@ -1,7 +1,7 @@
 """The visitor's recorded activity, pure: a tracking event as a `chat.activity` row, and the
 rows as the visitor card shows them (visits, summaries, identity, source, "now").
 
-No I/O here: the consumer and the card route call these; unit tests call them directly.
+No I/O here: the consumer and the card's use case call these; unit tests call them directly.
 """
 
 from __future__ import annotations
@@ -451,3 +451,88 @@ def card_summary(visits: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("pages", "products", "orders"):
             summary[key] += visit["summary"][key]
     return summary
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def now_view(rows: list[dict[str, Any]], live: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the visitor is and what their cart holds: triggers' snapshot over the history."""
+    now = latest_state(rows)
+    if live is None:
+        return now
+    return {
+        "url": live.get("url") or now["url"],
+        "title": live.get("title") or now["title"],
+        "at": live.get("last_seen_at") or now["at"],
+        "cart": now["cart"]
+        if live.get("cart_value") is None
+        else {
+            "value": live.get("cart_value"),
+            "currency": live.get("currency"),
+            "items": (now["cart"] or {}).get("items", []),
+            "quantity": live.get("cart_items"),
+        },
+    }
+
+
+def live_view(live: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the card shows of triggers' snapshot (None: not on the site now)."""
+    if live is None:
+        return None
+    return {
+        "score": live.get("score"),
+        "segment": live.get("segment"),
+        "score_breakdown": live.get("score_breakdown") or {},
+        "url": live.get("url"),
+        "title": live.get("title"),
+        "page_type": live.get("page_type"),
+        "time_on_site_s": live.get("time_on_site_s"),
+        "cart_value": live.get("cart_value"),
+        "cart_items": live.get("cart_items"),
+        "currency": live.get("currency"),
+        "device": live.get("device"),
+        "browser": live.get("browser"),
+        "os": live.get("os"),
+        "invited": live.get("invited"),
+        "chatting": live.get("chatting"),
+        "last_seen_at": live.get("last_seen_at"),
+    }
+
+
+def conversation_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A past or current conversation with its transcript (notes are never read)."""
+    return {
+        "id": str(row["conversation_id"]),
+        "status": row["status"],
+        "team": row["team"],
+        "agent": {"id": row["agent_id"], "name": row["agent_name"]} if row["agent_id"] else None,
+        "email": row["email"],
+        "tags": list(row["tags"] or []),
+        "rule_id": row["rule_id"],
+        "created_at": _iso(row["created_at"]),
+        "closed_at": _iso(row["closed_at"]),
+        "messages": [
+            {
+                "seq": message["seq"],
+                "author": message["author"],
+                "agent_name": message["agent_name"] if message["author"] == "agent" else None,
+                "text": message["text"],
+                "created_at": _iso(message["created_at"]),
+            }
+            for message in row["messages"]
+        ],
+    }
+
+
+def lead_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A conversation of the visitor marked as a lead."""
+    return {
+        "id": str(row["mark_id"]),
+        "conversation_id": str(row["conversation_id"]),
+        "agent": {"id": row["agent_id"], "name": row["agent_name"]} if row["agent_id"] else None,
+        "validation": row["validation"],
+        "note": row["note"],
+        "created_at": _iso(row["created_at"]),
+    }

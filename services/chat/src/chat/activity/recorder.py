@@ -28,8 +28,8 @@ from beckon_contracts.tracking import parse_tracking_event
 from beckon_messaging import PLAINTEXT, KafkaSecurity, classify, dead_letter, encode_dead_letter
 from pydantic import ValidationError
 
-from chat.activity import store
 from chat.activity.domain import ActivityRow, retention_cutoff_id, to_row
+from chat.activity.store import ActivityStore
 from chat.adapters.bus import cancel
 
 log = logging.getLogger("chat.activity")
@@ -172,7 +172,7 @@ class ActivityRecorder:
         if rows:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    self.stored += await store.insert_rows(conn, rows)
+                    self.stored += await ActivityStore(conn).insert_rows(rows)
             except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
                 letters.extend(await self._insert_one_by_one(rows, records))
         for letter in letters:
@@ -203,7 +203,7 @@ class ActivityRecorder:
             for row in rows:
                 try:
                     async with conn.transaction():
-                        self.stored += await store.insert_rows(conn, [row])
+                        self.stored += await ActivityStore(conn).insert_rows([row])
                 except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
                     raw, partition, offset = raw_by_id.get(str(row.event_id), (b"", 0, None))
                     detail = f"{type(exc).__name__}: {exc}"
@@ -242,7 +242,9 @@ async def sweep_expired(
         async with pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK):
                 return deleted
-            done = await store.delete_expired(conn, cutoff=cutoff, below_id=below, batch=batch)
+            done = await ActivityStore(conn).delete_expired(
+                cutoff=cutoff, below_id=below, batch=batch
+            )
         deleted += done
         if done < batch:
             return deleted

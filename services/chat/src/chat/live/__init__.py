@@ -2,8 +2,9 @@
 
 - `domain.py`: the registry (pure): snapshots per site, coalesced deltas, idle expiry, filters
 - `reader.py`: `LiveVisitors`, this instance's reader of `visitors.state` and its pushes
+- `service.py`: the use cases: the list with filters, personal invitations
+- `store.py`: `LiveStore`, what the feature reads and writes in Postgres
 - `api.py`: socket frames `visitors.subscribe|unsubscribe`, `GET /visitors`, `POST .../invite`
-- `invite.py`: personal invitations
 
 The feature is the runtime's `VisitorLookup` (`rt.visitors`): the other features read a
 visitor's latest snapshot with `rt.visitors.visitor(site_id, visitor_id)`.
@@ -43,7 +44,7 @@ class LiveFeature:
             f"chat-{settings.instance_id}",
             idle_after_s=settings.live_idle_after_s,
             push_interval_s=settings.live_push_interval_s,
-            pool=rt.uow.pool,
+            uow=rt.uow,
             security=settings.kafka_security,
         )
         await reader.start()

@@ -25,7 +25,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -38,6 +37,8 @@ from pydantic import ValidationError
 
 from chat.hub import Connection
 from chat.live.domain import Registry
+from chat.live.store import EVERY_SITE, LiveStore
+from chat.uow import UnitsOfWork
 
 log = logging.getLogger("chat.live")
 
@@ -88,7 +89,7 @@ class LiveVisitors:
         *,
         idle_after_s: float,
         push_interval_s: float,
-        pool: asyncpg.Pool | None = None,
+        uow: UnitsOfWork | None = None,
         security: KafkaSecurity = PLAINTEXT,
         state_topic: Topic = VISITORS_STATE,
     ) -> None:
@@ -97,7 +98,7 @@ class LiveVisitors:
         self.window_s = idle_after_s + _WINDOW_SLACK_S
         self.push_interval_s = push_interval_s
         self.sweep_every_s = max(1.0, min(30.0, idle_after_s / 10))
-        self.pool = pool
+        self.uow = uow  # reads what chat knows at start-up (None: nothing to read)
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -160,8 +161,8 @@ class LiveVisitors:
 
     async def start(self) -> None:
         await self.consumer.start()
-        if self.pool is not None:
-            await self._load_chat_news()
+        if self.uow is not None:
+            await self.load_chat_news()
         state = [
             TopicPartition(self.state_topic.name, p) for p in range(self.state_topic.partitions)
         ]
@@ -193,23 +194,14 @@ class LiveVisitors:
                 await task
         await self.consumer.stop()
 
-    async def _load_chat_news(self) -> None:
+    async def load_chat_news(self) -> None:
         """Chats open now and recent personal invitations, which the feed would only tell
         about from now on."""
-        assert self.pool is not None
+        assert self.uow is not None
         now = time.time()
-        async with self.pool.acquire() as conn:
-            chatting = await conn.fetch(
-                """SELECT DISTINCT c.site_id, c.visitor_id, v.email
-                   FROM chat.conversations c
-                   LEFT JOIN chat.visitors v USING (site_id, visitor_id)
-                   WHERE c.status IN ('queued', 'open')"""
-            )
-            invited = await conn.fetch(
-                """SELECT site_id, visitor_id, max(created_at) AS at FROM chat.invitations
-                   WHERE personal AND created_at > now() - make_interval(secs => $1)
-                   GROUP BY site_id, visitor_id""",
-                self.registry.idle_after_s,
+        async with self.uow.read(EVERY_SITE) as tx:
+            chatting, invited = await tx.store(LiveStore).chat_news(
+                invited_within_s=self.registry.idle_after_s
             )
         for row in chatting:
             self.registry.note(
