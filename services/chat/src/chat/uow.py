@@ -39,6 +39,9 @@ from chat.domain import events
 from chat.domain.events import OutboxRecord
 
 S = TypeVar("S")
+# the site a read-only unit names when its queries span every site (a login by e-mail, the
+# presence sweep, the live list's start-up read); such a unit cannot publish anything
+EVERY_SITE = "*"
 tracer = trace.get_tracer("chat")
 
 

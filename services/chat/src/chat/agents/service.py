@@ -16,13 +16,11 @@ from chat.agents.store import AgentStore
 from chat.conversations import assignment
 from chat.errors import Invalid, NotAuthenticated, TooMany
 from chat.refs import AgentRef, now_utc
-from chat.uow import UnitsOfWork
+from chat.uow import EVERY_SITE, UnitsOfWork
 
 _hasher = PasswordHasher()
 # verifying against a real hash keeps a wrong e-mail as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("beckon-not-a-password")
-# what reads that span every site name as theirs (a login by e-mail, the presence sweep)
-ANY_SITE = "*"
 MAX_SETTINGS = 50  # keys in an agent's console settings
 
 
@@ -53,7 +51,7 @@ async def login(
     wait = throttle.admit(email, client)
     if wait > 0:
         raise TooMany("rate_limited", f"too many attempts; retry in {wait:.0f} s", retry_after=wait)
-    async with uow.read(ANY_SITE) as tx:
+    async with uow.read(EVERY_SITE) as tx:
         row = await tx.store(AgentStore).by_email(normalise_email(email))
     try:
         _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
@@ -142,7 +140,7 @@ async def heartbeat(*, uow: UnitsOfWork, agent: AgentRef) -> None:
 
 async def sweep_absent_agents(*, uow: UnitsOfWork, older_than_s: float) -> int:
     """Agents whose console went silent go offline, and their teams' presence says so."""
-    async with uow.read(ANY_SITE) as tx:
+    async with uow.read(EVERY_SITE) as tx:
         stale = await tx.store(AgentStore).stale(now_utc() - timedelta(seconds=older_than_s))
     for row in stale:
         async with uow(row["site_id"], lock=True) as tx:

@@ -37,8 +37,8 @@ from pydantic import ValidationError
 
 from chat.hub import Connection
 from chat.live.domain import Registry
-from chat.live.store import EVERY_SITE, LiveStore
-from chat.uow import UnitsOfWork
+from chat.live.store import LiveStore
+from chat.uow import EVERY_SITE, UnitsOfWork
 
 log = logging.getLogger("chat.live")
 

@@ -13,10 +13,6 @@ from chat.adapters import store
 
 Row = Any  # asyncpg.Record (asyncpg ships no type hints)
 
-# The live list's start-up read spans every site: a read-only unit of work opened on this name
-# runs only `LiveStore.chat_news`, whose queries are not scoped to one site.
-EVERY_SITE = "*"
-
 
 class LiveStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
