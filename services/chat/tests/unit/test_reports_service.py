@@ -18,6 +18,7 @@ from chat.refs import AgentRef
 from chat.reports import service
 from chat.reports.consumer import RuleStatsReader
 from chat.reports.domain import Attribution, Conversation, Order, Period, Report, attribute
+from chat.reports.service import Span
 from chat.reports.stats import RuleStatsBook
 from chat.reports.store import Loaded, ReportsStore
 from fake_uow import FakeUnitsOfWork
@@ -26,6 +27,7 @@ SITE = "s1"
 ANN = AgentRef(SITE, "ann")  # an admin
 BOB = AgentRef(SITE, "bob")  # an agent
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+MARCH = Span("2026-03-01", "2026-03-10", NOW)
 
 
 def _conversation(cid: str, agent: str, team: str, hours_ago: int) -> Conversation:
@@ -116,12 +118,10 @@ async def test_a_period_the_reports_cannot_cover_is_refused_before_any_query(
 ) -> None:
     for report in (service.agents_report, service.assisted_report):
         with pytest.raises(Invalid) as refused:
-            await report(uow=uow, agent=ANN, first=first, last=last, window_days=7, now=NOW)
+            await report(uow=uow, agent=ANN, span=Span(first, last, NOW), window_days=7)
         assert (refused.value.code, refused.value.detail) == ("invalid_period", detail)
     with pytest.raises(Invalid) as refused:
-        await service.teams_report(
-            uow=uow, admin=ANN, first=first, last=last, window_days=7, now=NOW
-        )
+        await service.teams_report(uow=uow, admin=ANN, span=Span(first, last, NOW), window_days=7)
     assert (refused.value.code, refused.value.detail) == ("invalid_period", detail)
     assert uow.reads == 0
     assert reports.asked == []
@@ -131,7 +131,7 @@ async def test_the_default_period_is_the_last_week_to_today(
     uow: FakeUnitsOfWork, reports: FakeReports
 ) -> None:
     answer = await service.assisted_report(
-        uow=uow, agent=BOB, first=None, last=None, window_days=14, now=NOW
+        uow=uow, agent=BOB, span=Span(None, None, NOW), window_days=14
     )
     assert answer["period"] == {"from": "2026-03-04", "to": "2026-03-10"}
     assert answer["attribution_window_days"] == 14
@@ -150,23 +150,21 @@ async def test_an_admin_sees_every_agent_and_an_agent_only_their_own_row(
     uow: FakeUnitsOfWork,
 ) -> None:
     everyone = await service.agents_report(
-        uow=uow, agent=ANN, first=None, last=None, window_days=7, now=NOW
+        uow=uow, agent=ANN, span=Span(None, None, NOW), window_days=7
     )
     by_agent = {row["agent"]: row for row in everyone["agents"]}
     assert set(by_agent) == {"ann", "bob", "cid"}  # Cid has nothing to show, still a row
     assert (by_agent["bob"]["name"], by_agent["bob"]["conversations"]) == ("=Bob", 2)
     assert by_agent["cid"]["conversations"] == 0
     assert everyone["currencies"] == ["EUR"]
-    own = await service.agents_report(
-        uow=uow, agent=BOB, first=None, last=None, window_days=7, now=NOW
-    )
+    own = await service.agents_report(uow=uow, agent=BOB, span=Span(None, None, NOW), window_days=7)
     assert [row["agent"] for row in own["agents"]] == ["bob"]
 
 
 async def test_an_agent_who_is_gone_is_told_to_log_in_again(uow: FakeUnitsOfWork) -> None:
     with pytest.raises(NotAuthenticated) as gone:
         await service.agents_report(
-            uow=uow, agent=AgentRef(SITE, "zed"), first=None, last=None, window_days=7, now=NOW
+            uow=uow, agent=AgentRef(SITE, "zed"), span=Span(None, None, NOW), window_days=7
         )
     assert (gone.value.code, gone.value.detail) == ("unknown_agent", "log in again")
 
@@ -176,7 +174,7 @@ async def test_teams_have_their_names_and_sizes_and_a_truncated_read_says_so(
 ) -> None:
     reports.truncated = True
     answer = await service.teams_report(
-        uow=uow, admin=ANN, first="2026-03-01", last="2026-03-10", window_days=7, now=NOW
+        uow=uow, admin=ANN, span=Span("2026-03-01", "2026-03-10", NOW), window_days=7
     )
     rows = {row["team"]: row for row in answer["teams"]}
     assert {team: (row["name"], row["members"]) for team, row in rows.items()} == {
@@ -191,21 +189,21 @@ async def test_teams_have_their_names_and_sizes_and_a_truncated_read_says_so(
 async def test_the_csv_files_are_named_after_the_period_and_defuse_formulas(
     uow: FakeUnitsOfWork,
 ) -> None:
-    agents = await service.agents_csv(
-        uow=uow, agent=ANN, first="2026-03-01", last="2026-03-10", window_days=7, now=NOW
+    agents = service.agents_csv(
+        await service.agents_report(uow=uow, agent=ANN, span=MARCH, window_days=7)
     )
     assert agents.filename == "beckon-agents-2026-03-01-2026-03-10.csv"
     rows = {row["agent"]: row for row in _rows(agents.text)}
     assert rows["bob"]["name"] == "'=Bob"
     assert rows["bob"]["conversations"] == "2"
     assert "revenue_EUR" in rows["bob"]
-    teams = await service.teams_csv(
-        uow=uow, admin=ANN, first="2026-03-01", last="2026-03-10", window_days=7, now=NOW
+    teams = service.teams_csv(
+        await service.teams_report(uow=uow, admin=ANN, span=MARCH, window_days=7)
     )
     assert teams.filename == "beckon-teams-2026-03-01-2026-03-10.csv"
     assert {row["team"]: row["members"] for row in _rows(teams.text)}["sales"] == "2"
-    assisted = await service.assisted_csv(
-        uow=uow, agent=BOB, first="2026-03-01", last="2026-03-10", window_days=7, now=NOW
+    assisted = service.assisted_csv(
+        await service.assisted_report(uow=uow, agent=BOB, span=MARCH, window_days=7)
     )
     assert assisted.filename == "beckon-assisted-2026-03-01-2026-03-10.csv"
     eur, total = _rows(assisted.text)
@@ -247,6 +245,6 @@ def test_the_rules_report_says_when_it_is_still_loading_and_whether_it_has_names
         reader=cast(RuleStatsReader, _Reader(caught_up=False)), rules=_Rules(rules), admin=ANN
     )
     assert behind["loading"]
-    file = service.rules_csv(reader=reader, rules=_Rules(rules), admin=ANN)
+    file = service.rules_csv(named)
     assert file.filename == "beckon-rules.csv"
     assert file.text.startswith("rule_id,name,enabled,")

@@ -6,18 +6,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Depends, Query
 from starlette.responses import Response
 
 from chat.api.deps import CurrentAdmin, CurrentAgent, Rt
 from chat.features import console_router
 from chat.reports import service
 from chat.reports.consumer import RuleStatsReader
-from chat.reports.service import CsvFile
+from chat.reports.service import CsvFile, Span
 
 router = console_router()
-From = Annotated[str | None, Query(alias="from")]
-To = Annotated[str | None, Query(alias="to")]
+
+
+def span(
+    first: Annotated[str | None, Query(alias="from")] = None,
+    last: Annotated[str | None, Query(alias="to")] = None,
+) -> Span:
+    """The period a report is asked for, as given (the use case checks it)."""
+    return Span(first, last)
+
+
+Asked = Annotated[Span, Depends(span)]
 
 
 def _csv(file: CsvFile) -> Response:
@@ -33,85 +42,39 @@ def _csv(file: CsvFile) -> Response:
 
 
 @router.get("/reports/agents")
-async def agents_report(
-    rt: Rt, agent: CurrentAgent, first: From = None, last: To = None
-) -> dict[str, Any]:
+async def agents_report(rt: Rt, agent: CurrentAgent, asked: Asked) -> dict[str, Any]:
     """Per agent (admins: everyone; an agent: their own row)."""
-    return await service.agents_report(
-        uow=rt.uow,
-        agent=agent,
-        first=first,
-        last=last,
-        window_days=rt.settings.attribution_window_days,
-    )
+    window = rt.settings.attribution_window_days
+    return await service.agents_report(uow=rt.uow, agent=agent, span=asked, window_days=window)
 
 
 @router.get("/reports/agents.csv")
-async def agents_csv(rt: Rt, agent: CurrentAgent, first: From = None, last: To = None) -> Response:
-    return _csv(
-        await service.agents_csv(
-            uow=rt.uow,
-            agent=agent,
-            first=first,
-            last=last,
-            window_days=rt.settings.attribution_window_days,
-        )
-    )
+async def agents_csv(rt: Rt, agent: CurrentAgent, asked: Asked) -> Response:
+    return _csv(service.agents_csv(await agents_report(rt, agent, asked)))
 
 
 @router.get("/reports/teams")
-async def teams_report(
-    rt: Rt, admin: CurrentAdmin, first: From = None, last: To = None
-) -> dict[str, Any]:
-    return await service.teams_report(
-        uow=rt.uow,
-        admin=admin,
-        first=first,
-        last=last,
-        window_days=rt.settings.attribution_window_days,
-    )
+async def teams_report(rt: Rt, admin: CurrentAdmin, asked: Asked) -> dict[str, Any]:
+    """Per team, with each team's size (admins only)."""
+    window = rt.settings.attribution_window_days
+    return await service.teams_report(uow=rt.uow, admin=admin, span=asked, window_days=window)
 
 
 @router.get("/reports/teams.csv")
-async def teams_csv(rt: Rt, admin: CurrentAdmin, first: From = None, last: To = None) -> Response:
-    return _csv(
-        await service.teams_csv(
-            uow=rt.uow,
-            admin=admin,
-            first=first,
-            last=last,
-            window_days=rt.settings.attribution_window_days,
-        )
-    )
+async def teams_csv(rt: Rt, admin: CurrentAdmin, asked: Asked) -> Response:
+    return _csv(service.teams_csv(await teams_report(rt, admin, asked)))
 
 
 @router.get("/reports/assisted")
-async def assisted_report(
-    rt: Rt, agent: CurrentAgent, first: From = None, last: To = None
-) -> dict[str, Any]:
+async def assisted_report(rt: Rt, agent: CurrentAgent, asked: Asked) -> dict[str, Any]:
     """The site's orders and revenue in the period, and how much of it chat assisted."""
-    return await service.assisted_report(
-        uow=rt.uow,
-        agent=agent,
-        first=first,
-        last=last,
-        window_days=rt.settings.attribution_window_days,
-    )
+    window = rt.settings.attribution_window_days
+    return await service.assisted_report(uow=rt.uow, agent=agent, span=asked, window_days=window)
 
 
 @router.get("/reports/assisted.csv")
-async def assisted_csv(
-    rt: Rt, agent: CurrentAgent, first: From = None, last: To = None
-) -> Response:
-    return _csv(
-        await service.assisted_csv(
-            uow=rt.uow,
-            agent=agent,
-            first=first,
-            last=last,
-            window_days=rt.settings.attribution_window_days,
-        )
-    )
+async def assisted_csv(rt: Rt, agent: CurrentAgent, asked: Asked) -> Response:
+    return _csv(service.assisted_csv(await assisted_report(rt, agent, asked)))
 
 
 @router.get("/reports/rules")
@@ -123,4 +86,4 @@ async def rules_report(rt: Rt, admin: CurrentAdmin) -> dict[str, Any]:
 
 @router.get("/reports/rules.csv")
 async def rules_csv(rt: Rt, admin: CurrentAdmin) -> Response:
-    return _csv(service.rules_csv(reader=rt.running(RuleStatsReader), rules=rt.rules, admin=admin))
+    return _csv(service.rules_csv(await rules_report(rt, admin)))

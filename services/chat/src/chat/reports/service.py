@@ -1,5 +1,5 @@
 """The reports' use cases: per agent, per team, per rule, and the share of orders chat
-assisted; each as JSON and as CSV.
+assisted; each answer also as a CSV file (`agents_csv(answer)`, ...).
 
 Who sees what: an admin sees every report of their site. A plain agent sees only their own
 row of the agents' report and the site-wide assisted share; the teams' and rules' reports are
@@ -63,10 +63,22 @@ class CsvFile:
     text: str
 
 
-def period_of(first: str | None, last: str | None, *, now: datetime) -> Period:
-    """The days a report covers (`from`, `to`; by default the last week), or refused."""
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The days a report is asked for, as given (`?from=&to=`, ISO dates, both optional);
+    `now` is the time the report is made at (None: the clock's)."""
+
+    first: str | None = None
+    last: str | None = None
+    now: datetime | None = None
+
+
+def period_of(span: Span) -> tuple[Period, datetime]:
+    """The days a report covers (by default the week up to today) and the time it is made
+    at; or refused."""
+    now = span.now or now_utc()
     try:
-        return parse_period(first, last, today=now.date())
+        return parse_period(span.first, span.last, today=now.date()), now
     except PeriodError as exc:
         raise Invalid("invalid_period", f"{exc.field}: {exc}") from None
 
@@ -82,32 +94,36 @@ def _csv_file(
 
 
 async def _group_report(
-    store: ReportsStore,
-    site_id: str,
-    grouping: Grouping,
-    period: Period,
-    *,
-    only: str | None,
-    window_days: int,
-    now: datetime,
+    uow: UnitsOfWork, viewer: AgentRef, grouping: Grouping, span: Span, *, window_days: int
 ) -> dict[str, Any]:
+    """Per agent or per team; the agents' report shows a plain agent only their own row
+    (the teams' report is admins', `viewer` is one)."""
+    period, now = period_of(span)
     report = Report(grouping, period, now=now)
-    agent_names, team_names = await store.names(site_id)
-    for key in agent_names if grouping == "agent" else team_names:
-        report.group(key)  # everyone has a row, even with nothing to show
-    truncated = await store.group_report(
-        site_id, report, period, window=timedelta(days=window_days), now=now
-    )
-    if grouping == "agent":
-        rows = report.rows(lambda key: only is None or key == only)
-        for row in rows:
-            row["name"] = agent_names.get(row["agent"], row["agent"])
-    else:
-        members = await store.team_members(site_id)
-        rows = report.rows()
-        for row in rows:
-            row["name"] = team_names.get(row["team"], row["team"])
-            row["members"] = members.get(row["team"], 0)
+    async with uow.read(viewer.site_id) as tx:
+        store = tx.store(ReportsStore)
+        only = None
+        if grouping == "agent":
+            role = await store.role(viewer.site_id, viewer.agent_id)
+            if role is None:
+                raise NotAuthenticated("unknown_agent", "log in again")
+            only = None if role == "admin" else viewer.agent_id
+        agent_names, team_names = await store.names(viewer.site_id)
+        for key in agent_names if grouping == "agent" else team_names:
+            report.group(key)  # everyone has a row, even with nothing to show
+        truncated = await store.group_report(
+            viewer.site_id, report, period, window=timedelta(days=window_days), now=now
+        )
+        if grouping == "agent":
+            rows = report.rows(lambda key: only is None or key == only)
+            for row in rows:
+                row["name"] = agent_names.get(row["agent"], row["agent"])
+        else:
+            members = await store.team_members(viewer.site_id)
+            rows = report.rows()
+            for row in rows:
+                row["name"] = team_names.get(row["team"], row["team"])
+                row["members"] = members.get(row["team"], 0)
     return {
         "period": period.to_dict(),
         "attribution_window_days": window_days,
@@ -136,86 +152,26 @@ def _group_csv(grouping: Grouping, answer: dict[str, Any]) -> CsvFile:
 
 
 async def agents_report(
-    *,
-    uow: UnitsOfWork,
-    agent: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
+    *, uow: UnitsOfWork, agent: AgentRef, span: Span, window_days: int
 ) -> dict[str, Any]:
     """Per agent over the period: an admin gets everyone, an agent their own row."""
-    now = now or now_utc()
-    period = period_of(first, last, now=now)
-    async with uow.read(agent.site_id) as tx:
-        store = tx.store(ReportsStore)
-        role = await store.role(agent.site_id, agent.agent_id)
-        if role is None:
-            raise NotAuthenticated("unknown_agent", "log in again")
-        return await _group_report(
-            store,
-            agent.site_id,
-            "agent",
-            period,
-            only=None if role == "admin" else agent.agent_id,
-            window_days=window_days,
-            now=now,
-        )
+    return await _group_report(uow, agent, "agent", span, window_days=window_days)
 
 
-async def agents_csv(
-    *,
-    uow: UnitsOfWork,
-    agent: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
-) -> CsvFile:
+def agents_csv(answer: dict[str, Any]) -> CsvFile:
     """The agents' report as CSV (revenue one column per currency)."""
-    answer = await agents_report(
-        uow=uow, agent=agent, first=first, last=last, window_days=window_days, now=now
-    )
     return _group_csv("agent", answer)
 
 
 async def teams_report(
-    *,
-    uow: UnitsOfWork,
-    admin: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
+    *, uow: UnitsOfWork, admin: AgentRef, span: Span, window_days: int
 ) -> dict[str, Any]:
     """Per team over the period, with each team's size (for an admin)."""
-    now = now or now_utc()
-    period = period_of(first, last, now=now)
-    async with uow.read(admin.site_id) as tx:
-        return await _group_report(
-            tx.store(ReportsStore),
-            admin.site_id,
-            "team",
-            period,
-            only=None,
-            window_days=window_days,
-            now=now,
-        )
+    return await _group_report(uow, admin, "team", span, window_days=window_days)
 
 
-async def teams_csv(
-    *,
-    uow: UnitsOfWork,
-    admin: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
-) -> CsvFile:
+def teams_csv(answer: dict[str, Any]) -> CsvFile:
     """The teams' report as CSV (revenue one column per currency)."""
-    answer = await teams_report(
-        uow=uow, admin=admin, first=first, last=last, window_days=window_days, now=now
-    )
     return _group_csv("team", answer)
 
 
@@ -223,17 +179,10 @@ async def teams_csv(
 
 
 async def assisted_report(
-    *,
-    uow: UnitsOfWork,
-    agent: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
+    *, uow: UnitsOfWork, agent: AgentRef, span: Span, window_days: int
 ) -> dict[str, Any]:
     """The site's orders and revenue in the period, and how much of it chat assisted."""
-    now = now or now_utc()
-    period = period_of(first, last, now=now)
+    period, now = period_of(span)
     async with uow.read(agent.site_id) as tx:
         loaded = await tx.store(ReportsStore).assisted(
             agent.site_id, period, window=timedelta(days=window_days), now=now
@@ -246,19 +195,8 @@ async def assisted_report(
     }
 
 
-async def assisted_csv(
-    *,
-    uow: UnitsOfWork,
-    agent: AgentRef,
-    first: str | None,
-    last: str | None,
-    window_days: int,
-    now: datetime | None = None,
-) -> CsvFile:
+def assisted_csv(answer: dict[str, Any]) -> CsvFile:
     """The assisted share as CSV: a row per currency, then the orders of all of them."""
-    answer = await assisted_report(
-        uow=uow, agent=agent, first=first, last=last, window_days=window_days, now=now
-    )
     rows = [[row[column] for column in ASSISTED_HEADER] for row in answer["currencies"]]
     rows.append(
         [
@@ -293,7 +231,6 @@ def rules_report(
     }
 
 
-def rules_csv(*, reader: RuleStatsReader | None, rules: RulesLookup, admin: AgentRef) -> CsvFile:
+def rules_csv(answer: dict[str, Any]) -> CsvFile:
     """The rules' report as CSV."""
-    answer = rules_report(reader=reader, rules=rules, admin=admin)
     return _csv_file("rules", None, RULES_HEADER, rules_csv_rows(answer["rules"]))
