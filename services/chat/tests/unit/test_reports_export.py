@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import cast
 
 from beckon_contracts.ids import uuid7
@@ -21,10 +20,8 @@ from beckon_contracts.rules import SiteRules
 from chat.admin import AdminFeature
 from chat.admin.rules_feed import RulesFeed
 from chat.features import NoRules, RulesLookup
-from chat.reports.api import current_rules
 from chat.reports.export import cell, to_csv
 from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows, with_names
-from chat.runtime import Runtime
 
 
 def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
@@ -195,10 +192,6 @@ class _Feed:
         return self.sites.get(site_id)
 
 
-def _runtime(rules: RulesLookup) -> Runtime:
-    return cast(Runtime, SimpleNamespace(rules=rules))
-
-
 def _admin_following(feed: _Feed) -> AdminFeature:
     admin = AdminFeature()
     admin.feed = cast(RulesFeed, feed)
@@ -207,7 +200,9 @@ def _admin_following(feed: _Feed) -> AdminFeature:
 
 def test_the_names_come_from_the_admin_features_feed_when_it_runs() -> None:
     rules = _site_rules("s1")
-    assert current_rules(_runtime(_admin_following(_Feed(rules))), "s1") is rules
-    assert current_rules(_runtime(_admin_following(_Feed(rules))), "s2") is None
-    assert current_rules(_runtime(NoRules()), "s1") is None  # no admin feature: ids only
-    assert current_rules(_runtime(AdminFeature()), "s1") is None  # not started yet
+    lookups: tuple[RulesLookup, ...] = (_admin_following(_Feed(rules)), NoRules(), AdminFeature())
+    following, no_admin_feature, not_started = lookups
+    assert following.current("s1") is rules
+    assert following.current("s2") is None
+    assert no_admin_feature.current("s1") is None  # no admin feature: ids only
+    assert not_started.current("s1") is None  # not started yet

@@ -2,8 +2,10 @@
 revenue assisted by chat; JSON and CSV. See docs/console-reports.md.
 
 - `domain.py`: the maths (pure); `stats.py`: the latest `rules.stats` snapshot per rule (pure);
-  `export.py`: CSV (pure); `store.py`: SQL; `consumer.py`: the `rules.stats` reader;
-  `api.py`: the routes.
+  `export.py`: CSV (pure)
+- `service.py`: the use cases (each report as JSON and CSV, read through `uow.read`)
+- `store.py`: SQL (`ReportsStore`); `consumer.py`: the `rules.stats` reader
+- `api.py`: the routes, thin: the rule reports find the reader with `rt.running`
 """
 
 from __future__ import annotations
