@@ -82,21 +82,13 @@ def _published(row: Row) -> dict[str, Any]:
 async def _current_rules(
     tx: UnitOfWork, feed: RulesFeed, site_id: str
 ) -> tuple[SiteRules | None, Row | None]:
+    """The site's current rules (the higher version of what the workers run and what this
+    console last committed) and the console's latest version row (or None)."""
     live = feed.current(site_id)
     row = await tx.store(RulesStore).latest(site_id)
     if row is not None and (live is None or row["version"] > live.version):
         return SiteRules.model_validate_json(row["rules"]), row
     return live, row
-
-
-async def current_rules(
-    *, uow: UnitsOfWork, feed: RulesFeed, site_id: str
-) -> tuple[SiteRules | None, Row | None]:
-    """The site's current rules (the higher version of what the workers run and what this
-    console last committed) and the console's latest version row (or None)."""
-    await feed.wait_caught_up(FEED_WAIT_S)
-    async with uow.read(site_id) as tx:
-        return await _current_rules(tx, feed, site_id)
 
 
 async def rules_page(*, uow: UnitsOfWork, feed: RulesFeed, site_id: str) -> dict[str, Any]:
