@@ -35,7 +35,9 @@ from pydantic import (
     model_validator,
 )
 
-from chat.admin.store import publish_site
+from chat.adapters.store import add_outbox
+from chat.admin.domain import site_config_record
+from chat.admin.store import SiteStore
 from chat.agents.domain import normalise_email
 from chat.agents.service import hash_password
 
@@ -123,8 +125,11 @@ async def apply_seed(conn: asyncpg.Connection, seed: Seed) -> int:
                 site.allowed_origins,
                 orjson.dumps(site.settings).decode(),
             )
-            # the tracker and the workers learn the site from `sites.config` (outbox)
-            await publish_site(conn, site.site_id)
+            # the tracker and the workers learn the site from `sites.config` (outbox, in the
+            # seed's own transaction: a seed is applied before any unit of work runs)
+            row = await SiteStore(conn).site(site.site_id)
+            assert row is not None  # upserted just above
+            await add_outbox(conn, [site_config_record(row)])
             for team in site.teams:
                 await conn.execute(
                     """INSERT INTO chat.teams (site_id, team, name) VALUES ($1, $2, $3)

@@ -1,9 +1,10 @@
 """Console feature: admin — the rules editor (validate, preview, backtest, publish), teams,
 agents (invite, limits, roles, deactivate) and site settings, for a site's admins.
 
-Modules: `domain` (pure checks and previews), `store` (SQL), `rules_feed` (every site's
-current rules from `rules.config`), `sites_feed` (fills `sites.config` at start-up),
-`rules_api` and `people_api` (the routes).
+Modules: `service` (the use cases), `domain` (pure checks, previews and the records a change
+publishes), `store` (SQL, a store per topic), `triggers` (the worker's backtest over HTTP),
+`rules_feed` (every site's current rules from `rules.config`), `sites_feed` (fills
+`sites.config` at start-up), `rules_api` and `people_api` (the routes).
 
 The feature is the runtime's `RulesLookup` (`rt.rules`): other features read a site's
 current rules with `rt.rules.current(site_id)`.
@@ -51,7 +52,7 @@ class AdminFeature(RequestsOnly):
         await self.feed.start()
         await self._sites.start()
         self._filling = asyncio.create_task(
-            keep_topic_filled(rt, self._sites), name="sites-config-fill"
+            keep_topic_filled(rt.uow, self._sites), name="sites-config-fill"
         )
 
     async def stop(self) -> None:

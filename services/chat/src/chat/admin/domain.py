@@ -1,5 +1,6 @@
 """The admin pages' pure logic: rules validated into located errors, message previews, site
-settings and agent invitations checked. No I/O here; `api.py` and `store.py` do that.
+settings and agent invitations checked, the records a change publishes built. No I/O here:
+`service.py` runs the use cases on `store.py`.
 
 Validation errors are `{"loc": "rules[3].when.all[1].cart_value", "msg": "..."}`: the
 contracts' own locations (`beckon_contracts.rules.format_location`), so the console can put
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import orjson
 from beckon_contracts.envelope import Identifier
 from beckon_contracts.money import format_money
 from beckon_contracts.rules import (
@@ -27,7 +29,15 @@ from beckon_contracts.rules import (
     render_template,
     template_variables,
 )
-from beckon_contracts.sites import MAX_ORIGINS, SiteConfig, normalize_origin
+from beckon_contracts.rules_config import rules_record
+from beckon_contracts.sites import (
+    MAX_ORIGINS,
+    SiteConfig,
+    config_key,
+    normalize_origin,
+    site_record,
+)
+from beckon_contracts.topics import RULES_CONFIG, SITES_CONFIG
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,6 +46,9 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from chat.domain.events import OutboxRecord
+from chat.errors import Invalid
 
 MAX_DEPTH = 40  # nesting of a posted document; far beyond any sensible condition tree
 MAX_ERRORS = 100
@@ -52,6 +65,16 @@ class Problem:
 
     def to_dict(self) -> dict[str, str]:
         return {"loc": self.loc, "msg": self.msg}
+
+
+class InvalidDocument(Invalid):
+    """A rules document or a settings change with problems, each at its place (the edge
+    answers them all, so the console can mark every field)."""
+
+    def __init__(self, code: str, problems: list[Problem]) -> None:
+        first = problems[0] if problems else Problem("", "invalid")
+        super().__init__(code, f"{first.loc}: {first.msg}" if first.loc else first.msg)
+        self.problems = problems
 
 
 def depth(value: object, limit: int = MAX_DEPTH) -> int:
@@ -242,6 +265,34 @@ def site_config(
     )
 
 
+def settings_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A site row's settings (asyncpg hands jsonb over as text)."""
+    settings = row["settings"]
+    parsed = orjson.loads(settings) if isinstance(settings, str | bytes) else (settings or {})
+    return dict(parsed)
+
+
+def site_config_record(row: Mapping[str, Any]) -> OutboxRecord:
+    """The site's whole configuration for `sites.config` (key `site_id`), from its row."""
+    config = site_config(
+        site_id=row["site_id"],
+        version=row["config_version"],
+        site_key=row["site_key"],
+        write_key=row["write_key"],
+        allowed_origins=row["allowed_origins"],
+        settings=settings_of(row),
+    )
+    value = site_record(config).model_dump_json().encode()
+    return OutboxRecord(SITES_CONFIG.name, config_key(config.site_id), value)
+
+
+def rules_config_record(rules: SiteRules) -> OutboxRecord:
+    """A published version for `rules.config`: key `site_id`, value a `rules.published`
+    envelope, exactly what `beckon rules apply` sends."""
+    value = rules_record(rules).model_dump_json().encode()
+    return OutboxRecord(RULES_CONFIG.name, rules.site_id.encode(), value)
+
+
 def stale_sites(in_database: Mapping[str, int], on_topic: Mapping[str, int]) -> list[str]:
     """The sites whose configuration the topic lacks or holds an older version of."""
     return sorted(
@@ -342,10 +393,6 @@ class SiteSettingsChange(BaseModel):
         if self.clear_business_hours:
             patch["business_hours"] = None
         return patch
-
-
-def settings_problems(exc: ValidationError) -> list[Problem]:
-    return problems(exc)
 
 
 # ---- agents ---------------------------------------------------------------------------------

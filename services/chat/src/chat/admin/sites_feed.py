@@ -17,9 +17,8 @@ from beckon_messaging import PLAINTEXT, KafkaSecurity
 from pydantic import ValidationError
 
 from chat.adapters.topic_reader import TopicReader
-from chat.admin import domain
-from chat.admin import store as admin_store
-from chat.runtime import Runtime
+from chat.admin import service
+from chat.uow import UnitsOfWork
 
 log = logging.getLogger("chat.admin.sites")
 CATCH_UP_S = 30.0
@@ -54,24 +53,20 @@ class SitesFeed:
         await self.reader.stop()
 
 
-async def publish_missing(rt: Runtime, feed: SitesFeed, catch_up_s: float = CATCH_UP_S) -> int:
+async def publish_missing(uow: UnitsOfWork, feed: SitesFeed, catch_up_s: float = CATCH_UP_S) -> int:
     """Publish the sites the topic lacks or holds older (all of them if it can't be read in
     time: a repeat is harmless, followers keep the highest version). How many were sent."""
     if not await feed.reader.wait_caught_up(catch_up_s):
         log.warning("sites.config not read in time; publishing every site")
-    async with rt.service.pool.acquire() as conn, conn.transaction():
-        stale = domain.stale_sites(await admin_store.site_versions(conn), feed.versions)
-        for site_id in stale:
-            await admin_store.publish_site(conn, site_id)
-    if stale:
-        rt.relay.kick()
-        log.info("published site configurations", extra={"sites": len(stale)})
-    return len(stale)
+    sent = await service.publish_missing_sites(uow=uow, on_topic=feed.versions)
+    if sent:
+        log.info("published site configurations", extra={"sites": sent})
+    return sent
 
 
-async def keep_topic_filled(rt: Runtime, feed: SitesFeed) -> None:
+async def keep_topic_filled(uow: UnitsOfWork, feed: SitesFeed) -> None:
     try:
-        await publish_missing(rt, feed)
+        await publish_missing(uow, feed)
     except asyncio.CancelledError:
         raise
     except Exception:  # the next start tries again; saving a site publishes it anyway
