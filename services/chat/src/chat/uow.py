@@ -39,8 +39,9 @@ from chat.domain import events
 from chat.domain.events import OutboxRecord
 
 S = TypeVar("S")
-# the site a read-only unit names when its queries span every site (a login by e-mail, the
-# presence sweep, the live list's start-up read); such a unit cannot publish anything
+# the site a unit names when its queries span every site (a login by e-mail, the presence
+# sweep, the live list's start-up read, the sites.config fill) or its site is not known yet
+# (a set-password link); such a unit must not `emit` chat events (they belong to one site)
 EVERY_SITE = "*"
 tracer = trace.get_tracer("chat")
 
@@ -67,6 +68,8 @@ class UnitOfWork:
 
     def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
         """A fact of this site's chat, for `chat.events` once committed."""
+        if self.site_id == EVERY_SITE:
+            raise RuntimeError("a unit of work that spans every site cannot emit chat events")
         self.publish(
             events.chat_event(
                 kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key

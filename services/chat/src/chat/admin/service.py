@@ -43,15 +43,12 @@ from chat.config import Settings
 from chat.conversations import assignment
 from chat.errors import ChatError, Conflict, Gone, Invalid, NotAuthenticated, NotFound, Unavailable
 from chat.refs import AgentRef, now_utc
-from chat.uow import UnitOfWork, UnitsOfWork
+from chat.uow import EVERY_SITE, UnitOfWork, UnitsOfWork
 
 log = logging.getLogger("chat.admin")
 
 FEED_WAIT_S = 5.0
 MAX_BACKTEST_HOURS = 24 * 30
-# the label of a unit of work that names no one site: the start-up fill spans every site,
-# and a set-password link names its site only once its token is read
-NO_SITE = ""
 
 CATALOG: dict[str, Any] = {
     "conditions": list(CONDITION_KEYS),
@@ -497,7 +494,7 @@ async def set_password(
     token_hash = domain.token_hash(token)
     # argon2 is slow on purpose: never spend it on a link that cannot work (nor inside the
     # transaction); the link is taken for good below, once, under the transaction
-    async with uow.read(NO_SITE) as tx:
+    async with uow.read(EVERY_SITE) as tx:
         site_id = await tx.store(PeopleStore).open_invite_site(token_hash, now_utc())
     if site_id is None:
         raise Gone("invite_invalid", "this link was used already or has expired")
@@ -604,7 +601,7 @@ async def change_site(
 async def publish_missing_sites(*, uow: UnitsOfWork, on_topic: Mapping[str, int]) -> int:
     """Publish on `sites.config` every site the topic lacks or holds an older version of
     (`on_topic`: the version it holds per site). How many were published."""
-    async with uow(NO_SITE) as tx:
+    async with uow(EVERY_SITE) as tx:
         site = tx.store(SiteStore)
         stale = domain.stale_sites(await site.versions(), on_topic)
         for site_id in stale:
