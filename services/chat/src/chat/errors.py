@@ -10,11 +10,19 @@ from __future__ import annotations
 class ChatError(Exception):
     """A refusal the caller can act on: a stable `code` and a `detail` sentence."""
 
-    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.retry_after = retry_after  # seconds until trying again makes sense
+        self.errors = errors  # every problem at its place (`loc`, `msg`), when there are several
 
 
 class Malformed(ChatError):

@@ -73,7 +73,11 @@ class InvalidDocument(Invalid):
 
     def __init__(self, code: str, problems: list[Problem]) -> None:
         first = problems[0] if problems else Problem("", "invalid")
-        super().__init__(code, f"{first.loc}: {first.msg}" if first.loc else first.msg)
+        super().__init__(
+            code,
+            f"{first.loc}: {first.msg}" if first.loc else first.msg,
+            errors=[problem.to_dict() for problem in problems],
+        )
         self.problems = problems
 
 

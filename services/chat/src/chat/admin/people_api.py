@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chat.admin import domain, service
-from chat.admin.rules_api import Feed, Json, located
+from chat.admin import service
+from chat.admin.rules_api import Feed, Json
 from chat.api.deps import CurrentAdmin, Rt, Valid, refuse_cross_site
 
 router = APIRouter()  # included by the feature's router, under /v1/console
@@ -188,10 +188,7 @@ async def change_site(rt: Rt, admin: CurrentAdmin, feed: Feed, body: Json) -> An
     takes the origins, the workers the timezone and business hours, within seconds. The
     rules are never touched: a timezone or hours equal to what the page showed are not
     saved, so the form's other fields never pin them on the site."""
-    try:
-        site = await service.change_site(
-            uow=rt.uow, feed=feed, sites=rt.sites, site_id=admin.site_id, data=body
-        )
-    except domain.InvalidDocument as exc:
-        return located(exc)
+    site = await service.change_site(
+        uow=rt.uow, feed=feed, sites=rt.sites, site_id=admin.site_id, data=body
+    )
     return {"site": site}

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse
 
-from chat.admin import domain, service
+from chat.admin import service
 from chat.admin.rules_feed import RulesFeed
-from chat.api.common import problem, read_json
+from chat.api.common import read_json
 from chat.api.deps import CurrentAdmin, Rt
 from chat.errors import Unavailable
 
@@ -44,11 +43,6 @@ Json = Annotated[dict[str, Any], Depends(_json)]  # a JSON object, validated by 
 Document = Annotated[dict[str, Any], Depends(_document)]  # the same, as large as a document
 
 
-def located(exc: domain.InvalidDocument) -> JSONResponse:
-    """A document's or a form's problems, every one at its place."""
-    return problem(422, exc.code, exc.detail, errors=[p.to_dict() for p in exc.problems])
-
-
 @router.get("/admin/rules")
 async def get_rules(rt: Rt, admin: CurrentAdmin, feed: Feed) -> dict[str, Any]:
     return await service.rules_page(uow=rt.uow, feed=feed, site_id=admin.site_id)
@@ -71,16 +65,10 @@ async def backtest(rt: Rt, admin: CurrentAdmin, body: Document) -> Any:
     """Replay the site's recorded traffic of the last `hours` through these rules, on the
     triggers worker (`POST {triggers_url}/v1/backtest`): fires per hour, conversations and
     agents needed, per rule."""
-    try:
-        return await service.backtest(settings=rt.settings, site_id=admin.site_id, body=body)
-    except domain.InvalidDocument as exc:
-        return located(exc)
+    return await service.backtest(settings=rt.settings, site_id=admin.site_id, body=body)
 
 
 @router.post("/admin/rules/publish")
 async def publish(rt: Rt, admin: CurrentAdmin, feed: Feed, body: Document) -> Any:
     """`{rules, base_version?}`: validate, keep the version, publish it to `rules.config`."""
-    try:
-        return await service.publish_rules(uow=rt.uow, feed=feed, admin=admin, body=body)
-    except domain.InvalidDocument as exc:
-        return located(exc)
+    return await service.publish_rules(uow=rt.uow, feed=feed, admin=admin, body=body)

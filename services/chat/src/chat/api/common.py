@@ -69,7 +69,8 @@ def status_of(exc: ChatError) -> int:
 
 def error_response(exc: Exception) -> Response:
     if isinstance(exc, ChatError):
-        answer = problem(status_of(exc), exc.code, exc.detail)
+        extra = {"errors": exc.errors} if exc.errors is not None else {}
+        answer = problem(status_of(exc), exc.code, exc.detail, **extra)
         if exc.retry_after is not None:
             answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return answer
