@@ -1,4 +1,4 @@
-"""Issue 12: an origin added in the console reaches the tracker. Anna (admin) adds a new
+"""An origin added in the console reaches the tracker. Anna (admin) adds a new
 store address under Admin → Site; within seconds the tracker accepts that origin (chat
 publishes the site on `sites.config`, the tracker follows it), and a visitor on a page
 there is tracked and invited by the site's rule, with no restart of anything."""

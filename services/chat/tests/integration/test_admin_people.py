@@ -289,7 +289,7 @@ async def _site_config_until(chat: Any, site_id: str, check: Any) -> SiteConfig:
 async def test_saving_site_settings_leaves_the_rules_alone(
     chat: Any, make_site: Any, clients: Any, db: Any
 ) -> None:
-    """Issue 12: saving the Site form (an origin added) republished the rules with the form's
+    """Saving the Site form (an origin added) republished the rules with the form's
     timezone, UTC, and an open rules editor then got "Someone published a newer version"."""
     site, admin = await _site(chat, make_site, clients, db)
     published = await admin.post(

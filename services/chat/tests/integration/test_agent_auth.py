@@ -1,4 +1,4 @@
-"""Agents' logins and sessions against an attacker (issue 12): one normal form of an address,
+"""Agents' logins and sessions against an attacker: one normal form of an address,
 failed logins limited per client address and per account from that address (a stranger can
 neither lock an agent out nor spray one password over a site), sessions that end on logout,
 a new password or deactivation (on every instance and on the open console socket), live chats

@@ -219,7 +219,7 @@ async def test_agents_teams_and_assisted_figures_with_csv_and_permissions(
 async def test_a_transfer_keeps_annas_first_response_and_gives_ben_his_own(
     chat: Any, make_site: Any, clients: Any, db: Any
 ) -> None:
-    """Issue 12: Ann answered in 5 s, then transferred the chat to Ben. The conversation row
+    """Ann answered in 5 s, then transferred the chat to Ben. The conversation row
     only names Ben, and the report showed Ann nothing and the chat as Ben's; now each stint
     counts for its own agent, first response and load."""
     site = await make_site(agents=[("ann", ["sales"], 5), ("ben", ["sales"], 5)])

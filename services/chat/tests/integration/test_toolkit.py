@@ -379,7 +379,7 @@ async def test_transfer_targets_show_online_agents_with_their_load(
 async def test_a_transfer_gives_the_new_agent_on_another_instance_a_complete_row(
     chat, make_site, clients
 ) -> None:
-    """Issue 11: the receiving console learns of the chat only from its conversation frame
+    """The receiving console learns of the chat only from its conversation frame
     (no list snapshot of its agent held it), so that frame must carry what the list row shows,
     the last message included; it did not, and the row stayed blank unless a snapshot that
     happened to be in flight filled it."""
