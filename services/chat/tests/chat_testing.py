@@ -41,6 +41,9 @@ SECRET = "chat-integration-test-secret-not-for-production"
 PASSWORD = "test-password-123"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
+# A consumer group's first records may wait for the group to form across both instances (a
+# join, a rebalance): how long a test waits for something chat consumes to take effect.
+GROUP_FORMED_TIMEOUT_S = 60.0
 FRAME_TIMEOUT_S = 30.0
 
 # The two tenants every run seeds (SHOP_A_SPEC and SHOP_B_SPEC below).

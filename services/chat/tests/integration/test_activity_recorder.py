@@ -16,6 +16,7 @@ from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from chat.activity.recorder import sweep_expired
 from chat_testing import (
+    GROUP_FORMED_TIMEOUT_S,
     eventually,
     produce,
     produce_events,
@@ -26,9 +27,6 @@ from chat_testing import (
 )
 
 pytestmark = pytest.mark.integration
-
-# The first records may wait for the `chat-activity` group to form across both instances.
-RECORD_TIMEOUT_S = 60.0
 
 
 async def activity_rows(db: Any, site_id: str, visitor_id: str) -> list[Any]:
@@ -51,7 +49,7 @@ async def test_tracking_events_are_recorded_once_even_when_produced_twice(chat, 
     async def recorded() -> bool:
         return len(await activity_rows(db, site_id, visitor_id)) >= 5
 
-    await eventually(recorded, timeout_s=RECORD_TIMEOUT_S, what="the visit recorded")
+    await eventually(recorded, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the visit recorded")
 
     # the same records again, then one more: same key, same partition, so once the marker is
     # stored the repeats were handled before it
@@ -64,7 +62,7 @@ async def test_tracking_events_are_recorded_once_even_when_produced_twice(chat, 
             for row in await activity_rows(db, site_id, visitor_id)
         )
 
-    await eventually(marker_recorded, timeout_s=RECORD_TIMEOUT_S, what="the marker recorded")
+    await eventually(marker_recorded, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the marker recorded")
     rows = await activity_rows(db, site_id, visitor_id)
     wanted = [e for e in events if e["type"] != "heartbeat"] + [marker]
     assert sorted(str(row["event_id"]) for row in rows) == sorted(e["event_id"] for e in wanted)
@@ -115,7 +113,7 @@ async def test_bad_tracking_records_are_dead_lettered_with_their_reason(chat, db
             and str(e.payload.get("source", "")).startswith("chat-activity:")
         ),
         until=lambda found: len(found) >= 2,
-        timeout_s=RECORD_TIMEOUT_S,
+        timeout_s=GROUP_FORMED_TIMEOUT_S,
     )
     by_reason = {
         letter.payload.reason: letter
@@ -132,7 +130,7 @@ async def test_bad_tracking_records_are_dead_lettered_with_their_reason(chat, db
     async def stored() -> bool:
         return len(await activity_rows(db, site_id, visitor_id)) >= 1
 
-    await eventually(stored, timeout_s=RECORD_TIMEOUT_S, what="the good record stored")
+    await eventually(stored, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the good record stored")
     rows = await activity_rows(db, site_id, visitor_id)
     assert [str(row["event_id"]) for row in rows] == [after["event_id"]]
 

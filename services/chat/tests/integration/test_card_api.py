@@ -12,6 +12,7 @@ import pytest
 from beckon_contracts.ids import uuid7
 from chat.activity.store import ActivityStore
 from chat_testing import (
+    GROUP_FORMED_TIMEOUT_S,
     add_site,
     eventually,
     produce_events,
@@ -23,9 +24,6 @@ from chat_testing import (
 )
 
 pytestmark = pytest.mark.integration
-
-# The first records may wait for the `chat-activity` group to form across both instances.
-RECORD_TIMEOUT_S = 60.0
 
 
 async def test_the_card_shows_history_conversations_and_no_notes_to_its_site_only(
@@ -60,7 +58,7 @@ async def test_the_card_shows_history_conversations_and_no_notes_to_its_site_onl
         )
         return int(count) >= 6
 
-    await eventually(recorded, timeout_s=RECORD_TIMEOUT_S, what="the visits recorded")
+    await eventually(recorded, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the visits recorded")
 
     assert (await visitor.session(chat.a.url)).status_code == 200
     started = await visitor.start(chat.a.url, text="Is the Trail Runner waterproof?")

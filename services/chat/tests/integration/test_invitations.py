@@ -14,6 +14,7 @@ from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_INVITATIONS, CHAT_INVITATIONS_DLQ
 from chat.adapters.bus import Bus, InvitationConsumer
 from chat_testing import (
+    GROUP_FORMED_TIMEOUT_S,
     add_site,
     eventually,
     frame_is,
@@ -30,10 +31,6 @@ from chat_testing import (
 )
 
 pytestmark = pytest.mark.integration
-
-# The first invitation may wait for the `chat` consumer group to form, so deliveries get a
-# generous deadline.
-DELIVERY_TIMEOUT_S = 60.0
 
 
 async def test_invitation_reaches_the_socket_once_and_its_answers_are_published(
@@ -53,7 +50,7 @@ async def test_invitation_reaches_the_socket_once_and_its_answers_are_published(
     invitation_id = str(record.payload.invitation_id)
     await produce_invitation(chat.bootstrap, record)
     frame = await widget.recv_until(
-        frame_is("invitation", invitation__id=invitation_id), timeout=DELIVERY_TIMEOUT_S
+        frame_is("invitation", invitation__id=invitation_id), timeout=GROUP_FORMED_TIMEOUT_S
     )
     shown = frame["invitation"]
     assert shown["message"] == "Need a hand choosing a size?"
@@ -69,7 +66,7 @@ async def test_invitation_reaches_the_socket_once_and_its_answers_are_published(
     await produce_invitation(chat.bootstrap, marker)
     await widget.recv_until(
         frame_is("invitation", invitation__id=str(marker.payload.invitation_id)),
-        timeout=DELIVERY_TIMEOUT_S,
+        timeout=GROUP_FORMED_TIMEOUT_S,
     )
     assert len(widget.matching(frame_is("invitation", invitation__id=invitation_id))) == 1
     stored = await db.fetch(
@@ -179,7 +176,7 @@ async def test_malformed_invitation_is_dead_lettered_naming_the_field(chat, make
         CHAT_INVITATIONS_DLQ.name,
         match=lambda e: visitor_id in str(e.payload.get("raw")),
         until=lambda found: len(found) >= 1,
-        timeout_s=DELIVERY_TIMEOUT_S,
+        timeout_s=GROUP_FORMED_TIMEOUT_S,
     )
     letter = DeadLettered.model_validate(letters[0].value)
     assert letter.site_id == site.site_id
@@ -234,7 +231,7 @@ async def test_an_invitation_postgres_cannot_store_does_not_stop_the_consumer(ch
             async def settled() -> bool:
                 return task.done() or await stored()
 
-            await eventually(settled, timeout_s=DELIVERY_TIMEOUT_S, what="the consumer settled")
+            await eventually(settled, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the consumer settled")
             if task.done():
                 raise AssertionError(f"the consumer stopped: {task.exception()!r}")
             assert await stored()
@@ -275,6 +272,8 @@ async def test_a_second_deployment_on_the_cluster_takes_none_of_this_ones_invita
                 )
                 return {row["invitation_id"] for row in rows} == wanted
 
-            await eventually(all_stored, timeout_s=DELIVERY_TIMEOUT_S, what="all 24 stored here")
+            await eventually(
+                all_stored, timeout_s=GROUP_FORMED_TIMEOUT_S, what="all 24 stored here"
+            )
         finally:
             stop_chat(other)

@@ -15,16 +15,13 @@ import orjson
 import pytest
 from beckon_contracts.ids import uuid7
 from beckon_contracts.rule_stats import (
-    RuleCounts,
-    RuleStats,
-    RuleStatsPayload,
-    Uplift,
     rule_stats_key,
 )
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.topics import RULES_CONFIG, RULES_STATS
 from chat_testing import produce
+from samples import rule_stats_record
 
 pytestmark = pytest.mark.integration
 
@@ -384,40 +381,7 @@ async def test_bad_periods_are_422s_that_say_why(
 
 
 def _stats(site_id: str, rule_id: str, invited: int) -> bytes:
-    return (
-        RuleStats(
-            event_id=uuid7(),
-            occurred_at=datetime.now(UTC),
-            site_id=site_id,
-            payload=RuleStatsPayload(
-                rule_id=rule_id,
-                window_start=datetime(2025, 3, 1, tzinfo=UTC),
-                counts=RuleCounts(
-                    eligible=2 * invited,
-                    invited=invited,
-                    held_out=invited,
-                    shown=invited - 1,
-                    accepted=5,
-                    conversations=4,
-                    orders_invited=30,
-                    orders_held_out=10,
-                    revenue_invited=3000.0,
-                    revenue_held_out=900.0,
-                ),
-                uplift=Uplift(
-                    conversion_invited=0.15,
-                    conversion_held_out=0.05,
-                    absolute=0.1,
-                    relative=2.0,
-                    z=3.2,
-                    p_value=0.0014,
-                    significant=True,
-                ),
-            ),
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return rule_stats_record(site_id, rule_id, invited, orders_invited=30, p_value=0.0014)
 
 
 async def _rules(agent: Any, base: str) -> list[dict[str, Any]]:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from beckon_contracts.ids import uuid7
 from beckon_contracts.rule_stats import (
-    RuleCounts,
-    RuleStats,
-    RuleStatsPayload,
-    Uplift,
     rule_stats_key,
 )
 from beckon_contracts.rules import SiteRules
@@ -22,6 +17,7 @@ from chat.admin.rules_feed import RulesFeed
 from chat.features import NoRules, RulesLookup
 from chat.reports.export import cell, to_csv
 from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows, with_names
+from samples import rule_stats_record
 
 
 def test_text_that_a_spreadsheet_would_run_is_defused() -> None:
@@ -70,37 +66,7 @@ def test_a_csv_has_a_header_row_and_quotes_what_needs_quoting() -> None:
 
 
 def _record(site: str, rule: str, invited: int, *, at: datetime | None = None) -> bytes:
-    record = RuleStats(
-        event_id=uuid7(),
-        occurred_at=at or datetime.now(UTC),
-        site_id=site,
-        payload=RuleStatsPayload(
-            rule_id=rule,
-            window_start=datetime(2025, 3, 1, tzinfo=UTC),
-            counts=RuleCounts(
-                eligible=invited * 2,
-                invited=invited,
-                held_out=invited,
-                shown=invited,
-                accepted=3,
-                conversations=2,
-                orders_invited=2,
-                orders_held_out=1,
-                revenue_invited=120.5,
-                revenue_held_out=40.0,
-            ),
-            uplift=Uplift(
-                conversion_invited=0.2,
-                conversion_held_out=0.1,
-                absolute=0.1,
-                relative=1.0,
-                z=2.1,
-                p_value=0.03,
-                significant=True,
-            ),
-        ),
-    )
-    return record.model_dump_json().encode()
+    return rule_stats_record(site, rule, invited, at=at)
 
 
 def test_the_latest_snapshot_of_a_rule_replaces_the_older_one() -> None:
