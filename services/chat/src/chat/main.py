@@ -41,9 +41,8 @@ from chat.agents import service as agents_service
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
+from chat.conversations import service as conversations
 from chat.domain.login import LoginThrottle
-from chat.domain.text import InvalidInput
-from chat.domain.tokens import Signer
 from chat.errors import ChatError
 from chat.features import Feature
 from chat.hub import Hub
@@ -54,6 +53,8 @@ from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.service import ChatService
+from chat.text import InvalidInput
+from chat.tokens import Signer
 from chat.toolkit import ToolkitFeature
 
 log = logging.getLogger("chat")
@@ -196,10 +197,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     uow=service.uow, agent=AgentRef(site_id, agent_id)
                 )
 
-            async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
-                return await service.conversation_view(site_id, conversation_id)
+            async def conversation_row(site_id: str, conversation_id: UUID) -> Any:
+                return await conversations.conversation_row(
+                    uow=service.uow, site_id=site_id, conversation_id=conversation_id
+                )
 
-            hub = Hub(conversation_view, agent_view, service.last_message)
+            async def last_message(site_id: str, conversation_id: UUID) -> Any:
+                return await conversations.last_message(
+                    uow=service.uow, site_id=site_id, conversation_id=conversation_id
+                )
+
+            async def record_invitation(values: dict[str, Any]) -> bool:
+                return await conversations.record_invitation(uow=service.uow, values=values)
+
+            hub = Hub(conversation_row, agent_view, last_message)
             feed = Feed(
                 settings.kafka_bootstrap,
                 client_id,
@@ -210,7 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             invitations = InvitationConsumer(
                 settings.kafka_bootstrap,
                 client_id,
-                record=service.record_invitation,
+                record=record_invitation,
                 bus=bus,
                 group_id=settings.consumer_group,
                 security=settings.kafka_security,

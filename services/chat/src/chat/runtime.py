@@ -12,10 +12,10 @@ from chat.adapters.sites import SiteCache
 from chat.agents.sessions import Sessions
 from chat.config import Settings
 from chat.domain.login import LoginThrottle
-from chat.domain.tokens import Signer
 from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub
 from chat.service import ChatService
+from chat.tokens import Signer
 from chat.uow import UnitOfWorkFactory
 
 T = TypeVar("T")

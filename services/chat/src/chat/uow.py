@@ -33,9 +33,9 @@ from beckon_contracts.presence import AgentPresence
 from beckon_observability import continued_span, trace_carrier
 from opentelemetry import trace
 
+from chat import outbox
 from chat.adapters import store
-from chat.domain import events
-from chat.domain.events import OutboxRecord
+from chat.outbox import OutboxRecord
 
 S = TypeVar("S")
 tracer = trace.get_tracer("chat")
@@ -64,7 +64,7 @@ class UnitOfWork:
     def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
         """A fact of this site's chat, for `chat.events` once committed."""
         self.publish(
-            events.chat_event(
+            outbox.chat_event(
                 kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key
             )
         )
@@ -96,7 +96,7 @@ class UnitOfWork:
         for team in sorted(self.teams):
             members = await store.team_members(self.conn, self.site_id, team)
             self.records.append(
-                events.team_presence(
+                outbox.team_presence(
                     site_id=self.site_id,
                     team=team,
                     agents=[

@@ -22,7 +22,7 @@ from beckon_contracts.topics import RULES_CONFIG, SITES_CONFIG
 from chat.adapters import store
 from chat.adapters.store import Row
 from chat.admin import domain
-from chat.domain.events import OutboxRecord
+from chat.outbox import OutboxRecord
 
 
 async def lock_rules(conn: asyncpg.Connection, site_id: str) -> None:

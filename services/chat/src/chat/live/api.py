@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict
 
 from chat.api.common import read_body
 from chat.api.console import agent_of
-from chat.domain.text import clean_text
 from chat.errors import Unavailable
 from chat.features import console_router
 from chat.hub import Connection
@@ -20,6 +19,7 @@ from chat.live.invite import MAX_MESSAGE_CHARS, send_personal_invitation
 from chat.live.reader import LiveVisitors
 from chat.refs import AgentRef
 from chat.runtime import Runtime
+from chat.text import clean_text
 
 router = console_router()
 

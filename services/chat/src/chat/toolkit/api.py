@@ -18,11 +18,11 @@ from chat.adapters import store as chat_store
 from chat.agents import service as agents
 from chat.api.common import read_body
 from chat.api.console import agent_of
-from chat.domain.text import clean_text
 from chat.errors import Conflict, Forbidden, Invalid, NotFound
 from chat.features import console_router
 from chat.refs import AgentRef
 from chat.runtime import Runtime
+from chat.text import clean_text
 from chat.toolkit import domain, store
 
 router = console_router()
