@@ -388,20 +388,7 @@ class FakeConversations:
 
     # --- transfers ----------------------------------------------------------------------------
 
-    async def insert_transfer(
-        self,
-        *,
-        transfer_id: UUID,
-        conversation_id: UUID,
-        site_id: str,
-        by_agent_id: str,
-        from_agent_id: str | None,
-        to_agent_id: str | None,
-        to_team: str,
-        target: str,
-        note: str | None,
-        now: datetime,
-    ) -> dict[str, Any]:
+    async def insert_transfer(self, **values: Any) -> dict[str, Any]:
         def card(agent_id: str | None, part: str) -> dict[str, Any]:
             agent = self.agents.get(agent_id) if agent_id else None
             return {
@@ -410,21 +397,14 @@ class FakeConversations:
             }
 
         row = {
-            "transfer_id": transfer_id,
-            "conversation_id": conversation_id,
-            "by_agent_id": by_agent_id,
-            "from_agent_id": from_agent_id,
-            "to_agent_id": to_agent_id,
-            "to_team": to_team,
-            "to_team_name": to_team.title(),
-            "target": target,
-            "note": note,
-            "created_at": now,
-            **card(by_agent_id, "by"),
-            **card(from_agent_id, "from"),
-            **card(to_agent_id, "to"),
+            **values,
+            "created_at": values["now"],
+            "to_team_name": values["to_team"].title(),
+            **card(values["by_agent_id"], "by"),
+            **card(values["from_agent_id"], "from"),
+            **card(values["to_agent_id"], "to"),
         }
-        self.transfers_of.setdefault(conversation_id, []).append(row)
+        self.transfers_of.setdefault(values["conversation_id"], []).append(row)
         return row
 
     async def transfers(self, site_id: str, conversation_id: UUID) -> list[dict[str, Any]]:
