@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from chat.domain.visitors import pseudonym
+from chat.visitors import pseudonym
 from consoles import agent_console, console_api, set_locale, triggers_knows
 from playwright.async_api import Page, expect
 

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
-from chat.domain.visitors import pseudonym
+from chat.visitors import pseudonym
 from consoles import agent_console
 from playwright.async_api import BrowserContext, Page, expect
 

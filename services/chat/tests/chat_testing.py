@@ -245,16 +245,15 @@ async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[tuple[
         await drop_database(server_url, name)
 
 
-def relayless_service(pool: asyncpg.Pool) -> Any:
-    """chat's own use cases with no relay behind them: what they commit stays unpublished."""
-    from chat.service import ChatService
+def relayless_uow(pool: asyncpg.Pool) -> Any:
+    """Units of work for chat's own use cases with no relay behind them: what they commit
+    stays unpublished."""
+    from chat.uow import UnitOfWorkFactory
 
     async def no_agents_changed(site_id: str, agent_ids: Iterable[str]) -> None:
         return None
 
-    return ChatService(
-        pool, max_message_chars=4000, on_commit=lambda: None, on_agents_changed=no_agents_changed
-    )
+    return UnitOfWorkFactory(pool, on_commit=lambda: None, on_agents_changed=no_agents_changed)
 
 
 # --- sites --------------------------------------------------------------------------------------

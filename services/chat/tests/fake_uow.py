@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 from beckon_contracts.topics import CHAT_EVENTS
-from chat.domain import events
-from chat.domain.events import OutboxRecord
+from chat import outbox
+from chat.outbox import OutboxRecord
 
 S = TypeVar("S")
 
@@ -49,7 +49,7 @@ class FakeUnitOfWork:
 
     def emit(self, kind: str, visitor_id: str, key: str, **payload: Any) -> None:
         self.publish(
-            events.chat_event(
+            outbox.chat_event(
                 kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key
             )
         )

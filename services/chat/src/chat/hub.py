@@ -29,7 +29,9 @@ from beckon_contracts.topics import CHAT_EVENTS
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
-from chat import views
+from chat.conversations import views
+from chat.conversations.model import Conversation
+from chat.views import agent_card
 
 log = logging.getLogger("chat.hub")
 
@@ -136,7 +138,7 @@ class Connection:
 
 
 ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
-LastMessageLookup = Callable[[UUID], Awaitable[Any]]
+LastMessageLookup = Callable[[str, UUID], Awaitable[Any]]
 AgentLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
 
 
@@ -167,8 +169,9 @@ class Hub:
 
     def track(self, connection: Connection, conversation: Any) -> None:
         """Remember a visitor socket's live conversation, and whether it waits in the queue."""
-        live = conversation is not None and conversation["status"] in ("queued", "open")
-        queued = live and conversation["status"] == "queued"
+        state = Conversation.of(conversation) if conversation is not None else None
+        live = state is not None and state.live
+        queued = state is not None and state.queued
         connection.conversation_id = UUID(str(conversation["id"])) if live else None
         connection.queued = connection.conversation_id if queued else None
         waiting = self.waiting[connection.site_id]
@@ -269,7 +272,7 @@ class Hub:
         if agents:
             # A console may hear of this conversation for the first time (a transfer to its
             # agent, an assignment): the frame alone must fill its row, preview included.
-            last = await self._last_message(row["conversation_id"])
+            last = await self._last_message(site_id, row["conversation_id"])
             self._send(
                 agents,
                 {"t": "conversation", "conversation": views.agent_conversation(row, last)},
@@ -340,7 +343,7 @@ def message_frame(payload: dict[str, Any]) -> dict[str, Any]:
         "conversation_id": payload["conversation_id"],
         "seq": payload["seq"],
         "author": payload["author"],
-        "agent": views.agent_card(name, payload.get("agent_avatar_url")) if name else None,
+        "agent": agent_card(name, payload.get("agent_avatar_url")) if name else None,
         "text": payload["text"],
         "client_id": payload.get("client_id"),
         "created_at": payload.get("sent_at"),

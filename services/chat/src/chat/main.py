@@ -44,8 +44,7 @@ from chat.agents.sessions import Sessions
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.config import Settings
-from chat.domain.text import InvalidInput
-from chat.domain.tokens import Signer
+from chat.conversations import service as conversations
 from chat.errors import ChatError
 from chat.features import Feature
 from chat.hub import Hub
@@ -55,7 +54,8 @@ from chat.refs import AgentRef
 from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
-from chat.service import ChatService
+from chat.text import InvalidInput
+from chat.tokens import Signer
 from chat.toolkit import ToolkitFeature
 from chat.uow import UnitOfWorkFactory
 
@@ -188,20 +188,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await bus.signal(AgentsChangedSignal(site_id=site_id, agent_ids=sorted(agent_ids)))
 
             uow = UnitOfWorkFactory(pool, on_commit=relay.kick, on_agents_changed=agents_changed)
-            service = ChatService(
-                pool,
-                max_message_chars=settings.max_message_chars,
-                on_commit=relay.kick,
-                on_agents_changed=agents_changed,
-            )
 
             async def agent_view(site_id: str, agent_id: str) -> dict[str, Any]:
                 return await agents.profile(uow=uow, agent=AgentRef(site_id, agent_id))
 
-            async def conversation_view(site_id: str, conversation_id: UUID) -> Any:
-                return await service.conversation_view(site_id, conversation_id)
+            async def conversation_row(site_id: str, conversation_id: UUID) -> Any:
+                return await conversations.conversation_row(
+                    uow=uow, site_id=site_id, conversation_id=conversation_id
+                )
 
-            hub = Hub(conversation_view, agent_view, service.last_message)
+            async def last_message(site_id: str, conversation_id: UUID) -> Any:
+                return await conversations.last_message(
+                    uow=uow, site_id=site_id, conversation_id=conversation_id
+                )
+
+            async def record_invitation(values: dict[str, Any]) -> bool:
+                return await conversations.record_invitation(uow=uow, values=values)
+
+            hub = Hub(conversation_row, agent_view, last_message)
             feed = Feed(
                 settings.kafka_bootstrap,
                 client_id,
@@ -212,14 +216,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             invitations = InvitationConsumer(
                 settings.kafka_bootstrap,
                 client_id,
-                record=service.record_invitation,
+                record=record_invitation,
                 bus=bus,
                 group_id=settings.consumer_group,
                 security=settings.kafka_security,
             )
             runtime = Runtime(
                 settings=settings,
-                service=service,
                 uow=uow,
                 sessions=Sessions(uow),
                 sites=SiteCache(uow),

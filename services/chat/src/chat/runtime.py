@@ -12,10 +12,9 @@ from chat.adapters.sites import SiteCache
 from chat.agents.domain import LoginThrottle
 from chat.agents.sessions import Sessions
 from chat.config import Settings
-from chat.domain.tokens import Signer
 from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub
-from chat.service import ChatService
+from chat.tokens import Signer
 from chat.uow import UnitOfWorkFactory
 
 T = TypeVar("T")
@@ -24,7 +23,6 @@ T = TypeVar("T")
 @dataclass
 class Runtime:
     settings: Settings
-    service: ChatService
     uow: UnitOfWorkFactory
     sessions: Sessions
     sites: SiteCache

@@ -34,9 +34,9 @@ from beckon_contracts.presence import AgentPresence
 from beckon_observability import continued_span, trace_carrier
 from opentelemetry import trace
 
+from chat import outbox
 from chat.adapters import store
-from chat.domain import events
-from chat.domain.events import OutboxRecord
+from chat.outbox import OutboxRecord
 
 S = TypeVar("S")
 # the site a unit names when its queries span every site (a login by e-mail, the presence
@@ -71,7 +71,7 @@ class UnitOfWork:
         if self.site_id == EVERY_SITE:
             raise RuntimeError("a unit of work that spans every site cannot emit chat events")
         self.publish(
-            events.chat_event(
+            outbox.chat_event(
                 kind, site_id=self.site_id, visitor_id=visitor_id, payload=payload, key=key
             )
         )
@@ -103,7 +103,7 @@ class UnitOfWork:
         for team in sorted(self.teams):
             members = await store.team_members(self.conn, self.site_id, team)
             self.records.append(
-                events.team_presence(
+                outbox.team_presence(
                     site_id=self.site_id,
                     team=team,
                     agents=[

@@ -1,5 +1,5 @@
-"""Rows as the JSON shapes of docs/chat.md (Conversation, Message, Agent, Invitation,
-Transfer, Opening)."""
+"""Rows as the JSON shapes of docs/chat.md that several packages share (Agent, Site, an
+agent's card, a note, a lead mark); a conversation's own shapes are `chat.conversations.views`."""
 
 from __future__ import annotations
 
@@ -8,62 +8,21 @@ from typing import Any
 import orjson
 
 from chat.adapters.store import Row
-from chat.domain.visitors import visitor_label
+from chat.visitors import visitor_label
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
+    """A timestamp in ISO 8601 (None stays None)."""
     return value.isoformat() if value is not None else None
 
 
-def _json(value: Any) -> Any:
+def jsonb(value: Any) -> Any:
     """A jsonb column as Python (asyncpg hands jsonb over as text unless a codec is set)."""
     return orjson.loads(value) if isinstance(value, str | bytes) else (value or {})
 
 
 def agent_card(name: str | None, avatar_url: str | None) -> dict[str, Any] | None:
     return {"name": name, "avatar_url": avatar_url} if name else None
-
-
-def message(row: Row) -> dict[str, Any]:
-    return {
-        "id": str(row["message_id"]),
-        "conversation_id": str(row["conversation_id"]),
-        "seq": row["seq"],
-        "author": row["author"],
-        "agent": agent_card(row["agent_name"], row["agent_avatar_url"])
-        if row["author"] == "agent"
-        else None,
-        "text": row["text"],
-        "client_id": row["client_id"],
-        "created_at": _iso(row["created_at"]),
-    }
-
-
-def conversation(row: Row) -> dict[str, Any]:
-    """What the visitor may see of their conversation."""
-    return {
-        "id": str(row["conversation_id"]),
-        "status": row["status"],
-        "team": row["team"],
-        "agent": agent_card(row["agent_name"], row["agent_avatar_url"]),
-        "queue_position": row["queue_position"],
-        "last_seq": row["last_seq"],
-    }
-
-
-def agent_conversation(row: Row, last_message: Row | None = None) -> dict[str, Any]:
-    """The agent's view: the visitor's plus who, where and what."""
-    return {
-        **conversation(row),
-        "site_id": row["site_id"],
-        "visitor_id": row["visitor_id"],
-        "visitor_label": visitor_label(row["visitor_id"], email=row["email"]),
-        "agent_id": row["agent_id"],
-        "email": row["email"],
-        "tags": list(row["tags"]),
-        "created_at": _iso(row["created_at"]),
-        "last_message": message(last_message) if last_message is not None else None,
-    }
 
 
 def note(row: Row) -> dict[str, Any]:
@@ -74,49 +33,7 @@ def note(row: Row) -> dict[str, Any]:
         "agent_id": row["agent_id"],
         "agent": agent_card(row["agent_name"], row["agent_avatar_url"]),
         "text": row["text"],
-        "created_at": _iso(row["created_at"]),
-    }
-
-
-def transfer(row: Row) -> dict[str, Any]:
-    """A transfer in the agents' timeline ("Anna → Ben"), with its note: agents only."""
-    return {
-        "id": str(row["transfer_id"]),
-        "conversation_id": str(row["conversation_id"]),
-        "by_agent_id": row["by_agent_id"],
-        "by": agent_card(row["by_name"], row["by_avatar_url"]),
-        "from_agent_id": row["from_agent_id"],
-        "from": agent_card(row["from_name"], row["from_avatar_url"]),
-        "target": row["target"],
-        "to_agent_id": row["to_agent_id"],
-        "to": agent_card(row["to_name"], row["to_avatar_url"]),
-        "to_team": row["to_team"],
-        "to_team_name": row["to_team_name"] or row["to_team"],
-        "note": row["note"],
-        "created_at": _iso(row["created_at"]),
-    }
-
-
-def opening(row: Row | None, *, for_agent: bool) -> dict[str, Any] | None:
-    """The invitation that opened a conversation: the visitor saw its text as the agent's
-    first words. Agents also see which rule (or which colleague, for a personal one) sent it;
-    the visitor only the words and the name they were shown."""
-    if row is None:
-        return None
-    card = _json(row["agent"]) if row["agent"] is not None else {}
-    shown = {
-        "text": row["message"],
-        "agent": agent_card(card.get("name"), card.get("avatar_url")) if card else None,
-    }
-    if not for_agent:
-        return shown
-    return {
-        **shown,
-        "invitation_id": str(row["invitation_id"]),
-        "rule_id": row["rule_id"],
-        "rule_name": row["rule_name"] or None,
-        "personal": row["personal"],
-        "created_at": _iso(row["created_at"]),
+        "created_at": iso(row["created_at"]),
     }
 
 
@@ -130,8 +47,8 @@ def lead_mark(row: Row) -> dict[str, Any]:
         "agent_id": row["agent_id"],
         "validation": row["validation"],
         "note": row["note"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
     }
 
 
@@ -148,28 +65,8 @@ def agent(row: Row) -> dict[str, Any]:
         "open_chats": row["open_chats"],
         "teams": list(row["teams"]),
         "locale": row["locale"],
-        "settings": _json(row["settings"]),
+        "settings": jsonb(row["settings"]),
     }
-
-
-def invitation(row: Row) -> dict[str, Any]:
-    agent_json = row["agent"]
-    card = orjson.loads(agent_json) if isinstance(agent_json, str) else agent_json
-    return {
-        "id": str(row["invitation_id"]),
-        "message": row["message"],
-        "agent": agent_card(card.get("name"), card.get("avatar_url")) if card else None,
-        "team": row["team"],
-        "expires_at": _iso(row["expires_at"]),
-        "rule_id": row["rule_id"],
-    }
-
-
-def invitation_agent_id(row: Row) -> str | None:
-    """The inviting agent's id, which a personal invitation keeps in its `agent` column."""
-    card = _json(row["agent"]) if row["agent"] is not None else {}
-    agent_id = card.get("agent_id") if isinstance(card, dict) else None
-    return agent_id if isinstance(agent_id, str) else None
 
 
 def site(row: Row) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_INVITATIONS, CHAT_INVITATIONS_DLQ
 from chat.adapters.bus import Bus, InvitationConsumer
+from chat.conversations import service as conversations
 from chat_testing import (
     GROUP_FORMED_TIMEOUT_S,
     add_site,
@@ -22,7 +23,7 @@ from chat_testing import (
     produce,
     produce_invitation,
     read_events,
-    relayless_service,
+    relayless_uow,
     scratch_database,
     site_spec,
     start_chat,
@@ -202,12 +203,13 @@ async def test_an_invitation_postgres_cannot_store_does_not_stop_the_consumer(ch
     it serves (the shared instances do not know the site, so they skip these records)."""
     async with scratch_database(chat.server_url, "chat_poison") as (url, pool):
         site = await add_site(url, site_spec(unique("site")))
+        uow = relayless_uow(pool)
         bus = Bus(chat.bootstrap, "chat-poison-test", idempotent=False)
         await bus.start()
         consumer = InvitationConsumer(
             chat.bootstrap,
             "chat-poison-test",
-            record=relayless_service(pool).record_invitation,
+            record=lambda values: conversations.record_invitation(uow=uow, values=values),
             bus=bus,
             group_id=unique("chat-poison-test"),
         )

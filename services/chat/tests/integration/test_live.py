@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import CHAT_EVENTS, VISITORS_STATE
 from beckon_messaging import ensure_topics
-from chat.domain.visitors import pseudonym
 from chat.live.reader import LiveVisitors
+from chat.visitors import pseudonym
 from chat_testing import frame_is, produce, read_events, unique
 
 pytestmark = pytest.mark.integration

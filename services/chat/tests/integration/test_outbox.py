@@ -14,13 +14,14 @@ from beckon_contracts.chat_events import parse_chat_event
 from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.topics import AGENTS_PRESENCE, CHAT_EVENTS
 from chat.adapters.bus import OUTBOX_LOCK, OutboxRelay
+from chat.conversations import service as conversations
 from chat.refs import Visitor
 from chat_testing import (
     add_site,
     dedupe,
     eventually,
     read_events,
-    relayless_service,
+    relayless_uow,
     scratch_database,
     site_spec,
     start_chat,
@@ -125,15 +126,22 @@ async def test_rows_committed_while_no_relay_runs_are_published_by_a_later_insta
     relay anywhere), then a third instance starts on it and publishes them, in order."""
     async with scratch_database(chat.server_url, "chat_outbox") as (url, pool):
         site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
-        service = relayless_service(pool)
+        uow = relayless_uow(pool)
         visitor = Visitor(site.site_id, unique("v"))
-        conversation, created = await service.start_conversation(
-            visitor, invitation_id=None, team=None, text="message 1", client_id="m1"
+        conversation, created = await conversations.start_conversation(
+            uow=uow,
+            visitor=visitor,
+            invitation_id=None,
+            team=None,
+            text="message 1",
+            client_id="m1",
         )
         assert created
         cid = conversation["id"]
         for i in range(2, 6):
-            await service.visitor_message(visitor, text=f"message {i}", client_id=f"m{i}")
+            await conversations.visitor_message(
+                uow=uow, visitor=visitor, text=f"message {i}", client_id=f"m{i}"
+            )
 
         rows = await pool.fetch("SELECT topic, key, published_at FROM chat.outbox ORDER BY id")
         assert [r["topic"] for r in rows].count(CHAT_EVENTS.name) == 6  # started + 5 messages
@@ -192,10 +200,14 @@ async def test_a_batch_the_broker_does_not_acknowledge_is_given_up_and_sent_agai
     up after `ack_wait_s`, the rows stay unpublished, and the next relay sends them."""
     async with scratch_database(chat.server_url, "chat_outbox_wait") as (url, pool):
         site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
-        service = relayless_service(pool)
         visitor = Visitor(site.site_id, unique("v"))
-        await service.start_conversation(
-            visitor, invitation_id=None, team=None, text="hello", client_id="m1"
+        await conversations.start_conversation(
+            uow=relayless_uow(pool),
+            visitor=visitor,
+            invitation_id=None,
+            team=None,
+            text="hello",
+            client_id="m1",
         )
         pending = await pool.fetchval("SELECT count(*) FROM chat.outbox WHERE published_at IS NULL")
         assert pending > 0

@@ -15,7 +15,7 @@ from beckon_contracts.ids import uuid7
 from beckon_contracts.tracking import parse_tracking_event
 from chat.activity import domain
 from chat.activity.recorder import read_batch
-from chat.domain.visitors import pseudonym
+from chat.visitors import pseudonym
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

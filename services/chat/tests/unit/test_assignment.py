@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chat.domain.assignment import AgentLoad, pick_agent, queue_position
+from chat.conversations.model import AgentLoad, pick_agent
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -73,8 +73,3 @@ def test_free_slots_count_only_online_agents():
     assert _agent("anna", 2, max_chats=5).free_slots == 3
     assert _agent("anna", 9, max_chats=5).free_slots == 0
     assert _agent("anna", 0, status="away").free_slots == 0
-
-
-def test_queue_position_is_one_based():
-    assert queue_position(0) == 1
-    assert queue_position(4) == 5

@@ -6,7 +6,7 @@ import pytest
 from beckon_contracts.chat_events import CHAT_EVENT_TYPES, parse_chat_event
 from beckon_contracts.presence import AgentPresence, parse_team_presence
 from beckon_contracts.topics import AGENTS_PRESENCE, CHAT_EVENTS
-from chat.domain.events import chat_event, team_presence
+from chat.outbox import chat_event, team_presence
 from pydantic import ValidationError
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ from beckon_contracts.chat_signals import (
 )
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS
 from chat import hub as hub_module
-from chat.domain.events import chat_event
 from chat.hub import Connection, Hub
+from chat.outbox import chat_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONVERSATION = UUID("0192f0c3-aaaa-7bbb-8ccc-000000000001")
@@ -107,7 +107,7 @@ class World:
         row = self.rows.get(conversation_id)
         return row if row is not None and row["site_id"] == site_id else None
 
-    async def _last_message(self, conversation_id):
+    async def _last_message(self, site_id, conversation_id):
         return self.last_messages.get(conversation_id)
 
     async def _agent(self, site_id, agent_id):

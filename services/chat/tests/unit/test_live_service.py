@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from beckon_contracts.chat_signals import ChatSignal, InvitationSignal
 from beckon_contracts.visitors import VisitorSnapshotPayload
-from chat.domain.text import InvalidInput
 from chat.errors import Conflict, NotAuthenticated, Unavailable
 from chat.live import service
 from chat.live.domain import Filter
 from chat.live.reader import LiveVisitors
 from chat.live.store import LiveStore
 from chat.refs import AgentRef
+from chat.text import InvalidInput
 from fake_uow import FakeUnitsOfWork
 
 SITE = "shop"

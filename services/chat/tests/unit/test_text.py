@@ -1,5 +1,5 @@
 import pytest
-from chat.domain.text import InvalidInput, clean_client_id, clean_email, clean_tags, clean_text
+from chat.text import InvalidInput, clean_client_id, clean_email, clean_tags, clean_text
 
 
 def test_clean_text_trims_surrounding_whitespace():

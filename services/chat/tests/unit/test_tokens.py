@@ -1,5 +1,5 @@
 import pytest
-from chat.domain.tokens import AgentClaims, InvalidToken, Signer, VisitorClaims
+from chat.tokens import AgentClaims, InvalidToken, Signer, VisitorClaims
 
 NOW = 1_800_000_000.0
 SIGNER = Signer("a-test-secret-of-enough-length")

@@ -3,7 +3,7 @@ validation, who manages which canned set, lead validation, questions and answers
 
 import pytest
 from beckon_contracts.money import format_money
-from chat.domain.text import InvalidInput
+from chat.text import InvalidInput
 from chat.toolkit import domain
 from chat.toolkit.domain import Canned
 

@@ -10,9 +10,9 @@ from uuid import UUID
 import orjson
 import pytest
 from beckon_contracts.ids import uuid7
-from chat.domain.text import InvalidInput
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef
+from chat.text import InvalidInput
 from chat.toolkit import domain, service
 from chat.toolkit.store import CANNED_REPLIES, OBJECTION_TAGS, ToolkitStore
 from fake_uow import FakeUnitsOfWork

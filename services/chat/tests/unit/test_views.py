@@ -6,8 +6,9 @@ from uuid import UUID
 import orjson
 import pytest
 from chat import views
-from chat.domain.visitors import pseudonym
+from chat.conversations import views as conversation_views
 from chat.hub import message_frame
+from chat.visitors import pseudonym
 
 NOW = datetime(2026, 11, 23, 12, 0, 5, 123456, tzinfo=UTC)
 CONVERSATION = UUID("0192f0c3-aaaa-7bbb-8ccc-000000000001")
@@ -96,7 +97,7 @@ def _json_round_trip(value):
 
 
 def test_conversation_has_the_documented_shape():
-    shown = views.conversation(_conversation_row())
+    shown = conversation_views.conversation(_conversation_row())
     assert set(shown) == CONVERSATION_KEYS
     assert shown == {
         "id": str(CONVERSATION),
@@ -110,7 +111,7 @@ def test_conversation_has_the_documented_shape():
 
 
 def test_a_queued_conversation_has_no_agent_and_a_position():
-    shown = views.conversation(
+    shown = conversation_views.conversation(
         _conversation_row(status="queued", agent_id=None, agent_name=None, queue_position=3)
     )
     assert shown["agent"] is None
@@ -118,14 +119,14 @@ def test_a_queued_conversation_has_no_agent_and_a_position():
 
 
 def test_the_visitor_never_sees_the_agents_id_email_or_tags():
-    shown = views.conversation(_conversation_row())
+    shown = conversation_views.conversation(_conversation_row())
     assert "demo-anna" not in orjson.dumps(shown).decode()
     assert "v@example.com" not in orjson.dumps(shown).decode()
     assert "price" not in orjson.dumps(shown).decode()
 
 
 def test_message_has_the_documented_shape():
-    shown = views.message(_message_row())
+    shown = conversation_views.message(_message_row())
     assert set(shown) == MESSAGE_KEYS
     assert shown == {
         "id": str(MESSAGE),
@@ -143,16 +144,16 @@ def test_message_has_the_documented_shape():
 
 @pytest.mark.parametrize("author", ["visitor", "system"])
 def test_only_agent_messages_name_an_agent(author):
-    shown = views.message(_message_row(author=author, client_id=None))
+    shown = conversation_views.message(_message_row(author=author, client_id=None))
     assert shown["agent"] is None
     assert shown["client_id"] is None
 
 
 def test_agent_conversation_is_the_conversation_plus_who_where_and_what():
     row = _conversation_row()
-    shown = views.agent_conversation(row, _message_row())
+    shown = conversation_views.agent_conversation(row, _message_row())
     assert set(shown) == AGENT_CONVERSATION_KEYS
-    assert {key: shown[key] for key in CONVERSATION_KEYS} == views.conversation(row)
+    assert {key: shown[key] for key in CONVERSATION_KEYS} == conversation_views.conversation(row)
     assert shown["site_id"] == "demo"
     assert shown["visitor_id"] == "v_1"
     assert shown["agent_id"] == "demo-anna"
@@ -160,12 +161,12 @@ def test_agent_conversation_is_the_conversation_plus_who_where_and_what():
     assert shown["visitor_label"] == {"en": "v@example.com", "fi": "v@example.com"}
     assert shown["tags"] == ["price", "returns"]
     assert shown["created_at"] == NOW.isoformat()
-    assert shown["last_message"] == views.message(_message_row())
+    assert shown["last_message"] == conversation_views.message(_message_row())
     assert _json_round_trip(shown) == shown
 
 
 def test_agent_conversation_without_messages():
-    shown = views.agent_conversation(_conversation_row(tags=(), email=None))
+    shown = conversation_views.agent_conversation(_conversation_row(tags=(), email=None))
     assert shown["visitor_label"] == pseudonym("v_1")  # no e-mail given: a sayable name
     assert shown["last_message"] is None
     assert shown["tags"] == []
@@ -216,7 +217,7 @@ def test_a_personal_invitation_names_its_agent(agent_column):
         "site_id": "demo",
         "visitor_id": "v_1",
     }
-    shown = views.invitation(row)
+    shown = conversation_views.invitation(row)
     assert set(shown) == INVITATION_KEYS
     assert shown == {
         "id": str(INVITATION),
@@ -238,7 +239,7 @@ def test_a_team_invitation_has_no_agent(agent_column):
         "expires_at": NOW,
         "rule_id": None,
     }
-    assert views.invitation(row)["agent"] is None
+    assert conversation_views.invitation(row)["agent"] is None
 
 
 def test_site_carries_what_the_widget_session_documents():
@@ -308,7 +309,7 @@ def test_a_message_over_the_socket_has_the_same_shape_as_over_http():
         "sent_at": "2026-11-23T12:00:05.123456Z",
     }
     over_socket = message_frame(payload)
-    over_http = views.message(_message_row())
+    over_http = conversation_views.message(_message_row())
     assert set(over_socket) == MESSAGE_KEYS
     assert {k: v for k, v in over_socket.items() if k != "created_at"} == {
         k: v for k, v in over_http.items() if k != "created_at"

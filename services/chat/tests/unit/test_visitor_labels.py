@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chat.domain.visitors import external_referrer, landing, pseudonym, visitor_label
+from chat.visitors import external_referrer, landing, pseudonym, visitor_label
 
 
 def test_the_pseudonym_is_a_pure_function_of_the_id_in_both_languages() -> None:

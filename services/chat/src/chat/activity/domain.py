@@ -27,7 +27,7 @@ from beckon_contracts.tracking import (
     TrackingEvent,
 )
 
-from chat.domain.visitors import external_referrer, landing, visitor_label
+from chat.visitors import external_referrer, landing, visitor_label
 
 # `chat.activity.type`: the contract's event type in the dotted form the reports query
 # (`order.completed`). Heartbeats are not actions and are not recorded.

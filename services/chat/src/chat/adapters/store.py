@@ -1,4 +1,5 @@
-"""Postgres access for the chat schema: asyncpg, `$n` parameters, every query scoped by site.
+"""Postgres access for the chat schema shared by several packages: asyncpg, `$n` parameters,
+every query scoped by site. The conversations' own queries are `chat.conversations.store`.
 
 Functions take a connection so the caller decides the transaction; the ones that change
 assignment expect the site's assignment lock to be held (`lock_site`).
@@ -7,7 +8,6 @@ assignment expect the site's assignment lock to be held (`lock_site`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -16,12 +16,12 @@ import orjson
 from beckon_observability import trace_carrier
 
 from chat.agents.store import AGENT_ROW as _AGENT
-from chat.domain.assignment import AgentLoad
-from chat.domain.events import OutboxRecord
+from chat.outbox import OutboxRecord
 
 Row: TypeAlias = Any  # asyncpg.Record (asyncpg ships no type hints)
 
-_CONVERSATION = """
+# a conversation as the views show it (with its agent and, while queued, its place)
+CONVERSATION_SELECT = """
 SELECT c.conversation_id, c.site_id, c.visitor_id, c.team, c.agent_id, c.status,
        c.invitation_id, c.rule_id, c.email, c.tags, c.last_seq, c.created_at, c.assigned_at,
        c.closed_at, a.name AS agent_name, a.avatar_url AS agent_avatar_url,
@@ -31,12 +31,6 @@ SELECT c.conversation_id, c.site_id, c.visitor_id, c.team, c.agent_id, c.status,
              AND (q.created_at, q.conversation_id) < (c.created_at, c.conversation_id)
        ) END AS queue_position
 FROM chat.conversations c LEFT JOIN chat.agents a ON a.agent_id = c.agent_id
-"""
-
-_MESSAGE = """
-SELECT m.message_id, m.conversation_id, m.seq, m.author, m.agent_id, m.text, m.client_id,
-       m.created_at, a.name AS agent_name, a.avatar_url AS agent_avatar_url
-FROM chat.messages m LEFT JOIN chat.agents a ON a.agent_id = m.agent_id
 """
 
 
@@ -66,10 +60,6 @@ async def add_outbox(
 # --- sites ---------------------------------------------------------------------------------
 
 
-async def site_by_key(conn: asyncpg.Connection, site_key: str) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM chat.sites WHERE site_key = $1", site_key)
-
-
 async def site_by_id(conn: asyncpg.Connection, site_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM chat.sites WHERE site_id = $1", site_id)
 
@@ -81,41 +71,10 @@ async def team_exists(conn: asyncpg.Connection, site_id: str, team: str) -> bool
     return found is not None
 
 
-async def online_agents(conn: asyncpg.Connection, site_id: str, team: str) -> int:
-    count: int = await conn.fetchval(
-        """SELECT count(*) FROM chat.agents a JOIN chat.team_members m USING (agent_id)
-           WHERE m.site_id = $1 AND m.team = $2 AND a.status = 'online'""",
-        site_id,
-        team,
-    )
-    return count
-
-
-# --- agents --------------------------------------------------------------------------------
-
-
 async def agent(conn: asyncpg.Connection, site_id: str, agent_id: str) -> Row | None:
     return await conn.fetchrow(
         _AGENT + " WHERE a.site_id = $1 AND a.agent_id = $2", site_id, agent_id
     )
-
-
-async def team_loads(conn: asyncpg.Connection, site_id: str, team: str) -> list[AgentLoad]:
-    rows = await conn.fetch(
-        """SELECT a.agent_id, a.status, a.max_chats, a.last_assigned_at,
-                  (SELECT count(*) FROM chat.conversations c
-                   WHERE c.agent_id = a.agent_id AND c.status = 'open') AS open_chats
-           FROM chat.agents a JOIN chat.team_members m USING (agent_id)
-           WHERE m.site_id = $1 AND m.team = $2""",
-        site_id,
-        team,
-    )
-    return [
-        AgentLoad(
-            r["agent_id"], r["status"], r["open_chats"], r["max_chats"], r["last_assigned_at"]
-        )
-        for r in rows
-    ]
 
 
 async def team_members(conn: asyncpg.Connection, site_id: str, team: str) -> list[Row]:
@@ -127,12 +86,11 @@ async def team_members(conn: asyncpg.Connection, site_id: str, team: str) -> lis
     )
 
 
-# --- conversations -------------------------------------------------------------------------
-
-
 async def conversation(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -> Row | None:
     return await conn.fetchrow(
-        _CONVERSATION + " WHERE c.site_id = $1 AND c.conversation_id = $2", site_id, conversation_id
+        CONVERSATION_SELECT + " WHERE c.site_id = $1 AND c.conversation_id = $2",
+        site_id,
+        conversation_id,
     )
 
 
@@ -148,274 +106,11 @@ async def lock_conversation(
 
 async def live_conversation(conn: asyncpg.Connection, site_id: str, visitor_id: str) -> Row | None:
     return await conn.fetchrow(
-        _CONVERSATION + " WHERE c.site_id = $1 AND c.visitor_id = $2"
+        CONVERSATION_SELECT + " WHERE c.site_id = $1 AND c.visitor_id = $2"
         " AND c.status IN ('queued', 'open')",
         site_id,
         visitor_id,
     )
-
-
-async def latest_conversation(
-    conn: asyncpg.Connection, site_id: str, visitor_id: str
-) -> Row | None:
-    """The live conversation, else the most recent one (its history stays visible)."""
-    return await conn.fetchrow(
-        _CONVERSATION + " WHERE c.site_id = $1 AND c.visitor_id = $2 AND c.status <> 'offline'"
-        " ORDER BY (c.status IN ('queued', 'open')) DESC, c.created_at DESC LIMIT 1",
-        site_id,
-        visitor_id,
-    )
-
-
-async def insert_conversation(
-    conn: asyncpg.Connection,
-    *,
-    conversation_id: UUID,
-    site_id: str,
-    visitor_id: str,
-    team: str,
-    status: str,
-    invitation_id: UUID | None,
-    rule_id: str | None,
-    email: str | None,
-) -> bool:
-    """False when the visitor already has a live conversation (the unique index says so)."""
-    inserted = await conn.fetchval(
-        # clock_timestamp, not now(): the queue's arrival order is when the row was written
-        # under the site lock, not when its transaction began waiting for it
-        """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team, status,
-               invitation_id, rule_id, email, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp())
-           ON CONFLICT (site_id, visitor_id) WHERE status IN ('queued', 'open') DO NOTHING
-           RETURNING 1""",
-        conversation_id,
-        site_id,
-        visitor_id,
-        team,
-        status,
-        invitation_id,
-        rule_id,
-        email,
-    )
-    return inserted is not None
-
-
-async def assign(
-    conn: asyncpg.Connection, conversation_id: UUID, agent_id: str, now: datetime
-) -> None:
-    await conn.execute(
-        """UPDATE chat.conversations SET status = 'open', agent_id = $2, assigned_at = $3
-           WHERE conversation_id = $1""",
-        conversation_id,
-        agent_id,
-        now,
-    )
-    await conn.execute(
-        "UPDATE chat.agents SET last_assigned_at = $2 WHERE agent_id = $1", agent_id, now
-    )
-
-
-# --- assignment history (written with the conversation's row, under the site lock) --------
-
-
-async def start_assignment(
-    conn: asyncpg.Connection,
-    *,
-    conversation_id: UUID,
-    site_id: str,
-    agent_id: str,
-    team: str,
-    how: str,
-    now: datetime,
-) -> None:
-    """The agent's stint on the conversation begins; whoever held it before stops now (an
-    agent given a conversation they already hold keeps their stint)."""
-    current = await conn.fetchval(
-        """SELECT agent_id FROM chat.assignments
-           WHERE conversation_id = $1 AND ended_at IS NULL""",
-        conversation_id,
-    )
-    if current == agent_id:
-        return
-    await end_assignment(conn, conversation_id, now, "transfer")
-    await conn.execute(
-        """INSERT INTO chat.assignments
-               (conversation_id, site_id, agent_id, team, how, started_at)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        conversation_id,
-        site_id,
-        agent_id,
-        team,
-        how,
-        now,
-    )
-
-
-async def end_assignment(
-    conn: asyncpg.Connection, conversation_id: UUID, now: datetime, how: str
-) -> None:
-    """The current holder's stint ends (transfer, requeue or close); nothing when none."""
-    await conn.execute(
-        """UPDATE chat.assignments SET ended_at = greatest($2, started_at), ended_how = $3
-           WHERE conversation_id = $1 AND ended_at IS NULL""",
-        conversation_id,
-        now,
-        how,
-    )
-
-
-async def requeue(conn: asyncpg.Connection, conversation_id: UUID, team: str) -> None:
-    await conn.execute(
-        """UPDATE chat.conversations SET status = 'queued', agent_id = NULL, team = $2
-           WHERE conversation_id = $1""",
-        conversation_id,
-        team,
-    )
-
-
-async def oldest_queued(conn: asyncpg.Connection, site_id: str, team: str) -> Row | None:
-    return await conn.fetchrow(
-        """SELECT * FROM chat.conversations
-           WHERE site_id = $1 AND team = $2 AND status = 'queued'
-           ORDER BY created_at, conversation_id LIMIT 1 FOR UPDATE""",
-        site_id,
-        team,
-    )
-
-
-async def close(conn: asyncpg.Connection, conversation_id: UUID, now: datetime) -> None:
-    await conn.execute(
-        """UPDATE chat.conversations SET status = 'closed', closed_at = $2
-           WHERE conversation_id = $1""",
-        conversation_id,
-        now,
-    )
-
-
-async def set_tags(conn: asyncpg.Connection, conversation_id: UUID, tags: list[str]) -> None:
-    await conn.execute(
-        "UPDATE chat.conversations SET tags = $2 WHERE conversation_id = $1", conversation_id, tags
-    )
-
-
-async def remember_tags(conn: asyncpg.Connection, site_id: str, tags: list[str]) -> None:
-    """Tags put on a conversation join the site's list (as topics) when they are new."""
-    if tags:
-        await conn.executemany(
-            """INSERT INTO chat.tags (site_id, tag, label, kind) VALUES ($1, $2, $2, 'topic')
-               ON CONFLICT (site_id, tag) DO NOTHING""",
-            [(site_id, tag) for tag in tags],
-        )
-
-
-async def set_email(
-    conn: asyncpg.Connection,
-    site_id: str,
-    visitor_id: str,
-    conversation_id: UUID | None,
-    email: str,
-) -> None:
-    await conn.execute(
-        """INSERT INTO chat.visitors (site_id, visitor_id, email) VALUES ($1, $2, $3)
-           ON CONFLICT (site_id, visitor_id) DO UPDATE SET email = EXCLUDED.email""",
-        site_id,
-        visitor_id,
-        email,
-    )
-    if conversation_id is not None:
-        await conn.execute(
-            "UPDATE chat.conversations SET email = $2 WHERE conversation_id = $1",
-            conversation_id,
-            email,
-        )
-
-
-async def conversations_for_agent(
-    conn: asyncpg.Connection, site_id: str, agent_id: str, scope: str
-) -> list[Row]:
-    if scope == "queue":
-        where = (
-            " WHERE c.site_id = $1 AND c.status = 'queued' AND c.team IN"
-            " (SELECT team FROM chat.team_members WHERE agent_id = $2)"
-            " ORDER BY c.created_at, c.conversation_id"
-        )
-    elif scope == "mine":
-        where = (
-            " WHERE c.site_id = $1 AND c.agent_id = $2 AND c.status = 'open' ORDER BY c.created_at"
-        )
-    else:
-        where = (
-            " WHERE c.site_id = $1 AND ($2::text IS NOT NULL) ORDER BY c.created_at DESC LIMIT 200"
-        )
-    return await conn.fetch(_CONVERSATION + where, site_id, agent_id)
-
-
-# --- messages ------------------------------------------------------------------------------
-
-
-async def message_by_client_id(
-    conn: asyncpg.Connection, conversation_id: UUID, author: str, client_id: str
-) -> Row | None:
-    return await conn.fetchrow(
-        _MESSAGE + " WHERE m.conversation_id = $1 AND m.author = $2 AND m.client_id = $3",
-        conversation_id,
-        author,
-        client_id,
-    )
-
-
-async def insert_message(
-    conn: asyncpg.Connection,
-    *,
-    message_id: UUID,
-    conversation_id: UUID,
-    author: str,
-    agent_id: str | None,
-    text: str,
-    client_id: str | None,
-    now: datetime,
-) -> int:
-    """Store the next message of a locked conversation; returns its seq."""
-    seq: int = await conn.fetchval(
-        """UPDATE chat.conversations SET last_seq = last_seq + 1
-           WHERE conversation_id = $1 RETURNING last_seq""",
-        conversation_id,
-    )
-    await conn.execute(
-        """INSERT INTO chat.messages
-               (message_id, conversation_id, seq, author, agent_id, text, client_id, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        message_id,
-        conversation_id,
-        seq,
-        author,
-        agent_id,
-        text,
-        client_id,
-        now,
-    )
-    return seq
-
-
-async def messages(
-    conn: asyncpg.Connection, conversation_id: UUID, after_seq: int = 0, limit: int = 500
-) -> list[Row]:
-    return await conn.fetch(
-        _MESSAGE + " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
-        conversation_id,
-        after_seq,
-        limit,
-    )
-
-
-async def last_messages(conn: asyncpg.Connection, conversation_ids: list[UUID]) -> dict[UUID, Row]:
-    rows = await conn.fetch(
-        _MESSAGE + " WHERE (m.conversation_id, m.seq) IN"
-        " (SELECT conversation_id, last_seq FROM chat.conversations"
-        "  WHERE conversation_id = ANY($1::uuid[]))",
-        conversation_ids,
-    )
-    return {row["conversation_id"]: row for row in rows}
 
 
 # --- notes (agents only: never in chat.events, the widget's frames or its API) -------------
@@ -427,90 +122,11 @@ FROM chat.notes n LEFT JOIN chat.agents a ON a.agent_id = n.agent_id
 """
 
 
-async def insert_note(
-    conn: asyncpg.Connection,
-    *,
-    note_id: UUID,
-    conversation_id: UUID,
-    agent_id: str,
-    text: str,
-    now: datetime,
-) -> Row:
-    await conn.execute(
-        """INSERT INTO chat.notes (note_id, conversation_id, agent_id, text, created_at)
-           VALUES ($1, $2, $3, $4, $5)""",
-        note_id,
-        conversation_id,
-        agent_id,
-        text,
-        now,
-    )
-    return await conn.fetchrow(_NOTE + " WHERE n.note_id = $1", note_id)
-
-
 async def notes(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -> list[Row]:
     return await conn.fetch(
         _NOTE + " JOIN chat.conversations c ON c.conversation_id = n.conversation_id"
         " WHERE c.site_id = $1 AND n.conversation_id = $2 ORDER BY n.created_at, n.note_id"
         " LIMIT 500",
-        site_id,
-        conversation_id,
-    )
-
-
-# --- transfers (agents only, like notes: never in chat.events or the widget) ---------------
-
-_TRANSFER = """
-SELECT t.transfer_id, t.conversation_id, t.by_agent_id, t.from_agent_id, t.to_agent_id,
-       t.to_team, t.target, t.note, t.created_at,
-       b.name AS by_name, b.avatar_url AS by_avatar_url,
-       f.name AS from_name, f.avatar_url AS from_avatar_url,
-       o.name AS to_name, o.avatar_url AS to_avatar_url,
-       tm.name AS to_team_name
-FROM chat.transfers t
-LEFT JOIN chat.agents b ON b.agent_id = t.by_agent_id
-LEFT JOIN chat.agents f ON f.agent_id = t.from_agent_id
-LEFT JOIN chat.agents o ON o.agent_id = t.to_agent_id
-LEFT JOIN chat.teams tm ON tm.site_id = t.site_id AND tm.team = t.to_team
-"""
-
-
-async def insert_transfer(
-    conn: asyncpg.Connection,
-    *,
-    transfer_id: UUID,
-    conversation_id: UUID,
-    site_id: str,
-    by_agent_id: str,
-    from_agent_id: str | None,
-    to_agent_id: str | None,
-    to_team: str,
-    target: str,
-    note: str | None,
-    now: datetime,
-) -> Row:
-    await conn.execute(
-        """INSERT INTO chat.transfers (transfer_id, conversation_id, site_id, by_agent_id,
-               from_agent_id, to_agent_id, to_team, target, note, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        transfer_id,
-        conversation_id,
-        site_id,
-        by_agent_id,
-        from_agent_id,
-        to_agent_id,
-        to_team,
-        target,
-        note,
-        now,
-    )
-    return await conn.fetchrow(_TRANSFER + " WHERE t.transfer_id = $1", transfer_id)
-
-
-async def transfers(conn: asyncpg.Connection, site_id: str, conversation_id: UUID) -> list[Row]:
-    return await conn.fetch(
-        _TRANSFER + " WHERE t.site_id = $1 AND t.conversation_id = $2"
-        " ORDER BY t.created_at, t.transfer_id LIMIT 500",
         site_id,
         conversation_id,
     )
@@ -538,43 +154,3 @@ async def insert_invitation(conn: asyncpg.Connection, values: dict[str, Any]) ->
         orjson.dumps(values.get("trace") or {}).decode(),
     )
     return inserted is not None
-
-
-async def invitation(
-    conn: asyncpg.Connection, site_id: str, visitor_id: str, invitation_id: UUID
-) -> Row | None:
-    return await conn.fetchrow(
-        """SELECT * FROM chat.invitations
-           WHERE site_id = $1 AND visitor_id = $2 AND invitation_id = $3""",
-        site_id,
-        visitor_id,
-        invitation_id,
-    )
-
-
-async def set_invitation_status(
-    conn: asyncpg.Connection, invitation_id: UUID, status: str, allowed_from: tuple[str, ...]
-) -> bool:
-    """Move an invitation forward; False when it already was (the answer is idempotent)."""
-    changed = await conn.fetchval(
-        """UPDATE chat.invitations SET status = $2
-           WHERE invitation_id = $1 AND status = ANY($3::text[]) RETURNING 1""",
-        invitation_id,
-        status,
-        list(allowed_from),
-    )
-    return changed is not None
-
-
-async def pending_invitations(
-    conn: asyncpg.Connection, site_id: str, visitor_id: str, now: datetime
-) -> list[Row]:
-    return await conn.fetch(
-        """SELECT * FROM chat.invitations
-           WHERE site_id = $1 AND visitor_id = $2 AND expires_at > $3
-             AND status IN ('issued', 'shown')
-           ORDER BY created_at DESC LIMIT 3""",
-        site_id,
-        visitor_id,
-        now,
-    )

@@ -47,8 +47,8 @@ from pydantic import (
     field_validator,
 )
 
-from chat.domain.events import OutboxRecord
 from chat.errors import Invalid
+from chat.outbox import OutboxRecord
 
 MAX_DEPTH = 40  # nesting of a posted document; far beyond any sensible condition tree
 MAX_ERRORS = 100

@@ -13,7 +13,6 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from chat.domain.text import InvalidInput
 from chat.errors import (
     ChatError,
     Conflict,
@@ -29,6 +28,7 @@ from chat.errors import (
 )
 from chat.hub import Connection
 from chat.runtime import Runtime
+from chat.text import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("chat.api")

@@ -22,24 +22,23 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.agents import service as agents
 from chat.agents.sessions import SESSION_CHECK_S
-from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
+from chat.api.common import client_ip, frame_failed, parse_frame
 from chat.api.deps import (
     COOKIE,
     CurrentAgent,
     Rt,
     Valid,
-    current_admin,
-    current_agent,
     refuse_cross_site,
     same_origin,
     session_from_cookie,
 )
-from chat.domain.text import clean_client_id, clean_tags, clean_text
+from chat.conversations import service as conversations
 from chat.errors import ChatError, Invalid, NotFound
 from chat.features import FrameHandler
 from chat.hub import Connection
 from chat.refs import AgentRef
 from chat.runtime import Runtime
+from chat.text import clean_client_id, clean_tags, clean_text
 
 log = logging.getLogger("chat.console")
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -92,12 +91,6 @@ PreferenceValue = bool | int | float | Annotated[str, StringConstraints(max_leng
 class PreferencesBody(_Body):
     locale: Literal["en", "fi"] | None = None
     settings: dict[str, PreferenceValue] | None = None
-
-
-async def agent_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """The runtime and the logged-in agent (prefer the `CurrentAgent` dependency)."""
-    rt = runtime(request)
-    return rt, await current_agent(request, rt)
 
 
 @router.post("/login")
@@ -161,12 +154,6 @@ async def set_status(rt: Rt, agent: CurrentAgent, body: Valid[StatusBody]) -> di
     return {"agent": await agents.set_status(uow=rt.uow, agent=agent, status=body.status)}
 
 
-async def admin_of(request: Request) -> tuple[Runtime, AgentRef]:
-    """As `agent_of`, for an admin (prefer the `CurrentAdmin` dependency)."""
-    rt = runtime(request)
-    return rt, await current_admin(rt, await current_agent(request, rt))
-
-
 @router.post("/me/preferences")
 async def preferences(rt: Rt, agent: CurrentAgent, body: Valid[PreferencesBody]) -> dict[str, Any]:
     """The agent's language (`en`, `fi`) and console settings (notifications, sound, …)."""
@@ -177,11 +164,11 @@ async def preferences(rt: Rt, agent: CurrentAgent, body: Valid[PreferencesBody])
 
 
 @router.get("/conversations")
-async def conversations(
-    request: Request, scope: Literal["queue", "mine", "all"] = "mine"
+async def conversation_list(
+    rt: Rt, agent: CurrentAgent, scope: Literal["queue", "mine", "all"] = "mine"
 ) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    found = await rt.service.agent_conversations(agent, scope)
+    """The agent's list: the queue of their teams, their open chats, or the site's latest."""
+    found = await conversations.agent_conversations(uow=rt.uow, agent=agent, scope=scope)
     # the live list's picture of each visitor still on the site: device, browser, landing
     for conversation in found:
         seen = rt.visitors.brief(agent.site_id, conversation["visitor_id"])
@@ -191,24 +178,29 @@ async def conversations(
 
 
 @router.get("/conversations/{conversation_id}")
-async def conversation(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    return await rt.service.agent_conversation(agent, conversation_id)
+async def conversation(rt: Rt, agent: CurrentAgent, conversation_id: UUID) -> dict[str, Any]:
+    """The conversation with its timeline (opening, messages, notes, transfers)."""
+    return await conversations.agent_conversation(
+        uow=rt.uow, agent=agent, conversation_id=conversation_id
+    )
 
 
 @router.post("/conversations/{conversation_id}/pickup")
-async def pickup(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    return {"conversation": await rt.service.pickup(agent, conversation_id)}
+async def pickup(rt: Rt, agent: CurrentAgent, conversation_id: UUID) -> dict[str, Any]:
+    """The agent takes a queued conversation."""
+    picked = await conversations.pickup(uow=rt.uow, agent=agent, conversation_id=conversation_id)
+    return {"conversation": picked}
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201)
-async def reply(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    body = await read_body(request, ReplyBody)
-    message = await rt.service.agent_message(
-        agent,
-        conversation_id,
+async def reply(
+    rt: Rt, agent: CurrentAgent, conversation_id: UUID, body: Valid[ReplyBody]
+) -> dict[str, Any]:
+    """The agent replies in a conversation they hold."""
+    message = await conversations.agent_message(
+        uow=rt.uow,
+        agent=agent,
+        conversation_id=conversation_id,
         text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
         client_id=clean_client_id(body.client_id),
     )
@@ -216,14 +208,20 @@ async def reply(request: Request, conversation_id: UUID) -> dict[str, Any]:
 
 
 @router.post("/conversations/{conversation_id}/transfer")
-async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    body = await read_body(request, TransferBody)
+async def transfer(
+    rt: Rt, agent: CurrentAgent, conversation_id: UUID, body: Valid[TransferBody]
+) -> dict[str, Any]:
+    """Hand the conversation to an agent or a team, with a note for agents."""
     if (body.agent_id is None) == (body.team is None):
         raise Invalid("invalid", "give exactly one of agent_id or team")
     note = body.note.strip() if body.note else None
-    moved, transfer = await rt.service.transfer(
-        agent, conversation_id, to_agent=body.agent_id, to_team=body.team, note=note or None
+    moved, transfer = await conversations.transfer(
+        uow=rt.uow,
+        agent=agent,
+        conversation_id=conversation_id,
+        to_agent=body.agent_id,
+        to_team=body.team,
+        note=note or None,
     )
     # the timeline's "Anna → Ben" with its note: to agents only, like a private note
     await rt.bus.push_to_agents(
@@ -234,16 +232,21 @@ async def transfer(request: Request, conversation_id: UUID) -> dict[str, Any]:
 
 
 @router.post("/conversations/{conversation_id}/tags")
-async def tag(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    body = await read_body(request, TagsBody)
-    return {"conversation": await rt.service.tag(agent, conversation_id, clean_tags(body.tags))}
+async def tag(
+    rt: Rt, agent: CurrentAgent, conversation_id: UUID, body: Valid[TagsBody]
+) -> dict[str, Any]:
+    """The conversation's tags."""
+    tagged = await conversations.tag(
+        uow=rt.uow, agent=agent, conversation_id=conversation_id, tags=clean_tags(body.tags)
+    )
+    return {"conversation": tagged}
 
 
 @router.post("/conversations/{conversation_id}/close")
-async def close(request: Request, conversation_id: UUID) -> dict[str, Any]:
-    rt, agent = await agent_of(request)
-    return {"conversation": await rt.service.close(agent, conversation_id)}
+async def close(rt: Rt, agent: CurrentAgent, conversation_id: UUID) -> dict[str, Any]:
+    """The agent ends the conversation."""
+    closed = await conversations.close(uow=rt.uow, agent=agent, conversation_id=conversation_id)
+    return {"conversation": closed}
 
 
 # --- the console's pages --------------------------------------------------------------------
@@ -347,9 +350,10 @@ async def _on_agent_frame(
     kind = frame.get("t")
     try:
         if kind == "message":
-            await rt.service.agent_message(
-                agent,
-                UUID(str(frame.get("conversation_id"))),
+            await conversations.agent_message(
+                uow=rt.uow,
+                agent=agent,
+                conversation_id=UUID(str(frame.get("conversation_id"))),
                 text=clean_text(frame.get("text"), max_chars=rt.settings.max_message_chars),
                 client_id=clean_client_id(frame.get("client_id")),
             )
@@ -357,7 +361,9 @@ async def _on_agent_frame(
             conversation_id = str(frame.get("conversation_id"))
             visitor = visitors.get(conversation_id)
             if visitor is None:
-                row = await rt.service.conversation_view(agent.site_id, UUID(conversation_id))
+                row = await conversations.conversation_row(
+                    uow=rt.uow, site_id=agent.site_id, conversation_id=UUID(conversation_id)
+                )
                 if row is None or row["agent_id"] != agent.agent_id:
                     return
                 visitor = visitors[conversation_id] = row["visitor_id"]

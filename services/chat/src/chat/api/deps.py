@@ -25,10 +25,10 @@ from pydantic import BaseModel
 
 from chat.agents import service as agents
 from chat.api.common import read_body, runtime
-from chat.domain.tokens import AgentClaims, InvalidToken
 from chat.errors import Forbidden, NotAuthenticated
 from chat.refs import AgentRef
 from chat.runtime import Runtime
+from chat.tokens import AgentClaims, InvalidToken
 
 M = TypeVar("M", bound=BaseModel)
 COOKIE = "beckon_agent"

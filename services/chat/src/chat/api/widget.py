@@ -11,19 +11,22 @@ from uuid import UUID
 
 from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat import views
-from chat.api.common import client_ip, frame_failed, parse_frame, read_body, runtime
-from chat.domain.text import clean_client_id, clean_email, clean_text
-from chat.domain.tokens import InvalidToken, VisitorClaims
+from chat.api.common import client_ip, frame_failed, parse_frame
+from chat.api.deps import Rt, Valid
+from chat.conversations import service as conversations
+from chat.conversations.model import Conversation
 from chat.errors import Forbidden, NotAuthenticated, TooMany
 from chat.hub import Connection
 from chat.refs import Visitor
 from chat.runtime import Runtime
+from chat.text import clean_client_id, clean_email, clean_text
+from chat.tokens import InvalidToken
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
@@ -78,8 +81,9 @@ def _limit(request: Request, rt: Runtime, scope: str) -> None:
         raise TooMany("rate_limited", f"too many requests; retry in {wait:.1f} s", retry_after=wait)
 
 
-async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
-    rt = runtime(request)
+async def current_visitor(request: Request, rt: Rt) -> Visitor:
+    """The visitor a widget call's bearer token names, from an allowed origin, within the
+    rate limit."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -94,21 +98,24 @@ async def _visitor(request: Request) -> tuple[Runtime, VisitorClaims]:
     if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
         raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
     _limit(request, rt, claims.site_id)
-    return rt, claims
+    return Visitor(claims.site_id, claims.visitor_id)
+
+
+CurrentVisitor = Annotated[Visitor, Depends(current_visitor)]
 
 
 @router.post("/session")
-async def create_session(request: Request) -> dict[str, Any]:
+async def create_session(request: Request, rt: Rt, body: Valid[SessionBody]) -> dict[str, Any]:
     """Open the widget for one visitor of one site: a token, the site's settings and state."""
-    rt = runtime(request)
-    body = await read_body(request, SessionBody)
     _limit(request, rt, body.site_key)
-    info = await rt.service.visitor_session(body.site_key, body.visitor_id)
+    info = await conversations.visitor_session(
+        uow=rt.uow, site_key=body.site_key, visitor_id=body.visitor_id
+    )
     site = info.pop("site_row")
     if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
         raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
     conversation = info["conversation"]
-    live = conversation if conversation and conversation["status"] in ("queued", "open") else None
+    live = conversation if conversation and Conversation.of(conversation).live else None
     info["token"] = rt.signer.visitor_token(
         site_id=site["site_id"],
         visitor_id=body.visitor_id,
@@ -120,20 +127,22 @@ async def create_session(request: Request) -> dict[str, Any]:
 
 
 @router.post("/conversations")
-async def start_conversation(request: Request) -> JSONResponse:
-    rt, claims = await _visitor(request)
-    body = await read_body(request, StartBody)
+async def start_conversation(
+    rt: Rt, visitor: CurrentVisitor, body: Valid[StartBody]
+) -> JSONResponse:
+    """The visitor's live conversation, started (201) or as it is (200), and a token for it."""
     text = clean_text(body.text, max_chars=rt.settings.max_message_chars) if body.text else None
-    conversation, created = await rt.service.start_conversation(
-        Visitor(claims.site_id, claims.visitor_id),
+    conversation, created = await conversations.start_conversation(
+        uow=rt.uow,
+        visitor=visitor,
         invitation_id=body.invitation_id,
         team=body.team,
         text=text,
         client_id=clean_client_id(body.client_id),
     )
     token = rt.signer.visitor_token(
-        site_id=claims.site_id,
-        visitor_id=claims.visitor_id,
+        site_id=visitor.site_id,
+        visitor_id=visitor.visitor_id,
         conversation_id=conversation["id"],
         ttl_s=rt.settings.visitor_token_ttl_s,
         now=time.time(),
@@ -144,18 +153,20 @@ async def start_conversation(request: Request) -> JSONResponse:
 
 
 @router.get("/messages")
-async def list_messages(request: Request, after: int = 0) -> dict[str, Any]:
-    rt, claims = await _visitor(request)
-    visitor = Visitor(claims.site_id, claims.visitor_id)
-    return {"messages": await rt.service.visitor_messages(visitor, max(0, after))}
+async def list_messages(rt: Rt, visitor: CurrentVisitor, after: int = 0) -> dict[str, Any]:
+    """The messages of the visitor's conversation after seq `after`."""
+    messages = await conversations.visitor_messages(
+        uow=rt.uow, visitor=visitor, after=max(0, after)
+    )
+    return {"messages": messages}
 
 
 @router.post("/messages", status_code=201)
-async def post_message(request: Request) -> dict[str, Any]:
-    rt, claims = await _visitor(request)
-    body = await read_body(request, MessageBody)
-    message = await rt.service.visitor_message(
-        Visitor(claims.site_id, claims.visitor_id),
+async def post_message(rt: Rt, visitor: CurrentVisitor, body: Valid[MessageBody]) -> dict[str, Any]:
+    """The visitor writes in their live conversation."""
+    message = await conversations.visitor_message(
+        uow=rt.uow,
+        visitor=visitor,
         text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
         client_id=clean_client_id(body.client_id),
     )
@@ -163,21 +174,20 @@ async def post_message(request: Request) -> dict[str, Any]:
 
 
 @router.post("/email", status_code=204)
-async def capture_email(request: Request) -> Response:
-    rt, claims = await _visitor(request)
-    body = await read_body(request, EmailBody)
-    await rt.service.capture_email(
-        Visitor(claims.site_id, claims.visitor_id), clean_email(body.email)
-    )
+async def capture_email(rt: Rt, visitor: CurrentVisitor, body: Valid[EmailBody]) -> Response:
+    """The visitor leaves their e-mail address."""
+    await conversations.capture_email(uow=rt.uow, visitor=visitor, email=clean_email(body.email))
     return Response(status_code=204)
 
 
 @router.post("/offline", status_code=201)
-async def leave_offline_message(request: Request) -> dict[str, Any]:
-    rt, claims = await _visitor(request)
-    body = await read_body(request, OfflineBody)
-    conversation = await rt.service.leave_offline_message(
-        Visitor(claims.site_id, claims.visitor_id),
+async def leave_offline_message(
+    rt: Rt, visitor: CurrentVisitor, body: Valid[OfflineBody]
+) -> dict[str, Any]:
+    """Nobody is online: the visitor leaves a message and an address."""
+    conversation = await conversations.leave_offline_message(
+        uow=rt.uow,
+        visitor=visitor,
         email=clean_email(body.email),
         text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
         name=body.name.strip() if body.name and body.name.strip() else None,
@@ -188,11 +198,14 @@ async def leave_offline_message(request: Request) -> dict[str, Any]:
 
 @router.post("/invitations/{invitation_id}/{outcome}", status_code=204)
 async def invitation_outcome(
-    request: Request, invitation_id: UUID, outcome: Literal["shown", "accepted", "declined"]
+    rt: Rt,
+    visitor: CurrentVisitor,
+    invitation_id: UUID,
+    outcome: Literal["shown", "accepted", "declined"],
 ) -> Response:
-    rt, claims = await _visitor(request)
-    await rt.service.invitation_outcome(
-        Visitor(claims.site_id, claims.visitor_id), invitation_id, outcome
+    """The widget showed, accepted or declined an invitation."""
+    await conversations.invitation_outcome(
+        uow=rt.uow, visitor=visitor, invitation_id=invitation_id, outcome=outcome
     )
     return Response(status_code=204)
 
@@ -237,7 +250,7 @@ async def visitor_socket(ws: WebSocket) -> None:
     connection = Connection(ws, site_id=claims.site_id, visitor_id=claims.visitor_id, held=True)
     rt.hub.add(connection)
     try:
-        hello = await rt.service.visitor_hello(visitor)
+        hello = await conversations.visitor_hello(uow=rt.uow, visitor=visitor)
         rt.hub.track(connection, hello["conversation"])
         connection.start(hello)
         bucket = _Bucket(rt.settings.socket_messages_per_s, rt.settings.socket_message_burst)
@@ -266,8 +279,9 @@ async def _on_visitor_frame(
     kind = frame.get("t")
     try:
         if kind == "message":
-            message = await rt.service.visitor_message(
-                visitor,
+            message = await conversations.visitor_message(
+                uow=rt.uow,
+                visitor=visitor,
                 text=clean_text(frame.get("text"), max_chars=rt.settings.max_message_chars),
                 client_id=clean_client_id(frame.get("client_id")),
             )
@@ -290,7 +304,9 @@ async def _on_visitor_frame(
         elif kind == "sync":
             after = frame.get("after")
             after = after if isinstance(after, int) and after >= 0 else 0
-            messages = await rt.service.visitor_messages(visitor, after)
+            messages = await conversations.visitor_messages(
+                uow=rt.uow, visitor=visitor, after=after
+            )
             connection.push({"t": "messages", "messages": messages})
         elif kind == "ping":
             connection.push({"t": "pong"})

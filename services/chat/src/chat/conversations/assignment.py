@@ -6,22 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import asyncpg
-
-from chat.adapters import store
-from chat.domain.assignment import pick_agent
+from chat.adapters.store import Row
+from chat.conversations.model import pick_agent
+from chat.conversations.store import ConversationStore
 from chat.refs import now_utc
 from chat.uow import UnitOfWork
 
 
-async def assign(tx: UnitOfWork, row: asyncpg.Record, agent_id: str, how: str) -> None:
+async def assign(tx: UnitOfWork, row: Row, agent_id: str, how: str) -> None:
     """Give the conversation to the agent (`how`: auto, personal, pickup, transfer, dequeue)."""
-    agent = await store.agent(tx.conn, tx.site_id, agent_id)
+    conversations = tx.store(ConversationStore)
+    agent = await conversations.agent(tx.site_id, agent_id)
     assert agent is not None
     now = now_utc()
-    await store.assign(tx.conn, row["conversation_id"], agent_id, now)
-    await store.start_assignment(
-        tx.conn,
+    await conversations.assign(row["conversation_id"], agent_id, now)
+    await conversations.start_assignment(
         conversation_id=row["conversation_id"],
         site_id=tx.site_id,
         agent_id=agent_id,
@@ -43,18 +42,18 @@ async def assign(tx: UnitOfWork, row: asyncpg.Record, agent_id: str, how: str) -
     await tx.agent_changed(agent_id)
 
 
-async def try_assign(tx: UnitOfWork, row: asyncpg.Record, how: str) -> bool:
+async def try_assign(tx: UnitOfWork, row: Row, how: str) -> bool:
     """Give the conversation to the team's agent with the most room; False if nobody has any."""
-    chosen = pick_agent(await store.team_loads(tx.conn, tx.site_id, row["team"]))
+    chosen = pick_agent(await tx.store(ConversationStore).team_loads(tx.site_id, row["team"]))
     if chosen is None:
         return False
     await assign(tx, row, chosen.agent_id, how)
     return True
 
 
-async def assign_to_inviter(tx: UnitOfWork, row: asyncpg.Record, agent_id: str) -> bool:
+async def assign_to_inviter(tx: UnitOfWork, row: Row, agent_id: str) -> bool:
     """A personal invitation's chat goes to the agent who wrote it, if they have room."""
-    agent = await store.agent(tx.conn, tx.site_id, agent_id)
+    agent = await tx.store(ConversationStore).agent(tx.site_id, agent_id)
     if agent is None or agent["status"] != "online":
         return False
     if agent["open_chats"] >= agent["max_chats"]:
@@ -67,7 +66,7 @@ async def drain_queues(tx: UnitOfWork, teams: Iterable[str]) -> None:
     """Hand queued conversations, oldest first, to agents who have room now."""
     for team in sorted(set(teams)):
         while True:
-            queued = await store.oldest_queued(tx.conn, tx.site_id, team)
+            queued = await tx.store(ConversationStore).oldest_queued(tx.site_id, team)
             if queued is None or not await try_assign(tx, queued, "dequeue"):
                 break
             tx.teams.add(team)

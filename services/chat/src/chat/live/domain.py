@@ -18,7 +18,7 @@ from typing import Any, Literal
 import orjson
 from beckon_contracts.visitors import VisitorSnapshotPayload
 
-from chat.domain.visitors import external_referrer, landing, visitor_label
+from chat.visitors import external_referrer, landing, visitor_label
 
 MAX_URL = 300
 MAX_TITLE = 160

@@ -19,11 +19,11 @@ from beckon_contracts.chat_signals import AgentCard, ChatSignal, InvitationSigna
 from beckon_contracts.ids import uuid7
 
 from chat import views
-from chat.domain.text import clean_text
 from chat.errors import Conflict, NotAuthenticated, Unavailable
 from chat.live.domain import Filter, SortKey, select
 from chat.live.store import LiveStore
 from chat.refs import AgentRef, now_utc
+from chat.text import clean_text
 from chat.uow import UnitsOfWork
 
 INVITATION_TTL_S = 600.0  # as long as a visitor idle on a page still counts as on site

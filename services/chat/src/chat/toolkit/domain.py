@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 from beckon_contracts.money import format_money
 
-from chat.domain.text import InvalidInput
+from chat.text import InvalidInput
 
 Scope = Literal["personal", "team", "site"]
 SCOPES: tuple[Scope, ...] = ("personal", "team", "site")

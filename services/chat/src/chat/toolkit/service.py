@@ -11,10 +11,10 @@ from beckon_contracts.ids import uuid7
 from beckon_contracts.money import money_locale
 
 from chat import views
-from chat.domain.text import clean_text
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.features import VisitorLookup
 from chat.refs import AgentRef, now_utc
+from chat.text import clean_text
 from chat.toolkit import domain
 from chat.toolkit.domain import Scope
 from chat.toolkit.store import CANNED_REPLIES, OBJECTION_TAGS, Row, ToolkitStore

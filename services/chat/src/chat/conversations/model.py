@@ -1,0 +1,131 @@
+"""A conversation's rules, without I/O: what its status means and who may do what with it.
+
+A conversation is `queued` (waiting for an agent of its team), `open` (held by one agent),
+`closed`, or `offline` (a message left while nobody was online; never live). It is *live*
+while queued or open: a visitor has at most one live conversation, and only a live one takes
+messages, transfers and a close. Who gets a queued conversation is `pick_agent`'s rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chat.errors import Conflict, Forbidden
+
+LIVE = frozenset({"queued", "open"})
+
+
+def is_live(status: str) -> bool:
+    """Whether a conversation of this status is still going on (queued or open)."""
+    return status in LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The status and holder of one conversation, from a row (or a view with `status`)."""
+
+    status: str
+    team: str | None = None
+    agent_id: str | None = None  # who holds it (open), or held it last (closed)
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Conversation:
+        return cls(status=row["status"], team=row.get("team"), agent_id=row.get("agent_id"))
+
+    @property
+    def live(self) -> bool:
+        return is_live(self.status)
+
+    @property
+    def queued(self) -> bool:
+        return self.status == "queued"
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def closed(self) -> bool:
+        return self.status == "closed"
+
+    def held_by(self, agent_id: str) -> bool:
+        """The agent holds it now: the one who may reply."""
+        return self.open and self.agent_id == agent_id
+
+    def held_by_another(self, agent_id: str) -> bool:
+        """Someone else holds it now (a queued conversation is nobody's yet)."""
+        return self.open and self.agent_id != agent_id
+
+    def check_live(self) -> None:
+        """Only a live conversation takes messages, transfers and a close."""
+        if not self.live:
+            raise Conflict("conversation_closed", "this conversation has ended")
+
+    def check_reply(self, agent_id: str) -> None:
+        """Only the agent who holds it replies."""
+        if not self.held_by(agent_id):
+            raise Conflict("not_your_conversation", "pick it up before you reply")
+
+    def check_queued(self) -> None:
+        """Only a queued conversation can be picked up (nobody has it yet)."""
+        if not self.queued:
+            raise Conflict("not_queued", "someone already has this conversation")
+
+    def check_pickup(self, *, teams: Sequence[str], open_chats: int, max_chats: int) -> None:
+        """An agent picks up a queued conversation of one of their teams, below their limit."""
+        self.check_queued()
+        if self.team not in teams:
+            raise Conflict("not_in_team", f"you are not in team {self.team!r}")
+        if open_chats >= max_chats:
+            raise Conflict("at_limit", f"you already have {open_chats} open chats")
+
+    def check_transfer(self, agent_id: str, *, admin: bool) -> None:
+        """A live chat is its agent's: only they, or an admin, hand it on (a queued one is
+        nobody's yet); team leads are admins in Beckon's roles."""
+        self.check_live()
+        if self.held_by_another(agent_id) and not admin:
+            raise Forbidden(
+                "transfer_not_allowed",
+                "only the agent who has this chat, or an admin, can transfer it",
+            )
+
+    def check_close(self, agent_id: str) -> None:
+        """A queued conversation may be closed by any agent, an open one only by its agent."""
+        self.check_live()
+        if self.held_by_another(agent_id):
+            raise Conflict("not_your_conversation", "only its agent closes it")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    """An agent as assignment sees them: status, open chats and limit, last assignment."""
+
+    agent_id: str
+    status: str
+    open_chats: int
+    max_chats: int
+    last_assigned_at: datetime | None = None
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.max_chats - self.open_chats) if self.status == "online" else 0
+
+
+def pick_agent(agents: Iterable[AgentLoad]) -> AgentLoad | None:
+    """The online agent with the fewest open chats and a free slot; ties go to whoever has
+    waited longest since their last assignment (never assigned counts as longest)."""
+    available = [agent for agent in agents if agent.free_slots > 0]
+    if not available:
+        return None
+    return min(
+        available,
+        key=lambda agent: (
+            agent.open_chats,
+            agent.last_assigned_at is not None,
+            agent.last_assigned_at or datetime.min,
+            agent.agent_id,
+        ),
+    )

@@ -1,0 +1,582 @@
+"""The conversations' use cases: what a visitor and an agent do with a chat.
+
+Each one runs in one unit of work: what it changes and the facts it writes to the outbox
+commit together, so a committed change is always published (at least once, in order per
+conversation). The ones that move a conversation between queue and agents (start, pick-up,
+transfer, close) hold the site's assignment lock (`lock=True`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from beckon_contracts.ids import uuid7
+
+from chat.adapters.store import Row
+from chat.conversations import assignment, views
+from chat.conversations.model import Conversation
+from chat.conversations.store import ConversationStore
+from chat.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from chat.refs import AgentRef, Visitor, now_utc
+from chat.uow import UnitOfWork, UnitsOfWork
+from chat.views import note as note_view
+from chat.views import site as site_settings
+
+Outcome = Literal["shown", "accepted", "declined"]
+Scope = Literal["queue", "mine", "all"]
+# how far an invitation's answer may move it: the first answer stands
+_OUTCOME_FROM: dict[str, tuple[str, ...]] = {
+    "shown": ("issued",),
+    "accepted": ("issued", "shown"),
+    "declined": ("issued", "shown"),
+}
+
+
+# --- visitors -------------------------------------------------------------------------------
+
+
+async def visitor_session(*, uow: UnitsOfWork, site_key: str, visitor_id: str) -> dict[str, Any]:
+    """The widget's start: the site of the key, its settings, the visitor's conversation."""
+    async with uow.read(site_key) as tx:  # no site yet: the key names it
+        site = await tx.store(ConversationStore).site_by_key(site_key)
+    if site is None:
+        raise NotAuthenticated("unknown_site_key", "this site key is not known")
+    info = site_settings(site)
+    async with uow.read(site["site_id"]) as tx:
+        conversations = tx.store(ConversationStore)
+        conversation = await conversations.latest_conversation(site["site_id"], visitor_id)
+        available = await conversations.online_agents(site["site_id"], info["default_team"])
+        view = await _visitor_view(conversations, conversation) if conversation else None
+    return {
+        "site_row": site,
+        "site": info,
+        "conversation": view,
+        "agents_available": available > 0,
+    }
+
+
+async def start_conversation(
+    *,
+    uow: UnitsOfWork,
+    visitor: Visitor,
+    invitation_id: UUID | None,
+    team: str | None,
+    text: str | None,
+    client_id: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """The visitor's one live conversation, created if needed; (conversation, created)."""
+    async with uow(visitor.site_id, lock=True) as tx:
+        conversations = tx.store(ConversationStore)
+        existing = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+        if existing is not None:
+            return await _visitor_view(conversations, existing), False
+        rule_id = None
+        inviter: str | None = None  # the agent who invited personally, if any
+        if invitation_id is not None:
+            invitation = await conversations.invitation(
+                visitor.site_id, visitor.visitor_id, invitation_id
+            )
+            if invitation is None:
+                raise NotFound("unknown_invitation", "no such invitation for you")
+            team, rule_id = invitation["team"], invitation["rule_id"]
+            tx.continue_invitation_trace(invitation, "conversation.started")
+            if invitation["personal"]:
+                inviter = views.invitation_agent_id(invitation)
+        team = await _chosen_team(conversations, visitor.site_id, team)
+        conversation_id = uuid7()
+        inserted = await conversations.insert_conversation(
+            conversation_id=conversation_id,
+            site_id=visitor.site_id,
+            visitor_id=visitor.visitor_id,
+            team=team,
+            status="queued",
+            invitation_id=invitation_id,
+            rule_id=rule_id,
+            email=None,
+        )
+        if not inserted:  # only without the lock (never here), kept as the last guard
+            existing = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+            assert existing is not None
+            return await _visitor_view(conversations, existing), False
+        tx.emit(
+            "conversation.started",
+            visitor.visitor_id,
+            str(conversation_id),
+            conversation_id=conversation_id,
+            team=team,
+            invitation_id=invitation_id,
+            rule_id=rule_id,
+        )
+        row = await conversations.lock_conversation(visitor.site_id, conversation_id)
+        assert row is not None
+        if inviter is None or not await assignment.assign_to_inviter(tx, row, inviter):
+            await assignment.try_assign(tx, row, "auto")
+        tx.teams.add(team)
+        if text:
+            await _add_message(
+                tx, row, author="visitor", agent=None, text=text, client_id=client_id
+            )
+        created = await conversations.conversation(visitor.site_id, conversation_id)
+        assert created is not None
+        return await _visitor_view(conversations, created), True
+
+
+async def visitor_message(
+    *, uow: UnitsOfWork, visitor: Visitor, text: str, client_id: str | None
+) -> dict[str, Any]:
+    """The visitor writes in their live conversation (again with a `client_id`: once)."""
+    async with uow(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        live = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+        if live is None:
+            raise Conflict("no_conversation", "start a conversation first")
+        row = await conversations.lock_conversation(visitor.site_id, live["conversation_id"])
+        if row is None:
+            raise Conflict("conversation_closed", "this conversation has ended")
+        Conversation.of(row).check_live()
+        stored, _ = await _add_message(
+            tx, row, author="visitor", agent=None, text=text, client_id=client_id
+        )
+    return views.message(stored)
+
+
+async def visitor_messages(
+    *, uow: UnitsOfWork, visitor: Visitor, after: int
+) -> list[dict[str, Any]]:
+    """The messages of the visitor's latest conversation after seq `after`."""
+    async with uow.read(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        if conversation is None:
+            return []
+        rows = await conversations.messages(conversation["conversation_id"], after)
+    return [views.message(row) for row in rows]
+
+
+async def visitor_hello(*, uow: UnitsOfWork, visitor: Visitor) -> dict[str, Any]:
+    """The widget socket's greeting: the conversation, else the invitations still open."""
+    async with uow.read(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        invitations = await conversations.pending_invitations(
+            visitor.site_id, visitor.visitor_id, now_utc()
+        )
+        view = await _visitor_view(conversations, conversation) if conversation else None
+    live = conversation is not None and Conversation.of(conversation).live
+    return {
+        "t": "hello",
+        "conversation": view,
+        "invitations": [] if live else [views.invitation(row) for row in invitations],
+    }
+
+
+async def capture_email(*, uow: UnitsOfWork, visitor: Visitor, email: str) -> None:
+    """The visitor leaves an e-mail: theirs, and their latest conversation's."""
+    async with uow(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        conversation_id = conversation["conversation_id"] if conversation else None
+        await conversations.set_email(visitor.site_id, visitor.visitor_id, conversation_id, email)
+        tx.emit(
+            "conversation.email_captured",
+            visitor.visitor_id,
+            str(conversation_id or f"{visitor.site_id}:{visitor.visitor_id}"),
+            conversation_id=conversation_id,
+            email=email,
+        )
+
+
+async def leave_offline_message(
+    *,
+    uow: UnitsOfWork,
+    visitor: Visitor,
+    email: str,
+    text: str,
+    name: str | None,
+    team: str | None,
+) -> dict[str, Any]:
+    """Nobody is online: the visitor's message is kept as an offline conversation."""
+    async with uow(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        team = await _chosen_team(conversations, visitor.site_id, team)
+        conversation_id = uuid7()
+        await conversations.insert_conversation(
+            conversation_id=conversation_id,
+            site_id=visitor.site_id,
+            visitor_id=visitor.visitor_id,
+            team=team,
+            status="offline",
+            invitation_id=None,
+            rule_id=None,
+            email=email,
+        )
+        await conversations.set_email(visitor.site_id, visitor.visitor_id, None, email)
+        row = await conversations.lock_conversation(visitor.site_id, conversation_id)
+        assert row is not None
+        await _add_message(tx, row, author="visitor", agent=None, text=text, client_id=None)
+        tx.emit(
+            "offline.message_left",
+            visitor.visitor_id,
+            str(conversation_id),
+            conversation_id=conversation_id,
+            team=team,
+            email=email,
+            name=name,
+            text=text,
+        )
+        stored = await conversations.conversation(visitor.site_id, conversation_id)
+    assert stored is not None
+    return views.conversation(stored)
+
+
+async def invitation_outcome(
+    *, uow: UnitsOfWork, visitor: Visitor, invitation_id: UUID, outcome: Outcome
+) -> None:
+    """The widget showed, accepted or declined an invitation (the first answer stands)."""
+    async with uow(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await conversations.invitation(visitor.site_id, visitor.visitor_id, invitation_id)
+        if row is None:
+            raise NotFound("unknown_invitation", "no such invitation for you")
+        moved = await conversations.set_invitation_status(
+            invitation_id, outcome, _OUTCOME_FROM[outcome]
+        )
+        if not moved:
+            return  # answered before: nothing new to publish
+        tx.continue_invitation_trace(row, f"invitation.{outcome}")
+        tx.emit(
+            f"invitation.{outcome}",
+            visitor.visitor_id,
+            f"{visitor.site_id}:{visitor.visitor_id}",
+            invitation_id=invitation_id,
+            rule_id=row["rule_id"],
+            team=row["team"],
+        )
+
+
+async def record_invitation(*, uow: UnitsOfWork, values: dict[str, Any]) -> bool:
+    """Keep an invitation from triggers (idempotent on its id); True when it is new."""
+    async with uow(values["site_id"]) as tx:
+        conversations = tx.store(ConversationStore)
+        if await conversations.site_by_id(values["site_id"]) is None:
+            return False
+        new: bool = await conversations.insert_invitation(values)
+    return new
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+async def agent_conversations(
+    *, uow: UnitsOfWork, agent: AgentRef, scope: Scope
+) -> list[dict[str, Any]]:
+    """The agent's list: the queue of their teams, their open chats, or the site's latest."""
+    async with uow.read(agent.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        rows = await conversations.conversations_for_agent(agent.site_id, agent.agent_id, scope)
+        last = await conversations.last_messages([row["conversation_id"] for row in rows])
+    return [views.agent_conversation(row, last.get(row["conversation_id"])) for row in rows]
+
+
+async def agent_conversation(
+    *, uow: UnitsOfWork, agent: AgentRef, conversation_id: UUID
+) -> dict[str, Any]:
+    """The conversation with its timeline: the invitation that opened it, its messages,
+    and, for agents only, the private notes and the transfers (each with its note)."""
+    async with uow.read(agent.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await conversations.conversation(agent.site_id, conversation_id)
+        if row is None:
+            raise NotFound("unknown_conversation", "no such conversation")
+        messages = await conversations.messages(conversation_id)
+        notes = await conversations.notes(agent.site_id, conversation_id)
+        transfers = await conversations.transfers(agent.site_id, conversation_id)
+        opening = await _opening(conversations, row)
+    return {
+        "conversation": views.agent_conversation(row),
+        "opening": views.opening(opening, for_agent=True),
+        "messages": [views.message(m) for m in messages],
+        "notes": [note_view(n) for n in notes],
+        "transfers": [views.transfer(t) for t in transfers],
+    }
+
+
+async def conversation_row(*, uow: UnitsOfWork, site_id: str, conversation_id: UUID) -> Row | None:
+    """The conversation's row as the views take it (None: not of this site)."""
+    async with uow.read(site_id) as tx:
+        return await tx.store(ConversationStore).conversation(site_id, conversation_id)
+
+
+async def last_message(*, uow: UnitsOfWork, site_id: str, conversation_id: UUID) -> Row | None:
+    """The conversation's newest message (what an agent's list shows beside it)."""
+    async with uow.read(site_id) as tx:
+        last = await tx.store(ConversationStore).last_messages([conversation_id])
+    return last.get(conversation_id)
+
+
+async def agent_message(
+    *,
+    uow: UnitsOfWork,
+    agent: AgentRef,
+    conversation_id: UUID,
+    text: str,
+    client_id: str | None,
+) -> dict[str, Any]:
+    """The agent who holds the conversation replies (again with a `client_id`: once)."""
+    async with uow(agent.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await _locked(conversations, agent, conversation_id)
+        Conversation.of(row).check_reply(agent.agent_id)
+        author = await conversations.agent(agent.site_id, agent.agent_id)
+        stored, _ = await _add_message(
+            tx, row, author="agent", agent=author, text=text, client_id=client_id
+        )
+    return views.message(stored)
+
+
+async def pickup(*, uow: UnitsOfWork, agent: AgentRef, conversation_id: UUID) -> dict[str, Any]:
+    """The agent takes a queued conversation of their team, if they have room."""
+    async with uow(agent.site_id, lock=True) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await _locked(conversations, agent, conversation_id)
+        conversation = Conversation.of(row)
+        conversation.check_queued()
+        me = await _agent_row(conversations, agent)
+        conversation.check_pickup(
+            teams=list(me["teams"]), open_chats=me["open_chats"], max_chats=me["max_chats"]
+        )
+        await assignment.assign(tx, row, agent.agent_id, "pickup")
+        updated = await conversations.conversation(agent.site_id, conversation_id)
+    assert updated is not None
+    return views.agent_conversation(updated)
+
+
+async def transfer(
+    *,
+    uow: UnitsOfWork,
+    agent: AgentRef,
+    conversation_id: UUID,
+    to_agent: str | None,
+    to_team: str | None,
+    note: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hand the conversation to an agent or a team; (the conversation, the transfer as the
+    agents' timeline shows it, with its note)."""
+    async with uow(agent.site_id, lock=True) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await _locked(conversations, agent, conversation_id)
+        conversation = Conversation.of(row)
+        admin = False
+        if conversation.held_by_another(agent.agent_id):
+            admin = (await _agent_row(conversations, agent))["role"] == "admin"
+        conversation.check_transfer(agent.agent_id, admin=admin)
+        previous = row["agent_id"]
+        if to_agent is not None:
+            target = await conversations.agent(agent.site_id, to_agent)
+            if target is None:
+                raise NotFound("unknown_agent", "no such agent")
+            if target["status"] != "online":
+                raise Conflict("agent_unavailable", f"{target['name']} is not online")
+            if target["agent_id"] != previous and target["open_chats"] >= target["max_chats"]:
+                raise Conflict("at_limit", f"{target['name']} is at their limit")
+            # an agent outside the conversation's team takes it into one of theirs
+            teams = list(target["teams"])
+            team = row["team"] if row["team"] in teams or not teams else teams[0]
+            if team != row["team"]:
+                await conversations.set_team(conversation_id, team)
+                row = await _locked(conversations, agent, conversation_id)
+            await assignment.assign(tx, row, target["agent_id"], "transfer")
+        elif to_team is not None:
+            if not await conversations.team_exists(agent.site_id, to_team):
+                raise NotFound("unknown_team", f"team {to_team!r} does not exist")
+            team = to_team
+            await conversations.end_assignment(conversation_id, now_utc(), "requeue")
+            await conversations.requeue(conversation_id, to_team)
+            row = await _locked(conversations, agent, conversation_id)
+            await assignment.try_assign(tx, row, "transfer")
+            tx.teams.add(to_team)
+        else:
+            raise Invalid("missing_target", "give agent_id or team")
+        updated = await conversations.conversation(agent.site_id, conversation_id)
+        assert updated is not None
+        tx.emit(
+            "conversation.transferred",
+            row["visitor_id"],
+            str(conversation_id),
+            conversation_id=conversation_id,
+            from_agent_id=previous,
+            to_agent_id=updated["agent_id"],
+            to_team=team,
+            note=None,  # the note is for agents only: in chat.transfers, never published
+        )
+        moved = await conversations.insert_transfer(
+            transfer_id=uuid7(),
+            conversation_id=conversation_id,
+            site_id=agent.site_id,
+            by_agent_id=agent.agent_id,
+            from_agent_id=previous,
+            to_agent_id=updated["agent_id"],
+            to_team=team,
+            target="agent" if to_agent is not None else "team",
+            note=note,
+            now=now_utc(),
+        )
+        if previous is not None:
+            await tx.agent_changed(previous)
+            await assignment.drain_queues(tx, await conversations.agent_teams(previous))
+        updated = await conversations.conversation(agent.site_id, conversation_id)
+    assert updated is not None
+    return views.agent_conversation(updated), views.transfer(moved)
+
+
+async def tag(
+    *, uow: UnitsOfWork, agent: AgentRef, conversation_id: UUID, tags: list[str]
+) -> dict[str, Any]:
+    """The conversation's tags become `tags`; new ones join the site's list."""
+    async with uow(agent.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await _locked(conversations, agent, conversation_id)
+        await conversations.set_tags(conversation_id, tags)
+        await conversations.remember_tags(agent.site_id, tags)
+        tx.emit(
+            "conversation.tagged",
+            row["visitor_id"],
+            str(conversation_id),
+            conversation_id=conversation_id,
+            tags=tags,
+        )
+        updated = await conversations.conversation(agent.site_id, conversation_id)
+    assert updated is not None
+    return views.agent_conversation(updated)
+
+
+async def close(*, uow: UnitsOfWork, agent: AgentRef, conversation_id: UUID) -> dict[str, Any]:
+    """The agent ends the conversation; their freed slot takes the next queued chat."""
+    async with uow(agent.site_id, lock=True) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await _locked(conversations, agent, conversation_id)
+        Conversation.of(row).check_close(agent.agent_id)
+        closed_at = now_utc()
+        await conversations.close(conversation_id, closed_at)
+        await conversations.end_assignment(conversation_id, closed_at, "closed")
+        tx.emit(
+            "conversation.closed",
+            row["visitor_id"],
+            str(conversation_id),
+            conversation_id=conversation_id,
+            closed_by="agent",
+            agent_id=row["agent_id"],
+            team=row["team"],
+            messages=row["last_seq"],
+            email=row["email"],
+        )
+        tx.teams.add(row["team"])
+        if row["agent_id"] is not None:
+            await tx.agent_changed(row["agent_id"])
+            await assignment.drain_queues(tx, await conversations.agent_teams(row["agent_id"]))
+        updated = await conversations.conversation(agent.site_id, conversation_id)
+    assert updated is not None
+    return views.agent_conversation(updated)
+
+
+# --- inside a unit of work ------------------------------------------------------------------
+
+
+async def _chosen_team(conversations: ConversationStore, site_id: str, team: str | None) -> str:
+    """The team asked for, else the site's default; refused when the site has no such team."""
+    if team is None:
+        site = await conversations.site_by_id(site_id)
+        assert site is not None
+        team = str(site_settings(site)["default_team"])
+    if not await conversations.team_exists(site_id, team):
+        raise Invalid("unknown_team", f"team {team!r} does not exist")
+    return team
+
+
+async def _opening(conversations: ConversationStore, row: Row) -> Row | None:
+    """The invitation that opened the conversation (its text: the agent's first words)."""
+    if row["invitation_id"] is None:
+        return None
+    return await conversations.invitation(row["site_id"], row["visitor_id"], row["invitation_id"])
+
+
+async def _visitor_view(conversations: ConversationStore, row: Row) -> dict[str, Any]:
+    """The visitor's conversation as loaded whole (not in frames): with its opening line,
+    so the widget shows the invitation's words as the agent's first, as the console does."""
+    opening = views.opening(await _opening(conversations, row), for_agent=False)
+    return {**views.conversation(row), "opening": opening}
+
+
+async def _locked(conversations: ConversationStore, agent: AgentRef, conversation_id: UUID) -> Row:
+    """The conversation's row, locked for this unit; 404 when it is not of the agent's site."""
+    row = await conversations.lock_conversation(agent.site_id, conversation_id)
+    if row is None:
+        raise NotFound("unknown_conversation", "no such conversation")
+    return row
+
+
+async def _agent_row(conversations: ConversationStore, agent: AgentRef) -> Row:
+    """The calling agent's row; 401 when the account is gone."""
+    row = await conversations.agent(agent.site_id, agent.agent_id)
+    if row is None:
+        raise NotAuthenticated("unknown_agent", "log in again")
+    return row
+
+
+async def _add_message(
+    tx: UnitOfWork,
+    row: Row,
+    *,
+    author: str,
+    agent: Row | None,
+    text: str,
+    client_id: str | None,
+) -> tuple[Any, bool]:
+    """The message (a stored row, or what was just written, keyed alike) and whether new."""
+    conversations = tx.store(ConversationStore)
+    if client_id is not None:
+        existing = await conversations.message_by_client_id(
+            row["conversation_id"], author, client_id
+        )
+        if existing is not None:
+            return existing, False
+    message_id = uuid7()
+    sent_at = now_utc()
+    seq = await conversations.insert_message(
+        message_id=message_id,
+        conversation_id=row["conversation_id"],
+        author=author,
+        agent_id=agent["agent_id"] if agent else None,
+        text=text,
+        client_id=client_id,
+        now=sent_at,
+    )
+    tx.emit(
+        "message.sent",
+        row["visitor_id"],
+        str(row["conversation_id"]),
+        conversation_id=row["conversation_id"],
+        message_id=message_id,
+        seq=seq,
+        author=author,
+        agent_id=agent["agent_id"] if agent else None,
+        agent_name=agent["name"] if agent else None,
+        agent_avatar_url=agent["avatar_url"] if agent else None,
+        text=text,
+        client_id=client_id,
+        sent_at=sent_at,
+    )
+    stored = {
+        "message_id": message_id,
+        "conversation_id": row["conversation_id"],
+        "seq": seq,
+        "author": author,
+        "agent_id": agent["agent_id"] if agent else None,
+        "text": text,
+        "client_id": client_id,
+        "created_at": sent_at,
+        "agent_name": agent["name"] if agent else None,
+        "agent_avatar_url": agent["avatar_url"] if agent else None,
+    }
+    return stored, True
