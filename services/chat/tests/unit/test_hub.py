@@ -1,6 +1,7 @@
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 from uuid import UUID
 
 import orjson
@@ -260,19 +261,21 @@ async def deliver(world: World, signal: ChatSignal) -> None:
     await world.settle()
 
 
+def typing(who: Literal["visitor", "agent"], *, preview: str) -> TypingSignal:
+    """Typing on in the demo site's conversation with v_1."""
+    return TypingSignal(
+        who=who,
+        site_id="demo",
+        visitor_id="v_1",
+        conversation_id=CONVERSATION,
+        on=True,
+        preview=preview,
+    )
+
+
 async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
     world = World()
-    await deliver(
-        world,
-        TypingSignal(
-            who="visitor",
-            site_id="demo",
-            visitor_id="v_1",
-            conversation_id=CONVERSATION,
-            on=True,
-            preview="Do you have this in 4",
-        ),
-    )
+    await deliver(world, typing("visitor", preview="Do you have this in 4"))
     assert world.received() == {"anna", "ben"}
     assert world.sockets["anna"].sent == [
         {
@@ -287,17 +290,7 @@ async def test_visitor_typing_reaches_the_sites_agents_with_the_preview():
 
 async def test_agent_typing_reaches_only_that_visitor_and_never_with_a_preview():
     world = World()
-    await deliver(
-        world,
-        TypingSignal(
-            who="agent",
-            site_id="demo",
-            visitor_id="v_1",
-            conversation_id=CONVERSATION,
-            on=True,
-            preview="must not leak",
-        ),
-    )
+    await deliver(world, typing("agent", preview="must not leak"))
     assert world.received() == {"visitor", "visitor_tab2"}
     assert world.sockets["visitor"].sent == [{"t": "typing", "on": True}]
 
@@ -404,7 +397,7 @@ async def test_a_conversation_change_reaches_the_visitor_and_the_sites_agents():
 
 
 async def test_a_transfer_gives_the_new_agents_console_the_row_with_its_last_message():
-    """Issue 11: Ben's console heard of the chat only by this frame (it was Anna's until the
+    """Ben's console heard of the chat only by this frame (it was Anna's until the
     transfer, so no list snapshot of his held it); without the last message his row was empty,
     and whether a later snapshot filled it depended on timing."""
     world = World()
