@@ -1,10 +1,16 @@
 """The broker SIGKILLed under tracker load, then started again on the same log directory.
 
 While it is down the tracker answers 503 (never a 2xx); once it is back, every event the tracker
-acknowledged is on `tracking.events` exactly once, chat's activity recorder carries on from its
-committed offsets and stores every acknowledged event once, the triggers worker (which ran
-through the outage) invites every visitor whose cart it was told of exactly once, and chat's
+acknowledged is on `tracking.events` as it was acknowledged, chat's activity recorder carries on
+from its committed offsets and stores every acknowledged event once, the triggers worker (which
+ran through the outage) invites every visitor whose cart it was told of exactly once, and chat's
 invitations consumer stores each invitation once.
+
+An event is on the topic once unless its shopper resent it after a 503: a write the broker
+appended just before it was killed never got its answer, so the tracker said 503 and the resend
+is a second copy. Nobody can tell those apart at the edge (the record is in the log, its
+acknowledgement is not); the consumers deduplicate by event id, which is what the side-effect
+checks below hold them to.
 
 Everything runs on a broker of its own (this test kills it): the tracker in-process through its
 real ASGI app, a `python -m triggers` worker and a `python -m chat` instance as child processes.
@@ -97,6 +103,7 @@ class Shoppers:
     site_key: str
     answers: list[Answer] = field(default_factory=list)
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> event
+    resent: set[str] = field(default_factory=set)  # event ids sent again after an error
     visitors_done: list[tuple[float, str]] = field(default_factory=list)  # (when, visitor_id)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -141,6 +148,7 @@ class Shoppers:
             if response.is_success:
                 self.acknowledged[event["event_id"]] = event | {"visitor_id": visitor}
                 return
+            self.resent.add(event["event_id"])
             await asyncio.sleep(RESEND_AFTER_S)
 
 
@@ -255,7 +263,8 @@ async def test_a_killed_broker_loses_no_acknowledged_event_and_duplicates_no_sid
         assert {a.status for a in while_down} == {503}
         assert {a.status for a in shoppers.answers} == {200, 503}
 
-        # 2. Every acknowledged event on tracking.events exactly once, as it was acknowledged.
+        # 2. Every acknowledged event on tracking.events, as it was acknowledged; more than once
+        # only if its shopper resent it after a 503 (the first write may have reached the log).
         def mine(record: Record) -> bool:
             return _value(record).get("site_id") == site.site_id
 
@@ -272,7 +281,9 @@ async def test_a_killed_broker_loses_no_acknowledged_event_and_duplicates_no_sid
         )
         copies = Counter(_value(r)["event_id"] for r in found)
         duplicated = {e: n for e, n in copies.items() if n > 1 and e in shoppers.acknowledged}
-        assert not duplicated, f"acknowledged events on the topic more than once: {duplicated}"
+        unexplained = {e: n for e, n in duplicated.items() if e not in shoppers.resent}
+        assert not unexplained, f"events written more than once though sent once: {unexplained}"
+        assert all(n == 2 for n in duplicated.values()), f"more than one extra copy: {duplicated}"
         for record in found:
             value = _value(record)
             sent = shoppers.acknowledged.get(value["event_id"])
