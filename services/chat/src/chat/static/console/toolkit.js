@@ -291,7 +291,8 @@ function openCannedPanel(prefill) {
 
 // ---------------------------------------------------------------- conversation tools
 
-var tools = { conv: null, lead: null, leadFor: null };
+// leadSeq counts what set `lead`: an answer to a read started before a save must not undo it
+var tools = { conv: null, lead: null, leadFor: null, leadSeq: 0 };
 
 function renderTools() {
   var box = $('conv-tools');
@@ -327,8 +328,9 @@ function setConv(conv) {
     tools.lead = null;
     tools.leadFor = null;
     var id = conv.id;
+    var seq = ++tools.leadSeq;
     api('GET', '/conversations/' + enc(id) + '/lead').then(function (data) {
-      if (!tools.conv || tools.conv.id !== id) return;
+      if (!tools.conv || tools.conv.id !== id || tools.leadSeq !== seq) return;
       tools.lead = data && data.lead;
       tools.leadFor = id;
       renderTools();
@@ -489,6 +491,7 @@ function openLead(ev) {
     if (save.disabled) return;  // a double click saves once
     save.disabled = true;
     api('POST', '/conversations/' + enc(c.id) + '/lead', { validation: select.value, note: note.value }).then(function (data) {
+      tools.leadSeq += 1;
       tools.lead = data.lead;
       tools.leadFor = c.id;
       status.textContent = t('lead.saved', { level: t('lead.' + data.lead.validation) });
