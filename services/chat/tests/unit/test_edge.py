@@ -11,8 +11,9 @@ import os
 import chat.main
 import httpx
 import pytest
+from beckon_edge.refusals import status_of
 from beckon_edge.testing import PulledBody
-from chat.api.common import MAX_BODY_BYTES, client_ip, read_body, status_of
+from chat.api.common import MAX_BODY_BYTES, client_ip, read_body
 from chat.config import Settings
 from chat.errors import ChatError
 from chat.main import create_app

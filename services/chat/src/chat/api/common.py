@@ -9,23 +9,12 @@ from typing import Any, TypeVar
 import orjson
 from beckon_edge import BadContentLength, BodyTooLarge, client_address, read_limited
 from beckon_edge.proxies import IPNetwork
+from beckon_edge.refusals import status_of
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from chat.errors import (
-    ChatError,
-    Conflict,
-    Forbidden,
-    Gone,
-    Invalid,
-    Malformed,
-    NotAuthenticated,
-    NotFound,
-    TooLarge,
-    TooMany,
-    Unavailable,
-)
+from chat.errors import ChatError, Invalid, Malformed, TooLarge
 from chat.hub import Connection
 from chat.runtime import Runtime
 from chat.text import InvalidInput
@@ -42,29 +31,6 @@ def runtime(request: Request) -> Runtime:
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
-
-
-# The one place where a kind of refusal becomes an HTTP status.
-STATUS: dict[type[ChatError], int] = {
-    Malformed: 400,
-    NotAuthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    Gone: 410,
-    TooLarge: 413,
-    Invalid: 422,
-    TooMany: 429,
-    Unavailable: 503,
-}
-
-
-def status_of(exc: ChatError) -> int:
-    """The HTTP status of a refusal (its nearest kind in STATUS; 400 for a bare ChatError)."""
-    for kind in type(exc).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 400
 
 
 def error_response(exc: Exception) -> Response:
