@@ -18,6 +18,7 @@ from beckon_contracts.chat_events import ChatEvent
 from beckon_contracts.chat_signals import ChatSignal
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.invitations import InvitationRecord
+from beckon_contracts.leads import LeadEvent
 from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rule_stats import RuleStats
@@ -42,6 +43,7 @@ EXPORTED: dict[str, Any] = {
     "rules.stats": RuleStats,
     "triggers.candidates": CandidateRecord,
     "triggers.outcomes": FunnelStep,
+    "leads.events": LeadEvent,
 }
 
 

@@ -139,10 +139,11 @@ RULES_STATS = Topic(
 LEADS_EVENTS_DLQ = _dlq("leads.events.dlq")
 LEADS_EVENTS = Topic(
     name="leads.events",
-    partitions=3,
+    partitions=6,  # like chat.events, which it follows (a lead comes from a chat or its form)
     key="lead",
     dead_letter=LEADS_EVENTS_DLQ.name,
-    description="Leads captured, routed, contacted, escalated",
+    description="Lead facts from the leads outbox: captured, merged, routed, assigned, "
+    "contacted, SLA warnings and breaches, won, lost (beckon_contracts.leads)",
 )
 
 # Triggers' own internal streams (other services never read them).
