@@ -326,7 +326,7 @@ def clean_traits(
         if not isinstance(value, str):
             problems.append({"loc": loc, "msg": "must be a string", "code": f"{name}_invalid"})
             return
-        cleaned = _SPACES.sub(" ", _CONTROL.sub("", value)).strip()
+        cleaned = _CONTROL.sub("", _SPACES.sub(" ", value)).strip()
         if len(cleaned) > MAX_TRAIT_CHARS:
             problems.append(
                 {

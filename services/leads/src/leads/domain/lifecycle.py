@@ -332,6 +332,14 @@ def _refusal(state: LeadState, kind: ChangeKind) -> Conflict:
         return Conflict("lead_closed", f"the lead is {status}; reopen it before it is {verb}")
     if kind == "reopen":
         return Conflict("lead_open", "the lead is open already")
+    if kind == "assign" and state.agent_id is not None:
+        return Conflict(
+            "already_assigned", f"the lead is {state.agent_id}'s; reassign it to change its agent"
+        )
+    if kind in ("reassign", "unassign") and state.agent_id is None:
+        return Conflict("not_assigned", "nobody holds this lead; assign it instead")
+    if kind == "qualify" and status == "qualified":
+        return Conflict("already_qualified", "the lead is qualified already")
     if kind in ("qualify", "recycle"):
         return Conflict("not_contacted", f"contact the person before the lead is {verb}")
     if kind == "contact":
