@@ -39,9 +39,10 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import phonenumbers
+from beckon_contracts.chat_events import LeadValidation
 from beckon_edge.refusals import Conflict, Invalid
 from email_validator import EmailNotValidError, validate_email
 
@@ -55,8 +56,8 @@ TraitName = Literal["name", "email", "phone", "company"]
 TRAITS: tuple[TraitName, ...] = ("name", "email", "phone", "company")
 Source = Literal["agent", "visitor"]
 KeyKind = Literal["email", "phone", "visitor"]
-Validation = Literal["contact_only", "interested", "qualified", "ready_to_buy"]
-VALIDATIONS: tuple[Validation, ...] = ("contact_only", "interested", "qualified", "ready_to_buy")
+Validation = LeadValidation
+VALIDATIONS: tuple[Validation, ...] = get_args(LeadValidation)  # lowest to highest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SPACES = re.compile(r"\s+")
