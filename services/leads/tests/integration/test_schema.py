@@ -203,7 +203,8 @@ async def test_a_teams_queue_is_read_in_arrival_order_through_its_index(leads_po
 async def test_a_timer_is_scheduled_once_per_deadline_and_point(leads_pool):
     site = unique("site")
     insert = """INSERT INTO leads.timers (lead_id, site_id, kind, at_percent, deadline_at,
-                    due_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz - interval '1 minute')"""
+                    due_at)
+                VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz - interval '1 minute')"""
     async with leads_pool.acquire() as conn:
         lead = await _lead(conn, site)
         deadline = await conn.fetchval("SELECT now() + interval '5 minutes'")
