@@ -157,9 +157,10 @@ async def test_a_teams_lock_is_held_until_the_unit_ends(leads_pool):
             )
 
     async with uow(site, teams=["sales"]) as tx:
+        assert not await try_lock("sales")
+        assert await try_lock("service")
         await tx.lock_team("service", "sales")  # again: a no-op for the one it holds
         assert tx.locked_teams == {"sales", "service"}
-        assert not await try_lock("sales")
         assert not await try_lock("service")
         assert await try_lock("parts")
     assert await try_lock("sales")
