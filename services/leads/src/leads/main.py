@@ -171,9 +171,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
         """Ready when started, Postgres answers and the producer reaches a broker."""
-        runtime = holder.get("runtime")
+        runtime: Runtime | None = getattr(request.app.state, "leads", None)
         if runtime is None or not runtime.ready:
             return problem(503, "starting", "not ready yet")
         if not await database_answers(runtime.pool):
