@@ -16,12 +16,12 @@ def test_a_schema_qualified_table_is_accepted(name):
     "name", ["outbox", "leads.outbox; DROP TABLE x", "Leads.Outbox", "leads.out box", ""]
 )
 def test_anything_else_is_refused(name):
-    with pytest.raises(ValueError, match="schema.table"):
+    with pytest.raises(ValueError, match=r"schema\.table"):
         outbox_table(name)
 
 
 def test_a_relay_on_a_bad_table_is_refused_before_it_runs():
-    with pytest.raises(ValueError, match="schema.table"):
+    with pytest.raises(ValueError, match=r"schema\.table"):
         OutboxRelay(None, None, table="outbox", lock_id=1, poll_s=1.0)  # type: ignore[arg-type]
 
 
