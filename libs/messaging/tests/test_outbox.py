@@ -27,4 +27,4 @@ def test_a_relay_on_a_bad_table_is_refused_before_it_runs():
 
 async def test_a_migration_schema_must_be_an_identifier():
     with pytest.raises(ValueError, match="identifier"):
-        await migrations.migrate(None, schema="x; --", package="chat", lock_id=1)  # type: ignore[arg-type]
+        await migrations.migrate(None, schema="x; --", files=[], lock_id=1)  # type: ignore[arg-type]

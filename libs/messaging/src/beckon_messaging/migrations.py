@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 
 import asyncpg
@@ -36,11 +36,12 @@ async def migrate(
     conn: asyncpg.Connection,
     *,
     schema: str,
-    package: str,
+    files: Sequence[tuple[str, str]],
     lock_id: int,
     before: Mapping[str, Step] | None = None,
 ) -> list[str]:
-    """Apply what is missing; return the versions applied now. Safe to run concurrently."""
+    """Apply what is missing of `files` ((version, SQL), oldest first: the service's
+    `migration_files(package)`); return the versions applied now. Safe to run concurrently."""
     if not _SCHEMA.match(schema):
         raise ValueError(f"a schema name is a lower-case identifier, not {schema!r}")
     steps = before or {}
@@ -59,7 +60,7 @@ async def migrate(
                 f"SELECT version FROM {schema}.schema_migrations"  # noqa: S608
             )
         }
-        for version, sql in migration_files(package):
+        for version, sql in files:
             if version in done:
                 continue
             log.info("applying migration", extra={"schema": schema, "version": version})

@@ -51,5 +51,5 @@ def migration_files() -> list[tuple[str, str]]:
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing; return the versions applied now. Safe to run concurrently."""
     return await shared.migrate(
-        conn, schema="chat", package="chat", lock_id=MIGRATION_LOCK, before=BEFORE
+        conn, schema="chat", files=migration_files(), lock_id=MIGRATION_LOCK, before=BEFORE
     )

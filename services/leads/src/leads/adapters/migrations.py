@@ -18,4 +18,6 @@ def migration_files() -> list[tuple[str, str]]:
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing; return the versions applied now. Safe to run concurrently."""
-    return await shared.migrate(conn, schema=SCHEMA, package="leads", lock_id=MIGRATION_LOCK)
+    return await shared.migrate(
+        conn, schema=SCHEMA, files=migration_files(), lock_id=MIGRATION_LOCK
+    )
