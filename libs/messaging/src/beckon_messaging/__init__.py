@@ -1,6 +1,8 @@
 """Kafka plumbing shared by the services: topic creation, producer settings, the follower
 of small compacted topics, the dead-letter records, TLS/SASL for every client, and a
-producer close that ends even while the broker is down."""
+producer close that ends even while the broker is down. For the services that keep their
+state in Postgres: the transactional outbox and its relay (`beckon_messaging.outbox`) and
+the schema migration runner (`beckon_messaging.migrations`), imported from their modules."""
 
 from beckon_messaging.admin import TopicSettings, ensure_topics
 from beckon_messaging.dead_letters import (

@@ -7,7 +7,6 @@ the shared contracts, so a wrong field fails here, in the transaction, not in a 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from beckon_contracts import chat_events
 from beckon_contracts.ids import uuid7
 from beckon_contracts.presence import AgentPresence, TeamPresence, presence_key
 from beckon_contracts.topics import AGENTS_PRESENCE, CHAT_EVENTS
+from beckon_messaging.outbox import OutboxRecord as OutboxRecord  # chat's records are these
 from pydantic import BaseModel
 
 _TYPES: dict[str, type[BaseModel]] = {
@@ -31,13 +31,6 @@ _TYPES: dict[str, type[BaseModel]] = {
     "offline.message_left": chat_events.OfflineMessageLeft,
     "conversation.lead_marked": chat_events.ConversationLeadMarked,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    topic: str
-    key: bytes
-    value: bytes
 
 
 def chat_event(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import chat
 import pytest
+from beckon_messaging import migrations as shared_migrations
 from chat.adapters import migrations
 from chat.adapters.migrations import migration_files
 
@@ -102,7 +103,7 @@ def test_versions_come_oldest_first_and_only_from_sql_files(monkeypatch):
             _FakeEntry("0002_second.sql.orig", "a leftover"),
         ]
     )
-    monkeypatch.setattr(migrations.resources, "files", lambda package: folder)
+    monkeypatch.setattr(shared_migrations.resources, "files", lambda package: folder)
     assert migration_files() == [
         ("0001_initial", "-- 1"),
         ("0002_second", "-- 2"),

@@ -1,10 +1,10 @@
 """Kafka for the chat service: the outbox relay, the broadcast feed every instance reads,
 and the invitations consumer.
 
-- The relay publishes committed outbox rows in id order. One relay at a time holds the
-  outbox lock, so rows of one conversation (committed one after another under its row lock)
-  reach `chat.events` in commit order. Each row's stored trace context (of the request or
-  record that wrote it) goes out as the record's headers.
+- The relay (beckon_messaging.outbox's, on `chat.outbox`) publishes committed outbox rows in
+  id order. One relay at a time holds the outbox lock, so rows of one conversation (committed
+  one after another under its row lock) reach `chat.events` in commit order. Each row's
+  stored trace context (of the request or record that wrote it) goes out as its headers.
 - Every instance reads `chat.events` and `chat.signals` from the end, without a consumer
   group, and hands each record to the socket hub: that is how a visitor on one instance and
   an agent on another hear each other.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -50,12 +49,13 @@ from beckon_messaging import (
     encode_dead_letter,
     make_producer,
 )
+from beckon_messaging.outbox import ACK_WAIT_S
+from beckon_messaging.outbox import OutboxRelay as SharedOutboxRelay
 from beckon_observability import (
     KafkaHeaders,
     extract_context,
     inject_headers,
     trace_carrier,
-    trace_headers,
 )
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -65,8 +65,6 @@ log = logging.getLogger("chat.bus")
 tracer = trace.get_tracer("chat")
 
 OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
-RELAY_BATCH = 500
-KEEP_PUBLISHED_S = 3600
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -129,11 +127,10 @@ class Bus:
         )
 
 
-# How long the relay waits for a batch's acknowledgements before it gives up the batch
-ACK_WAIT_S = 15.0
+class OutboxRelay(SharedOutboxRelay):
+    """Publishes `chat.outbox` (the shared relay of beckon_messaging.outbox, on chat's table
+    and lock)."""
 
-
-class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -141,93 +138,14 @@ class OutboxRelay:
         poll_s: float,
         ack_wait_s: float = ACK_WAIT_S,
     ) -> None:
-        self.pool = pool
-        self.producer = producer
-        self.poll_s = poll_s
-        self.ack_wait_s = ack_wait_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last_cleanup = 0.0
-        self.published = 0
-
-    def kick(self) -> None:
-        """Something was committed: publish it now rather than at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        await cancel(self._task)
-
-    async def _run(self) -> None:
-        backoff = 0.05
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
-            try:
-                while True:
-                    sent = await self.publish_pending()
-                    if sent is None:  # another instance's relay holds the lock: retry soon
-                        await asyncio.sleep(0.005)
-                        continue
-                    if sent < RELAY_BATCH:
-                        break
-                backoff = 0.05
-                await self._cleanup()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying", extra={"backoff_s": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                self._wake.set()
-
-    async def publish_pending(self) -> int | None:
-        """Publish one batch in id order; None when another relay holds the lock."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", OUTBOX_LOCK):
-                return None
-            rows = await conn.fetch(
-                """SELECT id, topic, key, value, headers FROM chat.outbox
-                   WHERE published_at IS NULL ORDER BY id LIMIT $1""",
-                RELAY_BATCH,
-            )
-            if not rows:
-                return 0
-            futures = [
-                await self.producer.send(
-                    row["topic"],
-                    row["value"],
-                    key=row["key"],
-                    headers=trace_headers(orjson.loads(row["headers"])),
-                )
-                for row in rows
-            ]
-            # The idempotent producer retries a batch until the broker takes it, however long
-            # an outage lasts; the transaction (and the relay lock every instance polls for)
-            # is not held that long. On time-out it rolls back and the rows are sent again
-            # later: at least once, with the same event ids, which consumers deduplicate.
-            await asyncio.wait_for(asyncio.gather(*futures), self.ack_wait_s)
-            await conn.execute(
-                "UPDATE chat.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
-        self.published += len(rows)
-        return len(rows)
-
-    async def _cleanup(self) -> None:
-        now = time.monotonic()
-        if now - self._last_cleanup < 60:
-            return
-        self._last_cleanup = now
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                """DELETE FROM chat.outbox
-                   WHERE published_at < now() - make_interval(secs => $1)""",
-                float(KEEP_PUBLISHED_S),
-            )
+        super().__init__(
+            pool,
+            producer,
+            table="chat.outbox",
+            lock_id=OUTBOX_LOCK,
+            poll_s=poll_s,
+            ack_wait_s=ack_wait_s,
+        )
 
 
 class Feed:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from beckon_observability import trace_carrier
+from beckon_messaging import outbox
 
 from chat.agents.store import AGENT_ROW as _AGENT
 from chat.outbox import OutboxRecord
@@ -47,14 +47,9 @@ async def add_outbox(
     *,
     trace: Mapping[str, str] | None = None,
 ) -> None:
-    """Store records for the relay, with `trace` (by default the current span's trace
-    context: the request's, or the consumed record's) to publish as their headers."""
-    if records:
-        headers = orjson.dumps(trace_carrier() if trace is None else dict(trace)).decode()
-        await conn.executemany(
-            "INSERT INTO chat.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)",
-            [(record.topic, record.key, record.value, headers) for record in records],
-        )
+    """Store records for the relay (`chat.outbox`), with `trace` (by default the current
+    span's trace context: the request's, or the consumed record's) as their headers."""
+    await outbox.add_outbox(conn, "chat.outbox", records, trace=trace)
 
 
 # --- sites ---------------------------------------------------------------------------------

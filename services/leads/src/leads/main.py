@@ -1,0 +1,222 @@
+"""The leads service's app factory and entry point.
+
+`python -m leads` (or `beckon-leads`) serves; `python -m leads migrate` applies the schema
+migrations and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import uvicorn
+from beckon_edge import BodyLimit
+from beckon_edge.refusals import Refusal
+from beckon_observability import TraceRequests, configure_logging, configure_tracing
+from beckon_observability.metrics import render_latest
+from beckon_observability.metrics_server import MetricsServer
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CollectorRegistry, Gauge
+from starlette.responses import JSONResponse, Response
+
+from leads.adapters import migrations
+from leads.adapters.bus import Bus, outbox_relay
+from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.config import Settings
+from leads.runtime import Runtime
+from leads.uow import UnitOfWorkFactory
+
+log = logging.getLogger("leads")
+DATABASE_ANSWER_S = 2.0  # how long readiness waits for Postgres to answer
+
+
+async def connect_pool(settings: Settings, timeout_s: float = 60.0) -> asyncpg.Pool:
+    """The pool, once Postgres answers (it may still be starting next to us)."""
+    delay = 0.2
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                reset=_keep_session,
+            )
+            return pool
+        except (OSError, asyncpg.PostgresError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"Postgres is not reachable at the configured URL: {exc}"
+                ) from exc
+            log.info("waiting for Postgres", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset between uses: the service leaves no session state behind (its
+    advisory locks are transaction-scoped), and asyncpg's default reset costs a round trip."""
+
+
+async def database_answers(pool: asyncpg.Pool, wait_s: float = DATABASE_ANSWER_S) -> bool:
+    """Whether Postgres answers a query within `wait_s`."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(wait_s):
+            return bool(await pool.fetchval("SELECT true"))
+    return False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_tracing("leads", settings.otel_exporter_otlp_endpoint)
+    registry = CollectorRegistry()
+    relayed = Gauge(
+        "leads_outbox_relayed", "Outbox records this instance's relay published", registry=registry
+    )
+    holder: dict[str, Runtime] = {}
+
+    def render_metrics() -> bytes:
+        runtime = holder.get("runtime")
+        relayed.set(runtime.relay.published if runtime else 0)
+        return render_latest(registry)
+
+    metrics_server = (
+        MetricsServer(settings.host, settings.metrics_port, render_metrics)
+        if settings.metrics_port is not None
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if metrics_server is not None:  # internal only: the public app serves no /metrics
+            await metrics_server.start()
+        pool = await connect_pool(settings)
+        try:
+            if settings.migrate_on_start:
+                async with pool.acquire() as conn:
+                    applied = await migrations.migrate(conn)
+                if applied:
+                    log.info("migrated", extra={"versions": applied})
+            if settings.create_topics:
+                from beckon_messaging import ensure_topics
+
+                await ensure_topics(
+                    settings.kafka_bootstrap,
+                    replication_factor=settings.kafka_replication_factor,
+                    min_insync_replicas=settings.kafka_min_insync_replicas,
+                    security=settings.kafka_security,
+                )
+            bus = Bus(
+                settings.kafka_bootstrap,
+                f"leads-{settings.instance_id}",
+                idempotent=settings.kafka_idempotent,
+                close_grace_s=settings.kafka_close_grace_s,
+                security=settings.kafka_security,
+            )
+            await bus.start()
+            relay = outbox_relay(pool, bus.producer, poll_s=settings.outbox_poll_s)
+            uow = UnitOfWorkFactory(pool, on_commit=relay.kick)
+            runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
+            app.state.leads = holder["runtime"] = runtime
+            relay.start()
+            relay.kick()  # whatever an earlier run committed but did not publish
+            runtime.ready = True
+            log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
+            try:
+                yield
+            finally:
+                runtime.ready = False
+                await relay.stop()
+                await bus.stop()
+        finally:
+            await pool.close()
+            if metrics_server is not None:
+                await metrics_server.stop()
+
+    app = FastAPI(
+        title="Beckon leads",
+        version="0.1.0",
+        description="Leads captured from chats: dedup, routing, assignment, SLAs, CRM webhooks.",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.serves_api_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.serves_api_docs else None,
+    )
+    # A span per HTTP request (the caller's trace if it sent traceparent): what the request
+    # writes to the outbox carries it to leads.events.
+    app.add_middleware(TraceRequests, service="leads")
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, message_field="detail")
+    # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
+    # header (anyone's); a wrong path is a 404 instead
+    app.router.redirect_slashes = False
+
+    @app.exception_handler(Refusal)
+    async def _refused(request: Request, exc: Refusal) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
+        return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        """Ready when started, Postgres answers and the producer reaches a broker."""
+        runtime: Runtime | None = getattr(request.app.state, "leads", None)
+        if runtime is None or not runtime.ready:
+            return problem(503, "starting", "not ready yet")
+        if not await database_answers(runtime.pool):
+            return problem(503, "database_unavailable", "Postgres does not answer")
+        if not await runtime.bus.connected():
+            return problem(503, "broker_unavailable", "the Kafka producer reaches no broker")
+        return JSONResponse({"status": "ready", "instance": settings.instance_id})
+
+    return app
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m leads",
+        description="Beckon leads service. Settings come from LEADS_* variables (see config.py).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve HTTP (the default)")
+    commands.add_parser("migrate", help="apply the Postgres migrations of `leads` and exit")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging("leads", settings.log_level, settings.log_json)
+    if args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'up to date'}")
+        return
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        # Only LEADS_TRUSTED_PROXIES decides whom X-Forwarded-For is believed from
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

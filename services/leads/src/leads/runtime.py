@@ -1,0 +1,22 @@
+"""What the routes share for the life of the process (built in main's lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from beckon_messaging.outbox import OutboxRelay
+
+from leads.adapters.bus import Bus
+from leads.config import Settings
+from leads.uow import UnitOfWorkFactory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: asyncpg.Pool  # for readiness only: use cases go through `uow`
+    uow: UnitOfWorkFactory
+    bus: Bus
+    relay: OutboxRelay
+    ready: bool = False
