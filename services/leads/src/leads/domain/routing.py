@@ -38,7 +38,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from beckon_contracts.chat_events import LeadValidation
 from beckon_contracts.envelope import Identifier
-from beckon_contracts.money import Currency, format_money
+from beckon_contracts.money import Amount, Currency, format_money
 from beckon_contracts.rules import Names
 from beckon_edge.refusals import Invalid
 from pydantic import (
@@ -172,7 +172,7 @@ class LeadFacts(_Strict):
     segment: CustomerSegment = Field(default="b2c", description="See `segment_of`")
     tags: list[ShortText] = Field(default_factory=list, max_length=100)
     categories_viewed: list[ShortText] = Field(default_factory=list, max_length=500)
-    cart_value: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cart_value: Amount | None = None
     currency: Currency | None = None
     source: ShortText | None = None
     medium: ShortText | None = None
@@ -267,18 +267,15 @@ class ScoreRange(_RangeBase):
     lt: float | None = Field(default=None, allow_inf_nan=False)
 
 
-_Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), allow_inf_nan=False)]
-
-
 class MoneyRange(_RangeBase):
     """A cart value range; with `currency`, a cart in another currency never matches (no
     conversion), except an empty cart (0), which is 0 in every currency."""
 
     extra_keys: ClassVar[tuple[str, ...]] = ("currency",)
-    gte: _Money | None = None
-    gt: _Money | None = None
-    lte: _Money | None = None
-    lt: _Money | None = None
+    gte: Amount | None = None
+    gt: Amount | None = None
+    lte: Amount | None = None
+    lt: Amount | None = None
     currency: Currency | None = None
 
     def expected(self) -> dict[str, Any]:
@@ -701,6 +698,12 @@ def check_routing(
     if found:
         return None, sorted(found, key=_rule_index)[:MAX_PROBLEMS]
     return rules, []
+
+
+def routing_json(rules: RoutingRules) -> dict[str, Any]:
+    """A routing document as JSON (money as numbers, unset bounds left out), as the editor
+    edits it; `check_routing` takes it back unchanged."""
+    return rules.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def parse_routing(data: object, *, teams: Collection[str] | None = None) -> RoutingRules:
