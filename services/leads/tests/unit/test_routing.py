@@ -364,6 +364,14 @@ def test_parse_routing_refuses_with_every_problem_as_a_422() -> None:
     assert refusal.detail == "rules[0].name: Field required"
 
 
+def test_a_duplicate_id_alone_is_one_problem_at_the_second_rules_id() -> None:
+    rule = DEMO["rules"][0]
+    _, problems = check_routing({"default_team": "sales", "rules": [rule, rule]})
+    assert problems == [
+        routing.Problem("rules[1].id", "id 'car-service' is already used by rules[0]")
+    ]
+
+
 def test_the_model_alone_refuses_a_duplicate_id() -> None:
     rule = DEMO["rules"][0]
     with pytest.raises(ValidationError, match=r"rules\[1\]\.id: id 'car-service' is already"):
