@@ -33,6 +33,8 @@ RELAY_BATCH = 500
 KEEP_PUBLISHED_S = 3600
 # How long the relay waits for a batch's acknowledgements before it gives up the batch
 ACK_WAIT_S = 15.0
+# How long `stop` lets a batch in flight finish
+STOP_GRACE_S = 5.0
 # `schema.table`: the only text a query here takes from its caller (never user input)
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
@@ -103,6 +105,7 @@ class OutboxRelay:
         self.batch = batch
         self.keep_published_s = keep_published_s
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
         self.published = 0
@@ -114,17 +117,26 @@ class OutboxRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay {self.table}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Let a batch in flight finish for up to `grace_s` (it was sent: marking it spares
+        consumers a second copy), then stop; a batch cut short is sent again later."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
         await _cancel(self._task)
 
     async def _run(self) -> None:
         backoff = 0.05
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
-                while True:
+                while not self._stopping:
                     sent = await self.publish_pending()
                     if sent is None:  # another instance's relay holds the lock: retry soon
                         await asyncio.sleep(0.005)
@@ -132,7 +144,8 @@ class OutboxRelay:
                     if sent < self.batch:
                         break
                 backoff = 0.05
-                await self._cleanup()
+                if not self._stopping:
+                    await self._cleanup()
             except asyncio.CancelledError:
                 raise
             except Exception:

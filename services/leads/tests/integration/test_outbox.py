@@ -59,6 +59,63 @@ async def test_a_committed_units_records_reach_the_topic_through_the_relay(
     assert relay.published >= 2
 
 
+class GatedAcks:
+    """The producer, with each acknowledgement held back until the test opens the gate."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.gate = asyncio.Event()
+        self.sent = 0
+
+    async def send(self, *args, **kwargs) -> asyncio.Future:
+        ack = await self.producer.send(*args, **kwargs)
+        self.sent += 1
+
+        async def held():
+            await self.gate.wait()
+            return await ack
+
+        return asyncio.ensure_future(held())
+
+
+async def _stop_with_a_batch_in_flight(leads_pool, producer, scratch_topic, *, grace_s: float):
+    acks = GatedAcks(producer)
+    relay = outbox_relay(leads_pool, acks, poll_s=60.0)  # type: ignore[arg-type]
+    uow = UnitOfWorkFactory(leads_pool, on_commit=relay.kick)
+    key = unique("lead").encode()
+    relay.start()
+    async with uow(unique("site")) as tx:
+        tx.publish(OutboxRecord(scratch_topic, key, b"1"), OutboxRecord(scratch_topic, key, b"2"))
+    while acks.sent < 2:  # both sent, neither acknowledged
+        await asyncio.sleep(0.005)
+    stopping = asyncio.create_task(relay.stop(grace_s=grace_s))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # it waits for the batch in flight
+    return acks, stopping, key
+
+
+async def test_stopping_lets_the_batch_in_flight_be_marked_published(
+    leads_pool, producer, scratch_topic
+):
+    acks, stopping, key = await _stop_with_a_batch_in_flight(
+        leads_pool, producer, scratch_topic, grace_s=30.0
+    )
+    acks.gate.set()
+    await stopping
+    assert await _pending(leads_pool, key) == 0
+
+
+async def test_a_batch_still_unacknowledged_when_the_grace_ends_stays_pending(
+    leads_pool, producer, scratch_topic
+):
+    acks, stopping, key = await _stop_with_a_batch_in_flight(
+        leads_pool, producer, scratch_topic, grace_s=0.2
+    )
+    await stopping
+    acks.gate.set()
+    assert await _pending(leads_pool, key) == 2  # sent again by the next relay
+
+
 async def test_a_rolled_back_unit_stores_nothing_and_wakes_no_relay(leads_pool):
     kicks: list[None] = []
     uow = UnitOfWorkFactory(leads_pool, on_commit=lambda: kicks.append(None))
