@@ -220,7 +220,9 @@ class BusinessCalendar:
             probe = step
         return limit
 
-    def _open_in_segment(self, start: float, end: float, offset: int) -> Iterator[tuple[float, float]]:
+    def _open_in_segment(
+        self, start: float, end: float, offset: int
+    ) -> Iterator[tuple[float, float]]:
         """Open intervals within [start, end), where the UTC offset is constant."""
         # With a fixed offset, wall time = epoch + offset: each range of each local date is one
         # interval of instants, exactly the instants `is_open` calls open.
@@ -344,7 +346,9 @@ def plan_first_contact(
     ]
     due_at = calendar.add(started_at, allowed)
     timers.append(SlaTimer("breach", due_at, 1.0))
-    return FirstContactPlan(started_at=started_at.astimezone(UTC), due_at=due_at, timers=tuple(timers))
+    return FirstContactPlan(
+        started_at=started_at.astimezone(UTC), due_at=due_at, timers=tuple(timers)
+    )
 
 
 def due_timers(timers: Iterable[SlaTimer], *, now: datetime) -> list[SlaTimer]:
