@@ -178,6 +178,16 @@ def test_adjacent_ranges_and_days_merge_into_one_interval() -> None:
     assert second == (hel(2025, 1, 8, 9, 0), hel(2025, 1, 8, 10, 0))
 
 
+def test_a_wall_time_in_a_dst_gap_is_read_as_its_instant() -> None:
+    # 00:30 on 4 Nov 2018 never happened in Sao Paulo (midnight became 01:00); Python reads it
+    # with the old offset, i.e. as 01:30 -02:00, which the schedule below has open.
+    calendar = BusinessCalendar(BusinessHours(sun="01:00-02:00"), "America/Sao_Paulo")
+    gap = datetime(2018, 11, 4, 0, 30, tzinfo=ZoneInfo("America/Sao_Paulo"))
+    assert gap.astimezone(UTC) == datetime(2018, 11, 4, 3, 30, tzinfo=UTC)
+    assert calendar.is_open(gap)
+    assert calendar.is_open(gap.astimezone(UTC))
+
+
 def test_closed_dates_are_skipped() -> None:
     holidays = BusinessHours.model_validate(
         WEEKDAYS_9_17.model_dump() | {"closed_dates": [date(2025, 12, 24), date(2025, 12, 25)]}
@@ -188,25 +198,48 @@ def test_closed_dates_are_skipped() -> None:
     assert not calendar.is_open(hel(2025, 12, 24, 12, 0))
 
 
-def test_open_intervals_agree_with_the_triggers_open_now() -> None:
-    """Every 7 minutes over both switch weekends, `is_open` and the intervals say the same."""
+EVERY_DAY = ["00:00-01:30", "02:00-03:00", "09:00-17:00", "23:00-24:00"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        ("Europe/Helsinki", datetime(2025, 3, 28)),  # 03:00 -> 04:00
+        ("Europe/Helsinki", datetime(2025, 10, 24)),  # 04:00 -> 03:00
+        ("Australia/Lord_Howe", datetime(2025, 4, 4)),  # half an hour back at 02:00
+        ("Australia/Lord_Howe", datetime(2025, 10, 3)),  # half an hour on at 02:00
+        ("America/Sao_Paulo", datetime(2018, 11, 2)),  # midnight -> 01:00: a day without 00:xx
+        ("America/Sao_Paulo", datetime(2019, 2, 15)),  # midnight -> 23:00 the day before
+        ("UTC", datetime(2025, 3, 28)),
+    ],
+)
+def test_open_intervals_agree_with_the_triggers_open_now(zone: str, start: datetime) -> None:
+    """Every 7 minutes over a switch weekend, `is_open` and the intervals say the same."""
     schedule = BusinessHours(
-        fri="09:00-17:00", sat=["02:30-03:30", "10:00-14:00"], sun=["01:00-05:00", "22:00-24:00"]
+        mon=EVERY_DAY,
+        tue=EVERY_DAY,
+        wed=EVERY_DAY,
+        thu=EVERY_DAY,
+        fri=EVERY_DAY,
+        sat=EVERY_DAY,
+        sun=["01:00-05:00", "22:00-24:00"],
     )
-    calendar = BusinessCalendar(schedule, "Europe/Helsinki")
-    for start in (hel(2025, 3, 28), hel(2025, 10, 24)):
-        end = start + timedelta(days=4)
-        intervals = []
-        for interval in calendar.open_intervals(start):
-            if interval[0] >= end:
-                break
-            intervals.append(interval)
-        moment = start
-        while moment < end:
-            inside = any(low <= moment < high for low, high in intervals)
-            expected = triggers_is_open(schedule, "Europe/Helsinki", moment.timestamp())
-            assert (inside, calendar.is_open(moment)) == (expected, expected), moment
-            moment += timedelta(minutes=7)
+    calendar = BusinessCalendar(schedule, zone)
+    first = start.replace(tzinfo=ZoneInfo(zone))
+    end = first + timedelta(days=4)
+    intervals = []
+    for interval in calendar.open_intervals(first):
+        if interval[0] >= end:
+            break
+        intervals.append(interval)
+    moment = first.astimezone(UTC)  # real steps: wall-clock `+` in the zone would skip or repeat
+    while moment < end:
+        inside = any(low <= moment < high for low, high in intervals)
+        expected = triggers_is_open(schedule, zone, moment.timestamp())
+        assert (inside, calendar.is_open(moment)) == (expected, expected), moment
+        moment += timedelta(minutes=7)
+    total = sum((min(high, end) - low for low, high in intervals), timedelta(0))
+    assert calendar.elapsed(first, end) == total
 
 
 @settings(max_examples=200, deadline=None)

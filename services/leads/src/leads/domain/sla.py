@@ -181,6 +181,7 @@ class BusinessCalendar:
         self._closed: frozenset[date] = (
             frozenset(business_hours.closed_dates) if business_hours is not None else frozenset()
         )
+        self._changes: dict[int, tuple[int, ...]] = {}
 
     @property
     def always_open(self) -> bool:
@@ -190,7 +191,9 @@ class BusinessCalendar:
         """Whether `moment` falls in the opening hours (the triggers' `is_open`, as instants)."""
         if self.business_hours is None:
             return True
-        local = _aware(moment, "moment").astimezone(self._zone)
+        # via the epoch: `astimezone` keeps a same-zone datetime as written, even a wall time
+        # that never happened (in a DST gap)
+        local = datetime.fromtimestamp(_aware(moment, "moment").timestamp(), self._zone)
         if local.date() in self._closed:
             return False
         minute = local.hour * 60 + local.minute + local.second / 60 + local.microsecond / 6e7
@@ -201,23 +204,41 @@ class BusinessCalendar:
         assert offset is not None  # a ZoneInfo always has one
         return int(offset.total_seconds())
 
-    def _next_change(self, start: float, offset: int, limit: float) -> float:
-        """The first instant after `start` (before `limit`) whose UTC offset is not `offset`."""
+    def _changes_on(self, day_number: int) -> tuple[int, ...]:
+        """The instants of UTC day `day_number` at which the zone's UTC offset changes."""
+        cached = self._changes.get(day_number)
+        if cached is not None:
+            return cached
         # Zones change offset at most a few times a year; hourly probes find a change and a
-        # bisection to the second pins it (offsets change on whole seconds).
-        probe = start
-        while probe < limit:
-            step = min(probe + 3600, limit)
+        # bisection to the second pins it (offsets change on whole seconds). Cached per day,
+        # since a site's leads all fall in the same few days.
+        changes: list[int] = []
+        probe = day_number * _DAY_S
+        offset = self._offset(probe)
+        for step in range(probe + 3600, probe + _DAY_S + 1, 3600):
             if self._offset(step) != offset:
-                low, high = math.floor(probe), math.ceil(step)
+                low, high = step - 3600, step
                 while high - low > 1:
                     mid = (low + high) // 2
                     if self._offset(mid) == offset:
                         low = mid
                     else:
                         high = mid
-                return float(high)
-            probe = step
+                changes.append(high)
+                offset = self._offset(step)
+        if len(self._changes) >= 4096:
+            self._changes.clear()
+        self._changes[day_number] = result = tuple(changes)
+        return result
+
+    def _next_change(self, start: float, limit: float) -> float:
+        """The first instant after `start` (before `limit`) at which the UTC offset changes."""
+        day_number = math.floor(start / _DAY_S)
+        while day_number * _DAY_S < limit:
+            for change in self._changes_on(day_number):
+                if change > start:
+                    return min(float(change), limit)
+            day_number += 1
         return limit
 
     def _open_in_segment(
@@ -253,7 +274,7 @@ class BusinessCalendar:
         cursor = begin
         while cursor < horizon:
             offset = self._offset(cursor)
-            segment_end = self._next_change(cursor, offset, min(cursor + 7 * _DAY_S, horizon))
+            segment_end = self._next_change(cursor, min(cursor + 7 * _DAY_S, horizon))
             for low, high in self._open_in_segment(cursor, segment_end, offset):
                 if pending is not None and pending[1] >= low:
                     pending = (pending[0], max(pending[1], high))
