@@ -1,0 +1,1 @@
+"""Routing a lead to its team and giving it to an agent (see service.py)."""

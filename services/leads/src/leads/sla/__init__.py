@@ -1,0 +1,1 @@
+"""Speed-to-lead SLA timers (see service.py)."""
