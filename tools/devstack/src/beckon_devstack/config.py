@@ -27,6 +27,7 @@ PORT_FIELDS = (
     "tracker_port",
     "triggers_port",
     "chat_port",
+    "leads_port",
     "store_port",
 )
 # The demo store's engagement rules, published by the triggers worker when none exist yet
@@ -49,6 +50,7 @@ class DevStackSettings(BaseSettings):
     tracker_port: int = Field(default=8001, ge=0, le=65535)
     triggers_port: int = Field(default=8002, ge=0, le=65535)
     chat_port: int = Field(default=8003, ge=0, le=65535)
+    leads_port: int = Field(default=8004, ge=0, le=65535)
     store_port: int = Field(default=8000, ge=0, le=65535)
     state_dir: Path = Path(".dev")
     database_url: str | None = Field(

@@ -97,6 +97,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     tracker_url = f"http://{host}:{settings.tracker_port}"
     store_url = f"http://{host}:{settings.store_port}"
     chat_url = f"http://{host}:{settings.chat_port}"
+    leads_url = f"http://{host}:{settings.leads_port}"
     sink_url = f"http://{host}:{settings.smtp_http_port}"
     store_argv: tuple[str, ...] = (
         *(python, "-m", "beckon_devstack.demo_store"),
@@ -228,6 +229,26 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 ),
                 ("chat widget", f"{chat_url}/widget.js"),
             ),
+        ),
+        ServiceSpec(
+            name="leads",
+            argv=(python, "-m", "leads"),
+            env={
+                "LEADS_DATABASE_URL": "${database_url}",
+                "LEADS_KAFKA_BOOTSTRAP": "${kafka_bootstrap}",
+                "LEADS_HOST": host,
+                "LEADS_PORT": str(settings.leads_port),
+                "LEADS_MIGRATE_ON_START": "true",
+                "LEADS_CHAT_URL": chat_url,
+                # the dev stack's CRM receivers run on this machine, over plain HTTP
+                "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+                "LEADS_WEBHOOK_ALLOW_HTTP": "true",
+                "LEADS_LOG_JSON": "true",
+            },
+            health_url=f"{leads_url}/readyz",
+            depends_on=("broker", "postgres"),
+            ports=(("leads", settings.leads_port),),
+            urls=(("leads API", f"{leads_url}/docs   (the console's session works here)"),),
         ),
         ServiceSpec(
             name="store",
@@ -889,6 +910,7 @@ def _parser() -> argparse.ArgumentParser:
         ("tracker-port", "tracker (default 8001)"),
         ("triggers-port", "triggers worker HTTP (default 8002)"),
         ("chat-port", "chat service: widget and agent console (default 8003)"),
+        ("leads-port", "leads service: leads API (default 8004)"),
         ("store-port", "demo store (default 8000)"),
     ):
         parser.add_argument(f"--{option}", type=int, metavar="PORT", help=f"{what}; 0 = any free")
@@ -922,6 +944,7 @@ def load_settings(args: argparse.Namespace) -> DevStackSettings:
             "tracker_port",
             "triggers_port",
             "chat_port",
+            "leads_port",
             "store_port",
             "state_dir",
             "show_output",

@@ -24,14 +24,14 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
     supervisor = await Supervisor.start(
         *("--broker-port", "0", "--smtp-port", "0", "--smtp-http-port", "0"),
         *("--tracker-port", "0", "--triggers-port", "0", "--store-port", "0"),
-        *("--chat-port", "0"),
+        *("--chat-port", "0", "--leads-port", "0"),
         *("--state-dir", str(state_dir)),
     )
     try:
         await supervisor.wait_ready()
-        names = ["broker", "postgres", "smtp", "tracker", "triggers", "chat", "store"]
+        names = ["broker", "postgres", "smtp", "tracker", "triggers", "chat", "leads", "store"]
         for step, name in enumerate(names, start=1):
-            assert f"[{step}/7] {name}" in supervisor.output
+            assert f"[{step}/8] {name}" in supervisor.output
         # the Faust worker's banner and tables go to its log, not between the progress lines
         assert "ƒaµS†" in (state_dir / "logs" / "triggers.log").read_text()
         assert "ƒaµS†" not in supervisor.output
@@ -75,6 +75,10 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             )
             assert login.status_code == 200, login.text
             assert login.json()["agent"]["name"] == "Anna Virtanen"
+            # leads: migrated and ready, its API documented
+            leads_docs = supervisor.table_value("leads API")
+            assert (await client.get(leads_docs.replace("/docs", "/readyz"))).status_code == 200
+            assert (await client.get(leads_docs)).status_code == 200
             # the store's pages tell the snippet where the widget is
             assert chat_url in home.text
 

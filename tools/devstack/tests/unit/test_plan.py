@@ -117,6 +117,7 @@ def test_make_dev_starts_the_components_in_order(settings: DevStackSettings) -> 
         "tracker",
         "triggers",
         "chat",
+        "leads",
         "store",
     ]
 
@@ -130,6 +131,7 @@ def test_no_store_and_only(settings: DevStackSettings) -> None:
         "tracker",
         "triggers",
         "chat",
+        "leads",
     ]
     infra = plan(settings, Console(), only=["smtp", "postgres", "broker"])
     assert [c.name for c in infra] == ["broker", "postgres", "smtp"]
@@ -140,7 +142,7 @@ def test_a_new_service_plugs_in_with_one_spec(settings: DevStackSettings) -> Non
         name="notifier",
         argv=("python", "-m", "notifier"),
         env={"NOTIFIER_DATABASE_URL": "${database_url}"},
-        health_url="http://127.0.0.1:8004/readyz",
+        health_url="http://127.0.0.1:8005/readyz",
         depends_on=("broker", "postgres", "smtp"),
     )
     specs = [*service_specs(settings), notifier]
