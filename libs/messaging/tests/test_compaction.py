@@ -1,5 +1,8 @@
 """The compacted topics are really compacted: once the log cleaner has run, the older values of a
-key are gone from the log, and a reader starting late gets only the latest value per key."""
+key are gone from the log, and a reader starting late gets only the latest value per key.
+
+Each test runs on a twin of the registry topic (its configs, created the way the session's
+topics are), so the services' consumers on the real topic never read its test values."""
 
 from __future__ import annotations
 
@@ -7,12 +10,14 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from beckon_contracts import topics
 from beckon_contracts.topics import Topic
-from beckon_messaging import CompactedTopicFollower, make_producer
+from beckon_devstack.pytest_plugin import COMPACTED_SEGMENT_MS
+from beckon_messaging import CompactedTopicFollower, ensure_topics, make_producer
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +52,8 @@ async def test_a_late_reader_sees_the_latest_value_per_key_after_compaction(
     kafka_bootstrap: str, topic: Topic
 ) -> None:
     run = uuid.uuid4().hex[:8]
+    topic = replace(topic, name=f"test.{topic.name}.{run}")
+    await ensure_topics(kafka_bootstrap, [topic], compacted_segment_ms=COMPACTED_SEGMENT_MS)
     keys = [f"compaction-{run}:{n}".encode() for n in range(3)]
     producer = make_producer(kafka_bootstrap, "compaction-test", idempotent=True)
     await producer.start()
