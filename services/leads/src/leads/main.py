@@ -166,6 +166,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
 
+    # --- reports ---
+    from leads.reports.api import router as reports_router
+
+    app.include_router(reports_router)
+    # --- end reports ---
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
