@@ -301,9 +301,9 @@ async def test_a_clock_jump_fires_what_is_due_once_and_skips_stale_warnings(make
     # hot leads: the breach only (both warnings were stale when it fired)
     assert Counter(e.type for e in events if e.lead_id in hot_ids) == {"lead.sla_breached": 20}
     # warm leads: 50 % (2 h) is due, 80 % (3 h 12 min) and the breach are not
-    assert Counter(
-        (e.type, e.payload.elapsed) for e in events if e.lead_id not in hot_ids
-    ) == {("lead.sla_warning", 0.5): 20}
+    assert Counter((e.type, e.payload.elapsed) for e in events if e.lead_id not in hot_ids) == {
+        ("lead.sla_warning", 0.5): 20
+    }
     stale = await pool.fetchval(
         "SELECT count(*) FROM leads.timers WHERE site_id = $1 AND cancel_reason = 'stale'", site
     )
