@@ -22,8 +22,8 @@ SETTLE_TIMEOUT_S = 60.0  # a bound for a broken scheduler, not a speed requireme
 MakePool = Callable[[], Awaitable[asyncpg.Pool]]
 
 
-@pytest.fixture
-async def sla_database(empty_database) -> str:
+@pytest.fixture(name="sla_database")
+async def sla_database_fixture(empty_database) -> str:
     """A new database with the `leads` schema, for this test alone."""
     url = await empty_database()
     conn = await asyncpg.connect(url)
@@ -34,8 +34,8 @@ async def sla_database(empty_database) -> str:
     return url
 
 
-@pytest.fixture
-async def make_pool(sla_database: str) -> AsyncIterator[MakePool]:
+@pytest.fixture(name="make_pool")
+async def make_pool_fixture(sla_database: str) -> AsyncIterator[MakePool]:
     """`await make_pool()`: another pool on the test's database (one per "instance")."""
     pools: list[asyncpg.Pool] = []
 

@@ -14,14 +14,14 @@ from leads.sla import service
 from leads.sla.scheduler import ManualClock
 from leads.uow import UnitOfWork
 from leads_testing import unique
-from sla_testing import (  # noqa: F401  (fixtures)
+from sla_testing import (
     add_team,
     lead_events,
-    make_pool,
+    make_pool_fixture,  # noqa: F401  (the fixture make_pool)
     new_lead,
     scheduler_on,
     settle,
-    sla_database,
+    sla_database_fixture,  # noqa: F401  (the fixture sla_database)
     timers_of,
     uow_of,
 )

@@ -16,14 +16,14 @@ from leads.runtime import Runtime
 from leads.sla import service
 from leads.sla.scheduler import ManualClock
 from leads_testing import unique
-from sla_testing import (  # noqa: F401  (fixtures)
+from sla_testing import (
     add_team,
     lead_events,
-    make_pool,
+    make_pool_fixture,  # noqa: F401  (the fixture make_pool)
     new_lead,
     scheduler_on,
     settle,
-    sla_database,
+    sla_database_fixture,  # noqa: F401  (the fixture sla_database)
     timers_of,
     uow_of,
 )
@@ -301,7 +301,8 @@ async def test_business_hours_round_trip_and_bad_ones_get_a_422(make_pool):
     assert put.status_code == 200, put.text
     assert got.json() == put.json() == after_bad.json()
     assert got.json()["holidays"] == ["2026-12-24", "2026-12-25"]
-    assert got.json()["hours"]["mon"] == ["09:00-17:00"] and got.json()["hours"]["sat"] == []
+    assert got.json()["hours"]["mon"] == ["09:00-17:00"]
+    assert got.json()["hours"]["sat"] == []
     for loc, answer in bad.items():
         assert answer.status_code == 422, (loc, answer.text)
         assert answer.json()["errors"][0]["loc"] == loc, answer.json()
