@@ -4,6 +4,7 @@ settings invisible to another), a Friday-evening lead due on Monday morning."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -324,3 +325,27 @@ async def test_only_an_admin_of_the_site_may(make_pool):
                 answer = await client.request(method, path, json=body)
                 assert answer.status_code == status, (method, path, answer.text)
     assert await pool.fetchval("SELECT count(*) FROM leads.sites") == 0
+
+
+async def test_a_running_instance_fires_a_timer_stored_by_someone_else(
+    make_pool, sla_database, start_leads
+):
+    """The scheduler is wired into the service: a timer committed by another process wakes it
+    (NOTIFY) and fires on the real clock."""
+    pool = await make_pool()
+    site = unique("site")
+    await add_team(pool, site, "sales", "boss")
+    await pool.execute(
+        """INSERT INTO leads.sla_policies (site_id, team, validation, first_contact_s,
+               warn_at_percent) VALUES ($1, 'sales', 'ready_to_buy', 1, '{}')""",
+        site,
+    )
+    name = unique("leads-sla")
+    await start_leads(sla_database, LEADS_INSTANCE_ID=name)
+    lead = await new_lead(pool, site)
+    assert await _plan(pool, lead, datetime.now(UTC)) is not None
+    async with asyncio.timeout(60):  # a bound for a broken service, not a speed requirement
+        while not await lead_events(pool, site, "lead.escalated"):
+            await asyncio.sleep(0.05)
+    [breach] = await timers_of(pool, lead.lead_id)
+    assert breach["claimed_by"] == name
