@@ -5,6 +5,7 @@ what is due once and skips stale warnings, business hours carry a deadline over 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -314,3 +315,28 @@ async def test_a_clock_jump_fires_what_is_due_once_and_skips_stale_warnings(make
         site,
     )
     assert pending == 40  # the warm leads' 80 % warnings and breaches, still to come
+
+
+async def test_a_timer_due_before_the_next_look_wakes_the_scheduler(make_pool):
+    """The scheduler sleeps until its next look (the poll: 5 s of clock time, nothing being
+    due); a timer committed meanwhile, due in 1 s, wakes it (NOTIFY), so it fires at 1 s."""
+    pool = await make_pool()
+    clock = ManualClock(T0)
+    site = unique("site")
+    await pool.execute(
+        """INSERT INTO leads.sla_policies (site_id, team, validation, first_contact_s,
+               warn_at_percent) VALUES ($1, 'sales', 'ready_to_buy', 1, '{}')""",
+        site,
+    )
+    scheduler = scheduler_on(pool, clock, "leads-a")
+    await scheduler.start()
+    try:
+        await settle(clock, scheduler)  # asleep until T0 + 5 s
+        await _plan(pool, await new_lead(pool, site), T0)
+        clock.advance(timedelta(seconds=1))
+        async with asyncio.timeout(60):  # a bound for a broken scheduler, not a speed target
+            while not await lead_events(pool, site, "lead.sla_breached"):
+                await asyncio.sleep(0.01)
+    finally:
+        await scheduler.stop()
+    assert clock.now() == T0 + timedelta(seconds=1)
