@@ -77,6 +77,25 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
+    # --- sla ---
+    sla_scheduler: bool = Field(
+        default=True,
+        description="Fire SLA timers in this instance (every instance may: they share the work)",
+    )
+    sla_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,  # a timer due sooner than 60 s wakes the schedulers itself (sla.NOTIFY_WITHIN)
+        description="The scheduler looks for timers stored elsewhere at least this often",
+    )
+    sla_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Due timers claimed per transaction"
+    )
+    sla_retry_s: float = Field(
+        default=30.0, gt=0, le=3600, description="A timer whose firing failed is retried after"
+    )
+    # --- end sla ---
+
     log_level: str = "INFO"
     log_json: bool = True
     otel_exporter_otlp_endpoint: str | None = Field(

@@ -30,6 +30,12 @@ from leads.adapters.bus import Bus, outbox_relay
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
 from leads.config import Settings
 from leads.runtime import Runtime
+
+# --- sla ---
+from leads.sla import api as sla_api
+from leads.sla.scheduler import SlaScheduler
+
+# --- end sla ---
 from leads.uow import UnitOfWorkFactory
 
 log = logging.getLogger("leads")
@@ -126,12 +132,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
+            # --- sla ---
+            sla_scheduler = SlaScheduler(
+                uow,
+                instance=settings.instance_id,
+                poll_s=settings.sla_poll_s,
+                batch=settings.sla_batch,
+                retry_s=settings.sla_retry_s,
+            )
+            if settings.sla_scheduler:
+                await sla_scheduler.start()
+            # --- end sla ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
                 yield
             finally:
                 runtime.ready = False
+                await sla_scheduler.stop()  # --- sla ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -155,6 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
     # header (anyone's); a wrong path is a 404 instead
     app.router.redirect_slashes = False
+
+    # --- sla ---
+    app.include_router(sla_api.router)
+    # --- end sla ---
 
     @app.exception_handler(Refusal)
     async def _refused(request: Request, exc: Refusal) -> Response:

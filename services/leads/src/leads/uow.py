@@ -123,7 +123,9 @@ class UnitOfWorkFactory:
     ) -> AsyncIterator[UnitOfWork]:
         async with self.pool.acquire() as conn, conn.transaction():
             tx = UnitOfWork(conn, site_id)
-            await tx.lock_team(*teams)
+            wanted = tuple(teams)
+            if wanted:  # a unit on EVERY_SITE has none (lock_team refuses it)
+                await tx.lock_team(*wanted)
             yield tx
             await tx.finish()
         if tx.records:
