@@ -77,6 +77,14 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
+    # --- assignment ---
+    follow_presence: bool = Field(
+        default=True,
+        description="Follow agents.presence into leads.presence and drain a team's queue when "
+        "its agents come online",
+    )
+    # --- end assignment ---
+
     log_level: str = "INFO"
     log_json: bool = True
     otel_exporter_otlp_endpoint: str | None = Field(

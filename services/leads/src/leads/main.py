@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.assignment.presence import PresenceFollower
 from leads.config import Settings
+from leads.routing import api as routing_api
 from leads.runtime import Runtime
 from leads.uow import UnitOfWorkFactory
 
@@ -126,12 +128,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
+            # --- assignment ---
+            if settings.follow_presence:
+                runtime.presence = PresenceFollower(
+                    settings.kafka_bootstrap,
+                    uow=uow,
+                    producer=bus.producer,
+                    client_id=f"leads-{settings.instance_id}",
+                    security=settings.kafka_security,
+                )
+                await runtime.presence.start()
+            # --- end assignment ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
                 yield
             finally:
                 runtime.ready = False
+                # --- assignment ---
+                if runtime.presence is not None:
+                    await runtime.presence.stop()
+                # --- end assignment ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -165,6 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+    # --- assignment ---
+    app.include_router(routing_api.router)
+    # --- end assignment ---
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
