@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from leads.assignment import service
 from leads.lead import Lead
-from leads.uow import EVERY_SITE, UnitOfWorkFactory
+from leads.uow import UnitOfWorkFactory
 
 log = logging.getLogger("leads.presence")
 RETRY_S = 1.0  # the database is away: the record is tried again after this
@@ -261,12 +261,18 @@ class PresenceFollower:
         return applied
 
     def _where(self, record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
-        return {
+        """Where a rejected record was read; its site is the key's (an unreadable value may
+        name none)."""
+        where: dict[str, Any] = {
             "source": f"leads:{self.topic.name}",
             "topic": record.topic,
             "partition": record.partition,
             "offset": record.offset,
         }
+        named = team_of_key(record.key)
+        if named is not None:
+            where["site_id"] = named[0]
+        return where
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], letter: DeadLettered
@@ -277,7 +283,7 @@ class PresenceFollower:
             encode_dead_letter(letter),
             key=letter.site_id.encode(),
         )
-        async with self.uow(EVERY_SITE) as tx:
+        async with self.uow(letter.site_id) as tx:
             await tx.conn.execute(
                 """INSERT INTO leads.dead_letters
                        (site_id, source_topic, partition, "offset", reason, detail, value)
