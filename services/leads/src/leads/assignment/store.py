@@ -209,11 +209,11 @@ class AssignmentStore:
         row = await self.conn.fetchrow(
             """INSERT INTO leads.agents (site_id, agent_id, max_open_leads, deactivated_at,
                                         updated_at)
-               VALUES ($1, $2, $3, CASE WHEN $4 THEN $5 END, $5)
+               VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN $5::timestamptz END, $5)
                ON CONFLICT (site_id, agent_id) DO UPDATE
                SET max_open_leads = EXCLUDED.max_open_leads,
-                   deactivated_at = CASE WHEN $4
-                       THEN coalesce(leads.agents.deactivated_at, $5) END,
+                   deactivated_at = CASE WHEN $4::boolean
+                       THEN coalesce(leads.agents.deactivated_at, $5::timestamptz) END,
                    updated_at = $5
                RETURNING agent_id, max_open_leads, deactivated_at, last_assigned_at""",
             site_id,
