@@ -21,10 +21,9 @@ from leads.domain.routing import (
     check_routing,
     explain,
     parse_routing,
-    routing_json,
 )
 from leads.lead import Lead
-from leads.routing.store import RoutingStore, StoredRouting, Team, TeamStore
+from leads.routing.store import RoutingStore, StoredRouting, Team, TeamStore, document_of
 from leads.uow import UnitsOfWork
 
 
@@ -44,7 +43,7 @@ class RoutingView:
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "document": routing_json(self.rules),
+            "document": document_of(self.rules),
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }

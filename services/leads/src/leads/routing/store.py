@@ -62,6 +62,13 @@ class _Parsed:
 _parsed = _Parsed(PARSED_VERSIONS)
 
 
+def document_of(rules: RoutingRules) -> dict[str, Any]:
+    """The document as the editor edits it, without the version (the store's to give)."""
+    document = routing_json(rules)
+    document.pop("version", None)
+    return document
+
+
 def _document(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
@@ -109,7 +116,7 @@ class RoutingStore:
                FROM leads.routing_rules WHERE site_id = $1
                RETURNING version""",
             site_id,
-            orjson.dumps(routing_json(rules)).decode(),
+            orjson.dumps(document_of(rules)).decode(),
             by,
             now,
         )
