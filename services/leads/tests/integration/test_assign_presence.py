@@ -139,15 +139,15 @@ async def test_unreadable_presence_records_are_dead_lettered_with_the_reason(
 
     await until(recorded, "three dead letters recorded")
     reasons = {
-        row["offset"]: row["reason"]
+        (row["partition"], row["offset"]): row["reason"]
         for row in await leads_pool.fetch(
-            """SELECT "offset", reason FROM leads.dead_letters
+            """SELECT partition, "offset", reason FROM leads.dead_letters
                WHERE source_topic = $1 AND site_id = $2""",
             AGENTS_PRESENCE.name,
             site,
         )
     }
-    assert [reasons[meta.offset] for meta in sent] == [
+    assert [reasons[meta.partition, meta.offset] for meta in sent] == [
         "malformed_json",
         "schema_invalid",
         "schema_invalid",
@@ -158,19 +158,20 @@ async def test_unreadable_presence_records_are_dead_lettered_with_the_reason(
     )
     await consumer.start()
     try:
-        letters: dict[int, dict[str, object]] = {}
+        letters: dict[tuple[int, int], dict[str, object]] = {}
         deadline = time.monotonic() + WAIT_S
         while len(letters) < 3 and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     letter = orjson.loads(record.value)
                     payload = letter["payload"]
-                    if (payload["partition"], payload["offset"]) in offsets:
-                        letters[payload["offset"]] = payload
+                    where = (payload["partition"], payload["offset"])
+                    if where in offsets:
+                        letters[where] = payload
     finally:
         await consumer.stop()
     assert len(letters) == 3
-    by_offset = [letters[meta.offset] for meta in sent]
+    by_offset = [letters[meta.partition, meta.offset] for meta in sent]
     assert by_offset[0]["reason"] == "malformed_json"
     assert any(error["loc"] == "agents.0.status" for error in by_offset[1]["errors"])
     assert "does not name the record's site and team" in by_offset[2]["detail"]
@@ -179,3 +180,24 @@ async def test_unreadable_presence_records_are_dead_lettered_with_the_reason(
     assert not await leads_pool.fetchval(
         "SELECT count(*) FROM leads.presence WHERE site_id = $1", site
     )
+
+
+async def test_a_running_instance_follows_presence(
+    leads_database, leads_pool, producer, start_leads
+):
+    """The lifespan starts the follower (`LEADS_FOLLOW_PRESENCE`, on by default)."""
+    await start_leads(leads_database)
+    site = unique("site")
+    await producer.send_and_wait(
+        AGENTS_PRESENCE.name,
+        team_record(site, "online", at=T0),
+        key=presence_key(site, "sales"),
+    )
+
+    async def stored() -> bool:
+        status = await leads_pool.fetchval(
+            "SELECT status FROM leads.presence WHERE site_id = $1 AND agent_id = 'ann'", site
+        )
+        return status == "online"
+
+    await until(stored, "the instance stores ann's presence")
