@@ -102,12 +102,14 @@ CHAT_SIGNALS = Topic(
     retention_ms=3600 * 1000,
     description="Ephemeral deliveries between chat instances (typing, previews, invitations)",
 )
+AGENTS_PRESENCE_DLQ = _dlq("agents.presence.dlq")
 AGENTS_PRESENCE = Topic(
     name="agents.presence",
     partitions=3,
     key="site:team",
     cleanup_policy="compact",
     retention_ms=None,
+    dead_letter=AGENTS_PRESENCE_DLQ.name,  # records the leads service cannot read
     description="Online agents, open chats and limits per team",
 )
 RULES_CONFIG_DLQ = _dlq("rules.config.dlq")
@@ -178,6 +180,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CHAT_EVENTS_DLQ,
     CHAT_SIGNALS,
     AGENTS_PRESENCE,
+    AGENTS_PRESENCE_DLQ,
     RULES_CONFIG,
     RULES_CONFIG_DLQ,
     SITES_CONFIG,

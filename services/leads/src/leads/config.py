@@ -95,6 +95,13 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         default=30.0, gt=0, le=3600, description="A timer whose firing failed is retried after"
     )
     # --- end sla ---
+    # --- assignment ---
+    follow_presence: bool = Field(
+        default=True,
+        description="Follow agents.presence into leads.presence and drain a team's queue when "
+        "its agents come online",
+    )
+    # --- end assignment ---
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.assignment.presence import PresenceFollower
 from leads.config import Settings
+from leads.routing import api as routing_api
 from leads.runtime import Runtime
 
 # --- sla ---
@@ -143,6 +145,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.sla_scheduler:
                 await sla_scheduler.start()
             # --- end sla ---
+            # --- assignment ---
+            if settings.follow_presence:
+                runtime.presence = PresenceFollower(
+                    settings.kafka_bootstrap,
+                    uow=uow,
+                    producer=bus.producer,
+                    client_id=f"leads-{settings.instance_id}",
+                    security=settings.kafka_security,
+                )
+                await runtime.presence.start()
+            # --- end assignment ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
@@ -150,6 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 runtime.ready = False
                 await sla_scheduler.stop()  # --- sla ---
+                # --- assignment ---
+                if runtime.presence is not None:
+                    await runtime.presence.stop()
+                # --- end assignment ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -193,6 +210,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(reports_router)
     # --- end reports ---
+    # --- assignment ---
+    app.include_router(routing_api.router)
+    # --- end assignment ---
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

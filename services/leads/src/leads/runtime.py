@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 from beckon_messaging.outbox import OutboxRelay
@@ -10,6 +11,9 @@ from beckon_messaging.outbox import OutboxRelay
 from leads.adapters.bus import Bus
 from leads.config import Settings
 from leads.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from leads.assignment.presence import PresenceFollower  # --- assignment ---
 
 
 @dataclass
@@ -20,3 +24,5 @@ class Runtime:
     bus: Bus
     relay: OutboxRelay
     ready: bool = False
+    # --- assignment ---
+    presence: PresenceFollower | None = None  # agents.presence into leads.presence
