@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.capture.consumer import Capturing
 from leads.config import Settings
 from leads.runtime import Runtime
 from leads.uow import UnitOfWorkFactory
@@ -126,12 +127,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
+            # --- capture ---
+            capturing = Capturing(settings, uow) if settings.capture_enabled else None
+            if capturing is not None:
+                app.state.capture = capturing
+                await capturing.start()
+            # --- end capture ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
                 yield
             finally:
                 runtime.ready = False
+                # --- capture ---
+                if capturing is not None:
+                    await capturing.stop()
+                # --- end capture ---
                 await relay.stop()
                 await bus.stop()
         finally:
