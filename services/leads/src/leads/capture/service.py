@@ -114,7 +114,8 @@ async def _settle(
             survivor,
             locked[absorbed_id],
             keymap=keymap,
-            matched_on=keys & keymap[absorbed_id],
+            # what joined them: the keys the capture shares with either lead
+            matched_on=keys & (keymap[absorbed_id] | keymap[survivor.lead.lead_id]),
             now=now,
         )
         merges.append(done)
@@ -245,6 +246,7 @@ async def capture(
                     kind=capture.kind,
                     source_event_id=capture.event_id,
                     occurred_at=capture.occurred_at,
+                    visitor_id=capture.visitor_id,
                     conversation_id=capture.conversation_id,
                     agent_id=capture.agent_id,
                     validation=capture.validation,
@@ -418,6 +420,7 @@ async def conversation_closed(tx: UnitOfWork, *, event: ConversationClosed) -> l
             kind="conversation_closed",
             source_event_id=event.event_id,
             occurred_at=event.occurred_at,
+            visitor_id=event.visitor_id,
             conversation_id=closed.conversation_id,
             agent_id=closed.agent_id,
             details={
@@ -473,6 +476,7 @@ async def identify(tx: UnitOfWork, *, event: Identified, now: datetime) -> Lead 
                     kind="identify",
                     source_event_id=event.event_id,
                     occurred_at=event.occurred_at,
+                    visitor_id=event.visitor_id,
                     details={
                         "changed": list(update.changed),
                         "kept": list(update.kept),
@@ -509,6 +513,7 @@ async def order_completed(tx: UnitOfWork, *, event: OrderCompleted, now: datetim
         kind="order_completed",
         source_event_id=event.event_id,
         occurred_at=event.occurred_at,
+        visitor_id=event.visitor_id,
         details={"order_id": order.order_id, "value": str(order.value), "currency": order.currency},
     )
     return await changes.apply_change(

@@ -86,7 +86,7 @@ WITH RECURSIVE tree(root, lead_id, email_key, phone_key, visitor_id, depth) AS (
     FROM leads.leads l JOIN tree t ON l.merged_into = t.lead_id
     WHERE l.site_id = $1 AND t.depth < 64
 )
-SELECT root, email_key, phone_key, visitor_id FROM tree
+SELECT root, lead_id, email_key, phone_key, visitor_id FROM tree
 """
 
 # The leads at the end of the chains of merges that start at the given leads.
@@ -195,7 +195,10 @@ class CaptureStore:
             """SELECT lead_id FROM leads.leads
                WHERE site_id = $1 AND (email_key = ANY($2::text[])
                                        OR phone_key = ANY($3::text[])
-                                       OR visitor_id = ANY($4::text[]))""",
+                                       OR visitor_id = ANY($4::text[]))
+               UNION
+               SELECT lead_id FROM leads.touches
+               WHERE site_id = $1 AND visitor_id = ANY($4::text[])""",
             site_id,
             by_kind["email"],
             by_kind["phone"],
@@ -227,20 +230,37 @@ class CaptureStore:
     async def keys_of(
         self, site_id: str, lead_ids: Iterable[UUID]
     ) -> dict[UUID, frozenset[PersonKey]]:
-        """Each lead's person keys: its own and those of the leads merged into it."""
+        """Each lead's person keys: its own, the visitors it was touched from, and those of
+        the leads merged into it."""
         rows = await self.conn.fetch(_TREE, site_id, list(set(lead_ids)))
         keys: dict[UUID, set[PersonKey]] = {}
+        root_of: dict[UUID, UUID] = {}
         for row in rows:
+            root_of[row["lead_id"]] = row["root"]
             keys.setdefault(row["root"], set()).update(
                 row_keys(row["email_key"], row["phone_key"], row["visitor_id"])
             )
+        touched = await self.conn.fetch(
+            """SELECT DISTINCT lead_id, visitor_id FROM leads.touches
+               WHERE site_id = $1 AND lead_id = ANY($2::uuid[]) AND visitor_id IS NOT NULL""",
+            site_id,
+            list(root_of),
+        )
+        for row in touched:
+            keys[root_of[row["lead_id"]]].add(PersonKey("visitor", row["visitor_id"]))
         return {lead_id: frozenset(found) for lead_id, found in keys.items()}
 
     async def visitor_roots(self, site_id: str, visitor_id: str) -> list[Person]:
-        """The leads of a visitor (those it was captured on, or their survivors), newest
-        capture first."""
+        """The leads of a visitor (captured on it or touched from it, or their survivors),
+        newest first."""
         rows = await self.conn.fetch(
-            """SELECT lead_id FROM leads.leads WHERE site_id = $1 AND visitor_id = $2
+            """SELECT lead_id FROM (
+                   SELECT lead_id, created_at FROM leads.leads
+                   WHERE site_id = $1 AND visitor_id = $2
+                   UNION
+                   SELECT l.lead_id, l.created_at FROM leads.touches t
+                   JOIN leads.leads l ON l.lead_id = t.lead_id
+                   WHERE t.site_id = $1 AND t.visitor_id = $2) AS mine
                ORDER BY created_at DESC, lead_id DESC""",
             site_id,
             visitor_id,
@@ -321,6 +341,7 @@ class CaptureStore:
         kind: str,
         source_event_id: UUID | None,
         occurred_at: datetime,
+        visitor_id: str | None = None,
         conversation_id: UUID | None = None,
         agent_id: str | None = None,
         validation: str | None = None,
@@ -329,8 +350,8 @@ class CaptureStore:
         """One touch (None when this event touched the lead before)."""
         touch_id: UUID | None = await self.conn.fetchval(
             """INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
-                   conversation_id, agent_id, validation, details, occurred_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+                   conversation_id, agent_id, validation, details, occurred_at, visitor_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
                ON CONFLICT (lead_id, source_event_id) WHERE source_event_id IS NOT NULL
                DO NOTHING RETURNING touch_id""",
             uuid7(),
@@ -343,6 +364,7 @@ class CaptureStore:
             validation,
             _json(dict(details or {})),
             occurred_at,
+            visitor_id,
         )
         return touch_id
 

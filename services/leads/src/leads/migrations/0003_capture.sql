@@ -29,3 +29,8 @@ ALTER TABLE leads.leads ADD COLUMN traits jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX leads_by_email_key ON leads.leads (site_id, email_key) WHERE email_key IS NOT NULL;
 CREATE INDEX leads_by_phone_key ON leads.leads (site_id, phone_key) WHERE phone_key IS NOT NULL;
 CREATE INDEX leads_merged_into ON leads.leads (merged_into) WHERE merged_into IS NOT NULL;
+
+-- The visitor (browser) each touch came from: a person chats from their phone and their
+-- laptop, and an `identify` or an order from either is theirs.
+ALTER TABLE leads.touches ADD COLUMN visitor_id text;
+CREATE INDEX touches_by_visitor ON leads.touches (site_id, visitor_id) WHERE visitor_id IS NOT NULL;
