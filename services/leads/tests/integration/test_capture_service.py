@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -96,7 +96,7 @@ async def lead_events(pool: asyncpg.Pool, site: str) -> list[Any]:
     return [event for event in events if event.site_id == site]
 
 
-# --- dedup ---------------------------------------------------------------------------------------
+# --- dedup ---
 
 
 async def test_200_concurrent_captures_of_50_people_give_50_leads_with_all_their_touches(
@@ -234,7 +234,8 @@ async def test_route_and_assign_gets_the_new_lead_and_its_facts(pool, handler, m
     await feed(handler, lead_marked(site, "v-1", email="ann@example.com", validation="interested"))
     await feed(handler, email_captured(site, "v-1", "ann@example.com"))  # joins: not routed again
     (call,) = routed
-    assert call["lead"].site_id == site and call["lead"].status == "new"
+    assert call["lead"].site_id == site
+    assert call["lead"].status == "new"
     assert call["facts"].validation == "interested"
     assert call["now"] == at(60)
 
@@ -253,7 +254,7 @@ async def test_closing_a_conversation_adds_its_final_context_to_its_lead(pool, h
     assert orjson.loads(closed[0]["details"])["messages"] == 7
 
 
-# --- the site's switch -----------------------------------------------------------------------------
+# --- the site's switch ---
 
 
 async def test_contact_only_captures_follow_the_sites_switch(pool, handler):
@@ -274,7 +275,7 @@ async def test_contact_only_captures_follow_the_sites_switch(pool, handler):
     assert [lead["email_key"] for lead in await open_leads(pool, site)] == ["cid@example.com"]
 
 
-# --- identify ------------------------------------------------------------------------------------
+# --- identify ---
 
 
 async def test_identify_updates_the_traits_of_a_visitors_open_lead(pool, handler):
@@ -341,7 +342,7 @@ async def test_an_identify_naming_another_open_leads_phone_merges_them(pool, han
     assert [lead["lead_id"] for lead in await open_leads(pool, site)] == [survivor["lead_id"]]
 
 
-# --- orders ----------------------------------------------------------------------------------------
+# --- orders ---
 
 
 async def test_an_order_by_a_leads_visitor_wins_it_with_the_orders_value(
@@ -376,7 +377,7 @@ async def test_an_order_by_a_leads_visitor_wins_it_with_the_orders_value(
     assert kinds.count("order_completed") == 1
 
 
-# --- merge and undo --------------------------------------------------------------------------------
+# --- merge and undo ---
 
 
 async def test_a_capture_matching_two_open_leads_merges_them_and_an_admin_undoes_it(
@@ -419,7 +420,8 @@ async def test_a_capture_matching_two_open_leads_merges_them_and_an_admin_undoes
         undone = await service.unmerge(
             tx, merge_id=merge["merge_id"], by_agent_id="admin-1", now=at(100)
         )
-    assert undone.restored.lead_id == second["lead_id"] and undone.restored.merged_into is None
+    assert undone.restored.lead_id == second["lead_id"]
+    assert undone.restored.merged_into is None
     assert undone.survivor.validation == "interested"
     assert len(await open_leads(pool, site)) == 2
     assert {t["touch_id"] for t in await touches(pool, second["lead_id"])} == second_touches
