@@ -68,6 +68,11 @@ def leads_env(database_url: str, bootstrap: str, port: int, instance: str) -> di
         "LEADS_ENVIRONMENT": "test",
         "LEADS_LOG_JSON": "false",
         "LEADS_CREATE_TOPICS": "false",  # kafka_bootstrap created every registry topic
+        # Test processes on different databases share the session's broker: capture (the
+        # consumer group on chat.events / tracking.events) only where a test asks for it, and
+        # then in a group of its own, so no process takes another test's records
+        "LEADS_CAPTURE_ENABLED": "false",
+        "LEADS_CONSUMER_GROUP": instance,
     }
 
 

@@ -94,7 +94,9 @@ async def add_team(pool: asyncpg.Pool, site: str, team: str, lead_agent: str | N
 
 async def lead_events(pool: asyncpg.Pool, site: str, *types: str) -> list:
     """The site's `leads.events` in the outbox (of these types), in order."""
-    rows = await pool.fetch("SELECT value FROM leads.outbox ORDER BY id")
+    rows = await pool.fetch(
+        "SELECT value FROM leads.outbox WHERE topic = 'leads.events' ORDER BY id"
+    )
     events = [parse_lead_event(row["value"]) for row in rows]
     return [e for e in events if e.site_id == site and (not types or e.type in types)]
 

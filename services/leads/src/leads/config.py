@@ -102,6 +102,34 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         "its agents come online",
     )
     # --- end assignment ---
+    # --- capture ---
+    capture_enabled: bool = Field(
+        default=True,
+        description="Consume chat.events and tracking.events into leads (off: an API-only "
+        "instance)",
+    )
+    capture_visitor_states: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="How many recently updated visitors' visitors.state capture keeps",
+    )
+    capture_visitor_states_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="At start-up, capture waits this long at most for visitors.state to be read",
+    )
+    capture_retry_initial_s: float = Field(default=0.2, gt=0, le=60)
+    capture_retry_max_s: float = Field(
+        default=10.0, gt=0, le=600, description="The longest pause between tries of one record"
+    )
+    capture_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Unexpected failures of one record before it is dead-lettered",
+    )
+    # --- end capture ---
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -29,6 +29,7 @@ from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
 from leads.assignment.presence import PresenceFollower
+from leads.capture.consumer import Capturing
 from leads.config import Settings
 from leads.routing import api as routing_api
 from leads.runtime import Runtime
@@ -156,6 +157,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 await runtime.presence.start()
             # --- end assignment ---
+            # --- capture ---
+            capturing = Capturing(settings, uow) if settings.capture_enabled else None
+            if capturing is not None:
+                app.state.capture = capturing
+                await capturing.start()
+            # --- end capture ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
@@ -167,6 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if runtime.presence is not None:
                     await runtime.presence.stop()
                 # --- end assignment ---
+                # --- capture ---
+                if capturing is not None:
+                    await capturing.stop()
+                # --- end capture ---
                 await relay.stop()
                 await bus.stop()
         finally:

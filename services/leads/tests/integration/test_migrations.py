@@ -17,6 +17,7 @@ TABLES = {
     "teams",
     "leads",
     "lead_conversations",
+    "conversations",  # 0003 (capture)
     "touches",
     "merges",
     "routing_rules",

@@ -1,0 +1,424 @@
+"""Capture's Kafka side: `chat.events` and `tracking.events` in the deployment's consumer
+group, each record one unit of work, offsets committed only after the units committed.
+
+- **At least once, once in effect.** A record's unit records `first_delivery("capture",
+  event_id)` with its effects, so a redelivery (a crash before the commit of the offset, a
+  rebalance) changes nothing.
+- **A poison record does not stop its partition.** Not JSON, not the contract (a used type
+  that fails validation, an event without a type, a bad site id), or refused by the use case
+  (a contact-only capture whose e-mail cannot be read): it goes to the topic's dead-letter
+  twin with the reason, through the outbox, together with a `leads.dead_letters` row, and the
+  partition goes on. Types capture does not use are skipped without a word.
+- **An outage does not skip records.** Postgres or the broker away, a deadlock, a lost
+  race that kept losing: the same record is tried again with a growing pause (forever: it is
+  the world that is broken, not the record). Any other error is tried `max_attempts` times,
+  then dead-lettered as `processing_failed`.
+- Partitions of one batch run side by side; one partition's records in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from beckon_contracts.chat_events import (
+    ConversationClosed,
+    ConversationLeadMarked,
+    ConversationStarted,
+    ConversationTagged,
+    EmailCaptured,
+    OfflineMessageLeft,
+)
+from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.topics import CHAT_EVENTS, TRACKING_EVENTS, VISITORS_STATE
+from beckon_contracts.topics import get as topic_named
+from beckon_contracts.tracking import Identified, OrderCompleted
+from beckon_edge.refusals import Invalid, Refusal
+from beckon_messaging import (
+    PLAINTEXT,
+    CompactedTopicFollower,
+    KafkaSecurity,
+    dead_letter,
+    dead_letter_for,
+)
+from beckon_messaging import encode_dead_letter as encode
+from beckon_messaging.outbox import OutboxRecord
+from beckon_observability import extract_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from leads.capture import service
+from leads.capture.model import NotTheContract, capture_of, decode
+from leads.capture.store import CaptureStore
+from leads.capture.visitors import VisitorStates
+from leads.config import Settings
+from leads.uow import UnitsOfWork
+
+log = logging.getLogger("leads.capture")
+tracer = trace.get_tracer("leads")
+
+TOPICS = (CHAT_EVENTS.name, TRACKING_EVENTS.name)
+# The world is away, not the record: try the same record again (never skip it)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.LockNotAvailableError,
+    KafkaError,
+    service.Contended,
+)
+
+Clock = Callable[[], datetime]
+Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    initial_s: float = 0.2
+    max_s: float = 10.0
+    max_attempts: int = 5  # for errors that are neither transient nor poison
+
+    def pause(self, attempt: int) -> float:
+        return float(min(self.max_s, self.initial_s * 2 ** min(attempt - 1, 20)))
+
+
+class CaptureHandler:
+    """One record → its use case in one unit of work (or a dead letter)."""
+
+    def __init__(
+        self,
+        uow: UnitsOfWork,
+        states: VisitorStates | None = None,
+        *,
+        clock: Clock = utc_now,
+        source: str = "leads:capture",
+    ) -> None:
+        self.uow = uow
+        self.states = states
+        self.clock = clock
+        self.source = source
+        self.outcomes: Counter[str] = Counter()
+
+    async def handle(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> Outcome:
+        where: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
+        try:
+            event = decode(topic, value)
+        except (orjson.JSONDecodeError, ValidationError) as error:
+            letter = dead_letter_for(error, value or b"", source=self.source, **where)
+            return await self._dead(letter)
+        except NotTheContract as error:
+            return await self._dead(
+                dead_letter(
+                    value or b"",
+                    reason="schema_invalid",
+                    detail=str(error),
+                    errors=error.errors,
+                    source=self.source,
+                    **where,
+                )
+            )
+        if event is None:
+            self.outcomes["skipped"] += 1
+            return "skipped"
+        try:
+            outcome = await self._apply(event)
+        except Invalid as refusal:  # the record is readable, but a value in it is unusable
+            errors = [{**problem, "type": refusal.code} for problem in refusal.errors or []]
+            return await self._dead(
+                dead_letter(
+                    value or b"",
+                    reason="schema_invalid",
+                    detail=f"{refusal.code}: {refusal.detail}",
+                    errors=errors,
+                    source=self.source,
+                    **where,
+                )
+            )
+        except (Refusal, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            return await self.dead_letter_failed(error, topic, value, partition, offset)
+        self.outcomes[outcome] += 1
+        return outcome
+
+    async def dead_letter_failed(
+        self,
+        error: BaseException,
+        topic: str,
+        value: bytes | None,
+        partition: int | None,
+        offset: int | None,
+    ) -> Outcome:
+        """Dead-letter a record its use case failed on (`processing_failed`)."""
+        detail = getattr(error, "detail", None) or str(error)
+        code = getattr(error, "code", None)
+        return await self._dead(
+            dead_letter(
+                value or b"",
+                reason="processing_failed",
+                detail=f"{code or type(error).__name__}: {detail}",
+                source=self.source,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        )
+
+    async def _apply(self, event: Any) -> Outcome:
+        now = self.clock()
+        if isinstance(event, ConversationStarted | ConversationTagged):
+            async with self.uow(event.site_id) as tx:  # an upsert: idempotent by itself
+                if isinstance(event, ConversationStarted):
+                    await service.conversation_started(tx, event=event)
+                else:
+                    await service.conversation_tagged(tx, event=event)
+            return "done"
+        async with self.uow(event.site_id) as tx:
+            if not await tx.first_delivery(service.CONSUMER, event.event_id):
+                return "duplicate"
+            if isinstance(event, ConversationLeadMarked | EmailCaptured | OfflineMessageLeft):
+                visitor = self.states.get(event.site_id, event.visitor_id) if self.states else None
+                await service.capture(tx, capture=capture_of(event), visitor=visitor, now=now)
+            elif isinstance(event, ConversationClosed):
+                await service.conversation_closed(tx, event=event)
+            elif isinstance(event, Identified):
+                await service.identify(tx, event=event, now=now)
+            elif isinstance(event, OrderCompleted):
+                await service.order_completed(tx, event=event, now=now)
+        return "done"
+
+    async def _dead(self, letter: DeadLettered) -> Outcome:
+        payload = letter.payload
+        topic = topic_named(payload.topic or CHAT_EVENTS.name)
+        assert topic.dead_letter is not None
+        async with self.uow(letter.site_id) as tx:
+            tx.publish(OutboxRecord(topic.dead_letter, letter.site_id.encode(), encode(letter)))
+            await tx.store(CaptureStore).record_dead_letter(
+                site_id=None if letter.site_id == "unknown" else letter.site_id,
+                topic=topic.name,
+                partition=payload.partition,
+                offset=payload.offset,
+                reason=payload.reason,
+                detail=payload.detail,
+                value=payload.raw.encode(),
+            )
+        log.warning(
+            "record dead-lettered",
+            extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},
+        )
+        self.outcomes["dead_lettered"] += 1
+        return "dead_lettered"
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def handle_until_done(
+    handler: CaptureHandler,
+    record: ConsumerRecord[bytes, bytes],
+    *,
+    backoff: Backoff,
+    sleep: Sleep = asyncio.sleep,
+) -> Outcome:
+    """Handle one record, retrying while the database or broker is away (never skipping it),
+    and dead-lettering it after `backoff.max_attempts` unexpected failures."""
+    attempt = 0
+    failures = 0
+    while True:
+        attempt += 1
+        try:
+            return await handler.handle(
+                record.topic, record.value, partition=record.partition, offset=record.offset
+            )
+        except asyncio.CancelledError:
+            raise
+        except TRANSIENT as error:
+            log.warning(
+                "capture could not handle a record; trying again",
+                extra={"topic": record.topic, "offset": record.offset, "error": repr(error)},
+            )
+        except Exception as error:
+            failures += 1
+            log.exception(
+                "capture failed on a record", extra={"topic": record.topic, "offset": record.offset}
+            )
+            if failures >= backoff.max_attempts:
+                with contextlib.suppress(*TRANSIENT):
+                    return await handler.dead_letter_failed(
+                        error, record.topic, record.value, record.partition, record.offset
+                    )
+        await sleep(backoff.pause(attempt))
+
+
+class CaptureConsumer:
+    """The group consumer of `chat.events` and `tracking.events` for capture."""
+
+    def __init__(
+        self,
+        handler: CaptureHandler,
+        *,
+        bootstrap: str,
+        group_id: str,
+        client_id: str,
+        backoff: Backoff = Backoff(),
+        before: Callable[[], Awaitable[object]] | None = None,
+        session_timeout_ms: int = 10_000,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
+        self.handler = handler
+        self.backoff = backoff
+        self.before = before
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "client_id": client_id,
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": 50,
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": 1000,
+            **security.aiokafka_options(),
+        }
+        self.consumer: AIOKafkaConsumer | None = None
+        self.committed = 0  # records whose offsets were committed (tests, metrics)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start consuming in the background (returns at once, broker up or not)."""
+        self._task = asyncio.create_task(self._run(), name="leads-capture")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        attempt = 0
+        while True:
+            attempt += 1
+            consumer = AIOKafkaConsumer(*TOPICS, **self._options)
+            try:
+                await consumer.start()
+                return consumer
+            except KafkaError:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                log.warning("capture cannot reach Kafka; trying again")
+                await asyncio.sleep(self.backoff.pause(attempt))
+
+    async def _run(self) -> None:
+        if self.before is not None:
+            await self.before()
+        self.consumer = await self._connect()
+        attempt = 0
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker hiccup: keep consuming
+                attempt += 1
+                log.exception("capture could not fetch; trying again")
+                await asyncio.sleep(self.backoff.pause(attempt))
+                continue
+            if not batches:
+                continue
+            await asyncio.gather(*(self._partition(records) for records in batches.values()))
+            offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+            await self._commit(offsets, sum(len(records) for records in batches.values()))
+
+    async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            with tracer.start_as_current_span(
+                f"{record.topic} process",
+                context=extract_context(record.headers),
+                kind=SpanKind.CONSUMER,
+            ):
+                await handle_until_done(self.handler, record, backoff=self.backoff)
+
+    async def _commit(self, offsets: dict[TopicPartition, int], count: int) -> None:
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit(offsets)
+            self.committed += count
+        except CommitFailedError:
+            # the partitions moved to another member meanwhile: it reads them again from the
+            # last commit, and the units' first_delivery makes that change nothing
+            log.warning("capture lost its partitions before committing; they are re-read")
+        except KafkaError:
+            log.exception("capture could not commit; the records will be read again")
+
+
+class Capturing:
+    """Capture as it runs in an instance: the visitors.state follower and the consumer
+    (started after the outbox relay, stopped before it: main.py's lifespan)."""
+
+    def __init__(self, settings: Settings, uow: UnitsOfWork) -> None:
+        self.settings = settings
+        self.states = VisitorStates(settings.capture_visitor_states)
+        self.follower = CompactedTopicFollower(
+            settings.kafka_bootstrap,
+            VISITORS_STATE,
+            self.states.on_record,
+            client_id=f"leads-{settings.instance_id}",
+            security=settings.kafka_security,
+        )
+        self.handler = CaptureHandler(uow, self.states)
+        self.consumer = CaptureConsumer(
+            self.handler,
+            bootstrap=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            client_id=f"leads-{settings.instance_id}-capture",
+            backoff=Backoff(
+                initial_s=settings.capture_retry_initial_s,
+                max_s=settings.capture_retry_max_s,
+                max_attempts=settings.capture_max_attempts,
+            ),
+            before=self._caught_up,
+            security=settings.kafka_security,
+        )
+
+    async def _caught_up(self) -> None:
+        """Captures at start-up record the visitors' state: read what the topic holds first
+        (for a while at most; a lead without a state beats a lead late)."""
+        if not await self.follower.wait_caught_up(self.settings.capture_visitor_states_wait_s):
+            log.warning("visitors.state not read to its end yet; capturing anyway")
+
+    async def start(self) -> None:
+        await self.follower.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.follower.stop()
