@@ -31,6 +31,8 @@ from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
 from leads.config import Settings
 from leads.runtime import Runtime
 from leads.uow import UnitOfWorkFactory
+from leads.webhooks import api as webhooks_api
+from leads.webhooks.sender import webhook_sender
 
 log = logging.getLogger("leads")
 DATABASE_ANSWER_S = 2.0  # how long readiness waits for Postgres to answer
@@ -126,12 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
+            # --- webhooks ---
+            sender = webhook_sender(settings, pool)
+            app.state.webhooks = sender
+            if settings.webhook_sender:
+                sender.start()
+            # --- end webhooks ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
                 yield
             finally:
                 runtime.ready = False
+                # --- webhooks ---
+                await sender.stop()
+                # --- end webhooks ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -165,6 +176,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+    # --- webhooks ---
+    app.include_router(webhooks_api.router)
+    # --- end webhooks ---
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
