@@ -479,8 +479,8 @@ class WebhookStore:
                       (endpoint_id, site_id, message_id, event_type, body, status, attempts,
                        round_attempts, next_attempt_at, last_status, last_error, delivered_at,
                        created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, 1, 1, $7, $8, $9,
-                       CASE WHEN $6 = 'delivered' THEN $7 END, $7)
+               VALUES ($1, $2, $3, $4, $5, $6::text, 1, 1, $7::timestamptz, $8, $9,
+                       CASE WHEN $6::text = 'delivered' THEN $7::timestamptz END, $7)
                RETURNING delivery_id""",
             endpoint_id,
             site_id,
