@@ -47,10 +47,14 @@ from leads.webhooks.store import Claimed, Result, WebhookStore
 
 log = logging.getLogger("leads.webhooks")
 Clock = Callable[[], datetime]
+Origin = tuple[str, str, int]  # scheme, host, port
 USER_AGENT = "Beckon-Webhooks/1.0"
 DNS_CACHE_S = 30.0  # a checked answer is reused this long (the address it gives is pinned)
 MAX_CLIENTS = 256  # origins with a client (and kept-alive connections) at once
 MAX_ERROR_CHARS = 1000
+# Requests in flight to one origin at most: a receiver is not flooded by one instance, and
+# httpcore's pool (which scans its connections per request) stays small and fast.
+PER_ORIGIN = 10
 
 
 def utc_now() -> datetime:
@@ -99,6 +103,7 @@ class Sender:
         clock: Clock = utc_now,
         rand: Random = random.random,
         resolver: Resolver = system_resolver,
+        per_origin: int = PER_ORIGIN,
     ) -> None:
         self.pool = pool
         self.instance = instance
@@ -120,7 +125,10 @@ class Sender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._clients: OrderedDict[tuple[str, str, int], httpx.AsyncClient] = OrderedDict()
+        self.per_origin = min(per_origin, concurrency)
+        self._clients: OrderedDict[Origin, tuple[httpx.AsyncClient, asyncio.Semaphore]] = (
+            OrderedDict()
+        )
         self._dns: dict[str, tuple[float, SafeTarget]] = {}
 
     # ---- running ---------------------------------------------------------------------------
@@ -163,7 +171,7 @@ class Sender:
     async def close(self) -> None:
         """Close the HTTP clients."""
         clients, self._clients = list(self._clients.values()), OrderedDict()
-        for client in clients:
+        for client, _ in clients:
             await client.aclose()
 
     async def _run(self) -> None:
@@ -356,9 +364,10 @@ class Sender:
         headers["host"] = pinned.host_header
         headers["user-agent"] = USER_AGENT
         extensions = {"sni_hostname": pinned.sni_hostname} if pinned.sni_hostname else None
-        client = self._client(target)
+        client, slots = self._client(target)
         try:
             async with (
+                slots,
                 asyncio.timeout(self.timeout_s),
                 client.stream(
                     "POST", pinned.url, content=body, headers=headers, extensions=extensions
@@ -384,27 +393,28 @@ class Sender:
                 error = excerpt.decode("utf-8", "replace")[:MAX_ERROR_CHARS] or None
         return Sent(sent_at, took(), status, error, response.headers.get("retry-after"))
 
-    def _client(self, target: SafeTarget) -> httpx.AsyncClient:
+    def _client(self, target: SafeTarget) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The origin's client, and the slots of its requests in flight."""
         key = (target.url.scheme, target.url.host, target.url.port)
-        client = self._clients.get(key)
-        if client is not None:
+        found = self._clients.get(key)
+        if found is not None:
             self._clients.move_to_end(key)
-            return client
+            return found
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 5.0)),
             follow_redirects=False,
             trust_env=False,  # a proxy would resolve the host itself: no pinning then
             limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                max_connections=self.per_origin, max_keepalive_connections=self.per_origin
             ),
         )
-        self._clients[key] = client
+        found = self._clients[key] = (client, asyncio.Semaphore(self.per_origin))
         if len(self._clients) > MAX_CLIENTS:
-            _, oldest = self._clients.popitem(last=False)
+            _, (oldest, _slots) = self._clients.popitem(last=False)
             task = asyncio.create_task(oldest.aclose())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return client
+        return found
 
 
 async def _read_some(response: httpx.Response, limit: int) -> bytes:
