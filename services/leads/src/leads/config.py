@@ -76,6 +76,28 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         "tests only; refused in production)",
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # --- webhooks ---
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Accept http:// webhook URLs (dev and tests only; refused in production)",
+    )
+    webhook_sender: bool = Field(
+        default=True, description="Run a webhook sender in this instance (every instance may)"
+    )
+    webhook_concurrency: int = Field(
+        default=50, ge=1, le=1000, description="Webhook requests in flight per instance at most"
+    )
+    webhook_poll_s: float = Field(
+        default=0.25, gt=0, le=60, description="The sender looks for due deliveries this often"
+    )
+    webhook_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed delivery is held; a crashed instance's claims are "
+        "retried by another once it ends (must exceed the timeout)",
+    )
+    # --- end webhooks ---
 
     # --- sla ---
     sla_scheduler: bool = Field(
@@ -152,3 +174,19 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
                     "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS must be false in production (SSRF guard)"
                 )
         return self
+
+    # --- webhooks ---
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        if self.environment == "production" and self.webhook_allow_http:
+            raise ValueError(
+                "LEADS_WEBHOOK_ALLOW_HTTP must be false in production (webhooks go over https)"
+            )
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError(
+                "LEADS_WEBHOOK_LEASE_S must be longer than LEADS_WEBHOOK_TIMEOUT_S, or a slow "
+                "attempt's delivery is claimed again while it is still being sent"
+            )
+        return self
+
+    # --- end webhooks ---

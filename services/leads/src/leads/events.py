@@ -19,6 +19,7 @@ from beckon_messaging.outbox import OutboxRecord
 
 from leads.lead import Lead, LeadStore
 from leads.uow import UnitOfWork
+from leads.webhooks.store import WebhookStore
 
 E = TypeVar("E", bound=_LeadEvent)
 
@@ -47,5 +48,10 @@ async def emit(tx: UnitOfWork, model: type[E], lead: Lead, *, now: datetime, **p
     """Number, validate and publish (once `tx` commits) one event about `lead`."""
     seq = await tx.store(LeadStore).next_seq(lead.site_id, lead.lead_id)
     event = lead_event(model, lead, seq=seq, now=now, **payload)
-    tx.publish(record_of(event))
+    record = record_of(event)
+    tx.publish(record)
+    # the site's CRM webhooks get exactly these bytes, queued in this same transaction
+    await tx.store(WebhookStore).enqueue(
+        site_id=lead.site_id, event_type=event.type, event_id=event.event_id, body=record.value
+    )
     return event

@@ -40,6 +40,8 @@ from leads.sla.scheduler import SlaScheduler
 
 # --- end sla ---
 from leads.uow import UnitOfWorkFactory
+from leads.webhooks import api as webhooks_api
+from leads.webhooks.sender import webhook_sender
 
 log = logging.getLogger("leads")
 DATABASE_ANSWER_S = 2.0  # how long readiness waits for Postgres to answer
@@ -130,7 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             await bus.start()
             relay = outbox_relay(pool, bus.producer, poll_s=settings.outbox_poll_s)
-            uow = UnitOfWorkFactory(pool, on_commit=relay.kick)
+            # --- webhooks --- (its deliveries are queued in the units' transactions)
+            sender = webhook_sender(settings, pool)
+            app.state.webhooks = sender
+
+            def committed() -> None:
+                relay.kick()
+                sender.kick()
+
+            uow = UnitOfWorkFactory(pool, on_commit=committed)
             runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
             app.state.leads = holder["runtime"] = runtime
             relay.start()
@@ -163,6 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.capture = capturing
                 await capturing.start()
             # --- end capture ---
+            # --- webhooks ---
+            if settings.webhook_sender:
+                sender.start()
+            # --- end webhooks ---
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
@@ -178,6 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if capturing is not None:
                     await capturing.stop()
                 # --- end capture ---
+                # --- webhooks ---
+                await sender.stop()
+                # --- end webhooks ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -224,6 +241,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- assignment ---
     app.include_router(routing_api.router)
     # --- end assignment ---
+    # --- webhooks ---
+    app.include_router(webhooks_api.router)
+    # --- end webhooks ---
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
