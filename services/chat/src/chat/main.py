@@ -55,7 +55,7 @@ from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.text import InvalidInput
-from chat.tokens import Signer
+from beckon_edge.tokens import Signer
 from chat.toolkit import ToolkitFeature
 from chat.uow import UnitOfWorkFactory
 

@@ -14,7 +14,7 @@ from chat.agents.sessions import Sessions
 from chat.config import Settings
 from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub
-from chat.tokens import Signer
+from beckon_edge.tokens import Signer
 from chat.uow import UnitOfWorkFactory
 
 T = TypeVar("T")

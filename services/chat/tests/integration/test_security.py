@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from beckon_contracts.ids import uuid7
 from chat.adapters import store
-from chat.tokens import Signer
+from beckon_edge.tokens import Signer
 from chat_testing import (
     SECRET,
     SHOP_A_ORIGIN,

@@ -28,7 +28,7 @@ from chat.api.common import read_body, runtime
 from chat.errors import Forbidden, NotAuthenticated
 from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.tokens import AgentClaims, InvalidToken
+from beckon_edge.tokens import AgentClaims, InvalidToken
 
 M = TypeVar("M", bound=BaseModel)
 COOKIE = "beckon_agent"

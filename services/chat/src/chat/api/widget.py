@@ -26,7 +26,7 @@ from chat.hub import Connection
 from chat.refs import Visitor
 from chat.runtime import Runtime
 from chat.text import clean_client_id, clean_email, clean_text
-from chat.tokens import InvalidToken
+from beckon_edge.tokens import InvalidToken
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
