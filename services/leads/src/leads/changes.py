@@ -241,9 +241,7 @@ async def _publish(
         )
     elif kind == "contact":
         first = before.first_contact_at is None
-        deadline = await tx.store(ChangeStore).first_contact_deadline(
-            after.site_id, after.lead_id
-        )
+        deadline = await tx.store(ChangeStore).first_contact_deadline(after.site_id, after.lead_id)
         within = None if not first or deadline is None else now <= deadline
         await events.emit(
             tx,
@@ -291,4 +289,3 @@ async def _publish(
             by_agent_id=by_agent_id,
             note=note,
         )
-

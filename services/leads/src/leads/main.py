@@ -27,8 +27,11 @@ from starlette.responses import JSONResponse, Response
 
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
+from leads.adapters.chat_sessions import ConsoleSessions
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.apikeys import api as apikeys_api
 from leads.config import Settings
+from leads.inbox import api as inbox_api
 from leads.runtime import Runtime
 from leads.uow import UnitOfWorkFactory
 
@@ -123,6 +126,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay = outbox_relay(pool, bus.producer, poll_s=settings.outbox_poll_s)
             uow = UnitOfWorkFactory(pool, on_commit=relay.kick)
             runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
+            # --- api ---
+            runtime.sessions = sessions = ConsoleSessions(
+                secret=settings.agent_session_secret.get_secret_value(),
+                chat_url=settings.chat_url,
+                timeout_s=settings.chat_timeout_s,
+                cache_s=settings.session_cache_s,
+                cache_size=settings.session_cache_size,
+            )
+            # --- end api ---
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
@@ -132,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 runtime.ready = False
+                await sessions.aclose()  # --- api ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -165,6 +178,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+    # --- inbox ---
+    app.include_router(inbox_api.router)
+    app.include_router(inbox_api.api_router)
+    app.include_router(apikeys_api.router)
+    # --- end inbox ---
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

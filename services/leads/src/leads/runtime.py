@@ -8,6 +8,7 @@ import asyncpg
 from beckon_messaging.outbox import OutboxRelay
 
 from leads.adapters.bus import Bus
+from leads.adapters.chat_sessions import ConsoleSessions
 from leads.config import Settings
 from leads.uow import UnitOfWorkFactory
 
@@ -20,3 +21,6 @@ class Runtime:
     bus: Bus
     relay: OutboxRelay
     ready: bool = False
+    # --- api ---
+    sessions: ConsoleSessions | None = None  # the console's agent sessions, confirmed by chat
+    # --- end api ---

@@ -178,7 +178,9 @@ async def test_qualifying_publishes_the_status_change_and_leaves_the_timers_alon
     await _apply(tx, lead, lifecycle.qualify(), by_agent_id="anna", timers=timers, note="budget ok")
     (event,) = tx.events
     assert event["type"] == "lead.status_changed"
-    assert {k: event["payload"][k] for k in ("from_status", "to_status", "by_agent_id", "note")} == {
+    assert {
+        k: event["payload"][k] for k in ("from_status", "to_status", "by_agent_id", "note")
+    } == {
         "from_status": "contacted",
         "to_status": "qualified",
         "by_agent_id": "anna",
