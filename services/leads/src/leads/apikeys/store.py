@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -74,9 +74,10 @@ class ApiKeyStore:
 
     async def used(self, key_id: UUID, now: datetime) -> None:
         await self.conn.execute(
-            f"""UPDATE leads.api_keys SET last_used_at = $2
-                WHERE key_id = $1 AND (last_used_at IS NULL
-                      OR last_used_at < $2 - interval '{LAST_USED_EVERY_S} seconds')""",  # noqa: S608
+            """UPDATE leads.api_keys SET last_used_at = $2
+               WHERE key_id = $1
+                 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - $3::interval)""",
             key_id,
             now,
+            timedelta(seconds=LAST_USED_EVERY_S),
         )
