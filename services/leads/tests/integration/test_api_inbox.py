@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from api_testing import Agent, LeadsApi, insert_lead, leads_api, published
+from leads.api.deps import Caller
+from leads.inbox import service
+from leads.uow import UnitOfWorkFactory
 from leads_testing import unique
 
 pytestmark = pytest.mark.integration
@@ -380,3 +383,48 @@ async def test_an_api_client_reads_and_changes_the_sites_leads(api):
         assert contacted.status_code == 200, contacted.text
     (event,) = await published(api.pool, held)
     assert (event["type"], event["payload"]["agent_id"]) == ("lead.contacted", "anna")
+
+
+class FakeAssignment:
+    """The assignment feature's calls, recorded (its slice implements them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    async def claim(self, tx, *, lead, agent_id, now):
+        self.calls.append(("claim", {"lead": lead.lead_id, "agent_id": agent_id}))
+        return lead
+
+    async def reassign(self, tx, *, lead, reason, now, to_agent_id=None, by_agent_id=None):
+        self.calls.append(
+            ("reassign", {"lead": lead.lead_id, "to": to_agent_id, "by": by_agent_id})
+        )
+        return lead
+
+    async def drain(self, tx, *, team, now):
+        self.calls.append(("drain", {"team": team, "locked": team in tx.locked_teams}))
+        return []
+
+
+async def test_claim_reassign_and_a_closed_lead_call_the_assignment_feature_under_the_lock(api):
+    shop = Shop(api)
+    queued = await insert_lead(api.pool, shop.site, status="new", assignee=None)
+    held = await insert_lead(api.pool, shop.site, assignee="anna")
+    anna = Caller(shop.site, "anna", "agent", ("sales",))
+    assignment = FakeAssignment()
+    features = service.Features(assignment=assignment)
+    uow = UnitOfWorkFactory(api.pool, on_commit=lambda: None)
+    now = datetime.now(UTC)
+    await service.claim(uow=uow, caller=anna, lead_id=queued, now=now, features=features)
+    await service.reassign(
+        uow=uow, caller=anna, lead_id=held, to_agent_id="ben", now=now, features=features
+    )
+    lose = service.StatusChange(change="lose", reason="spam")
+    await service.change_status(
+        uow=uow, who=anna, lead_id=held, asked=lose, now=now, features=features
+    )
+    assert assignment.calls == [
+        ("claim", {"lead": queued, "agent_id": "anna"}),
+        ("reassign", {"lead": held, "to": "ben", "by": "anna"}),
+        ("drain", {"team": "sales", "locked": True}),
+    ]
