@@ -66,8 +66,8 @@ from beckon_devstack.broker import wait_until_serving
 from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
 from beckon_devstack.postgres import resolve_database_url
+from beckon_edge.tokens import Signer
 from beckon_messaging import ensure_topics
-from chat.tokens import Signer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 

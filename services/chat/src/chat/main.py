@@ -23,6 +23,7 @@ import asyncpg
 import uvicorn
 from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
+from beckon_edge.tokens import Signer
 from beckon_observability import TraceRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
@@ -55,7 +56,6 @@ from chat.reports import ReportsFeature
 from chat.runtime import Runtime
 from chat.seed import apply_seed, load_seed
 from chat.text import InvalidInput
-from chat.tokens import Signer
 from chat.toolkit import ToolkitFeature
 from chat.uow import UnitOfWorkFactory
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from beckon_edge import RateLimiter
+from beckon_edge.tokens import Signer
 
 from chat.adapters.bus import Bus, Feed, OutboxRelay
 from chat.adapters.sites import SiteCache
@@ -14,7 +15,6 @@ from chat.agents.sessions import Sessions
 from chat.config import Settings
 from chat.features import Feature, NoRules, NoVisitors, RulesLookup, VisitorLookup
 from chat.hub import Hub
-from chat.tokens import Signer
 from chat.uow import UnitOfWorkFactory
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from uuid import UUID
 
 import pytest
 from beckon_contracts.ids import uuid7
+from beckon_edge.tokens import Signer
 from chat.adapters import store
-from chat.tokens import Signer
 from chat_testing import (
     SECRET,
     SHOP_A_ORIGIN,

@@ -12,10 +12,10 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.rules import SiteRules
+from beckon_edge.spreadsheet import cell, to_csv
 from chat.admin import AdminFeature
 from chat.admin.rules_feed import RulesFeed
 from chat.features import NoRules, RulesLookup
-from chat.reports.export import cell, to_csv
 from chat.reports.stats import CSV_HEADER, RuleStatsBook, csv_rows, with_names
 from samples import rule_stats_record
 

@@ -27,10 +27,14 @@ from starlette.responses import JSONResponse, Response
 
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
+from leads.adapters.chat_sessions import ConsoleSessions
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.api.openapi import document_bodies
+from leads.apikeys import api as apikeys_api
 from leads.assignment.presence import PresenceFollower
 from leads.capture.consumer import Capturing
 from leads.config import Settings
+from leads.inbox import api as inbox_api
 from leads.routing import api as routing_api
 from leads.runtime import Runtime
 
@@ -142,6 +146,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             uow = UnitOfWorkFactory(pool, on_commit=committed)
             runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
+            # --- api ---
+            runtime.sessions = sessions = ConsoleSessions(
+                secret=settings.agent_session_secret.get_secret_value(),
+                chat_url=settings.chat_url,
+                timeout_s=settings.chat_timeout_s,
+                cache_s=settings.session_cache_s,
+                cache_size=settings.session_cache_size,
+            )
+            # --- end api ---
             app.state.leads = holder["runtime"] = runtime
             relay.start()
             relay.kick()  # whatever an earlier run committed but did not publish
@@ -195,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # --- webhooks ---
                 await sender.stop()
                 # --- end webhooks ---
+                await sessions.aclose()  # --- api ---
                 await relay.stop()
                 await bus.stop()
         finally:
@@ -244,6 +258,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- webhooks ---
     app.include_router(webhooks_api.router)
     # --- end webhooks ---
+    # --- inbox ---
+    app.include_router(inbox_api.router)
+    app.include_router(inbox_api.api_router)
+    app.include_router(apikeys_api.router)
+    # --- end inbox ---
+
+    document_bodies(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

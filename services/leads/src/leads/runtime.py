@@ -9,6 +9,7 @@ import asyncpg
 from beckon_messaging.outbox import OutboxRelay
 
 from leads.adapters.bus import Bus
+from leads.adapters.chat_sessions import ConsoleSessions
 from leads.config import Settings
 from leads.uow import UnitOfWorkFactory
 
@@ -26,3 +27,6 @@ class Runtime:
     ready: bool = False
     # --- assignment ---
     presence: PresenceFollower | None = None  # agents.presence into leads.presence
+    # --- api ---
+    sessions: ConsoleSessions | None = None  # the console's agent sessions, confirmed by chat
+    # --- end api ---

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
+from beckon_edge.tokens import AgentClaims, InvalidToken
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
@@ -28,7 +29,6 @@ from chat.api.common import read_body, runtime
 from chat.errors import Forbidden, NotAuthenticated
 from chat.refs import AgentRef
 from chat.runtime import Runtime
-from chat.tokens import AgentClaims, InvalidToken
 
 M = TypeVar("M", bound=BaseModel)
 COOKIE = "beckon_agent"

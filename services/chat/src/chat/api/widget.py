@@ -11,6 +11,7 @@ from uuid import UUID
 
 from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
+from beckon_edge.tokens import InvalidToken
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
@@ -26,7 +27,6 @@ from chat.hub import Connection
 from chat.refs import Visitor
 from chat.runtime import Runtime
 from chat.text import clean_client_id, clean_email, clean_text
-from chat.tokens import InvalidToken
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])

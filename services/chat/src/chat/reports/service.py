@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from beckon_edge.spreadsheet import to_csv
+
 from chat.errors import Invalid, NotAuthenticated
 from chat.features import RulesLookup
 from chat.refs import AgentRef, now_utc
@@ -25,7 +27,6 @@ from chat.reports.domain import (
     currencies_of,
     parse_period,
 )
-from chat.reports.export import to_csv
 from chat.reports.stats import CSV_HEADER as RULES_HEADER
 from chat.reports.stats import RuleStatsBook, with_names
 from chat.reports.stats import csv_rows as rules_csv_rows

@@ -1,31 +1,58 @@
 """What a route declares it needs, as FastAPI dependencies:
 
-    @router.patch("/v1/leads/{lead_id}")
-    async def update_status(rt: Rt, body: Valid[StatusChange]) -> ...
+    @router.post("/v1/leads/{lead_id}/status")
+    async def change_status(rt: Rt, caller: CurrentAgent, body: Valid[StatusChange]) -> ...
 
 - `Rt`: the process's runtime (settings, units of work, the bus).
 - `Valid[Model]`: the JSON body validated into `Model` (size-limited, 422 naming the field).
+- `CurrentAgent` / `CurrentAdmin`: the console's agent session ("one login": chat's
+  `beckon_agent` cookie, checked here and confirmed by chat, see
+  `leads.adapters.chat_sessions`); an admin of the site for the second (else 403
+  `admin_only`). A call that changes something must come from the API's own origin or one
+  of `LEADS_CONSOLE_ORIGINS` (else 403 `cross_site`): the cookie rides along on any page's
+  requests.
+- `CurrentApiClient`: a per-site API key (`Authorization: Bearer bk_...`), else 401.
 
-- `CurrentAgent` / `CurrentAdmin`: the console's agent session (an admin for the second).
-  INTERFACE STUB: `current_agent` refuses everyone until the auth slice implements it; routes
-  are written against `Caller` now, and tests may override `current_agent`.
+Dependencies resolve in the order the parameters are written: name the caller before the
+body, so a stranger learns nothing about a body's shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from beckon_edge.refusals import Forbidden, NotAuthenticated
+from beckon_edge.refusals import Forbidden, NotAuthenticated, Unavailable
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from leads.adapters.chat_sessions import SESSION_COOKIE
 from leads.api.common import read_body, runtime
+from leads.apikeys import service as apikeys
+from leads.apikeys.service import ApiClient
 from leads.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Rt = Annotated[Runtime, Depends(runtime)]
+
+# OpenAPI's description of the two ways in (they read nothing themselves: auto_error=False)
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="consoleSession",
+    description="The agent console's session cookie (log in to the console; chat issues it)",
+    auto_error=False,
+)
+api_key = HTTPBearer(
+    scheme_name="apiKey",
+    bearerFormat="bk_...",
+    description="A per-site API key (an admin creates it: POST /v1/admin/api-keys)",
+    auto_error=False,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +69,37 @@ class Caller:
         return self.role == "admin"
 
 
-async def current_agent(request: Request) -> Caller:
-    """The console's agent session (stub: nobody yet)."""
-    raise NotAuthenticated("not_authenticated", "log in to the console first")
+def refuse_cross_site(request: Request, allowed: tuple[str, ...]) -> None:
+    """The session cookie rides along on requests from any page: a call that changes
+    something must come from this API's own origin or a configured console origin."""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser's cross-site request
+        return
+    if urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower():
+        return
+    if origin.rstrip("/").lower() in allowed:
+        return
+    raise Forbidden("cross_site", "this API only accepts changes from the console's own pages")
+
+
+async def current_agent(
+    request: Request,
+    rt: Rt,
+    cookie: Annotated[str | None, Depends(session_cookie)],
+) -> Caller:
+    """The console's agent session: checked here (signature, kind, expiry), confirmed by
+    chat (the session still stands; role and teams)."""
+    refuse_cross_site(request, rt.settings.console_origins)
+    if not cookie:  # before anything else: answerable even while the service starts
+        raise NotAuthenticated("not_logged_in", "log in to the console first")
+    if rt.sessions is None:
+        raise Unavailable("starting", "the service is starting; try again")
+    agent = await rt.sessions.agent(cookie)
+    return Caller(
+        site_id=agent.site_id, agent_id=agent.agent_id, role=agent.role, teams=agent.teams
+    )
 
 
 async def current_admin(caller: Annotated[Caller, Depends(current_agent)]) -> Caller:
@@ -53,8 +108,22 @@ async def current_admin(caller: Annotated[Caller, Depends(current_agent)]) -> Ca
     return caller
 
 
+async def current_api_client(
+    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key)]
+) -> ApiClient:
+    """The site whose API key the request carries (`Authorization: Bearer bk_...`)."""
+    if credentials is None:
+        raise NotAuthenticated(
+            "api_key_required", "send the site's API key as `Authorization: Bearer bk_...`"
+        )
+    return await apikeys.authenticate(
+        uow=rt.uow, key=credentials.credentials.strip(), now=datetime.now(UTC)
+    )
+
+
 CurrentAgent = Annotated[Caller, Depends(current_agent)]
 CurrentAdmin = Annotated[Caller, Depends(current_admin)]
+CurrentApiClient = Annotated[ApiClient, Depends(current_api_client)]
 
 
 def _body_of(model: type[M]) -> Any:
@@ -62,6 +131,7 @@ def _body_of(model: type[M]) -> Any:
         return await read_body(request, model)
 
     body.__name__ = f"{model.__name__}_body"
+    body.body_model = model  # type: ignore[attr-defined]  # for the OpenAPI document
     return Depends(body)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from leads.api.deps import CurrentAgent, Rt
+from leads.api.openapi import errors
 from leads.reports import service
 from leads.reports.models import (
     ConversionBy,
@@ -23,7 +24,9 @@ from leads.reports.models import (
 )
 from leads.reports.service import CsvFile
 
-router = APIRouter(prefix="/v1/leads/reports", tags=["reports"])
+router = APIRouter(
+    prefix="/v1/leads/reports", tags=["reports"], responses=errors(401, 403, 422, 503)
+)
 
 From = Annotated[
     date | None,

@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from leads.api.common import read_body
 from leads.api.deps import CurrentAdmin, Rt, Valid
+from leads.api.openapi import errors
 from leads.assignment.store import AgentSettings
+from leads.domain.routing import RoutingRules
 from leads.routing import service
 from leads.routing.store import Team
 
-router = APIRouter(prefix="/v1/leads", tags=["routing"])
+router = APIRouter(prefix="/v1/leads", tags=["routing"], responses=errors(401, 403, 422, 503))
 
 MAX_DOCUMENT_BYTES = 1_048_576  # 200 rules with long conditions fit easily
 MAX_TEAMS = 100
@@ -36,6 +38,8 @@ async def _document(request: Request) -> Any:
     return (await read_body(request, _Any, MAX_DOCUMENT_BYTES)).root
 
 
+# the OpenAPI document shows the rules' shape; the service checks it with located problems
+_document.body_model = RoutingRules  # type: ignore[attr-defined]
 Document = Annotated[Any, Depends(_document)]
 
 

@@ -16,11 +16,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from leads.api.deps import CurrentAdmin, Rt, Valid
+from leads.api.openapi import errors
 from leads.domain.sla import DEFAULT_FIRST_CONTACT
 from leads.sla import service
 from leads.sla.models import SiteHours, SitePolicy
 
-router = APIRouter(prefix="/v1/leads", tags=["sla"])
+router = APIRouter(prefix="/v1/leads", tags=["sla"], responses=errors(401, 403, 422, 503))
 MAX_POLICIES = 200
 
 

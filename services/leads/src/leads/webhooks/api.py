@@ -14,12 +14,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from leads.api.deps import CurrentAdmin, Rt, Valid
+from leads.api.openapi import errors
 from leads.domain.webhooks import MAX_URL_LENGTH
 from leads.webhooks import service
 from leads.webhooks.sender import Sender
 from leads.webhooks.store import Attempt, Delivery, DeliveryStatus, Endpoint
 
-router = APIRouter(prefix="/v1/leads/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/v1/leads/webhooks", tags=["webhooks"], responses=errors(401, 403, 422, 503)
+)
 
 
 def _sender(request: Request) -> Sender:

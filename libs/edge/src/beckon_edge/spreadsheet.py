@@ -1,5 +1,7 @@
 """CSV for spreadsheets, pure: a header row, numbers as numbers (no locale, no thousands
 separators), text cells that a spreadsheet would run as a formula defused with a leading `'`.
+Shared by chat's report exports and the leads export (`to_csv`, or `csv_line` row by row
+for a streamed file).
 
 Spreadsheets fold compatibility forms (a full-width or small `=`: U+FF1D, U+FE66) to the
 ASCII trigger, so the check looks at the NFKC form of the text, past any leading spaces.
@@ -33,6 +35,13 @@ def cell(value: Any) -> str:
 
 def _runs_as_formula(text: str) -> bool:
     return unicodedata.normalize("NFKC", text).lstrip(" ").startswith(FORMULA_STARTS)
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    """One row of cells as a CSV line (CRLF-terminated), for files streamed row by row."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([cell(value) for value in values])
+    return buffer.getvalue()
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

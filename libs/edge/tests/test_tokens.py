@@ -1,5 +1,5 @@
 import pytest
-from chat.tokens import AgentClaims, InvalidToken, Signer, VisitorClaims
+from beckon_edge.tokens import AgentClaims, InvalidToken, Signer, VisitorClaims
 
 NOW = 1_800_000_000.0
 SIGNER = Signer("a-test-secret-of-enough-length")
@@ -124,3 +124,24 @@ def test_a_non_ascii_signature_is_an_invalid_token(suffix):
     token = _visitor()
     with pytest.raises(InvalidToken):
         SIGNER.check_visitor(token[:-1] + suffix, now=NOW)
+
+
+def _reason(token: str) -> str:
+    with pytest.raises(InvalidToken) as refused:
+        SIGNER.check_agent(token, now=NOW + 10)
+    return refused.value.reason
+
+
+def test_each_refusal_names_its_reason_as_a_code():
+    """Services that accept the console's session answer with these codes (leads: 401
+    session_forged, session_expired, ...)."""
+    other = Signer("another-secret-of-enough-length")
+    forged = other.agent_token(
+        site_id="demo", agent_id="demo-anna", session_version=1, ttl_s=60, now=NOW
+    )
+    old = SIGNER._issue({"k": "agent", "s": "demo", "a": "demo-anna", "exp": int(NOW) + 60})
+    assert _reason("not-a-token") == "malformed"
+    assert _reason(forged) == "forged"
+    assert _reason(_visitor()) == "wrong_kind"
+    assert _reason(_agent(ttl_s=5)) == "expired"
+    assert _reason(old) == "outdated"

@@ -1,6 +1,10 @@
 """Signed, expiring tokens: visitor tokens bound to site + visitor (+ conversation), and
 agent session cookies. HMAC-SHA256 over a compact JSON body; the only server-side state is
-the agent's session version, which a session cookie must match (checked by the service)."""
+the agent's session version, which a session cookie must match (checked by the service).
+
+chat issues them; other services that accept the console's session (leads) check them with
+chat's secret and then ask chat whether the session still stands (its version and the
+agent's role live in chat's database)."""
 
 from __future__ import annotations
 
@@ -13,10 +17,16 @@ from typing import Literal
 import orjson
 
 TokenKind = Literal["visitor", "agent"]
+InvalidReason = Literal["malformed", "forged", "wrong_kind", "expired", "outdated"]
 
 
 class InvalidToken(Exception):
-    """The token is malformed, forged, of the wrong kind or expired (the message says which)."""
+    """The token is malformed, forged, of the wrong kind or expired (the message says which,
+    `reason` as a code)."""
+
+    def __init__(self, message: str, reason: InvalidReason = "malformed") -> None:
+        super().__init__(message)
+        self.reason: InvalidReason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +72,16 @@ class Signer:
         if not body or not signature or len(token) > 2048 or not token.isascii():
             raise InvalidToken("malformed token")
         if not hmac.compare_digest(self._sign(body.encode()), signature):
-            raise InvalidToken("bad signature")
+            raise InvalidToken("bad signature", "forged")
         try:
             claims = orjson.loads(_unb64(body))
         except (ValueError, orjson.JSONDecodeError):
             raise InvalidToken("malformed token") from None
         if not isinstance(claims, dict) or claims.get("k") != kind:
-            raise InvalidToken(f"not a {kind} token")
+            raise InvalidToken(f"not a {kind} token", "wrong_kind")
         expires = claims.get("exp")
         if not isinstance(expires, int) or expires < now:
-            raise InvalidToken("token expired")
+            raise InvalidToken("token expired", "expired")
         return claims
 
     def visitor_token(
@@ -120,5 +130,5 @@ class Signer:
         if not isinstance(site, str) or not isinstance(agent, str):
             raise InvalidToken("malformed token")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise InvalidToken("a session from before sessions could end")
+            raise InvalidToken("a session from before sessions could end", "outdated")
         return AgentClaims(site, agent, int(claims["exp"]), version)  # type: ignore[call-overload]
