@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Annotated, Any
 
 from beckon_edge.settings import PublicEdgeSettings
@@ -46,6 +47,11 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     db_pool_max: int = Field(default=20, ge=1, le=200)
     migrate_on_start: bool = Field(
         default=False, description="Run migrations at start-up (dev); production runs `migrate`"
+    )
+    seed_file: Path | None = Field(
+        default=None,
+        description="YAML of sites' teams, routing rules, hours and SLAs to apply at start-up "
+        "where a site has none yet (the dev stack's demo store)",
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import uvicorn
@@ -25,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.responses import JSONResponse, Response
 
+from leads import seed
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
 from leads.adapters.chat_sessions import ConsoleSessions
@@ -145,6 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sender.kick()
 
             uow = UnitOfWorkFactory(pool, on_commit=committed)
+            if settings.seed_file is not None:
+                seeded = await seed.seed(uow, settings.seed_file)
+                log.info("seeded", extra={"file": str(settings.seed_file), "applied": seeded})
             runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
             # --- api ---
             runtime.sessions = sessions = ConsoleSessions(
@@ -293,6 +298,14 @@ async def _migrate(settings: Settings) -> list[str]:
         await conn.close()
 
 
+async def _seed(settings: Settings, path: Path) -> list[str]:
+    pool = await connect_pool(settings)
+    try:
+        return await seed.seed(UnitOfWorkFactory(pool, on_commit=lambda: None), path)
+    finally:
+        await pool.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m leads",
@@ -301,12 +314,23 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve HTTP (the default)")
     commands.add_parser("migrate", help="apply the Postgres migrations of `leads` and exit")
+    seeding = commands.add_parser(
+        "seed", help="apply a YAML of sites' teams, routing, hours and SLAs (where none yet)"
+    )
+    seeding.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     settings = Settings()
     configure_logging("leads", settings.log_level, settings.log_json)
     if args.command == "migrate":
         applied = asyncio.run(_migrate(settings))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'up to date'}")
+        return
+    if args.command == "seed":
+        try:
+            seeded = asyncio.run(_seed(settings, args.file))
+        except seed.SeedError as exc:
+            raise SystemExit(f"python -m leads seed: {exc}") from None
+        print(f"seeded: {'; '.join(seeded) or 'nothing new (every part was there already)'}")
         return
     uvicorn.run(
         create_app(settings),

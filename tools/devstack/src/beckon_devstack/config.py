@@ -34,6 +34,8 @@ PORT_FIELDS = (
 DEMO_RULES_FILE = Path(__file__).resolve().parents[3].parent / "services/triggers/rules/demo.yaml"
 # The demo store's chat tenant: its site, teams and agents (dev-only passwords)
 DEMO_CHAT_SEED_FILE = Path(__file__).resolve().parents[3].parent / "services/chat/seed/demo.yaml"
+# The demo store's leads teams, routing rules, business hours and SLAs
+DEMO_LEADS_SEED_FILE = Path(__file__).resolve().parents[3].parent / "services/leads/seed/demo.yaml"
 DEMO_AGENT_EMAIL = "anna@demo.beckon.dev"
 DEMO_AGENT_PASSWORD = "demo-password"  # noqa: S105 - the dev stack's demo agent
 

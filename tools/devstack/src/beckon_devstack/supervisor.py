@@ -39,6 +39,7 @@ from beckon_devstack.config import (
     DEMO_AGENT_EMAIL,
     DEMO_AGENT_PASSWORD,
     DEMO_CHAT_SEED_FILE,
+    DEMO_LEADS_SEED_FILE,
     DEMO_RULES_FILE,
     DEMO_SITE_ID,
     DEMO_SITE_KEY,
@@ -239,6 +240,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "LEADS_HOST": host,
                 "LEADS_PORT": str(settings.leads_port),
                 "LEADS_MIGRATE_ON_START": "true",
+                "LEADS_SEED_FILE": str(DEMO_LEADS_SEED_FILE),
                 "LEADS_CHAT_URL": chat_url,
                 # the dev stack's CRM receivers run on this machine, over plain HTTP
                 "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",

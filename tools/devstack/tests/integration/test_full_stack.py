@@ -79,6 +79,12 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             leads_docs = supervisor.table_value("leads API")
             assert (await client.get(leads_docs.replace("/docs", "/readyz"))).status_code == 200
             assert (await client.get(leads_docs)).status_code == 200
+            # one login: the console's session (the demo admin's) works on the leads API, which
+            # holds the demo store's seeded routing rules
+            routing = await client.get(leads_docs.replace("/docs", "/v1/leads/routing"))
+            assert routing.status_code == 200, routing.text
+            rules = [rule["id"] for rule in routing.json()["document"]["rules"]]
+            assert rules == ["after-sales", "business-buyers"]
             # the store's pages tell the snippet where the widget is
             assert chat_url in home.text
 

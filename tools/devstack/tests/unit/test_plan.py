@@ -186,6 +186,10 @@ def test_the_tracker_is_told_about_the_broker_and_the_demo_site(
         "http://127.0.0.1:8003",
     )
     assert store.health_url == "http://127.0.0.1:8100/healthz"
+    leads = specs["leads"]
+    assert leads.env["LEADS_DATABASE_URL"] == "${database_url}"
+    assert leads.env["LEADS_MIGRATE_ON_START"] == "true"
+    assert Path(leads.env["LEADS_SEED_FILE"]).is_file()  # the demo store's teams and rules
     chat = specs["chat"]
     assert chat.env["CHAT_DATABASE_URL"] == "${database_url}"
     assert chat.env["CHAT_MIGRATE_ON_START"] == "true"
