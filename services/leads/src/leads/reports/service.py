@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 from beckon_edge.refusals import Forbidden, Invalid
+from beckon_edge.spreadsheet import to_csv
 
 from leads.api.deps import Caller
-from leads.reports.export import to_csv
 from leads.reports.models import (
     ConversionBy,
     ConversionReport,

@@ -1,4 +1,5 @@
-"""The reports' CSV: cells a spreadsheet would run as a formula are defused."""
+"""CSV for spreadsheets (chat's and leads' exports): cells a spreadsheet would run as a formula are
+defused, other values written as they are."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from leads.reports.export import cell, to_csv
+from beckon_edge.spreadsheet import cell, to_csv
 
 
 @pytest.mark.parametrize(
