@@ -102,7 +102,7 @@ async def queue(pool: asyncpg.Pool, site: str, team: str) -> list[uuid.UUID]:
     rows = await pool.fetch(
         """SELECT lead_id FROM leads.leads
            WHERE site_id = $1 AND team = $2 AND assignee IS NULL AND queued_at IS NOT NULL
-             AND status = 'new'
+             AND merged_into IS NULL AND status IN ('new', 'contacted', 'qualified')
            ORDER BY queued_at, lead_id""",
         site,
         team,

@@ -21,6 +21,7 @@ from beckon_edge.refusals import Conflict, Forbidden, Invalid, NotFound
 from leads.assignment import service
 from leads.domain.routing import LeadFacts
 from leads.lead import LeadStore
+from leads.routing import service as routing_service
 from leads_testing import unique
 
 pytestmark = pytest.mark.integration
@@ -202,3 +203,39 @@ async def test_the_deadline_the_sla_gives_rides_on_lead_assigned(leads_pool):
     assigned = (await events(leads_pool, lead_id))[-1]
     assert assigned["payload"]["first_contact_due_at"] == due.isoformat().replace("+00:00", "Z")
     assert (await get_lead(leads_pool, site, lead_id)).routing_version is None
+
+
+async def test_deactivating_an_agent_hands_their_leads_on_and_a_contacted_one_keeps_its_status(
+    leads_pool,
+):
+    """ann is deactivated: her assigned lead goes to bob (free), her contacted one finds
+    nobody else free and waits in the queue, still contacted, with no holder."""
+    site = await _site(leads_pool, {"ann": "online", "bob": "offline"}, cap=2)
+    first, second = await _routed(leads_pool, site, 2)
+    assert (first.assignee, second.assignee) == ("ann", "ann")
+    await leads_pool.execute(
+        "UPDATE leads.leads SET status = 'contacted', first_contact_at = now() WHERE lead_id = $1",
+        second.lead_id,
+    )
+    await set_presence(
+        leads_pool, site, "sales", {"ann": "online", "bob": "online"}, as_of=T0 + timedelta(1)
+    )
+    await set_cap(leads_pool, site, "bob", 1)
+    _, handed = await routing_service.update_agent(
+        uow=factory(leads_pool),
+        site_id=site,
+        agent_id="ann",
+        max_open_leads=None,
+        deactivated=True,
+        now=T0 + timedelta(hours=1),
+    )
+    moved = {lead.lead_id: (lead.status, lead.assignee) for lead in handed}
+    assert moved == {first.lead_id: ("assigned", "bob"), second.lead_id: ("contacted", None)}
+    assert await queue(leads_pool, site, "sales") == [second.lead_id]
+    reasons = [
+        e["payload"]["reason"]
+        for lead in (first, second)
+        for e in await events(leads_pool, lead.lead_id)
+        if e["type"] == "lead.reassigned"
+    ]
+    assert reasons == ["agent_unavailable", "agent_unavailable"]

@@ -215,3 +215,19 @@ async def test_a_timer_is_scheduled_once_per_deadline_and_point(leads_pool):
             await conn.execute(insert, lead, site, "warning", 50, deadline)
         with pytest.raises(asyncpg.CheckViolationError):  # a breach is at 100 %
             await conn.execute(insert, lead, site, "breach", 80, deadline)
+
+
+async def test_only_an_assigned_lead_needs_its_assignee(leads_pool):
+    """A contacted or qualified lead handed back to its team's queue keeps its status without
+    a holder (the lifecycle's unassign); an assigned lead without one is refused."""
+    site = unique("site")
+    async with leads_pool.acquire() as conn:
+        for status in ("contacted", "qualified"):
+            await conn.execute(
+                INSERT, uuid.uuid4(), site, unique("v"), status, None, None, None, None
+            )
+        with pytest.raises(asyncpg.CheckViolationError) as refused:
+            await conn.execute(
+                INSERT, uuid.uuid4(), site, unique("v"), "assigned", None, None, None, None
+            )
+        assert refused.value.constraint_name == "leads_assigned_has_an_assignee"

@@ -263,6 +263,18 @@ class AssignmentStore:
             )
         )
 
+    async def held_by(self, site_id: str, agent_id: str) -> list[UUID]:
+        """The open leads the agent holds, oldest first."""
+        rows = await self.conn.fetch(
+            """SELECT lead_id FROM leads.leads
+               WHERE site_id = $1 AND assignee = $2 AND merged_into IS NULL
+                 AND status IN ('assigned', 'contacted', 'qualified')
+               ORDER BY created_at, lead_id""",
+            site_id,
+            agent_id,
+        )
+        return [row["lead_id"] for row in rows]
+
 
 def _found(row: asyncpg.Record | None, lead: Lead) -> Lead:
     if row is None:

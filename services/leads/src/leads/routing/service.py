@@ -22,7 +22,7 @@ from leads.domain.routing import (
     explain,
     parse_routing,
 )
-from leads.lead import Lead
+from leads.lead import Lead, LeadStore
 from leads.routing.store import RoutingStore, StoredRouting, Team, TeamStore, document_of
 from leads.uow import UnitsOfWork
 
@@ -191,12 +191,25 @@ async def update_agent(
     deactivated: bool,
     now: datetime,
 ) -> tuple[AgentSettings, list[Lead]]:
-    """Set an agent's cap and deactivation; their teams' queues drain into new room."""
+    """Set an agent's cap and deactivation; their teams' queues drain into new room, and a
+    deactivated agent's open leads go to the next free agent of their team (or its queue)."""
     async with uow(site_id) as tx:
-        return await assignment.update_agent(
+        saved, handed = await assignment.update_agent(
             tx,
             agent_id=agent_id,
             max_open_leads=max_open_leads,
             deactivated=deactivated,
             now=now,
         )
+    if deactivated:
+        async with uow.read(site_id) as tx:
+            held = await tx.store(AssignmentStore).held_by(site_id, agent_id)
+        for lead_id in held:  # one unit each: the lead's row first, then its team's lock
+            async with uow(site_id) as tx:
+                lead = await tx.store(LeadStore).lock(site_id, lead_id)
+                if lead is None or lead.assignee != agent_id or not lead.open:
+                    continue  # changed meanwhile
+                handed.append(
+                    await assignment.reassign(tx, lead=lead, reason="agent_unavailable", now=now)
+                )
+    return saved, handed
