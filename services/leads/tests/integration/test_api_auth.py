@@ -172,7 +172,7 @@ async def test_a_change_from_another_sites_page_is_refused(api):
 
 
 # actions that take no body: the path says it all
-BODYLESS_ACTIONS = ("/claim", "/test", "/replay")
+BODYLESS_ACTIONS = ("/claim", "/test", "/replay", "/undo")
 
 
 def _routes(routes, prefix: str = "") -> set[tuple[str, str]]:

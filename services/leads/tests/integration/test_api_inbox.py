@@ -12,13 +12,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from api_testing import Agent, LeadsApi, insert_lead, leads_api, published
+from capture_testing import lead_marked, record
 from leads.api.deps import Caller
+from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
+from leads.capture.visitors import VisitorStates
 from leads.inbox import service
 from leads.uow import UnitOfWorkFactory
 from leads_testing import unique
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+FAST = Backoff(initial_s=0.01, max_s=0.2, max_attempts=3)
 
 
 @pytest.fixture
@@ -428,3 +432,35 @@ async def test_claim_reassign_and_a_closed_lead_call_the_assignment_feature_unde
         ("reassign", {"lead": held, "to": "ben", "by": "anna"}),
         ("drain", {"team": "sales", "locked": True}),
     ]
+
+
+async def test_an_admin_undoes_a_merge_and_an_agent_may_not(api):
+    """Two people's leads merged by a capture that names both (one's e-mail from the other's
+    browser) come apart again through the route; agents and other sites cannot."""
+    site = Shop(api)
+    handler = CaptureHandler(
+        UnitOfWorkFactory(api.pool, on_commit=lambda: None), VisitorStates(10), clock=lambda: T0
+    )
+    people = [("v-1", "ann@example.com"), ("v-2", "bo@example.com"), ("v-2", "ann@example.com")]
+    for visitor, email in people:
+        mark = lead_marked(site.site, visitor, email=email)
+        assert await handle_until_done(handler, record(mark), backoff=FAST) == "done"
+    merge_id = await api.pool.fetchval(
+        "SELECT merge_id FROM leads.merges WHERE site_id = $1", site.site
+    )
+    assert merge_id is not None
+    path = f"/v1/leads/merges/{merge_id}/undo"
+    async with api.client(site.anna) as http:
+        assert (await http.post(path)).status_code == 403
+    async with api.client(site.boss) as http:
+        undone = await http.post(path)
+        assert undone.status_code == 200, undone.text
+        again = await http.post(path)
+    assert (again.status_code, again.json()["error"]) == (409, "merge_undone")
+    restored = undone.json()["restored_id"]
+    merged_into = await api.pool.fetchval(
+        "SELECT merged_into FROM leads.leads WHERE lead_id = $1", uuid.UUID(restored)
+    )
+    assert merged_into is None
+    async with api.client(Shop(api).boss) as http:  # another site's admin
+        assert (await http.post(path)).status_code == 404

@@ -333,6 +333,25 @@ async def reassign(
     return LeadDetail.model_validate(moved)
 
 
+class UndoneMerge(BaseModel):
+    survivor_id: UUID = Field(description="The lead the merge had kept")
+    restored_id: UUID = Field(description="The lead the merge had folded in, open again")
+
+
+@router.post(
+    "/merges/{merge_id}/undo",
+    response_model=UndoneMerge,
+    summary="Undo a merge (admins)",
+    responses=errors(401, 403, 404, 409, 503),
+)
+async def undo_merge(rt: Rt, admin: CurrentAdmin, merge_id: UUID) -> UndoneMerge:
+    """The two leads apart again, each with its own touches (`lead.unmerged` on both)."""
+    survivor, restored = await service.undo_merge(
+        uow=rt.uow, caller=admin, merge_id=merge_id, now=_now()
+    )
+    return UndoneMerge(survivor_id=survivor, restored_id=restored)
+
+
 # --- REST clients (API keys) ----------------------------------------------------------------
 
 

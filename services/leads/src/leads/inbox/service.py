@@ -25,6 +25,7 @@ from leads.api.deps import Caller
 from leads.apikeys.service import ApiClient
 from leads.assignment import service as assignment_service
 from leads.assignment.service import ReassignReason
+from leads.capture import service as capture_service
 from leads.changes import SlaTimers, apply_change
 from leads.domain import lifecycle
 from leads.inbox.store import Cursor, Filters, InboxStore, Visibility
@@ -338,6 +339,19 @@ def _change_of(asked: StatusChange, who: Who, lead: Lead) -> lifecycle.Change:
         "recycle": lifecycle.recycle,
         "reopen": lifecycle.reopen,
     }[kind]()
+
+
+async def undo_merge(
+    *, uow: UnitsOfWork, caller: Caller, merge_id: UUID, now: datetime
+) -> tuple[UUID, UUID]:
+    """An admin undoes a merge: the absorbed lead is open again (survivor, restored)."""
+    if not caller.admin:
+        raise Forbidden("admin_only", "only a site admin can undo a merge")
+    async with uow(caller.site_id) as tx:
+        undone = await capture_service.unmerge(
+            tx, merge_id=merge_id, by_agent_id=caller.agent_id, now=now
+        )
+    return undone.survivor.lead_id, undone.restored.lead_id
 
 
 async def _locked(tx: UnitOfWork, who: Who, lead_id: UUID) -> Lead:
