@@ -314,6 +314,47 @@ class Tap:
         return self.assigned.get(site_id, {})
 
 
+class WaitSampler:
+    """What the instance's Postgres sessions do, sampled every 50 ms (pg_stat_activity): the
+    average number of sessions per state and wait event, i.e. where capture spends its time
+    when it is not on the CPU (team locks, WAL flushes at commit, waiting for the service)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples = 0
+        self.seen: Counter[str] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        self._task = asyncio.create_task(self._run(conn))
+
+    async def _run(self, conn: asyncpg.Connection) -> None:
+        try:
+            while True:
+                rows = await conn.fetch(
+                    """SELECT state, wait_event_type, wait_event FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()
+                         AND backend_type = 'client backend' AND state <> 'idle'"""
+                )
+                self.samples += 1
+                for row in rows:
+                    waits = f"{row['wait_event_type']}:{row['wait_event']}"
+                    self.seen[f"{row['state']} {waits if row['wait_event'] else 'cpu'}"] += 1
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+    async def stop(self) -> dict[str, float]:
+        """Average sessions per state over the samples, busiest first."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        n = max(1, self.samples)
+        return {key: round(count / n, 2) for key, count in self.seen.most_common(8)}
+
+
 async def start_group_at_end(bootstrap: str, group: str) -> None:
     """Commit the group's offsets at the current ends of what capture reads, so a new
     instance in it reads only what is written from now on (a shared broker's history is not
@@ -456,6 +497,7 @@ class Bench:
         self.broker_pids: list[int] = []
         self.postgres_pids: list[int] = []
         self.pg_settings: dict[str, str] = {}
+        self.capture_url = ""
         self.started = time.monotonic()
 
     def say(self, message: str) -> None:
@@ -627,7 +669,7 @@ class Bench:
     async def capture_parts(self, parts: set[str]) -> dict[str, Any]:
         args = self.args
         out: dict[str, Any] = {}
-        url = await self.new_database("capture")
+        url = self.capture_url = await self.new_database("capture")
         bulk, live = f"bench-bulk-{self.run_id}", f"bench-live-{self.run_id}"
         live_count = math.ceil(args.rate * (args.warmup + args.seconds))
         producer = AIOKafkaProducer(
@@ -694,6 +736,8 @@ class Bench:
     ) -> dict[str, Any]:
         args = self.args
         meter = self.meter(instance)
+        sampler = WaitSampler(self.capture_url)
+        await sampler.start()
         deadline = time.monotonic() + args.drain_timeout
         last_print = time.monotonic()
         while len(tap.assigned_of(site)) < len(persons) and time.monotonic() < deadline:
@@ -702,6 +746,7 @@ class Bench:
                 last_print = time.monotonic()
                 self.say(f"   {len(tap.assigned_of(site)):,}/{len(persons):,} assigned")
         cpu = meter.stop()
+        sessions = await sampler.stop()
         got = tap.assigned_of(site)
         broker_times = sorted(ts for ts, _ in got.values())
         arrivals = sorted(at for _, at in got.values())
@@ -720,11 +765,12 @@ class Bench:
             "first_assigned_after_ready_s": round(arrivals[0] - ready, 2) if arrivals else None,
             "database": counts,
             "cpu_pct_of_core": cpu,
+            "postgres_sessions": sessions,
         }
         self.say(
             f"   {len(got):,}/{len(persons):,} assigned: {result['leads_per_s']} leads/s between "
             f"the first and the last ({span:.2f} s); {result['leads_per_s_from_ready']}/s from "
-            f"readiness; database {counts}; cpu % {cpu}"
+            f"readiness; database {counts}; cpu % {cpu}; Postgres sessions {sessions}"
         )
         return result
 
@@ -775,6 +821,8 @@ class Bench:
         interval = 1.0 / args.rate
         due: dict[str, tuple[float, bool]] = {}  # visitor → (scheduled wall time, measured)
         meter = self.meter(instance)
+        sampler = WaitSampler(self.capture_url)
+        await sampler.start()
         cpu_started = time.process_time()
         started = time.perf_counter() + 0.01
         wall_offset = time.time() - time.perf_counter()
@@ -797,11 +845,16 @@ class Bench:
         elapsed = time.perf_counter() - started
         driver = round(100 * (time.process_time() - cpu_started) / elapsed, 1)
         cpu = meter.stop({"bench": driver})
-        deadline = time.monotonic() + args.grace
-        while time.monotonic() < deadline:
+        sessions = await sampler.stop()
+        # A backlog drains as long as it moves: a lead is "not assigned" only when nothing more
+        # was assigned for --grace seconds.
+        seen, quiet_until = -1, time.monotonic() + args.grace
+        while time.monotonic() < quiet_until:
             got = tap.assigned_of(site)
-            if all(v in got for v in due):
+            if sum(1 for v in due if v in got) == len(due):
                 break
+            if len(got) != seen:
+                seen, quiet_until = len(got), time.monotonic() + args.grace
             await asyncio.sleep(0.1)
         got = tap.assigned_of(site)
         measured = [v for v, (_, m) in due.items() if m]
@@ -821,12 +874,14 @@ class Bench:
             "send_lag_max_ms": round(send_lag_max * 1000, 2),
             "database": counts,
             "cpu_pct_of_core": cpu,
+            "postgres_sessions": sessions,
         }
         self.say(
             f"   {len(latencies):,}/{len(measured):,} measured marks assigned, "
             f"{result['not_assigned']} never: p50 {result['p50_ms']} p95 {result['p95_ms']} "
             f"p99 {result['p99_ms']} max {result['max_ms']} ms (to the relay's record: p99 "
-            f"{result['to_relay_p99_ms']} ms); database {counts}; cpu % {cpu}"
+            f"{result['to_relay_p99_ms']} ms); database {counts}; cpu % {cpu}; "
+            f"Postgres sessions {sessions}"
         )
         return result
 
@@ -899,20 +954,23 @@ class Bench:
                 self.say("   WARNING: the insert committed after the first timers were due")
             meter = self.meter(instance)
             end = base + timedelta(seconds=args.sla_window)
-            pending = args.timers
-            while True:
+            pending, moved = args.timers, time.monotonic()
+            while True:  # until none is pending, or none fired for --grace s after the window
                 await asyncio.sleep(0.5)
-                pending = await pool.fetchval(
+                left = await pool.fetchval(
                     """SELECT count(*) FROM leads.timers
                        WHERE fired_at IS NULL AND cancelled_at IS NULL"""
                 )
-                now = datetime.now(UTC)
-                if pending == 0 or now > end + timedelta(seconds=args.grace):
+                if left != pending:
+                    pending, moved = left, time.monotonic()
+                stuck = time.monotonic() - moved > args.grace
+                if pending == 0 or (datetime.now(UTC) > end and stuck):
                     break
             cpu = meter.stop()
-            wait_events = time.monotonic() + args.grace
-            expected_events = args.timers
-            while len(tap.sla) < expected_events and time.monotonic() < wait_events:
+            seen, moved = -1, time.monotonic()
+            while len(tap.sla) < args.timers and time.monotonic() - moved < args.grace:
+                if len(tap.sla) != seen:
+                    seen, moved = len(tap.sla), time.monotonic()
                 await asyncio.sleep(0.2)
             row = await pool.fetchrow(
                 """SELECT count(*) FILTER (WHERE fired_at IS NOT NULL) AS fired,
@@ -1258,7 +1316,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--rate", type=float, default=200.0, help="lead marks per second in the latency part")
     add("--seconds", type=float, default=30.0, help="measured seconds of the latency part")
     add("--warmup", type=float, default=5.0, help="unmeasured seconds before them")
-    add("--grace", type=float, default=15.0, help="seconds to wait for the last results")
+    add(
+        "--grace",
+        type=float,
+        default=15.0,
+        help="seconds without progress before the missing results count as lost",
+    )
     add("--agents", type=int, default=20, help="agents online per team, at least")
     add("--timers", type=int, default=100_000, help="pending SLA timers")
     add("--sla-window", type=float, default=100.0, help="seconds the timers are due over")
