@@ -919,7 +919,7 @@ class Bench:
             # is not stale), or the breach itself, due evenly over the window from lead-in on.
             async with pool.acquire() as conn, conn.transaction():
                 base: datetime = await conn.fetchval(
-                    "SELECT clock_timestamp() + make_interval(secs => $1)", args.sla_lead_in
+                    "SELECT clock_timestamp() + make_interval(secs => $1::float8)", args.sla_lead_in
                 )
                 await conn.execute(
                     """INSERT INTO leads.timers (lead_id, site_id, kind, at_percent, assignee,
@@ -927,19 +927,19 @@ class Bench:
                        SELECT lead_id, site_id,
                               CASE WHEN g % 3 = 0 THEN 'breach' ELSE 'warning' END,
                               CASE g % 3 WHEN 0 THEN 100 WHEN 1 THEN 50 ELSE 80 END,
-                              assignee,
-                              due + make_interval(secs => $5 * CASE g % 3 WHEN 0 THEN 0
-                                                                 WHEN 1 THEN 0.5 ELSE 0.2 END),
-                              due
+                              assignee, due + make_interval(secs => $5::float8 * share), due
                        FROM (SELECT lead_id, site_id, assignee, g,
-                                    $2::timestamptz + make_interval(secs => $3 * (g - 1) / $4)
+                                    CASE g % 3 WHEN 0 THEN 0.0 WHEN 1 THEN 0.5 ELSE 0.2 END
+                                      ::float8 AS share,
+                                    $2::timestamptz
+                                      + make_interval(secs => $3::float8 * (g - 1) / $4::float8)
                                       AS due
                              FROM (SELECT lead_id, site_id, assignee,
                                           substr(visitor_id, 3)::int AS g
                                    FROM leads.leads WHERE site_id = $1) AS l) AS t""",
                     site,
                     base,
-                    args.sla_window,
+                    float(args.sla_window),
                     float(args.timers),
                     SLA_ALLOWED_S,
                 )
@@ -977,7 +977,8 @@ class Bench:
                           count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS cancelled,
                           count(*) FILTER (WHERE fired_at IS NULL AND cancelled_at IS NULL)
                             AS pending,
-                          count(*) FILTER (WHERE fired_at < due_at) AS early
+                          count(*) FILTER (WHERE fired_at < due_at) AS early,
+                          count(DISTINCT due_at) AS distinct_due
                    FROM leads.timers"""
             )
             timers = await pool.fetch(
@@ -998,6 +999,7 @@ class Bench:
                 "cancelled": row["cancelled"],
                 "pending": row["pending"],
                 "fired_early": row["early"],
+                "distinct_due_times": row["distinct_due"],
                 "events": len(tap.sla),
                 "fired_without_event": without_event,
                 "events_twice": tap.sla_twice,
@@ -1213,6 +1215,8 @@ class Bench:
                 problems.append(
                     f"SLA: {sla['fired']} of {sla['timers']} fired, {sla['cancelled']} cancelled"
                 )
+            if sla["distinct_due_times"] != sla["timers"]:
+                problems.append(f"SLA: only {sla['distinct_due_times']} distinct due times")
             if sla["events"] != sla["timers"] or sla["events_twice"] or sla["fired_without_event"]:
                 problems.append(
                     f"SLA: events for {sla['events']} timers, {sla['events_twice']} twice"
