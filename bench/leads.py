@@ -156,6 +156,14 @@ def pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
     return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
 
 
+def cpu_ms_each(cpu_pct: dict[str, float], seconds: float, count: int) -> dict[str, float]:
+    """CPU milliseconds per item of each process group (steadier than a rate on a shared
+    machine); `machine` is everything that ran, `others` included."""
+    if count <= 0:
+        return {}
+    return {name: round(pct / 100 * seconds * 1000 / count, 3) for name, pct in cpu_pct.items()}
+
+
 def stats_ms(samples_s: list[float]) -> dict[str, float | None]:
     return {
         "p50_ms": percentile_ms(samples_s, 50),
@@ -738,6 +746,7 @@ class Bench:
         meter = self.meter(instance)
         sampler = WaitSampler(self.capture_url)
         await sampler.start()
+        metered = time.monotonic()
         deadline = time.monotonic() + args.drain_timeout
         last_print = time.monotonic()
         while len(tap.assigned_of(site)) < len(persons) and time.monotonic() < deadline:
@@ -746,6 +755,7 @@ class Bench:
                 last_print = time.monotonic()
                 self.say(f"   {len(tap.assigned_of(site)):,}/{len(persons):,} assigned")
         cpu = meter.stop()
+        metered = time.monotonic() - metered
         sessions = await sampler.stop()
         got = tap.assigned_of(site)
         broker_times = sorted(ts for ts, _ in got.values())
@@ -765,12 +775,14 @@ class Bench:
             "first_assigned_after_ready_s": round(arrivals[0] - ready, 2) if arrivals else None,
             "database": counts,
             "cpu_pct_of_core": cpu,
+            "cpu_ms_per_lead": cpu_ms_each(cpu, metered, len(got)),
             "postgres_sessions": sessions,
         }
         self.say(
             f"   {len(got):,}/{len(persons):,} assigned: {result['leads_per_s']} leads/s between "
             f"the first and the last ({span:.2f} s); {result['leads_per_s_from_ready']}/s from "
-            f"readiness; database {counts}; cpu % {cpu}; Postgres sessions {sessions}"
+            f"readiness; database {counts}; cpu % {cpu}; CPU ms per lead "
+            f"{result['cpu_ms_per_lead']}; Postgres sessions {sessions}"
         )
         return result
 
@@ -1059,7 +1071,6 @@ class Bench:
                 f"-- webhooks: {args.webhooks:,} signed deliveries to {len(endpoints)} "
                 f"endpoint(s) of a receiver that verifies each (standardwebhooks, own process)"
             )
-            meter = self.meter(instance, receiver=[receiver.pid])
             async with pool.acquire() as conn:
                 await conn.copy_records_to_table(
                     "webhook_deliveries",
@@ -1068,6 +1079,7 @@ class Bench:
                     records=rows,
                 )
             queued = time.perf_counter()
+            meter = self.meter(instance, receiver=[receiver.pid])
             pending = args.webhooks
             deadline = queued + args.drain_timeout
             while time.perf_counter() < deadline:
@@ -1103,13 +1115,15 @@ class Bench:
                 "retried": row["retried"],
                 "receiver": received,
                 "cpu_pct_of_core": cpu,
+                "cpu_ms_per_delivery": cpu_ms_each(cpu, elapsed, row["delivered"]),
                 "server_log": log_problems(instance.log_path),
             }
             self.say(
                 f"   {row['delivered']:,} delivered in {elapsed:.2f} s = "
                 f"{result['webhooks_per_s']}/s; receiver verified {received['verified']:,} "
                 f"({received['distinct_ids']:,} distinct ids, {received['failed']} failed, "
-                f"{received['duplicates']} again); cpu % {cpu}"
+                f"{received['duplicates']} again); cpu % {cpu}; CPU ms per delivery "
+                f"{result['cpu_ms_per_delivery']}"
             )
             return result
         finally:
