@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import platform
 import queue
+import re
 import subprocess
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 from beckon_devstack.processes import stop_process
@@ -425,6 +427,53 @@ class CpuMeter:
             name: round(100 * (cpu_seconds(pids) - self._start[name]) / elapsed, 1)
             for name, pids in self.groups.items()
         }
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine used so far (all cores, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class MachineMeter(CpuMeter):
+    """CpuMeter plus what the whole machine used (`machine`) and everything outside the groups
+    (`others`): other work on a shared machine shows up there."""
+
+    def start(self) -> None:
+        self._machine = machine_busy_s()
+        super().start()
+
+    def stop(self, extra: dict[str, float] | None = None) -> dict[str, float]:
+        elapsed = time.perf_counter() - self._started_at
+        out = {**super().stop(), **(extra or {})}
+        machine = round(100 * (machine_busy_s() - self._machine) / elapsed, 1)
+        out["others"] = round(max(0.0, machine - sum(out.values())), 1)
+        out["machine"] = machine
+        return out
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` instead."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+_PROBLEM = re.compile(r"\b(ERROR|CRITICAL|Traceback)\b")
+
+
+def log_problems(path: Path) -> dict[str, Any]:
+    """Lines of a server log that say ERROR, CRITICAL or Traceback: how many, the first five."""
+    lines: list[str] = []
+    with contextlib.suppress(OSError):
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if _PROBLEM.search(ln)]
+    return {"count": len(lines), "first": [line[:300] for line in lines[:5]]}
 
 
 @dataclass
