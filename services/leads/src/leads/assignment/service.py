@@ -42,7 +42,7 @@ async def route_and_assign(
     lead: Lead,
     facts: LeadFacts,
     now: datetime,
-    start_sla: StartSla = sla.start_first_contact,
+    start_sla: StartSla | None = None,
 ) -> Lead:
     """Route a new lead to its team (`lead.routed`), start its first-contact SLA
     (`sla.service.start_first_contact`), then under the team's lock give it to the team's
@@ -63,7 +63,9 @@ async def route_and_assign(
     await emit(
         tx, LeadRouted, routed, now=now, team=decision.team, routing_rule_id=decision.rule_id
     )
-    due = await start_sla(tx, lead=routed, now=now)
+    # looked up at the call: sla.service imports this module (breach reassignment)
+    start = start_sla or sla.start_first_contact
+    due = await start(tx, lead=routed, now=now)
     await tx.lock_team(decision.team)
     # it joins the tail of the queue, which is then drained: it never overtakes a waiting lead
     queued = await store.place(routed, status=routed.status, assignee=None, queued_at=now, now=now)
