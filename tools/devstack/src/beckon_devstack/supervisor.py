@@ -217,6 +217,8 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "CHAT_TRIGGERS_TOKEN": settings.triggers_token,
                 "CHAT_SEED_FILE": str(DEMO_CHAT_SEED_FILE),
                 "CHAT_SEED_ORIGINS": json.dumps(store_origins),
+                # the console's leads views call the leads API with the agent's session
+                "CHAT_LEADS_URL": leads_url,
                 "CHAT_LOG_JSON": "true",
             },
             health_url=f"{chat_url}/readyz",
@@ -240,6 +242,8 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "LEADS_PORT": str(settings.leads_port),
                 "LEADS_MIGRATE_ON_START": "true",
                 "LEADS_CHAT_URL": chat_url,
+                # the console (served by chat) may call with the agent's cookie (CORS)
+                "LEADS_CONSOLE_ORIGINS": chat_url,
                 # the dev stack's CRM receivers run on this machine, over plain HTTP
                 "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
                 "LEADS_WEBHOOK_ALLOW_HTTP": "true",

@@ -568,5 +568,8 @@ export default {
   "setpw.submit": "Set password",
   "setpw.mismatch": "The passwords differ.",
   "setpw.done": "Your password is set, {name}. Log in with {email}.",
-  "setpw.to_login": "Go to log in"
+  "setpw.to_login": "Go to log in",
+  // the leads views (leads/): the leads service's inbox, reports and admin
+  "leads.error.off": "The leads service is not connected to this console.",
+  "leads.error.network": "The leads service does not answer."
 };

@@ -568,5 +568,8 @@ export default {
   "setpw.submit": "Aseta salasana",
   "setpw.mismatch": "Salasanat eroavat.",
   "setpw.done": "Salasanasi on asetettu, {name}. Kirjaudu osoitteella {email}.",
-  "setpw.to_login": "Kirjautumiseen"
+  "setpw.to_login": "Kirjautumiseen",
+  // the leads views (leads/): the leads service's inbox, reports and admin
+  "leads.error.off": "Liidipalvelua ei ole kytketty tähän konsoliin.",
+  "leads.error.network": "Liidipalvelu ei vastaa."
 };
