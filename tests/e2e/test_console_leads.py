@@ -168,3 +168,44 @@ async def test_the_finnish_console_shows_finnish_leads(
     await expect(row).to_contain_text("Kvalifioitu")  # the validation level
     await expect(row.get_by_test_id("lead-sla")).to_contain_text("jäljellä")
     await expect(page.get_by_test_id("leads-scope")).to_contain_text("Tiimieni liidit")
+
+
+async def test_lead_reports_in_two_languages_with_a_csv_link(
+    chat_stack: ChatStack, new_context: Any
+) -> None:
+    page = await agent_console(await new_context(), chat_stack)
+    await open_leads(page)
+    visitor_id, _ = await a_marked_lead(page, chat_stack, "ready_to_buy")
+    captured = page.locator(f'[data-testid="lead-row"][data-visitor="{visitor_id}"]')
+    await expect(captured).to_be_visible(timeout=WAIT_MS)
+    await page.get_by_test_id("tab-leadreports").click()
+    table = page.get_by_test_id("lrpt-table")
+    await expect(table).to_be_visible(timeout=WAIT_MS)
+    total = table.locator('[data-total="true"]')
+    await expect(total).to_contain_text("Total")
+    await expect(total.locator('[data-col="leads"]')).not_to_have_text("0")
+
+    await page.get_by_test_id("lrpt-tab-conversion").click()
+    await expect(page.get_by_test_id("lrpt-by")).to_have_value("validation")
+    ready = table.locator('[data-testid="lrpt-row"][data-key="ready_to_buy"]')
+    await expect(ready).to_contain_text("Ready to buy", timeout=WAIT_MS)
+
+    # the CSV link is the same report as a download, with the console's cookie
+    href = await page.get_by_test_id("lrpt-csv").get_attribute("href")
+    assert href is not None
+    assert href.startswith(f"{chat_stack.leads_url}/v1/leads/reports/conversion?")
+    assert "format=csv" in href
+    csv = await page.evaluate(
+        "async (href) => { const r = await fetch(href, {credentials: 'include'});"
+        " return [r.status, r.headers.get('content-type'), await r.text()]; }",
+        href,
+    )
+    assert csv[0] == 200
+    assert csv[1].startswith("text/csv")
+    assert "ready_to_buy" in csv[2]
+
+    await page.get_by_test_id("lrpt-tab-sla").click()
+    await set_locale(page, "fi")
+    await expect(page.get_by_test_id("lrpt-tab-sla")).to_have_text("SLA-tavoitteiden toteutuminen")
+    await expect(table.locator('[data-total="true"]')).to_contain_text("Yhteensä")
+    await expect(page.locator(".lrpt-table th").nth(7)).to_have_text("Toteutuma")

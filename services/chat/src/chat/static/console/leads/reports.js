@@ -117,7 +117,7 @@ function render() {
       attrs: { type: 'button', role: 'tab', 'aria-selected': name === state.tab ? 'true' : 'false' },
       on: { click: function () {
         state.tab = name;
-        if (TABS[name].by.indexOf(state.by) < 0) state.by = TABS[name].by[0];
+        state.by = TABS[name].by[0];  // each report's own default grouping
         render();
         load();
       } },
