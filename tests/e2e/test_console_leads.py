@@ -9,6 +9,8 @@ leads captures, routes and assigns it).
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -209,3 +211,67 @@ async def test_lead_reports_in_two_languages_with_a_csv_link(
     await expect(page.get_by_test_id("lrpt-tab-sla")).to_have_text("SLA-tavoitteiden toteutuminen")
     await expect(table.locator('[data-total="true"]')).to_contain_text("Yhteensä")
     await expect(page.locator(".lrpt-table th").nth(7)).to_have_text("Toteutuma")
+
+
+async def test_an_admin_saves_routing_rules_and_sees_a_bad_one_located(
+    chat_stack: ChatStack, new_context: Any
+) -> None:
+    page = await agent_console(await new_context(), chat_stack)
+    await leads_call(
+        page,
+        "PUT",
+        "/teams",
+        {"teams": [{"team": "sales", "name": "Sales"}, {"team": "support", "name": "Support"}]},
+    )
+    await page.get_by_test_id("tab-leadadmin").click()
+    editor = page.get_by_test_id("ladm-routing")
+    await expect(editor).to_have_value(re.compile(r"default_team"), timeout=WAIT_MS)
+    good = {
+        "default_team": "sales",
+        "rules": [
+            {
+                "id": "finns-to-support",
+                "name": "Finnish speakers",
+                "conditions": [{"language": ["fi"]}],
+                "team": "support",
+            }
+        ],
+    }
+    await editor.fill(json.dumps(good, indent=2))
+    await page.get_by_test_id("ladm-routing-save").click()
+    await expect(page.get_by_test_id("ladm-routing-status")).to_contain_text(
+        "Saved as version", timeout=WAIT_MS
+    )
+    # the tester: the sample lead (language fi) goes to support by the rule
+    await page.get_by_test_id("ladm-test").click()
+    await expect(page.get_by_test_id("ladm-test-team")).to_have_attribute(
+        "data-team", "support", timeout=WAIT_MS
+    )
+
+    bad = json.loads(json.dumps(good))
+    bad["rules"][0]["conditions"] = [{"language": ["fi"]}, {"contry": ["FI"]}]
+    bad["rules"][0]["team"] = "nobody"
+    text = json.dumps(bad, indent=2)
+    await editor.fill(text)
+    await page.get_by_test_id("ladm-routing-save").click()
+    problems = page.get_by_test_id("ladm-problem")
+    await expect(problems.first).to_be_visible(timeout=WAIT_MS)
+    lines = text.splitlines()
+    contry_line = next(i for i, line in enumerate(lines, 1) if '"contry"' in line)
+    team_line = next(i for i, line in enumerate(lines, 1) if '"nobody"' in line)
+    located = {
+        str(await p.get_attribute("data-loc")): int(str(await p.get_attribute("data-line")))
+        for p in await problems.all()
+    }
+    # each problem at its place: the line of the unknown key's value, the team's line
+    assert any(loc.startswith("rules[0].conditions[1]") for loc in located), located
+    assert (
+        contry_line - 1
+        <= located[next(loc for loc in located if loc.startswith("rules[0].conditions[1]"))]
+        <= contry_line
+    ), located
+    assert located.get("rules[0].team") == team_line, located
+    gutter = page.locator(f'.ladm-gutter span[data-error="true"]:text-is("{team_line}")')
+    await expect(gutter).to_have_count(1)
+    # nothing saved: the rules in force are still the good ones
+    assert (await leads_call(page, "GET", "/routing"))["document"]["rules"][0]["team"] == "support"
