@@ -305,6 +305,7 @@ class ChatStack:
     triggers_url: str
     database_url: str
     bootstrap: str
+    leads_url: str = ""  # the leads service next to chat (same database, schema `leads`)
     site_id: str = CHAT_SITE_ID
     site_key: str = CHAT_SITE_KEY
     agent_email: str = AGENT_EMAIL
@@ -353,10 +354,11 @@ def chat_stack(
     import asyncpg
 
     log_dir = tmp_path_factory.mktemp("e2e-chat-logs")
-    tracker_port, store_port, chat_port, triggers_port = (free_port() for _ in range(4))
+    tracker_port, store_port, chat_port, triggers_port, leads_port = (free_port() for _ in range(5))
     tracker_url = f"http://{HOST}:{tracker_port}"
     store_url = f"http://{HOST}:{store_port}"
     chat_url = f"http://{HOST}:{chat_port}"
+    leads_url = f"http://{HOST}:{leads_port}"
     rules_file = log_dir / "rules.yaml"
     rules_file.write_text(E2E_RULES)
     seed_file = log_dir / "seed.yaml"
@@ -397,9 +399,35 @@ def chat_stack(
                     "CHAT_TRIGGERS_TOKEN": TRIGGERS_TOKEN,
                     "CHAT_SEED_FILE": str(seed_file),
                     "CHAT_SEED_ORIGINS": json.dumps([store_url]),
+                    "CHAT_LEADS_URL": leads_url,
                     "CHAT_LOG_JSON": "false",
                 },
                 f"{chat_url}/readyz",
+                log_dir,
+            )
+        )
+        # leads next to chat: the console's session works there (chat's secret, confirmed by
+        # chat's /v1/console/me), the console's origin may call it (CORS), it captures the
+        # scenario's leads from chat.events and follows agents.presence
+        services.append(
+            _start(
+                "leads",
+                [sys.executable, "-m", "leads"],
+                {
+                    **base_env,
+                    "LEADS_DATABASE_URL": chat_db,  # its own schema, `leads`, migrated
+                    "LEADS_MIGRATE_ON_START": "true",
+                    "LEADS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "LEADS_CONSUMER_GROUP": f"leads-e2e-scenario-{os.getpid()}",
+                    "LEADS_HOST": HOST,
+                    "LEADS_PORT": str(leads_port),
+                    "LEADS_CHAT_URL": chat_url,
+                    "LEADS_AGENT_SESSION_SECRET": CHAT_SECRET,
+                    "LEADS_CONSOLE_ORIGINS": chat_url,
+                    "LEADS_CAPTURE_VISITOR_STATES_WAIT_S": "5",
+                    "LEADS_LOG_JSON": "false",
+                },
+                f"{leads_url}/readyz",
                 log_dir,
             )
         )
@@ -480,6 +508,7 @@ def chat_stack(
             f"http://{HOST}:{triggers_port}",
             chat_db,
             kafka_bootstrap,
+            leads_url=leads_url,
         )
     finally:
         for service in reversed(services):

@@ -104,6 +104,13 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         description="Bearer token of the triggers worker's API (its TRIGGERS_API_TOKEN); "
         "unset, dev sends the dev token and elsewhere backtests answer 503",
     )
+    leads_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s?#;,'\"]+/?)?$",
+        description="The leads service's base URL (e.g. http://127.0.0.1:8004) that the console's "
+        "leads views call with the agent's session; empty: no leads views. The leads service "
+        "must list this console's origin in LEADS_CONSOLE_ORIGINS",
+    )
     live_idle_after_s: float = Field(
         default=600.0, gt=0, description="A visitor not seen for this long leaves the live list"
     )

@@ -44,6 +44,7 @@ from chat.agents.domain import LoginThrottle
 from chat.agents.sessions import Sessions
 from chat.api import console, widget
 from chat.api.common import MAX_BODY_BYTES, error_response, problem
+from chat.api.console import console_csp
 from chat.config import Settings
 from chat.conversations import service as conversations
 from chat.errors import ChatError
@@ -294,6 +295,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own spans would stay open for a socket's whole life (~13 KiB per socket)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.state.console_csp = console_csp(settings.leads_url)
     # A span per HTTP request (the caller's trace if it sent traceparent): what the request
     # writes to the outbox carries it to chat.events. Sockets get none (they live for hours).
     app.add_middleware(TraceRequests, service="chat")

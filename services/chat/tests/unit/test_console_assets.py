@@ -76,3 +76,25 @@ async def test_nothing_else_is_served(path: str) -> None:
     async with client() as http:
         answer = await http.get(path)
     assert answer.status_code == 404, (path, answer.status_code)
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/main.js"])
+async def test_the_csp_lets_the_console_call_the_leads_api_when_it_is_set(path: str) -> None:
+    """The leads views call the leads API's origin (CHAT_LEADS_URL); without it, only self."""
+    plain = httpx.ASGITransport(app=create_app(Settings()))
+    async with httpx.AsyncClient(transport=plain, base_url="http://chat") as http:
+        csp = (await http.get(path)).headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss:;" in csp
+    leads = create_app(Settings(leads_url="http://127.0.0.1:8004/"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=leads), base_url="http://chat"
+    ) as http:
+        csp = (await http.get(path)).headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: http://127.0.0.1:8004;" in csp
+    assert "script-src 'self';" in csp  # scripts stay the console's own
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "http://x/; script-src *", "x"])
+def test_a_leads_url_that_is_not_an_origin_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="leads_url"):
+        Settings(leads_url=url)

@@ -134,3 +134,30 @@ def test_a_missing_key_or_a_duplicate_is_found(tmp_path: Path) -> None:
     assert {"chats.nowhere", "nav.nowhere", "shortcuts.nowhere", "top.nowhere"} <= set(used)
     with pytest.raises(AssertionError, match="given twice"):
         json.loads('{"a": "1", "a": "2"}', object_pairs_hook=_no_duplicates)
+
+
+def test_the_leads_views_label_every_value_the_leads_api_sends() -> None:
+    """The leads views (static/console/leads/) label statuses, SLA states, lost reasons,
+    contact channels and validation levels through tables of literal keys, which the scan
+    above checks in every locale; here: the tables have an entry for every value of the leads
+    service's lifecycle (a new lost reason there needs its label here)."""
+    from leads.domain.lifecycle import LOST_REASONS, STATUSES
+    from leads.inbox.api import Channel, Validation
+    from leads.inbox.store import SLA_STATES
+
+    code = console_code()["leads/inbox.js"]
+    wanted = {
+        "leads.status": STATUSES,
+        "leads.reason": LOST_REASONS,
+        "leads.sla": SLA_STATES,
+        "leads.channel": Channel.__args__,
+    }
+    named = set(KEYLIKE.findall(code))
+    missing = sorted(
+        f"{ns}.{v}" for ns, values in wanted.items() for v in values if f"{ns}.{v}" not in named
+    )
+    missing += sorted(f"lead.{v}" for v in Validation.__args__ if f"lead.{v}" not in named)
+    assert not missing, f"leads/inbox.js has no label for: {missing}"
+    for locale in LOCALES:
+        table = load_locale(locale)
+        assert not sorted(key for key in named if key.startswith("leads.") and key not in table)

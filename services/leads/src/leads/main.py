@@ -24,6 +24,7 @@ from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from leads import seed
@@ -50,6 +51,7 @@ from leads.webhooks import api as webhooks_api
 from leads.webhooks.sender import webhook_sender
 
 log = logging.getLogger("leads")
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DATABASE_ANSWER_S = 2.0  # how long readiness waits for Postgres to answer
 
 
@@ -237,6 +239,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
     # header (anyone's); a wrong path is a 404 instead
     app.router.redirect_slashes = False
+    # The agent console (served by chat, another origin) calls this API with the agent's
+    # session cookie: CORS with credentials for the configured console origins only. Added
+    # last, so it is outermost: refusals and 422s carry its headers too.
+    if settings.console_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.console_origins),
+            allow_credentials=True,
+            allow_methods=list(CORS_METHODS),
+            allow_headers=["Accept", "Content-Type"],
+            expose_headers=["Content-Disposition"],
+            max_age=600,
+        )
 
     # --- sla ---
     app.include_router(sla_api.router)

@@ -218,6 +218,8 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "CHAT_TRIGGERS_TOKEN": settings.triggers_token,
                 "CHAT_SEED_FILE": str(DEMO_CHAT_SEED_FILE),
                 "CHAT_SEED_ORIGINS": json.dumps(store_origins),
+                # the console's leads views call the leads API with the agent's session
+                "CHAT_LEADS_URL": leads_url,
                 "CHAT_LOG_JSON": "true",
             },
             health_url=f"{chat_url}/readyz",
@@ -242,6 +244,8 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "LEADS_MIGRATE_ON_START": "true",
                 "LEADS_SEED_FILE": str(DEMO_LEADS_SEED_FILE),
                 "LEADS_CHAT_URL": chat_url,
+                # the console (served by chat) may call with the agent's cookie (CORS)
+                "LEADS_CONSOLE_ORIGINS": chat_url,
                 # the dev stack's CRM receivers run on this machine, over plain HTTP
                 "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
                 "LEADS_WEBHOOK_ALLOW_HTTP": "true",

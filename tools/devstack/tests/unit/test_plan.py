@@ -227,6 +227,23 @@ def test_chat_and_the_triggers_worker_share_a_token_of_this_run(
     assert DevStackSettings().triggers_token != DevStackSettings().triggers_token
 
 
+def test_the_console_reaches_the_leads_api_and_leads_accepts_the_console(
+    settings: DevStackSettings,
+) -> None:
+    """The console's leads views: chat tells the console where leads is, leads answers CORS
+    for the console's origin (chat's own), and each parses what the other is given."""
+    from chat.config import Settings as ChatSettings
+    from leads.config import Settings as LeadsSettings
+
+    specs = {spec.name: spec for spec in service_specs(settings)}
+    chat_url = f"http://{settings.host}:{settings.chat_port}"
+    leads_url = f"http://{settings.host}:{settings.leads_port}"
+    assert specs["chat"].env["CHAT_LEADS_URL"] == leads_url
+    assert specs["leads"].env["LEADS_CONSOLE_ORIGINS"] == chat_url
+    assert ChatSettings(leads_url=leads_url).leads_url == leads_url
+    assert LeadsSettings(console_origins=chat_url).console_origins == (chat_url,)
+
+
 def test_settings_come_from_the_environment_with_flags_on_top(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -47,9 +47,18 @@ pages = APIRouter(tags=["console"])
 HEARTBEAT_EVERY_S = 10.0
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
-    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
+    "connect-src 'self' ws: wss:{leads}; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
 )
+
+
+def console_csp(leads_url: str) -> str:
+    """The console's CSP: its own origin, its sockets and (when set) the leads API's origin,
+    which the leads views call with the agent's session."""
+    origin = leads_url.rstrip("/")
+    return CONSOLE_CSP.format(leads=f" {origin}" if origin else "")
+
+
 STATIC = resources.files("chat") / "static" / "console"
 # the console's own files: ES modules and stylesheets, at most one folder deep (core/, chats/,
 # i18n/); no dots but the extension's, so never a path outside the folder
@@ -144,8 +153,10 @@ async def logout(request: Request, rt: Rt) -> Response:
 
 @router.get("/me")
 async def me(rt: Rt, agent: CurrentAgent) -> dict[str, Any]:
-    """The agent, their site and its teams (what the console starts with)."""
-    return await agents.me(uow=rt.uow, agent=agent)
+    """The agent, their site and its teams (what the console starts with), and the leads
+    API's base URL (`leads_url`, null: no leads views)."""
+    answer = await agents.me(uow=rt.uow, agent=agent)
+    return {**answer, "leads_url": rt.settings.leads_url.rstrip("/") or None}
 
 
 @router.post("/status")
@@ -252,10 +263,11 @@ async def close(rt: Rt, agent: CurrentAgent, conversation_id: UUID) -> dict[str,
 # --- the console's pages --------------------------------------------------------------------
 
 
-def _page(name: str, media_type: str) -> Response:
+def _page(request: Request, name: str, media_type: str) -> Response:
     path = STATIC / name
     headers = {
-        "Content-Security-Policy": CONSOLE_CSP,
+        # set by main.create_app from the settings (the pages answer before the lifespan ran)
+        "Content-Security-Policy": request.app.state.console_csp,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "Cache-Control": "no-cache",
@@ -265,16 +277,16 @@ def _page(name: str, media_type: str) -> Response:
 
 @pages.get("/console", include_in_schema=False)
 @pages.get("/console/", include_in_schema=False)
-async def console_page() -> Response:
-    return _page("index.html", "text/html; charset=utf-8")
+async def console_page(request: Request) -> Response:
+    return _page(request, "index.html", "text/html; charset=utf-8")
 
 
 @pages.get("/console/{asset:path}", include_in_schema=False)
-async def console_asset(asset: str) -> Response:
+async def console_asset(request: Request, asset: str) -> Response:
     match = ASSET_NAME.fullmatch(asset)
     if match is None or not (STATIC / asset).is_file():
         raise NotFound("not_found", "no such file")
-    return _page(asset, MEDIA_TYPES[match.group(1)])
+    return _page(request, asset, MEDIA_TYPES[match.group(1)])
 
 
 # --- WebSocket ------------------------------------------------------------------------------

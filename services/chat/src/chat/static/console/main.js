@@ -6,6 +6,7 @@
  *               i18n/<locale>.js), formatting, who is logged in (me), the views (tabs)
  *   session.js  login, start, logout; socket.js the agent's WebSocket; topbar.js the top bar
  *   chats/      the chats view: lists, the open conversation, the composer, shortcuts
+ *   leads/      the leads views (the leads service's API at me.leadsUrl): inbox.js, reports.js, admin.js
  *   live.js, card.js, toolkit.js, reports.js, admin.js: one module per feature; each imports
  *               what it uses, registers its view (views.register) and listens to events
  *               (on('frame:<t>') for its socket frames, 'ready', 'reset', 'locale', ...).
@@ -19,5 +20,8 @@ import './card.js';
 import './toolkit.js';
 import './reports.js';
 import './admin.js';
+import './leads/inbox.js';
+import './leads/reports.js';
+import './leads/admin.js';
 
 boot();

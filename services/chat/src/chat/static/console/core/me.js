@@ -5,12 +5,14 @@ export const me = {
   site: null,
   teams: [],              // [{team, name}]
   teamNames: new Map(),   // team -> display name
+  leadsUrl: null,         // the leads API's base URL (CHAT_LEADS_URL); null: no leads views
 };
 
 export function setMe(answer) {
   me.agent = answer.agent;
   me.site = answer.site || {};
   me.teams = answer.teams || [];
+  me.leadsUrl = answer.leads_url || null;
   me.teamNames = new Map();
   me.teams.forEach(function (x) { me.teamNames.set(x.team, x.name || x.team); });
 }
@@ -19,6 +21,7 @@ export function forgetMe() {
   me.agent = null;
   me.site = null;
   me.teams = [];
+  me.leadsUrl = null;
   me.teamNames = new Map();
 }
 
