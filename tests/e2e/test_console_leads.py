@@ -24,6 +24,30 @@ ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
 WAIT_MS = 30_000
+# chats this module opened: closed after each test, so the other console tests (sharing the
+# stack and Anna) never find Anna holding them
+_OPENED: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_the_chats_it_opened(chat_stack: ChatStack) -> Any:
+    yield
+    if not _OPENED:
+        return
+    same_origin = {"Origin": chat_stack.chat_url}
+    async with httpx.AsyncClient(base_url=chat_stack.chat_url, timeout=15) as client:
+        login = await client.post(
+            "/v1/console/login",
+            json={"email": chat_stack.agent_email, "password": chat_stack.agent_password},
+            headers=same_origin,
+        )
+        assert login.status_code == 200, login.text
+        while _OPENED:
+            conversation_id = _OPENED.pop()
+            closed = await client.post(
+                f"/v1/console/conversations/{conversation_id}/close", headers=same_origin
+            )
+            assert closed.status_code == 200, closed.text
 
 
 async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[str, str]:
@@ -44,6 +68,7 @@ async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[
         )
         assert started.status_code in (200, 201), started.text
     conversation_id = str(started.json()["conversation"]["id"])
+    _OPENED.append(conversation_id)
     await console_api(
         page,
         "POST",
