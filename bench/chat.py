@@ -41,7 +41,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import re
 import resource
 import shutil
 import signal
@@ -54,7 +53,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -72,14 +70,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 from bench._common import (
-    CpuMeter,
+    MachineMeter,
     Service,
+    log_problems,
     machine_facts,
+    parent_pid,
     percentile_ms,
     python_env,
     start_service,
     tail,
     wait_http_ok,
+    with_database,
 )
 
 SITE_ID = "bench"
@@ -97,7 +98,6 @@ TARGETS = {
     "sockets_per_process": (">=", 10_000),
     "p99_msg_ms": ("<", 50),
 }
-_PROBLEM = re.compile(r"\b(ERROR|CRITICAL|Traceback)\b")
 # What a browser sends besides the WebSocket headers (the server keeps the handshake's headers
 # for the socket's life, so they count toward its memory).
 BROWSER_UA = (
@@ -128,37 +128,6 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def parent_pid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def machine_busy_s() -> float:
-    """CPU seconds every process on the machine used so far (all cores, from /proc/stat)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class Meter(CpuMeter):
-    """CpuMeter plus what the whole machine used (`machine`) and everything else (`others`):
-    other work on a shared machine shows up here."""
-
-    def start(self) -> None:
-        self._machine = machine_busy_s()
-        super().start()
-
-    def stop(self, extra: dict[str, float] | None = None) -> dict[str, float]:
-        elapsed = time.perf_counter() - self._started_at
-        out = {**super().stop(), **(extra or {})}
-        machine = round(100 * (machine_busy_s() - self._machine) / elapsed, 1)
-        out["others"] = round(max(0.0, machine - sum(out.values())), 1)
-        out["machine"] = machine
-        return out
-
-
 def readyz_sockets(port: int) -> int | None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -183,17 +152,6 @@ def slope(points: list[tuple[float, float]]) -> float | None:
     if var == 0:
         return None
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / var
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def log_problems(path: Path) -> dict[str, Any]:
-    lines: list[str] = []
-    with contextlib.suppress(OSError):
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if _PROBLEM.search(ln)]
-    return {"count": len(lines), "first": [line[:300] for line in lines[:5]]}
 
 
 def agent_email(n: int) -> str:
@@ -828,7 +786,7 @@ class Bench:
         time.sleep(1.0)
         base_sockets = readyz_sockets(a.port) or 0  # the probe's
         rss_before = rss_kib(a.process.pid)
-        meter = Meter(
+        meter = MachineMeter(
             {
                 "server": [a.process.pid],
                 "clients": holders.pids,
@@ -876,7 +834,7 @@ class Bench:
         time.sleep(args.settle)
         held = (readyz_sockets(a.port) or 0) - base_sockets
         rss_after = rss_kib(a.process.pid)
-        idle = Meter(
+        idle = MachineMeter(
             {
                 "server": [a.process.pid],
                 "clients": holders.pids,
@@ -1175,7 +1133,7 @@ class Bench:
         interval = 1.0 / args.rate
         # CPU counts over warm-up and window alike (same rate): reading /proc inside the
         # window would stall this loop for tens of milliseconds.
-        meter = Meter({name: p for name, p in pids.items() if p})
+        meter = MachineMeter({name: p for name, p in pids.items() if p})
         meter.start()
         cpu_started = time.process_time()
         started = time.perf_counter() + 0.01

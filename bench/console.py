@@ -43,7 +43,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -58,7 +57,15 @@ from beckon_devstack.postgres import resolve_database_url
 from beckon_messaging import ensure_topics
 from playwright.async_api import async_playwright
 
-from bench._common import Service, machine_facts, python_env, start_service, tail, wait_http_ok
+from bench._common import (
+    Service,
+    machine_facts,
+    python_env,
+    start_service,
+    tail,
+    wait_http_ok,
+    with_database,
+)
 
 SITE_ID = "bench-live"
 AGENT_EMAIL = "anna@bench-live.test"
@@ -88,11 +95,6 @@ def percentile(samples: list[float], q: float) -> float | None:
     ordered = sorted(samples)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return round(ordered[index], 2)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def seed_yaml() -> str:
