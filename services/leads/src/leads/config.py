@@ -158,6 +158,14 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         le=100,
         description="Unexpected failures of one record before it is dead-lettered",
     )
+    capture_batches: bool = Field(
+        default=True,
+        description="Handle each partition's fetched records in one transaction per site, "
+        "draining each team's queue once per batch (off: one transaction per record)",
+    )
+    capture_max_records: int = Field(
+        default=500, ge=1, le=10_000, description="Records fetched at most per poll"
+    )
     # --- end capture ---
 
     # --- api ---

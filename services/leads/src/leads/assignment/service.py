@@ -47,6 +47,25 @@ async def route_and_assign(
     """Route a new lead to its team (`lead.routed`), start its first-contact SLA
     (`sla.service.start_first_contact`), then under the team's lock give it to the team's
     freest agent (`lead.assigned`) or put it in the team's queue. Returns the lead after."""
+    queued, due = await route_and_queue(tx, lead=lead, facts=facts, now=now, start_sla=start_sla)
+    assert queued.team is not None
+    handed = await drain(tx, team=queued.team, now=now, arrived={lead.lead_id: due})
+    return next((after for after in handed if after.lead_id == lead.lead_id), queued)
+
+
+async def route_and_queue(
+    tx: UnitOfWork,
+    *,
+    lead: Lead,
+    facts: LeadFacts,
+    now: datetime,
+    start_sla: StartSla | None = None,
+) -> tuple[Lead, datetime | None]:
+    """The first half of `route_and_assign`: route the lead (`lead.routed`), start its SLA
+    and put it at the tail of its team's queue, without the team's lock. The caller drains
+    the team (`drain(..., arrived={lead_id: due})`) before its unit commits: capture does
+    that once per batch of records, so one lock and one count of the agents' loads serve
+    them all. Returns the queued lead and its first-contact deadline."""
     store = tx.store(AssignmentStore)
     stored = await tx.store(RoutingStore).latest(lead.site_id)
     if stored is None:
@@ -54,10 +73,14 @@ async def route_and_assign(
         decision = Decision(defaults.default_team, None, "no routing rules; the site's default")
     else:
         decision = route(stored.rules, facts)
+    # it joins the tail of the queue in the same write: the drain never lets it overtake a
+    # lead that waits already (a queued lead is invisible to other units until this commits,
+    # and locked to them after)
     routed = await store.set_team(
         lead,
         team=decision.team,
         routing_version=stored.version if stored else None,
+        queued_at=now,
         now=now,
     )
     await emit(
@@ -66,11 +89,7 @@ async def route_and_assign(
     # looked up at the call: sla.service imports this module (breach reassignment)
     start = start_sla or sla.start_first_contact
     due = await start(tx, lead=routed, now=now)
-    await tx.lock_team(decision.team)
-    # it joins the tail of the queue, which is then drained: it never overtakes a waiting lead
-    queued = await store.place(routed, status=routed.status, assignee=None, queued_at=now, now=now)
-    handed = await _drain(tx, routed.site_id, decision.team, now=now, arrived={lead.lead_id: due})
-    return next((after for after in handed if after.lead_id == lead.lead_id), queued)
+    return routed, due
 
 
 async def reassign(
@@ -141,9 +160,17 @@ async def claim(tx: UnitOfWork, *, lead: Lead, agent_id: str, now: datetime) -> 
     return await _assign_one(tx, current, agent_id, how="claim", by=agent_id, now=now)
 
 
-async def drain(tx: UnitOfWork, *, team: str, now: datetime) -> list[Lead]:
-    """Give the team's queued leads, in arrival order, to its free agents (`how=dequeue`)."""
-    return await _drain(tx, tx.site_id, team, now=now)
+async def drain(
+    tx: UnitOfWork,
+    *,
+    team: str,
+    now: datetime,
+    arrived: dict[UUID, datetime | None] | None = None,
+) -> list[Lead]:
+    """Give the team's queued leads, in arrival order, to its free agents (`how=dequeue`;
+    `how=auto` for the leads of `arrived`, which this unit just queued, with their SLA
+    deadlines). Takes the team's lock."""
+    return await _drain(tx, tx.site_id, team, now=now, arrived=arrived)
 
 
 async def update_agent(

@@ -58,16 +58,25 @@ class AssignmentStore:
         return SiteDefaults(row["default_team"] or FALLBACK_TEAM, row["default_lead_cap"])
 
     async def set_team(
-        self, lead: Lead, *, team: str, routing_version: int | None, now: datetime
+        self,
+        lead: Lead,
+        *,
+        team: str,
+        routing_version: int | None,
+        now: datetime,
+        queued_at: datetime | None = None,
     ) -> Lead:
+        """Route the lead to `team` (and, with `queued_at`, put it in the team's queue)."""
         row = await self.conn.fetchrow(
-            f"""UPDATE leads.leads SET team = $3, routing_version = $4, updated_at = $5
+            f"""UPDATE leads.leads SET team = $3, routing_version = $4, updated_at = $5,
+                       queued_at = coalesce($6, queued_at)
                 WHERE site_id = $1 AND lead_id = $2 RETURNING {LEAD_COLUMNS}""",  # noqa: S608
             lead.site_id,
             lead.lead_id,
             team,
             routing_version,
             now,
+            queued_at,
         )
         return _found(row, lead)
 

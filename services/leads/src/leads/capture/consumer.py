@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -58,6 +59,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from leads.assignment import service as assignment
 from leads.capture import service
 from leads.capture.model import NotTheContract, capture_of, decode
 from leads.capture.store import CaptureStore
@@ -85,6 +87,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 Clock = Callable[[], datetime]
+Arrivals = dict[str, dict[UUID, datetime | None]]  # team → its just-queued leads' deadlines
 Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
 
 
@@ -190,27 +193,90 @@ class CaptureHandler:
         )
 
     async def _apply(self, event: Any) -> Outcome:
-        now = self.clock()
-        if isinstance(event, ConversationStarted | ConversationTagged):
-            async with self.uow(event.site_id) as tx:  # an upsert: idempotent by itself
-                if isinstance(event, ConversationStarted):
-                    await service.conversation_started(tx, event=event)
-                else:
-                    await service.conversation_tagged(tx, event=event)
-            return "done"
         async with self.uow(event.site_id) as tx:
-            if not await tx.first_delivery(service.CONSUMER, event.event_id):
-                return "duplicate"
-            if isinstance(event, ConversationLeadMarked | EmailCaptured | OfflineMessageLeft):
-                visitor = self.states.get(event.site_id, event.visitor_id) if self.states else None
-                await service.capture(tx, capture=capture_of(event), visitor=visitor, now=now)
-            elif isinstance(event, ConversationClosed):
-                await service.conversation_closed(tx, event=event)
-            elif isinstance(event, Identified):
-                await service.identify(tx, event=event, now=now)
-            elif isinstance(event, OrderCompleted):
-                await service.order_completed(tx, event=event, now=now)
+            return await self._apply_in(tx, event, now=self.clock())
+
+    async def _apply_in(
+        self, tx: Any, event: Any, *, now: datetime, arrivals: Arrivals | None = None
+    ) -> Outcome:
+        """`event`'s use case in the unit `tx`. With `arrivals`, a new lead is only routed and
+        queued, and noted there for the drain the batch ends with (`handle_batch`)."""
+        if isinstance(event, ConversationStarted):  # upserts: idempotent by themselves
+            await service.conversation_started(tx, event=event)
+            return "done"
+        if isinstance(event, ConversationTagged):
+            await service.conversation_tagged(tx, event=event)
+            return "done"
+        if not await tx.first_delivery(service.CONSUMER, event.event_id):
+            return "duplicate"
+        if isinstance(event, ConversationLeadMarked | EmailCaptured | OfflineMessageLeft):
+            visitor = self.states.get(event.site_id, event.visitor_id) if self.states else None
+            captured = await service.capture(
+                tx,
+                capture=capture_of(event),
+                visitor=visitor,
+                now=now,
+                assign=arrivals is None,
+            )
+            if arrivals is not None and captured is not None and captured.created:
+                assert captured.lead.team is not None
+                arrivals.setdefault(captured.lead.team, {})[captured.lead.lead_id] = (
+                    captured.queued_due
+                )
+        elif isinstance(event, ConversationClosed):
+            await service.conversation_closed(tx, event=event)
+        elif isinstance(event, Identified):
+            await service.identify(tx, event=event, now=now)
+        elif isinstance(event, OrderCompleted):
+            await service.order_completed(tx, event=event, now=now)
         return "done"
+
+    async def handle_batch(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """One partition's batch of records in one unit of work per site: each record's use
+        case in order, new leads queued as they come, then each team that got new leads
+        drained once (its lock taken once, its agents' loads counted once) and one commit.
+        Returns the records left for `handle` one at a time, in their order: the ones that
+        do not decode (their dead letters), and all of a site whose unit failed (a lost race,
+        a deadlock, an outage: nothing of that unit happened)."""
+        left: list[ConsumerRecord[bytes, bytes]] = []
+        by_site: dict[str, list[tuple[ConsumerRecord[bytes, bytes], Any]]] = {}
+        for record in records:
+            try:
+                event = decode(record.topic, record.value)
+            except (orjson.JSONDecodeError, ValidationError, NotTheContract):
+                left.append(record)
+                continue
+            if event is None:  # a type capture does not use
+                self.outcomes["skipped"] += 1
+            else:
+                by_site.setdefault(event.site_id, []).append((record, event))
+        for site_id, pairs in by_site.items():
+            outcomes: Counter[str] = Counter()
+            try:
+                async with self.uow(site_id) as tx:
+                    arrivals: Arrivals = {}
+                    for _, event in pairs:  # each at its own time: the queue's order
+                        outcome = await self._apply_in(
+                            tx, event, now=self.clock(), arrivals=arrivals
+                        )
+                        outcomes[outcome] += 1
+                    await tx.lock_team(*arrivals)  # together, in sorted order
+                    now = self.clock()
+                    for team in sorted(arrivals):
+                        await assignment.drain(tx, team=team, now=now, arrived=arrivals[team])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.info(
+                    "a batch of records failed; handling them one at a time",
+                    extra={"site_id": site_id, "records": len(pairs), "error": repr(error)},
+                )
+                left.extend(record for record, _ in pairs)
+                continue
+            self.outcomes.update(outcomes)
+        return sorted(left, key=lambda record: record.offset)
 
     async def _dead(self, letter: DeadLettered) -> Outcome:
         payload = letter.payload
@@ -275,6 +341,16 @@ async def handle_until_done(
         await sleep(backoff.pause(attempt))
 
 
+def _links(records: list[ConsumerRecord[bytes, bytes]]) -> list[trace.Link]:
+    """The traces the records carry, as links of the span that handles them together."""
+    links = []
+    for record in records:
+        context = trace.get_current_span(extract_context(record.headers)).get_span_context()
+        if context.is_valid:
+            links.append(trace.Link(context))
+    return links
+
+
 class CaptureConsumer:
     """The group consumer of `chat.events` and `tracking.events` for capture."""
 
@@ -289,9 +365,13 @@ class CaptureConsumer:
         before: Callable[[], Awaitable[object]] | None = None,
         session_timeout_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
+        batching: bool = True,
+        max_records: int = 500,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
+        self.batching = batching  # a partition's records in one unit per site (handle_batch)
+        self.max_records = max_records
         self.before = before
         self._options: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -343,7 +423,7 @@ class CaptureConsumer:
         attempt = 0
         while True:
             try:
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 attempt = 0
             except asyncio.CancelledError:
                 raise
@@ -359,6 +439,14 @@ class CaptureConsumer:
             await self._commit(offsets, sum(len(records) for records in batches.values()))
 
     async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        if self.batching and len(records) > 1:
+            with tracer.start_as_current_span(
+                f"{records[0].topic} process",
+                kind=SpanKind.CONSUMER,
+                attributes={"messaging.batch.message_count": len(records)},
+                links=_links(records),
+            ):
+                records = await self.handler.handle_batch(records)
         for record in records:
             with tracer.start_as_current_span(
                 f"{record.topic} process",
@@ -407,6 +495,8 @@ class Capturing:
             ),
             before=self._caught_up,
             security=settings.kafka_security,
+            batching=settings.capture_batches,
+            max_records=settings.capture_max_records,
         )
 
     async def _caught_up(self) -> None:

@@ -76,6 +76,8 @@ class Captured:
     created: bool
     touch_id: UUID | None
     merges: list[MergeDone] = field(default_factory=list)
+    # a new lead captured with `assign=False`: queued in its team, its first-contact deadline
+    queued_due: datetime | None = None
 
 
 def _higher(one: str, other: str) -> Any:
@@ -188,11 +190,18 @@ async def _emit_merges(
 
 
 async def capture(
-    tx: UnitOfWork, *, capture: Capture, visitor: VisitorView | None, now: datetime
+    tx: UnitOfWork,
+    *,
+    capture: Capture,
+    visitor: VisitorView | None,
+    now: datetime,
+    assign: bool = True,
 ) -> Captured | None:
     """File one capture of a person: a new lead (`lead.created`, then routing and
     assignment), or a touch on their open lead (`lead.merged`), merging their other open
-    leads in. None when the site takes no contact-only leads."""
+    leads in. None when the site takes no contact-only leads. `assign=False`: a new lead
+    is routed and queued only (`Captured.queued_due`); the caller drains its team before
+    the unit commits (`assignment.drain`), as capture's batches do."""
     store = tx.store(CaptureStore)
     site_id = tx.site_id
     if capture.contact_only and not await store.captures_contact_only(site_id):
@@ -281,6 +290,9 @@ async def capture(
             attribution=_attribution(visitor, conversation),
         )
         facts = facts_of(capture, visitor, conversation, company=lead.company)
+        if not assign:
+            lead, due = await assignment.route_and_queue(tx, lead=lead, facts=facts, now=now)
+            return Captured(lead=lead, created=True, touch_id=touch_id, queued_due=due)
         lead = await assignment.route_and_assign(tx, lead=lead, facts=facts, now=now)
     elif all_merges:
         await _emit_merges(tx, lead, all_merges, touch=touch if touch_id else None, now=now)
