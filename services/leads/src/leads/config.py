@@ -163,8 +163,11 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         description="Handle each partition's fetched records in one transaction per site, "
         "draining each team's queue once per batch (off: one transaction per record)",
     )
-    capture_max_records: int = Field(
-        default=500, ge=1, le=10_000, description="Records fetched at most per poll"
+    capture_batch_records: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Records of one partition handled in one transaction at most",
     )
     # --- end capture ---
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from beckon_contracts.ids import uuid7
-from beckon_contracts.leads import _LeadEvent, lead_key
+from beckon_contracts.leads import LeadCreated, _LeadEvent, lead_key
 from beckon_contracts.topics import LEADS_EVENTS
 from beckon_messaging.outbox import OutboxRecord
 
@@ -46,12 +46,16 @@ def record_of(event: _LeadEvent) -> OutboxRecord:
 
 async def emit(tx: UnitOfWork, model: type[E], lead: Lead, *, now: datetime, **payload: Any) -> E:
     """Number, validate and publish (once `tx` commits) one event about `lead`."""
-    seq = await tx.store(LeadStore).next_seq(lead.site_id, lead.lead_id)
+    leads = tx.store(LeadStore)
+    if model is LeadCreated:  # the lead's row was inserted in this unit
+        seq = leads.first_seq(lead.lead_id)
+    else:
+        seq = await leads.next_seq(lead.site_id, lead.lead_id)
     event = lead_event(model, lead, seq=seq, now=now, **payload)
     record = record_of(event)
     tx.publish(record)
     # the site's CRM webhooks get exactly these bytes, queued in this same transaction
-    await tx.store(WebhookStore).enqueue(
+    tx.store(WebhookStore).queue(
         site_id=lead.site_id, event_type=event.type, event_id=event.event_id, body=record.value
     )
     return event

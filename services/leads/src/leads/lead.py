@@ -104,10 +104,16 @@ class Lead:
 
 
 class LeadStore:
-    """The lead row, scoped to one site in every query."""
+    """The lead row, scoped to one site in every query.
+
+    It numbers each lead's events (`next_seq`): the first number a unit takes for a lead is
+    counted on its row (the UPDATE locks it until the unit ends), the next ones here, and
+    the last is written once, when the unit commits (`flush`, called by the unit)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._seqs: dict[UUID, int] = {}  # lead → the seq of its last event in this unit
+        self._unwritten: set[UUID] = set()
 
     async def get(self, site_id: str, lead_id: UUID) -> Lead | None:
         row = await self.conn.fetchrow(
@@ -129,12 +135,37 @@ class LeadStore:
 
     async def next_seq(self, site_id: str, lead_id: UUID) -> int:
         """The `seq` of the lead's next event (counted in this transaction)."""
-        seq: int = await self.conn.fetchval(
+        if lead_id in self._seqs:  # its row is this unit's until it ends
+            seq = self._seqs[lead_id] = self._seqs[lead_id] + 1
+            self._unwritten.add(lead_id)
+            return seq
+        found: int | None = await self.conn.fetchval(
             """UPDATE leads.leads SET event_seq = event_seq + 1
                WHERE site_id = $1 AND lead_id = $2 RETURNING event_seq""",
             site_id,
             lead_id,
         )
-        if seq is None:
+        if found is None:
             raise LookupError(f"no lead {lead_id} on site {site_id}")
-        return seq
+        self._seqs[lead_id] = found
+        return found
+
+    def first_seq(self, lead_id: UUID) -> int:
+        """The `seq` of the first event of a lead this unit inserted (`lead.created`)."""
+        self._seqs[lead_id] = 1
+        self._unwritten.add(lead_id)
+        return 1
+
+    async def flush(self) -> None:
+        """Write the numbers counted here (the unit calls it before it commits)."""
+        if not self._unwritten:
+            return
+        ids = sorted(self._unwritten)
+        self._unwritten.clear()
+        await self.conn.execute(
+            """UPDATE leads.leads AS l SET event_seq = s.seq
+               FROM unnest($1::uuid[], $2::int[]) AS s(lead_id, seq)
+               WHERE l.lead_id = s.lead_id""",
+            ids,
+            [self._seqs[lead_id] for lead_id in ids],
+        )

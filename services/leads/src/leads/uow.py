@@ -8,8 +8,10 @@
         tx.publish(record)  # an OutboxRecord built from the leads.events contract
 
 It owns the connection and the transaction. While it is open it collects the outbox records
-the change must publish; on a clean exit it stores them in the same transaction and commits,
-then wakes the outbox relay (when it stored records). On an exception nothing of it happened.
+the change must publish; on a clean exit it lets its stores write what they held back
+(a store's `flush()`, e.g. the leads' event numbers and the webhook deliveries, one query
+each), stores the records in the same transaction and commits, then wakes the outbox relay
+(when it stored records). On an exception nothing of it happened.
 
 `teams=[...]` (or `await tx.lock_team(team)` once the team is known, e.g. after routing)
 holds those teams' assignment locks until the transaction ends: every change that moves a
@@ -97,7 +99,12 @@ class UnitOfWork:
         return bool(inserted)
 
     async def finish(self) -> None:
-        """Store the outbox records (inside the transaction)."""
+        """Write what the unit's stores held back (`flush`) and store the outbox records
+        (inside the transaction)."""
+        for store in self._stores.values():
+            flush = getattr(store, "flush", None)
+            if flush is not None:
+                await flush()
         await add_outbox(self.conn, OUTBOX_TABLE, self.records, trace=self.trace)
 
 

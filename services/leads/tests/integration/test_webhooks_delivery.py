@@ -212,6 +212,7 @@ async def test_an_event_emitted_in_a_rolled_back_unit_queues_nothing(leads_pool,
         async with uow(site) as tx:
             lead = await tx.store(LeadStore).lock(site, lead_id)
             await emit(tx, LeadCreated, lead, now=datetime.now(UTC), touch=touch())
+            await tx.finish()  # what the unit writes before it commits
             queued_inside.append(
                 await tx.conn.fetchval(
                     "SELECT count(*) FROM leads.webhook_deliveries WHERE endpoint_id = $1",

@@ -90,8 +90,8 @@ class FakeLeads:
 class FakeWebhooks:
     """No endpoint subscribes: emitting queues nothing."""
 
-    async def enqueue(self, **_: Any) -> int:
-        return 0
+    def queue(self, **_: Any) -> None:
+        pass
 
 
 class FakeTx:

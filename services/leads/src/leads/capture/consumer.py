@@ -216,7 +216,7 @@ class CaptureHandler:
                 capture=capture_of(event),
                 visitor=visitor,
                 now=now,
-                assign=arrivals is None,
+                batched=arrivals is not None,
             )
             if arrivals is not None and captured is not None and captured.created:
                 assert captured.lead.team is not None
@@ -366,12 +366,12 @@ class CaptureConsumer:
         session_timeout_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
         batching: bool = True,
-        max_records: int = 500,
+        batch_records: int = 500,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
         self.batching = batching  # a partition's records in one unit per site (handle_batch)
-        self.max_records = max_records
+        self.batch_records = batch_records if batching else 1
         self.before = before
         self._options: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -423,7 +423,8 @@ class CaptureConsumer:
         attempt = 0
         while True:
             try:
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                # all that is buffered: each partition's records go on side by side
+                batches = await self.consumer.getmany(timeout_ms=500)
                 attempt = 0
             except asyncio.CancelledError:
                 raise
@@ -439,6 +440,11 @@ class CaptureConsumer:
             await self._commit(offsets, sum(len(records) for records in batches.values()))
 
     async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """One partition's fetched records in order, `batch_records` to a unit of work."""
+        for start in range(0, len(records), self.batch_records):
+            await self._batch(records[start : start + self.batch_records])
+
+    async def _batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         if self.batching and len(records) > 1:
             with tracer.start_as_current_span(
                 f"{records[0].topic} process",
@@ -496,7 +502,7 @@ class Capturing:
             before=self._caught_up,
             security=settings.kafka_security,
             batching=settings.capture_batches,
-            max_records=settings.capture_max_records,
+            batch_records=settings.capture_batch_records,
         )
 
     async def _caught_up(self) -> None:

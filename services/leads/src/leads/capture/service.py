@@ -13,6 +13,7 @@ again, now finding the winner, and adds its touch there.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -195,13 +196,16 @@ async def capture(
     capture: Capture,
     visitor: VisitorView | None,
     now: datetime,
-    assign: bool = True,
+    batched: bool = False,
 ) -> Captured | None:
     """File one capture of a person: a new lead (`lead.created`, then routing and
     assignment), or a touch on their open lead (`lead.merged`), merging their other open
-    leads in. None when the site takes no contact-only leads. `assign=False`: a new lead
-    is routed and queued only (`Captured.queued_due`); the caller drains its team before
-    the unit commits (`assignment.drain`), as capture's batches do."""
+    leads in. None when the site takes no contact-only leads.
+
+    `batched`: one of many captures in a unit (capture's batches). A new lead is routed
+    and queued only (`Captured.queued_due`; the caller drains its team before the unit
+    commits), and a lost race fails the unit instead of rolling back to a savepoint
+    (hundreds of subtransactions in one transaction slow every session of the server)."""
     store = tx.store(CaptureStore)
     site_id = tx.site_id
     if capture.contact_only and not await store.captures_contact_only(site_id):
@@ -239,8 +243,10 @@ async def capture(
             continue
         person, merges = settled
         all_merges += merges
+        # a savepoint: a lost race leaves the unit usable
+        savepoint = contextlib.nullcontext() if batched else tx.conn.transaction()
         try:
-            async with tx.conn.transaction():  # a savepoint: a lost race leaves the unit usable
+            async with savepoint:
                 if person is None:
                     person = await _create(
                         tx, capture, incoming, email, visitor, conversation, now=now
@@ -266,6 +272,8 @@ async def capture(
                         site_id, person.lead.lead_id, capture.conversation_id
                     )
         except asyncpg.UniqueViolationError:
+            if batched:
+                raise  # no savepoint: the unit is lost, and its records go one at a time
             continue  # another unit filed this person meanwhile: look again
         break
     else:
@@ -290,7 +298,7 @@ async def capture(
             attribution=_attribution(visitor, conversation),
         )
         facts = facts_of(capture, visitor, conversation, company=lead.company)
-        if not assign:
+        if batched:
             lead, due = await assignment.route_and_queue(tx, lead=lead, facts=facts, now=now)
             return Captured(lead=lead, created=True, touch_id=touch_id, queued_due=due)
         lead = await assignment.route_and_assign(tx, lead=lead, facts=facts, now=now)

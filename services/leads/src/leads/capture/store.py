@@ -191,19 +191,28 @@ class CaptureStore:
         by_kind: dict[str, list[str]] = {"email": [], "phone": [], "visitor": []}
         for key in keys:
             by_kind[key.kind].append(key.value)
-        ids = await self.conn.fetch(
-            """SELECT lead_id FROM leads.leads
-               WHERE site_id = $1 AND (email_key = ANY($2::text[])
-                                       OR phone_key = ANY($3::text[])
-                                       OR visitor_id = ANY($4::text[]))
-               UNION
-               SELECT lead_id FROM leads.touches
-               WHERE site_id = $1 AND visitor_id = ANY($4::text[])""",
-            site_id,
-            by_kind["email"],
-            by_kind["phone"],
-            by_kind["visitor"],
-        )
+        # one branch per kind of key, each an equality on its index's columns: the plan a
+        # prepared statement keeps uses those indexes whatever the statistics said when it
+        # was made (an OR of `= ANY(...)`, planned on an empty table, scanned every lead of
+        # the site). A capture has one key of each kind at most: one query.
+        ids: list[asyncpg.Record] = []
+        for n in range(max(map(len, by_kind.values()), default=0)):
+            email, phone, visitor = (
+                values[n] if n < len(values) else None for values in by_kind.values()
+            )
+            ids += await self.conn.fetch(
+                """SELECT lead_id FROM leads.leads WHERE site_id = $1 AND email_key = $2
+                   UNION
+                   SELECT lead_id FROM leads.leads WHERE site_id = $1 AND phone_key = $3
+                   UNION
+                   SELECT lead_id FROM leads.leads WHERE site_id = $1 AND visitor_id = $4
+                   UNION
+                   SELECT lead_id FROM leads.touches WHERE site_id = $1 AND visitor_id = $4""",
+                site_id,
+                email,
+                phone,
+                visitor,
+            )
         if not ids:
             return []
         roots = await self.roots(site_id, (row["lead_id"] for row in ids))

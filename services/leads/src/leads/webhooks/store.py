@@ -1,11 +1,12 @@
 """The webhook tables (`leads.webhook_endpoints`, `webhook_deliveries`, `webhook_attempts`):
 endpoints per site, the durable delivery queue and its log.
 
-`enqueue` runs in the transaction of the event it queues (called by `events.emit`), so a
-rolled-back change queues nothing and a committed one is queued once per subscribed endpoint
-(UNIQUE (endpoint_id, message_id)). The sender claims due rows across every site (`claim`,
-`FOR UPDATE SKIP LOCKED` plus a lease, so a crashed instance's claims come back) and writes
-what its attempts came to in batches (`record`). Every other query is scoped to one site.
+`queue` holds each event `events.emit` publishes, and `flush` queues them in the unit of
+work's transaction when it commits, so a rolled-back change queues nothing and a committed
+one is queued once per subscribed endpoint (UNIQUE (endpoint_id, message_id)). The sender
+claims due rows across every site (`claim`, `FOR UPDATE SKIP LOCKED` plus a lease, so a
+crashed instance's claims come back) and writes what its attempts came to in batches
+(`record`). Every other query is scoped to one site.
 """
 
 from __future__ import annotations
@@ -143,24 +144,34 @@ class WebhookStore:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._held: list[tuple[str, str, str, bytes]] = []  # `queue`d, for `flush`
 
     # ---- the queue -------------------------------------------------------------------------
-    async def enqueue(self, *, site_id: str, event_type: str, event_id: UUID, body: bytes) -> int:
+    def queue(self, *, site_id: str, event_type: str, event_id: UUID, body: bytes) -> None:
         """Queue `body` (the event's exact bytes) for each enabled endpoint of the site that
-        subscribes to `event_type`; returns how many. Call it in the event's transaction."""
+        subscribes to `event_type`, once the unit of work commits: its events are queued
+        together, in their order, by one query (`flush`, called by the unit)."""
+        self._held.append((site_id, event_type, message_id(event_id), body))
+
+    async def flush(self) -> int:
+        """Queue the held events for their sites' subscribed endpoints; returns how many."""
+        if not self._held:
+            return 0
+        held, self._held = self._held, []
         queued: int = await self.conn.fetchval(
             """WITH queued AS (
                  INSERT INTO leads.webhook_deliveries
                         (endpoint_id, site_id, message_id, event_type, body)
-                 SELECT endpoint_id, site_id, $3, $2, $4 FROM leads.webhook_endpoints
-                 WHERE site_id = $1 AND enabled AND $2 = ANY (event_types)
+                 SELECT e.endpoint_id, e.site_id, h.message_id, h.event_type, h.body
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+                      WITH ORDINALITY AS h(site_id, event_type, message_id, body, n)
+                 JOIN leads.webhook_endpoints e
+                   ON e.site_id = h.site_id AND e.enabled AND h.event_type = ANY (e.event_types)
+                 ORDER BY h.n, e.endpoint_id
                  ON CONFLICT (endpoint_id, message_id) DO NOTHING
                  RETURNING 1)
                SELECT count(*) FROM queued""",
-            site_id,
-            event_type,
-            message_id(event_id),
-            body,
+            *(list(column) for column in zip(*held, strict=True)),
         )
         return queued
 
