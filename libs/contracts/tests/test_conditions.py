@@ -73,7 +73,8 @@ def test_a_one_key_mapping_becomes_its_condition():
 
 def test_the_shapes_a_tagged_union_rejects_obscurely_get_readable_errors():
     assert _errors("red") == [
-        "when[0]: a condition is a mapping with exactly one key, got 'red'; valid keys: colour, size"
+        "when[0]: a condition is a mapping with exactly one key, got 'red';"
+        " valid keys: colour, size"
     ]
     assert _errors({"colour": "red", "size": 1}) == [
         "when[0]: a condition has exactly one key (got colour, size); pick one"
