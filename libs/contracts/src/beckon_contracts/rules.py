@@ -9,7 +9,6 @@ exactly one key; `all` / `any` / `not` nest freely.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import zoneinfo
@@ -31,6 +30,13 @@ from pydantic import (
     model_validator,
 )
 
+from beckon_contracts.conditions import (
+    OneKeyConditions,
+    did_you_mean,
+    error_message,
+    join_location,
+    listify,
+)
 from beckon_contracts.envelope import Identifier, SiteId
 from beckon_contracts.scoring import ScoringConfig
 from beckon_contracts.tracking import TRACKING_EVENT_TYPES
@@ -67,11 +73,6 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---- durations ------------------------------------------------------------------------------
@@ -122,16 +123,12 @@ Duration = Annotated[
 """Seconds (float) in Python and on the wire; strings like "3m" are accepted on input."""
 
 
-def _listify(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
 def _choices(allowed: Sequence[str], what: str) -> Any:
     def check(values: list[str]) -> list[str]:
         for value in values:
             if value not in allowed:
                 raise ValueError(
-                    f"unknown {what} {value!r}{_did_you_mean(value, allowed)};"
+                    f"unknown {what} {value!r}{did_you_mean(value, allowed)};"
                     f" use one of {', '.join(allowed)}"
                 )
         return values
@@ -145,7 +142,7 @@ _ONE_OR_MANY_SCHEMA = WithJsonSchema(
 )
 Names = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
-    BeforeValidator(_listify),
+    BeforeValidator(listify),
     Field(min_length=1, max_length=100),
     _ONE_OR_MANY_SCHEMA,
 ]
@@ -182,7 +179,7 @@ TimeRanges = Annotated[
     list[
         Annotated[str, BeforeValidator(lambda v: _normalize_range(v) if isinstance(v, str) else v)]
     ],
-    BeforeValidator(_listify),
+    BeforeValidator(listify),
     Field(max_length=12),
 ]
 
@@ -490,37 +487,9 @@ CONDITION_TYPES: tuple[type[ConditionBase], ...] = (
 CONDITION_KEYS: tuple[str, ...] = tuple(t.key for t in CONDITION_TYPES)
 
 
-def _condition_key(value: object) -> str | None:
-    if isinstance(value, ConditionBase):
-        return value.key
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
-        return key if isinstance(key, str) else None
-    return None
-
-
-def _check_condition(value: object) -> object:
-    """Turn the shapes a tagged union would reject obscurely into errors a rule author reads."""
-    if isinstance(value, ConditionBase):
-        return value
-    valid = ", ".join(CONDITION_KEYS)
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"a condition is a mapping with exactly one key, got {value!r}; valid keys: {valid}"
-        )
-    if len(value) != 1:
-        keys = ", ".join(map(str, value)) or "none"
-        raise ValueError(
-            f"a condition has exactly one key (got {keys}); combine several with"
-            " all: [...] or any: [...]"
-        )
-    key = next(iter(value))
-    if key not in CONDITION_KEYS:
-        raise ValueError(
-            f"unknown condition {key!r}{_did_you_mean(str(key), CONDITION_KEYS)};"
-            f" valid keys: {valid}"
-        )
-    return value
+_CONDITIONS = OneKeyConditions(
+    ConditionBase, CONDITION_KEYS, several="combine several with all: [...] or any: [...]"
+)
 
 
 Condition = Annotated[
@@ -550,8 +519,8 @@ Condition = Annotated[
     | Annotated[CustomEventIs, Tag("custom_event")]
     | Annotated[OrdersIs, Tag("orders")]
     | Annotated[Identified, Tag("identified")],
-    Discriminator(_condition_key),
-    BeforeValidator(_check_condition),
+    Discriminator(_CONDITIONS.key),
+    BeforeValidator(_CONDITIONS.check),
 ]
 """One condition: a mapping with exactly one key (see `CONDITION_KEYS`)."""
 
@@ -581,7 +550,7 @@ def template_variables(template: str) -> tuple[str, ...]:
             )
         if name not in TEMPLATE_VARIABLES:
             raise ValueError(
-                f"unknown variable {{{name}}}{_did_you_mean(name, TEMPLATE_VARIABLES)};"
+                f"unknown variable {{{name}}}{did_you_mean(name, TEMPLATE_VARIABLES)};"
                 f" known variables: {', '.join(TEMPLATE_VARIABLES)}"
             )
         if name not in used:
@@ -739,37 +708,14 @@ def format_location(loc: Sequence[int | str]) -> str:
     """`('rules', 3, 'when', 'all', 'all', 1, 'cart_value', 'cart_value')` →
     `rules[3].when.all[1].cart_value`: list indexes in brackets, and the tag a condition
     union adds before its field (the same name twice) said once."""
-    parts: list[str] = []
-    i = 0
-    while i < len(loc):
-        item = loc[i]
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            if i + 1 < len(loc) and loc[i + 1] == item and item in CONDITION_KEYS:
-                i += 1
-            parts.append(f".{item}" if parts else str(item))
-        i += 1
-    return "".join(parts)
-
-
-_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
+    return _CONDITIONS.location(loc)
 
 
 def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     """One human-readable line per validation error: `location: message`."""
     lines = []
     for error in exc.errors():
-        message = str(error["msg"])
-        for strip in _ERROR_PREFIXES:
-            message = message.removeprefix(strip)
-        where = format_location(error["loc"])
-        if prefix:
-            if not where:
-                where = prefix
-            elif where.startswith("["):
-                where = prefix + where
-            else:
-                where = f"{prefix}.{where}"
+        message = error_message(error)
+        where = join_location(prefix, format_location(error["loc"]))
         lines.append(f"{where}: {message}" if where else message)
     return lines

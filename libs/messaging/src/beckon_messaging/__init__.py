@@ -1,8 +1,9 @@
 """Kafka plumbing shared by the services: topic creation, producer settings, the follower
 of small compacted topics, the dead-letter records, TLS/SASL for every client, and a
 producer close that ends even while the broker is down. For the services that keep their
-state in Postgres: the transactional outbox and its relay (`beckon_messaging.outbox`) and
-the schema migration runner (`beckon_messaging.migrations`), imported from their modules."""
+state in Postgres: the transactional outbox and its relay (`beckon_messaging.outbox`), the
+schema migration runner (`beckon_messaging.migrations`) and the pool's start-up and readiness
+(`beckon_messaging.postgres`), imported from their modules."""
 
 from beckon_messaging.admin import TopicSettings, ensure_topics
 from beckon_messaging.dead_letters import (

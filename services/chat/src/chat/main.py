@@ -24,6 +24,7 @@ import uvicorn
 from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
 from beckon_edge.tokens import Signer
+from beckon_messaging import postgres
 from beckon_observability import TraceRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
@@ -64,32 +65,12 @@ log = logging.getLogger("chat")
 WIDGET_JS = resources.files("chat") / "static" / "widget.js"
 
 
-async def connect_pool(settings: Settings, timeout_s: float = 60.0) -> asyncpg.Pool:
-    """The pool, once Postgres answers (it may still be starting next to us)."""
-    delay = 0.2
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                settings.database_url,
-                min_size=settings.db_pool_min,
-                max_size=settings.db_pool_max,
-                reset=_keep_session,
-            )
-            return pool
-        except (OSError, asyncpg.PostgresError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(
-                    f"Postgres is not reachable at the configured URL: {exc}"
-                ) from exc
-            log.info("waiting for Postgres", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Nothing to reset between uses: chat never leaves session state behind (its advisory
-    locks are transaction-scoped), and asyncpg's default reset costs a round trip per use."""
+async def connect_pool(settings: Settings) -> asyncpg.Pool:
+    """The service's pool, once Postgres answers; no reset between uses (chat never leaves
+    session state behind: its advisory locks are transaction-scoped)."""
+    return await postgres.connect_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
 
 
 class WidgetCors(BaseHTTPMiddleware):

@@ -18,6 +18,7 @@ import asyncpg
 import uvicorn
 from beckon_edge import BodyLimit
 from beckon_edge.refusals import Refusal
+from beckon_messaging import ensure_topics, postgres
 from beckon_observability import TraceRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
@@ -38,57 +39,25 @@ from leads.assignment.presence import PresenceFollower
 from leads.capture.consumer import Capturing
 from leads.config import Settings
 from leads.inbox import api as inbox_api
+from leads.reports.api import router as reports_router
 from leads.routing import api as routing_api
 from leads.runtime import Runtime
-
-# --- sla ---
 from leads.sla import api as sla_api
 from leads.sla.scheduler import SlaScheduler
-
-# --- end sla ---
 from leads.uow import UnitOfWorkFactory
 from leads.webhooks import api as webhooks_api
 from leads.webhooks.sender import webhook_sender
 
 log = logging.getLogger("leads")
 CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-DATABASE_ANSWER_S = 2.0  # how long readiness waits for Postgres to answer
 
 
-async def connect_pool(settings: Settings, timeout_s: float = 60.0) -> asyncpg.Pool:
-    """The pool, once Postgres answers (it may still be starting next to us)."""
-    delay = 0.2
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                settings.database_url,
-                min_size=settings.db_pool_min,
-                max_size=settings.db_pool_max,
-                reset=_keep_session,
-            )
-            return pool
-        except (OSError, asyncpg.PostgresError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(
-                    f"Postgres is not reachable at the configured URL: {exc}"
-                ) from exc
-            log.info("waiting for Postgres", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Nothing to reset between uses: the service leaves no session state behind (its
-    advisory locks are transaction-scoped), and asyncpg's default reset costs a round trip."""
-
-
-async def database_answers(pool: asyncpg.Pool, wait_s: float = DATABASE_ANSWER_S) -> bool:
-    """Whether Postgres answers a query within `wait_s`."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(wait_s):
-            return bool(await pool.fetchval("SELECT true"))
-    return False
+async def connect_pool(settings: Settings) -> asyncpg.Pool:
+    """The service's pool, once Postgres answers; no reset between uses (the service leaves
+    no session state behind: its advisory locks are transaction-scoped)."""
+    return await postgres.connect_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -113,24 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if metrics_server is not None:  # internal only: the public app serves no /metrics
-            await metrics_server.start()
-        pool = await connect_pool(settings)
-        try:
-            if settings.migrate_on_start:
-                async with pool.acquire() as conn:
-                    applied = await migrations.migrate(conn)
-                if applied:
-                    log.info("migrated", extra={"versions": applied})
-            if settings.create_topics:
-                from beckon_messaging import ensure_topics
-
-                await ensure_topics(
-                    settings.kafka_bootstrap,
-                    replication_factor=settings.kafka_replication_factor,
-                    min_insync_replicas=settings.kafka_min_insync_replicas,
-                    security=settings.kafka_security,
-                )
+        # Each part is stopped in the reverse order of its start, also when a later one fails
+        # to start (then the error goes on after the stops).
+        async with contextlib.AsyncExitStack() as parts:
+            if metrics_server is not None:  # internal only: the public app serves no /metrics
+                await metrics_server.start()
+                parts.push_async_callback(metrics_server.stop)
+            pool = await connect_pool(settings)
+            parts.push_async_callback(pool.close)
+            await _prepare(settings, pool)
             bus = Bus(
                 settings.kafka_bootstrap,
                 f"leads-{settings.instance_id}",
@@ -139,8 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 security=settings.kafka_security,
             )
             await bus.start()
+            parts.push_async_callback(bus.stop)
             relay = outbox_relay(pool, bus.producer, poll_s=settings.outbox_poll_s)
-            # --- webhooks --- (its deliveries are queued in the units' transactions)
+            # Webhook deliveries are queued in the units' transactions: a commit wakes the
+            # sender as it wakes the relay. The API's test sends use its HTTP clients, so it
+            # is always built (and closed), and only sends the queue behind its setting.
             sender = webhook_sender(settings, pool)
             app.state.webhooks = sender
 
@@ -152,76 +115,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.seed_file is not None:
                 seeded = await seed.seed(uow, settings.seed_file)
                 log.info("seeded", extra={"file": str(settings.seed_file), "applied": seeded})
-            runtime = Runtime(settings=settings, pool=pool, uow=uow, bus=bus, relay=relay)
-            # --- api ---
-            runtime.sessions = sessions = ConsoleSessions(
+            sessions = ConsoleSessions(
                 secret=settings.agent_session_secret.get_secret_value(),
                 chat_url=settings.chat_url,
                 timeout_s=settings.chat_timeout_s,
                 cache_s=settings.session_cache_s,
                 cache_size=settings.session_cache_size,
             )
-            # --- end api ---
+            parts.push_async_callback(sessions.aclose)
+            runtime = Runtime(
+                settings=settings, pool=pool, uow=uow, bus=bus, relay=relay, sessions=sessions
+            )
             app.state.leads = holder["runtime"] = runtime
             relay.start()
+            parts.push_async_callback(relay.stop)
             relay.kick()  # whatever an earlier run committed but did not publish
-            # --- sla ---
-            sla_scheduler = SlaScheduler(
-                uow,
-                instance=settings.instance_id,
-                poll_s=settings.sla_poll_s,
-                batch=settings.sla_batch,
-                retry_s=settings.sla_retry_s,
-            )
+
+            # The background parts, each behind its setting. What takes leads in (capture)
+            # starts last, when what handles its work runs, and stops first.
+            if settings.webhook_sender:
+                sender.start()
+            parts.push_async_callback(sender.stop)
             if settings.sla_scheduler:
+                sla_scheduler = SlaScheduler(
+                    uow,
+                    instance=settings.instance_id,
+                    poll_s=settings.sla_poll_s,
+                    batch=settings.sla_batch,
+                    retry_s=settings.sla_retry_s,
+                )
                 await sla_scheduler.start()
-            # --- end sla ---
-            # --- assignment ---
+                parts.push_async_callback(sla_scheduler.stop)
             if settings.follow_presence:
-                runtime.presence = PresenceFollower(
+                runtime.presence = presence = PresenceFollower(
                     settings.kafka_bootstrap,
                     uow=uow,
                     producer=bus.producer,
                     client_id=f"leads-{settings.instance_id}",
                     security=settings.kafka_security,
                 )
-                await runtime.presence.start()
-            # --- end assignment ---
-            # --- capture ---
-            capturing = Capturing(settings, uow) if settings.capture_enabled else None
-            if capturing is not None:
-                app.state.capture = capturing
+                await presence.start()
+                parts.push_async_callback(presence.stop)
+            if settings.capture_enabled:
+                app.state.capture = capturing = Capturing(settings, uow)
                 await capturing.start()
-            # --- end capture ---
-            # --- webhooks ---
-            if settings.webhook_sender:
-                sender.start()
-            # --- end webhooks ---
+                parts.push_async_callback(capturing.stop)
+
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
                 yield
             finally:
                 runtime.ready = False
-                await sla_scheduler.stop()  # --- sla ---
-                # --- assignment ---
-                if runtime.presence is not None:
-                    await runtime.presence.stop()
-                # --- end assignment ---
-                # --- capture ---
-                if capturing is not None:
-                    await capturing.stop()
-                # --- end capture ---
-                # --- webhooks ---
-                await sender.stop()
-                # --- end webhooks ---
-                await sessions.aclose()  # --- api ---
-                await relay.stop()
-                await bus.stop()
-        finally:
-            await pool.close()
-            if metrics_server is not None:
-                await metrics_server.stop()
 
     app = FastAPI(
         title="Beckon leads",
@@ -253,10 +198,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
 
-    # --- sla ---
-    app.include_router(sla_api.router)
-    # --- end sla ---
-
     @app.exception_handler(Refusal)
     async def _refused(request: Request, exc: Refusal) -> Response:
         return error_response(exc)
@@ -267,22 +208,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
 
-    # --- reports ---
-    from leads.reports.api import router as reports_router
-
+    app.include_router(sla_api.router)
     app.include_router(reports_router)
-    # --- end reports ---
-    # --- assignment ---
     app.include_router(routing_api.router)
-    # --- end assignment ---
-    # --- webhooks ---
     app.include_router(webhooks_api.router)
-    # --- end webhooks ---
-    # --- inbox ---
     app.include_router(inbox_api.router)
     app.include_router(inbox_api.api_router)
     app.include_router(apikeys_api.router)
-    # --- end inbox ---
 
     document_bodies(app)
 
@@ -296,13 +228,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime: Runtime | None = getattr(request.app.state, "leads", None)
         if runtime is None or not runtime.ready:
             return problem(503, "starting", "not ready yet")
-        if not await database_answers(runtime.pool):
+        if not await postgres.database_answers(runtime.pool):
             return problem(503, "database_unavailable", "Postgres does not answer")
         if not await runtime.bus.connected():
             return problem(503, "broker_unavailable", "the Kafka producer reaches no broker")
         return JSONResponse({"status": "ready", "instance": settings.instance_id})
 
     return app
+
+
+async def _prepare(settings: Settings, pool: asyncpg.Pool) -> None:
+    """What start-up does before anything runs: the schema migrations and the topics, each
+    behind its setting."""
+    if settings.migrate_on_start:
+        async with pool.acquire() as conn:
+            applied = await migrations.migrate(conn)
+        if applied:
+            log.info("migrated", extra={"versions": applied})
+    if settings.create_topics:
+        await ensure_topics(
+            settings.kafka_bootstrap,
+            replication_factor=settings.kafka_replication_factor,
+            min_insync_replicas=settings.kafka_min_insync_replicas,
+            security=settings.kafka_security,
+        )
 
 
 async def _migrate(settings: Settings) -> list[str]:

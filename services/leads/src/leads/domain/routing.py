@@ -28,7 +28,6 @@ for the console to word in en/fi, and an English sentence).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,14 @@ from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from beckon_contracts.chat_events import LeadValidation
+from beckon_contracts.conditions import (
+    OneKeyConditions,
+    did_you_mean,
+    error_message,
+    join_location,
+    listify,
+    nesting_depth,
+)
 from beckon_contracts.envelope import Identifier
 from beckon_contracts.money import Amount, Currency, format_money
 from beckon_contracts.rules import Names
@@ -86,15 +93,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _listify(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
 def _one_of(allowed: Sequence[str], what: str) -> Callable[[list[str]], list[str]]:
     def check(values: list[str]) -> list[str]:
         normalized = []
@@ -102,7 +100,7 @@ def _one_of(allowed: Sequence[str], what: str) -> Callable[[list[str]], list[str
             word = value.strip().lower()
             if word not in allowed:
                 raise ValueError(
-                    f"unknown {what} {value!r}{_did_you_mean(word, allowed)};"
+                    f"unknown {what} {value!r}{did_you_mean(word, allowed)};"
                     f" use one of {', '.join(allowed)}"
                 )
             normalized.append(word)
@@ -211,7 +209,7 @@ class _RangeBase(_Strict):
         for key in value:
             if key not in keys:
                 raise ValueError(
-                    f"unknown key {key!r}{_did_you_mean(str(key), keys)}; use {', '.join(keys)}"
+                    f"unknown key {key!r}{did_you_mean(str(key), keys)}; use {', '.join(keys)}"
                 )
         if not any(value.get(op) is not None for op in RANGE_OPERATORS):
             raise ValueError(f"the range has no bound; give one of {', '.join(RANGE_OPERATORS)}")
@@ -314,7 +312,7 @@ class ValidationIs(ConditionBase):
     """The chat team validated the lead as one of these levels."""
 
     key = "validation"
-    validation: Annotated[list[str], BeforeValidator(_listify), Field(min_length=1, max_length=4)]
+    validation: Annotated[list[str], BeforeValidator(listify), Field(min_length=1, max_length=4)]
 
     _check = field_validator("validation")(_one_of(VALIDATION_LEVELS, "validation level"))
 
@@ -335,7 +333,7 @@ class SegmentIs(ConditionBase):
     """B2B or B2C (see `segment_of`)."""
 
     key = "segment"
-    segment: Annotated[list[str], BeforeValidator(_listify), Field(min_length=1, max_length=2)]
+    segment: Annotated[list[str], BeforeValidator(listify), Field(min_length=1, max_length=2)]
 
     _check = field_validator("segment")(_one_of(SEGMENTS, "segment"))
 
@@ -379,7 +377,7 @@ class CampaignIs(ConditionBase):
 class CountryIs(ConditionBase):
     key = "country"
     country: Annotated[
-        list[CountryCode], BeforeValidator(_listify), Field(min_length=1, max_length=300)
+        list[CountryCode], BeforeValidator(listify), Field(min_length=1, max_length=300)
     ]
 
 
@@ -388,7 +386,7 @@ class LanguageIs(ConditionBase):
 
     key = "language"
     language: Annotated[
-        list[LanguageTag], BeforeValidator(_listify), Field(min_length=1, max_length=100)
+        list[LanguageTag], BeforeValidator(listify), Field(min_length=1, max_length=100)
     ]
 
 
@@ -425,37 +423,11 @@ CONDITION_TYPES: tuple[type[ConditionBase], ...] = (
 CONDITION_KEYS: tuple[str, ...] = tuple(t.key for t in CONDITION_TYPES)
 
 
-def _condition_key(value: object) -> str | None:
-    if isinstance(value, ConditionBase):
-        return value.key
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
-        return key if isinstance(key, str) else None
-    return None
-
-
-def _check_condition(value: object) -> object:
-    """Turn the shapes a tagged union would reject obscurely into errors a rule author reads."""
-    if isinstance(value, ConditionBase):
-        return value
-    valid = ", ".join(CONDITION_KEYS)
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"a condition is a mapping with exactly one key, got {value!r}; valid keys: {valid}"
-        )
-    if len(value) != 1:
-        keys = ", ".join(map(str, value)) or "none"
-        raise ValueError(
-            f"a condition has exactly one key (got {keys}); list several in the rule's"
-            " conditions (all must hold) or combine them with any: [...]"
-        )
-    key = next(iter(value))
-    if key not in CONDITION_KEYS:
-        raise ValueError(
-            f"unknown condition {key!r}{_did_you_mean(str(key), CONDITION_KEYS)};"
-            f" valid keys: {valid}"
-        )
-    return value
+_CONDITIONS = OneKeyConditions(
+    ConditionBase,
+    CONDITION_KEYS,
+    several="list several in the rule's conditions (all must hold) or combine them with any: [...]",
+)
 
 
 Condition = Annotated[
@@ -475,8 +447,8 @@ Condition = Annotated[
     | Annotated[LanguageIs, Tag("language")]
     | Annotated[ScoreIs, Tag("score")]
     | Annotated[ScoreSegmentIs, Tag("score_segment")],
-    Discriminator(_condition_key),
-    BeforeValidator(_check_condition),
+    Discriminator(_CONDITIONS.key),
+    BeforeValidator(_CONDITIONS.check),
 ]
 """One condition: a mapping with exactly one key (see `CONDITION_KEYS`)."""
 
@@ -575,55 +547,16 @@ def format_location(loc: Sequence[int | str]) -> str:
     """`('rules', 3, 'conditions', 0, 'any', 'any', 1, 'cart_value', 'cart_value', 'gte')` →
     `rules[3].conditions[0].any[1].cart_value.gte`: indexes in brackets, and the tag a
     condition union adds before its field (the same name twice) said once."""
-    parts: list[str] = []
-    i = 0
-    while i < len(loc):
-        item = loc[i]
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            if i + 1 < len(loc) and loc[i + 1] == item and item in CONDITION_KEYS:
-                i += 1
-            parts.append(f".{item}" if parts else str(item))
-        i += 1
-    return "".join(parts)
-
-
-def _join(prefix: str, where: str) -> str:
-    if not prefix:
-        return where
-    if not where:
-        return prefix
-    return prefix + where if where.startswith("[") else f"{prefix}.{where}"
-
-
-_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
+    return _CONDITIONS.location(loc)
 
 
 def problems_of(exc: ValidationError, prefix: str = "") -> list[Problem]:
     """Pydantic's errors as located problems, at most MAX_PROBLEMS."""
     found = []
     for error in exc.errors()[:MAX_PROBLEMS]:
-        message = str(error.get("msg", "invalid"))
-        for strip in _ERROR_PREFIXES:
-            message = message.removeprefix(strip)
-        found.append(Problem(_join(prefix, format_location(error["loc"])), message))
+        where = join_location(prefix, format_location(error["loc"]))
+        found.append(Problem(where, error_message(error)))
     return found
-
-
-def _depth(value: object, limit: int = MAX_DEPTH) -> int:
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > limit:
-            break
-        if isinstance(item, dict):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
-    return deepest
 
 
 def _duplicate_ids(ids: Sequence[object]) -> list[Problem]:
@@ -649,7 +582,7 @@ def _unknown_team(team: object, teams: Collection[str]) -> str | None:
         return None
     known = sorted(teams)
     listed = f"this site's teams: {', '.join(known)}" if known else "this site has no teams yet"
-    return f"unknown team {team!r}{_did_you_mean(team, known)}; {listed}"
+    return f"unknown team {team!r}{did_you_mean(team, known)}; {listed}"
 
 
 def _cross_problems(data: Mapping[str, Any], teams: Collection[str] | None) -> list[Problem]:
@@ -684,7 +617,7 @@ def check_routing(
     """
     if not isinstance(data, dict):
         return None, [Problem("", "the routing rules must be a JSON object")]
-    if _depth(data) > MAX_DEPTH:
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
         return None, [Problem("", f"the document nests deeper than {MAX_DEPTH} levels")]
     document = {key: value for key, value in data.items() if key != "version"}
     found = _cross_problems(document, teams)
@@ -718,7 +651,7 @@ def check_facts(data: object, prefix: str = "lead") -> tuple[LeadFacts | None, l
     """The tester's sample lead: (facts, []) or (None, problems located under `prefix`)."""
     if not isinstance(data, dict):
         return None, [Problem(prefix, "the lead must be a JSON object")]
-    if _depth(data) > MAX_DEPTH:
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
         return None, [Problem(prefix, f"the lead nests deeper than {MAX_DEPTH} levels")]
     try:
         return LeadFacts.model_validate(data), []
