@@ -32,7 +32,6 @@ from leads.capture import service
 from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
 from leads.capture.model import VisitorView
 from leads.capture.visitors import VisitorStates
-from leads.lead import Lead
 from leads.uow import UnitOfWorkFactory
 from leads_testing import unique
 
@@ -222,22 +221,28 @@ async def test_a_capture_records_rule_campaign_score_and_segment_at_capture(pool
     assert [row["conversation_id"] for row in conversations] == [conversation]
 
 
-async def test_route_and_assign_gets_the_new_lead_and_its_facts(pool, handler, monkeypatch):
+async def test_a_new_lead_is_routed_once_by_its_facts_and_inserted_with_its_team(
+    pool, handler, monkeypatch
+):
     site = unique("site")
-    routed: list[dict[str, Any]] = []
+    asked: list[Any] = []
+    routing_for = service.assignment.routing_for
 
-    async def fake_route(tx, *, lead: Lead, facts, now):  # the ASSIGN slice's, faked
-        routed.append({"lead": lead, "facts": facts, "now": now})
-        return lead
+    async def routing_spy(tx: Any, facts: Any) -> Any:
+        asked.append(facts)
+        return await routing_for(tx, facts)
 
-    monkeypatch.setattr(service.assignment, "route_and_assign", fake_route)
+    monkeypatch.setattr(service.assignment, "routing_for", routing_spy)
     await feed(handler, lead_marked(site, "v-1", email="ann@example.com", validation="interested"))
     await feed(handler, email_captured(site, "v-1", "ann@example.com"))  # joins: not routed again
-    (call,) = routed
-    assert call["lead"].site_id == site
-    assert call["lead"].status == "new"
-    assert call["facts"].validation == "interested"
-    assert call["now"] == at(60)
+    (facts,) = asked
+    assert facts.validation == "interested"
+    (lead,) = await open_leads(pool, site)
+    # the site's default team; nobody is online: created, routed, then the e-mail's touch
+    assert (lead["team"], lead["event_seq"]) == ("sales", 3)
+    created, routed = (await lead_events(pool, site))[:2]
+    assert (created.type, created.payload.lead.team) == ("lead.created", None)
+    assert (routed.type, routed.payload.lead.team) == ("lead.routed", "sales")
 
 
 async def test_closing_a_conversation_adds_its_final_context_to_its_lead(pool, handler):

@@ -14,6 +14,7 @@ assignee, `queued_at` set (its place in arrival order).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -24,7 +25,7 @@ from beckon_edge.refusals import Conflict, Forbidden, Invalid, NotFound
 from leads.assignment.store import AgentSettings, AssignmentStore
 from leads.domain import assignment as choice
 from leads.domain import lifecycle
-from leads.domain.routing import Decision, LeadFacts, route
+from leads.domain.routing import LeadFacts, route
 from leads.events import emit
 from leads.lead import Lead, LeadStore
 from leads.routing.store import RoutingStore
@@ -46,50 +47,53 @@ async def route_and_assign(
 ) -> Lead:
     """Route a new lead to its team (`lead.routed`), start its first-contact SLA
     (`sla.service.start_first_contact`), then under the team's lock give it to the team's
-    freest agent (`lead.assigned`) or put it in the team's queue. Returns the lead after."""
-    queued, due = await route_and_queue(tx, lead=lead, facts=facts, now=now, start_sla=start_sla)
-    assert queued.team is not None
-    handed = await drain(tx, team=queued.team, now=now, arrived={lead.lead_id: due})
+    freest agent (`lead.assigned`) or leave it in the team's queue. Returns the lead after.
+    (Capture routes a new lead before it inserts it: `routing_for`, `routed`, `drain`.)"""
+    routing = await routing_for(tx, facts)
+    # it joins the tail of the queue in the same write, and the drain never lets it overtake
+    # a lead that waits already
+    queued = await tx.store(AssignmentStore).set_team(
+        lead, team=routing.team, routing_version=routing.version, queued_at=now, now=now
+    )
+    due = await routed(tx, lead=queued, routing=routing, now=now, start_sla=start_sla)
+    handed = await drain(tx, team=routing.team, now=now, arrived={lead.lead_id: due})
     return next((after for after in handed if after.lead_id == lead.lead_id), queued)
 
 
-async def route_and_queue(
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Where routing sends a lead: its team, the rule that chose it, the rules' version."""
+
+    team: str
+    rule_id: str | None
+    version: int | None
+
+
+async def routing_for(tx: UnitOfWork, facts: LeadFacts) -> Routing:
+    """The team the site's routing rules (or its default team) give a lead with `facts`.
+    Capture asks before it inserts a new lead, so the lead is written once with its team."""
+    stored = await tx.store(RoutingStore).latest(tx.site_id)
+    if stored is None:
+        defaults = await tx.store(AssignmentStore).site_defaults(tx.site_id)
+        return Routing(defaults.default_team, None, None)
+    decision = route(stored.rules, facts)
+    return Routing(decision.team, decision.rule_id, stored.version)
+
+
+async def routed(
     tx: UnitOfWork,
     *,
     lead: Lead,
-    facts: LeadFacts,
+    routing: Routing,
     now: datetime,
     start_sla: StartSla | None = None,
-) -> tuple[Lead, datetime | None]:
-    """The first half of `route_and_assign`: route the lead (`lead.routed`), start its SLA
-    and put it at the tail of its team's queue, without the team's lock. The caller drains
-    the team (`drain(..., arrived={lead_id: due})`) before its unit commits: capture does
-    that once per batch of records, so one lock and one count of the agents' loads serve
-    them all. Returns the queued lead and its first-contact deadline."""
-    store = tx.store(AssignmentStore)
-    stored = await tx.store(RoutingStore).latest(lead.site_id)
-    if stored is None:
-        defaults = await store.site_defaults(lead.site_id)
-        decision = Decision(defaults.default_team, None, "no routing rules; the site's default")
-    else:
-        decision = route(stored.rules, facts)
-    # it joins the tail of the queue in the same write: the drain never lets it overtake a
-    # lead that waits already (a queued lead is invisible to other units until this commits,
-    # and locked to them after)
-    routed = await store.set_team(
-        lead,
-        team=decision.team,
-        routing_version=stored.version if stored else None,
-        queued_at=now,
-        now=now,
-    )
-    await emit(
-        tx, LeadRouted, routed, now=now, team=decision.team, routing_rule_id=decision.rule_id
-    )
+) -> datetime | None:
+    """What follows routing a lead, now in its team's queue: `lead.routed` and its
+    first-contact SLA (`sla.service.start_first_contact`). Returns the SLA's deadline."""
+    await emit(tx, LeadRouted, lead, now=now, team=routing.team, routing_rule_id=routing.rule_id)
     # looked up at the call: sla.service imports this module (breach reassignment)
     start = start_sla or sla.start_first_contact
-    due = await start(tx, lead=routed, now=now)
-    return routed, due
+    return await start(tx, lead=lead, now=now)
 
 
 async def reassign(

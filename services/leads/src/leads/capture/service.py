@@ -14,7 +14,7 @@ again, now finding the winner, and adds its touch there.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -202,10 +202,12 @@ async def capture(
     assignment), or a touch on their open lead (`lead.merged`), merging their other open
     leads in. None when the site takes no contact-only leads.
 
-    `batched`: one of many captures in a unit (capture's batches). A new lead is routed
-    and queued only (`Captured.queued_due`; the caller drains its team before the unit
-    commits), and a lost race fails the unit instead of rolling back to a savepoint
-    (hundreds of subtransactions in one transaction slow every session of the server)."""
+    A new lead is routed before it is inserted (its team's queue is where it arrives) and
+    then given to an agent by draining its team's queue. `batched`: one of many captures in
+    a unit (capture's batches): the new lead is left queued (`Captured.queued_due`; the
+    caller drains its team once for all of them before the unit commits), and a lost race
+    fails the unit instead of rolling back to a savepoint (hundreds of subtransactions in
+    one transaction slow every session of the server)."""
     store = tx.store(CaptureStore)
     site_id = tx.site_id
     if capture.contact_only and not await store.captures_contact_only(site_id):
@@ -237,6 +239,7 @@ async def capture(
         details["problems"] = problems
 
     all_merges: list[MergeDone] = []
+    routing: assignment.Routing | None = None
     for _ in range(MAX_LOOKS):
         settled = await _settle(tx, keys, now=now)
         if settled is None:
@@ -248,8 +251,12 @@ async def capture(
         try:
             async with savepoint:
                 if person is None:
+                    # routed first, so the new lead is written once, with its team
+                    routing = routing or await assignment.routing_for(
+                        tx, facts_of(capture, visitor, conversation)
+                    )
                     person = await _create(
-                        tx, capture, incoming, email, visitor, conversation, now=now
+                        tx, capture, incoming, email, visitor, conversation, routing, now=now
                     )
                     created = True
                 else:
@@ -289,19 +296,21 @@ async def capture(
         at=capture.occurred_at,
     )
     if created:
+        assert routing is not None
+        assert lead.team is not None
         await emit(
             tx,
             LeadCreated,
-            lead,
+            replace(lead, team=None),  # as it was created: `lead.routed` gives it its team
             now=now,
             touch=touch,
             attribution=_attribution(visitor, conversation),
         )
-        facts = facts_of(capture, visitor, conversation, company=lead.company)
+        due = await assignment.routed(tx, lead=lead, routing=routing, now=now)
         if batched:
-            lead, due = await assignment.route_and_queue(tx, lead=lead, facts=facts, now=now)
             return Captured(lead=lead, created=True, touch_id=touch_id, queued_due=due)
-        lead = await assignment.route_and_assign(tx, lead=lead, facts=facts, now=now)
+        handed = await assignment.drain(tx, team=lead.team, now=now, arrived={lead.lead_id: due})
+        lead = next((after for after in handed if after.lead_id == lead.lead_id), lead)
     elif all_merges:
         await _emit_merges(tx, lead, all_merges, touch=touch if touch_id else None, now=now)
     elif touch_id is not None:
@@ -348,9 +357,12 @@ async def _create(
     email: identity.Email | None,
     visitor: VisitorView | None,
     conversation: ConversationInfo | None,
+    routing: assignment.Routing,
     *,
     now: datetime,
 ) -> Person:
+    """Insert the new lead, routed: in its team's queue (`queued_at`) until the drain that
+    ends its unit of work gives it to an agent."""
     traits = identity.apply_traits({}, incoming, source="visitor", at=capture.occurred_at).traits
     facts = facts_of(capture, visitor, conversation)
     snapshot: dict[str, Any] = {
@@ -377,6 +389,9 @@ async def _create(
         "score": round(visitor.score) if visitor else None,
         "segment": (visitor.segment if visitor else None),
         "capture": snapshot,
+        "team": routing.team,
+        "routing_version": routing.version,
+        "queued_at": now,
         "created_at": now,
         "updated_at": now,
     }
