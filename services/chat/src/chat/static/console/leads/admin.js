@@ -1,6 +1,6 @@
 /* The Leads admin view (site admins only: the tab is registered for admins, and the leads
  * service refuses an agent's session with 403 `admin_only` anyway). One section at a time,
- * each its own module under admin/ exporting `build(root)`:
+ * each its own module (admin-<section>.js) exporting `build(root)`:
  *
  *   rules     the routing rules, the "which team would get this lead" tester, SLA policies
  *   agents    each agent's open-lead cap, teams (chat's membership) and taking leads or not
@@ -13,11 +13,11 @@ import { on } from '../core/events.js';
 import { isAdmin } from '../core/me.js';
 import { views } from '../core/views.js';
 import { leadsEnabled } from './api.js';
-import * as agents from './admin/agents.js';
-import * as hours from './admin/hours.js';
-import * as rules from './admin/rules.js';
-import * as teams from './admin/teams.js';
-import * as webhooks from './admin/webhooks.js';
+import * as agents from './admin-agents.js';
+import * as hours from './admin-hours.js';
+import * as rules from './admin-rules.js';
+import * as teams from './admin-teams.js';
+import * as webhooks from './admin-webhooks.js';
 
 var SECTIONS = {
   rules: { label: 'leadAdmin.tab.rules', module: rules },

@@ -10,11 +10,11 @@
  * - The delivery log, newest first: status, attempts, the last response code, the next retry;
  *   replay a delivery (the same webhook-id and body go out again; not a test message).
  */
-import { clear, h } from '../../core/dom.js';
-import { fmt } from '../../core/format.js';
-import { t } from '../../core/i18n.js';
-import { leadsApi } from '../api.js';
-import { button, checks, clearProblems, enc, errorSlot, field, note, refusalText, say, section, showProblems, status } from './forms.js';
+import { clear, h } from '../core/dom.js';
+import { fmt } from '../core/format.js';
+import { t } from '../core/i18n.js';
+import { leadsApi } from './api.js';
+import { button, checks, clearProblems, enc, errorSlot, field, note, refusalText, say, section, showProblems, status } from './admin-forms.js';
 
 var DELIVERY = {
   pending: 'leadAdmin.hooks.delivery.pending', delivered: 'leadAdmin.hooks.delivery.delivered',

@@ -6,9 +6,9 @@
  * (`teams[0].lead_agent_id`, the use cases'); both name the same slot. A problem goes to the
  * slot of its place or of its nearest parent (`hours.mon.0` → `hours.mon`), else to the
  * section's own slot (loc ""). */
-import { clear, h } from '../../core/dom.js';
-import { t } from '../../core/i18n.js';
-import { leadsError } from '../api.js';
+import { clear, h } from '../core/dom.js';
+import { t } from '../core/i18n.js';
+import { leadsError } from './api.js';
 
 export function enc(id) { return encodeURIComponent(String(id)); }
 

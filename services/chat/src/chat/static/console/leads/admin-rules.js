@@ -2,10 +2,10 @@
  * located 422 problems shown at their place (the line is marked in the gutter; a click on a
  * problem selects the value it is about), the "which team would get this lead" tester over
  * the draft, and the SLA policies in the same editor. */
-import { clear, h } from '../../core/dom.js';
-import { t } from '../../core/i18n.js';
-import { leadsApi, leadsError } from '../api.js';
-import { locParts, section } from './forms.js';
+import { clear, h } from '../core/dom.js';
+import { t } from '../core/i18n.js';
+import { leadsApi, leadsError } from './api.js';
+import { locParts, section } from './admin-forms.js';
 
 var SAMPLE_LEAD = { validation: 'qualified', segment: 'b2c', categories_viewed: ['Tents'], country: 'FI', language: 'fi' };
 var OUTCOME = {

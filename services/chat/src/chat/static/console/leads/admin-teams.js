@@ -5,12 +5,12 @@
  *
  * A team's id is the chat team whose agents take its leads (chat's Admin → Teams); the id
  * field offers chat's teams. */
-import { api } from '../../core/api.js';
-import { clear, h } from '../../core/dom.js';
-import { t } from '../../core/i18n.js';
-import { me } from '../../core/me.js';
-import { leadsApi } from '../api.js';
-import { button, clearProblems, errorSlot, note, say, section, showProblems, status } from './forms.js';
+import { api } from '../core/api.js';
+import { clear, h } from '../core/dom.js';
+import { t } from '../core/i18n.js';
+import { me } from '../core/me.js';
+import { leadsApi } from './api.js';
+import { button, clearProblems, errorSlot, field, note, say, section, showProblems, status } from './admin-forms.js';
 
 export function build(root) {
   var list = h('div', { className: 'ladm-rows', testid: 'ladm-teams' }, [h('p', { className: 'list-empty', i18n: 'common.loading' })]);
@@ -43,16 +43,12 @@ export function build(root) {
     lead.addEventListener('change', function () { row.lead_agent_id = lead.value || null; });
     var at = 'teams.' + i + '.';
     return h('div', { className: 'ladm-row', testid: 'ladm-team', data: { team: row.isNew ? null : row.team } }, [
-      fieldOf('leadAdmin.teams.id', id, at + 'team'),
-      fieldOf('leadAdmin.teams.name', name, at + 'name'),
-      fieldOf('leadAdmin.teams.lead', lead, at + 'lead_agent_id'),
+      field('leadAdmin.teams.id', id, at + 'team'),
+      field('leadAdmin.teams.name', name, at + 'name'),
+      field('leadAdmin.teams.lead', lead, at + 'lead_agent_id'),
       button('ladm-team-remove', 'leadAdmin.teams.remove', function () { rows.splice(i, 1); render(); }),
       errorSlot('teams.' + i),
     ]);
-  }
-
-  function fieldOf(key, control, loc) {
-    return h('label', { className: 'field leads-field' }, [h('span', { i18n: key }), control, errorSlot(loc)]);
   }
 
   function save() {

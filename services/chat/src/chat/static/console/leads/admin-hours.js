@@ -4,10 +4,10 @@
  * First-contact SLA time counts only while the site is open; deadlines planned from then on
  * use the new hours. The server's problems are shown at their field (`hours.mon.0`,
  * `timezone`, `holidays.1`). */
-import { h } from '../../core/dom.js';
-import { t } from '../../core/i18n.js';
-import { leadsApi } from '../api.js';
-import { button, clearProblems, errorSlot, field, note, say, section, showProblems, status } from './forms.js';
+import { h } from '../core/dom.js';
+import { t } from '../core/i18n.js';
+import { leadsApi } from './api.js';
+import { button, clearProblems, errorSlot, field, note, say, section, showProblems, status } from './admin-forms.js';
 
 export var WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 

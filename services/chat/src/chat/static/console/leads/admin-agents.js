@@ -8,12 +8,12 @@
  *   leads service follows through agents.presence; it shows here once presence carries it.
  *
  * The server's problems are shown at their field (the cap's range, an unknown team). */
-import { api } from '../../core/api.js';
-import { clear, h } from '../../core/dom.js';
-import { t } from '../../core/i18n.js';
-import { me, teamName } from '../../core/me.js';
-import { leadsApi } from '../api.js';
-import { button, checks, clearProblems, enc, errorSlot, note, say, section, showProblems, status } from './forms.js';
+import { api } from '../core/api.js';
+import { clear, h } from '../core/dom.js';
+import { t } from '../core/i18n.js';
+import { me, teamName } from '../core/me.js';
+import { leadsApi } from './api.js';
+import { button, checks, clearProblems, enc, errorSlot, note, say, section, showProblems, status } from './admin-forms.js';
 
 // the cap as typed: '' → null (the site's default), digits → a number, else the text as it is
 // (the leads service says what is wrong with it, at `max_open_leads`)
