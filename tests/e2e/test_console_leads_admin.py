@@ -48,7 +48,8 @@ async def close_the_chats_it_opened(chat_stack: ChatStack) -> Any:
 async def open_admin(page: Page, section: str) -> None:
     await page.get_by_test_id("tab-leadadmin").click()
     await page.get_by_test_id(f"ladm-tab-{section}").click()
-    await expect(page.get_by_test_id(f"ladm-{section}")).to_be_visible(timeout=WAIT_MS)
+    body = page.locator(f'[data-testid="ladm-body"][data-section="{section}"]')
+    await expect(body).to_be_visible(timeout=WAIT_MS)
 
 
 async def agent_id_of(page: Page, email: str) -> str:
@@ -225,7 +226,7 @@ async def test_an_admin_saves_business_hours_and_sees_bad_ones_at_their_fields(
     page = await agent_console(await new_context(), chat_stack)
     before = await leads_call(page, "GET", "/business-hours")
     await open_admin(page, "hours")
-    hours = page.get_by_test_id("ladm-hours")
+    hours = page.get_by_test_id("ladm-hours-section")
     try:
         await hours.get_by_test_id("ladm-hours-timezone").fill("Europe/Helsinki")
         await hours.get_by_test_id("ladm-hours-always").uncheck()

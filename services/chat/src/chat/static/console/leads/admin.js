@@ -31,7 +31,7 @@ var current = 'rules';
 function build() {
   var root = views.container('leadadmin');
   clear(root);
-  var body = h('div', { className: 'ladm-body', testid: 'ladm-' + current, data: { section: current } });
+  var body = h('div', { className: 'ladm-body', testid: 'ladm-body', data: { section: current } });
   var tabs = h('div', { className: 'ladm-tabs', attrs: { role: 'tablist' } }, Object.keys(SECTIONS).map(function (name) {
     return h('button', {
       className: 'view-tab', testid: 'ladm-tab-' + name, i18n: SECTIONS[name].label,
