@@ -83,7 +83,10 @@ async def eventually(check: Any, what: str) -> Any:
 async def test_an_agent_sees_no_leads_admin_and_the_api_refuses_them(
     chat_stack: ChatStack, new_context: Any
 ) -> None:
-    page = await agent_console(await new_context(), chat_stack, chat_stack.second_agent_email)
+    # away: Ben must not be offered the chats the other tests start
+    page = await agent_console(
+        await new_context(), chat_stack, chat_stack.second_agent_email, status="away"
+    )
     await expect(page.get_by_test_id("tab-leads")).to_be_visible(timeout=WAIT_MS)
     await expect(page.get_by_test_id("tab-leadadmin")).to_have_count(0)
     for path in ("/agents", "/teams", "/business-hours", "/webhooks"):
