@@ -86,7 +86,7 @@ function endpointForm(testid, values, types, withEnabled, submit, cancel) {
     field('leadAdmin.hooks.description', description, 'description'),
     h('div', { className: 'field leads-field' }, [
       h('span', { i18n: 'leadAdmin.hooks.events' }), events.node,
-      h('span', {}, [
+      h('span', { className: 'lead-actions' }, [
         button('ladm-hook-events-all', 'leadAdmin.hooks.eventsAll', function () { events.set(types); }),
         button('ladm-hook-events-none', 'leadAdmin.hooks.eventsNone', function () { events.set([]); }),
       ]),
