@@ -422,6 +422,10 @@ async def test_an_admin_adds_a_webhook_endpoint_tests_it_and_replays_a_delivery(
         await card.get_by_test_id("ladm-hook-rotate-go").click()
         await expect(card.get_by_test_id("ladm-hook-secret")).to_be_visible(timeout=WAIT_MS)
         rotated = await card.get_by_test_id("ladm-hook-secret").input_value()
+        await open_admin(page, "hours")  # left and come back: not shown again
+        await open_admin(page, "webhooks")
+        await expect(card).to_have_count(1, timeout=WAIT_MS)
+        await expect(page.get_by_test_id("ladm-hook-secret")).to_have_count(0)
         assert rotated.startswith("whsec_")
         assert rotated != secret
         await card.get_by_test_id("ladm-hook-test").click()

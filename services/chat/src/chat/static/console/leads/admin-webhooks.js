@@ -27,8 +27,11 @@ var DISABLED = {
 };
 var LOG_PAGE = 20;
 
-// a secret the service just made: {endpoint_id, secret}; shown until dismissed or replaced
+// a secret the service just made: {endpoint_id, secret}; shown until dismissed, replaced, or
+// the section is left (admin.js calls forget)
 var revealed = null;
+
+export function forget() { revealed = null; }
 
 function label(table, value) { return table[value] ? t(table[value]) : String(value == null ? '' : value); }
 function hookPath(endpoint) { return '/webhooks/' + enc(endpoint.endpoint_id); }
@@ -49,6 +52,11 @@ export function build(root) {
   }
 
   function openNew() {
+    // the event types come with the list: asked again if it has not answered (yet)
+    (types.length ? Promise.resolve() : load()).then(showNew);
+  }
+
+  function showNew() {
     clear(adding);
     adding.hidden = false;
     adding.appendChild(endpointForm('ladm-hook-new', { url: '', description: '', event_types: [] }, types, false, function (body, form) {

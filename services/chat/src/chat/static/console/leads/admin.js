@@ -36,7 +36,11 @@ function build() {
     return h('button', {
       className: 'view-tab', testid: 'ladm-tab-' + name, i18n: SECTIONS[name].label,
       attrs: { type: 'button', role: 'tab', 'aria-selected': name === current ? 'true' : 'false' },
-      on: { click: function () { current = name; build(); } },
+      on: { click: function () {
+        if (name !== current) webhooks.forget();  // a secret is shown once: not again later
+        current = name;
+        build();
+      } },
     });
   }));
   root.appendChild(h('div', { className: 'ladm-view' }, [h('h2', { className: 'leads-title', i18n: 'leadAdmin.title' }), tabs, body]));
@@ -45,7 +49,7 @@ function build() {
 
 on('ready', function () {
   if (!leadsEnabled() || !isAdmin() || views.list.some(function (v) { return v.name === 'leadadmin'; })) return;
-  views.register('leadadmin', { label: 'nav.leadAdmin', adminOnly: true, onShow: build });
+  views.register('leadadmin', { label: 'nav.leadAdmin', adminOnly: true, onShow: build, onHide: webhooks.forget });
 });
 on('locale', function () { if (views.current === 'leadadmin') build(); });
-on('reset', function () { current = 'rules'; });
+on('reset', function () { current = 'rules'; webhooks.forget(); });
