@@ -425,6 +425,9 @@ def chat_stack(
                     "LEADS_AGENT_SESSION_SECRET": CHAT_SECRET,
                     "LEADS_CONSOLE_ORIGINS": chat_url,
                     "LEADS_CAPTURE_VISITOR_STATES_WAIT_S": "5",
+                    # the console's webhook tests deliver to a receiver on this machine
+                    "LEADS_WEBHOOK_ALLOW_HTTP": "true",
+                    "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
                     "LEADS_LOG_JSON": "false",
                 },
                 f"{leads_url}/readyz",

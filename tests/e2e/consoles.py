@@ -6,6 +6,7 @@ Imported by name from the e2e test files (pytest puts this folder on `sys.path`)
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Literal
 
 import httpx
@@ -95,3 +96,72 @@ async def triggers_knows(stack: ChatStack, rule_id: str | None = None) -> dict[s
                 return site
             await asyncio.sleep(0.2)
     raise AssertionError(f"triggers never applied {wanted} or saw an agent online: {site}")
+
+
+# ---- the leads views ---------------------------------------------------------------------------
+
+# the chats a_marked_lead opened: a test module closes them after each test
+# (close_opened_chats), so the other console tests (sharing the stack and Anna) never find
+# Anna holding them
+OPENED_CHATS: list[str] = []
+
+
+async def close_opened_chats(stack: ChatStack) -> None:
+    """Close, as Anna, every chat a_marked_lead opened."""
+    if not OPENED_CHATS:
+        return
+    same_origin = {"Origin": stack.chat_url}
+    async with httpx.AsyncClient(base_url=stack.chat_url, timeout=15) as client:
+        login = await client.post(
+            "/v1/console/login",
+            json={"email": stack.agent_email, "password": stack.agent_password},
+            headers=same_origin,
+        )
+        assert login.status_code == 200, login.text
+        while OPENED_CHATS:
+            conversation_id = OPENED_CHATS.pop()
+            closed = await client.post(
+                f"/v1/console/conversations/{conversation_id}/close", headers=same_origin
+            )
+            assert closed.status_code == 200, closed.text
+
+
+async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[str, str]:
+    """A visitor's chat, marked as a lead in Anna's console session: (visitor, conversation)."""
+    visitor_id = f"v-leads-{uuid.uuid4().hex[:12]}"
+    async with httpx.AsyncClient(base_url=stack.chat_url, timeout=15) as client:
+        origin = {"Origin": stack.store_url}
+        session = await client.post(
+            "/v1/widget/session",
+            json={"site_key": stack.site_key, "visitor_id": visitor_id},
+            headers=origin,
+        )
+        assert session.status_code == 200, session.text
+        started = await client.post(
+            "/v1/widget/conversations",
+            json={"text": "Can someone call me about the tent?"},
+            headers={**origin, "Authorization": f"Bearer {session.json()['token']}"},
+        )
+        assert started.status_code in (200, 201), started.text
+    conversation_id = str(started.json()["conversation"]["id"])
+    OPENED_CHATS.append(conversation_id)
+    await console_api(
+        page,
+        "POST",
+        f"/conversations/{conversation_id}/lead",
+        {"validation": validation, "note": "wants a call"},
+    )
+    return visitor_id, conversation_id
+
+
+async def leads_call(page: Page, method: str, path: str, body: Any = None) -> Any:
+    """A call to the leads API from the console's page, as the leads views make it."""
+    return await page.evaluate(
+        """async ([method, path, body]) => {
+            const { leadsApi } = await import('/console/leads/api.js');
+            return leadsApi(method, path, body === null ? undefined : body).catch((e) => {
+                throw new Error(`${e.status} ${e.code}: ${e.detail} ${JSON.stringify(e.body)}`);
+            });
+        }""",
+        [method, path, body],
+    )

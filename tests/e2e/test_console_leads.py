@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
-import httpx
 import pytest
-from consoles import agent_console, console_api, set_locale
+from consoles import a_marked_lead, agent_console, close_opened_chats, leads_call, set_locale
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
@@ -24,71 +22,12 @@ ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
 WAIT_MS = 30_000
-# chats this module opened: closed after each test, so the other console tests (sharing the
-# stack and Anna) never find Anna holding them
-_OPENED: list[str] = []
 
 
 @pytest.fixture(autouse=True)
 async def close_the_chats_it_opened(chat_stack: ChatStack) -> Any:
     yield
-    if not _OPENED:
-        return
-    same_origin = {"Origin": chat_stack.chat_url}
-    async with httpx.AsyncClient(base_url=chat_stack.chat_url, timeout=15) as client:
-        login = await client.post(
-            "/v1/console/login",
-            json={"email": chat_stack.agent_email, "password": chat_stack.agent_password},
-            headers=same_origin,
-        )
-        assert login.status_code == 200, login.text
-        while _OPENED:
-            conversation_id = _OPENED.pop()
-            closed = await client.post(
-                f"/v1/console/conversations/{conversation_id}/close", headers=same_origin
-            )
-            assert closed.status_code == 200, closed.text
-
-
-async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[str, str]:
-    """A visitor's chat, marked as a lead in Anna's console session: (visitor, conversation)."""
-    visitor_id = f"v-leads-{uuid.uuid4().hex[:12]}"
-    async with httpx.AsyncClient(base_url=stack.chat_url, timeout=15) as client:
-        origin = {"Origin": stack.store_url}
-        session = await client.post(
-            "/v1/widget/session",
-            json={"site_key": stack.site_key, "visitor_id": visitor_id},
-            headers=origin,
-        )
-        assert session.status_code == 200, session.text
-        started = await client.post(
-            "/v1/widget/conversations",
-            json={"text": "Can someone call me about the tent?"},
-            headers={**origin, "Authorization": f"Bearer {session.json()['token']}"},
-        )
-        assert started.status_code in (200, 201), started.text
-    conversation_id = str(started.json()["conversation"]["id"])
-    _OPENED.append(conversation_id)
-    await console_api(
-        page,
-        "POST",
-        f"/conversations/{conversation_id}/lead",
-        {"validation": validation, "note": "wants a call"},
-    )
-    return visitor_id, conversation_id
-
-
-async def leads_call(page: Page, method: str, path: str, body: Any = None) -> Any:
-    """A call to the leads API from the console's page, as the leads views make it."""
-    return await page.evaluate(
-        """async ([method, path, body]) => {
-            const { leadsApi } = await import('/console/leads/api.js');
-            return leadsApi(method, path, body === null ? undefined : body).catch((e) => {
-                throw new Error(`${e.status} ${e.code}: ${e.detail} ${JSON.stringify(e.body)}`);
-            });
-        }""",
-        [method, path, body],
-    )
+    await close_opened_chats(chat_stack)
 
 
 async def open_leads(page: Page) -> None:

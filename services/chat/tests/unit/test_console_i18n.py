@@ -161,3 +161,28 @@ def test_the_leads_views_label_every_value_the_leads_api_sends() -> None:
     for locale in LOCALES:
         table = load_locale(locale)
         assert not sorted(key for key in named if key.startswith("leads.") and key not in table)
+
+
+def test_the_leads_admin_labels_every_delivery_status_and_disabled_reason() -> None:
+    """The webhooks section (leads/admin-webhooks.js) labels a delivery's status and why an
+    endpoint is disabled through tables of literal keys (checked in every locale above);
+    here: an entry for every value the leads service sends."""
+    from leads.domain.webhooks import DisableReason
+    from leads.webhooks.service import ADMIN_DISABLED
+    from leads.webhooks.store import DeliveryStatus
+
+    code = console_code()["leads/admin-webhooks.js"]
+    named = set(KEYLIKE.findall(code))
+    missing = [
+        f"leadAdmin.hooks.delivery.{status}"
+        for status in DeliveryStatus.__args__
+        if f"leadAdmin.hooks.delivery.{status}" not in named
+    ]
+    missing += [
+        f"leadAdmin.hooks.disabled.{reason}"
+        for reason in DisableReason.__args__
+        if f"leadAdmin.hooks.disabled.{reason}" not in named
+    ]
+    if f"'{ADMIN_DISABLED}'" not in code:
+        missing.append(ADMIN_DISABLED)
+    assert not missing, f"leads/admin-webhooks.js has no label for: {missing}"
