@@ -83,7 +83,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         "tests only; refused in production)",
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
-    # --- webhooks ---
     webhook_allow_http: bool = Field(
         default=False,
         description="Accept http:// webhook URLs (dev and tests only; refused in production)",
@@ -104,9 +103,8 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         description="How long a claimed delivery is held; a crashed instance's claims are "
         "retried by another once it ends (must exceed the timeout)",
     )
-    # --- end webhooks ---
 
-    # --- sla ---
+    # SLA timers
     sla_scheduler: bool = Field(
         default=True,
         description="Fire SLA timers in this instance (every instance may: they share the work)",
@@ -123,15 +121,13 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
     sla_retry_s: float = Field(
         default=30.0, gt=0, le=3600, description="A timer whose firing failed is retried after"
     )
-    # --- end sla ---
-    # --- assignment ---
+    # assignment
     follow_presence: bool = Field(
         default=True,
         description="Follow agents.presence into leads.presence and drain a team's queue when "
         "its agents come online",
     )
-    # --- end assignment ---
-    # --- capture ---
+    # capture
     capture_enabled: bool = Field(
         default=True,
         description="Consume chat.events and tracking.events into leads (off: an API-only "
@@ -169,9 +165,8 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         le=10_000,
         description="Records of one partition handled in one transaction at most",
     )
-    # --- end capture ---
 
-    # --- api ---
+    # the API and the console
     chat_url: str = Field(
         default="http://127.0.0.1:8003",
         pattern=r"^https?://[^/\s]+(/[^\s]*)?$",
@@ -191,7 +186,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         description="Origins (comma-separated, e.g. https://console.example.com) besides the "
         "API's own whose pages may send the session cookie with a call that changes something",
     )
-    # --- end api ---
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -228,7 +222,6 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
                 )
         return self
 
-    # --- webhooks ---
     @model_validator(mode="after")
     def _check_webhooks(self) -> Settings:
         if self.environment == "production" and self.webhook_allow_http:
@@ -241,5 +234,3 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
                 "attempt's delivery is claimed again while it is still being sent"
             )
         return self
-
-    # --- end webhooks ---

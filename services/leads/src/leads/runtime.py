@@ -14,7 +14,7 @@ from leads.config import Settings
 from leads.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from leads.assignment.presence import PresenceFollower  # --- assignment ---
+    from leads.assignment.presence import PresenceFollower
 
 
 @dataclass
@@ -25,8 +25,5 @@ class Runtime:
     bus: Bus
     relay: OutboxRelay
     ready: bool = False
-    # --- assignment ---
     presence: PresenceFollower | None = None  # agents.presence into leads.presence
-    # --- api ---
     sessions: ConsoleSessions | None = None  # the console's agent sessions, confirmed by chat
-    # --- end api ---
