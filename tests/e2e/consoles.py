@@ -126,9 +126,8 @@ async def close_opened_chats(stack: ChatStack) -> None:
             assert closed.status_code == 200, closed.text
 
 
-async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[str, str]:
-    """A visitor's chat, marked as a lead in Anna's console session: (visitor, conversation)."""
-    visitor_id = f"v-leads-{uuid.uuid4().hex[:12]}"
+async def widget_chat(stack: ChatStack, visitor_id: str, text: str) -> str:
+    """A visitor starts a chat through the widget API, as the widget does; its id."""
     async with httpx.AsyncClient(base_url=stack.chat_url, timeout=15) as client:
         origin = {"Origin": stack.store_url}
         session = await client.post(
@@ -139,11 +138,17 @@ async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[
         assert session.status_code == 200, session.text
         started = await client.post(
             "/v1/widget/conversations",
-            json={"text": "Can someone call me about the tent?"},
+            json={"text": text},
             headers={**origin, "Authorization": f"Bearer {session.json()['token']}"},
         )
         assert started.status_code in (200, 201), started.text
-    conversation_id = str(started.json()["conversation"]["id"])
+    return str(started.json()["conversation"]["id"])
+
+
+async def a_marked_lead(page: Page, stack: ChatStack, validation: str) -> tuple[str, str]:
+    """A visitor's chat, marked as a lead in Anna's console session: (visitor, conversation)."""
+    visitor_id = f"v-leads-{uuid.uuid4().hex[:12]}"
+    conversation_id = await widget_chat(stack, visitor_id, "Can someone call me about the tent?")
     OPENED_CHATS.append(conversation_id)
     await console_api(
         page,

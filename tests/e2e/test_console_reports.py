@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -25,7 +24,7 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.topics import RULES_STATS
-from consoles import agent_console, agent_id, console_api
+from consoles import agent_console, agent_id, console_api, widget_chat
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
@@ -37,21 +36,7 @@ WAIT_MS = 30_000
 
 async def anna_has_a_chat(page: Page, stack: ChatStack, visitor_id: str) -> str:
     """A visitor starts a chat through the widget API; Anna takes it, answers and closes it."""
-    async with httpx.AsyncClient(base_url=stack.chat_url, timeout=15) as client:
-        origin = {"Origin": stack.store_url}
-        session = await client.post(
-            "/v1/widget/session",
-            json={"site_key": stack.site_key, "visitor_id": visitor_id},
-            headers=origin,
-        )
-        assert session.status_code == 200, session.text
-        started = await client.post(
-            "/v1/widget/conversations",
-            json={"text": "Does this come in blue?"},
-            headers={**origin, "Authorization": f"Bearer {session.json()['token']}"},
-        )
-        assert started.status_code in (200, 201), started.text
-    conversation_id = str(started.json()["conversation"]["id"])
+    conversation_id = await widget_chat(stack, visitor_id, "Does this come in blue?")
     me = await agent_id(page)
     found = (await console_api(page, "GET", f"/conversations/{conversation_id}"))["conversation"]
     if found["status"] == "queued":

@@ -37,6 +37,17 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+class Ticking:
+    """The service's clock in a test: a second later at every call (from `at(60)`)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def __call__(self) -> datetime:
+        self.ticks += 1
+        return at(59 + self.ticks)
+
+
 def _common(site: str, visitor: str, when: datetime) -> dict[str, Any]:
     return {"event_id": uuid7(), "occurred_at": when, "site_id": site, "visitor_id": visitor}
 

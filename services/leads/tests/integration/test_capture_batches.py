@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import orjson
 import pytest
 from assign_testing import holders, queue, set_cap, set_presence
-from capture_testing import at, lead_marked, record
+from capture_testing import Ticking, at, lead_marked, record
 from leads.capture import service
 from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
 from leads.capture.visitors import VisitorStates
@@ -24,26 +23,6 @@ from leads_testing import unique
 pytestmark = pytest.mark.integration
 FAST = Backoff(initial_s=0.01, max_s=0.2, max_attempts=3)
 AGENTS = {"ann": "online", "bob": "online", "cid": "online"}
-
-
-@pytest.fixture
-async def pool(leads_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(leads_database, min_size=2, max_size=10)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-class Ticking:
-    """A second later at every call."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-
-    def __call__(self) -> Any:
-        self.ticks += 1
-        return at(59 + self.ticks)
 
 
 def handler_on(pool: asyncpg.Pool) -> CaptureHandler:
@@ -81,20 +60,20 @@ def batch_of(*events: Any) -> list[Any]:
     return [record(event, offset=n) for n, event in enumerate(events)]
 
 
-async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(pool):
+async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(leads_pool):
     """Ten people, a second mark of one of them and a redelivery in one batch, over three
     agents with a cap of 2: six leads assigned (`auto`), four queued in arrival order, each
     lead's events numbered 1..n: the same leads, queue and events as when the records come
     one at a time."""
     results = {}
     for way in ("batch", "one at a time"):
-        site = await site_with_agents(pool, cap=2)
+        site = await site_with_agents(leads_pool, cap=2)
         marks = [
             lead_marked(site, f"v{n:02d}", email=f"p{n}@example.com", when=at(n)) for n in range(10)
         ]
         again = lead_marked(site, "v00-b", email="P0@Example.com", when=at(20))
         records = batch_of(*marks, again, marks[3])  # marks[3] delivered twice
-        handler = handler_on(pool)
+        handler = handler_on(leads_pool)
         if way == "batch":
             left = await handler.handle_batch(records)  # type: ignore[arg-type]
             assert left == []
@@ -103,16 +82,16 @@ async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(p
                 await handle_until_done(handler, one, backoff=FAST)  # type: ignore[arg-type]
         assert handler.outcomes == Counter(done=11, duplicate=1)
 
-        leads = await leads_of(pool, site)
+        leads = await leads_of(leads_pool, site)
         assert [lead["email_key"] for lead in leads] == [f"p{n}@example.com" for n in range(10)]
         by_visitor = {lead["visitor_id"]: lead for lead in leads}
         assigned = [v for v, lead in by_visitor.items() if lead["status"] == "assigned"]
         assert assigned == [f"v{n:02d}" for n in range(6)]  # the first six to arrive
-        assert await holders(pool, site) == {"ann": 2, "bob": 2, "cid": 2}
-        waiting = await queue(pool, site, "sales")
+        assert await holders(leads_pool, site) == {"ann": 2, "bob": 2, "cid": 2}
+        waiting = await queue(leads_pool, site, "sales")
         assert waiting == [by_visitor[f"v{n:02d}"]["lead_id"] for n in range(6, 10)]
 
-        events = await site_events(pool, site)
+        events = await site_events(leads_pool, site)
         per_lead: dict[str, list[tuple[str, int]]] = {}
         for event in events:
             per_lead.setdefault(event["lead_id"], []).append(
@@ -132,7 +111,7 @@ async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(p
             event["payload"]["how"] for event in events if event["type"] == "lead.assigned"
         )
         assert hows == Counter(auto=6)
-        touches = await pool.fetchval(
+        touches = await leads_pool.fetchval(
             "SELECT count(*) FROM leads.touches t JOIN leads.leads l USING (lead_id)"
             " WHERE l.site_id = $1",
             site,
@@ -142,12 +121,14 @@ async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(p
     assert results["batch"] == results["one at a time"]
 
 
-async def test_a_failed_unit_leaves_nothing_and_its_records_go_one_at_a_time(pool, monkeypatch):
+async def test_a_failed_unit_leaves_nothing_and_its_records_go_one_at_a_time(
+    leads_pool, monkeypatch
+):
     """The fifth capture of a site's batch fails (a deadlock): its unit rolls back, the
     other site's unit of the same batch commits, and the failed site's records come back
     to be handled one at a time, with one lead, one touch and one `lead.created` each."""
-    failing = await site_with_agents(pool, cap=10)
-    fine = await site_with_agents(pool, cap=10)
+    failing = await site_with_agents(leads_pool, cap=10)
+    fine = await site_with_agents(leads_pool, cap=10)
     capture = service.capture
     calls = Counter[str]()
 
@@ -163,34 +144,34 @@ async def test_a_failed_unit_leaves_nothing_and_its_records_go_one_at_a_time(poo
         for n in range(6)
         for site in (failing, fine)
     ]
-    handler = handler_on(pool)
+    handler = handler_on(leads_pool)
     left = await handler.handle_batch(batch_of(*marks))  # type: ignore[arg-type]
     assert [r.offset for r in left] == [
         n for n, mark in enumerate(marks) if mark.site_id == failing
     ]
-    assert len(await leads_of(pool, fine)) == 6
-    assert await leads_of(pool, failing) == []  # nothing of the failed unit happened
-    assert await site_events(pool, failing) == []
+    assert len(await leads_of(leads_pool, fine)) == 6
+    assert await leads_of(leads_pool, failing) == []  # nothing of the failed unit happened
+    assert await site_events(leads_pool, failing) == []
 
     for one in left:
         await handle_until_done(handler, one, backoff=FAST)
-    leads = await leads_of(pool, failing)
+    leads = await leads_of(leads_pool, failing)
     assert len(leads) == 6
     assert {lead["status"] for lead in leads} == {"assigned"}
-    events = await site_events(pool, failing)
+    events = await site_events(leads_pool, failing)
     assert Counter(event["type"] for event in events) == Counter(
         {"lead.created": 6, "lead.routed": 6, "lead.assigned": 6}
     )
     assert handler.outcomes == Counter(done=12)
 
 
-async def test_records_that_do_not_decode_are_left_for_their_dead_letters(pool):
-    site = await site_with_agents(pool, cap=10)
+async def test_records_that_do_not_decode_are_left_for_their_dead_letters(leads_pool):
+    site = await site_with_agents(leads_pool, cap=10)
     good = lead_marked(site, "v1", email="ok@example.com")
     poison = record(good, offset=1)
     poison.value = b"not json " + uuid.uuid4().hex.encode()
-    handler = handler_on(pool)
+    handler = handler_on(leads_pool)
     left = await handler.handle_batch([record(good, offset=0), poison])  # type: ignore[list-item]
     assert left == [poison]
-    assert [lead["status"] for lead in await leads_of(pool, site)] == ["assigned"]
+    assert [lead["status"] for lead in await leads_of(leads_pool, site)] == ["assigned"]
     assert await handle_until_done(handler, poison, backoff=FAST) == "dead_lettered"  # type: ignore[arg-type]

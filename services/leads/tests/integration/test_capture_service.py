@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from beckon_contracts.leads import parse_lead_event
 from beckon_edge.refusals import Conflict, NotFound
 from capture_testing import (
+    Ticking,
     at,
     conversation_closed,
     conversation_started,
@@ -51,17 +51,6 @@ async def pool(leads_database: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def uow(pool: asyncpg.Pool) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(pool, on_commit=lambda: None)
-
-
-class Ticking:
-    """The service's clock in a test: a second later at every record."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-
-    def __call__(self) -> datetime:
-        self.ticks += 1
-        return at(59 + self.ticks)
 
 
 @pytest.fixture
