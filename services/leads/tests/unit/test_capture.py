@@ -265,3 +265,28 @@ def test_transient_errors_include_a_lost_race_and_a_deadlock():
     assert issubclass(capture_consumer.service.Contended, capture_consumer.TRANSIENT)
     assert issubclass(asyncpg.DeadlockDetectedError, capture_consumer.TRANSIENT)
     assert not issubclass(asyncpg.DataError, capture_consumer.TRANSIENT)
+
+
+# --- lanes: a poll's partitions side by side ---
+
+
+def test_a_quiet_poll_is_one_lane_with_each_partitions_records_in_order():
+    polled = [[("p0", 0), ("p0", 1)], [("p1", 0)], [("p2", 0), ("p2", 1), ("p2", 2)]]
+    (lane,) = capture_consumer.in_lanes(polled, per_lane=100)
+    assert sorted(lane) == sorted(r for records in polled for r in records)
+    for partition in ("p0", "p1", "p2"):  # each partition's records together, in order
+        mine = [n for n, r in enumerate(lane) if r[0] == partition]
+        assert mine == list(range(mine[0], mine[0] + len(mine)))
+        assert [lane[n][1] for n in mine] == sorted(lane[n][1] for n in mine)
+
+
+def test_a_busy_poll_is_dealt_into_lanes_that_keep_partitions_whole():
+    sizes = (120, 100, 30, 20, 10, 10)  # 290 records: 3 lanes of about 100
+    polled = [[(f"p{p}", n) for n in range(size)] for p, size in enumerate(sizes)]
+    lanes = capture_consumer.in_lanes(polled, per_lane=100)
+    assert [len(lane) for lane in lanes] == [120, 100, 70]
+    for records in polled:  # each partition whole in one lane, in its order
+        (holder,) = [lane for lane in lanes if records[0] in lane]
+        start = holder.index(records[0])
+        assert holder[start : start + len(records)] == records
+    assert capture_consumer.in_lanes([], per_lane=100) == []

@@ -13,7 +13,9 @@ group, each record one unit of work, offsets committed only after the units comm
   race that kept losing: the same record is tried again with a growing pause (forever: it is
   the world that is broken, not the record). Any other error is tried `max_attempts` times,
   then dead-lettered as `processing_failed`.
-- Partitions of one batch run side by side; one partition's records in order.
+- A poll's partitions are dealt into lanes that run side by side (`in_lanes`: one lane when
+  the poll is small), each lane in units of work of many records (`handle_batch`); one
+  partition's records always in order.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -88,6 +91,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 Clock = Callable[[], datetime]
 Arrivals = dict[str, dict[UUID, datetime | None]]  # team → its just-queued leads' deadlines
+Record = TypeVar("Record")
+LANE_RECORDS = 100  # about this many records of a poll to a lane (`in_lanes`)
 Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
 
 
@@ -234,24 +239,25 @@ class CaptureHandler:
     async def handle_batch(
         self, records: list[ConsumerRecord[bytes, bytes]]
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """One partition's batch of records in one unit of work per site: each record's use
-        case in order, new leads queued as they come, then each team that got new leads
-        drained once (its lock taken once, its agents' loads counted once) and one commit.
+        """A batch of records (one partition's, or a lane of several, each partition's in
+        order) in one unit of work per site: each record's use case in order, new leads
+        queued as they come, then each team that got new leads drained once (its lock taken
+        once, its agents' loads counted once) and one commit.
         Returns the records left for `handle` one at a time, in their order: the ones that
         do not decode (their dead letters), and all of a site whose unit failed (a lost race,
         a deadlock, an outage: nothing of that unit happened)."""
-        left: list[ConsumerRecord[bytes, bytes]] = []
-        by_site: dict[str, list[tuple[ConsumerRecord[bytes, bytes], Any]]] = {}
-        for record in records:
+        left: list[int] = []  # positions in `records`
+        by_site: dict[str, list[tuple[int, Any]]] = {}
+        for position, record in enumerate(records):
             try:
                 event = decode(record.topic, record.value)
             except (orjson.JSONDecodeError, ValidationError, NotTheContract):
-                left.append(record)
+                left.append(position)
                 continue
             if event is None:  # a type capture does not use
                 self.outcomes["skipped"] += 1
             else:
-                by_site.setdefault(event.site_id, []).append((record, event))
+                by_site.setdefault(event.site_id, []).append((position, event))
         for site_id, pairs in by_site.items():
             outcomes: Counter[str] = Counter()
             try:
@@ -273,10 +279,10 @@ class CaptureHandler:
                     "a batch of records failed; handling them one at a time",
                     extra={"site_id": site_id, "records": len(pairs), "error": repr(error)},
                 )
-                left.extend(record for record, _ in pairs)
+                left.extend(position for position, _ in pairs)
                 continue
             self.outcomes.update(outcomes)
-        return sorted(left, key=lambda record: record.offset)
+        return [records[position] for position in sorted(left)]
 
     async def _dead(self, letter: DeadLettered) -> Outcome:
         payload = letter.payload
@@ -341,6 +347,18 @@ async def handle_until_done(
         await sleep(backoff.pause(attempt))
 
 
+def in_lanes(partitions: list[list[Record]], *, per_lane: int) -> list[list[Record]]:
+    """A poll's records (one list per partition) in lanes that run side by side: each
+    partition's records in one lane, in their order, the partitions dealt out so that a lane
+    holds about `per_lane` records. A quiet poll is one lane: one unit of work and one commit
+    under its teams' locks, instead of one per partition waiting for each other's."""
+    count = max(1, min(len(partitions), math.ceil(sum(map(len, partitions)) / per_lane)))
+    lanes: list[list[Record]] = [[] for _ in range(count)]
+    for records in sorted(partitions, key=len, reverse=True):
+        min(lanes, key=len).extend(records)
+    return [lane for lane in lanes if lane]
+
+
 def _links(records: list[ConsumerRecord[bytes, bytes]]) -> list[trace.Link]:
     """The traces the records carry, as links of the span that handles them together."""
     links = []
@@ -367,11 +385,14 @@ class CaptureConsumer:
         security: KafkaSecurity = PLAINTEXT,
         batching: bool = True,
         batch_records: int = 500,
+        lane_records: int = LANE_RECORDS,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
         self.batching = batching  # a partition's records in one unit per site (handle_batch)
         self.batch_records = batch_records if batching else 1
+        self.lane_records = lane_records
+        self._committing: asyncio.Task[None] | None = None
         self.before = before
         self._options: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -397,6 +418,9 @@ class CaptureConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._committing is not None:  # the last round's offsets
+            with contextlib.suppress(Exception):
+                await self._committing
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             with contextlib.suppress(Exception):
@@ -423,7 +447,7 @@ class CaptureConsumer:
         attempt = 0
         while True:
             try:
-                # all that is buffered: each partition's records go on side by side
+                # all that is buffered
                 batches = await self.consumer.getmany(timeout_ms=500)
                 attempt = 0
             except asyncio.CancelledError:
@@ -435,19 +459,25 @@ class CaptureConsumer:
                 continue
             if not batches:
                 continue
-            await asyncio.gather(*(self._partition(records) for records in batches.values()))
+            lanes = in_lanes(list(batches.values()), per_lane=self.lane_records)
+            await asyncio.gather(*(self._lane(records) for records in lanes))
             offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
-            await self._commit(offsets, sum(len(records) for records in batches.values()))
+            # the commit goes on while the next records are fetched (one at a time, in order)
+            if self._committing is not None:
+                await self._committing
+            self._committing = asyncio.create_task(
+                self._commit(offsets, sum(len(records) for records in batches.values()))
+            )
 
-    async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """One partition's fetched records in order, `batch_records` to a unit of work."""
+    async def _lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """One lane's records in order, `batch_records` to a unit of work."""
         for start in range(0, len(records), self.batch_records):
             await self._batch(records[start : start + self.batch_records])
 
     async def _batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         if self.batching and len(records) > 1:
             with tracer.start_as_current_span(
-                f"{records[0].topic} process",
+                "capture process",
                 kind=SpanKind.CONSUMER,
                 attributes={"messaging.batch.message_count": len(records)},
                 links=_links(records),
