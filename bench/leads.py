@@ -116,6 +116,27 @@ from bench._common import (
 PARTS = ("throughput", "latency", "sla", "webhooks")
 TEAMS = ("sales", "service")
 CAP = 1000  # leads.agents / leads.sites cap's upper bound
+HISTORY_LEADS = 20_000  # closed leads of ten other sites in each part's database
+_OLD = "FROM leads.leads WHERE site_id LIKE 'bench-history-%'"
+HISTORY = (
+    f"""INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
+            occurred_at, visitor_id)
+        SELECT gen_random_uuid(), lead_id, site_id, 'lead_marked', gen_random_uuid(),
+               created_at, visitor_id {_OLD}""",
+    f"""INSERT INTO leads.conversations (site_id, conversation_id, visitor_id, team)
+        SELECT site_id, lead_id, visitor_id, 'sales' {_OLD}""",
+    f"""INSERT INTO leads.lead_conversations (lead_id, conversation_id, site_id)
+        SELECT lead_id, lead_id, site_id {_OLD}""",
+    f"""INSERT INTO leads.processed_events (consumer, event_id)
+        SELECT 'capture', gen_random_uuid() {_OLD}""",
+    """INSERT INTO leads.timers (lead_id, site_id, kind, at_percent, deadline_at, due_at,
+            fired_at)
+        SELECT lead_id, site_id, kind, at_percent, created_at + interval '30 minutes',
+               created_at + interval '30 minutes' * at_percent / 100,
+               created_at + interval '30 minutes' * at_percent / 100
+        FROM leads.leads CROSS JOIN (VALUES ('warning', 50), ('breach', 100)) AS t(kind, at_percent)
+        WHERE site_id LIKE 'bench-history-%'""",
+)
 MAX_AGENTS = 500  # beckon_contracts.presence.MAX_AGENTS_PER_TEAM
 SLA_ALLOWED_S = 300.0  # ready_to_buy's default first-contact time: the warnings' deadlines
 TARGETS = {
@@ -582,7 +603,30 @@ class Bench:
         if done.returncode != 0:
             raise RuntimeError(f"python -m leads migrate failed:\n{done.stdout}{done.stderr}")
         self.say(f"created database {name}: {done.stdout.strip().splitlines()[-1]}")
+        await self.history(url)
         return url
+
+    async def history(self, url: str) -> None:
+        """What a store that has run for a while has: closed leads of other sites, and the
+        statistics autovacuum's ANALYZE keeps. Without them Postgres makes the plans it keeps
+        for the service's prepared statements on empty tables (within a real install's first
+        minute only: its first ANALYZE replaces them; a part of this script ends sooner)."""
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                """INSERT INTO leads.leads (lead_id, site_id, visitor_id, validation, email,
+                       email_key, team, status, closed_at, lost_reason, created_at, updated_at)
+                   SELECT gen_random_uuid(), 'bench-history-' || (n % 10), 'h' || n,
+                          'qualified', n || '@history.test', n || '@history.test', 'sales',
+                          'lost', now(), 'no_answer', now() - interval '30 days', now()
+                   FROM generate_series(1, $1) AS n""",
+                HISTORY_LEADS,
+            )
+            for statement in HISTORY:  # each lead's touch, conversation, event and timers
+                await conn.execute(statement)
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
 
     def leads_env(self, database_url: str, port: int, name: str, **extra: str) -> dict[str, str]:
         return python_env(

@@ -47,9 +47,13 @@ class SlaStore:
         row = await self.conn.fetchrow(
             f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
                        s.timezone, s.business_hours, s.holidays,
-                       (SELECT max(t.deadline_at) FROM leads.timers t
-                         WHERE t.lead_id = $4 AND t.site_id = $1
-                           AND t.fired_at IS NULL AND t.cancelled_at IS NULL) AS running
+                       -- the pending ones as a FILTER, not in WHERE: no index of
+                       -- pending timers (timers_due holds every lead's) fits the query,
+                       -- so the plan Postgres keeps reads this lead's few (timers_once)
+                       (SELECT max(t.deadline_at)
+                                 FILTER (WHERE t.fired_at IS NULL AND t.cancelled_at IS NULL)
+                          FROM leads.timers t
+                         WHERE t.lead_id = $4 AND t.site_id = $1) AS running
                 FROM (SELECT 1) AS one
                 LEFT JOIN leads.sla_policies p
                        ON p.site_id = $1 AND p.team = $2 AND p.validation = $3
