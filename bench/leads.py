@@ -574,7 +574,7 @@ class Bench:
         pid = asyncio.run(postmaster())  # CPU of this server only; none when it is not local
         self.postgres_pids = [pid] if pid and Path(f"/proc/{pid}").exists() else []
 
-    async def new_database(self, part: str) -> str:
+    async def new_database(self, part: str, *, history: bool = False) -> str:
         """A migrated database of its own for one part (dropped at the end)."""
         name = f"leads_bench_{part}_{self.run_id}"
         conn = await asyncpg.connect(self.server_url)
@@ -603,14 +603,16 @@ class Bench:
         if done.returncode != 0:
             raise RuntimeError(f"python -m leads migrate failed:\n{done.stdout}{done.stderr}")
         self.say(f"created database {name}: {done.stdout.strip().splitlines()[-1]}")
-        await self.history(url)
+        if history:
+            await self.history(url)
         return url
 
     async def history(self, url: str) -> None:
-        """What a store that has run for a while has: closed leads of other sites, and the
-        statistics autovacuum's ANALYZE keeps. Without them Postgres makes the plans it keeps
-        for the service's prepared statements on empty tables (within a real install's first
-        minute only: its first ANALYZE replaces them; a part of this script ends sooner)."""
+        """What a store that has run for a while has (the capture parts' database): closed
+        leads of other sites, and the statistics autovacuum's ANALYZE keeps. Without them
+        Postgres makes the plans it keeps for the service's prepared statements on empty
+        tables (within a real install's first minute only: its first ANALYZE replaces them;
+        a part of this script ends sooner)."""
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(
@@ -721,7 +723,7 @@ class Bench:
     async def capture_parts(self, parts: set[str]) -> dict[str, Any]:
         args = self.args
         out: dict[str, Any] = {}
-        url = self.capture_url = await self.new_database("capture")
+        url = self.capture_url = await self.new_database("capture", history=True)
         bulk, live = f"bench-bulk-{self.run_id}", f"bench-live-{self.run_id}"
         live_count = math.ceil(args.rate * (args.warmup + args.seconds))
         producer = AIOKafkaProducer(
