@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
+from beckon_contracts.conditions import error_message, join_location, nesting_depth
 from beckon_contracts.envelope import Identifier
 from beckon_contracts.money import format_money
 from beckon_contracts.rules import (
@@ -52,7 +53,6 @@ from chat.outbox import OutboxRecord
 
 MAX_DEPTH = 40  # nesting of a posted document; far beyond any sensible condition tree
 MAX_ERRORS = 100
-_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
 _RULE_PREFIX = re.compile(r"^(rules\[\d+\]):\s*(id\b.*)$")
 
 
@@ -81,49 +81,18 @@ class InvalidDocument(Invalid):
         self.problems = problems
 
 
-def depth(value: object, limit: int = MAX_DEPTH) -> int:
-    """How deeply `value` nests (lists and mappings), counting no further than `limit + 1`."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > limit:
-            break
-        if isinstance(item, dict):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
-    return deepest
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    text = str(error.get("msg", "invalid"))
-    for prefix in _ERROR_PREFIXES:
-        text = text.removeprefix(prefix)
-    return text
-
-
-def _join(prefix: str, where: str) -> str:
-    if not prefix:
-        return where
-    if not where:
-        return prefix
-    return prefix + where if where.startswith("[") else f"{prefix}.{where}"
-
-
 def problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
     """Pydantic's errors as located problems (the contracts' notation), at most MAX_ERRORS."""
     found: list[Problem] = []
     for error in exc.errors()[:MAX_ERRORS]:
         where = format_location(error["loc"])
-        msg = _message(error)
+        msg = error_message(error)
         if not where:
             # a document-level check names the rule in its text: "rules[3]: id 'x' is ..."
             named = _RULE_PREFIX.match(msg)
             if named:
                 where, msg = f"{named.group(1)}.id", named.group(2)
-        found.append(Problem(_join(prefix, where), msg))
+        found.append(Problem(join_location(prefix, where), msg))
     return found
 
 
@@ -139,7 +108,7 @@ def check_site_rules(data: object, site_id: str) -> tuple[SiteRules | None, list
     """
     if not isinstance(data, dict):
         return None, [Problem("", "the rules document must be a JSON object")]
-    if depth(data) > MAX_DEPTH:
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
         return None, _too_deep("")
     named = data.get("site_id", site_id)
     if named != site_id:
@@ -158,7 +127,7 @@ def check_rule(data: object, prefix: str = "rule") -> tuple[Rule | None, list[Pr
     """One rule on its own; problems are located under `prefix` (`rule.when.cart_value`)."""
     if not isinstance(data, dict):
         return None, [Problem(prefix, "a rule must be a JSON object")]
-    if depth(data) > MAX_DEPTH:
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
         return None, _too_deep(prefix)
     try:
         return Rule.model_validate(data), []
