@@ -17,6 +17,8 @@ from capture_testing import Ticking, at, lead_marked, record
 from leads.capture import service
 from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
 from leads.capture.visitors import VisitorStates
+from leads.domain.routing import parse_routing
+from leads.routing.store import RoutingStore
 from leads.uow import UnitOfWorkFactory
 from leads_testing import unique
 
@@ -175,3 +177,22 @@ async def test_records_that_do_not_decode_are_left_for_their_dead_letters(leads_
     assert left == [poison]
     assert [lead["status"] for lead in await leads_of(leads_pool, site)] == ["assigned"]
     assert await handle_until_done(handler, poison, backoff=FAST) == "dead_lettered"  # type: ignore[arg-type]
+
+
+async def test_a_unit_reads_the_routing_in_force_once_and_sees_its_own_save(leads_pool):
+    site = unique("site")
+    uow = UnitOfWorkFactory(leads_pool, on_commit=lambda: None)
+    rules = parse_routing({"default_team": "service", "rules": []})
+    async with uow(site) as tx:
+        routing = tx.store(RoutingStore)
+        assert await routing.latest(site) is None
+        await leads_pool.execute(  # another unit's save: this unit keeps what it read
+            "INSERT INTO leads.routing_rules (site_id, version, document) VALUES ($1, 1, $2)",
+            site,
+            '{"default_team": "sales", "rules": []}',
+        )
+        assert await routing.latest(site) is None
+        saved = await routing.save(site, rules, by="admin", now=at(0))
+        found = await routing.latest(site)
+        assert found is not None
+        assert (found.version, found.rules.default_team) == (saved.version, "service")

@@ -87,13 +87,16 @@ async def routed(
     routing: Routing,
     now: datetime,
     start_sla: StartSla | None = None,
+    fresh: bool = False,
 ) -> datetime | None:
     """What follows routing a lead, now in its team's queue: `lead.routed` and its
-    first-contact SLA (`sla.service.start_first_contact`). Returns the SLA's deadline."""
+    first-contact SLA (`sla.service.start_first_contact`; `fresh`: the lead was inserted in
+    this unit). Returns the SLA's deadline."""
     await emit(tx, LeadRouted, lead, now=now, team=routing.team, routing_rule_id=routing.rule_id)
+    if start_sla is not None:
+        return await start_sla(tx, lead=lead, now=now)
     # looked up at the call: sla.service imports this module (breach reassignment)
-    start = start_sla or sla.start_first_contact
-    return await start(tx, lead=lead, now=now)
+    return await sla.start_first_contact(tx, lead=lead, now=now, fresh=fresh)
 
 
 async def reassign(

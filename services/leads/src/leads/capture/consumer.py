@@ -93,6 +93,7 @@ Clock = Callable[[], datetime]
 Arrivals = dict[str, dict[UUID, datetime | None]]  # team → its just-queued leads' deadlines
 Record = TypeVar("Record")
 LANE_RECORDS = 100  # about this many records of a poll to a lane (`in_lanes`)
+UPSERTS = (ConversationStarted, ConversationTagged)  # no first_delivery: idempotent writes
 Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
 
 
@@ -202,17 +203,29 @@ class CaptureHandler:
             return await self._apply_in(tx, event, now=self.clock())
 
     async def _apply_in(
-        self, tx: Any, event: Any, *, now: datetime, arrivals: Arrivals | None = None
+        self,
+        tx: Any,
+        event: Any,
+        *,
+        now: datetime,
+        arrivals: Arrivals | None = None,
+        first: set[UUID] | None = None,
     ) -> Outcome:
         """`event`'s use case in the unit `tx`. With `arrivals`, a new lead is only routed and
-        queued, and noted there for the drain the batch ends with (`handle_batch`)."""
-        if isinstance(event, ConversationStarted):  # upserts: idempotent by themselves
-            await service.conversation_started(tx, event=event)
+        queued, and noted there for the drain the batch ends with (`handle_batch`); with
+        `first`, whether it is a first delivery is answered by that set (taken out of it)
+        instead of a query of its own."""
+        if isinstance(event, UPSERTS):  # idempotent by themselves
+            if isinstance(event, ConversationStarted):
+                await service.conversation_started(tx, event=event)
+            else:
+                await service.conversation_tagged(tx, event=event)
             return "done"
-        if isinstance(event, ConversationTagged):
-            await service.conversation_tagged(tx, event=event)
-            return "done"
-        if not await tx.first_delivery(service.CONSUMER, event.event_id):
+        if first is not None:
+            if event.event_id not in first:
+                return "duplicate"
+            first.discard(event.event_id)  # a second copy in the same batch is a duplicate
+        elif not await tx.first_delivery(service.CONSUMER, event.event_id):
             return "duplicate"
         if isinstance(event, ConversationLeadMarked | EmailCaptured | OfflineMessageLeft):
             visitor = self.states.get(event.site_id, event.visitor_id) if self.states else None
@@ -263,9 +276,13 @@ class CaptureHandler:
             try:
                 async with self.uow(site_id) as tx:
                     arrivals: Arrivals = {}
+                    first = await tx.first_deliveries(
+                        service.CONSUMER,
+                        [event.event_id for _, event in pairs if not isinstance(event, UPSERTS)],
+                    )
                     for _, event in pairs:  # each at its own time: the queue's order
                         outcome = await self._apply_in(
-                            tx, event, now=self.clock(), arrivals=arrivals
+                            tx, event, now=self.clock(), arrivals=arrivals, first=first
                         )
                         outcomes[outcome] += 1
                     await tx.lock_team(*arrivals)  # together, in sorted order

@@ -306,7 +306,7 @@ async def capture(
             touch=touch,
             attribution=_attribution(visitor, conversation),
         )
-        due = await assignment.routed(tx, lead=lead, routing=routing, now=now)
+        due = await assignment.routed(tx, lead=lead, routing=routing, now=now, fresh=True)
         if batched:
             return Captured(lead=lead, created=True, touch_id=touch_id, queued_due=due)
         handed = await assignment.drain(tx, team=lead.team, now=now, arrived={lead.lead_id: due})

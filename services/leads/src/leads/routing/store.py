@@ -78,9 +78,17 @@ class RoutingStore:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._latest: dict[str, StoredRouting | None] = {}  # read once per unit of work
 
     async def latest(self, site_id: str) -> StoredRouting | None:
-        """The version in force (None: the site never saved routing rules)."""
+        """The version in force (None: the site never saved routing rules), read once per
+        unit of work (a capture batch routes all its leads by it)."""
+        if site_id in self._latest:
+            return self._latest[site_id]
+        found = self._latest[site_id] = await self._read_latest(site_id)
+        return found
+
+    async def _read_latest(self, site_id: str) -> StoredRouting | None:
         head = await self.conn.fetchrow(
             """SELECT version, created_by, created_at FROM leads.routing_rules
                WHERE site_id = $1 ORDER BY version DESC LIMIT 1""",
@@ -106,6 +114,7 @@ class RoutingStore:
         self, site_id: str, rules: RoutingRules, *, by: str | None, now: datetime
     ) -> StoredRouting:
         """Store `rules` (validated) as the site's next version; saves of one site queue up."""
+        self._latest.pop(site_id, None)
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
             f"beckon.leads.routing:{site_id}",

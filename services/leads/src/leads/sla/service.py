@@ -66,16 +66,22 @@ def plan_for(
 
 
 async def start_first_contact(
-    tx: UnitOfWork, *, lead: Lead, now: datetime, started_at: datetime | None = None
+    tx: UnitOfWork,
+    *,
+    lead: Lead,
+    now: datetime,
+    started_at: datetime | None = None,
+    fresh: bool = False,
 ) -> datetime | None:
     """Plan a routed lead's first-contact deadline under its team's policy (or the default),
     in the site's business hours, and store its timers. Returns the deadline (None: no SLA).
     Called once the lead has a team; a lead whose timers run already keeps them.
-    `started_at` (default `now`): when the clock starts."""
+    `started_at` (default `now`): when the clock starts. `fresh`: the lead was inserted in
+    this unit of work (it has no timers yet)."""
     if lead.team is None or not lead.open or lead.status not in AWAITING_CONTACT:
         return None
     store = tx.store(SlaStore)
-    context = await store.plan_context(lead, lead.team)
+    context = await store.plan_context(lead, lead.team, fresh=fresh)
     if context.running_deadline is not None:
         return context.running_deadline
     policy = context.policy or sla.default_policy(lead.team, lead.validation)

@@ -41,9 +41,18 @@ class SlaStore:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        # (site, team, validation) → its policy and the site's hours, read once per unit
+        self._settings: dict[tuple[str, str, str], tuple[SitePolicy | None, SiteHours]] = {}
 
     # ---- a lead's timers --------------------------------------------------------------------
-    async def plan_context(self, lead: Lead, team: str) -> PlanContext:
+    async def plan_context(self, lead: Lead, team: str, *, fresh: bool = False) -> PlanContext:
+        """The policy, hours and running deadline of `lead`'s first contact. `fresh`: the lead
+        was inserted in this unit (no timer runs), and the policy and hours another lead of
+        the unit read serve again."""
+        key = (lead.site_id, team, lead.validation)
+        if fresh and key in self._settings:
+            policy, site = self._settings[key]
+            return PlanContext(policy=policy, site=site, running_deadline=None)
         row = await self.conn.fetchrow(
             f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
                        s.timezone, s.business_hours, s.holidays,
@@ -70,6 +79,7 @@ class SlaStore:
             if row["timezone"] is not None
             else SiteHours()
         )
+        self._settings[key] = (policy, site)
         return PlanContext(policy=policy, site=site, running_deadline=row["running"])
 
     async def add_timers(self, lead: Lead, plan: FirstContactPlan) -> tuple[int, datetime | None]:
