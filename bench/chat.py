@@ -54,18 +54,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from beckon_contracts.topics import CHAT_EVENTS
-from beckon_devstack.broker import wait_until_serving
-from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
+from beckon_devstack.kafka import KAFKA_VERSION
 from beckon_devstack.ports import free_port
-from beckon_devstack.postgres import resolve_database_url
 from beckon_edge.tokens import Signer
-from beckon_messaging import ensure_topics
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
@@ -74,14 +70,13 @@ from bench._common import (
     Service,
     log_problems,
     machine_facts,
-    parent_pid,
     percentile_ms,
     python_env,
     start_service,
     tail,
     wait_http_ok,
-    with_database,
 )
+from bench._stack import create_database, start_broker, start_postgres
 
 SITE_ID = "bench"
 SITE_KEY = "pk_bench_site"
@@ -630,57 +625,16 @@ class Bench:
     # -- what it needs --
 
     def start_broker(self) -> str:
-        if self.args.bootstrap:
-            bootstrap: str = self.args.bootstrap
-            self.say(f"using the broker at {bootstrap}")
-        else:
-            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
-            self.stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-            assert broker.process is not None
-            self.broker_pids = [broker.process.pid]
-            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(bootstrap))
+        bootstrap, self.broker_pids = start_broker(
+            self.stack, self.log_dir, self.args.bootstrap, self.say
+        )
         return bootstrap
 
     def start_database(self) -> str:
-        given = os.environ.get("DATABASE_URL")
-        server_url, embedded = resolve_database_url(given, self.log_dir / "pg")
-        if embedded is not None:
-            self.stack.callback(embedded.stop)
-            self.say(f"started an embedded Postgres ({self.log_dir / 'pg'})")
-        else:
-            self.say("using the Postgres server of DATABASE_URL")
+        server_url, self.postgres_pids = start_postgres(self.stack, self.log_dir, self.say)
         name = f"chat_bench_{self.run_id}"
-
-        async def create() -> None:
-            conn = await asyncpg.connect(server_url)
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(server_url)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        async def postmaster() -> int | None:
-            conn = await asyncpg.connect(server_url)
-            try:
-                return parent_pid(int(await conn.fetchval("SELECT pg_backend_pid()")))
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        # CPU of this server only (the machine may run others); none when it is not local.
-        pid = asyncio.run(postmaster())
-        self.postgres_pids = [pid] if pid and Path(f"/proc/{pid}").exists() else []
-        self.stack.callback(lambda: asyncio.run(drop()))  # after the instances stop (LIFO)
-        self.database_url = with_database(server_url, name)
+        # dropped after the instances stop (the stack closes last in, first out)
+        self.database_url = asyncio.run(create_database(self.stack, server_url, name))
         self.say(f"created database {name}")
         return self.database_url
 

@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import subprocess
 import tempfile
@@ -44,17 +43,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
-from beckon_devstack.broker import wait_until_serving
-from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
 from beckon_devstack.ports import free_port
-from beckon_devstack.postgres import resolve_database_url
-from beckon_messaging import ensure_topics
 from playwright.async_api import async_playwright
 
 from bench._common import (
@@ -64,8 +58,8 @@ from bench._common import (
     start_service,
     tail,
     wait_http_ok,
-    with_database,
 )
+from bench._stack import create_database, start_broker, start_postgres
 
 SITE_ID = "bench-live"
 AGENT_EMAIL = "anna@bench-live.test"
@@ -197,42 +191,15 @@ class Bench:
     # -- what it needs --
 
     def start_broker(self) -> str:
-        if self.args.bootstrap:
-            bootstrap: str = self.args.bootstrap
-            self.say(f"using the broker at {bootstrap}")
-        else:
-            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
-            self.stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(bootstrap))
+        bootstrap, _ = start_broker(self.stack, self.log_dir, self.args.bootstrap, self.say)
         return bootstrap
 
     def start_database(self) -> str:
-        server_url, embedded = resolve_database_url(
-            os.environ.get("DATABASE_URL"), self.log_dir / "pg"
-        )
-        if embedded is not None:
-            self.stack.callback(embedded.stop)
-            self.say(f"started an embedded Postgres ({self.log_dir / 'pg'})")
-        else:
-            self.say("using the Postgres server of DATABASE_URL")
+        server_url, _ = start_postgres(self.stack, self.log_dir, self.say)
         name = f"console_bench_{self.run_id}"
-
-        async def execute(sql: str) -> None:
-            conn = await asyncpg.connect(server_url)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
-        asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-        self.stack.callback(
-            lambda: asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        )
+        database_url = asyncio.run(create_database(self.stack, server_url, name))
         self.say(f"created database {name}")
-        return with_database(server_url, name)
+        return database_url
 
     def chat_env(self, database_url: str, bootstrap: str, port: int) -> dict[str, str]:
         return python_env(

@@ -86,11 +86,8 @@ from beckon_contracts.topics import (
     VISITORS_STATE,
 )
 from beckon_contracts.visitors import VisitorSnapshot, VisitorSnapshotPayload
-from beckon_devstack.broker import wait_until_serving
-from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
+from beckon_devstack.kafka import KAFKA_VERSION
 from beckon_devstack.ports import free_port
-from beckon_devstack.postgres import resolve_database_url
-from beckon_messaging import ensure_topics
 from leads.assignment.presence import apply_presence
 from leads.domain.routing import parse_routing
 from leads.domain.webhooks import WebhookSecret, message_id
@@ -104,14 +101,13 @@ from bench._common import (
     Service,
     log_problems,
     machine_facts,
-    parent_pid,
     percentile_ms,
     python_env,
     start_service,
     tail,
     wait_http_ok,
-    with_database,
 )
+from bench._stack import create_database, start_broker, start_postgres
 
 PARTS = ("throughput", "latency", "sla", "webhooks")
 TEAMS = ("sales", "service")
@@ -538,60 +534,28 @@ class Bench:
     # -- what it needs --
 
     def start_broker(self) -> None:
-        if self.args.bootstrap:
-            self.bootstrap = self.args.bootstrap
-            self.say(f"using the broker at {self.bootstrap}")
-        else:
-            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
-            self.stack.callback(broker.stop)
-            self.bootstrap = broker.bootstrap
-            assert broker.process is not None
-            self.broker_pids = [broker.process.pid]
-            self.say(f"started Apache Kafka {KAFKA_VERSION} at {self.bootstrap}")
-        asyncio.run(wait_until_serving(self.bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(self.bootstrap))
+        self.bootstrap, self.broker_pids = start_broker(
+            self.stack, self.log_dir, self.args.bootstrap, self.say
+        )
 
     def start_postgres(self) -> None:
-        server_url, embedded = resolve_database_url(
-            os.environ.get("DATABASE_URL"), self.log_dir / "pg"
-        )
-        if embedded is not None:
-            self.stack.callback(embedded.stop)
-            self.say(f"started an embedded Postgres ({self.log_dir / 'pg'})")
-        else:
-            self.say("using the Postgres server of DATABASE_URL")
-        self.server_url = server_url
+        self.server_url, self.postgres_pids = start_postgres(self.stack, self.log_dir, self.say)
 
-        async def postmaster() -> int | None:
-            conn = await asyncpg.connect(server_url)
+        async def settings() -> None:
+            conn = await asyncpg.connect(self.server_url)
             try:
                 for name in PG_SETTINGS:
                     self.pg_settings[name] = await conn.fetchval(f"SHOW {name}")
-                return parent_pid(int(await conn.fetchval("SELECT pg_backend_pid()")))
             finally:
                 await conn.close()
 
-        pid = asyncio.run(postmaster())  # CPU of this server only; none when it is not local
-        self.postgres_pids = [pid] if pid and Path(f"/proc/{pid}").exists() else []
+        asyncio.run(settings())
 
     async def new_database(self, part: str, *, history: bool = False) -> str:
-        """A migrated database of its own for one part (dropped at the end)."""
+        """A migrated database of its own for one part (dropped at the end, after the
+        instances stop)."""
         name = f"leads_bench_{part}_{self.run_id}"
-        conn = await asyncpg.connect(self.server_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(self.server_url)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        self.stack.callback(lambda: asyncio.run(drop()))  # after the instances stop (LIFO)
-        url = with_database(self.server_url, name)
+        url = await create_database(self.stack, self.server_url, name)
         done = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "leads", "migrate"],

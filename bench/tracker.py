@@ -45,10 +45,9 @@ import orjson
 import uvloop
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import TRACKING_EVENTS
-from beckon_devstack.broker import wait_until_serving
-from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
+from beckon_devstack.kafka import KAFKA_VERSION
 from beckon_devstack.ports import free_port
-from beckon_messaging import ensure_topics, make_producer
+from beckon_messaging import make_producer
 
 from bench._common import (
     SEND_TIME,
@@ -66,6 +65,7 @@ from bench._common import (
     utc_now_iso,
     wait_http_ok,
 )
+from bench._stack import start_broker
 
 SITE_ID = "bench"
 SITE_KEY = "bench-site-key-0001"
@@ -445,18 +445,9 @@ class Bench:
     # -- the servers --
 
     def start_broker(self) -> str:
-        if self.args.bootstrap:
-            bootstrap: str = self.args.bootstrap
-            self.say(f"using the broker at {bootstrap}")
-        else:
-            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
-            self.stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-            assert broker.process is not None
-            self.broker_pids = [broker.process.pid]
-            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(bootstrap))
+        bootstrap, self.broker_pids = start_broker(
+            self.stack, self.log_dir, self.args.bootstrap, self.say
+        )
         return bootstrap
 
     def start_tracker(self, bootstrap: str) -> tuple[str, int, str]:

@@ -54,8 +54,7 @@ from beckon_contracts.presence import AgentPresence, TeamPresence, presence_key
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.tracking import parse_tracking_event
-from beckon_devstack.broker import wait_until_serving
-from beckon_devstack.kafka import KAFKA_VERSION, KafkaBroker
+from beckon_devstack.kafka import KAFKA_VERSION
 from beckon_devstack.ports import free_port
 from beckon_messaging import ensure_topics, make_producer
 
@@ -72,6 +71,7 @@ from bench._common import (
     tail,
     wait_http_ok,
 )
+from bench._stack import start_broker
 
 SITE_ID = "bench"
 SITE_KEY = "bench-site-key-0001"
@@ -1023,18 +1023,9 @@ class Bench:
     # -- servers --
 
     def start_broker(self) -> str:
-        if self.args.bootstrap:
-            bootstrap: str = self.args.bootstrap
-            self.say(f"using the broker at {bootstrap}")
-        else:
-            broker = KafkaBroker(self.log_dir / "kafka", progress=self.say).start()
-            self.stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-            assert broker.process is not None
-            self.broker_pids = [broker.process.pid]
-            self.say(f"started Apache Kafka {KAFKA_VERSION} at {bootstrap}")
-        asyncio.run(wait_until_serving(bootstrap, timeout_s=60))
-        asyncio.run(ensure_topics(bootstrap))
+        bootstrap, self.broker_pids = start_broker(
+            self.stack, self.log_dir, self.args.bootstrap, self.say
+        )
         asyncio.run(ensure_topics(bootstrap, [BARE_OUT_TOPIC]))
         return bootstrap
 
