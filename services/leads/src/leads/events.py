@@ -52,10 +52,16 @@ async def emit(tx: UnitOfWork, model: type[E], lead: Lead, *, now: datetime, **p
     else:
         seq = await leads.next_seq(lead.site_id, lead.lead_id)
     event = lead_event(model, lead, seq=seq, now=now, **payload)
+    publish(tx, event)
+    return event
+
+
+def publish(tx: UnitOfWork, event: _LeadEvent) -> None:
+    """Publish a numbered event once `tx` commits, and queue exactly its bytes for the site's
+    CRM webhooks in the same transaction (`emit`, and the SLA scheduler, which numbers a
+    batch's events itself)."""
     record = record_of(event)
     tx.publish(record)
-    # the site's CRM webhooks get exactly these bytes, queued in this same transaction
     tx.store(WebhookStore).queue(
-        site_id=lead.site_id, event_type=event.type, event_id=event.event_id, body=record.value
+        site_id=event.site_id, event_type=event.type, event_id=event.event_id, body=record.value
     )
-    return event

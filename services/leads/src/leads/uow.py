@@ -114,13 +114,19 @@ class UnitOfWork:
         )
         return {row["event_id"] for row in rows}
 
-    async def finish(self) -> None:
-        """Write what the unit's stores held back (`flush`) and store the outbox records
-        (inside the transaction)."""
+    async def flush(self) -> None:
+        """Write what the unit's stores held back (each store's `flush`). `finish` does it;
+        a unit nested on another's transaction, whose records that one publishes, calls it
+        itself."""
         for store in self._stores.values():
             flush = getattr(store, "flush", None)
             if flush is not None:
                 await flush()
+
+    async def finish(self) -> None:
+        """Write what the stores held back and store the outbox records (inside the
+        transaction)."""
+        await self.flush()
         await add_outbox(self.conn, OUTBOX_TABLE, self.records, trace=self.trace)
 
 

@@ -6,14 +6,18 @@ what is due once and skips stale warnings, business hours carry a deadline over 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from beckon_contracts.leads import LeadReassigned
+from leads.events import emit
 from leads.lead import Lead, LeadStore
 from leads.sla import service
 from leads.sla.scheduler import ManualClock
 from leads.uow import UnitOfWork
+from leads.webhooks.store import WebhookStore
 from leads_testing import unique
 from sla_testing import (
     add_team,
@@ -340,3 +344,74 @@ async def test_a_timer_due_before_the_next_look_wakes_the_scheduler(make_pool):
     finally:
         await scheduler.stop()
     assert clock.now() == T0 + timedelta(seconds=1)
+
+
+async def test_a_breach_and_its_reassignment_are_queued_for_the_sites_webhooks(make_pool):
+    """The breach (published by the scheduler, which numbers its events itself) and the
+    hand-over (a unit of the lead's site on the scheduler's transaction, whose stores hold
+    back webhook deliveries and event numbers) both reach the subscribed endpoint."""
+    pool = await make_pool()
+    clock = ManualClock(T0)
+    site = unique("site")
+    await add_team(pool, site, "sales", "boss")
+    await pool.execute(
+        """INSERT INTO leads.sla_policies (site_id, team, validation, first_contact_s,
+               warn_at_percent, reassign_on_breach, max_reassignments)
+           VALUES ($1, 'sales', 'qualified', 600, '{}', true, 1)""",
+        site,
+    )
+    async with uow_of(pool)(site) as tx:
+        await tx.store(WebhookStore).add_endpoint(
+            site_id=site,
+            endpoint_id=uuid.uuid4(),
+            url="https://crm.example.com/hook",
+            description="",
+            event_types=("lead.sla_breached", "lead.reassigned"),
+            secret="whsec_" + "A" * 43 + "=",
+            now=T0,
+        )
+    lead = await new_lead(pool, site, validation="qualified")
+
+    async def hand_to_bob(tx: UnitOfWork, *, lead: Lead, reason, now: datetime) -> Lead:
+        """Stands in for assignment.service.reassign: ann -> bob, published as it does."""
+        await tx.conn.execute(
+            "UPDATE leads.leads SET assignee = 'bob' WHERE lead_id = $1", lead.lead_id
+        )
+        after = await tx.store(LeadStore).get(lead.site_id, lead.lead_id)
+        assert after is not None
+        for _ in range(2):  # the second number is counted in the unit, written at its end
+            await emit(
+                tx,
+                LeadReassigned,
+                after,
+                now=now,
+                team="sales",
+                from_agent_id=lead.assignee,
+                to_agent_id="bob",
+                reason=reason,
+            )
+        return after
+
+    assert await _plan(pool, lead, T0) is not None
+    scheduler = scheduler_on(pool, clock, "leads-a", reassign=hand_to_bob)
+    await scheduler.start()
+    try:
+        clock.advance(timedelta(minutes=10))
+        await settle(clock, scheduler)
+    finally:
+        await scheduler.stop()
+
+    reassigned = await lead_events(pool, site, "lead.reassigned")
+    assert len(reassigned) == 2
+    queued = await pool.fetch(
+        "SELECT event_type FROM leads.webhook_deliveries WHERE site_id = $1", site
+    )
+    assert sorted(row["event_type"] for row in queued) == [
+        "lead.reassigned",
+        "lead.reassigned",
+        "lead.sla_breached",
+    ]
+    last_seq = await pool.fetchval(
+        "SELECT event_seq FROM leads.leads WHERE lead_id = $1", lead.lead_id
+    )
+    assert last_seq == max(event.payload.seq for event in reassigned)

@@ -30,7 +30,7 @@ from beckon_edge.refusals import Invalid
 
 from leads.assignment import service as assignment_service
 from leads.domain import sla
-from leads.events import lead_event, record_of
+from leads.events import lead_event, publish
 from leads.lead import Lead
 from leads.sla.models import SiteHours, SitePolicy
 from leads.sla.store import BreachContext, DueTimer, SlaStore, TimerQueue
@@ -264,7 +264,7 @@ def _publish(
     for lead, model, payload in events:
         seq = next_seq[lead.lead_id]
         next_seq[lead.lead_id] = seq + 1
-        tx.publish(record_of(lead_event(model, lead, seq=seq, now=now, **payload)))
+        publish(tx, lead_event(model, lead, seq=seq, now=now, **payload))
 
 
 async def _reassign_after_breach(
@@ -284,6 +284,7 @@ async def _reassign_after_breach(
         )
         if after.assignee is not None:
             await start_first_contact(site_tx, lead=after, now=now)
+    await site_tx.flush()  # its webhook deliveries and event numbers, on this transaction
     tx.publish(*site_tx.records)
 
 
