@@ -288,6 +288,12 @@ async def test_an_invited_agent_sets_a_password_with_the_link_once(
 
     newcomer = await (await new_context()).new_page()
     await newcomer.goto(link)
+    # the console behind the page boots and shows its login form: it must not take the focus
+    # (keystrokes of the new password went into the login's e-mail field; CI on a4ef91b)
+    await expect(newcomer.locator("#login-view")).not_to_have_attribute(
+        "hidden", "", timeout=WAIT_MS
+    )
+    await expect(newcomer.get_by_test_id("setpw-password")).to_be_focused()
     await newcomer.get_by_test_id("setpw-password").fill("a long new password")
     await newcomer.get_by_test_id("setpw-confirm").fill("a long new password")
     await newcomer.get_by_test_id("setpw-submit").click()

@@ -1375,6 +1375,7 @@ function setPasswordPage() {
     }, function (err) { error.textContent = errorText(err); error.hidden = false; });
   });
   document.body.appendChild(page);
+  password.focus();
 }
 
 // ------------------------------------------------------------------ wiring

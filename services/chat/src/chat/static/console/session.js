@@ -22,7 +22,10 @@ function showLogin(errorText) {
   var err = $('login-error');
   err.textContent = errorText || '';
   show(err, !!errorText);
-  $('login-email').focus();
+  // never take the focus from a field someone is typing in: the set-password page of an
+  // invited agent lies over this form, and its keystrokes would land in the e-mail field
+  var active = document.activeElement;
+  if (!active || active === document.body) $('login-email').focus();
 }
 
 function start() {
