@@ -30,11 +30,18 @@ class InvitationOutcomePayload(_Part):
     team: Identifier | None = None
 
 
+Language = Literal["en", "fi"]
+Channel = Literal["chat", "email"]
+
+
 class ConversationStartedPayload(_Part):
     conversation_id: UUID
     team: Identifier
     invitation_id: UUID | None = Field(default=None, description="Set when it came from one")
     rule_id: RuleId | None = None
+    language: Language | None = Field(
+        default=None, description="The widget's language (e-mails to the visitor use it)"
+    )
 
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
@@ -65,6 +72,9 @@ class MessageSentPayload(_Part):
     text: MessageText
     client_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     sent_at: datetime
+    channel: Channel = Field(
+        default="chat", description="email: a visitor's reply that came by e-mail (chat.inbound)"
+    )
 
 
 class ConversationTransferredPayload(_Part):
@@ -104,6 +114,16 @@ class OfflineMessagePayload(_Part):
     email: EmailText
     name: Annotated[str, StringConstraints(max_length=120)] | None = None
     text: MessageText
+    language: Language | None = Field(default=None, description="The widget's language")
+
+
+class ConversationSeenPayload(_Part):
+    """The visitor's widget showed the conversation's messages up to `up_to_seq` (published
+    when it grows): the notifier e-mails only agents' messages the visitor has not seen."""
+
+    conversation_id: UUID
+    up_to_seq: int = Field(ge=1)
+    seen_at: datetime
 
 
 LeadValidation = Literal["contact_only", "interested", "qualified", "ready_to_buy"]
@@ -180,6 +200,11 @@ class OfflineMessageLeft(_VisitorChatEvent):
     payload: OfflineMessagePayload
 
 
+class ConversationSeen(_VisitorChatEvent):
+    type: Literal["conversation.seen"] = "conversation.seen"
+    payload: ConversationSeenPayload
+
+
 class ConversationLeadMarked(_VisitorChatEvent):
     type: Literal["conversation.lead_marked"] = "conversation.lead_marked"
     payload: LeadMarkedPayload
@@ -197,6 +222,7 @@ ChatEvent = Annotated[
     | EmailCaptured
     | ConversationClosed
     | OfflineMessageLeft
+    | ConversationSeen
     | ConversationLeadMarked,
     Field(discriminator="type"),
 ]
@@ -213,6 +239,7 @@ CHAT_EVENT_TYPES: tuple[str, ...] = (
     "conversation.email_captured",
     "conversation.closed",
     "offline.message_left",
+    "conversation.seen",
     "conversation.lead_marked",
 )
 

@@ -17,6 +17,8 @@ from beckon_contracts.candidates import CandidateRecord
 from beckon_contracts.chat_events import ChatEvent
 from beckon_contracts.chat_signals import ChatSignal
 from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.directory import AgentListed
+from beckon_contracts.inbound import InboundCommand
 from beckon_contracts.invitations import InvitationRecord
 from beckon_contracts.leads import LeadEvent
 from beckon_contracts.outcomes import FunnelStep
@@ -35,9 +37,11 @@ EXPORTED: dict[str, Any] = {
     "rules.config": RulesPublished,
     "sites.config": SiteConfigured,
     "agents.presence": TeamPresence,
+    "agents.directory": AgentListed,
     "chat.invitations": InvitationRecord,
     "chat.events": ChatEvent,
     "chat.signals": ChatSignal,
+    "chat.inbound": InboundCommand,
     "visitors.state": VisitorSnapshot,
     "visitors.events": ScoreCrossed,
     "rules.stats": RuleStats,

@@ -8,7 +8,9 @@ from typing import Literal
 CleanupPolicy = Literal["delete", "compact"]
 # How often a compacted topic's active segment is rolled, so the log cleaner can compact it
 COMPACTED_SEGMENT_MS = 3600 * 1000
-KeyKind = Literal["site:visitor", "site:team", "site", "site:rule", "conversation", "lead"]
+KeyKind = Literal[
+    "site:visitor", "site:team", "site:agent", "site", "site:rule", "conversation", "lead"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,23 @@ AGENTS_PRESENCE = Topic(
     dead_letter=AGENTS_PRESENCE_DLQ.name,  # records the leads service cannot read
     description="Online agents, open chats and limits per team",
 )
+CHAT_INBOUND_DLQ = _dlq("chat.inbound.dlq")
+CHAT_INBOUND = Topic(
+    name="chat.inbound",
+    partitions=6,
+    key="conversation",
+    dead_letter=CHAT_INBOUND_DLQ.name,
+    description="Commands to chat: add a visitor's e-mailed reply (from the notifier)",
+)
+AGENTS_DIRECTORY = Topic(
+    name="agents.directory",
+    partitions=1,
+    key="site:agent",
+    cleanup_policy="compact",
+    retention_ms=None,
+    description="Each agent's e-mail, name, language, role and teams (from chat, for the "
+    "notifier's staff e-mails)",
+)
 RULES_CONFIG_DLQ = _dlq("rules.config.dlq")
 RULES_CONFIG = Topic(
     name="rules.config",
@@ -181,6 +200,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CHAT_SIGNALS,
     AGENTS_PRESENCE,
     AGENTS_PRESENCE_DLQ,
+    CHAT_INBOUND,
+    CHAT_INBOUND_DLQ,
+    AGENTS_DIRECTORY,
     RULES_CONFIG,
     RULES_CONFIG_DLQ,
     SITES_CONFIG,
