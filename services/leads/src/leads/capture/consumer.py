@@ -21,20 +21,18 @@ group, each record one unit of work, offsets committed only after the units comm
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from beckon_contracts.chat_events import (
     ConversationClosed,
     ConversationLeadMarked,
@@ -56,6 +54,8 @@ from beckon_messaging import (
     dead_letter_for,
 )
 from beckon_messaging import encode_dead_letter as encode
+from beckon_messaging.consumer import Backoff, GroupConsumer, Sleep
+from beckon_messaging.consumer import handle_until_done as shared_until_done
 from beckon_messaging.outbox import OutboxRecord
 from beckon_observability import extract_context
 from opentelemetry import trace
@@ -99,16 +99,6 @@ Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    initial_s: float = 0.2
-    max_s: float = 10.0
-    max_attempts: int = 5  # for errors that are neither transient nor poison
-
-    def pause(self, attempt: int) -> float:
-        return float(min(self.max_s, self.initial_s * 2 ** min(attempt - 1, 20)))
 
 
 class CaptureHandler:
@@ -324,9 +314,6 @@ class CaptureHandler:
         return "dead_lettered"
 
 
-Sleep = Callable[[float], Awaitable[None]]
-
-
 async def handle_until_done(
     handler: CaptureHandler,
     record: ConsumerRecord[bytes, bytes],
@@ -336,32 +323,20 @@ async def handle_until_done(
 ) -> Outcome:
     """Handle one record, retrying while the database or broker is away (never skipping it),
     and dead-lettering it after `backoff.max_attempts` unexpected failures."""
-    attempt = 0
-    failures = 0
-    while True:
-        attempt += 1
-        try:
-            return await handler.handle(
-                record.topic, record.value, partition=record.partition, offset=record.offset
-            )
-        except asyncio.CancelledError:
-            raise
-        except TRANSIENT as error:
-            log.warning(
-                "capture could not handle a record; trying again",
-                extra={"topic": record.topic, "offset": record.offset, "error": repr(error)},
-            )
-        except Exception as error:
-            failures += 1
-            log.exception(
-                "capture failed on a record", extra={"topic": record.topic, "offset": record.offset}
-            )
-            if failures >= backoff.max_attempts:
-                with contextlib.suppress(*TRANSIENT):
-                    return await handler.dead_letter_failed(
-                        error, record.topic, record.value, record.partition, record.offset
-                    )
-        await sleep(backoff.pause(attempt))
+
+    async def handle(one: ConsumerRecord[bytes, bytes]) -> Outcome:
+        return await handler.handle(
+            one.topic, one.value, partition=one.partition, offset=one.offset
+        )
+
+    async def give_up(error: BaseException, one: ConsumerRecord[bytes, bytes]) -> Outcome:
+        return await handler.dead_letter_failed(
+            error, one.topic, one.value, one.partition, one.offset
+        )
+
+    return await shared_until_done(
+        handle, give_up, record, transient=TRANSIENT, backoff=backoff, name="capture", sleep=sleep
+    )
 
 
 def in_lanes(partitions: list[list[Record]], *, per_lane: int) -> list[list[Record]]:
@@ -387,7 +362,8 @@ def _links(records: list[ConsumerRecord[bytes, bytes]]) -> list[trace.Link]:
 
 
 class CaptureConsumer:
-    """The group consumer of `chat.events` and `tracking.events` for capture."""
+    """The group consumer of `chat.events` and `tracking.events` for capture: each poll's
+    partitions in lanes side by side (`in_lanes`), each lane in batches."""
 
     def __init__(
         self,
@@ -409,82 +385,35 @@ class CaptureConsumer:
         self.batching = batching  # a partition's records in one unit per site (handle_batch)
         self.batch_records = batch_records if batching else 1
         self.lane_records = lane_records
-        self._committing: asyncio.Task[None] | None = None
-        self.before = before
-        self._options: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
-            "client_id": client_id,
-            "group_id": group_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "fetch_max_wait_ms": 50,
-            "session_timeout_ms": session_timeout_ms,
-            "heartbeat_interval_ms": 1000,
-            **security.aiokafka_options(),
-        }
-        self.consumer: AIOKafkaConsumer | None = None
-        self.committed = 0  # records whose offsets were committed (tests, metrics)
-        self._task: asyncio.Task[None] | None = None
+        self.group = GroupConsumer(
+            TOPICS,
+            self._process,
+            bootstrap=bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            name="leads-capture",
+            backoff=backoff,
+            before=before,
+            session_timeout_ms=session_timeout_ms,
+            security=security,
+        )
+
+    @property
+    def committed(self) -> int:
+        return self.group.committed
 
     async def start(self) -> None:
         """Start consuming in the background (returns at once, broker up or not)."""
-        self._task = asyncio.create_task(self._run(), name="leads-capture")
+        await self.group.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._committing is not None:  # the last round's offsets
-            with contextlib.suppress(Exception):
-                await self._committing
-        consumer, self.consumer = self.consumer, None
-        if consumer is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+        await self.group.stop()
 
-    async def _connect(self) -> AIOKafkaConsumer:
-        attempt = 0
-        while True:
-            attempt += 1
-            consumer = AIOKafkaConsumer(*TOPICS, **self._options)
-            try:
-                await consumer.start()
-                return consumer
-            except KafkaError:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                log.warning("capture cannot reach Kafka; trying again")
-                await asyncio.sleep(self.backoff.pause(attempt))
-
-    async def _run(self) -> None:
-        if self.before is not None:
-            await self.before()
-        self.consumer = await self._connect()
-        attempt = 0
-        while True:
-            try:
-                # all that is buffered
-                batches = await self.consumer.getmany(timeout_ms=500)
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a broker hiccup: keep consuming
-                attempt += 1
-                log.exception("capture could not fetch; trying again")
-                await asyncio.sleep(self.backoff.pause(attempt))
-                continue
-            if not batches:
-                continue
-            lanes = in_lanes(list(batches.values()), per_lane=self.lane_records)
-            await asyncio.gather(*(self._lane(records) for records in lanes))
-            offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
-            # the commit goes on while the next records are fetched (one at a time, in order)
-            if self._committing is not None:
-                await self._committing
-            self._committing = asyncio.create_task(
-                self._commit(offsets, sum(len(records) for records in batches.values()))
-            )
+    async def _process(
+        self, polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        lanes = in_lanes(list(polled.values()), per_lane=self.lane_records)
+        await asyncio.gather(*(self._lane(records) for records in lanes))
 
     async def _lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """One lane's records in order, `batch_records` to a unit of work."""
@@ -507,18 +436,6 @@ class CaptureConsumer:
                 kind=SpanKind.CONSUMER,
             ):
                 await handle_until_done(self.handler, record, backoff=self.backoff)
-
-    async def _commit(self, offsets: dict[TopicPartition, int], count: int) -> None:
-        assert self.consumer is not None
-        try:
-            await self.consumer.commit(offsets)
-            self.committed += count
-        except CommitFailedError:
-            # the partitions moved to another member meanwhile: it reads them again from the
-            # last commit, and the units' first_delivery makes that change nothing
-            log.warning("capture lost its partitions before committing; they are re-read")
-        except KafkaError:
-            log.exception("capture could not commit; the records will be read again")
 
 
 class Capturing:
