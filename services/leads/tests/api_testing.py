@@ -19,8 +19,8 @@ import httpx
 import orjson
 import uvicorn
 from beckon_devstack.ports import free_port
+from beckon_edge.console_sessions import ConsoleSessions
 from beckon_edge.tokens import InvalidToken, Signer
-from leads.adapters.chat_sessions import ConsoleSessions
 from leads.config import DEV_AGENT_SESSION_SECRET, Settings
 from leads.main import create_app
 from leads.runtime import Runtime

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import uvicorn
 from beckon_edge import BodyLimit
+from beckon_edge.console_sessions import ConsoleSessions
 from beckon_edge.refusals import Refusal
 from beckon_messaging import ensure_topics, postgres
 from beckon_observability import TraceRequests, configure_logging, configure_tracing
@@ -31,7 +32,6 @@ from starlette.responses import JSONResponse, Response
 from leads import seed
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
-from leads.adapters.chat_sessions import ConsoleSessions
 from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
 from leads.api.openapi import document_bodies
 from leads.apikeys import api as apikeys_api

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
+from beckon_edge.console_sessions import ConsoleSessions
 from beckon_messaging.outbox import OutboxRelay
 
 from leads.adapters.bus import Bus
-from leads.adapters.chat_sessions import ConsoleSessions
 from leads.config import Settings
 from leads.uow import UnitOfWorkFactory
 

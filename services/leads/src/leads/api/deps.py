@@ -7,7 +7,7 @@
 - `Valid[Model]`: the JSON body validated into `Model` (size-limited, 422 naming the field).
 - `CurrentAgent` / `CurrentAdmin`: the console's agent session ("one login": chat's
   `beckon_agent` cookie, checked here and confirmed by chat, see
-  `leads.adapters.chat_sessions`); an admin of the site for the second (else 403
+  `beckon_edge.console_sessions`); an admin of the site for the second (else 403
   `admin_only`). A call that changes something must come from the API's own origin or one
   of `LEADS_CONSOLE_ORIGINS` (else 403 `cross_site`): the cookie rides along on any page's
   requests.
@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from beckon_edge.console_sessions import SESSION_COOKIE
 from beckon_edge.refusals import Forbidden, NotAuthenticated, Unavailable
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from leads.adapters.chat_sessions import SESSION_COOKIE
 from leads.api.common import read_body, runtime
 from leads.apikeys import service as apikeys
 from leads.apikeys.service import ApiClient

@@ -8,9 +8,9 @@ import time
 
 import httpx
 import pytest
+from beckon_edge.console_sessions import ConsoleSessions, SessionAgent
 from beckon_edge.refusals import NotAuthenticated, Unavailable
 from beckon_edge.tokens import Signer
-from leads.adapters.chat_sessions import ConsoleSessions, SessionAgent
 
 SECRET = "a-test-secret-of-enough-length"
 SIGNER = Signer(SECRET)

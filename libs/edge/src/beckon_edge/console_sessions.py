@@ -1,12 +1,13 @@
-"""The console's agent session, as the leads service accepts it ("one login").
+"""The console's agent session, as the services behind the console accept it ("one login":
+leads, notifier).
 
 chat issues the `beckon_agent` cookie (`beckon_edge.tokens`, signed with chat's secret, which
-leads is given as `LEADS_AGENT_SESSION_SECRET`). Leads checks it in two steps:
+each service is given as its `*_AGENT_SESSION_SECRET`). A service checks it in two steps:
 
 1. locally: signature, kind and expiry (a forged or expired cookie never leaves the process);
-2. with chat: `GET {LEADS_CHAT_URL}/v1/console/me` with the cookie. Whether the session still
+2. with chat: `GET {chat_url}/v1/console/me` with the cookie. Whether the session still
    stands (logout, new password, deactivation move the agent's session version) and the
-   agent's role and teams live in chat's database, which leads does not read.
+   agent's role and teams live in chat's database, which no other service reads.
 
 chat's answer is trusted for `cache_s` per cookie (a bounded cache, oldest out first), so a
 busy inbox costs chat one call per agent every few seconds; a logout or a role change shows
@@ -25,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+
 from beckon_edge.refusals import NotAuthenticated, Refusal, Unavailable
 from beckon_edge.tokens import InvalidToken, Signer
 
-log = logging.getLogger("leads.sessions")
+log = logging.getLogger("beckon.sessions")
 SESSION_COOKIE = "beckon_agent"  # chat's console cookie (chat.api.deps.COOKIE)
 ME_PATH = "/v1/console/me"
 MAX_TEAMS = 200
