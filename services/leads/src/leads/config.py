@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any
 
-from beckon_edge.settings import PublicEdgeSettings
+from beckon_edge.settings import ConsoleApiSettings, PublicEdgeSettings
 from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 # Dev-only secrets: refused in production, so a deployment must set its own.
 DEV_SECRET = "dev-only-insecure-leads-secret-change-me"  # noqa: S105
@@ -27,7 +26,9 @@ def _placeholder(secret: str) -> bool:
     return secret in (DEV_SECRET, DEV_AGENT_SESSION_SECRET) or "change" in secret.lower()
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
+class Settings(
+    PublicEdgeSettings, ConsoleApiSettings, KafkaClientSettings, ProducerSettings, TopicSettings
+):
     model_config = SettingsConfigDict(env_prefix="LEADS_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -166,46 +167,12 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         description="Records of one partition handled in one transaction at most",
     )
 
-    # the API and the console
-    chat_url: str = Field(
-        default="http://127.0.0.1:8003",
-        pattern=r"^https?://[^/\s]+(/[^\s]*)?$",
-        description="chat's base URL: a console session is confirmed with its /v1/console/me",
-    )
-    chat_timeout_s: float = Field(default=3.0, gt=0, le=30)
-    session_cache_s: float = Field(
-        default=15.0,
-        ge=0,
-        le=300,
-        description="How long chat's answer about one session cookie is trusted (0: ask each "
-        "time); a logout or role change shows here after at most this long",
-    )
-    session_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    console_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(),
-        description="Origins (comma-separated, e.g. https://console.example.com) besides the "
-        "API's own whose pages may send the session cookie with a call that changes something",
-    )
-
     log_level: str = "INFO"
     log_json: bool = True
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("LEADS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
-
-    @field_validator("console_origins", mode="before")
-    @classmethod
-    def _parse_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list | tuple):
-            origins = tuple(str(origin).rstrip("/").lower() for origin in value)
-            for origin in origins:
-                if not origin.startswith(("http://", "https://")) or "/" in origin.split("//")[1]:
-                    raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
-            return origins
-        return value
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
