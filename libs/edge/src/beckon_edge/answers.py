@@ -1,0 +1,58 @@
+"""The answers of Beckon's JSON APIs (leads, notifier): errors in one shape
+(`{"error": code, "detail": sentence}`), bodies validated into 4xx answers that name the
+field."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import JSONResponse
+
+from beckon_edge.body import BadContentLength, BodyTooLarge, read_limited
+from beckon_edge.refusals import Invalid, Malformed, Refusal, TooLarge, status_of
+
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY_BYTES = 65_536
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+def error_response(exc: Refusal) -> JSONResponse:
+    """A refusal as the edge answers it: its kind's status, its code and sentence."""
+    extra = {"errors": exc.errors} if exc.errors is not None else {}
+    answer = problem(status_of(exc), exc.code, exc.detail, **extra)
+    if exc.retry_after is not None:
+        answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return answer
+
+
+def where(loc: tuple[Any, ...] | list[Any], fallback: str = "body") -> str:
+    """A validation error's place as a dotted path (`status`, `filters.0.team`)."""
+    return ".".join(str(part) for part in loc) or fallback
+
+
+async def read_body(request: Request, model: type[M], limit: int = MAX_BODY_BYTES) -> M:
+    """The request's JSON body as `model`, or a refusal saying what is wrong with it (every
+    problem at its place in `errors`, the first one in the sentence)."""
+    try:  # stops reading at the limit
+        raw = await read_limited(request.stream(), limit, request.headers.get("content-length"))
+    except BodyTooLarge:
+        raise TooLarge("too_large", f"the body is larger than {limit} bytes") from None
+    except BadContentLength as exc:
+        raise Malformed("bad_request", str(exc)) from None
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise Malformed("malformed_json", "the body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"loc": where(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        first = errors[0]
+        raise Invalid("invalid", f"{first['loc']}: {first['msg']}", errors=errors) from None
