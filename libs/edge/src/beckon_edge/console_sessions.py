@@ -24,10 +24,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
+from fastapi import Request
 
-from beckon_edge.refusals import NotAuthenticated, Refusal, Unavailable
+from beckon_edge.refusals import Forbidden, NotAuthenticated, Refusal, Unavailable
 from beckon_edge.tokens import InvalidToken, Signer
 
 log = logging.getLogger("beckon.sessions")
@@ -169,4 +171,58 @@ def _agent_of(body: Any) -> SessionAgent:
         agent_id=str(agent["id"]),
         role=role,
         teams=tuple(sorted(str(team) for team in teams)),
+    )
+
+
+# --- what an API's routes get -------------------------------------------------------------
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: an agent of one site, their role and teams."""
+
+    site_id: str
+    agent_id: str
+    role: Literal["agent", "admin"]
+    teams: tuple[str, ...] = ()
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+
+def refuse_cross_site(request: Request, allowed: tuple[str, ...]) -> None:
+    """The session cookie rides along on requests from any page: a call that changes
+    something must come from this API's own origin or a configured console origin."""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser's cross-site request
+        return
+    if urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower():
+        return
+    if origin.rstrip("/").lower() in allowed:
+        return
+    raise Forbidden("cross_site", "this API only accepts changes from the console's own pages")
+
+
+async def session_caller(
+    request: Request,
+    sessions: ConsoleSessions | None,
+    console_origins: tuple[str, ...],
+    cookie: str | None,
+) -> Caller:
+    """The console's agent session of a request: checked here (signature, kind, expiry),
+    confirmed by chat (the session still stands; role and teams). A change must come from
+    the API's own origin or a console origin."""
+    refuse_cross_site(request, console_origins)
+    if not cookie:  # before anything else: answerable even while the service starts
+        raise NotAuthenticated("not_logged_in", "log in to the console first")
+    if sessions is None:
+        raise Unavailable("starting", "the service is starting; try again")
+    agent = await sessions.agent(cookie)
+    return Caller(
+        site_id=agent.site_id, agent_id=agent.agent_id, role=agent.role, teams=agent.teams
     )

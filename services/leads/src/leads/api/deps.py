@@ -19,13 +19,13 @@ body, so a stranger learns nothing about a body's shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from beckon_edge.console_sessions import SESSION_COOKIE
-from beckon_edge.refusals import Forbidden, NotAuthenticated, Unavailable
+from beckon_edge.console_sessions import SESSION_COOKIE, Caller, session_caller
+
+__all__ = ["Caller", "CurrentAdmin", "CurrentAgent", "CurrentApiClient", "Rt", "Valid"]
+from beckon_edge.refusals import Forbidden, NotAuthenticated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -36,7 +36,6 @@ from leads.apikeys.service import ApiClient
 from leads.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Rt = Annotated[Runtime, Depends(runtime)]
 
@@ -55,35 +54,6 @@ api_key = HTTPBearer(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: an agent of one site, their role and teams."""
-
-    site_id: str
-    agent_id: str
-    role: Literal["agent", "admin"]
-    teams: tuple[str, ...] = ()
-
-    @property
-    def admin(self) -> bool:
-        return self.role == "admin"
-
-
-def refuse_cross_site(request: Request, allowed: tuple[str, ...]) -> None:
-    """The session cookie rides along on requests from any page: a call that changes
-    something must come from this API's own origin or a configured console origin."""
-    if request.method in SAFE_METHODS:
-        return
-    origin = request.headers.get("origin")
-    if origin is None:  # not a browser's cross-site request
-        return
-    if urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower():
-        return
-    if origin.rstrip("/").lower() in allowed:
-        return
-    raise Forbidden("cross_site", "this API only accepts changes from the console's own pages")
-
-
 async def current_agent(
     request: Request,
     rt: Rt,
@@ -91,15 +61,7 @@ async def current_agent(
 ) -> Caller:
     """The console's agent session: checked here (signature, kind, expiry), confirmed by
     chat (the session still stands; role and teams)."""
-    refuse_cross_site(request, rt.settings.console_origins)
-    if not cookie:  # before anything else: answerable even while the service starts
-        raise NotAuthenticated("not_logged_in", "log in to the console first")
-    if rt.sessions is None:
-        raise Unavailable("starting", "the service is starting; try again")
-    agent = await rt.sessions.agent(cookie)
-    return Caller(
-        site_id=agent.site_id, agent_id=agent.agent_id, role=agent.role, teams=agent.teams
-    )
+    return await session_caller(request, rt.sessions, rt.settings.console_origins, cookie)
 
 
 async def current_admin(caller: Annotated[Caller, Depends(current_agent)]) -> Caller:
