@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from beckon_edge.console_sessions import SESSION_COOKIE, Caller, session_caller
-
-__all__ = ["Caller", "CurrentAdmin", "CurrentAgent", "CurrentApiClient", "Rt", "Valid"]
 from beckon_edge.refusals import Forbidden, NotAuthenticated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -36,6 +34,7 @@ from leads.apikeys.service import ApiClient
 from leads.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
+__all__ = ["Caller", "CurrentAdmin", "CurrentAgent", "CurrentApiClient", "Rt", "Valid"]
 
 Rt = Annotated[Runtime, Depends(runtime)]
 
