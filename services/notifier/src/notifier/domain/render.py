@@ -39,7 +39,7 @@ from notifier.domain.contexts import (
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_SUBJECT_CHARS = 180
-_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 
 _EN_MONTHS = (
     "January",
@@ -292,4 +292,3 @@ def _zone(name: str) -> tzinfo:
 
 def _is_utc(zone: tzinfo) -> bool:
     return zone is UTC or getattr(zone, "key", None) in ("UTC", "Etc/UTC", "Etc/UCT", "UCT")
-
