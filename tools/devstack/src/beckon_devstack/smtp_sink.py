@@ -1,7 +1,11 @@
 """A local SMTP sink: a real SMTP server that keeps every message, and an HTTP API to read them.
 
 The dev stack's notifier sends here instead of to real inboxes; people read the mail at
-http://127.0.0.1:8025 and tests read it from `/api/messages`. Nothing is ever relayed.
+http://127.0.0.1:8025 and tests read it from `/api/messages`. Nothing is ever relayed, with
+one exception: mail for the reply domain (`--handoff-domain`) is handed to the notifier's
+inbound endpoint (`--handoff-url`, authenticated with `--handoff-secret`), the way a mail
+provider's inbound webhook would; a refusal there (a forged reply token) is this server's
+550, the endpoint away its 451 (the client tries again).
 
     python -m beckon_devstack.smtp_sink --smtp-port 1025 --http-port 8025 --mail-dir .dev/mail
 
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import itertools
+import os
 import signal
 import socket
 import sys
@@ -30,6 +35,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from fastapi import FastAPI, HTTPException, Response
@@ -236,18 +242,79 @@ class MailStore:
         return len(self._messages)
 
 
-class _StoringHandler:
-    """aiosmtpd handler: accept every recipient, store every message."""
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Where mail for the reply domain goes: the notifier's `POST /v1/inbound/mail`."""
 
-    def __init__(self, store: MailStore) -> None:
+    domain: str
+    url: str
+    secret: str
+
+    def wants(self, address: str) -> bool:
+        return address.rpartition("@")[2].lower().rstrip(".") == self.domain.lower()
+
+
+class _StoringHandler:
+    """aiosmtpd handler: accept every recipient (but those `rejecting` names, with a 550),
+    store every message, and hand mail for the reply domain on."""
+
+    def __init__(self, store: MailStore, handoff: Handoff | None, rejecting: set[str]) -> None:
         self.store = store
+        self.handoff = handoff
+        self.rejecting = rejecting
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.lower() in self.rejecting:
+            return "550 5.1.1 Mailbox unavailable (the sink was told to refuse it)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", errors="surrogateescape")
+        if self.handoff is not None:
+            handed = [rcpt for rcpt in envelope.rcpt_tos if self.handoff.wants(rcpt)]
+            if handed:
+                answer = await _hand_off(self.handoff, raw, handed)
+                if answer is not None:
+                    return answer
         self.store.add(raw, envelope_from=envelope.mail_from or "", envelope_to=envelope.rcpt_tos)
         return "250 Message accepted for delivery"
+
+
+async def _hand_off(handoff: Handoff, raw: bytes, recipients: list[str]) -> str | None:
+    """POST the message to the inbound endpoint; None when it took it, else the SMTP answer."""
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            answer = await client.post(
+                handoff.url,
+                params=[("to", rcpt) for rcpt in recipients],
+                content=raw,
+                headers={
+                    "authorization": f"Bearer {handoff.secret}",
+                    "content-type": "message/rfc822",
+                },
+            )
+    except httpx.HTTPError as error:
+        return f"451 4.3.0 The reply domain's endpoint is away ({type(error).__name__}); try later"
+    if answer.status_code < 300:
+        return None
+    detail = _one_line(answer)
+    if 400 <= answer.status_code < 500:
+        return f"550 5.7.1 Refused by Beckon: {detail}"
+    return f"451 4.3.0 Beckon could not take it now: {detail}"
+
+
+def _one_line(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+        text = f"{body.get('error')}: {body.get('detail')}" if isinstance(body, dict) else ""
+    except ValueError:
+        text = answer.text
+    return " ".join((text or str(answer.status_code)).split())[:200]
 
 
 def _accept_any_login(*_: Any) -> AuthResult:
@@ -397,6 +464,8 @@ class SmtpSink:
     smtp_port: int = DEFAULT_SMTP_PORT
     http_port: int = DEFAULT_HTTP_PORT
     mail_dir: Path | None = None
+    handoff: Handoff | None = None
+    rejecting: set[str] = field(default_factory=set)  # addresses answered with a 550
     store: MailStore = field(init=False)
     _smtp_server: asyncio.Server | None = field(default=None, init=False)
     _http_server: _InProcessServer | None = field(default=None, init=False)
@@ -418,7 +487,7 @@ class SmtpSink:
             raise
         self.smtp_port = smtp_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
-        handler = _StoringHandler(self.store)
+        handler = _StoringHandler(self.store, self.handoff, self.rejecting)
         self._smtp_server = await asyncio.get_running_loop().create_server(
             lambda: SMTP(
                 handler,
@@ -485,9 +554,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp-port", type=int, default=DEFAULT_SMTP_PORT)
     parser.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT)
     parser.add_argument("--mail-dir", type=Path, help="also keep every message as a .eml file")
+    parser.add_argument("--handoff-domain", help="hand mail for this domain to --handoff-url")
+    parser.add_argument("--handoff-url", help="the notifier's /v1/inbound/mail")
+    parser.add_argument(
+        "--handoff-secret",
+        default=os.environ.get("BECKON_SINK_HANDOFF_SECRET"),
+        help="its bearer secret (default: $BECKON_SINK_HANDOFF_SECRET)",
+    )
     args = parser.parse_args(argv)
+    handoff = None
+    if args.handoff_domain:
+        if not args.handoff_url or not args.handoff_secret:
+            parser.error("--handoff-domain needs --handoff-url and a secret")
+        handoff = Handoff(args.handoff_domain, args.handoff_url, args.handoff_secret)
     sink = SmtpSink(
-        host=args.host, smtp_port=args.smtp_port, http_port=args.http_port, mail_dir=args.mail_dir
+        host=args.host,
+        smtp_port=args.smtp_port,
+        http_port=args.http_port,
+        mail_dir=args.mail_dir,
+        handoff=handoff,
     )
     try:
         asyncio.run(serve(sink))

@@ -1,0 +1,202 @@
+"""The sender: due e-mails claimed (`FOR UPDATE SKIP LOCKED`, so any number of instances
+share the work), rendered, sent over the instance's SMTP connections, and each result
+written with the try in the delivery log.
+
+- An e-mail is claimed for a lease longer than an SMTP timeout. A crash after the server's
+  250 and before the result was written leaves it claimed; once the lease ends it is sent
+  again with the same Message-ID (derived from its idempotency key), which receivers and
+  threads treat as the same message.
+- 4xx answers and an SMTP server away or slow: tried again after a growing pause, up to
+  `max_attempts` tries; 5xx answers: failed at once (permanent).
+- A scheduled e-mail (unread messages) is composed when it is claimed: the agents'
+  messages the visitor has not seen and no earlier e-mail carried. None left: cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from uuid import UUID
+
+from notifier.adapters.smtp import Result, SmtpPool
+from notifier.conversations.store import ConversationStore
+from notifier.emails.store import Attempt, Email, EmailStore
+from notifier.uow import EVERY_SITE, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger("notifier.sender")
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """An e-mail ready for SMTP."""
+
+    message: EmailMessage
+    sender: str  # the envelope sender
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    instance: str
+    batch: int = 200
+    lease_s: float = 120.0
+    poll_s: float = 0.5
+    retry_initial_s: float = 30.0
+    retry_max_s: float = 3600.0
+    max_attempts: int = 20
+
+    def retry_after(self, attempts: int) -> timedelta:
+        return timedelta(
+            seconds=min(self.retry_max_s, self.retry_initial_s * 2 ** min(attempts - 1, 20))
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sender:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        smtp: SmtpPool,
+        letters: LetterMaker,
+        policy: SendPolicy,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.uow = uow
+        self.smtp = smtp
+        self.letters = letters
+        self.policy = policy
+        self.clock = clock
+        self.sent = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notifier-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                claimed = await self.send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Postgres away: the claims wait for their lease, then again
+                log.exception("the sender failed a round; trying again")
+                claimed = 0
+            if claimed >= self.policy.batch:
+                continue  # more are due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.policy.poll_s)
+            self._wake.clear()
+
+    async def send_due(self) -> int:
+        """One round: claim what is due, send it, write the results. How many were claimed."""
+        now = self.clock()
+        async with self.uow(EVERY_SITE) as tx:
+            claimed = await tx.store(EmailStore).claim(
+                instance=self.policy.instance,
+                now=now,
+                lease=timedelta(seconds=self.policy.lease_s),
+                limit=self.policy.batch,
+            )
+            ready: list[Email] = []
+            for email, was in claimed:
+                if was == "scheduled":
+                    composed = await compose_unread(tx, email)
+                    if composed is None:
+                        continue
+                    email = composed
+                ready.append(email)
+            letters: list[tuple[Email, Letter | Exception]] = []
+            for email in ready:
+                try:
+                    letters.append((email, await self.letters.make(tx, email)))
+                except Exception as error:  # a template or header refused this e-mail
+                    log.exception(
+                        "an e-mail could not be rendered", extra={"email_id": str(email.email_id)}
+                    )
+                    letters.append((email, error))
+        if not letters:
+            return len(claimed)
+        results = await asyncio.gather(*(self._send(email, letter) for email, letter in letters))
+        attempts: list[Attempt] = []
+        retry_at: dict[UUID, datetime] = {}
+        for (email, letter), result in zip(letters, results, strict=True):
+            subject = letter.subject if isinstance(letter, Letter) else None
+            verdict = result.verdict
+            if verdict == "retry" and email.attempts >= self.policy.max_attempts:
+                verdict = "failed"
+            if verdict == "retry":
+                retry_at[email.email_id] = self.clock() + self.policy.retry_after(email.attempts)
+            attempts.append(
+                Attempt(
+                    email.email_id, email.attempts, verdict, result.code, result.detail, subject
+                )
+            )
+        async with self.uow(EVERY_SITE) as tx:
+            await tx.store(EmailStore).record(
+                attempts, now=self.clock(), instance=self.policy.instance, retry_at=retry_at
+            )
+        self.sent += sum(1 for attempt in attempts if attempt.outcome == "sent")
+        return len(claimed)
+
+    async def _send(self, email: Email, letter: Letter | Exception) -> Result:
+        if isinstance(letter, Exception):
+            return Result("failed", None, f"not rendered: {type(letter).__name__}: {letter}"[:500])
+        return await self.smtp.send(letter.message, sender=letter.sender, recipient=email.recipient)
+
+
+class LetterMaker:
+    """Renders an e-mail row into a message (notifier.delivery.letters)."""
+
+    async def make(self, tx: UnitOfWork, email: Email) -> Letter:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+async def compose_unread(tx: UnitOfWork, email: Email) -> Email | None:
+    """A due "unread messages" e-mail with the agents' lines the visitor has not seen and no
+    earlier e-mail carried; None (and cancelled) when there are none."""
+    store = tx.store(EmailStore)
+    conversations = tx.store(ConversationStore)
+    assert email.conversation_id is not None
+    conversation = await conversations.get(email.site_id, email.conversation_id, lock=True)
+    if conversation is None or conversation.closed_at is not None:
+        await store.set_status(email.email_id, "cancelled", "closed")
+        return None
+    after = max(conversation.seen_seq, conversation.emailed_seq)
+    lines = await conversations.lines(email.conversation_id, after_seq=after, author="agent")
+    if not lines:
+        await store.set_status(email.email_id, "cancelled", "seen")
+        return None
+    context = {
+        **email.context,
+        "messages": [line.to_json() for line in lines],
+        "thread": {
+            "in_reply_to": conversation.last_email_id,
+            "references": [
+                i for i in (conversation.first_email_id, conversation.last_email_id) if i
+            ],
+        },
+    }
+    await store.compose(email.email_id, context)
+    await conversations.emailed(
+        email.conversation_id, up_to_seq=lines[-1].seq, message_id=email.message_id
+    )
+    return Email(**{**{name: getattr(email, name) for name in Email.__slots__}, "context": context})  # type: ignore[attr-defined]

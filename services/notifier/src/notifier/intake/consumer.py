@@ -1,0 +1,259 @@
+"""The intake's Kafka side: `chat.events` and `leads.events` in the deployment's consumer
+group (beckon_messaging.consumer), each record one unit of work, offsets committed after.
+
+- **Once in effect.** A record's unit records `first_delivery("intake", event_id)` with the
+  e-mails it intends, and every e-mail's idempotency key is unique besides: a redelivery,
+  a replay or a second instance intends nothing twice.
+- **A poison record does not stop its partition.** Not JSON, no type, a used type that
+  breaks its contract: to the topic's dead-letter twin with the reason (through the outbox,
+  with a `notifier.dead_letters` row). Types the notifier does not use are skipped.
+- **An outage does not skip records**: Postgres or the broker away, the record is tried
+  again with a growing pause, forever; other errors `max_attempts` times, then dead-lettered.
+- Partitions of a poll run side by side; one partition's records in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from beckon_contracts.chat_events import (
+    ConversationClosed,
+    ConversationSeen,
+    ConversationStarted,
+    EmailCaptured,
+    MessageSent,
+    OfflineMessageLeft,
+    chat_event_adapter,
+)
+from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.leads import LeadAssigned, LeadEscalated, LeadSlaWarning, lead_event_adapter
+from beckon_contracts.topics import CHAT_EVENTS, LEADS_EVENTS
+from beckon_contracts.topics import get as topic_named
+from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, dead_letter_for
+from beckon_messaging import encode_dead_letter as encode
+from beckon_messaging.consumer import Backoff, GroupConsumer, handle_until_done
+from beckon_messaging.outbox import OutboxRecord
+from beckon_observability import extract_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from notifier.intake.service import CONSUMER, Intake
+from notifier.uow import UnitsOfWork
+
+log = logging.getLogger("notifier.intake")
+tracer = trace.get_tracer("notifier")
+
+TOPICS = (CHAT_EVENTS.name, LEADS_EVENTS.name)
+USED_TYPES: dict[str, frozenset[str]] = {
+    CHAT_EVENTS.name: frozenset(
+        {
+            "conversation.started",
+            "conversation.email_captured",
+            "message.sent",
+            "conversation.seen",
+            "conversation.closed",
+            "offline.message_left",
+        }
+    ),
+    LEADS_EVENTS.name: frozenset({"lead.assigned", "lead.sla_warning", "lead.escalated"}),
+}
+# The world is away, not the record: try the same record again (never skip it)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    KafkaError,
+)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class NotTheContract(ValueError):
+    pass
+
+
+def decode(topic: str, value: bytes | None) -> Any | None:
+    """The event of a record the intake uses, or None for a type it does not use."""
+    data = orjson.loads(value or b"")
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise NotTheContract("a record must be a JSON object with a string `type`")
+    if data["type"] not in USED_TYPES.get(topic, frozenset()):
+        return None
+    if topic == CHAT_EVENTS.name:
+        return chat_event_adapter.validate_python(data)
+    return lead_event_adapter.validate_python(data)
+
+
+class IntakeHandler:
+    """One record → its use case in one unit of work (or a dead letter)."""
+
+    def __init__(self, uow: UnitsOfWork, intake: Intake, *, clock: Clock = utc_now) -> None:
+        self.uow = uow
+        self.intake = intake
+        self.clock = clock
+        self.outcomes: Counter[str] = Counter()
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> str:
+        where: dict[str, Any] = {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        try:
+            event = decode(record.topic, record.value)
+        except (orjson.JSONDecodeError, ValidationError) as error:
+            return await self._dead(
+                dead_letter_for(error, record.value or b"", source="notifier:intake", **where)
+            )
+        except NotTheContract as error:
+            return await self._dead(
+                dead_letter(
+                    record.value or b"",
+                    reason="schema_invalid",
+                    detail=str(error),
+                    source="notifier:intake",
+                    **where,
+                )
+            )
+        if event is None:
+            self.outcomes["skipped"] += 1
+            return "skipped"
+        async with self.uow(event.site_id) as tx:
+            if not await tx.first_delivery(CONSUMER, event.event_id):
+                outcome = "duplicate"
+            else:
+                await self._apply(tx, event)
+                outcome = "done"
+        self.outcomes[outcome] += 1
+        return outcome
+
+    async def _apply(self, tx: Any, event: Any) -> None:
+        now = self.clock()
+        intake = self.intake
+        if isinstance(event, ConversationStarted):
+            await intake.conversation_started(tx, event)
+        elif isinstance(event, EmailCaptured):
+            await intake.email_captured(tx, event)
+        elif isinstance(event, MessageSent):
+            await intake.message_sent(tx, event, now=now)
+        elif isinstance(event, ConversationSeen):
+            await intake.seen(tx, event)
+        elif isinstance(event, ConversationClosed):
+            await intake.conversation_closed(tx, event, now=now)
+        elif isinstance(event, OfflineMessageLeft):
+            await intake.offline_message(tx, event, now=now)
+        elif isinstance(event, LeadAssigned | LeadSlaWarning | LeadEscalated):
+            await intake.lead_alert(tx, event, now=now)
+
+    async def give_up(self, error: BaseException, record: ConsumerRecord[bytes, bytes]) -> str:
+        """Dead-letter a record its use case kept failing on (`processing_failed`)."""
+        return await self._dead(
+            dead_letter(
+                record.value or b"",
+                reason="processing_failed",
+                detail=f"{type(error).__name__}: {error}",
+                source="notifier:intake",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        )
+
+    async def _dead(self, letter: DeadLettered) -> str:
+        payload = letter.payload
+        topic = topic_named(payload.topic or CHAT_EVENTS.name)
+        assert topic.dead_letter is not None
+        async with self.uow(letter.site_id) as tx:
+            tx.publish(OutboxRecord(topic.dead_letter, letter.site_id.encode(), encode(letter)))
+            await tx.conn.execute(
+                """INSERT INTO notifier.dead_letters
+                       (site_id, source_topic, partition, "offset", reason, detail, value)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                None if letter.site_id == "unknown" else letter.site_id,
+                topic.name,
+                payload.partition,
+                payload.offset,
+                payload.reason,
+                payload.detail,
+                payload.raw.encode(),
+            )
+        log.warning(
+            "record dead-lettered",
+            extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},
+        )
+        self.outcomes["dead_lettered"] += 1
+        return "dead_lettered"
+
+
+class IntakeConsumer:
+    """The group consumer of `chat.events` and `leads.events` for the notifier."""
+
+    def __init__(
+        self,
+        handler: IntakeHandler,
+        *,
+        bootstrap: str,
+        group_id: str,
+        client_id: str,
+        backoff: Backoff = Backoff(),
+        before: Callable[[], Any] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
+        self.handler = handler
+        self.backoff = backoff
+        self.group = GroupConsumer(
+            TOPICS,
+            self._process,
+            bootstrap=bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            name="notifier-intake",
+            backoff=backoff,
+            before=before,
+            security=security,
+        )
+
+    async def start(self) -> None:
+        await self.group.start()
+
+    async def stop(self) -> None:
+        await self.group.stop()
+
+    async def _process(
+        self, polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        await asyncio.gather(*(self._partition(records) for records in polled.values()))
+
+    async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            with tracer.start_as_current_span(
+                f"{record.topic} process",
+                context=extract_context(record.headers),
+                kind=SpanKind.CONSUMER,
+            ):
+                await handle_until_done(
+                    self.handler.handle,
+                    self.handler.give_up,
+                    record,
+                    transient=TRANSIENT,
+                    backoff=self.backoff,
+                    name="intake",
+                )

@@ -1,0 +1,102 @@
+"""The unit of work: every notifier use case runs inside one.
+
+    async with uow(site_id) as tx:
+        if not await tx.first_delivery("intake", event.event_id):
+            return  # a redelivered event: its e-mails were intended before
+        await emails.intend(tx, intent)  # an e-mail row, unique by its idempotency key
+        tx.publish(record)  # an OutboxRecord built from a contract (chat.inbound, a DLQ)
+
+It owns the connection and the transaction. On a clean exit it stores the outbox records in
+the same transaction and commits, then wakes the outbox relay (records stored) and the
+sender (e-mails intended). On an exception nothing of it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+import asyncpg
+from beckon_messaging.outbox import OutboxRecord, add_outbox
+
+from notifier.adapters.bus import OUTBOX_TABLE
+
+S = TypeVar("S")
+EVERY_SITE = "*"  # a unit whose queries span every site (the sender's claims)
+
+
+class UnitOfWork:
+    """One use case's transaction on one site, and what it will publish."""
+
+    def __init__(self, conn: asyncpg.Connection, site_id: str, *, writes: bool = True) -> None:
+        self.conn = conn
+        self.site_id = site_id
+        self.writes = writes
+        self.records: list[OutboxRecord] = []
+        self.intended = 0  # e-mails this unit made due (wakes the sender)
+        self._stores: dict[Callable[[asyncpg.Connection], Any], Any] = {}
+
+    def store(self, kind: Callable[[asyncpg.Connection], S]) -> S:
+        """The store `kind` on this unit's connection (one per unit)."""
+        found = self._stores.get(kind)
+        if found is None:
+            found = self._stores[kind] = kind(self.conn)
+        return found  # type: ignore[no-any-return]
+
+    def publish(self, *records: OutboxRecord) -> None:
+        if not self.writes:
+            raise RuntimeError("a read-only unit of work cannot publish")
+        self.records.extend(records)
+
+    async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
+        """Whether `consumer` handles this event for the first time (recorded in this
+        transaction: a redelivery after the commit answers False, one after a rollback True)."""
+        if not self.writes:
+            raise RuntimeError("a read-only unit of work cannot record a processed event")
+        inserted = await self.conn.fetchval(
+            """INSERT INTO notifier.processed_events (consumer, event_id) VALUES ($1, $2)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            consumer,
+            event_id,
+        )
+        return bool(inserted)
+
+
+class UnitsOfWork(Protocol):
+    def __call__(self, site_id: str) -> Any: ...
+
+    def read(self, site_id: str) -> Any: ...
+
+
+class UnitOfWorkFactory:
+    """Opens units of work on the pool; after a commit wakes the relay (records stored) and
+    the sender (e-mails due)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        on_records: Callable[[], None] = lambda: None,
+        on_emails: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pool = pool
+        self.on_records = on_records
+        self.on_emails = on_emails
+
+    @asynccontextmanager
+    async def __call__(self, site_id: str) -> AsyncIterator[UnitOfWork]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            tx = UnitOfWork(conn, site_id)
+            yield tx
+            await add_outbox(conn, OUTBOX_TABLE, tx.records)
+        if tx.records:
+            self.on_records()
+        if tx.intended:
+            self.on_emails()
+
+    @asynccontextmanager
+    async def read(self, site_id: str) -> AsyncIterator[UnitOfWork]:
+        async with self.pool.acquire() as conn:
+            yield UnitOfWork(conn, site_id, writes=False)
