@@ -72,7 +72,9 @@ def mailbox(name: str | None, address: str) -> str:
     safe_header(address, field="address")
     if name is not None:
         safe_header(name, field="display name")
-    display = " ".join(name.split()) if name is not None else ""
+    # a literal "=?" would be decoded as an RFC 2047 encoded word when the header is set: a
+    # WORD JOINER after the "=" keeps the name as typed
+    display = " ".join(name.split()).replace("=?", "=\u2060?") if name is not None else ""
     try:
         value = str(Address(display_name=display, addr_spec=address.strip()))
     except (ValueError, IndexError, HeaderParseError) as exc:

@@ -176,7 +176,10 @@ def one_line(value: object) -> str:
 
 
 def subject_line(value: str) -> str:
-    subject = one_line(value)
+    """One line of at most MAX_SUBJECT_CHARS. A literal `=?` gets a WORD JOINER after its `=`:
+    the header registry would otherwise decode `=?utf-8?q?...?=` typed into a name as an
+    encoded word (and refuse the e-mail if it decoded to a line break)."""
+    subject = one_line(value).replace("=?", "=\u2060?")
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
     return subject
