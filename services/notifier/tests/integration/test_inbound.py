@@ -62,7 +62,8 @@ async def test_a_reply_goes_into_its_conversation_once(notifier_pool, sink):
 
     assert (first.outcome, again.outcome) == ("accepted", "duplicate")
     [command] = await _commands(notifier_pool)
-    assert command.site_id == site and command.visitor_id == talk.visitor
+    assert command.site_id == site
+    assert command.visitor_id == talk.visitor
     assert command.payload.conversation_id == talk.conversation
     assert command.payload.text == "Yes please, send the 39.5 ones."  # the quote is gone
     assert command.payload.from_email == "buyer@example.com"
