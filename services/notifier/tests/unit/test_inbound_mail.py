@@ -211,6 +211,22 @@ def test_recipients_include_cc_and_delivery_headers() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "=?utf-8?q?Virtanen=2C_Liisa?= <liisa@example.fi>",
+        # a display name that decodes to another address must not become the sender
+        "=?utf-8?q?Liisa_=3Cceo@example.com=3E?= <liisa@example.fi>",
+    ],
+)
+def test_the_from_address_comes_from_the_parsed_header(sender: str) -> None:
+    msg = EmailMessage()
+    msg["Subject"] = "Re: hi"
+    msg.set_content("Hi")
+    raw = f"From: {sender}\r\nTo: {REPLY_TO}\r\n".encode() + bytes(msg)
+    assert parse_inbound(raw).from_email == "liisa@example.fi"
+
+
 def test_long_text_is_capped_with_an_ellipsis() -> None:
     mail = parse_inbound(bytes(_reply("word " * 2000)))
     assert len(mail.text) == MAX_TEXT_CHARS

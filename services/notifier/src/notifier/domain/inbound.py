@@ -192,9 +192,15 @@ def _first_address(msg: Message, field: str) -> str | None:
 def _addresses(msg: Message, fields: tuple[str, ...]) -> tuple[str, ...]:
     found: list[str] = []
     for field in fields:
-        values = [str(value) for value in msg.get_all(field, [])]
-        for _, addr in getaddresses(values):
-            addr = addr.strip().strip("<>").lower()
+        specs: list[str] = []
+        for value in msg.get_all(field, []):
+            parsed = getattr(value, "addresses", None)
+            if parsed is not None:  # an address header, parsed (encoded words and all)
+                specs.extend(str(address.addr_spec) for address in parsed)
+            else:  # Delivered-To, X-Original-To: unstructured
+                specs.extend(addr for _, addr in getaddresses([str(value)]))
+        for spec in specs:
+            addr = spec.strip().strip("<>").lower()
             local, at, domain = addr.rpartition("@")
             if at and local and domain and "." in domain and addr not in found:
                 found.append(addr)
