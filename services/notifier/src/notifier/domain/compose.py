@@ -8,11 +8,12 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.utils import format_datetime
 from types import MappingProxyType
 
-from notifier.domain.headers import HeaderInjection, checked_header
+from notifier.domain.headers import HeaderInjection, check_parsed, safe_header
 
 _DOMAIN_SHAPE = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -102,14 +103,14 @@ def build_message(
     if refs:
         _set(msg, "References", " ".join(refs))
     if list_unsubscribe is not None:
-        checked_header("List-Unsubscribe", list_unsubscribe)
+        safe_header(list_unsubscribe, field="List-Unsubscribe")
         if not _URL.fullmatch(list_unsubscribe):
             raise ValueError("List-Unsubscribe takes one http(s) URL (RFC 8058 wants https)")
         _set(msg, "List-Unsubscribe", f"<{list_unsubscribe}>")
         _set(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for name, value in headers.items():
         if not _FIELD_NAME.fullmatch(name):
-            raise HeaderInjection(name, f"{name!r} is not a header field name")
+            raise HeaderInjection(f"{name!r} is not a header field name", field=name)
         if name.lower() in RESERVED_HEADERS:
             raise ValueError(f"the {name} header is set by build_message itself")
         _set(msg, name, value)
@@ -121,18 +122,19 @@ def build_message(
 
 
 def _set(msg: EmailMessage, name: str, value: str) -> None:
-    checked_header(name, value)
+    safe_header(value, field=name)
     try:
-        msg[name] = value
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"the {name} header value is refused: {exc}") from None
+        msg[name] = value  # the registry parses it once, here
+    except (ValueError, TypeError, HeaderParseError) as exc:
+        # e.g. an encoded word in a display name that decodes to CR/LF
+        raise HeaderInjection(f"the {name} header value is refused: {exc}", field=name) from None
     # what the header object reads back (encoded words decoded) must be one line too
-    checked_header(name, str(msg[name]))
+    check_parsed(name, msg[name])
 
 
 def _msg_id(value: str, *, field: str) -> str:
     candidate = value.strip()
-    checked_header(field, candidate)
+    safe_header(candidate, field=field)
     if not _MSG_ID.fullmatch(candidate):
         raise ValueError(f"{field}: {value!r} is not a message id like <id@domain>")
     return candidate

@@ -30,7 +30,7 @@ _registry = HeaderRegistry()
 class HeaderInjection(ValueError):
     """A header value that would break out of its line (or carries a control character)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, message: str, *, field: str = "") -> None:
         super().__init__(message)
         self.field = field
 
@@ -43,9 +43,9 @@ def safe_header(value: str, *, field: str) -> str:
         char = found.group()
         name = _NAMES.get(char, f"control character U+{ord(char):04X}")
         raise HeaderInjection(
-            field,
             f"the {field} header value contains {name} at position {found.start()}; "
             "header values must be one line without control characters",
+            field=field,
         )
     return value
 
@@ -58,11 +58,17 @@ def checked_header(field: str, value: str, *, parse_as: str | None = None) -> st
     try:
         parsed = _registry(parse_as or field, value)
     except (ValueError, HeaderParseError) as exc:  # e.g. an encoded word decoding to CR/LF
-        raise HeaderInjection(field, f"the {field} value is refused: {exc}") from None
+        raise HeaderInjection(f"the {field} value is refused: {exc}", field=field) from None
+    check_parsed(field, parsed)
+    return value
+
+
+def check_parsed(field: str, parsed: object) -> None:
+    """`safe_header` on a header object as the registry decoded it (and on its addresses'
+    display names)."""
     safe_header(str(parsed), field=field)
     for address in getattr(parsed, "addresses", ()):
         safe_header(str(address.display_name), field=field)
-    return value
 
 
 def mailbox(name: str | None, address: str) -> str:

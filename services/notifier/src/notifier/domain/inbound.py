@@ -24,7 +24,7 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Literal
 
-from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage as ReplyText
 
 MAX_TEXT_CHARS = 4000  # the chat message's limit (MessageText)
 MAX_ATTACHMENTS = 50  # the contract's limit (AttachmentNote list)
@@ -37,7 +37,6 @@ REPLY_LANGUAGES = ("en", "de", "sv", "da", "nl", "fr", "es", "it", "pl", "cs")
 
 _parser = BytesParser(policy=policy.default)
 _header_parser = HeaderParser(policy=policy.default)
-_reply_parser = EmailReplyParser(languages=list(REPLY_LANGUAGES))
 
 # Where quoted history starts, in the clients' words. Each pattern matches at a line start.
 _HISTORY_STARTS = [
@@ -193,9 +192,15 @@ def _first_address(msg: Message, field: str) -> str | None:
 def _addresses(msg: Message, fields: tuple[str, ...]) -> tuple[str, ...]:
     found: list[str] = []
     for field in fields:
-        values = [str(value) for value in msg.get_all(field, [])]
-        for _, addr in getaddresses(values):
-            addr = addr.strip().strip("<>").lower()
+        specs: list[str] = []
+        for value in msg.get_all(field, []):
+            parsed = getattr(value, "addresses", None)
+            if parsed is not None:  # an address header, parsed (encoded words and all)
+                specs.extend(str(address.addr_spec) for address in parsed)
+            else:  # Delivered-To, X-Original-To: unstructured
+                specs.extend(addr for _, addr in getaddresses([str(value)]))
+        for spec in specs:
+            addr = spec.strip().strip("<>").lower()
             local, at, domain = addr.rpartition("@")
             if at and local and domain and "." in domain and addr not in found:
                 found.append(addr)
@@ -322,6 +327,7 @@ def extract_reply(text: str) -> str:
     if not text.strip():
         return ""
     reply = _QUOTED_LINE.sub("", _split_reply(text))
+    reply = "\n".join(line.rstrip() for line in reply.split("\n"))
     return _BLANK_LINES.sub("\n\n", reply).strip()
 
 
@@ -336,7 +342,9 @@ def _split_reply(text: str) -> str:
         return f"\ue000{len(long_lines) - 1}\ue001"
 
     short = _LONG_LINE.sub(stash, text[:MAX_SPLIT_CHARS].replace("\ue000", ""))
-    replies = _reply_parser.read(short).replies
+    # keep_hyphen_lists: "- the boots\n- the socks" is an answer, not a signature
+    parsed = ReplyText(text=short, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+    replies = parsed.read().replies
     reply = replies[0].body if replies else short
     return _PLACEHOLDER.sub(lambda found: long_lines[int(found.group(1))], reply)
 
@@ -484,7 +492,13 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._stop or self._skip is not None:
             return
-        self.out.append(data if self._pre else _HTML_SPACE.sub(" ", data))
+        if self._pre:
+            self.out.append(data)
+            return
+        text = _HTML_SPACE.sub(" ", data)
+        if not self.out or self.out[-1][-1:].isspace():
+            text = text.lstrip()  # no space at the start of a line or after one
+        self.out.append(text)
 
 
 def html_to_text(html: str) -> str:
@@ -498,8 +512,8 @@ def html_to_text(html: str) -> str:
     except (AssertionError, ValueError):  # pathological markup: keep what was read
         pass
     text = unescape("".join(extractor.out)).replace("\xa0", " ")
-    lines = [line.strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    lines = [line.rstrip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
 # ---- bounces and complaints ------------------------------------------------------------------

@@ -37,6 +37,21 @@ from notifier.domain.contexts import (
     sample_context,
 )
 
+__all__ = [
+    "TEMPLATES_DIR",
+    "DateWords",
+    "Language",
+    "MessageRow",
+    "Rendered",
+    "Renderer",
+    "TemplateContext",
+    "TemplateName",
+    "one_line",
+    "sample_context",
+    "subject_line",
+    "text_colour_on",
+]
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_SUBJECT_CHARS = 180
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
