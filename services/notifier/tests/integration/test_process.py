@@ -63,9 +63,15 @@ async def test_one_transcript_each_across_a_kill_and_duplicate_records(
     addresses = [f"{unique('buyer')}@example.com" for _ in talks]
     async with SmtpSink(smtp_port=0, http_port=0) as sink:
         env = notifier_env(
-            notifier_database, kafka_bootstrap, free_port(), unique("notifier"),
-            smtp_port=sink.smtp_port, NOTIFIER_SMTP_CONNECTIONS="2", NOTIFIER_SEND_BATCH="5",
-            NOTIFIER_SEND_LEASE_S="40", NOTIFIER_SMTP_TIMEOUT_S="10",
+            notifier_database,
+            kafka_bootstrap,
+            free_port(),
+            unique("notifier"),
+            smtp_port=sink.smtp_port,
+            NOTIFIER_SMTP_CONNECTIONS="2",
+            NOTIFIER_SEND_BATCH="5",
+            NOTIFIER_SEND_LEASE_S="40",
+            NOTIFIER_SMTP_TIMEOUT_S="10",
         )
         first = await start_notifier(tmp_path, "first", env)
         try:
@@ -83,12 +89,14 @@ async def test_one_transcript_each_across_a_kill_and_duplicate_records(
             assert arrived() < len(addresses), "the kill came too late to test anything"
             second = await start_notifier(tmp_path, "second", env)
             try:
+
                 async def every() -> bool:
                     return arrived() == len(addresses)
 
                 await eventually(every, timeout_s=120, what="a transcript for every conversation")
                 pool = await asyncpg.connect(notifier_database)
                 try:
+
                     async def settled() -> bool:
                         waiting = await pool.fetchval(
                             """SELECT count(*) FROM notifier.emails WHERE site_id = $1
@@ -138,12 +146,18 @@ async def test_a_reply_through_the_sink_reaches_chat_inbound_and_a_forged_one_bo
     talk = Talk(site)
     async with SmtpSink(smtp_port=0, http_port=0, handoff=handoff) as sink:
         env = notifier_env(
-            notifier_database, kafka_bootstrap, port, unique("notifier"),
-            smtp_port=sink.smtp_port, NOTIFIER_INBOUND_SECRET=INBOUND_SECRET,
+            notifier_database,
+            kafka_bootstrap,
+            port,
+            unique("notifier"),
+            smtp_port=sink.smtp_port,
+            NOTIFIER_INBOUND_SECRET=INBOUND_SECRET,
         )
         notifier = await start_notifier(tmp_path, "notifier", env)
         consumer = AIOKafkaConsumer(
-            "chat.inbound", bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest",
+            "chat.inbound",
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="latest",
             group_id=unique("reader"),
         )
         await consumer.start()
@@ -172,26 +186,36 @@ async def test_a_reply_through_the_sink_reaches_chat_inbound_and_a_forged_one_bo
                     assert answer.status_code == 401
                 conn = await asyncpg.connect(notifier_database)
                 try:
-                    return bool(await conn.fetchval(
-                        "SELECT 1 FROM notifier.conversations WHERE conversation_id = $1",
-                        talk.conversation,
-                    ))
+                    return bool(
+                        await conn.fetchval(
+                            "SELECT 1 FROM notifier.conversations WHERE conversation_id = $1",
+                            talk.conversation,
+                        )
+                    )
                 finally:
                     await conn.close()
 
             await eventually(known, timeout_s=60, what="the conversation to be known")
-            good = reply_address("reply", tokens.issue(talk.conversation, now=talk.at), REPLY_DOMAIN)
+            good = reply_address(
+                "reply", tokens.issue(talk.conversation, now=talk.at), REPLY_DOMAIN
+            )
             await aiosmtplib.send(
                 f"From: buyer@example.com\r\nTo: {good}\r\nSubject: Re: hi\r\n"
                 "Message-ID: <reply-1@example.com>\r\n\r\nThe blue one, please.\r\n",
-                sender="buyer@example.com", recipients=[good], hostname=sink.host, port=sink.smtp_port,
+                sender="buyer@example.com",
+                recipients=[good],
+                hostname=sink.host,
+                port=sink.smtp_port,
             )
             token = good.split("@")[0].split("+")[1]
             forged = good.replace(token, token[:-1] + ("a" if token[-1] != "a" else "b"))
             with pytest.raises(aiosmtplib.SMTPDataError) as refused:
                 await aiosmtplib.send(
-                    f"From: buyer@example.com\r\nTo: {forged}\r\nSubject: Re: hi\r\n\r\nLet me in\r\n",
-                    sender="buyer@example.com", recipients=[forged], hostname=sink.host,
+                    f"From: buyer@example.com\r\nTo: {forged}\r\nSubject: Re: hi\r\n\r\n"
+                    "Let me in\r\n",
+                    sender="buyer@example.com",
+                    recipients=[forged],
+                    hostname=sink.host,
                     port=sink.smtp_port,
                 )
             assert refused.value.code == 550
