@@ -244,6 +244,13 @@ async def test_an_unknown_or_another_sites_conversation_is_refused_and_nothing_w
     assert len(world.store.messages_of[conversation_id]) == 1
 
 
+async def test_a_command_for_a_site_this_deployment_does_not_know_is_skipped() -> None:
+    """Another deployment's (staging beside production on one cluster, each its own group)."""
+    world = World()
+    assert await world.reply(command(uuid7(), site_id="elsewhere")) == "skipped"
+    assert world.uow.committed[-1].records == []
+
+
 # --- the handler: what goes to chat.inbound.dlq ------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from chat.views import site as site_settings
 
 Outcome = Literal["shown", "accepted", "declined"]
 # what an e-mailed reply did: see `add_email_reply`
-EmailReplyOutcome = Literal["added", "reopened", "kept_closed", "duplicate"]
+EmailReplyOutcome = Literal["added", "reopened", "kept_closed", "duplicate", "skipped"]
 _EMAIL_REPLY_OUTCOMES: dict[EmailReplyEffect, EmailReplyOutcome] = {
     "add": "added",
     "reopen": "reopened",
@@ -165,6 +165,9 @@ async def add_email_reply(
         row = await conversations.lock_conversation(site_id, conversation_id)
         if row is None:
             owner = await conversations.conversation_site(conversation_id)
+            if owner is None and await conversations.site_by_id(site_id) is None:
+                # another chat deployment's (staging beside production on one cluster)
+                return "skipped"
             if owner is None:
                 raise NotFound("unknown_conversation", f"no conversation {conversation_id}")
             raise Forbidden(

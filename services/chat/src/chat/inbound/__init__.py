@@ -6,7 +6,9 @@ database). Chat applies each command in one unit of work under the site's assign
 (`conversations.service.add_email_reply`):
 
 - the conversation must exist and be the envelope's site's, else the command is dead-lettered
-  (`unknown_conversation`, `wrong_site`);
+  (`unknown_conversation`, `wrong_site`); a command for a site this deployment does not know,
+  naming no conversation of its own, is another deployment's on the same cluster (staging
+  beside production, each in its own group) and is skipped, as invitations are;
 - the text (control characters removed, cut to `CHAT_MAX_MESSAGE_CHARS` with an ellipsis)
   becomes the **visitor's** next message with `channel = 'email'`, and the attachments are
   listed with it (`chat.messages.attachments`: file name, type, size; never stored);
