@@ -262,9 +262,13 @@ class Hub:
         """An e-mailed reply's attachment notes: stored with the message, not in its event."""
         if self._message is None:
             return []
-        row = await self._message(
-            site_id, UUID(str(payload["conversation_id"])), UUID(str(payload["message_id"]))
-        )
+        try:
+            row = await self._message(
+                site_id, UUID(str(payload["conversation_id"])), UUID(str(payload["message_id"]))
+            )
+        except Exception:  # the message matters more than its notes (a reload shows them)
+            log.exception("attachment notes not found for a live e-mailed reply")
+            return []
         return views.attachments(row["attachments"]) if row is not None else []
 
     async def _conversation_changed(

@@ -254,6 +254,19 @@ async def test_an_emailed_reply_reaches_every_socket_with_its_attachment_notes()
         assert frame["message"]["attachments"] == notes
 
 
+async def test_an_emailed_reply_whose_notes_cannot_be_read_is_delivered_without_them() -> None:
+    world = World()
+
+    async def away(site_id, conversation_id, message_id):
+        raise ConnectionRefusedError("postgres is away")
+
+    world.hub._message = away
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(channel="email"))
+    await world.settle()
+    [frame] = world.sockets["anna"].sent
+    assert (frame["message"]["channel"], frame["message"]["attachments"]) == ("email", [])
+
+
 async def test_a_typed_message_is_on_the_chat_channel_without_a_lookup() -> None:
     world = World()
     world.stored[UUID(int=1)] = {"attachments": '[{"content_type": "x/y", "size": 1}]'}
