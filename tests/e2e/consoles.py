@@ -98,6 +98,50 @@ async def triggers_knows(stack: ChatStack, rule_id: str | None = None) -> dict[s
     raise AssertionError(f"triggers never applied {wanted} or saw an agent online: {site}")
 
 
+# ---- a chat in the chats view -----------------------------------------------------------------
+
+PRODUCT = "/p/trail-runner-x"
+
+
+async def free_slots(page: Page) -> None:
+    """Close what earlier tests left open for this agent, so a new chat can reach them."""
+    await page.evaluate(
+        """async () => {
+            const mine = await (await fetch('/v1/console/conversations?scope=mine')).json();
+            for (const c of mine.conversations) {
+                await fetch(`/v1/console/conversations/${c.id}/close`, {method: 'POST'});
+            }
+        }"""
+    )
+
+
+async def visitor_starts_chat(context: BrowserContext, stack: ChatStack, text: str) -> Page:
+    """A visitor looks at a product, opens the widget and writes."""
+    page = await context.new_page()
+    await page.goto(f"{stack.store_url}{PRODUCT}")
+    await expect(page.locator("#beckon-chat")).to_have_attribute(
+        "data-state", "connected", timeout=WAIT_MS
+    )
+    await page.get_by_test_id("beckon-launcher").click()
+    await page.get_by_test_id("beckon-input").fill(text)
+    await page.get_by_test_id("beckon-input").press("Enter")
+    await expect(
+        page.locator('[data-testid="beckon-message"][data-author="visitor"]')
+    ).to_have_text([text], timeout=WAIT_MS)
+    return page
+
+
+async def open_chat(page: Page, text: str) -> str:
+    """Open the agent's own chat whose row shows `text`; its conversation id."""
+    item = page.get_by_test_id("mine-item").filter(has_text=text)
+    await expect(item).to_have_count(1, timeout=WAIT_MS)
+    await item.click()
+    await expect(page.get_by_test_id("conversation")).to_have_attribute(
+        "data-conversation-id", str(await item.get_attribute("data-conversation-id"))
+    )
+    return str(await item.get_attribute("data-conversation-id"))
+
+
 # ---- the leads views ---------------------------------------------------------------------------
 
 # the chats a_marked_lead opened: a test module closes them after each test

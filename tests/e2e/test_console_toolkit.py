@@ -15,43 +15,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from consoles import agent_console, set_status
-from playwright.async_api import BrowserContext, Page, expect
+from consoles import agent_console, free_slots, open_chat, set_status, visitor_starts_chat
+from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
-PRODUCT = "/p/trail-runner-x"
 WAIT_MS = 30_000
-
-
-async def free_slots(page: Page) -> None:
-    """Close what earlier tests left open for this agent, so a new chat can reach them."""
-    await page.evaluate(
-        """async () => {
-            const mine = await (await fetch('/v1/console/conversations?scope=mine')).json();
-            for (const c of mine.conversations) {
-                await fetch(`/v1/console/conversations/${c.id}/close`, {method: 'POST'});
-            }
-        }"""
-    )
-
-
-async def visitor_starts_chat(context: BrowserContext, stack: ChatStack, text: str) -> Page:
-    """A visitor looks at a product, opens the widget and writes."""
-    page = await context.new_page()
-    await page.goto(f"{stack.store_url}{PRODUCT}")
-    await expect(page.locator("#beckon-chat")).to_have_attribute(
-        "data-state", "connected", timeout=WAIT_MS
-    )
-    await page.get_by_test_id("beckon-launcher").click()
-    await page.get_by_test_id("beckon-input").fill(text)
-    await page.get_by_test_id("beckon-input").press("Enter")
-    await expect(
-        page.locator('[data-testid="beckon-message"][data-author="visitor"]')
-    ).to_have_text([text], timeout=WAIT_MS)
-    return page
 
 
 async def widget_text(page: Page) -> str:
@@ -65,16 +36,6 @@ async def widget_text(page: Page) -> str:
             }"""
         )
     )
-
-
-async def open_chat(page: Page, text: str) -> str:
-    item = page.get_by_test_id("mine-item").filter(has_text=text)
-    await expect(item).to_have_count(1, timeout=WAIT_MS)
-    await item.click()
-    await expect(page.get_by_test_id("conversation")).to_have_attribute(
-        "data-conversation-id", str(await item.get_attribute("data-conversation-id"))
-    )
-    return str(await item.get_attribute("data-conversation-id"))
 
 
 async def test_a_note_stays_with_agents_and_a_transfer_shows_the_new_agent(

@@ -305,6 +305,13 @@ class FakeConversations:
         ]
         return dict(min(queued, key=lambda row: row["created_at"])) if queued else None
 
+    async def conversation_site(self, conversation_id: UUID) -> str | None:
+        row = self.rows.get(conversation_id)
+        return row["site_id"] if row is not None else None
+
+    async def reopen(self, conversation_id: UUID) -> None:
+        self.rows[conversation_id].update(status="queued", agent_id=None, closed_at=None)
+
     async def close(self, conversation_id: UUID, now: datetime) -> None:
         self.rows[conversation_id].update(status="closed", closed_at=now)
 
@@ -357,6 +364,9 @@ class FakeConversations:
         text: str,
         client_id: str | None,
         now: datetime,
+        channel: str = "chat",
+        attachments: list[dict[str, Any]] | None = None,
+        command_id: UUID | None = None,
     ) -> int:
         row = self.rows[conversation_id]
         row["last_seq"] += 1
@@ -373,9 +383,28 @@ class FakeConversations:
                 "created_at": now,
                 "agent_name": agent["name"] if agent else None,
                 "agent_avatar_url": agent["avatar_url"] if agent else None,
+                "channel": channel,
+                "attachments": list(attachments or []),
+                "command_id": command_id,
             }
         )
         return int(row["last_seq"])
+
+    async def message_by_command(
+        self, conversation_id: UUID, command_id: UUID
+    ) -> dict[str, Any] | None:
+        return next(
+            (m for m in self.messages_of[conversation_id] if m["command_id"] == command_id), None
+        )
+
+    async def message(
+        self, site_id: str, conversation_id: UUID, message_id: UUID
+    ) -> dict[str, Any] | None:
+        if await self.conversation(site_id, conversation_id) is None:
+            return None
+        return next(
+            (m for m in self.messages_of[conversation_id] if m["message_id"] == message_id), None
+        )
 
     async def messages(
         self, conversation_id: UUID, after_seq: int = 0, limit: int = 500

@@ -54,7 +54,8 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         max_length=200,
         pattern=r"^[A-Za-z0-9._-]+$",
         description="This deployment's Kafka consumer groups: the invitations consumer uses it "
-        "as is, the activity recorder `<group>-activity`. Two chat deployments on one cluster "
+        "as is, the activity recorder `<group>-activity`, the e-mailed replies' consumer "
+        "(chat.inbound) `<group>-inbound`. Two chat deployments on one cluster "
         "(staging beside production, one per database) need their own, or they split the "
         "partitions and each stores only part of the other's invitations",
     )

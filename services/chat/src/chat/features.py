@@ -1,7 +1,7 @@
 """How a console feature plugs into the service.
 
-A feature (`live`, `activity`, `toolkit`, `admin`, `reports`) is a package whose `__init__`
-exports one class implementing `Feature`. `main.create_app` builds one instance of each,
+A feature (`live`, `activity`, `toolkit`, `admin`, `reports`, `inbound`) is a package whose
+`__init__` exports one class implementing `Feature`. `main.create_app` builds one instance of each,
 includes their routers, and in the lifespan calls `start(rt)` in order and `stop()` in reverse.
 The console's socket hands a frame `{"t": kind}` to the feature whose `frames` has `kind`, and
 tells every feature when a socket goes away (`disconnected`).

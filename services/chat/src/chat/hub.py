@@ -139,6 +139,7 @@ class Connection:
 
 ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
 LastMessageLookup = Callable[[str, UUID], Awaitable[Any]]
+MessageLookup = Callable[[str, UUID, UUID], Awaitable[Any]]
 AgentLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
 
 
@@ -148,10 +149,12 @@ class Hub:
         conversation: ConversationLookup,
         agent: AgentLookup,
         last_message: LastMessageLookup,
+        message: MessageLookup | None = None,
     ) -> None:
         self._conversation = conversation
         self._agent = agent
         self._last_message = last_message
+        self._message = message  # a stored message: an e-mailed reply's attachment notes
         self.visitors: dict[tuple[str, str], set[Connection]] = defaultdict(set)
         self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
         self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
@@ -243,6 +246,8 @@ class Hub:
         agents = self.agents.get(site_id)
         if kind == "message.sent":
             message = message_frame(payload)
+            if message["channel"] == "email" and (visitors or agents):
+                message["attachments"] = await self._attachments(site_id, payload)
             self._send(visitors, {"t": "message", "message": message})
             self._send(
                 agents,
@@ -252,6 +257,19 @@ class Hub:
             await self._conversation_changed(site_id, payload, visitors, agents)
         if kind in QUEUE_MOVES and self.waiting.get(site_id):
             await self._refresh_queue(site_id, skip=visitor_id)
+
+    async def _attachments(self, site_id: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """An e-mailed reply's attachment notes: stored with the message, not in its event."""
+        if self._message is None:
+            return []
+        try:
+            row = await self._message(
+                site_id, UUID(str(payload["conversation_id"])), UUID(str(payload["message_id"]))
+            )
+        except Exception:  # the message matters more than its notes (a reload shows them)
+            log.exception("attachment notes not found for a live e-mailed reply")
+            return []
+        return views.attachments(row["attachments"]) if row is not None else []
 
     async def _conversation_changed(
         self,
@@ -347,4 +365,6 @@ def message_frame(payload: dict[str, Any]) -> dict[str, Any]:
         "text": payload["text"],
         "client_id": payload.get("client_id"),
         "created_at": payload.get("sent_at"),
+        "channel": payload.get("channel") or "chat",
+        "attachments": [],  # an e-mailed reply's: filled from its stored row (`Hub._fact`)
     }

@@ -51,6 +51,7 @@ from chat.conversations import service as conversations
 from chat.errors import ChatError
 from chat.features import Feature
 from chat.hub import Hub
+from chat.inbound import InboundFeature
 from chat.live import METRICS as LIVE_METRICS
 from chat.live import LiveFeature
 from chat.refs import AgentRef
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ToolkitFeature(),
         admin,
         ReportsFeature(),
+        InboundFeature(),
     )
 
     def render_metrics() -> bytes:
@@ -184,10 +186,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     uow=uow, site_id=site_id, conversation_id=conversation_id
                 )
 
+            async def message_row(site_id: str, conversation_id: UUID, message_id: UUID) -> Any:
+                return await conversations.message_row(
+                    uow=uow, site_id=site_id, conversation_id=conversation_id, message_id=message_id
+                )
+
             async def record_invitation(values: dict[str, Any]) -> bool:
                 return await conversations.record_invitation(uow=uow, values=values)
 
-            hub = Hub(conversation_row, agent_view, last_message)
+            hub = Hub(conversation_row, agent_view, last_message, message_row)
             feed = Feed(
                 settings.kafka_bootstrap,
                 client_id,

@@ -30,6 +30,22 @@ def clean_text(text: object, *, max_chars: int, field: str = "text") -> str:
     return cleaned
 
 
+def without_control(text: str) -> str:
+    """The text without control characters (tabs and line breaks stay)."""
+    return _CONTROL.sub("", text)
+
+
+def fit_text(text: str, *, max_chars: int, field: str = "text") -> str:
+    """What may be shown of a text nobody can be asked to shorten (an e-mailed reply): no
+    control characters, trimmed, and cut to `max_chars` with an ellipsis when longer."""
+    cleaned = without_control(text).strip()
+    if not cleaned:
+        raise InvalidInput(field, "must not be empty")
+    if len(cleaned) > max_chars:
+        cleaned = cleaned[: max_chars - 1].rstrip() + "…"
+    return cleaned
+
+
 def clean_email(email: object, *, field: str = "email") -> str:
     if (
         not isinstance(email, str)

@@ -32,6 +32,8 @@ MESSAGE_KEYS = {
     "text",
     "client_id",
     "created_at",
+    "channel",
+    "attachments",
 }
 
 
@@ -92,7 +94,8 @@ class World:
         self.rows: dict[UUID, dict] = {CONVERSATION: _row()}
         self.lookups: list[tuple[str, UUID]] = []
         self.last_messages: dict[UUID, dict] = {}
-        self.hub = Hub(self._conversation, self._agent, self._last_message)
+        self.stored: dict[UUID, dict] = {}  # messages by id (an e-mailed reply's notes)
+        self.hub = Hub(self._conversation, self._agent, self._last_message, self._message)
         self.sockets: dict[str, FakeSocket] = {}
         self.connections: dict[str, Connection] = {}
         self.visitor("visitor", "demo", "v_1")
@@ -107,6 +110,10 @@ class World:
         self.lookups.append((site_id, conversation_id))
         row = self.rows.get(conversation_id)
         return row if row is not None and row["site_id"] == site_id else None
+
+    async def _message(self, site_id, conversation_id, message_id):
+        row = self.stored.get(message_id)
+        return row if row is not None and self.rows[conversation_id]["site_id"] == site_id else None
 
     async def _last_message(self, site_id, conversation_id):
         return self.last_messages.get(conversation_id)
@@ -159,7 +166,7 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1):
+def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1, channel="chat"):
     agent = {"agent_id": "demo-anna", "agent_name": "Anna"} if author == "agent" else {}
     record = chat_event(
         "message.sent",
@@ -175,6 +182,7 @@ def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1)
             "text": f"message {seq}",
             "client_id": f"c-{seq}",
             "sent_at": NOW,
+            "channel": channel,
             **agent,
         },
     )
@@ -229,6 +237,43 @@ async def test_a_message_reaches_the_visitors_sockets_and_the_sites_agents_only(
             "conversation_id": str(CONVERSATION),
             "message": world.sockets["visitor"].sent[0]["message"],
         }
+
+
+async def test_an_emailed_reply_reaches_every_socket_with_its_attachment_notes() -> None:
+    """Its event has no room for the attachments: the hub adds them from the stored row."""
+    world = World()
+    notes = [{"filename": "receipt.pdf", "content_type": "application/pdf", "size": 2048}]
+    world.stored[UUID(int=1)] = {"attachments": orjson.dumps(notes).decode()}  # jsonb as text
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(channel="email"))
+    await world.settle()
+    assert world.received() == {"visitor", "visitor_tab2", "anna", "ben"}
+    for name in ("visitor", "anna"):
+        [frame] = world.sockets[name].sent
+        assert frame["message"]["author"] == "visitor"
+        assert frame["message"]["channel"] == "email"
+        assert frame["message"]["attachments"] == notes
+
+
+async def test_an_emailed_reply_whose_notes_cannot_be_read_is_delivered_without_them() -> None:
+    world = World()
+
+    async def away(site_id, conversation_id, message_id):
+        raise ConnectionRefusedError("postgres is away")
+
+    world.hub._message = away
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(channel="email"))
+    await world.settle()
+    [frame] = world.sockets["anna"].sent
+    assert (frame["message"]["channel"], frame["message"]["attachments"]) == ("email", [])
+
+
+async def test_a_typed_message_is_on_the_chat_channel_without_a_lookup() -> None:
+    world = World()
+    world.stored[UUID(int=1)] = {"attachments": '[{"content_type": "x/y", "size": 1}]'}
+    await world.hub.handle(CHAT_EVENTS.name, _message_event())
+    await world.settle()
+    [frame] = world.sockets["anna"].sent
+    assert (frame["message"]["channel"], frame["message"]["attachments"]) == ("chat", [])
 
 
 async def test_an_agents_message_carries_the_agents_card():

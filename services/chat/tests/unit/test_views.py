@@ -26,6 +26,8 @@ MESSAGE_KEYS = {
     "text",
     "client_id",
     "created_at",
+    "channel",
+    "attachments",
 }
 AGENT_CONVERSATION_KEYS = CONVERSATION_KEYS | {
     "site_id",
@@ -137,8 +139,29 @@ def test_message_has_the_documented_shape():
         "text": "Sure, size 42 is in stock.",
         "client_id": "c-4",
         "created_at": NOW.isoformat(),
+        "channel": "chat",
+        "attachments": [],
     }
     assert datetime.fromisoformat(shown["created_at"]) == NOW
+    assert _json_round_trip(shown) == shown
+
+
+def test_an_emailed_reply_is_the_visitors_with_its_channel_and_attachment_notes():
+    notes = [
+        {"filename": "photo.jpg", "content_type": "image/jpeg", "size": 120_000},
+        {"filename": None, "content_type": "text/calendar", "size": 0},
+    ]
+    row = _message_row(
+        author="visitor",
+        agent_id=None,
+        agent_name=None,
+        client_id=None,
+        channel="email",
+        attachments=orjson.dumps(notes).decode(),  # asyncpg hands jsonb over as text
+    )
+    shown = conversation_views.message(row)
+    assert (shown["author"], shown["agent"], shown["channel"]) == ("visitor", None, "email")
+    assert shown["attachments"] == notes
     assert _json_round_trip(shown) == shown
 
 

@@ -1,7 +1,8 @@
 """A conversation's rules, without I/O: what its status means and who may do what with it.
 
 A conversation is `queued` (waiting for an agent of its team), `open` (held by one agent),
-`closed`, or `offline` (a message left while nobody was online; never live). It is *live*
+`closed`, or `offline` (a message left while nobody was online; never live). A closed one
+goes back to `queued` only when the visitor replies to it by e-mail (`on_email_reply`). It is *live*
 while queued or open: a visitor has at most one live conversation, and only a live one takes
 messages, transfers and a close. Who gets a queued conversation is `pick_agent`'s rule.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from chat.errors import Conflict, Forbidden
 
 LIVE = frozenset({"queued", "open"})
+# what a visitor's e-mailed reply does to its conversation (`Conversation.on_email_reply`)
+EmailReplyEffect = Literal["add", "reopen", "keep_closed"]
 
 
 def is_live(status: str) -> bool:
@@ -58,6 +61,15 @@ class Conversation:
     def held_by_another(self, agent_id: str) -> bool:
         """Someone else holds it now (a queued conversation is nobody's yet)."""
         return self.open and self.agent_id != agent_id
+
+    def on_email_reply(self, *, visitor_chatting_elsewhere: bool) -> EmailReplyEffect:
+        """A live or offline conversation takes the reply as it is. A closed one goes back to
+        its team's queue (`reopen`), so the reply reaches an agent again; but a visitor has at
+        most one live conversation, so while they chat in another one it stays closed and
+        keeps the reply (`keep_closed`)."""
+        if not self.closed:
+            return "add"
+        return "keep_closed" if visitor_chatting_elsewhere else "reopen"
 
     def check_live(self) -> None:
         """Only a live conversation takes messages, transfers and a close."""

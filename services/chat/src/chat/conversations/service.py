@@ -11,19 +11,27 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from beckon_contracts.chat_events import Channel
 from beckon_contracts.ids import uuid7
 
 from chat.adapters.store import Row
 from chat.conversations import assignment, views
-from chat.conversations.model import Conversation
+from chat.conversations.model import Conversation, EmailReplyEffect
 from chat.conversations.store import ConversationStore
-from chat.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor, now_utc
 from chat.uow import UnitOfWork, UnitsOfWork
 from chat.views import note as note_view
 from chat.views import site as site_settings
 
 Outcome = Literal["shown", "accepted", "declined"]
+# what an e-mailed reply did: see `add_email_reply`
+EmailReplyOutcome = Literal["added", "reopened", "kept_closed", "duplicate", "skipped"]
+_EMAIL_REPLY_OUTCOMES: dict[EmailReplyEffect, EmailReplyOutcome] = {
+    "add": "added",
+    "reopen": "reopened",
+    "keep_closed": "kept_closed",
+}
 Scope = Literal["queue", "mine", "all"]
 # how far an invitation's answer may move it: the first answer stands
 _OUTCOME_FROM: dict[str, tuple[str, ...]] = {
@@ -139,6 +147,80 @@ async def visitor_message(
             tx, row, author="visitor", agent=None, text=text, client_id=client_id
         )
     return views.message(stored)
+
+
+async def add_email_reply(
+    *,
+    uow: UnitsOfWork,
+    site_id: str,
+    command_id: UUID,
+    conversation_id: UUID,
+    text: str,
+    attachments: list[dict[str, Any]],
+) -> EmailReplyOutcome:
+    """The visitor's e-mailed reply (a `chat.inbound` command) as their message, once per
+    command; a closed conversation goes back to its team's queue (`Conversation.on_email_reply`)."""
+    async with uow(site_id, lock=True) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await conversations.lock_conversation(site_id, conversation_id)
+        if row is None:
+            owner = await conversations.conversation_site(conversation_id)
+            if owner is None and await conversations.site_by_id(site_id) is None:
+                # another chat deployment's (staging beside production on one cluster)
+                return "skipped"
+            if owner is None:
+                raise NotFound("unknown_conversation", f"no conversation {conversation_id}")
+            raise Forbidden(
+                "wrong_site", f"conversation {conversation_id} is not of site {site_id!r}"
+            )
+        if await conversations.message_by_command(conversation_id, command_id) is not None:
+            return "duplicate"
+        conversation = Conversation.of(row)
+        elsewhere = False
+        if conversation.closed:
+            live = await conversations.live_conversation(site_id, row["visitor_id"])
+            elsewhere = live is not None and live["conversation_id"] != conversation_id
+        effect = conversation.on_email_reply(visitor_chatting_elsewhere=elsewhere)
+        if effect == "reopen":
+            await conversations.reopen(conversation_id)
+            # chat.events has no "reopened": the move into the team's queue is the fact the
+            # consoles (and the queue) already know, a transfer to the team with nobody yet
+            tx.emit(
+                "conversation.transferred",
+                row["visitor_id"],
+                str(conversation_id),
+                conversation_id=conversation_id,
+                from_agent_id=row["agent_id"],
+                to_agent_id=None,
+                to_team=row["team"],
+                note=None,
+            )
+            reopened = await conversations.lock_conversation(site_id, conversation_id)
+            assert reopened is not None
+            await assignment.try_assign(tx, reopened, "auto")
+            tx.teams.add(row["team"])
+            row = reopened
+        await _add_message(
+            tx,
+            row,
+            author="visitor",
+            agent=None,
+            text=text,
+            client_id=None,
+            channel="email",
+            attachments=attachments,
+            command_id=command_id,
+        )
+    return _EMAIL_REPLY_OUTCOMES[effect]
+
+
+async def message_row(
+    *, uow: UnitsOfWork, site_id: str, conversation_id: UUID, message_id: UUID
+) -> Row | None:
+    """One stored message of the site (what a live frame of an e-mailed reply adds to its
+    `message.sent`: the attachment notes)."""
+    async with uow.read(site_id) as tx:
+        return await tx.store(ConversationStore).message(site_id, conversation_id, message_id)
 
 
 async def visitor_messages(
@@ -532,6 +614,9 @@ async def _add_message(
     agent: Row | None,
     text: str,
     client_id: str | None,
+    channel: Channel = "chat",
+    attachments: list[dict[str, Any]] | None = None,
+    command_id: UUID | None = None,
 ) -> tuple[Any, bool]:
     """The message (a stored row, or what was just written, keyed alike) and whether new."""
     conversations = tx.store(ConversationStore)
@@ -551,6 +636,9 @@ async def _add_message(
         text=text,
         client_id=client_id,
         now=sent_at,
+        channel=channel,
+        attachments=attachments,
+        command_id=command_id,
     )
     tx.emit(
         "message.sent",
@@ -566,6 +654,7 @@ async def _add_message(
         text=text,
         client_id=client_id,
         sent_at=sent_at,
+        channel=channel,
     )
     stored = {
         "message_id": message_id,
@@ -578,5 +667,7 @@ async def _add_message(
         "created_at": sent_at,
         "agent_name": agent["name"] if agent else None,
         "agent_avatar_url": agent["avatar_url"] if agent else None,
+        "channel": channel,
+        "attachments": attachments or [],
     }
     return stored, True

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from chat.adapters import store
 from chat.adapters.store import CONVERSATION_SELECT, Row
@@ -21,7 +22,8 @@ from chat.conversations.model import AgentLoad
 
 _MESSAGE = """
 SELECT m.message_id, m.conversation_id, m.seq, m.author, m.agent_id, m.text, m.client_id,
-       m.created_at, a.name AS agent_name, a.avatar_url AS agent_avatar_url
+       m.created_at, m.channel, m.attachments, a.name AS agent_name,
+       a.avatar_url AS agent_avatar_url
 FROM chat.messages m LEFT JOIN chat.agents a ON a.agent_id = m.agent_id
 """
 
@@ -234,6 +236,22 @@ class ConversationStore:
             team,
         )
 
+    async def conversation_site(self, conversation_id: UUID) -> str | None:
+        """The site of a conversation, whichever it is: only to tell a command naming another
+        site's conversation (refused) from one naming none."""
+        site_id: str | None = await self.conn.fetchval(
+            "SELECT site_id FROM chat.conversations WHERE conversation_id = $1", conversation_id
+        )
+        return site_id
+
+    async def reopen(self, conversation_id: UUID) -> None:
+        """A closed conversation waits in its team's queue again (nobody holds it)."""
+        await self.conn.execute(
+            """UPDATE chat.conversations SET status = 'queued', agent_id = NULL, closed_at = NULL
+               WHERE conversation_id = $1""",
+            conversation_id,
+        )
+
     async def close(self, conversation_id: UUID, now: datetime) -> None:
         await self.conn.execute(
             """UPDATE chat.conversations SET status = 'closed', closed_at = $2
@@ -311,6 +329,23 @@ class ConversationStore:
             client_id,
         )
 
+    async def message_by_command(self, conversation_id: UUID, command_id: UUID) -> Row | None:
+        """The message a `chat.inbound` command added (None: not applied yet)."""
+        return await self.conn.fetchrow(
+            _MESSAGE + " WHERE m.conversation_id = $1 AND m.command_id = $2",
+            conversation_id,
+            command_id,
+        )
+
+    async def message(self, site_id: str, conversation_id: UUID, message_id: UUID) -> Row | None:
+        return await self.conn.fetchrow(
+            _MESSAGE + " JOIN chat.conversations c ON c.conversation_id = m.conversation_id"
+            " WHERE c.site_id = $1 AND m.conversation_id = $2 AND m.message_id = $3",
+            site_id,
+            conversation_id,
+            message_id,
+        )
+
     async def insert_message(
         self,
         *,
@@ -321,6 +356,9 @@ class ConversationStore:
         text: str,
         client_id: str | None,
         now: datetime,
+        channel: str = "chat",
+        attachments: list[dict[str, Any]] | None = None,
+        command_id: UUID | None = None,
     ) -> int:
         """Store the next message of a locked conversation; returns its seq."""
         seq: int = await self.conn.fetchval(
@@ -329,9 +367,9 @@ class ConversationStore:
             conversation_id,
         )
         await self.conn.execute(
-            """INSERT INTO chat.messages
-                   (message_id, conversation_id, seq, author, agent_id, text, client_id, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            """INSERT INTO chat.messages (message_id, conversation_id, seq, author, agent_id,
+                   text, client_id, created_at, channel, attachments, command_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)""",
             message_id,
             conversation_id,
             seq,
@@ -340,6 +378,9 @@ class ConversationStore:
             text,
             client_id,
             now,
+            channel,
+            orjson.dumps(attachments or []).decode(),
+            command_id,
         )
         return seq
 

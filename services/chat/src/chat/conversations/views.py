@@ -24,7 +24,23 @@ def message(row: Row) -> dict[str, Any]:
         "text": row["text"],
         "client_id": row["client_id"],
         "created_at": iso(row["created_at"]),
+        "channel": row.get("channel") or "chat",
+        "attachments": attachments(row.get("attachments")),
     }
+
+
+def attachments(value: Any) -> list[dict[str, Any]]:
+    """An e-mailed reply's attachment notes (file name, type, size: listed, never stored)."""
+    notes = jsonb(value) if value is not None else []
+    return [
+        {
+            "filename": note.get("filename"),
+            "content_type": note.get("content_type"),
+            "size": note.get("size"),
+        }
+        for note in notes
+        if isinstance(note, dict)
+    ]
 
 
 def conversation(row: Row) -> dict[str, Any]:

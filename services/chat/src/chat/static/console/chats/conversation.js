@@ -183,10 +183,27 @@ export function messageNode(msg, pending) {
       h('span', { className: 'msg-author', text: name, attrs: { 'data-i18n': author === 'visitor' ? 'chats.visitor' : null } }),
       h('time', { className: 'msg-time', text: pending ? t('msg.sending') : fmt.time(msg.created_at), attrs: { datetime: pending ? null : msg.created_at } }),
     ]);
+    // a visitor's reply by e-mail (chat.inbound): marked, with what it carried listed
+    if (msg.channel === 'email') {
+      li.classList.add('msg-email');
+      meta.appendChild(h('span', { className: 'badge msg-channel', testid: 'message-email-badge', i18n: 'msg.byEmail' }));
+    }
     li.appendChild(meta);
   }
   li.appendChild(h('div', { className: 'msg-text', text: msg.text == null ? '' : msg.text }));
+  if (msg.channel === 'email' && msg.attachments && msg.attachments.length) li.appendChild(attachmentList(msg.attachments));
   return li;
+}
+
+// Attachments of an e-mailed reply are listed, never stored: a name and a size, no link.
+function attachmentList(attachments) {
+  return h('ul', { className: 'msg-attachments', testid: 'message-attachments', attrs: { 'aria-label': t('msg.attachments') } },
+    attachments.map(function (a) {
+      return h('li', { className: 'msg-attachment', testid: 'message-attachment', attrs: { title: t('msg.attachmentNotKept'), 'data-i18n-title': 'msg.attachmentNotKept' } }, [
+        h('span', { className: 'msg-attachment-name', text: a.filename || t('msg.attachmentUnnamed') }),
+        h('span', { className: 'msg-attachment-size', text: fmt.bytes(a.size) }),
+      ]);
+    }));
 }
 
 // Inserts a stored message of the open conversation, once, in seq order.

@@ -39,6 +39,15 @@ export const fmt = {
     if (d.toDateString() === now.toDateString()) return time;
     return d.toLocaleDateString(intlLocale(), { month: 'short', day: 'numeric' }) + ' ' + time;
   },
+  // 245760 -> "240 kB"; 1500000 -> "1.4 MB" (in the agent's locale)
+  bytes: function (value) {
+    var n = Number(value);
+    if (value == null || !isFinite(n) || n < 0) return t('common.none');
+    var units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+    return new Intl.NumberFormat(intlLocale(), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i < 2 ? 0 : 1 }).format(n);
+  },
   // 75 -> "1 min 15 s"; 4000 -> "1 h 6 min"
   duration: function (seconds) {
     if (seconds == null || !isFinite(Number(seconds))) return t('common.none');

@@ -1,0 +1,237 @@
+"""The `chat.inbound` consumer, in the `<consumer group>-inbound` group.
+
+Each record is one command, applied in one unit of work (`conversations.add_email_reply`),
+in partition order (the key is the conversation), and the offsets are committed only after
+every record of the fetch was applied or dead-lettered:
+
+- **Once in effect.** The command's `event_id` is stored with the message it added, so a
+  redelivery (a crash before the commit, a rebalance) adds nothing.
+- **A command chat cannot apply goes to `chat.inbound.dlq`** with the reason, and the
+  partition goes on: not JSON (`malformed_json`), not the contract (`schema_invalid`, naming
+  the field), no text left (`schema_invalid`, `empty_text`), a conversation that does not
+  exist or is another site's (`processing_failed`, `unknown_conversation` / `wrong_site`:
+  chat's code starts the detail and is the field error's type).
+- **An outage loses nothing.** Postgres or the broker away, a deadlock: the same record is
+  tried again with a growing pause, for as long as it takes. Any other error is tried
+  `MAX_ATTEMPTS` times, then dead-lettered as `processing_failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import CommitFailedError, KafkaError
+from beckon_contracts.dead_letter import DeadLettered
+from beckon_contracts.inbound import parse_inbound_command
+from beckon_contracts.topics import CHAT_INBOUND, CHAT_INBOUND_DLQ
+from beckon_messaging import (
+    PLAINTEXT,
+    KafkaSecurity,
+    dead_letter,
+    dead_letter_for,
+    encode_dead_letter,
+)
+from beckon_observability import extract_context, inject_headers
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from chat.adapters.bus import cancel
+from chat.errors import ChatError
+from chat.inbound.domain import EmailReply, letter_of, reply_of
+
+log = logging.getLogger("chat.inbound")
+tracer = trace.get_tracer("chat")
+
+SOURCE = f"chat:{CHAT_INBOUND.name}"
+MAX_ATTEMPTS = 5  # an unexpected error on one record, before it is dead-lettered
+# The world is away, not the record: try the same record again (never skip it)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.LockNotAvailableError,
+    KafkaError,
+)
+
+Apply = Callable[[EmailReply], Awaitable[str]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def pause(attempt: int, *, initial_s: float = 0.2, max_s: float = 10.0) -> float:
+    return float(min(max_s, initial_s * 2 ** min(attempt - 1, 20)))
+
+
+class InboundHandler:
+    """One record → its command applied (or its dead letter); says what happened."""
+
+    def __init__(self, apply: Apply, producer: AIOKafkaProducer, *, max_chars: int) -> None:
+        self.apply = apply
+        self.producer = producer
+        self.max_chars = max_chars
+
+    async def handle(self, message: ConsumerRecord[bytes, bytes]) -> str:
+        raw = message.value or b""
+        where: dict[str, Any] = {
+            "source": SOURCE,
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+        }
+        try:
+            command = parse_inbound_command(raw)
+        except ValidationError as error:
+            return await self.dead(dead_letter_for(error, raw, **where))
+        try:
+            return await self.apply(reply_of(command, max_chars=self.max_chars))
+        except ChatError as refusal:
+            reason, detail, errors = letter_of(refusal)
+            return await self.dead(
+                dead_letter(raw, reason=reason, detail=detail, errors=errors, **where)
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == "messages_command_id":
+                return "duplicate"  # applied meanwhile by another member of the group
+            return await self.failed(error, message)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+            return await self.failed(error, message)
+
+    async def failed(self, error: BaseException, message: ConsumerRecord[bytes, bytes]) -> str:
+        """Dead-letter a record that could not be applied (`processing_failed`)."""
+        return await self.dead(
+            dead_letter(
+                message.value or b"",
+                reason="processing_failed",
+                detail=f"{type(error).__name__}: {error}",
+                source=SOURCE,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+        )
+
+    async def dead(self, letter: DeadLettered) -> str:
+        await self.producer.send_and_wait(
+            CHAT_INBOUND_DLQ.name,
+            encode_dead_letter(letter),
+            key=letter.site_id.encode(),
+            headers=inject_headers(),
+        )
+        log.warning(
+            "inbound command dead-lettered",
+            extra={"reason": letter.payload.reason, "detail": letter.payload.detail[:200]},
+        )
+        return "dead_lettered"
+
+
+async def handle_until_done(
+    handler: InboundHandler,
+    message: ConsumerRecord[bytes, bytes],
+    *,
+    sleep: Sleep = asyncio.sleep,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> str:
+    """Handle one record, retrying while the database or broker is away (never skipping it),
+    and dead-lettering it after `max_attempts` unexpected failures."""
+    attempt = failures = 0
+    while True:
+        attempt += 1
+        try:
+            return await handler.handle(message)
+        except asyncio.CancelledError:
+            raise
+        except TRANSIENT as error:
+            log.warning(
+                "an inbound command could not be applied now; trying again",
+                extra={"offset": message.offset, "error": repr(error)},
+            )
+        except Exception as error:
+            failures += 1
+            log.exception("applying an inbound command failed", extra={"offset": message.offset})
+            if failures >= max_attempts:
+                with contextlib.suppress(*TRANSIENT):
+                    return await handler.failed(error, message)
+        await sleep(pause(attempt))
+
+
+class InboundConsumer:
+    """Reads `chat.inbound` in its group and hands each record to the handler, in order."""
+
+    def __init__(
+        self,
+        handler: InboundHandler,
+        *,
+        bootstrap: str,
+        client_id: str,
+        group_id: str,
+        session_timeout_ms: int = 10_000,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
+        self.handler = handler
+        self.consumer = AIOKafkaConsumer(
+            CHAT_INBOUND.name,
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,  # a reply on its way to an agent's screen
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=1000,
+            **security.aiokafka_options(),
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run(), name="inbound")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=100)
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker hiccup: keep consuming
+                attempt += 1
+                log.exception("inbound consumer could not fetch; trying again")
+                await asyncio.sleep(pause(attempt))
+                continue
+            if not batches:
+                continue
+            for records in batches.values():
+                for message in records:
+                    # the notifier's trace goes on: inbound mail → here → the agent's socket
+                    with tracer.start_as_current_span(
+                        f"{CHAT_INBOUND.name} process",
+                        context=extract_context(message.headers),
+                        kind=SpanKind.CONSUMER,
+                    ):
+                        await handle_until_done(self.handler, message)
+            try:
+                await self.consumer.commit(
+                    {tp: records[-1].offset + 1 for tp, records in batches.items()}
+                )
+            except CommitFailedError:
+                # the partitions moved meanwhile: their new owner reads them again from the
+                # last commit, and the stored command ids make that add nothing
+                log.warning("inbound consumer lost its partitions before committing")
+            except KafkaError:
+                log.exception("inbound consumer could not commit; the records will be re-read")
