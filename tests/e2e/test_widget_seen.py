@@ -57,7 +57,10 @@ async def widget_chat(
         site = await add_site(
             url,
             site_spec(
-                unique("site"), agents=[("ann", ["sales"], 5)], origin=f"http://127.0.0.1:{port}"
+                unique("site"),
+                agents=[("ann", ["sales"], 5)],
+                origin=f"http://127.0.0.1:{port}",
+                settings={"email_transcripts": True, "language": "auto"},
             ),
         )
         instance = await start_chat(
@@ -149,6 +152,7 @@ async def test_the_widget_reports_seen_only_while_open_on_a_visible_page(
         # the socket's frames are handled in order: a seen frame sent while hidden would
         # have been handled before the message that followed it
         assert await seen_seq() == 2
+        await page.wait_for_function("window.BeckonChat.state().lastSeq === 4")
         assert (await _widget(page))["seen"] == 2
 
         # visible again: up to 4
@@ -193,3 +197,52 @@ async def _has_message(pool: asyncpg.Pool, cid: str, seq: int) -> bool:
         "SELECT 1 FROM chat.messages WHERE conversation_id = $1::uuid AND seq = $2", cid, seq
     )
     return found is not None
+
+
+@pytest.mark.parametrize(
+    ("locale", "language", "ask"),
+    [
+        (
+            "en-GB",
+            "en",
+            "we will send a copy of this conversation (a transcript) there, and you can reply",
+        ),
+        ("fi-FI", "fi", "lähetämme sinne kopion tästä keskustelusta, ja voit vastata siihen"),
+    ],
+)
+async def test_the_email_ask_promises_a_transcript_to_reply_to_in_the_widgets_language(
+    widget_chat: tuple[ChatProcess, SiteSpec, asyncpg.Pool],
+    new_context: Any,
+    kafka_bootstrap: str,
+    locale: str,
+    language: str,
+    ask: str,
+) -> None:
+    chat, site, _ = widget_chat
+    agent = AgentClient(chat.url, site.agent("ann"))
+    try:
+        await agent.login()
+        await agent.status("online")
+        page = await (await new_context(locale=locale)).new_page()
+        await page.goto(f"{site.origin}/")
+        await expect(page.locator("#beckon-chat")).to_have_attribute(
+            "data-state", "connected", timeout=WAIT_MS
+        )
+        await page.get_by_test_id("beckon-launcher").click()
+        await page.get_by_test_id("beckon-input").fill("Hello")
+        await page.get_by_test_id("beckon-input").press("Enter")
+        mail = page.get_by_test_id("beckon-email")
+        await expect(mail).to_be_visible(timeout=WAIT_MS)  # once the conversation exists
+        await expect(mail).to_have_attribute("data-kind", "transcript")
+        await expect(mail).to_contain_text(ask)
+        cid = (await _widget(page))["conversation"]["id"]
+    finally:
+        await agent.aclose()
+    started = await read_events(
+        kafka_bootstrap,
+        CHAT_EVENTS.name,
+        key=cid,
+        match=lambda e: e.type == "conversation.started",
+        until=bool,
+    )
+    assert started[0].payload["language"] == language
