@@ -33,6 +33,7 @@ class FakeUnitOfWork:
         self.records: list[OutboxRecord] = []
         self.teams: set[str] = set()
         self.agents: set[str] = set()
+        self.listed: set[str] = set()  # agents whose directory card a real unit relists
         self.trace: dict[str, str] | None = None
 
     @property
@@ -61,6 +62,11 @@ class FakeUnitOfWork:
 
     async def agent_changed(self, agent_id: str) -> None:
         self.agents.add(agent_id)
+
+    def agent_listed(self, agent_id: str) -> None:
+        if not self.writes:
+            raise RuntimeError("a read-only unit of work cannot publish")
+        self.listed.add(agent_id)
 
     def continue_invitation_trace(self, invitation: Any, what: str) -> None:
         self.trace = {"continued": what}

@@ -29,6 +29,7 @@ _TYPES: dict[str, type[BaseModel]] = {
     "conversation.email_captured": chat_events.EmailCaptured,
     "conversation.closed": chat_events.ConversationClosed,
     "offline.message_left": chat_events.OfflineMessageLeft,
+    "conversation.seen": chat_events.ConversationSeen,
     "conversation.lead_marked": chat_events.ConversationLeadMarked,
 }
 

@@ -38,8 +38,10 @@ from pydantic import (
 from chat.adapters.store import add_outbox
 from chat.admin.domain import site_config_record
 from chat.admin.store import SiteStore
+from chat.agents import directory
 from chat.agents.domain import normalise_email
 from chat.agents.service import hash_password
+from chat.agents.store import DirectoryStore
 
 
 class _Model(BaseModel):
@@ -163,5 +165,7 @@ async def apply_seed(conn: asyncpg.Connection, seed: Seed) -> int:
                     "INSERT INTO chat.team_members (site_id, team, agent_id) VALUES ($1, $2, $3)",
                     [(site.site_id, member_of, agent_id) for member_of in agent.teams],
                 )
+                # `agents.directory` lists the agent (if their card changed), like the site
+                await add_outbox(conn, await directory.relist(DirectoryStore(conn), [agent_id]))
                 agents += 1
     return agents

@@ -8,7 +8,8 @@
 
 It owns the connection and the transaction. While it is open it collects what the change
 must tell the world: outbox records (`emit`, `publish`), teams whose presence changed and
-agents whose consoles must hear of it (`agent_changed`). On a clean exit it stores the
+agents whose consoles must hear of it (`agent_changed`), agents whose directory card may have
+changed (`agent_listed`: chat.agents.directory). On a clean exit it stores the
 teams' presence and the outbox in the same transaction and commits; then it wakes the outbox
 relay (when it stored records) and tells the agents' consoles. On an exception nothing of it
 happened.
@@ -36,6 +37,8 @@ from opentelemetry import trace
 
 from chat import outbox
 from chat.adapters import store
+from chat.agents import directory
+from chat.agents.store import DirectoryStore
 from chat.outbox import OutboxRecord
 
 S = TypeVar("S")
@@ -56,6 +59,7 @@ class UnitOfWork:
         self.records: list[OutboxRecord] = []
         self.teams: set[str] = set()  # whose presence to republish
         self.agents: set[str] = set()  # whose consoles hear of the change
+        self.listed: set[str] = set()  # whose directory card may have changed
         self.trace: dict[str, str] | None = None  # None: the current span's (the request's)
         self._stores: dict[Callable[[asyncpg.Connection], Any], Any] = {}
 
@@ -91,6 +95,13 @@ class UnitOfWork:
         ):
             self.teams.add(team["team"])
 
+    def agent_listed(self, agent_id: str) -> None:
+        """The agent's e-mail, name, language, role, teams or activity may have changed:
+        their `agents.directory` card is compared and republished if it did."""
+        if not self.writes:
+            raise RuntimeError("a read-only unit of work cannot publish")
+        self.listed.add(agent_id)
+
     def continue_invitation_trace(self, invitation: asyncpg.Record, what: str) -> None:
         """This transaction's facts go on in the invitation's trace (tracker → triggers →
         chat → the widget's answer), marked by a span linked to the request's."""
@@ -99,7 +110,10 @@ class UnitOfWork:
             self.trace = trace_carrier()
 
     async def finish(self) -> None:
-        """Store the teams' presence and the outbox (inside the transaction)."""
+        """Store the teams' presence, the changed directory cards and the outbox (inside
+        the transaction)."""
+        if self.listed:
+            self.records.extend(await directory.relist(self.store(DirectoryStore), self.listed))
         for team in sorted(self.teams):
             members = await store.team_members(self.conn, self.site_id, team)
             self.records.append(

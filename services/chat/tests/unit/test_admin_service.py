@@ -660,3 +660,30 @@ async def test_the_start_up_fill_publishes_the_sites_the_topic_lacks_or_holds_ol
     sent = await service.publish_missing_sites(uow=uow, on_topic={SITE: 1, "known": 2})
     assert sent == 1
     assert [parse_site_record(r.value).site_id for r in uow.records] == ["fresh"]
+
+
+async def test_every_change_to_an_agent_names_them_for_the_directory(
+    uow: FakeUnitsOfWork, people: FakePeople, rebalanced: list[Any]
+) -> None:
+    """Their unit relists them on `agents.directory` (chat.agents.directory) as it commits."""
+    people.team_names["vip"] = "VIP"
+    await service.invite_agent(
+        uow=uow, admin=ADA, name="Dee", email="dee@example.com", role="agent", teams=[], max_chats=4
+    )
+    await service.change_agent(uow=uow, admin=ADA, agent_id="shop-dee", name="Deirdre")
+    await service.add_member(uow=uow, site_id=SITE, team="vip", agent_id="shop-dee")
+    await service.remove_member(uow=uow, site_id=SITE, team="vip", agent_id="shop-dee")
+    await service.deactivate_agent(uow=uow, sessions=Forgets(), admin=ADA, agent_id="shop-dee")
+    token = (await service.reinvite_agent(uow=uow, admin=ADA, agent_id="shop-dee"))["invite"]
+    await service.set_password(
+        uow=uow, sessions=Forgets(), token=token["token"], password="a good long password"
+    )
+    assert [tx.listed for tx in uow.committed] == [
+        {"shop-dee"},  # invited
+        {"shop-dee"},  # renamed
+        {"shop-dee"},  # joined a team
+        {"shop-dee"},  # left it
+        {"shop-dee"},  # deactivated
+        set(),  # a new link changes nothing the directory says
+        {"shop-dee"},  # active again
+    ]

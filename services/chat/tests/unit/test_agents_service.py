@@ -259,6 +259,10 @@ async def test_preferences_merge_into_the_agents_settings(
     assert shown["locale"] == "fi"
     assert shown["settings"] == {"sound": True, "notifications": False}
     assert [(tx.lock, tx.agents, tx.records) for tx in uow.committed] == [(False, set(), [])]
+    # the directory carries the agent's language (relisted as the unit commits)
+    assert [tx.listed for tx in uow.committed] == [{"s1-anna"}]
+    await agents.set_preferences(uow=uow, agent=ANNA, locale=None, settings={"sound": False})
+    assert uow.committed[-1].listed == set()
 
 
 async def test_at_most_fifty_settings_keys(uow: FakeUnitsOfWork, store: FakeAgents) -> None:

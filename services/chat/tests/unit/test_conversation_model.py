@@ -81,3 +81,30 @@ def test_close_by_its_agent_or_any_agent_while_queued() -> None:
     )
     _refused(Conflict, "conversation_closed", Conversation("closed", "sales").check_close, "anna")
     _refused(Conflict, "conversation_closed", Conversation("offline", "sales").check_live)
+
+
+# --- what the visitor has seen (conversation.seen) ------------------------------------------
+
+
+def test_seen_grows_only_past_what_was_seen() -> None:
+    from chat.conversations.model import seen_grows
+
+    assert seen_grows(seq=3, last_seq=5, seen_seq=2)
+    assert seen_grows(seq=5, last_seq=5, seen_seq=0)
+    assert not seen_grows(seq=2, last_seq=5, seen_seq=2)  # a widget repeating itself
+    assert not seen_grows(seq=1, last_seq=5, seen_seq=4)  # an older tab behind another
+
+
+def test_seen_past_the_last_message_or_below_one_is_refused() -> None:
+    from chat.conversations.model import seen_grows
+    from chat.errors import Invalid
+
+    with pytest.raises(Invalid) as beyond:
+        seen_grows(seq=6, last_seq=5, seen_seq=0)
+    assert (beyond.value.code, beyond.value.detail) == (
+        "seq_beyond_last",
+        "seq 6 is past the conversation's last message (seq 5)",
+    )
+    with pytest.raises(Invalid) as zero:
+        seen_grows(seq=0, last_seq=5, seen_seq=0)
+    assert zero.value.code == "invalid_seq"

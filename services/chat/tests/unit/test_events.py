@@ -24,6 +24,7 @@ PAYLOADS = {
         "team": "sales",
         "invitation_id": INVITATION,
         "rule_id": "cart-rescue",
+        "language": "fi",  # the widget's, for the e-mails to the visitor
     },
     "conversation.assigned": {
         "conversation_id": CONVERSATION,
@@ -68,7 +69,9 @@ PAYLOADS = {
         "email": "v@example.com",
         "name": "Vera",
         "text": "Please call me back",
+        "language": "en",
     },
+    "conversation.seen": {"conversation_id": CONVERSATION, "up_to_seq": 3, "seen_at": NOW},
     "conversation.lead_marked": {
         "mark_id": UUID("0192f0c3-aaaa-7bbb-8ccc-0000000000cc"),
         "conversation_id": CONVERSATION,

@@ -36,9 +36,12 @@ from chat.adapters.store import Row
 from chat.admin import domain, triggers
 from chat.admin.rules_feed import RulesFeed
 from chat.admin.store import PeopleStore, RulesStore, SiteStore
+from chat.agents import directory
+from chat.agents.directory import card_of, listed_card
 from chat.agents.domain import normalise_email
 from chat.agents.service import hash_password
 from chat.agents.sessions import Sessions
+from chat.agents.store import DirectoryStore
 from chat.config import Settings
 from chat.conversations import assignment
 from chat.errors import ChatError, Conflict, Gone, Invalid, NotAuthenticated, NotFound, Unavailable
@@ -268,6 +271,7 @@ async def _membership(
             await people.add_member(site_id, team, agent_id)
         else:
             await people.remove_member(site_id, team, agent_id)
+        tx.agent_listed(agent_id)
         await assignment.rebalance(tx, agent_ids=[agent_id], teams=[team])
         return await _teams(tx, site_id)
 
@@ -390,6 +394,7 @@ async def invite_agent(
             raise _email_unavailable(email)
         for team in teams:
             await people.add_member(site_id, team, agent_id)
+        tx.agent_listed(agent_id)
         await assignment.rebalance(tx, agent_ids=[], teams=teams)
         invite = await _new_invite(people, admin, agent_id)
         return {"agent": await _agent_view(tx, site_id, agent_id), "invite": invite}
@@ -430,6 +435,7 @@ async def change_agent(
                 await people.remove_member(site_id, team, agent_id)
             for team in sorted(after - before):
                 await people.add_member(site_id, team, agent_id)
+        tx.agent_listed(agent_id)
         # presence carries the name and avatar the widget shows with invitations
         capacity = max_chats is not None or name is not None or avatar_url is not None
         touched = (before | after) if capacity else (before ^ after)
@@ -477,6 +483,7 @@ async def deactivate_agent(
             )
         teams = await people.teams_of(site_id, agent_id)
         await people.deactivate(site_id, agent_id, now_utc())
+        tx.agent_listed(agent_id)
         await assignment.rebalance(tx, agent_ids=[agent_id], teams=teams)
         view = await _agent_view(tx, site_id, agent_id)
     sessions.forget(AgentRef(site_id, agent_id))
@@ -507,6 +514,7 @@ async def set_password(
         row = await people.set_password(taken["site_id"], taken["agent_id"], password_hash)
         if row is None:
             raise Gone("invite_invalid", "this account no longer exists")
+        tx.agent_listed(taken["agent_id"])  # a deactivated agent is active again
     sessions.forget(AgentRef(taken["site_id"], taken["agent_id"]))
     return {"ok": True, "email": row["email"], "name": row["name"]}
 
@@ -609,3 +617,37 @@ async def publish_missing_sites(*, uow: UnitsOfWork, on_topic: Mapping[str, int]
             if row is not None:
                 tx.publish(domain.site_config_record(row))
     return len(stale)
+
+
+async def publish_missing_agents(*, uow: UnitsOfWork, on_topic: Mapping[str, int]) -> int:
+    """List anew every agent whose card changed by a path that did not list it (or that was
+    never listed), and republish on `agents.directory` every card the topic lacks or holds
+    an older version of (`on_topic`: the version it holds per `site:agent` key). How many
+    records were published."""
+    sent = 0
+    async with uow(EVERY_SITE) as tx:
+        cards = tx.store(DirectoryStore)
+        rows = await cards.entries()
+        changed = {row["agent_id"] for row in rows if card_of(row) != listed_card(row)}
+        for agent_id in sorted(changed):
+            try:
+                records = await directory.relist(cards, [agent_id])
+            except ValidationError as exc:  # the others are listed all the same
+                log.warning("agent not listed", extra={"agent_id": agent_id, "error": str(exc)})
+                continue
+            tx.publish(*records)
+            sent += len(records)
+        for row in directory.stale(rows, on_topic):
+            card = listed_card(row)
+            if card is None or row["agent_id"] in changed:
+                continue
+            tx.publish(
+                directory.listed_record(
+                    site_id=row["site_id"],
+                    agent_id=row["agent_id"],
+                    version=row["directory_version"],
+                    card=card,
+                )
+            )
+            sent += 1
+    return sent

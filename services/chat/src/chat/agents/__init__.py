@@ -5,4 +5,5 @@
   the presence sweep)
 - `store.py`: `AgentStore`, their rows (accounts, sessions, status), as `tx.store(AgentStore)`
 - `domain.py`: e-mail addresses in one normal form, and the login throttle
+- `directory.py`: each agent's card on `agents.directory`, relisted when it changes
 """

@@ -125,6 +125,8 @@ async def set_preferences(
             locale,
             orjson.dumps(settings).decode() if settings is not None else None,
         )
+        if locale is not None:
+            tx.agent_listed(agent.agent_id)  # the directory carries their language
         row = await agents.get(agent.site_id, agent.agent_id)
         if row is None:
             raise _unknown()

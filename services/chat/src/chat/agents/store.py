@@ -125,3 +125,44 @@ class AgentStore:
         await self.conn.execute(
             "UPDATE chat.agents SET status = 'offline' WHERE agent_id = $1", agent_id
         )
+
+
+class DirectoryStore:
+    """The agents as `agents.directory` lists them (chat.agents.directory)."""
+
+    _ENTRY = """SELECT a.agent_id, a.site_id, a.email, a.name, a.locale, a.role,
+                       a.deactivated_at, a.directory_version, a.directory_card,
+                       ARRAY(SELECT m.team FROM chat.team_members m
+                             WHERE m.agent_id = a.agent_id ORDER BY m.team) AS teams
+                FROM chat.agents a"""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def lock(self, agent_ids: list[str]) -> None:
+        """Hold the agents' rows until the transaction ends (in one order: no deadlock)."""
+        await self.conn.execute(
+            """SELECT 1 FROM chat.agents WHERE agent_id = ANY($1::text[])
+               ORDER BY agent_id FOR UPDATE""",
+            agent_ids,
+        )
+
+    async def entries(self, agent_ids: list[str] | None = None) -> list[Row]:
+        """The agents (all of every site when `agent_ids` is None) with their listed card."""
+        rows: list[Row] = await self.conn.fetch(
+            self._ENTRY
+            + " WHERE $1::text[] IS NULL OR a.agent_id = ANY($1::text[]) ORDER BY a.agent_id",
+            agent_ids,
+        )
+        return rows
+
+    async def listed(self, agent_id: str, card: str) -> int:
+        """Keep the card (JSON text) as listed, under the next version; returns it."""
+        version: int = await self.conn.fetchval(
+            """UPDATE chat.agents SET directory_card = $2::jsonb,
+                                      directory_version = directory_version + 1
+               WHERE agent_id = $1 RETURNING directory_version""",
+            agent_id,
+            card,
+        )
+        return version

@@ -9,6 +9,7 @@ import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from beckon_contracts.chat_events import Language
 from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
 from beckon_edge.tokens import InvalidToken
@@ -52,6 +53,7 @@ class StartBody(_Body):
     team: Identifier | None = None
     text: str | None = None
     client_id: str | None = None
+    language: Language | None = None  # the widget's: e-mails to the visitor use it
 
 
 class MessageBody(_Body):
@@ -68,6 +70,7 @@ class OfflineBody(_Body):
     text: str
     name: Annotated[str, StringConstraints(max_length=120)] | None = None
     team: Identifier | None = None
+    language: Language | None = None
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
@@ -139,6 +142,7 @@ async def start_conversation(
         team=body.team,
         text=text,
         client_id=clean_client_id(body.client_id),
+        language=body.language,
     )
     token = rt.signer.visitor_token(
         site_id=visitor.site_id,
@@ -192,6 +196,7 @@ async def leave_offline_message(
         text=clean_text(body.text, max_chars=rt.settings.max_message_chars),
         name=body.name.strip() if body.name and body.name.strip() else None,
         team=body.team,
+        language=body.language,
     )
     return {"conversation": conversation}
 
@@ -308,6 +313,8 @@ async def _on_visitor_frame(
                 uow=rt.uow, visitor=visitor, after=after
             )
             connection.push({"t": "messages", "messages": messages})
+        elif kind == "seen":
+            await conversations.visitor_seen(uow=rt.uow, visitor=visitor, **_seen_frame(frame))
         elif kind == "ping":
             connection.push({"t": "pong"})
         else:
@@ -316,3 +323,15 @@ async def _on_visitor_frame(
             )
     except Exception as exc:
         frame_failed(exc, connection)
+
+
+def _seen_frame(frame: dict[str, Any]) -> dict[str, Any]:
+    """A `seen` frame's conversation and seq, or a ValueError that says what is wrong."""
+    seq = frame.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValueError("seen: seq must be an integer, the seq of the last message shown")
+    try:
+        conversation_id = UUID(str(frame.get("conversation_id")))
+    except ValueError:
+        raise ValueError("seen: conversation_id must be the conversation's id") from None
+    return {"conversation_id": conversation_id, "seq": seq}

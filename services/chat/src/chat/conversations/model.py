@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from chat.errors import Conflict, Forbidden
+from chat.errors import Conflict, Forbidden, Invalid
 
 LIVE = frozenset({"queued", "open"})
 # what a visitor's e-mailed reply does to its conversation (`Conversation.on_email_reply`)
@@ -109,6 +109,19 @@ class Conversation:
         self.check_live()
         if self.held_by_another(agent_id):
             raise Conflict("not_your_conversation", "only its agent closes it")
+
+
+def seen_grows(*, seq: int, last_seq: int, seen_seq: int) -> bool:
+    """Whether the widget's report that it showed the conversation up to `seq` moves what
+    the visitor has seen (`seen_seq`); a seq past the last message is refused."""
+    if seq < 1:
+        raise Invalid("invalid_seq", f"seq must be a message's seq (1 or more), not {seq}")
+    if seq > last_seq:
+        raise Invalid(
+            "seq_beyond_last",
+            f"seq {seq} is past the conversation's last message (seq {last_seq})",
+        )
+    return seq > seen_seq
 
 
 @dataclass(frozen=True, slots=True)

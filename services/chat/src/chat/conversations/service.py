@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from beckon_contracts.chat_events import Channel
+from beckon_contracts.chat_events import Channel, Language
 from beckon_contracts.ids import uuid7
 
 from chat.adapters.store import Row
 from chat.conversations import assignment, views
-from chat.conversations.model import Conversation, EmailReplyEffect
+from chat.conversations.model import Conversation, EmailReplyEffect, seen_grows
 from chat.conversations.store import ConversationStore
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor, now_utc
@@ -72,8 +72,10 @@ async def start_conversation(
     team: str | None,
     text: str | None,
     client_id: str | None,
+    language: Language | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """The visitor's one live conversation, created if needed; (conversation, created)."""
+    """The visitor's one live conversation, created if needed; (conversation, created).
+    `language`: the widget's (e-mails to the visitor are written in it)."""
     async with uow(visitor.site_id, lock=True) as tx:
         conversations = tx.store(ConversationStore)
         existing = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
@@ -115,6 +117,7 @@ async def start_conversation(
             team=team,
             invitation_id=invitation_id,
             rule_id=rule_id,
+            language=language,
         )
         row = await conversations.lock_conversation(visitor.site_id, conversation_id)
         assert row is not None
@@ -236,6 +239,32 @@ async def visitor_messages(
     return [views.message(row) for row in rows]
 
 
+async def visitor_seen(
+    *, uow: UnitsOfWork, visitor: Visitor, conversation_id: UUID, seq: int
+) -> bool:
+    """The widget showed the visitor's conversation up to `seq` (its panel open, the page
+    visible): kept when it grows, and then published as `conversation.seen` (the notifier
+    e-mails only agents' messages the visitor has not seen). True when it grew."""
+    async with uow(visitor.site_id) as tx:
+        conversations = tx.store(ConversationStore)
+        row = await conversations.seen_state(visitor.site_id, visitor.visitor_id, conversation_id)
+        if row is None:
+            raise NotFound("unknown_conversation", "no such conversation for you")
+        if not seen_grows(seq=seq, last_seq=row["last_seq"], seen_seq=row["seen_seq"]):
+            return False
+        if not await conversations.mark_seen(conversation_id, seq):
+            return False  # another tab's report got there first
+        tx.emit(
+            "conversation.seen",
+            visitor.visitor_id,
+            str(conversation_id),
+            conversation_id=conversation_id,
+            up_to_seq=seq,
+            seen_at=now_utc(),
+        )
+    return True
+
+
 async def visitor_hello(*, uow: UnitsOfWork, visitor: Visitor) -> dict[str, Any]:
     """The widget socket's greeting: the conversation, else the invitations still open."""
     async with uow.read(visitor.site_id) as tx:
@@ -277,8 +306,10 @@ async def leave_offline_message(
     text: str,
     name: str | None,
     team: str | None,
+    language: Language | None = None,
 ) -> dict[str, Any]:
-    """Nobody is online: the visitor's message is kept as an offline conversation."""
+    """Nobody is online: the visitor's message is kept as an offline conversation
+    (`language`: the widget's, for the e-mails that answer it)."""
     async with uow(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
         team = await _chosen_team(conversations, visitor.site_id, team)
@@ -306,6 +337,7 @@ async def leave_offline_message(
             email=email,
             name=name,
             text=text,
+            language=language,
         )
         stored = await conversations.conversation(visitor.site_id, conversation_id)
     assert stored is not None

@@ -384,6 +384,26 @@ class ConversationStore:
         )
         return seq
 
+    async def seen_state(self, site_id: str, visitor_id: str, conversation_id: UUID) -> Row | None:
+        """(last_seq, seen_seq) of the visitor's conversation (None: not theirs)."""
+        return await self.conn.fetchrow(
+            """SELECT last_seq, seen_seq FROM chat.conversations
+               WHERE conversation_id = $1 AND site_id = $2 AND visitor_id = $3""",
+            conversation_id,
+            site_id,
+            visitor_id,
+        )
+
+    async def mark_seen(self, conversation_id: UUID, seq: int) -> bool:
+        """Raise what the visitor has seen to `seq`: False when it was that high already."""
+        done = await self.conn.fetchval(
+            """UPDATE chat.conversations SET seen_seq = $2
+               WHERE conversation_id = $1 AND seen_seq < $2 RETURNING 1""",
+            conversation_id,
+            seq,
+        )
+        return done is not None
+
     async def messages(
         self, conversation_id: UUID, after_seq: int = 0, limit: int = 500
     ) -> list[Row]:

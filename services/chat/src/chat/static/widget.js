@@ -18,7 +18,8 @@
       title: 'Chat with us', placeholder: 'Write a message…', send: 'Send', typing: 'Agent is typing…',
       queue: 'You are number {n} in the queue', wait: 'Waiting for an agent…',
       closed: 'The chat has ended.', again: 'Start a new chat',
-      mailAsk: 'Get the transcript by e-mail', mailThanks: 'Thanks! The transcript will come by e-mail.',
+      mailAsk: 'Leave your e-mail: we will send a copy of this conversation (a transcript) there, and you can reply to it',
+      mailThanks: 'Thanks! A copy of this conversation will come by e-mail; reply to it to write to us.',
       mailAskContact: 'Leave your e-mail so we can get back to you', mailThanksContact: 'Thanks! We have your e-mail.',
       email: 'Your e-mail', name: 'Your name (optional)', message: 'Your message',
       offline: 'We are away right now. Leave a message and we will answer by e-mail.',
@@ -31,7 +32,8 @@
       title: 'Keskustele kanssamme', placeholder: 'Kirjoita viesti…', send: 'Lähetä',
       typing: 'Asiakaspalvelija kirjoittaa…', queue: 'Olet jonossa sijalla {n}',
       wait: 'Odotetaan asiakaspalvelijaa…', closed: 'Keskustelu on päättynyt.', again: 'Aloita uusi keskustelu',
-      mailAsk: 'Tilaa keskustelu sähköpostiisi', mailThanks: 'Kiitos! Keskustelu tulee sähköpostiisi.',
+      mailAsk: 'Jätä sähköpostiosoitteesi: lähetämme sinne kopion tästä keskustelusta, ja voit vastata siihen',
+      mailThanks: 'Kiitos! Kopio keskustelusta tulee sähköpostiisi; vastaa siihen, niin viestisi tulee meille.',
       mailAskContact: 'Jätä sähköpostiosoitteesi, niin otamme yhteyttä', mailThanksContact: 'Kiitos! Saimme sähköpostiosoitteesi.',
       email: 'Sähköpostiosoitteesi', name: 'Nimesi (vapaaehtoinen)', message: 'Viestisi',
       offline: 'Emme ole nyt paikalla. Jätä viesti, niin vastaamme sähköpostitse.',
@@ -42,6 +44,7 @@
     },
   };
   let texts = TEXTS.en; // the page's language, English filling any gap (see build)
+  let language = 'en'; // the language the widget speaks (a key of TEXTS): chat's e-mails use it too
 
   const STYLE = `:host{all:initial;--bk:#2563eb}
 [hidden]{display:none!important}
@@ -166,6 +169,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   // typing: ours going out, the agent's coming in; the error line; the e-mail row's thank-you
   let typingSent = false, typingSentAt = 0, typingTimer = 0, typingIdleTimer = 0, agentTypingTimer = 0;
   let errorTimer = 0, mailThanksUntil = 0, audio = null;
+  // how far this page told chat the visitor has seen the conversation (conversation.seen)
+  let seenTold = { id: null, seq: 0 };
   const elementById = new Map(), elementByClientId = new Map();
 
   const isLive = () => !!conversation && LIVE.includes(conversation.status);
@@ -325,6 +330,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   function handleFrame(frame) {
     if (frame.t === 'hello') {
       attempt = 0; // only now: a server that accepts and drops at once still gets backed off
+      seenTold = { id: null, seq: 0 }; // what the last socket was told may have been lost with it
       applyConversation(frame.conversation);
       requestSync();
       flushPending();
@@ -434,6 +440,16 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 
   function markRead() {
     if (isOpen && !document.hidden && conversation) updateRecord((record) => { record.read = Math.max(record.read || 0, lastSeq); });
+    tellSeen();
+  }
+
+  // The visitor has seen what the panel shows only while it is open on a visible page: then
+  // chat hears how far (it e-mails the visitor only agents' messages they have not seen).
+  // Told again after a reconnect (hello); chat publishes only what grows.
+  function tellSeen() {
+    if (!isOpen || document.visibilityState !== 'visible' || !conversation || !lastSeq) return;
+    if (seenTold.id === conversation.id && seenTold.seq >= lastSeq) return;
+    if (sendFrame({ t: 'seen', conversation_id: conversation.id, seq: lastSeq })) seenTold = { id: conversation.id, seq: lastSeq };
   }
 
   function forgetPending(clientId) {
@@ -479,7 +495,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     }
     if (creating) return;
     creating = true;
-    const first = pending[0], body = { text: first.x, client_id: first.c };
+    const first = pending[0], body = { text: first.x, client_id: first.c, language };
     if (acceptedInvitationId) body.invitation_id = acceptedInvitationId;
     let started = false;
     try {
@@ -621,7 +637,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     openPanel(true);
     await told;
     try {
-      adoptConversation(await api('POST', '/v1/widget/conversations', { invitation_id: answered.id }));
+      adoptConversation(await api('POST', '/v1/widget/conversations', { invitation_id: answered.id, language }));
       render();
       flushPending();
     } catch (error) {
@@ -736,7 +752,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   async function leaveOfflineMessage(event) {
     event.preventDefault();
     const form = byTestId('offline'), field = (name) => form.querySelector('[name=' + name + ']').value.trim();
-    const body = { email: field('email'), text: field('text') };
+    const body = { email: field('email'), text: field('text'), language };
     if (!body.text) return form.querySelector('[name=text]').focus();
     if (field('name')) body.name = field('name');
     const button = byTestId('offline-send');
@@ -776,6 +792,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   function build() {
     const lang = String((site.language && site.language !== 'auto' ? site.language : navigator.language) || 'en').toLowerCase().split('-')[0];
     texts = Object.assign({}, TEXTS.en, TEXTS[lang]);
+    language = TEXTS[lang] ? lang : 'en';
     shadow.innerHTML = '<style>' + STYLE + '</style>' + HTML; // static markup only; data goes in via textContent
     widget = find('.widget');
     if (site.color && (!window.CSS || window.CSS.supports('color', site.color))) host.style.setProperty('--bk', site.color);
@@ -849,6 +866,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       connected: !!socket && socket.readyState === 1,
       conversation,
       lastSeq,
+      seen: seenTold.seq,
+      language,
       unread: widget ? +byTestId('unread').textContent.replace('+', '') || 0 : 0,
       pending: (readRecord().pend || []).length,
       open: isOpen,
