@@ -28,6 +28,7 @@ PORT_FIELDS = (
     "triggers_port",
     "chat_port",
     "leads_port",
+    "notifier_port",
     "store_port",
 )
 # The demo store's engagement rules, published by the triggers worker when none exist yet
@@ -37,6 +38,8 @@ DEMO_CHAT_SEED_FILE = Path(__file__).resolve().parents[3].parent / "services/cha
 # The demo store's leads teams, routing rules, business hours and SLAs
 DEMO_LEADS_SEED_FILE = Path(__file__).resolve().parents[3].parent / "services/leads/seed/demo.yaml"
 DEMO_AGENT_EMAIL = "anna@demo.beckon.dev"
+# Replies to the dev stack's e-mails go here; the SMTP sink hands them to the notifier
+DEMO_REPLY_DOMAIN = "reply.demo.beckon.dev"
 DEMO_AGENT_PASSWORD = "demo-password"  # noqa: S105 - the dev stack's demo agent
 
 
@@ -53,6 +56,7 @@ class DevStackSettings(BaseSettings):
     triggers_port: int = Field(default=8002, ge=0, le=65535)
     chat_port: int = Field(default=8003, ge=0, le=65535)
     leads_port: int = Field(default=8004, ge=0, le=65535)
+    notifier_port: int = Field(default=8005, ge=0, le=65535)
     store_port: int = Field(default=8000, ge=0, le=65535)
     state_dir: Path = Path(".dev")
     database_url: str | None = Field(
@@ -64,6 +68,16 @@ class DevStackSettings(BaseSettings):
         min_length=16,
         repr=False,
         description="The triggers worker's API token (chat sends it); a new one every run",
+    )
+    reply_domain: str = Field(
+        default=DEMO_REPLY_DOMAIN,
+        description="The notifier's reply domain: the SMTP sink hands mail for it to the notifier",
+    )
+    inbound_secret: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(24),
+        min_length=16,
+        repr=False,
+        description="What the SMTP sink sends the notifier's inbound endpoint; a new one every run",
     )
     start_timeout_s: float = Field(default=60.0, gt=0)
     stop_timeout_s: float = Field(default=10.0, gt=0)

@@ -99,6 +99,7 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
     store_url = f"http://{host}:{settings.store_port}"
     chat_url = f"http://{host}:{settings.chat_port}"
     leads_url = f"http://{host}:{settings.leads_port}"
+    notifier_url = f"http://{host}:{settings.notifier_port}"
     sink_url = f"http://{host}:{settings.smtp_http_port}"
     store_argv: tuple[str, ...] = (
         *(python, "-m", "beckon_devstack.demo_store"),
@@ -144,15 +145,23 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 *("--smtp-port", str(settings.smtp_port)),
                 *("--http-port", str(settings.smtp_http_port)),
                 *("--mail-dir", str(settings.mail_dir)),
+                # mail for the reply domain goes to the notifier, as a provider's webhook would
+                *("--handoff-domain", settings.reply_domain),
+                *("--handoff-url", f"{notifier_url}/v1/inbound/mail"),
             ),
+            env={"BECKON_SINK_HANDOFF_SECRET": settings.inbound_secret},
             health_url=f"{sink_url}/healthz",
             ports=(
                 ("SMTP sink (SMTP)", settings.smtp_port),
                 ("SMTP sink (mail UI)", settings.smtp_http_port),
             ),
             urls=(
-                ("mail UI / API", f"{sink_url}   (/api/messages)"),
-                ("SMTP", f"{host}:{settings.smtp_port}"),
+                ("mail UI / API", f"{sink_url}   (/api/messages: every e-mail Beckon sent)"),
+                (
+                    "SMTP",
+                    f"{host}:{settings.smtp_port}   "
+                    f"(mail to *@{settings.reply_domain} goes to the notifier)",
+                ),
             ),
         ),
         ServiceSpec(
@@ -255,6 +264,37 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
             depends_on=("broker", "postgres"),
             ports=(("leads", settings.leads_port),),
             urls=(("leads API", f"{leads_url}/docs   (the console's session works here)"),),
+        ),
+        ServiceSpec(
+            name="notifier",
+            argv=(python, "-m", "notifier"),
+            env={
+                "NOTIFIER_DATABASE_URL": "${database_url}",
+                "NOTIFIER_KAFKA_BOOTSTRAP": "${kafka_bootstrap}",
+                "NOTIFIER_HOST": host,
+                "NOTIFIER_PORT": str(settings.notifier_port),
+                "NOTIFIER_MIGRATE_ON_START": "true",
+                "NOTIFIER_SMTP_HOST": host,
+                "NOTIFIER_SMTP_PORT": str(settings.smtp_port),
+                "NOTIFIER_FROM_ADDRESS": "chat@demo.beckon.dev",
+                "NOTIFIER_REPLY_DOMAIN": settings.reply_domain,
+                "NOTIFIER_INBOUND_SECRET": settings.inbound_secret,
+                "NOTIFIER_PUBLIC_URL": notifier_url,
+                "NOTIFIER_CONSOLE_URL": f"{chat_url}/console/",
+                "NOTIFIER_CHAT_URL": chat_url,
+                # the console (served by chat) may call with the agent's cookie (CORS)
+                "NOTIFIER_CONSOLE_ORIGINS": chat_url,
+                # the demo answers come by e-mail a minute after the visitor stopped looking
+                "NOTIFIER_UNREAD_AFTER_S": "60",
+                "NOTIFIER_LOG_JSON": "true",
+            },
+            health_url=f"{notifier_url}/readyz",
+            depends_on=("broker", "postgres", "smtp"),
+            ports=(("notifier", settings.notifier_port),),
+            urls=(
+                ("notifier API", f"{notifier_url}/docs   (the console's session works here)"),
+                ("read the mail", f"{sink_url}   (transcripts, answers, lead alerts)"),
+            ),
         ),
         ServiceSpec(
             name="store",
@@ -917,6 +957,7 @@ def _parser() -> argparse.ArgumentParser:
         ("triggers-port", "triggers worker HTTP (default 8002)"),
         ("chat-port", "chat service: widget and agent console (default 8003)"),
         ("leads-port", "leads service: leads API (default 8004)"),
+        ("notifier-port", "notifier: e-mail API and inbound mail (default 8005)"),
         ("store-port", "demo store (default 8000)"),
     ):
         parser.add_argument(f"--{option}", type=int, metavar="PORT", help=f"{what}; 0 = any free")
@@ -951,6 +992,7 @@ def load_settings(args: argparse.Namespace) -> DevStackSettings:
             "triggers_port",
             "chat_port",
             "leads_port",
+            "notifier_port",
             "store_port",
             "state_dir",
             "show_output",

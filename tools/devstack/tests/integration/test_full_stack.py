@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import aiosmtplib
 import httpx
 import pytest
 from beckon_devstack.config import (
     DEMO_AGENT_EMAIL,
     DEMO_AGENT_PASSWORD,
+    DEMO_REPLY_DOMAIN,
     DEMO_SITE_KEY,
     DEMO_WRITE_KEY,
 )
@@ -24,14 +26,17 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
     supervisor = await Supervisor.start(
         *("--broker-port", "0", "--smtp-port", "0", "--smtp-http-port", "0"),
         *("--tracker-port", "0", "--triggers-port", "0", "--store-port", "0"),
-        *("--chat-port", "0", "--leads-port", "0"),
+        *("--chat-port", "0", "--leads-port", "0", "--notifier-port", "0"),
         *("--state-dir", str(state_dir)),
     )
     try:
         await supervisor.wait_ready()
-        names = ["broker", "postgres", "smtp", "tracker", "triggers", "chat", "leads", "store"]
+        names = [
+            *("broker", "postgres", "smtp", "tracker", "triggers", "chat", "leads"),
+            *("notifier", "store"),
+        ]
         for step, name in enumerate(names, start=1):
-            assert f"[{step}/8] {name}" in supervisor.output
+            assert f"[{step}/9] {name}" in supervisor.output
         # the Faust worker's banner and tables go to its log, not between the progress lines
         assert "ƒaµS†" in (state_dir / "logs" / "triggers.log").read_text()
         assert "ƒaµS†" not in supervisor.output
@@ -87,6 +92,28 @@ async def test_the_whole_dev_stack_serves_the_store_and_the_tracker(tmp_path: Pa
             assert rules == ["after-sales", "business-buyers"]
             # the store's pages tell the snippet where the widget is
             assert chat_url in home.text
+            # the notifier: ready, the console's session works on its API
+            notifier_docs = supervisor.table_value("notifier API")
+            ready = await client.get(notifier_docs.replace("/docs", "/readyz"))
+            assert ready.status_code == 200, ready.text
+            settings = await client.get(notifier_docs.replace("/docs", "/v1/admin/email/settings"))
+            assert settings.status_code == 200, settings.text
+            assert settings.json()["defaults"]["reply_domain"] == DEMO_REPLY_DOMAIN
+        # the SMTP sink hands mail for the reply domain to the notifier, which refuses a
+        # reply token it did not sign: the sink answers the sender with a 550
+        smtp = supervisor.table_value("SMTP")
+        host, _, port = smtp.partition(":")
+        forged = f"reply+{'a' * 50}@{DEMO_REPLY_DOMAIN}"
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await aiosmtplib.send(
+                f"From: someone@example.com\r\nTo: {forged}\r\nSubject: hi\r\n\r\nhello\r\n",
+                sender="someone@example.com",
+                recipients=[forged],
+                hostname=host,
+                port=int(port),
+            )
+        assert refused.value.code == 550
+        assert "token_" in refused.value.message
 
         children = supervisor.descendants()
         postgres = postmaster_pid(state_dir / "pg")

@@ -118,6 +118,7 @@ def test_make_dev_starts_the_components_in_order(settings: DevStackSettings) -> 
         "triggers",
         "chat",
         "leads",
+        "notifier",
         "store",
     ]
 
@@ -132,6 +133,7 @@ def test_no_store_and_only(settings: DevStackSettings) -> None:
         "triggers",
         "chat",
         "leads",
+        "notifier",
     ]
     infra = plan(settings, Console(), only=["smtp", "postgres", "broker"])
     assert [c.name for c in infra] == ["broker", "postgres", "smtp"]
