@@ -383,6 +383,50 @@ LEAD_EVENT_MODELS: dict[str, type[_LeadEvent]] = {
 LEAD_EVENT_TYPES: tuple[str, ...] = tuple(LEAD_EVENT_MODELS)
 
 
+class WebhookDisabledPayload(_Part):
+    """A CRM webhook endpoint the leads service disabled by itself (`gone`: it answered 410;
+    `failing`: days without a success). Its pending deliveries were cancelled; an admin can
+    enable it again and replay them from the console."""
+
+    endpoint_id: UUID
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    reason: Literal["gone", "failing"]
+    failing_since: AwareDatetime | None = None
+    last_error: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class WebhookEndpointDisabled(Envelope):
+    """Not a lead's fact, so not a `LeadEvent`: it shares `leads.events` (keyed by the
+    endpoint) so that the notifier can tell the site's admins; other consumers skip it."""
+
+    type: Literal["webhook.disabled"] = "webhook.disabled"
+    payload: WebhookDisabledPayload
+
+
+# Every record `leads.events` carries (the exported JSON Schema describes these)
+LeadsTopicRecord = Annotated[
+    LeadCreated
+    | LeadMerged
+    | LeadUnmerged
+    | LeadRouted
+    | LeadAssigned
+    | LeadContacted
+    | LeadStatusChanged
+    | LeadSlaWarning
+    | LeadSlaBreached
+    | LeadEscalated
+    | LeadReassigned
+    | LeadWon
+    | LeadLost
+    | WebhookEndpointDisabled,
+    Field(discriminator="type"),
+]
+
+
+def webhook_disabled_key(endpoint_id: UUID) -> bytes:
+    return str(endpoint_id).encode()
+
+
 def lead_key(lead_id: UUID) -> bytes:
     """The record key: all of one lead's events on one partition, in order."""
     return str(lead_id).encode()

@@ -20,7 +20,7 @@ from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.directory import AgentListed
 from beckon_contracts.inbound import InboundCommand
 from beckon_contracts.invitations import InvitationRecord
-from beckon_contracts.leads import LeadEvent
+from beckon_contracts.leads import LeadsTopicRecord
 from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.presence import TeamPresence
 from beckon_contracts.rule_stats import RuleStats
@@ -47,7 +47,7 @@ EXPORTED: dict[str, Any] = {
     "rules.stats": RuleStats,
     "triggers.candidates": CandidateRecord,
     "triggers.outcomes": FunnelStep,
-    "leads.events": LeadEvent,
+    "leads.events": LeadsTopicRecord,
 }
 
 

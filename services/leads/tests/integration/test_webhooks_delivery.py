@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from beckon_contracts.leads import LeadAssigned, LeadCreated
+from beckon_contracts.leads import LeadAssigned, LeadCreated, WebhookEndpointDisabled
 from leads.domain.webhooks import DISABLE_AFTER, WebhookSecret, message_id
 from leads.events import emit
 from leads.lead import LeadStore
@@ -319,6 +319,13 @@ async def test_410_gone_disables_the_endpoint_and_cancels_what_waits(
         "failed",
     ]
     assert "webhook endpoint disabled" in caplog.text
+    [told] = await leads_pool.fetch(
+        "SELECT key, value FROM leads.outbox WHERE topic = 'leads.events' AND key = $1",
+        str(endpoint_id).encode(),
+    )
+    notice = WebhookEndpointDisabled.model_validate_json(told["value"])  # the notifier's cue
+    assert (notice.site_id, notice.payload.reason) == (site, "gone")
+    assert notice.payload.last_error == "HTTP 410: thanks"
     await emit_events(uow, leads_pool, site)  # a disabled endpoint is not queued for
     assert len(await deliveries(leads_pool, endpoint_id)) == 2
 
@@ -348,6 +355,13 @@ async def test_an_endpoint_failing_for_days_is_disabled(leads_pool, uow, new_sit
         endpoint_id,
     )
     assert (row["enabled"], row["disabled_reason"]) == (False, "failing")
+    [told] = await leads_pool.fetch(
+        "SELECT value FROM leads.outbox WHERE topic = 'leads.events' AND key = $1",
+        str(endpoint_id).encode(),
+    )
+    notice = WebhookEndpointDisabled.model_validate_json(told["value"])
+    assert notice.payload.reason == "failing"
+    assert notice.payload.failing_since is not None
 
 
 # ---- the SSRF guard -------------------------------------------------------------------------

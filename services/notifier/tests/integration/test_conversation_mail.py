@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from types import SimpleNamespace
 
+import orjson
 import pytest
+from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.directory import AgentCard
 from beckon_contracts.ids import uuid7
 from beckon_contracts.leads import (
@@ -16,6 +19,8 @@ from beckon_contracts.leads import (
     LeadEscalated,
     LeadEscalatedPayload,
     LeadState,
+    WebhookDisabledPayload,
+    WebhookEndpointDisabled,
 )
 from beckon_devstack.testing import unique
 from notifier.emails.service import Limits
@@ -216,3 +221,70 @@ async def test_limits_and_the_suppression_list_hold_mail_back_and_say_why(notifi
             (bounced, "suppressed", "bounce"),
         ]
     )
+
+
+async def test_a_disabled_webhook_is_told_to_the_sites_admins(notifier_pool, sink):
+    notifier = make_notifier(notifier_pool, sink)
+    site = unique("site")
+    admin, agent = f"{unique('admin')}@shop.test", f"{unique('agent')}@shop.test"
+    notifier.directory.agents[(site, "root")] = _agent(site, "root", admin, role="admin")
+    notifier.directory.agents[(site, "ann")] = _agent(site, "ann", agent)
+    endpoint = uuid7()
+    disabled = WebhookEndpointDisabled(
+        event_id=uuid7(),
+        occurred_at=T0,
+        site_id=site,
+        payload=WebhookDisabledPayload(
+            endpoint_id=endpoint,
+            url="https://crm.example.com/hooks/beckon",
+            reason="gone",
+            last_error="HTTP 410: gone",
+        ),
+    )
+    assert await notifier.feed(disabled, disabled, topic=LEADS) == ["done", "duplicate"]
+    await notifier.send()
+
+    [mail] = notifier.mail_to(admin)
+    assert "https://crm.example.com/hooks/beckon" in _text(mail)
+    assert f"#webhook={endpoint}" in _text(mail)
+    assert notifier.mail_to(agent) == []  # admins only
+
+
+async def test_records_that_break_their_contract_go_to_the_dead_letter_topic(notifier_pool, sink):
+    notifier = make_notifier(notifier_pool, sink)
+    talk = Talk(unique("site"))
+    good = talk.started()
+    broken = good.model_dump(mode="json")
+    broken["payload"]["conversation_id"] = "not-a-uuid"
+    records = [
+        SimpleNamespace(topic="chat.events", value=b"{not json", partition=1, offset=7, headers=()),
+        SimpleNamespace(
+            topic="chat.events", value=orjson.dumps(broken), partition=1, offset=8, headers=()
+        ),
+        SimpleNamespace(
+            topic="leads.events", value=b'{"type": 3}', partition=2, offset=9, headers=()
+        ),
+        SimpleNamespace(
+            topic="chat.events",
+            value=orjson.dumps({**broken, "type": "something.new"}),  # not ours: skipped
+            partition=1,
+            offset=10,
+            headers=(),
+        ),
+    ]
+    outcomes = [await notifier.handler.handle(r) for r in records]
+    assert outcomes == ["dead_lettered", "dead_lettered", "dead_lettered", "skipped"]
+    letters = await notifier_pool.fetch(
+        "SELECT topic, value FROM notifier.outbox WHERE topic LIKE '%.dlq' ORDER BY id"
+    )
+    assert [r["topic"] for r in letters] == [
+        "chat.events.dlq",
+        "chat.events.dlq",
+        "leads.events.dlq",
+    ]
+    reasons = [DeadLettered.model_validate_json(r["value"]).payload.reason for r in letters]
+    assert reasons == ["malformed_json", "schema_invalid", "schema_invalid"]
+    assert [
+        r["offset"]
+        for r in await notifier_pool.fetch('SELECT "offset" FROM notifier.dead_letters ORDER BY id')
+    ] == [7, 8, 9]

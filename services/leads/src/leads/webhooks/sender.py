@@ -27,7 +27,16 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+from beckon_contracts.ids import uuid7
+from beckon_contracts.leads import (
+    WebhookDisabledPayload,
+    WebhookEndpointDisabled,
+    webhook_disabled_key,
+)
+from beckon_contracts.topics import LEADS_EVENTS
+from beckon_messaging.outbox import OutboxRecord, add_outbox
 
+from leads.adapters.bus import OUTBOX_TABLE
 from leads.config import Settings
 from leads.domain.webhooks import (
     MAX_LOGGED_RESPONSE_BYTES,
@@ -43,7 +52,7 @@ from leads.domain.webhooks import (
     system_resolver,
     webhook_headers,
 )
-from leads.webhooks.store import Claimed, Result, WebhookStore
+from leads.webhooks.store import Claimed, Endpoint, Result, WebhookStore
 
 log = logging.getLogger("leads.webhooks")
 Clock = Callable[[], datetime]
@@ -271,6 +280,9 @@ class Sender:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 disabled = await WebhookStore(conn).record(instance=self.instance, results=batch)
+                # the site's admins hear of it by e-mail (the notifier), once: the record
+                # goes out with the change that disabled the endpoint
+                await add_outbox(conn, OUTBOX_TABLE, [_disabled(e, batch) for e in disabled])
         except BaseException:
             self._results[:0] = batch
             raise
@@ -279,8 +291,6 @@ class Sender:
         self._slot_free.set()
         self._wake.set()  # slots are free: look for more at once
         for endpoint in disabled:
-            # the owner is told by this line and the endpoint's `disabled_reason` for now;
-            # an e-mail to the site's admins comes with the notifier
             log.warning(
                 "webhook endpoint disabled",
                 extra={
@@ -425,3 +435,30 @@ async def _read_some(response: httpx.Response, limit: int) -> bytes:
         if len(kept) >= limit:
             break
     return bytes(kept)
+
+
+def _disabled(endpoint: Endpoint, batch: list[Result]) -> OutboxRecord:
+    """`webhook.disabled` for `leads.events`, with the error of the try that disabled it."""
+    last = next((r for r in reversed(batch) if r.claimed.endpoint_id == endpoint.endpoint_id), None)
+    error = None
+    if last is not None and last.http_status:
+        error = f"HTTP {last.http_status}" + (f": {last.error}" if last.error else "")
+    elif last is not None:
+        error = last.error
+    record = WebhookEndpointDisabled(
+        event_id=uuid7(),
+        occurred_at=endpoint.updated_at,
+        site_id=endpoint.site_id,
+        payload=WebhookDisabledPayload(
+            endpoint_id=endpoint.endpoint_id,
+            url=endpoint.url,
+            reason="gone" if endpoint.disabled_reason == "gone" else "failing",
+            failing_since=endpoint.failing_since,
+            last_error=error[:500] if error else None,
+        ),
+    )
+    return OutboxRecord(
+        LEADS_EVENTS.name,
+        webhook_disabled_key(endpoint.endpoint_id),
+        record.model_dump_json(exclude_none=True).encode(),
+    )

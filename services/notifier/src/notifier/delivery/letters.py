@@ -23,6 +23,7 @@ from notifier.domain.contexts import (
     TemplateContext,
     TranscriptContext,
     UnreadMessagesContext,
+    WebhookDisabledContext,
 )
 from notifier.domain.headers import mailbox
 from notifier.domain.render import Renderer
@@ -135,6 +136,22 @@ def template_context(
             console_url=data["link"],
             visitor_name=message.get("name"),
             team=message.get("team"),
+        )
+    if template == "webhook_disabled":
+        endpoint = data["endpoint"]
+        return WebhookDisabledContext(
+            site=site,
+            endpoint_url=endpoint["url"],
+            reason=endpoint["reason"],
+            disabled_at=datetime.fromisoformat(endpoint["disabled_at"]),
+            console_url=data["link"],
+            recipient_name=data.get("recipient_name"),
+            failing_since=(
+                datetime.fromisoformat(endpoint["failing_since"])
+                if endpoint.get("failing_since")
+                else None
+            ),
+            last_error=endpoint.get("last_error"),
         )
     lead = data["lead"]
     summary = LeadSummary(

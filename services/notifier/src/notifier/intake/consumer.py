@@ -35,7 +35,13 @@ from beckon_contracts.chat_events import (
     chat_event_adapter,
 )
 from beckon_contracts.dead_letter import DeadLettered
-from beckon_contracts.leads import LeadAssigned, LeadEscalated, LeadSlaWarning, lead_event_adapter
+from beckon_contracts.leads import (
+    LeadAssigned,
+    LeadEscalated,
+    LeadSlaWarning,
+    LeadsTopicRecord,
+    WebhookEndpointDisabled,
+)
 from beckon_contracts.topics import CHAT_EVENTS, LEADS_EVENTS
 from beckon_contracts.topics import get as topic_named
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, dead_letter_for
@@ -45,7 +51,7 @@ from beckon_messaging.outbox import OutboxRecord
 from beckon_observability import extract_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from notifier.intake.service import CONSUMER, Intake
 from notifier.uow import UnitsOfWork
@@ -65,8 +71,11 @@ USED_TYPES: dict[str, frozenset[str]] = {
             "offline.message_left",
         }
     ),
-    LEADS_EVENTS.name: frozenset({"lead.assigned", "lead.sla_warning", "lead.escalated"}),
+    LEADS_EVENTS.name: frozenset(
+        {"lead.assigned", "lead.sla_warning", "lead.escalated", "webhook.disabled"}
+    ),
 }
+leads_topic_adapter: TypeAdapter[LeadsTopicRecord] = TypeAdapter(LeadsTopicRecord)
 # The world is away, not the record: try the same record again (never skip it)
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
@@ -99,7 +108,7 @@ def decode(topic: str, value: bytes | None) -> Any | None:
         return None
     if topic == CHAT_EVENTS.name:
         return chat_event_adapter.validate_python(data)
-    return lead_event_adapter.validate_python(data)
+    return leads_topic_adapter.validate_python(data)
 
 
 class IntakeHandler:
@@ -162,6 +171,8 @@ class IntakeHandler:
             await intake.offline_message(tx, event, now=now)
         elif isinstance(event, LeadAssigned | LeadSlaWarning | LeadEscalated):
             await intake.lead_alert(tx, event, now=now)
+        elif isinstance(event, WebhookEndpointDisabled):
+            await intake.webhook_disabled(tx, event, now=now)
 
     async def give_up(self, error: BaseException, record: ConsumerRecord[bytes, bytes]) -> str:
         """Dead-letter a record its use case kept failing on (`processing_failed`)."""

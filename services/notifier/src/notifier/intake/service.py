@@ -12,6 +12,8 @@ each; the consumer records the event id in the same transaction).
   is then cancelled, the transcript says it all.
 - `offline.message_left`: a receipt to the visitor and the message to the team's inboxes
   (or, without any, to the site's admins).
+- `webhook.disabled` (leads disabled a CRM endpoint that answered 410 or failed for days):
+  to the site's admins.
 - `lead.assigned` to the assignee, `lead.sla_warning` to the assignee, `lead.escalated` to
   the team leads it names (the breach's e-mail: leads escalates each breach), with a link
   into the console. Staff addresses come from `agents.directory`.
@@ -34,7 +36,12 @@ from beckon_contracts.chat_events import (
     OfflineMessageLeft,
 )
 from beckon_contracts.ids import uuid7
-from beckon_contracts.leads import LeadAssigned, LeadEscalated, LeadSlaWarning
+from beckon_contracts.leads import (
+    LeadAssigned,
+    LeadEscalated,
+    LeadSlaWarning,
+    WebhookEndpointDisabled,
+)
 
 from notifier.adapters.directory import Directory
 from notifier.conversations.store import Conversation, ConversationStore, Line
@@ -336,6 +343,42 @@ class Intake:
                         "agent_name": card.name,
                         "lead": summary,
                         "link": self._console_link("lead", event.lead_id),
+                    },
+                ),
+                now=now,
+                site=site,
+            )
+
+    async def webhook_disabled(
+        self, tx: UnitOfWork, event: WebhookEndpointDisabled, *, now: datetime
+    ) -> None:
+        """The site's admins hear that leads disabled a CRM endpoint by itself, and why."""
+        p = event.payload
+        site = await tx.store(SiteStore).get(event.site_id)
+        admins = self.directory.admins(event.site_id)
+        if not admins:
+            log.warning("a disabled webhook has no admin to tell", extra={"site_id": event.site_id})
+        for card in admins:
+            await self._intend(
+                tx,
+                Intent(
+                    template="webhook_disabled",
+                    site_id=event.site_id,
+                    recipient=card.email,
+                    recipient_kind="staff",
+                    language=card.language,
+                    source_event_id=event.event_id,
+                    context={
+                        **self._site_context(site),
+                        "recipient_name": card.name,
+                        "endpoint": {
+                            "url": p.url,
+                            "reason": p.reason,
+                            "disabled_at": event.occurred_at.isoformat(),
+                            "failing_since": _iso(p.failing_since),
+                            "last_error": p.last_error,
+                        },
+                        "link": self._console_link("webhook", p.endpoint_id),
                     },
                 ),
                 now=now,
