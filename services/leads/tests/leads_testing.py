@@ -3,55 +3,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import subprocess
 import sys
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-import httpx
+from beckon_devstack.testing import (
+    ServiceProcess,
+    create_database,
+    database_url_for,
+    drop_database,
+    unique,
+)
+from beckon_devstack.testing import wait_ready as shared_wait_ready
+
+__all__ = ["create_database", "database_url_for", "drop_database", "unique"]
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-# --- databases ------------------------------------------------------------------------------
-
-
-def database_url_for(server_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-
-async def create_database(server_url: str, prefix: str) -> tuple[str, str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, database_url_for(server_url, name)
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    # The embedded server (no DATABASE_URL) cannot survive DROP DATABASE's checkpoint when
-    # tests run as root (see chat_testing.can_drop_databases); it is thrown away anyway.
-    if not os.environ.get("DATABASE_URL"):
-        return
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -109,17 +79,6 @@ class LeadsProcess:
 
 
 async def wait_ready(instance: LeadsProcess, timeout_s: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        while True:
-            if instance.process.poll() is not None:
-                raise RuntimeError(
-                    f"leads exited with {instance.process.returncode} during start-up:\n"
-                    f"{instance.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{instance.url}/readyz")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"leads not ready:\n{instance.log_tail()}")
-            await asyncio.sleep(0.1)
+    await shared_wait_ready(
+        ServiceProcess("leads", instance.port, instance.process, instance.log_path), timeout_s
+    )

@@ -8,9 +8,10 @@ import math
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from beckon_edge.body import BadContentLength, BodyTooLarge, read_limited
 from beckon_edge.refusals import Invalid, Malformed, Refusal, TooLarge, status_of
@@ -56,3 +57,18 @@ async def read_body(request: Request, model: type[M], limit: int = MAX_BODY_BYTE
         errors = [{"loc": where(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0]
         raise Invalid("invalid", f"{first['loc']}: {first['msg']}", errors=errors) from None
+
+
+def answer_refusals(app: FastAPI) -> None:
+    """Refusals (`beckon_edge.refusals`) as their status and code; request validation
+    errors as 422 `invalid`, each problem at its place."""
+
+    @app.exception_handler(Refusal)
+    async def _refused(request: Request, exc: Refusal) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
+        return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
@@ -29,6 +30,19 @@ Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Polled: TypeAlias = "dict[TopicPartition, list[Record]]"
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
+# The world is away, not the record: a consumer tries the same record again (never skips it)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.LockNotAvailableError,
+    KafkaError,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,13 @@ from pathlib import Path
 import asyncpg
 import uvicorn
 from beckon_edge import BodyLimit
+from beckon_edge.answers import answer_refusals
 from beckon_edge.console_sessions import ConsoleSessions
-from beckon_edge.refusals import Refusal
 from beckon_messaging import ensure_topics, postgres
 from beckon_observability import TraceRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
@@ -32,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from leads import seed
 from leads.adapters import migrations
 from leads.adapters.bus import Bus, outbox_relay
-from leads.api.common import MAX_BODY_BYTES, error_response, problem, where
+from leads.api.common import MAX_BODY_BYTES, problem
 from leads.api.openapi import document_bodies
 from leads.apikeys import api as apikeys_api
 from leads.assignment.presence import PresenceFollower
@@ -198,15 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
 
-    @app.exception_handler(Refusal)
-    async def _refused(request: Request, exc: Refusal) -> Response:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
-        first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
-        return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+    answer_refusals(app)
 
     app.include_router(sla_api.router)
     app.include_router(reports_router)

@@ -17,9 +17,8 @@ from datetime import timedelta
 import asyncpg
 import uvicorn
 from beckon_edge import BodyLimit
-from beckon_edge.answers import error_response, problem, where
+from beckon_edge.answers import answer_refusals, problem
 from beckon_edge.console_sessions import ConsoleSessions
-from beckon_edge.refusals import Refusal
 from beckon_messaging import ensure_topics, postgres
 from beckon_messaging.bus import Bus
 from beckon_messaging.consumer import Backoff
@@ -27,7 +26,6 @@ from beckon_observability import TraceRequests, configure_logging, configure_tra
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
@@ -247,15 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
 
-    @app.exception_handler(Refusal)
-    async def _refused(request: Request, exc: Refusal) -> Response:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
-        first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
-        return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+    answer_refusals(app)
 
     app.include_router(inbound_api.router)
     app.include_router(admin_api.router)

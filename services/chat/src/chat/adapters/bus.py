@@ -44,11 +44,10 @@ from beckon_contracts.topics import (
 from beckon_messaging import (
     PLAINTEXT,
     KafkaSecurity,
-    close_producer,
     dead_letter,
     encode_dead_letter,
-    make_producer,
 )
+from beckon_messaging.bus import Bus as SharedBus
 from beckon_messaging.outbox import ACK_WAIT_S
 from beckon_messaging.outbox import OutboxRelay as SharedOutboxRelay
 from beckon_observability import (
@@ -77,32 +76,9 @@ async def cancel(task: asyncio.Task[None] | None) -> None:
             await task
 
 
-class Bus:
-    """The producer every part of the instance shares, and the signals it publishes."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        client_id: str,
-        *,
-        idempotent: bool,
-        close_grace_s: float = 5.0,
-        security: KafkaSecurity = PLAINTEXT,
-    ) -> None:
-        # latency over batching: a chat message should not wait for a linger window
-        self.producer: AIOKafkaProducer = make_producer(
-            bootstrap, client_id, idempotent=idempotent, linger_ms=0, security=security
-        )
-        self._client_id = client_id
-        self._close_grace_s = close_grace_s
-
-    async def start(self) -> None:
-        await self.producer.start()
-
-    async def stop(self) -> None:
-        """Within the grace period even with the broker down: what the broker has not
-        acknowledged by then fails (outbox rows stay unpublished, to be sent again)."""
-        await close_producer(self.producer, grace_s=self._close_grace_s, name=self._client_id)
+class Bus(SharedBus):
+    """The producer every part of the instance shares (beckon_messaging.bus), and the
+    signals it publishes."""
 
     async def signal(self, signal: ChatSignal, *, headers: KafkaHeaders | None = None) -> None:
         """Ephemeral news for sockets on any instance (typing, previews, invitations)."""

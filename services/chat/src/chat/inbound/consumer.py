@@ -19,14 +19,12 @@ every record of the fetch was applied or dead-lettered:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from beckon_contracts.dead_letter import DeadLettered
 from beckon_contracts.inbound import parse_inbound_command
 from beckon_contracts.topics import CHAT_INBOUND, CHAT_INBOUND_DLQ
@@ -37,12 +35,13 @@ from beckon_messaging import (
     dead_letter_for,
     encode_dead_letter,
 )
+from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer
+from beckon_messaging.consumer import handle_until_done as shared_until_done
 from beckon_observability import extract_context, inject_headers
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from chat.adapters.bus import cancel
 from chat.errors import ChatError
 from chat.inbound.domain import EmailReply, letter_of, reply_of
 
@@ -51,26 +50,8 @@ tracer = trace.get_tracer("chat")
 
 SOURCE = f"chat:{CHAT_INBOUND.name}"
 MAX_ATTEMPTS = 5  # an unexpected error on one record, before it is dead-lettered
-# The world is away, not the record: try the same record again (never skip it)
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.LockNotAvailableError,
-    KafkaError,
-)
-
 Apply = Callable[[EmailReply], Awaitable[str]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def pause(attempt: int, *, initial_s: float = 0.2, max_s: float = 10.0) -> float:
-    return float(min(max_s, initial_s * 2 ** min(attempt - 1, 20)))
 
 
 class InboundHandler:
@@ -144,29 +125,20 @@ async def handle_until_done(
 ) -> str:
     """Handle one record, retrying while the database or broker is away (never skipping it),
     and dead-lettering it after `max_attempts` unexpected failures."""
-    attempt = failures = 0
-    while True:
-        attempt += 1
-        try:
-            return await handler.handle(message)
-        except asyncio.CancelledError:
-            raise
-        except TRANSIENT as error:
-            log.warning(
-                "an inbound command could not be applied now; trying again",
-                extra={"offset": message.offset, "error": repr(error)},
-            )
-        except Exception as error:
-            failures += 1
-            log.exception("applying an inbound command failed", extra={"offset": message.offset})
-            if failures >= max_attempts:
-                with contextlib.suppress(*TRANSIENT):
-                    return await handler.failed(error, message)
-        await sleep(pause(attempt))
+    return await shared_until_done(
+        handler.handle,
+        handler.failed,
+        message,
+        transient=TRANSIENT,
+        backoff=Backoff(max_attempts=max_attempts),
+        name="inbound",
+        sleep=sleep,
+    )
 
 
 class InboundConsumer:
-    """Reads `chat.inbound` in its group and hands each record to the handler, in order."""
+    """Reads `chat.inbound` in its group and hands each record to the handler, in order
+    (beckon_messaging.consumer: offsets committed after the records were applied)."""
 
     def __init__(
         self,
@@ -179,59 +151,33 @@ class InboundConsumer:
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.handler = handler
-        self.consumer = AIOKafkaConsumer(
-            CHAT_INBOUND.name,
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self.group = GroupConsumer(
+            (CHAT_INBOUND.name,),
+            self._process,
+            bootstrap=bootstrap,
             group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,  # a reply on its way to an agent's screen
+            client_id=client_id,
+            name="inbound",
             session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=1000,
-            **security.aiokafka_options(),
+            fetch_max_wait_ms=20,  # a reply on its way to an agent's screen
+            security=security,
         )
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run(), name="inbound")
+        await self.group.start()
 
     async def stop(self) -> None:
-        await cancel(self._task)
-        await self.consumer.stop()
+        await self.group.stop()
 
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=100)
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a broker hiccup: keep consuming
-                attempt += 1
-                log.exception("inbound consumer could not fetch; trying again")
-                await asyncio.sleep(pause(attempt))
-                continue
-            if not batches:
-                continue
-            for records in batches.values():
-                for message in records:
-                    # the notifier's trace goes on: inbound mail → here → the agent's socket
-                    with tracer.start_as_current_span(
-                        f"{CHAT_INBOUND.name} process",
-                        context=extract_context(message.headers),
-                        kind=SpanKind.CONSUMER,
-                    ):
-                        await handle_until_done(self.handler, message)
-            try:
-                await self.consumer.commit(
-                    {tp: records[-1].offset + 1 for tp, records in batches.items()}
-                )
-            except CommitFailedError:
-                # the partitions moved meanwhile: their new owner reads them again from the
-                # last commit, and the stored command ids make that add nothing
-                log.warning("inbound consumer lost its partitions before committing")
-            except KafkaError:
-                log.exception("inbound consumer could not commit; the records will be re-read")
+    async def _process(
+        self, polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        for records in polled.values():
+            for message in records:
+                # the notifier's trace goes on: inbound mail → here → the agent's socket
+                with tracer.start_as_current_span(
+                    f"{CHAT_INBOUND.name} process",
+                    context=extract_context(message.headers),
+                    kind=SpanKind.CONSUMER,
+                ):
+                    await handle_until_done(self.handler, message)

@@ -32,7 +32,6 @@ from uuid import UUID
 import asyncpg
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from beckon_contracts.chat_events import (
     ConversationClosed,
     ConversationLeadMarked,
@@ -54,6 +53,7 @@ from beckon_messaging import (
     dead_letter_for,
 )
 from beckon_messaging import encode_dead_letter as encode
+from beckon_messaging.consumer import TRANSIENT as WORLD_AWAY
 from beckon_messaging.consumer import Backoff, GroupConsumer, Sleep
 from beckon_messaging.consumer import handle_until_done as shared_until_done
 from beckon_messaging.outbox import OutboxRecord
@@ -75,20 +75,7 @@ tracer = trace.get_tracer("leads")
 
 TOPICS = (CHAT_EVENTS.name, TRACKING_EVENTS.name)
 # The world is away, not the record: try the same record again (never skip it)
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.LockNotAvailableError,
-    KafkaError,
-    service.Contended,
-)
-
+TRANSIENT: tuple[type[BaseException], ...] = (*WORLD_AWAY, service.Contended)
 Clock = Callable[[], datetime]
 Arrivals = dict[str, dict[UUID, datetime | None]]  # team → its just-queued leads' deadlines
 Record = TypeVar("Record")

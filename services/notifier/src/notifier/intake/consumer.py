@@ -21,10 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from beckon_contracts.chat_events import (
     ConversationClosed,
     ConversationSeen,
@@ -46,7 +44,7 @@ from beckon_contracts.topics import CHAT_EVENTS, LEADS_EVENTS
 from beckon_contracts.topics import get as topic_named
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, dead_letter_for
 from beckon_messaging import encode_dead_letter as encode
-from beckon_messaging.consumer import Backoff, GroupConsumer, handle_until_done
+from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer, handle_until_done
 from beckon_messaging.outbox import OutboxRecord
 from beckon_observability import extract_context
 from opentelemetry import trace
@@ -76,18 +74,6 @@ USED_TYPES: dict[str, frozenset[str]] = {
     ),
 }
 leads_topic_adapter: TypeAdapter[LeadsTopicRecord] = TypeAdapter(LeadsTopicRecord)
-# The world is away, not the record: try the same record again (never skip it)
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    KafkaError,
-)
 Clock = Callable[[], datetime]
 
 
