@@ -288,3 +288,26 @@ async def test_records_that_break_their_contract_go_to_the_dead_letter_topic(not
         r["offset"]
         for r in await notifier_pool.fetch('SELECT "offset" FROM notifier.dead_letters ORDER BY id')
     ] == [7, 8, 9]
+
+
+async def test_the_sites_hourly_limit_holds_back_what_is_over_it(notifier_pool, sink):
+    notifier = make_notifier(notifier_pool, sink)
+    notifier.handler.intake.policy = type(notifier.handler.intake.policy)(
+        reply_domain="reply.shop.test", console_url="http://console.test/", limits=Limits(9, 9, 3)
+    )
+    site = unique("site")
+    addresses = [f"{unique('buyer')}@example.com" for _ in range(5)]
+    for address in addresses:
+        talk = Talk(site)
+        await notifier.feed(
+            talk.started(), talk.email(address), talk.says("visitor", "hi"), talk.closed()
+        )
+    notifier.clock.advance(hours=1)  # a new clock hour: the site may send again
+    talk = Talk(site, at=notifier.clock())
+    late = f"{unique('late')}@example.com"
+    await notifier.feed(talk.started(), talk.email(late), talk.says("visitor", "hi"), talk.closed())
+    await notifier.send()
+
+    statuses = [(r["status"], r["reason"]) for r in await notifier.emails(site)]
+    assert statuses == [("sent", None)] * 3 + [("suppressed", "limit_site")] * 2 + [("sent", None)]
+    assert len(notifier.mail_to(late)) == 1

@@ -9,8 +9,8 @@ Here, before it is stored, it passes the guards every e-mail passes:
   (the caller says which; `recipient_kind`);
 - **suppression**: an address that bounced, complained or unsubscribed gets nothing more
   from that site (the intent is kept as `suppressed`, so the log shows it);
-- **limits** per recipient, per visitor and per site per hour (over one: `suppressed`
-  with the limit as the reason; an admin can resend it).
+- **limits** per recipient and per visitor in the last hour, and per site in the clock
+  hour (over one: `suppressed` with the limit as the reason; an admin can resend it).
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ async def _over_limit(
         >= limits.per_visitor_hour
     ):
         return "limit_visitor"
-    if await emails.recent_count(since=since, site_id=intent.site_id) >= limits.per_site_hour:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if await emails.site_hour(intent.site_id, hour) >= limits.per_site_hour:
         return "limit_site"
+    await emails.count_site_hour(intent.site_id, hour, intent.recipient)
     return None

@@ -11,6 +11,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+SITE_HOUR_SHARDS = 8
+
 
 def address_hash(address: str) -> bytes:
     """How a suppressed address is kept: sha-256 of it, lower-cased and trimmed."""
@@ -160,6 +162,25 @@ class EmailStore:
         )
         return bool(added)
 
+    async def site_hour(self, site_id: str, hour: datetime) -> int:
+        """E-mails intended for the site in this clock hour (`count_site_hour` adds them)."""
+        found = await self.conn.fetchval(
+            "SELECT sum(emails) FROM notifier.site_hours WHERE site_id = $1 AND hour = $2",
+            site_id,
+            hour,
+        )
+        return int(found or 0)
+
+    async def count_site_hour(self, site_id: str, hour: datetime, recipient: str) -> None:
+        await self.conn.execute(
+            """INSERT INTO notifier.site_hours AS h (site_id, hour, shard, emails)
+               VALUES ($1, $2, $3, 1)
+               ON CONFLICT (site_id, hour, shard) DO UPDATE SET emails = h.emails + 1""",
+            site_id,
+            hour,
+            address_hash(recipient)[0] % SITE_HOUR_SHARDS,
+        )
+
     async def recent_count(
         self,
         *,
@@ -175,15 +196,10 @@ class EmailStore:
                        WHERE lower(recipient) = lower($2) AND created_at >= $1
                          AND site_id = $3 AND status NOT IN ('cancelled', 'suppressed')"""
             return int(await self.conn.fetchval(query, since, recipient, site_id))
-        if visitor_id is not None:
-            query = """SELECT count(*) FROM notifier.emails
-                       WHERE site_id = $3 AND visitor_id = $2 AND created_at >= $1
-                         AND status NOT IN ('cancelled', 'suppressed')"""
-            return int(await self.conn.fetchval(query, since, visitor_id, site_id))
         query = """SELECT count(*) FROM notifier.emails
-                   WHERE site_id = $2 AND created_at >= $1
+                   WHERE site_id = $3 AND visitor_id = $2 AND created_at >= $1
                      AND status NOT IN ('cancelled', 'suppressed')"""
-        return int(await self.conn.fetchval(query, since, site_id))
+        return int(await self.conn.fetchval(query, since, visitor_id, site_id))
 
     async def get(self, site_id: str, email_id: UUID) -> Email | None:
         row = await self.conn.fetchrow(

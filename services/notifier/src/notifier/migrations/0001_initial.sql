@@ -91,6 +91,17 @@ CREATE INDEX emails_visitor ON notifier.emails (site_id, visitor_id, created_at 
 CREATE UNIQUE INDEX emails_one_unread ON notifier.emails (conversation_id)
     WHERE template = 'unread_messages' AND status = 'scheduled';
 
+-- E-mails intended per site and clock hour, for the site's hourly limit: spread over a few
+-- rows per hour (the shard: a hash of the recipient), so concurrent intents rarely wait for
+-- one another's row, and read as their sum.
+CREATE TABLE notifier.site_hours (
+    site_id  text NOT NULL,
+    hour     timestamptz NOT NULL,
+    shard    smallint NOT NULL,
+    emails   integer NOT NULL,
+    PRIMARY KEY (site_id, hour, shard)
+);
+
 -- The delivery log: each try of each e-mail.
 CREATE TABLE notifier.attempts (
     email_id    uuid NOT NULL REFERENCES notifier.emails ON DELETE CASCADE,
