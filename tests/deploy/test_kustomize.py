@@ -87,7 +87,11 @@ if shutil.which("kubectl"):
     RENDERERS["kubectl"] = kubectl_build
 
 
-@pytest.fixture(scope="module", params=[(r, o) for r in RENDERERS for o in ("base", "production")])
+@pytest.fixture(
+    scope="module",
+    params=[(r, o) for r in RENDERERS for o in ("base", "production")],
+    ids=lambda param: "-".join(param),
+)
 def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     renderer, overlay = request.param
     return RENDERERS[renderer](BASE if overlay == "base" else PRODUCTION)
