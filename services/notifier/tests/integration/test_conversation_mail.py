@@ -311,3 +311,29 @@ async def test_the_sites_hourly_limit_holds_back_what_is_over_it(notifier_pool, 
     statuses = [(r["status"], r["reason"]) for r in await notifier.emails(site)]
     assert statuses == [("sent", None)] * 3 + [("suppressed", "limit_site")] * 2 + [("sent", None)]
     assert len(notifier.mail_to(late)) == 1
+
+
+async def test_a_reply_by_email_after_the_close_gets_its_answer_by_email(notifier_pool, sink):
+    """Chat reopens a closed conversation for a reply by e-mail; the agent's answer then goes
+    by e-mail once the agent's lines are gathered (the visitor is not in the widget)."""
+    notifier = make_notifier(notifier_pool, sink, unread_after_s=3600)
+    site, address = unique("site"), f"{unique('buyer')}@example.com"
+    talk = Talk(site)
+    await notifier.feed(
+        talk.started(), talk.email(address), talk.says("visitor", "hi"), talk.closed()
+    )
+    await notifier.send()
+    [transcript] = notifier.mail_to(address)
+    reply = talk.says("visitor", "One more question", minutes=10)
+    reply = reply.model_copy(
+        update={"payload": reply.payload.model_copy(update={"channel": "email"})}
+    )
+    await notifier.feed(reply, talk.says("agent", "Sure, ask away.", minutes=11))
+    notifier.clock.advance(minutes=11, seconds=31)  # the gathering pause after the answer
+    await notifier.send()
+
+    mail = notifier.mail_to(address)
+    assert len(mail) == 2
+    answer = message_from_bytes(mail[1].raw, policy=policy.default)
+    assert "Sure, ask away." in answer.get_body(("plain",)).get_content()
+    assert answer["In-Reply-To"] == transcript.parsed.message_id

@@ -149,6 +149,24 @@ class ConversationStore:
             up_to_seq,
         )
 
+    async def reopened(self, conversation_id: UUID, at: datetime) -> None:
+        """A message after the close (a reply by e-mail reopened it in chat): live again."""
+        await self.conn.execute(
+            """UPDATE notifier.conversations SET closed_at = NULL
+               WHERE conversation_id = $1 AND closed_at < $2""",
+            conversation_id,
+            at,
+        )
+
+    async def last_visitor_channel(self, conversation_id: UUID) -> str | None:
+        """How the visitor's latest message came (chat, email), or None."""
+        found: str | None = await self.conn.fetchval(
+            """SELECT channel FROM notifier.messages
+               WHERE conversation_id = $1 AND author = 'visitor' ORDER BY seq DESC LIMIT 1""",
+            conversation_id,
+        )
+        return found
+
     async def closed(self, conversation_id: UUID, at: datetime) -> None:
         await self.conn.execute(
             """UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)

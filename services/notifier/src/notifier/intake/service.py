@@ -5,7 +5,9 @@ each; the consumer records the event id in the same transaction).
   keep the notifier's picture of the conversation (its captured address, language, lines,
   how far the visitor saw it). An agent's message to a visitor with an address schedules one
   "unread messages" e-mail for later (the site's `unread_after_s`; an answer to an offline
-  message waits `offline_answer_gather_s` for the agent's next lines): when it is due, the
+  message or to a reply by e-mail waits `offline_answer_gather_s` for the agent's next
+  lines; a message after the close, as a reply by e-mail reopens it, makes the conversation
+  live again): when it is due, the
   agents' lines the visitor has not seen go out, or nothing if they saw them all.
 - `conversation.closed` with an address: the transcript (visitors' and agents' messages;
   agents' notes never reach chat.events) to that address; the unread e-mail still waiting
@@ -117,6 +119,7 @@ class Intake:
             sent_at=p.sent_at,
         )
         await conversations.add_message(p.conversation_id, line)
+        await conversations.reopened(p.conversation_id, p.sent_at)
         if p.author != "agent":
             return
         conversation = await conversations.get(event.site_id, p.conversation_id)
@@ -128,9 +131,14 @@ class Intake:
         ):
             return
         site = await tx.store(SiteStore).get(event.site_id)
+        # the visitor is away from the widget (an offline message, or they wrote by e-mail):
+        # the answer goes as soon as the agent's lines are gathered
+        by_mail = conversation.offline or (
+            await conversations.last_visitor_channel(p.conversation_id) == "email"
+        )
         wait = (
             self.policy.offline_answer_gather_s
-            if conversation.offline
+            if by_mail
             else site.unread_after_s
             if site.unread_after_s is not None
             else self.policy.unread_after_s
