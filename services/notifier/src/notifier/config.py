@@ -66,6 +66,12 @@ class Settings(
         default=True,
         description="Consume chat.events and leads.events into e-mails (off: an API-only instance)",
     )
+    intake_batch_records: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="A partition's records handled in one transaction at most (1: one each)",
+    )
     intake_retry_initial_s: float = Field(default=0.2, gt=0, le=60)
     intake_retry_max_s: float = Field(default=10.0, gt=0, le=600)
     intake_max_attempts: int = Field(default=5, ge=1, le=100)

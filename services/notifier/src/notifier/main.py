@@ -208,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ),
                     before=directory_read,
                     security=settings.kafka_security,
+                    batch_records=settings.intake_batch_records,
                 )
                 app.state.intake = consumer
                 await consumer.start()

@@ -5,11 +5,13 @@ transcript carries the reply address and threading headers, and never another ad
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from types import SimpleNamespace
 
+import asyncpg
 import pytest
 from beckon_devstack.testing import unique
 from notifier.domain.tokens import token_from_address
-from notifier_testing import REPLY_DOMAIN, Talk, make_notifier
+from notifier_testing import REPLY_DOMAIN, Talk, make_notifier, record
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +107,44 @@ async def test_the_transcript_goes_to_the_captured_address_only(notifier_pool, s
 
     assert len(notifier.mail_to(captured)) == 1
     assert notifier.mail_to(other) == []
+
+
+async def test_a_batch_gives_what_one_record_at_a_time_gives(notifier_pool, sink):
+    """A partition's records in one unit of work: the same e-mails as one at a time, the
+    copies found out within the batch, a poison record left for its dead letter."""
+    notifier = make_notifier(notifier_pool, sink)
+    site, address = unique("site"), f"{unique('buyer')}@example.com"
+    _, facts = _talk(site, address)
+    junk = SimpleNamespace(topic="chat.events", value=b"{oops", partition=0, offset=99, headers=())
+    batch = [record(f) for f in facts] + [junk] + [record(f) for f in facts]
+
+    left = await notifier.handler.handle_batch(batch)
+
+    assert left == [junk]
+    assert notifier.handler.outcomes["done"] == len(facts)
+    assert notifier.handler.outcomes["duplicate"] == len(facts)
+    await notifier.send()
+    assert len(notifier.mail_to(address)) == 1
+
+
+async def test_a_failed_batch_leaves_nothing_and_hands_every_record_back(
+    notifier_pool, sink, monkeypatch
+):
+    notifier = make_notifier(notifier_pool, sink)
+    site, address = unique("site"), f"{unique('buyer')}@example.com"
+    _, facts = _talk(site, address)
+    batch = [record(f) for f in facts]
+
+    async def deadlocked(*args, **kwargs):
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
+
+    intake = notifier.handler.intake
+    monkeypatch.setattr(intake, "conversation_closed", deadlocked)
+    assert await notifier.handler.handle_batch(batch) == batch
+    assert await notifier.emails(site) == []
+    assert (
+        await notifier_pool.fetchval(
+            "SELECT count(*) FROM notifier.conversations WHERE site_id = $1", site
+        )
+        == 0
+    )

@@ -9,7 +9,9 @@ group (beckon_messaging.consumer), each record one unit of work, offsets committ
   with a `notifier.dead_letters` row). Types the notifier does not use are skipped.
 - **An outage does not skip records**: Postgres or the broker away, the record is tried
   again with a growing pause, forever; other errors `max_attempts` times, then dead-lettered.
-- Partitions of a poll run side by side; one partition's records in order.
+- Partitions of a poll run side by side; one partition's records in order, up to
+  `NOTIFIER_INTAKE_BATCH_RECORDS` of them in one unit of work (a batch that fails, or a record
+  that does not decode, goes one record per unit instead).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import TypeAdapter, ValidationError
 
 from notifier.intake.service import CONSUMER, Intake
-from notifier.uow import UnitsOfWork
+from notifier.uow import EVERY_SITE, UnitsOfWork
 
 log = logging.getLogger("notifier.intake")
 tracer = trace.get_tracer("notifier")
@@ -140,6 +142,47 @@ class IntakeHandler:
         self.outcomes[outcome] += 1
         return outcome
 
+    async def handle_batch(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """Records of one partition in one unit of work, each event's use case in order.
+        Returns the records left for `handle` one at a time: those that do not decode (their
+        dead letters), or all of them when the unit failed (nothing of it happened)."""
+        events: list[Any] = []
+        left: list[ConsumerRecord[bytes, bytes]] = []
+        skipped = 0
+        for record in records:
+            try:
+                event = decode(record.topic, record.value)
+            except (orjson.JSONDecodeError, ValidationError, NotTheContract):
+                left.append(record)
+                continue
+            if event is None:
+                skipped += 1
+            else:
+                events.append(event)
+        if not events:
+            self.outcomes["skipped"] += skipped
+            return left
+        outcomes: Counter[str] = Counter(skipped=skipped)
+        try:
+            async with self.uow(EVERY_SITE) as tx:
+                for event in events:
+                    if await tx.first_delivery(CONSUMER, event.event_id):
+                        await self._apply(tx, event)
+                        outcomes["done"] += 1
+                    else:
+                        outcomes["duplicate"] += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "a batch failed; its records go one at a time", extra={"error": repr(error)}
+            )
+            return records
+        self.outcomes.update(outcomes)
+        return left
+
     async def _apply(self, tx: Any, event: Any) -> None:
         now = self.clock()
         intake = self.intake
@@ -213,9 +256,11 @@ class IntakeConsumer:
         backoff: Backoff = Backoff(),
         before: Callable[[], Any] | None = None,
         security: KafkaSecurity = PLAINTEXT,
+        batch_records: int = 200,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
+        self.batch_records = batch_records
         self.group = GroupConsumer(
             TOPICS,
             self._process,
@@ -240,17 +285,28 @@ class IntakeConsumer:
         await asyncio.gather(*(self._partition(records) for records in polled.values()))
 
     async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            with tracer.start_as_current_span(
-                f"{record.topic} process",
-                context=extract_context(record.headers),
-                kind=SpanKind.CONSUMER,
-            ):
-                await handle_until_done(
-                    self.handler.handle,
-                    self.handler.give_up,
-                    record,
-                    transient=TRANSIENT,
-                    backoff=self.backoff,
-                    name="intake",
-                )
+        """One partition's records in order, `batch_records` to a unit of work; what a batch
+        leaves (a poison record, a failed unit) one record at a time, until done."""
+        for start in range(0, len(records), self.batch_records):
+            chunk = records[start : start + self.batch_records]
+            if len(chunk) > 1:
+                with tracer.start_as_current_span(
+                    "intake process",
+                    kind=SpanKind.CONSUMER,
+                    attributes={"messaging.batch.message_count": len(chunk)},
+                ):
+                    chunk = await self.handler.handle_batch(chunk)
+            for record in chunk:
+                with tracer.start_as_current_span(
+                    f"{record.topic} process",
+                    context=extract_context(record.headers),
+                    kind=SpanKind.CONSUMER,
+                ):
+                    await handle_until_done(
+                        self.handler.handle,
+                        self.handler.give_up,
+                        record,
+                        transient=TRANSIENT,
+                        backoff=self.backoff,
+                        name="intake",
+                    )
