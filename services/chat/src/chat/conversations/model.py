@@ -5,7 +5,8 @@ A conversation is `queued` (waiting for an agent of its team), `open` (held by o
 answers it, and the answer reaches the visitor by e-mail). A closed one goes back to
 `queued` only when the visitor replies to it by e-mail (`on_email_reply`). It is *live*
 while queued or open: a visitor has at most one live conversation, and only a live one
-takes the visitor's messages, transfers and a close. Who gets a queued conversation is `pick_agent`'s rule.
+takes the visitor's messages, transfers and a close. Who gets a queued conversation is
+`pick_agent`'s rule.
 """
 
 from __future__ import annotations
