@@ -11,7 +11,7 @@ mail for the reply domain to the notifier's inbound endpoint (tests/e2e/conftest
   frame).
 - Every agent: the offline inbox lists an offline message; opening it opens its conversation,
   where the agent answers it, and the inbox then says it is answered.
-- Deep links: `#conversation=<id>` opens that conversation.
+- Deep links: `#conversation=<id>` opens that conversation, `#lead=<id>` that lead.
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ from typing import Any
 import aiosmtplib
 import httpx
 import pytest
-from consoles import agent_console, free_slots, open_chat, visitor_starts_chat
+from consoles import (
+    a_marked_lead,
+    agent_console,
+    close_opened_chats,
+    free_slots,
+    leads_call,
+    open_chat,
+    visitor_starts_chat,
+)
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -335,3 +343,27 @@ async def test_a_deep_link_opens_its_conversation(chat_stack: ChatStack, new_con
     await expect(fresh.get_by_test_id("conversation")).to_have_attribute(
         "data-conversation-id", cid, timeout=WAIT_MS
     )
+
+
+async def test_a_deep_link_opens_its_lead(chat_stack: ChatStack, new_context: Any) -> None:
+    anna = await agent_console(await new_context(), chat_stack)
+    try:
+        visitor_id, conversation_id = await a_marked_lead(anna, chat_stack, "ready_to_buy")
+        lead_id = ""
+        deadline = time.monotonic() + FIRST_MAIL_S
+        while not lead_id:
+            page = await leads_call(anna, "GET", "?scope=all&limit=200")
+            lead_id = next(
+                (x["lead_id"] for x in page["leads"] if x["visitor_id"] == visitor_id), ""
+            )
+            assert lead_id or time.monotonic() < deadline, "the lead was never captured"
+            await asyncio.sleep(0.2)
+        await anna.goto(f"{chat_stack.chat_url}/console/#lead={lead_id}")
+        detail = anna.get_by_test_id("lead-detail")
+        await expect(detail).to_be_visible(timeout=WAIT_MS)
+        await expect(detail.get_by_test_id("lead-transcript")).to_have_attribute(
+            "data-conversation", conversation_id, timeout=WAIT_MS
+        )
+        await expect(anna.get_by_test_id("tab-leads")).to_have_attribute("aria-selected", "true")
+    finally:
+        await close_opened_chats(chat_stack)
