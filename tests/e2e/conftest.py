@@ -257,6 +257,10 @@ def tracking_events(stack: Stack) -> Callable[..., Any]:
 
 CHAT_SECRET = "e2e-chat-secret-not-for-production"
 TRIGGERS_TOKEN = "e2e-triggers-token-not-for-production"  # chat's, and this scenario's, key to it
+# the notifier's: reply tokens, and what the SMTP sink sends to its inbound endpoint
+REPLY_SECRET = "e2e-reply-secret-not-for-production"
+INBOUND_SECRET = "e2e-inbound-secret-not-for-production"
+REPLY_DOMAIN = "reply.e2e-chat.test"
 # A site of its own: the shared broker holds other tests' events for `demo`, and a worker
 # replaying them would spend the team's invitation budget on those visitors.
 CHAT_SITE_ID = "e2e-chat"
@@ -306,6 +310,10 @@ class ChatStack:
     database_url: str
     bootstrap: str
     leads_url: str = ""  # the leads service next to chat (same database, schema `leads`)
+    notifier_url: str = ""  # the notifier next to chat (same database, schema `notifier`)
+    sink_url: str = ""  # the SMTP sink the notifier sends to: its HTTP API (/api/messages)
+    sink_smtp_port: int = 0  # and its SMTP port (mail for reply_domain goes to the notifier)
+    reply_domain: str = ""
     site_id: str = CHAT_SITE_ID
     site_key: str = CHAT_SITE_KEY
     agent_email: str = AGENT_EMAIL
@@ -355,10 +363,13 @@ def chat_stack(
 
     log_dir = tmp_path_factory.mktemp("e2e-chat-logs")
     tracker_port, store_port, chat_port, triggers_port, leads_port = (free_port() for _ in range(5))
+    notifier_port, sink_smtp_port, sink_http_port = (free_port() for _ in range(3))
     tracker_url = f"http://{HOST}:{tracker_port}"
     store_url = f"http://{HOST}:{store_port}"
     chat_url = f"http://{HOST}:{chat_port}"
     leads_url = f"http://{HOST}:{leads_port}"
+    notifier_url = f"http://{HOST}:{notifier_port}"
+    sink_url = f"http://{HOST}:{sink_http_port}"
     rules_file = log_dir / "rules.yaml"
     rules_file.write_text(E2E_RULES)
     seed_file = log_dir / "seed.yaml"
@@ -400,6 +411,7 @@ def chat_stack(
                     "CHAT_SEED_FILE": str(seed_file),
                     "CHAT_SEED_ORIGINS": json.dumps([store_url]),
                     "CHAT_LEADS_URL": leads_url,
+                    "CHAT_NOTIFIER_URL": notifier_url,
                     "CHAT_LOG_JSON": "false",
                 },
                 f"{chat_url}/readyz",
@@ -431,6 +443,57 @@ def chat_stack(
                     "LEADS_LOG_JSON": "false",
                 },
                 f"{leads_url}/readyz",
+                log_dir,
+            )
+        )
+        # the notifier next to chat, sending to an SMTP sink that hands mail for the reply
+        # domain back to its inbound endpoint (a mail provider's inbound webhook, locally);
+        # the console's session works there as on leads
+        services.append(
+            _start(
+                "smtp-sink",
+                [
+                    *(sys.executable, "-m", "beckon_devstack.smtp_sink", "--host", HOST),
+                    *("--smtp-port", str(sink_smtp_port), "--http-port", str(sink_http_port)),
+                    *("--handoff-domain", REPLY_DOMAIN),
+                    *("--handoff-url", f"{notifier_url}/v1/inbound/mail"),
+                    *("--handoff-secret", INBOUND_SECRET),
+                ],
+                base_env,
+                f"{sink_url}/healthz",
+                log_dir,
+            )
+        )
+        services.append(
+            _start(
+                "notifier",
+                [sys.executable, "-m", "notifier"],
+                {
+                    **base_env,
+                    "NOTIFIER_DATABASE_URL": chat_db,  # its own schema, `notifier`, migrated
+                    "NOTIFIER_MIGRATE_ON_START": "true",
+                    "NOTIFIER_ENVIRONMENT": "test",
+                    "NOTIFIER_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "NOTIFIER_CREATE_TOPICS": "false",
+                    "NOTIFIER_CONSUMER_GROUP": f"notifier-e2e-scenario-{os.getpid()}",
+                    "NOTIFIER_INSTANCE_ID": f"notifier-e2e-{os.getpid()}",
+                    "NOTIFIER_HOST": HOST,
+                    "NOTIFIER_PORT": str(notifier_port),
+                    "NOTIFIER_SMTP_HOST": HOST,
+                    "NOTIFIER_SMTP_PORT": str(sink_smtp_port),
+                    "NOTIFIER_REPLY_DOMAIN": REPLY_DOMAIN,
+                    "NOTIFIER_REPLY_SECRETS": REPLY_SECRET,
+                    "NOTIFIER_INBOUND_SECRET": INBOUND_SECRET,
+                    "NOTIFIER_CHAT_URL": chat_url,
+                    "NOTIFIER_AGENT_SESSION_SECRET": CHAT_SECRET,
+                    "NOTIFIER_CONSOLE_ORIGINS": chat_url,
+                    "NOTIFIER_CONSOLE_URL": f"{chat_url}/console/",
+                    "NOTIFIER_PUBLIC_URL": notifier_url,
+                    "NOTIFIER_DIRECTORY_WAIT_S": "5",
+                    "NOTIFIER_SEND_POLL_S": "0.2",
+                    "NOTIFIER_LOG_JSON": "false",
+                },
+                f"{notifier_url}/readyz",
                 log_dir,
             )
         )
@@ -512,6 +575,10 @@ def chat_stack(
             chat_db,
             kafka_bootstrap,
             leads_url=leads_url,
+            notifier_url=notifier_url,
+            sink_url=sink_url,
+            sink_smtp_port=sink_smtp_port,
+            reply_domain=REPLY_DOMAIN,
         )
     finally:
         for service in reversed(services):

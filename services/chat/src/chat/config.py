@@ -112,6 +112,14 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         "leads views call with the agent's session; empty: no leads views. The leads service "
         "must list this console's origin in LEADS_CONSOLE_ORIGINS",
     )
+    notifier_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s?#;,'\"]+/?)?$",
+        description="The notifier's base URL (e.g. http://127.0.0.1:8005) that the console's "
+        "e-mail views (offline inbox, delivery log, e-mail settings, template previews) call "
+        "with the agent's session; empty: no e-mail views. The notifier must list this "
+        "console's origin in NOTIFIER_CONSOLE_ORIGINS",
+    )
     live_idle_after_s: float = Field(
         default=600.0, gt=0, description="A visitor not seen for this long leaves the live list"
     )

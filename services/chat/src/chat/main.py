@@ -283,7 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own spans would stay open for a socket's whole life (~13 KiB per socket)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.console_csp = console_csp(settings.leads_url)
+    app.state.console_csp = console_csp(settings.leads_url, settings.notifier_url)
     # A span per HTTP request (the caller's trace if it sent traceparent): what the request
     # writes to the outbox carries it to chat.events. Sockets get none (they live for hours).
     app.add_middleware(TraceRequests, service="chat")

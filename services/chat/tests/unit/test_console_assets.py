@@ -98,3 +98,29 @@ async def test_the_csp_lets_the_console_call_the_leads_api_when_it_is_set(path: 
 def test_a_leads_url_that_is_not_an_origin_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="leads_url"):
         Settings(leads_url=url)
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/main.js"])
+async def test_the_csp_lets_the_console_call_the_notifier_when_it_is_set(path: str) -> None:
+    """The e-mail views call the notifier's origin (CHAT_NOTIFIER_URL), next to leads'."""
+    both = create_app(
+        Settings(leads_url="http://127.0.0.1:8004", notifier_url="http://127.0.0.1:8005/")
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=both), base_url="http://chat"
+    ) as http:
+        csp = (await http.get(path)).headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: http://127.0.0.1:8004 http://127.0.0.1:8005;" in csp
+    alone = create_app(Settings(notifier_url="https://mail.example.com"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=alone), base_url="http://chat"
+    ) as http:
+        csp = (await http.get(path)).headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: https://mail.example.com;" in csp
+    assert "script-src 'self';" in csp
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "http://x/; script-src *", "x"])
+def test_a_notifier_url_that_is_not_an_origin_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="notifier_url"):
+        Settings(notifier_url=url)

@@ -41,6 +41,14 @@ def test_only_the_holder_may_reply() -> None:
     _refused(Conflict, "not_your_conversation", closed.check_reply, "anna")
 
 
+def test_any_agent_answers_an_offline_message() -> None:
+    """Nobody holds an offline message; the answer goes to the visitor by e-mail."""
+    offline = Conversation("offline", "sales")
+    offline.check_reply("anna")
+    offline.check_reply("ben")
+    assert not offline.live
+
+
 def test_pickup_needs_a_queued_conversation_of_the_agents_team_and_room() -> None:
     queued = Conversation("queued", "sales")
     queued.check_pickup(teams=["sales"], open_chats=2, max_chats=3)

@@ -229,6 +229,8 @@ def service_specs(settings: DevStackSettings) -> list[ServiceSpec]:
                 "CHAT_SEED_ORIGINS": json.dumps(store_origins),
                 # the console's leads views call the leads API with the agent's session
                 "CHAT_LEADS_URL": leads_url,
+                # and its e-mail views (offline inbox, delivery log, settings) the notifier
+                "CHAT_NOTIFIER_URL": notifier_url,
                 "CHAT_LOG_JSON": "true",
             },
             health_url=f"{chat_url}/readyz",

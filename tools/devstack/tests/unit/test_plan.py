@@ -246,6 +246,24 @@ def test_the_console_reaches_the_leads_api_and_leads_accepts_the_console(
     assert LeadsSettings(console_origins=chat_url).console_origins == (chat_url,)
 
 
+def test_the_console_reaches_the_notifier_and_the_notifier_accepts_the_console(
+    settings: DevStackSettings,
+) -> None:
+    """The console's e-mail views: chat tells the console where the notifier is, the
+    notifier answers CORS for the console's origin and checks its sessions with chat."""
+    from chat.config import Settings as ChatSettings
+    from notifier.config import Settings as NotifierSettings
+
+    specs = {spec.name: spec for spec in service_specs(settings)}
+    chat_url = f"http://{settings.host}:{settings.chat_port}"
+    notifier_url = f"http://{settings.host}:{settings.notifier_port}"
+    assert specs["chat"].env["CHAT_NOTIFIER_URL"] == notifier_url
+    assert specs["notifier"].env["NOTIFIER_CONSOLE_ORIGINS"] == chat_url
+    assert specs["notifier"].env["NOTIFIER_CHAT_URL"] == chat_url
+    assert ChatSettings(notifier_url=notifier_url).notifier_url == notifier_url
+    assert NotifierSettings(console_origins=chat_url).console_origins == (chat_url,)
+
+
 def test_settings_come_from_the_environment_with_flags_on_top(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

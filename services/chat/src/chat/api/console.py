@@ -47,16 +47,17 @@ pages = APIRouter(tags=["console"])
 HEARTBEAT_EVERY_S = 10.0
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
-    "connect-src 'self' ws: wss:{leads}; object-src 'none'; base-uri 'none'; "
+    "connect-src 'self' ws: wss:{apis}; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
 
 
-def console_csp(leads_url: str) -> str:
-    """The console's CSP: its own origin, its sockets and (when set) the leads API's origin,
-    which the leads views call with the agent's session."""
-    origin = leads_url.rstrip("/")
-    return CONSOLE_CSP.format(leads=f" {origin}" if origin else "")
+def console_csp(leads_url: str, notifier_url: str) -> str:
+    """The console's CSP: its own origin, its sockets and (when set) the origins of the
+    leads API and the notifier, which the leads and e-mail views call with the agent's
+    session."""
+    origins = [url.rstrip("/") for url in (leads_url, notifier_url) if url.rstrip("/")]
+    return CONSOLE_CSP.format(apis="".join(f" {origin}" for origin in dict.fromkeys(origins)))
 
 
 STATIC = resources.files("chat") / "static" / "console"
@@ -153,10 +154,15 @@ async def logout(request: Request, rt: Rt) -> Response:
 
 @router.get("/me")
 async def me(rt: Rt, agent: CurrentAgent) -> dict[str, Any]:
-    """The agent, their site and its teams (what the console starts with), and the leads
-    API's base URL (`leads_url`, null: no leads views)."""
+    """The agent, their site and its teams (what the console starts with), and the base
+    URLs of the leads API (`leads_url`, null: no leads views) and of the notifier
+    (`notifier_url`, null: no e-mail views)."""
     answer = await agents.me(uow=rt.uow, agent=agent)
-    return {**answer, "leads_url": rt.settings.leads_url.rstrip("/") or None}
+    return {
+        **answer,
+        "leads_url": rt.settings.leads_url.rstrip("/") or None,
+        "notifier_url": rt.settings.notifier_url.rstrip("/") or None,
+    }
 
 
 @router.post("/status")

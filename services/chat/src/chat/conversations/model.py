@@ -1,10 +1,12 @@
 """A conversation's rules, without I/O: what its status means and who may do what with it.
 
 A conversation is `queued` (waiting for an agent of its team), `open` (held by one agent),
-`closed`, or `offline` (a message left while nobody was online; never live). A closed one
-goes back to `queued` only when the visitor replies to it by e-mail (`on_email_reply`). It is *live*
-while queued or open: a visitor has at most one live conversation, and only a live one takes
-messages, transfers and a close. Who gets a queued conversation is `pick_agent`'s rule.
+`closed`, or `offline` (a message left while nobody was online; never live; any agent
+answers it, and the answer reaches the visitor by e-mail). A closed one goes back to
+`queued` only when the visitor replies to it by e-mail (`on_email_reply`). It is *live*
+while queued or open: a visitor has at most one live conversation, and only a live one
+takes the visitor's messages, transfers and a close. Who gets a queued conversation is
+`pick_agent`'s rule.
 """
 
 from __future__ import annotations
@@ -77,7 +79,10 @@ class Conversation:
             raise Conflict("conversation_closed", "this conversation has ended")
 
     def check_reply(self, agent_id: str) -> None:
-        """Only the agent who holds it replies."""
+        """Only the agent who holds it replies; an offline message is nobody's, and any
+        agent of the site answers it (the notifier mails the answer to the visitor)."""
+        if self.status == "offline":
+            return
         if not self.held_by(agent_id):
             raise Conflict("not_your_conversation", "pick it up before you reply")
 

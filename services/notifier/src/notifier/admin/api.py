@@ -5,7 +5,8 @@ visitors' one-click unsubscribe.
   when unseen answers go out, transcripts on or off.
 - `GET /v1/admin/email/log` (filters: status, recipient, before) and
   `GET /v1/admin/email/log/{id}` (with each try), `POST /v1/admin/email/log/{id}/resend`.
-- `GET /v1/admin/email/templates/{name}/preview?language=fi`: a template with sample data.
+- `GET /v1/admin/email/templates`: the templates' names and the languages they come in;
+  `GET /v1/admin/email/templates/{name}/preview?language=fi`: a template with sample data.
 - `DELETE /v1/admin/email/suppressions/{address}`: mail the address again.
 - `GET /v1/email/offline`: the site's offline messages, newest first, answered or not.
 - `GET|POST /v1/unsubscribe?t=...` (RFC 8058 one-click; no login).
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.responses import HTMLResponse
 
 from notifier.api.deps import CurrentAdmin, CurrentAgent, Rt
-from notifier.domain.contexts import TEMPLATE_NAMES
+from notifier.domain.contexts import LANGUAGES, TEMPLATE_NAMES
 from notifier.emails import service as emails
 from notifier.emails.service import Intent, Limits
 from notifier.emails.store import EmailStore, address_hash
@@ -160,6 +161,12 @@ async def resend(rt: Rt, caller: CurrentAdmin, email_id: UUID) -> dict[str, Any]
         "status": intended.status,
         "reason": intended.reason,
     }
+
+
+@router.get("/v1/admin/email/templates")
+async def templates(caller: CurrentAdmin) -> dict[str, list[str]]:
+    """What the console's previews offer: every template, in each language."""
+    return {"templates": list(TEMPLATE_NAMES), "languages": list(LANGUAGES)}
 
 
 @router.get("/v1/admin/email/templates/{name}/preview")

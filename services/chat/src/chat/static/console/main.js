@@ -7,6 +7,9 @@
  *   session.js  login, start, logout; socket.js the agent's WebSocket; topbar.js the top bar
  *   chats/      the chats view: lists, the open conversation, the composer, shortcuts
  *   leads/      the leads views (the leads service's API at me.leadsUrl): inbox.js, reports.js, admin.js
+ *   email/      the e-mail views (the notifier's API at me.notifierUrl): inbox.js (offline
+ *               messages, every agent), admin.js (delivery log, settings, template previews)
+ *   links.js    deep links (#conversation=<id>, #lead=<id>) from the notifier's e-mails
  *   live.js, card.js, toolkit.js, reports.js, admin.js: one module per feature; each imports
  *               what it uses, registers its view (views.register) and listens to events
  *               (on('frame:<t>') for its socket frames, 'ready', 'reset', 'locale', ...).
@@ -23,5 +26,8 @@ import './admin.js';
 import './leads/inbox.js';
 import './leads/reports.js';
 import './leads/admin.js';
+import './email/inbox.js';
+import './email/admin.js';
+import './links.js';
 
 boot();

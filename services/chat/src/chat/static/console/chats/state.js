@@ -60,6 +60,8 @@ export function placeOf(conv) {
   return null;
 }
 
+// one's own open chat; or an offline message, which is nobody's: any agent answers it, and
+// the notifier mails the answer to the visitor
 export function canReply(conv) {
-  return !!conv && conv.status === 'open' && isMine(conv);
+  return !!conv && ((conv.status === 'open' && isMine(conv)) || conv.status === 'offline');
 }

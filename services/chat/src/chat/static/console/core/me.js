@@ -6,6 +6,7 @@ export const me = {
   teams: [],              // [{team, name}]
   teamNames: new Map(),   // team -> display name
   leadsUrl: null,         // the leads API's base URL (CHAT_LEADS_URL); null: no leads views
+  notifierUrl: null,      // the notifier's base URL (CHAT_NOTIFIER_URL); null: no e-mail views
 };
 
 export function setMe(answer) {
@@ -13,6 +14,7 @@ export function setMe(answer) {
   me.site = answer.site || {};
   me.teams = answer.teams || [];
   me.leadsUrl = answer.leads_url || null;
+  me.notifierUrl = answer.notifier_url || null;
   me.teamNames = new Map();
   me.teams.forEach(function (x) { me.teamNames.set(x.team, x.name || x.team); });
 }
@@ -22,6 +24,7 @@ export function forgetMe() {
   me.site = null;
   me.teams = [];
   me.leadsUrl = null;
+  me.notifierUrl = null;
   me.teamNames = new Map();
 }
 

@@ -284,6 +284,14 @@ function renderList() {
   els.list.appendChild(h('table', { className: 'leads-table', testid: 'leads-list' }, [h('thead', {}, [head]), h('tbody', {}, rows)]));
 }
 
+// Opens a lead from anywhere (a link in a lead alert: #lead=<id>): the Leads view first.
+export function showLead(id) {
+  if (!leadsEnabled() || !me.agent) return false;
+  views.show('leads');
+  selectLead(String(id));
+  return true;
+}
+
 function selectLead(id) {
   state.selected = id;
   state.detail = null;
