@@ -197,9 +197,7 @@ def test_a_server_starts_after_its_one_shot_migration(name):
     assert shared == migrate["environment"]
 
 
-# chat reads CHAT_NOTIFIER_URL once the console's e-mail views (issue 16) are merged: then
-# this list is every built service.
-@pytest.mark.parametrize("name", [name for name in built() if name != "chat"])
+@pytest.mark.parametrize("name", built())
 def test_every_service_variable_is_read_by_its_settings(name):
     service = services(filled_env())[name]
     settings = settings_class(service["image"])
