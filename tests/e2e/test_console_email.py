@@ -252,6 +252,11 @@ async def test_each_template_previews_in_english_and_finnish(
     frame = finnish.get_by_test_id("email-preview-html")
     assert await frame.get_attribute("sandbox") == ""
     await expect(frame.content_frame.locator("body")).to_contain_text("kiitos keskustelusta")
+    # as the reader sees it: the e-mail's inlined styles apply (the notifier's page has its own
+    # CSP; the console's would refuse them), the site's colour on its header
+    painted = frame.content_frame.locator("[style*='background']").first
+    colour = await painted.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), colour
 
     # every template the notifier has is offered, each in both languages
     picker = anna.get_by_test_id("email-template")

@@ -47,8 +47,8 @@ pages = APIRouter(tags=["console"])
 HEARTBEAT_EVERY_S = 10.0
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
-    "connect-src 'self' ws: wss:{apis}; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
+    "connect-src 'self' ws: wss:{apis}; frame-src 'self'{frames}; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
 
@@ -57,7 +57,11 @@ def console_csp(leads_url: str, notifier_url: str) -> str:
     leads API and the notifier, which the leads and e-mail views call with the agent's
     session."""
     origins = [url.rstrip("/") for url in (leads_url, notifier_url) if url.rstrip("/")]
-    return CONSOLE_CSP.format(apis="".join(f" {origin}" for origin in dict.fromkeys(origins)))
+    # the e-mail previews are the notifier's own pages (with their own CSP) in a sandboxed frame
+    frames = f" {notifier_url.rstrip('/')}" if notifier_url.rstrip("/") else ""
+    return CONSOLE_CSP.format(
+        apis="".join(f" {origin}" for origin in dict.fromkeys(origins)), frames=frames
+    )
 
 
 STATIC = resources.files("chat") / "static" / "console"

@@ -182,6 +182,30 @@ async def preview(
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
 
 
+@router.get("/v1/email/templates/{name}/preview.html", response_class=HTMLResponse)
+async def preview_page(
+    rt: Rt, name: str, language: Annotated[Literal["en", "fi"], Query()] = "en"
+) -> HTMLResponse:
+    """A template's HTML part with sample data, as a page of its own for the console's
+    sandboxed preview frame: nothing of any site is in it (so no login), its CSP lets the
+    e-mail's inline styles and https images show and nothing run, and only the console's
+    origins may frame it."""
+    if name not in TEMPLATE_NAMES:
+        raise NotFound("no_such_template", f"the templates are {', '.join(TEMPLATE_NAMES)}")
+    rendered = rt.renderer.preview(name, language)  # type: ignore[arg-type]
+    ancestors = " ".join(rt.settings.console_origins) or "'none'"
+    return HTMLResponse(
+        rendered.html,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            f"img-src https: data:; base-uri 'none'; form-action 'none'; "
+            f"frame-ancestors {ancestors}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.delete("/v1/admin/email/suppressions/{address}", status_code=204)
 async def lift_suppression(rt: Rt, caller: CurrentAdmin, address: str) -> None:
     async with rt.uow(caller.site_id) as tx:

@@ -1,10 +1,13 @@
 /* The E-mail admin's template previews (GET /v1/admin/email/templates, then
  * /v1/admin/email/templates/{name}/preview?language=): one template at a time, English and
  * Finnish side by side, each with its subject, its HTML part and its plain-text part, made from
- * sample data. The HTML is shown in an iframe with `sandbox=""` through `srcdoc`: an opaque
- * origin where no script runs, no form posts and no link navigates the console. */
+ * sample data. The HTML is the notifier's own page (…/preview.html, sample data only, its own
+ * CSP allowing the e-mail's inline styles and nothing that runs) in an iframe with
+ * `sandbox=""`: an opaque origin where no script runs, no form posts and no link navigates the
+ * console. (A `srcdoc` frame would take the console's CSP, which refuses inline styles.) */
 import { clear, h } from '../core/dom.js';
 import { t } from '../core/i18n.js';
+import { me } from '../core/me.js';
 import { enc, notifierApi, notifierError } from './api.js';
 import { label, TEMPLATE } from './log.js';
 
@@ -50,7 +53,7 @@ export function build(root) {
       panes.appendChild(pane);
       notifierApi('GET', '/admin/email/templates/' + enc(chosen) + '/preview?language=' + enc(language)).then(function (rendered) {
         if (mine !== seq) return;
-        fill(pane, language, rendered);
+        fill(pane, language, Object.assign({ name: chosen }, rendered));
       }, function (err) { if (mine === seq) failed(err); });
     });
   }
@@ -62,7 +65,7 @@ function fill(pane, language, rendered) {
     className: 'email-preview-html', testid: 'email-preview-html',
     attrs: { sandbox: '', title: t('emailAdmin.templates.html'), referrerpolicy: 'no-referrer' },
   });
-  frame.srcdoc = rendered.html || '';  // a property: the markup is the frame's document, never the console's
+  frame.src = me.notifierUrl + '/v1/email/templates/' + enc(rendered.name) + '/preview.html?language=' + enc(language);
   pane.appendChild(h('h3', { className: 'email-preview-lang', text: t('language.' + language) }));
   pane.appendChild(h('dl', { className: 'email-facts' }, [
     h('dt', { i18n: 'emailAdmin.col.subject' }),
