@@ -15,7 +15,8 @@ current ends, so a shared broker's history is not read; the per-site hourly limi
 maximum, as the other benches lift rate limits: one site plays thousands of conversations).
 Every fact is built from the `chat.events` contract (as the notifier's tests build them) and
 produced keyed by its conversation. Parts (`--parts`, default all, in this order):
-  1. throughput: --conversations conversations (distinct visitors and addresses; started,
+  1. throughput: --conversations conversations (distinct visitors and addresses, dealt over
+     --sites sites, default one busy site; started,
      e-mail captured, three messages, closed) are written to `chat.events` while no instance
      runs (a backlog, as after an outage or a deploy: the instance's drain rate, not the
      producer's pace); then the instance starts, takes them in and sends a transcript for each.
@@ -256,10 +257,11 @@ class Talk:
         )
 
 
-def talks(site_id: str, prefix: str, count: int) -> list[Talk]:
+def talks(site_prefix: str, prefix: str, count: int, sites: int) -> list[Talk]:
+    """`count` conversations dealt over `sites` sites (`<site_prefix>-<n>`)."""
     return [
         Talk(
-            site_id=site_id,
+            site_id=f"{site_prefix}-{n % sites}",
             visitor_id=f"{prefix}{n}",
             email=f"{prefix}{n}@mail.bench.test",
             language="fi" if n % 3 == 0 else "en",
@@ -509,6 +511,8 @@ class Bench:
         self.smtp: SmtpServer | None = None
         self.mailbox: Mailbox | None = None
         self.expected: set[str] = set()  # every recipient this run meant to mail
+        self.bulk_sites = f"bench-bulk-{self.run_id}"
+        self.live_sites = f"bench-live-{self.run_id}"
         self.started = time.monotonic()
 
     def say(self, message: str) -> None:
@@ -606,11 +610,11 @@ class Bench:
         meter.start()
         return meter
 
-    async def email_counts(self, pool: asyncpg.Pool, site: str) -> dict[str, int]:
+    async def email_counts(self, pool: asyncpg.Pool, site_prefix: str) -> dict[str, int]:
         rows = await pool.fetch(
-            """SELECT template, status, count(*) AS n FROM notifier.emails WHERE site_id = $1
-               GROUP BY 1, 2""",
-            site,
+            """SELECT template, status, count(*) AS n FROM notifier.emails
+               WHERE site_id LIKE $1 || '-%' GROUP BY 1, 2""",
+            site_prefix,
         )
         return {f"{r['template']} {r['status']}": r["n"] for r in rows}
 
@@ -635,7 +639,7 @@ class Bench:
         )
         await producer.start()
         try:
-            bulk = talks(f"bench-bulk-{self.run_id}", f"b{self.run_id}-", args.conversations)
+            bulk = talks(self.bulk_sites, f"b{self.run_id}-", args.conversations, args.sites)
             # the instance's group starts at the topics' ends, then the backlog goes in
             await start_group_at_end(
                 self.bootstrap, self.notifier_group, (CHAT_EVENTS, LEADS_EVENTS)
@@ -713,8 +717,8 @@ class Bench:
             """SELECT count(*) AS n,
                       extract(epoch FROM max(created_at) - min(created_at))::float8 AS span_s,
                       extract(epoch FROM min(created_at))::float8 AS first_at
-               FROM notifier.emails WHERE site_id = $1 AND template = 'transcript'""",
-            bulk[0].site_id,
+               FROM notifier.emails WHERE site_id LIKE $1 || '-%' AND template = 'transcript'""",
+            self.bulk_sites,
         )
         check = self.mail_check(recipients)
         result = {
@@ -735,7 +739,7 @@ class Bench:
             "intake_first_after_ready_s": round(intake["first_at"] - ready, 2)
             if intake["first_at"]
             else None,
-            "database": await self.email_counts(pool, bulk[0].site_id),
+            "database": await self.email_counts(pool, self.bulk_sites),
             "cpu_pct_of_core": cpu,
             "cpu_ms_per_email": cpu_ms_each(cpu, metered, len(first_times)),
             "postgres": pg,
@@ -757,7 +761,7 @@ class Bench:
         mailbox = self.mailbox
         assert mailbox is not None
         count = math.ceil(args.rate * (args.warmup + args.seconds))
-        live = talks(f"bench-live-{self.run_id}", f"l{self.run_id}-", count)
+        live = talks(self.live_sites, f"l{self.run_id}-", count, args.sites)
         self.expected.update(t.email for t in live)
         self.say(
             f"-- latency: {args.rate:g} closed conversations/s for {args.seconds:g} s "
@@ -803,8 +807,8 @@ class Bench:
         latencies = [mailbox.times[r][0] - due[r][0] for r in measured if r in mailbox.times]
         intents = await pool.fetch(
             """SELECT recipient, extract(epoch FROM created_at)::float8 AS at
-               FROM notifier.emails WHERE site_id = $1 AND template = 'transcript'""",
-            live[0].site_id,
+               FROM notifier.emails WHERE site_id LIKE $1 || '-%' AND template = 'transcript'""",
+            self.live_sites,
         )
         to_intent = [
             row["at"] - due[row["recipient"]][0]
@@ -823,7 +827,7 @@ class Bench:
             "to_intent_p50_ms": percentile_ms(to_intent, 50),
             "to_intent_p99_ms": percentile_ms(to_intent, 99),
             "send_lag_max_ms": round(send_lag_max * 1000, 2),
-            "database": await self.email_counts(pool, live[0].site_id),
+            "database": await self.email_counts(pool, self.live_sites),
             "cpu_pct_of_core": cpu,
         }
         self.say(
@@ -1151,6 +1155,7 @@ class Bench:
         f["config"] = {
             "parts": list(args.parts),
             "conversations": args.conversations,
+            "sites": args.sites,
             "rate": args.rate,
             "seconds": args.seconds,
             "warmup_s": args.warmup,
@@ -1219,6 +1224,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {','.join(PARTS)} (default: all)",
     )
     add("--conversations", type=int, default=5000, help="closed conversations of the backlog")
+    add(
+        "--sites",
+        type=int,
+        default=1,
+        help="sites the conversations of parts 1 and 2 are dealt over (1: one busy site)",
+    )
     add("--rate", type=float, default=100.0, help="closed conversations per second (latency)")
     add("--seconds", type=float, default=30.0, help="measured seconds of the latency part")
     add("--warmup", type=float, default=5.0, help="unmeasured seconds before each open loop")
@@ -1241,8 +1252,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown or not args.parts:
         parser.error(f"--parts takes some of {','.join(PARTS)}, not {','.join(unknown) or '-'}")
-    if min(args.conversations, args.reply_conversations) < 1:
-        parser.error("--conversations and --reply-conversations must be >= 1")
+    if min(args.conversations, args.reply_conversations, args.sites) < 1:
+        parser.error("--conversations, --reply-conversations and --sites must be >= 1")
     if args.reply_conversations > 50:
         parser.error("--reply-conversations: one agent holds at most 50 chats")
     if min(args.rate, args.seconds, args.reply_rate, args.reply_seconds) <= 0 or args.lead < 0:
