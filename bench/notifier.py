@@ -463,6 +463,51 @@ async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[Topic]
         await consumer.stop()
 
 
+class InboundTap:
+    """A consumer of `chat.inbound` from its current end (no group): when each reply's command
+    (by its text) was produced there by the notifier's outbox relay (the record's time)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.produced: dict[str, float] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer = consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id="notifier-bench-tap",
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=5,
+        )
+        await consumer.start()
+        partitions = [TopicPartition(CHAT_INBOUND.name, n) for n in range(CHAT_INBOUND.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        text = orjson.loads(record.value or b"")["payload"]["text"]
+                        self.produced.setdefault(str(text), record.timestamp / 1000)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
 # ---- the run -----------------------------------------------------------------------------------
 
 
@@ -1000,6 +1045,8 @@ class Bench:
         statuses: Counter[int] = Counter()
         errors: Counter[str] = Counter()
         scheduled: dict[str, tuple[float, bool]] = {}
+        tap = InboundTap(self.bootstrap)
+        await tap.start()
         meter = self.meter(notifier, chat)
         cpu_started = time.process_time()
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -1036,12 +1083,21 @@ class Bench:
                 seen, moved = len(console.arrived), time.monotonic()
             await asyncio.sleep(0.1)
         cpu = meter.stop({"bench": driver})
+        await tap.stop()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await ws.close()
         measured = [t for t, (_, m) in scheduled.items() if m]
         latencies = [console.arrived[t] - scheduled[t][0] for t in measured if t in console.arrived]
+        # where the time goes: POST → the command on chat.inbound (the notifier: parse, store,
+        # outbox relay) and from there → the console (chat: consume, store, publish, fan out)
+        to_inbound = [tap.produced[t] - scheduled[t][0] for t in measured if t in tap.produced]
+        to_console = [
+            console.arrived[t] - tap.produced[t]
+            for t in measured
+            if t in tap.produced and t in console.arrived
+        ]
         result = {
             "reply_rate": args.reply_rate,
             "conversations": len(conversations),
@@ -1053,6 +1109,10 @@ class Bench:
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
             "errors": dict(errors),
             **stats_ms(latencies),
+            "to_chat_inbound_p50_ms": percentile_ms(to_inbound, 50),
+            "to_chat_inbound_p99_ms": percentile_ms(to_inbound, 99),
+            "chat_inbound_to_console_p50_ms": percentile_ms(to_console, 50),
+            "chat_inbound_to_console_p99_ms": percentile_ms(to_console, 99),
             "frames": dict(console.frames),
             "cpu_pct_of_core": cpu,
             "chat_log": log_problems(chat.log_path),
@@ -1061,7 +1121,10 @@ class Bench:
             f"   {len(latencies):,}/{len(measured):,} measured replies on the console, "
             f"{result['lost']} lost, answers {result['statuses']} {dict(errors) or ''}: p50 "
             f"{result['p50_ms']} p95 {result['p95_ms']} p99 {result['p99_ms']} max "
-            f"{result['max_ms']} ms; cpu % {cpu}"
+            f"{result['max_ms']} ms (POST → chat.inbound p50 {result['to_chat_inbound_p50_ms']} "
+            f"p99 {result['to_chat_inbound_p99_ms']}; chat.inbound → console p50 "
+            f"{result['chat_inbound_to_console_p50_ms']} p99 "
+            f"{result['chat_inbound_to_console_p99_ms']} ms); cpu % {cpu}"
         )
         return result
 
