@@ -39,7 +39,8 @@ produced keyed by its conversation. Parts (`--parts`, default all, in this order
      the notifier's `/v1/inbound/mail` (Bearer NOTIFIER_INBOUND_SECRET) at --reply-rate per
      second (open loop) for --reply-seconds after --warmup. Latency = the `message` frame with
      that text on the agent's socket - the POST's scheduled send time; p50/p95/p99/max, and
-     replies lost (must be 0) or answered other than 202.
+     replies lost (must be 0) or answered other than 202. Split at the command's record on
+     `chat.inbound` (read by this script): the notifier's part and chat's.
 Each part reports CPU per process group (notifier, postgres, broker, smtp, chat, the bench's
 own driver) and `others` (the rest of the machine), and the throughput part CPU milliseconds
 per e-mail per group (steadier than the rate when other work shares the cores) and what the
