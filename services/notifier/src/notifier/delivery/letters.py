@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from notifier.delivery.sender import Letter, LetterMaker
+from notifier.delivery.sender import Letter
 from notifier.domain.compose import build_message
 from notifier.domain.contexts import (
     AgentCard,
@@ -29,14 +29,13 @@ from notifier.domain.headers import mailbox
 from notifier.domain.render import Renderer
 from notifier.domain.tokens import ReplyTokens, reply_address
 from notifier.emails.store import Email
-from notifier.sites import SiteStore
+from notifier.sites import SiteEmail
 from notifier.unsubscribe import UnsubscribeLinks
-from notifier.uow import UnitOfWork
 
 AUTO = {"Auto-Submitted": "auto-generated"}  # RFC 3834: no auto-replies to these, please
 
 
-class Letters(LetterMaker):
+class Letters:
     def __init__(
         self,
         renderer: Renderer,
@@ -54,8 +53,7 @@ class Letters(LetterMaker):
         self.reply_domain = reply_domain
         self.reply_local = reply_local
 
-    async def make(self, tx: UnitOfWork, email: Email) -> Letter:
-        site = await tx.store(SiteStore).get(email.site_id)
+    def make(self, email: Email, site: SiteEmail) -> Letter:
         context = email.context
         unsubscribe_url = (
             self.unsubscribe.url(email.site_id, email.recipient)

@@ -21,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Protocol
 from uuid import UUID
 
 from notifier.adapters.smtp import Result, SmtpPool
 from notifier.conversations.store import ConversationStore
 from notifier.emails.store import Attempt, Email, EmailStore
+from notifier.sites import SiteEmail, SiteStore
 from notifier.uow import EVERY_SITE, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("notifier.sender")
@@ -124,15 +126,18 @@ class Sender:
                         continue
                     email = composed
                 ready.append(email)
-            letters: list[tuple[Email, Letter | Exception]] = []
-            for email in ready:
-                try:
-                    letters.append((email, await self.letters.make(tx, email)))
-                except Exception as error:  # a template or header refused this e-mail
-                    log.exception(
-                        "an e-mail could not be rendered", extra={"email_id": str(email.email_id)}
-                    )
-                    letters.append((email, error))
+            sites = tx.store(SiteStore)
+            settings = {site_id: await sites.get(site_id) for site_id in {e.site_id for e in ready}}
+        # rendered once the claim is committed: the claim's locks are not held meanwhile
+        letters: list[tuple[Email, Letter | Exception]] = []
+        for email in ready:
+            try:
+                letters.append((email, self.letters.make(email, settings[email.site_id])))
+            except Exception as error:  # a template or header refused this e-mail
+                log.exception(
+                    "an e-mail could not be rendered", extra={"email_id": str(email.email_id)}
+                )
+                letters.append((email, error))
         if not letters:
             return len(claimed)
         results = await asyncio.gather(*(self._send(email, letter) for email, letter in letters))
@@ -163,11 +168,10 @@ class Sender:
         return await self.smtp.send(letter.message, sender=letter.sender, recipient=email.recipient)
 
 
-class LetterMaker:
-    """Renders an e-mail row into a message (notifier.delivery.letters)."""
+class LetterMaker(Protocol):
+    """Renders an e-mail row into a message (notifier.delivery.letters.Letters)."""
 
-    async def make(self, tx: UnitOfWork, email: Email) -> Letter:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def make(self, email: Email, site: SiteEmail) -> Letter: ...
 
 
 async def compose_unread(tx: UnitOfWork, email: Email) -> Email | None:

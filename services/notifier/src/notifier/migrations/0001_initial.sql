@@ -85,8 +85,8 @@ CREATE INDEX emails_due ON notifier.emails (due_at) WHERE status IN ('scheduled'
 CREATE INDEX emails_claimed ON notifier.emails (claimed_until) WHERE status = 'sending';
 CREATE INDEX emails_site ON notifier.emails (site_id, created_at DESC);
 CREATE INDEX emails_recipient ON notifier.emails (lower(recipient), created_at DESC);
-CREATE INDEX emails_visitor ON notifier.emails (site_id, visitor_id, created_at DESC)
-    WHERE visitor_id IS NOT NULL;
+-- not partial: a generic plan (asyncpg keeps statements prepared) cannot prove a predicate
+CREATE INDEX emails_visitor ON notifier.emails (visitor_id, site_id, created_at DESC);
 -- one unread-messages e-mail waiting per conversation at a time
 CREATE UNIQUE INDEX emails_one_unread ON notifier.emails (conversation_id)
     WHERE template = 'unread_messages' AND status = 'scheduled';

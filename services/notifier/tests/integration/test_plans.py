@@ -1,0 +1,75 @@
+"""The plans Postgres keeps for the limits' counts on a new install (asyncpg keeps each
+statement prepared; a generic plan made while `notifier.emails` is empty costs every index
+alike): each count still finds its rows through the recipient's or the visitor's own index
+once the site has sent thousands of e-mails, instead of reading them all."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from notifier.emails.store import EmailStore
+
+pytestmark = pytest.mark.integration
+EMAILS = 5000
+
+
+@pytest.fixture
+async def new_install(notifier_database) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(notifier_database)
+    try:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def fill(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        """INSERT INTO notifier.emails (email_id, idempotency_key, site_id, template, recipient,
+               recipient_kind, language, visitor_id, source_event_id, context, message_id,
+               status)
+           SELECT gen_random_uuid(), 'k' || n, 'big', 'transcript', n || '@example.com',
+                  'visitor', 'en', 'v' || n, gen_random_uuid(), '{}', '<' || n || '@x>', 'sent'
+           FROM generate_series(1, $1) AS n""",
+        EMAILS,
+    )
+
+
+def queries() -> list[str]:
+    source = inspect.getsource(EmailStore.recent_count)
+    found = re.findall(r'"""(WITH mine.*?)"""', source, re.DOTALL)
+    assert len(found) == 2, source
+    return found
+
+
+async def explained(conn: asyncpg.Connection, statement: str) -> str:
+    rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE {statement}")
+    return "\n".join(row[0] for row in rows)
+
+
+def rows_removed(plan: str) -> int:
+    return sum(int(line.split(":")[1]) for line in plan.splitlines() if "Rows Removed" in line)
+
+
+@pytest.mark.parametrize(
+    ("which", "index", "args"),
+    [
+        (0, "emails_recipient", "now() - interval '1 hour', '7@example.com', 'big'"),
+        (1, "emails_visitor", "now() - interval '1 hour', 'v7', 'big'"),
+    ],
+)
+async def test_a_limits_count_reads_only_its_own_rows_after_a_plan_made_empty(
+    new_install, which, index, args
+):
+    conn = new_install
+    await conn.execute(f"PREPARE count(timestamptz, text, text) AS {queries()[which]}")
+    await conn.execute(f"EXPLAIN EXECUTE count({args})")  # the plan, made on the empty table
+    await fill(conn)
+    plan = await explained(conn, f"count({args})")
+    assert index in plan, plan
+    assert rows_removed(plan) == 0, plan
+    assert await conn.fetchval(f"EXECUTE count({args})") == 1
