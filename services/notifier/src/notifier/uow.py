@@ -6,7 +6,8 @@
         await emails.intend(tx, intent)  # an e-mail row, unique by its idempotency key
         tx.publish(record)  # an OutboxRecord built from a contract (chat.inbound, a DLQ)
 
-It owns the connection and the transaction. On a clean exit it stores the outbox records in
+It owns the connection and the transaction. On a clean exit it lets its stores write what
+they held back (a store's `flush()`: the site's hourly count), stores the outbox records in
 the same transaction and commits, then wakes the outbox relay (records stored) and the
 sender (e-mails intended). On an exception nothing of it happened.
 """
@@ -63,6 +64,13 @@ class UnitOfWork:
         )
         return bool(inserted)
 
+    async def flush(self) -> None:
+        """Write what the unit's stores held back (each store's `flush`), before the commit."""
+        for store in self._stores.values():
+            flush = getattr(store, "flush", None)
+            if flush is not None:
+                await flush()
+
 
 class UnitsOfWork(Protocol):
     def __call__(self, site_id: str) -> Any: ...
@@ -90,6 +98,7 @@ class UnitOfWorkFactory:
         async with self.pool.acquire() as conn, conn.transaction():
             tx = UnitOfWork(conn, site_id)
             yield tx
+            await tx.flush()
             await add_outbox(conn, OUTBOX_TABLE, tx.records)
         if tx.records:
             self.on_records()

@@ -10,7 +10,7 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 
 import pytest
-from notifier.domain.compose import build_message, message_id_for
+from notifier.domain.compose import build_bytes, build_message, message_id_for
 from notifier.domain.contexts import (
     AgentCard,
     LeadEscalatedContext,
@@ -29,6 +29,33 @@ T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 RENDERER = Renderer()
 
 
+class _Wire:
+    """`build_bytes`'s answer where a test reads `.as_bytes()`."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def as_bytes(self) -> bytes:
+        return self.raw
+
+
+BUILDERS = {"message": build_message, "bytes": lambda **fields: _Wire(build_bytes(**fields))}
+BUILD = [build_message]
+
+
+@pytest.fixture(autouse=True, params=sorted(BUILDERS))
+def builder(request: pytest.FixtureRequest) -> object:
+    """Every test here runs against both builders: the EmailMessage one and the wire one the
+    sender uses, which must carry the same headers and parts and refuse the same values."""
+    BUILD[0] = BUILDERS[request.param]
+    yield request.param
+    BUILD[0] = build_message
+
+
+def _build(**fields: object) -> EmailMessage:
+    return BUILD[0](**fields)  # type: ignore[no-any-return,operator]
+
+
 def _message(**overrides: object) -> EmailMessage:
     fields: dict[str, object] = {
         "sender": mailbox("Retkitarvike Oy", "noreply@example.com"),
@@ -40,7 +67,7 @@ def _message(**overrides: object) -> EmailMessage:
         "date": T0,
     }
     fields.update(overrides)
-    return build_message(**fields)  # type: ignore[arg-type]
+    return _build(**fields)
 
 
 def _parse(msg: EmailMessage) -> EmailMessage:
@@ -342,7 +369,7 @@ def test_hostile_names_and_subjects_make_no_header_and_no_live_html(
             except HeaderInjection:
                 assert any(ch in display for ch in "\r\n\x00\x1b\x85\u2028")
                 sender = mailbox("Beckon", "noreply@example.com")
-            msg = build_message(
+            msg = _build(
                 sender=sender,
                 to="liisa@example.fi",
                 subject=rendered.subject,
@@ -366,3 +393,60 @@ def test_hostile_names_and_subjects_make_no_header_and_no_live_html(
             html_part = parsed.get_body(preferencelist=("html",))
             assert html_part is not None
             _assert_no_live_html(html_part.get_content())
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        ("Retkitarvike Oy", "Your conversation with Retkitarvike Oy"),
+        ("Åsa Ström-Öberg", "Keskustelusi Retkitarvike Oy:n kanssa \u2013 kiitos!"),
+        ('Eve "the" <boss>, Ltd.', "x" * 170),
+        ("=\u2060?utf-8?q?x?=", "Subject with =\u2060? inside and ümlauts " * 3),
+    ],
+)
+def test_the_wire_builder_carries_what_the_message_builder_does(name: str, subject: str) -> None:
+    fields: dict[str, object] = {
+        "sender": mailbox(name, "noreply@example.com"),
+        "to": "liisa@example.fi",
+        "subject": subject,
+        "text": "Hei\nmaailma \u2013 äö\n" + "pitkä rivi " * 20,
+        "html": "<p>Hei <b>maailma</b> \u2013 äö</p>",
+        "message_id": message_id_for("k", "example.com"),
+        "reply_to": "reply+abc@reply.example.com",
+        "in_reply_to": "<first@example.com>",
+        "references": [f"<m{i}@example.com>" for i in range(25)],
+        "list_unsubscribe": "https://chat.example.com/u?t=1",
+        "headers": {"Auto-Submitted": "auto-generated"},
+        "date": T0,
+    }
+    made = _parse(build_message(**fields))  # type: ignore[arg-type]
+    wire = BytesParser(policy=policy.default).parsebytes(build_bytes(**fields))  # type: ignore[arg-type]
+    assert {k.lower() for k in wire} == {k.lower() for k in made}
+    for key in made:
+        if key.lower() in ("content-type",):
+            continue
+        assert str(wire[key]).split() == str(made[key]).split(), key
+    for kind in ("plain", "html"):
+        assert wire.get_body((kind,)).get_content() == made.get_body((kind,)).get_content()  # type: ignore[union-attr]
+    assert max(len(line) for line in build_bytes(**fields).split(b"\r\n")) <= 998  # type: ignore[arg-type]
+
+
+SUBJECT = " ".join(["word"] * 40)
+
+
+def test_long_headers_fold_after_their_first_word_only() -> None:
+    url = "https://chat.example.com/v1/unsubscribe?t=" + "a" * 90
+    raw = build_bytes(
+        sender="noreply@example.com",
+        to="liisa@example.fi",
+        subject=SUBJECT,
+        text="t",
+        html="<p>h</p>",
+        message_id=message_id_for("k", "example.com"),
+        list_unsubscribe=url,
+        date=T0,
+    )
+    assert f"List-Unsubscribe: <{url}>".encode() in raw
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert str(parsed["List-Unsubscribe"]) == f"<{url}>"
+    assert str(parsed["Subject"]) == SUBJECT

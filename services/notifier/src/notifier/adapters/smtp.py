@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
@@ -55,15 +54,13 @@ class SmtpPool:
             timeout=c.timeout_s,
         )
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Result:
+    async def send(self, message: bytes, *, sender: str, recipient: str) -> Result:
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:
                 client = self._client()
                 await client.connect()
-            errors, response = await client.send_message(
-                message, sender=sender, recipients=[recipient]
-            )
+            errors, response = await client.sendmail(sender, [recipient], message)
             if errors:  # the only recipient refused (aiosmtplib raises when all are)
                 code, text = next(iter(errors.values()))
                 return _verdict(code, text)

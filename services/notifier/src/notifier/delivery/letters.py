@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from notifier.delivery.sender import Letter
-from notifier.domain.compose import build_message
+from notifier.domain.compose import build_bytes
 from notifier.domain.contexts import (
     AgentCard,
     LeadAssignedContext,
@@ -75,7 +75,7 @@ class Letters:
         elif email.template == "offline_to_team":
             reply_to = context["message"]["email"]  # the team answers the visitor directly
         thread = context.get("thread") or {}
-        message = build_message(
+        message = build_bytes(
             sender=mailbox(site.name(), sender_address),
             to=email.recipient,
             subject=rendered.subject,

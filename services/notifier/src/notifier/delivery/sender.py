@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Protocol
 from uuid import UUID
 
@@ -37,7 +36,7 @@ log = logging.getLogger("notifier.sender")
 class Letter:
     """An e-mail ready for SMTP."""
 
-    message: EmailMessage
+    message: bytes  # as it goes on the wire (notifier.domain.compose.build_bytes)
     sender: str  # the envelope sender
     subject: str
 

@@ -137,5 +137,5 @@ async def _over_limit(
     hour = now.replace(minute=0, second=0, microsecond=0)
     if await emails.site_hour(intent.site_id, hour) >= limits.per_site_hour:
         return "limit_site"
-    await emails.count_site_hour(intent.site_id, hour, intent.recipient)
+    emails.count_site_hour(intent.site_id, hour)
     return None
