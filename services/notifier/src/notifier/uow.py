@@ -64,6 +64,20 @@ class UnitOfWork:
         )
         return bool(inserted)
 
+    async def first_deliveries(self, consumer: str, event_ids: list[UUID]) -> set[UUID]:
+        """`first_delivery` for many events in one query: the ids handled for the first time
+        (an id twice in `event_ids` is in the answer once: only its first is new)."""
+        if not self.writes:
+            raise RuntimeError("a read-only unit of work cannot record a processed event")
+        rows = await self.conn.fetch(
+            """INSERT INTO notifier.processed_events (consumer, event_id)
+               SELECT $1, id FROM unnest($2::uuid[]) AS id
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            consumer,
+            event_ids,
+        )
+        return {row["event_id"] for row in rows}
+
     async def flush(self) -> None:
         """Write what the unit's stores held back (each store's `flush`), before the commit."""
         for store in self._stores.values():

@@ -125,12 +125,17 @@ class ConversationStore:
         return Conversation.of(row) if row is not None else None
 
     async def add_message(self, conversation_id: UUID, line: Line) -> None:
+        """The line (once per seq); a line after the close makes the conversation live again
+        (chat reopens a closed conversation for a reply by e-mail)."""
         await self.conn.execute(
-            """INSERT INTO notifier.messages
-                   (conversation_id, seq, author, author_name, agent_avatar_url, text, channel,
-                    sent_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (conversation_id, seq) DO NOTHING""",
+            """WITH added AS (
+                   INSERT INTO notifier.messages
+                       (conversation_id, seq, author, author_name, agent_avatar_url, text,
+                        channel, sent_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (conversation_id, seq) DO NOTHING)
+               UPDATE notifier.conversations SET closed_at = NULL
+               WHERE conversation_id = $1 AND closed_at < $8""",
             conversation_id,
             line.seq,
             line.author,
@@ -149,15 +154,6 @@ class ConversationStore:
             up_to_seq,
         )
 
-    async def reopened(self, conversation_id: UUID, at: datetime) -> None:
-        """A message after the close (a reply by e-mail reopened it in chat): live again."""
-        await self.conn.execute(
-            """UPDATE notifier.conversations SET closed_at = NULL
-               WHERE conversation_id = $1 AND closed_at < $2""",
-            conversation_id,
-            at,
-        )
-
     async def last_visitor_channel(self, conversation_id: UUID) -> str | None:
         """How the visitor's latest message came (chat, email), or None."""
         found: str | None = await self.conn.fetchval(
@@ -167,13 +163,16 @@ class ConversationStore:
         )
         return found
 
-    async def closed(self, conversation_id: UUID, at: datetime) -> None:
-        await self.conn.execute(
-            """UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)
-               WHERE conversation_id = $1""",
+    async def closed(self, conversation_id: UUID, at: datetime) -> Conversation | None:
+        """Closed at `at` (the first close stands); the conversation as it is now, its row
+        locked until the transaction ends."""
+        row = await self.conn.fetchrow(
+            f"""UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)
+                WHERE conversation_id = $1 RETURNING {_COLUMNS}""",  # noqa: S608
             conversation_id,
             at,
         )
+        return Conversation.of(row) if row is not None else None
 
     async def lines(
         self, conversation_id: UUID, *, after_seq: int = 0, author: str | None = None

@@ -66,6 +66,7 @@ class NotAllowed(ValueError):
 @dataclass(frozen=True, slots=True)
 class Intended:
     email_id: UUID
+    message_id: str
     status: str  # scheduled, pending, suppressed
     reason: str | None
     new: bool  # False: the key was there already (a replay): nothing was added
@@ -94,6 +95,7 @@ async def intend(
     if reason is not None:
         status = "suppressed"
     email_id = uuid7()
+    message_id = message_id_for(intent.key, mail_domain)
     new = await emails.insert(
         email_id=email_id,
         key=intent.key,
@@ -106,7 +108,7 @@ async def intend(
         visitor_id=intent.visitor_id,
         source_event_id=intent.source_event_id,
         context=intent.context,
-        message_id=message_id_for(intent.key, mail_domain),
+        message_id=message_id,
         status=status,
         reason=reason,
         due_at=intent.due_at or now,
@@ -114,7 +116,7 @@ async def intend(
     )
     if new and status == "pending" and (intent.due_at is None or intent.due_at <= now):
         tx.intended += 1
-    return Intended(email_id=email_id, status=status, reason=reason, new=new)
+    return Intended(email_id=email_id, message_id=message_id, status=status, reason=reason, new=new)
 
 
 async def _over_limit(

@@ -167,8 +167,10 @@ class IntakeHandler:
         outcomes: Counter[str] = Counter(skipped=skipped)
         try:
             async with self.uow(EVERY_SITE) as tx:
+                first = await tx.first_deliveries(CONSUMER, [e.event_id for e in events])
                 for event in events:
-                    if await tx.first_delivery(CONSUMER, event.event_id):
+                    if event.event_id in first:
+                        first.discard(event.event_id)  # a second copy in the batch: a duplicate
                         await self._apply(tx, event)
                         outcomes["done"] += 1
                     else:

@@ -118,8 +118,7 @@ class Intake:
             channel=p.channel,
             sent_at=p.sent_at,
         )
-        await conversations.add_message(p.conversation_id, line)
-        await conversations.reopened(p.conversation_id, p.sent_at)
+        await conversations.add_message(p.conversation_id, line)  # after the close: reopened
         if p.author != "agent":
             return
         conversation = await conversations.get(event.site_id, p.conversation_id)
@@ -175,8 +174,7 @@ class Intake:
             team=p.team,
             email=p.email,
         )
-        await conversations.closed(p.conversation_id, event.occurred_at)
-        conversation = await conversations.get(event.site_id, p.conversation_id, lock=True)
+        conversation = await conversations.closed(p.conversation_id, event.occurred_at)
         assert conversation is not None
         site = await tx.store(SiteStore).get(event.site_id)
         if conversation.email is None or not site.transcripts:
@@ -215,7 +213,7 @@ class Intake:
             await conversations.emailed(
                 p.conversation_id,
                 up_to_seq=max((line.seq for line in lines), default=0),
-                message_id=await _message_id(tx, intended.email_id),
+                message_id=intended.message_id,
             )
 
     async def offline_message(
@@ -265,7 +263,7 @@ class Intake:
             await conversations.emailed(
                 p.conversation_id,
                 up_to_seq=None,
-                message_id=await _message_id(tx, receipt.email_id),
+                message_id=receipt.message_id,
             )
         inboxes = site.inboxes(p.team)
         staff = [
@@ -469,13 +467,6 @@ class Intake:
     def _console_link(self, kind: str, ident: UUID) -> str:
         """The console, opened on the lead or conversation (`#lead=...`)."""
         return f"{self.policy.console_url.split('#')[0]}#{kind}={ident}"
-
-
-async def _message_id(tx: UnitOfWork, email_id: UUID) -> str:
-    found: str = await tx.conn.fetchval(
-        "SELECT message_id FROM notifier.emails WHERE email_id = $1", email_id
-    )
-    return found
 
 
 def _iso(value: datetime | None) -> str | None:
