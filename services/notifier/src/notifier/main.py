@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     retry_max_s=settings.retry_max_s,
                     max_attempts=settings.max_attempts,
                 ),
+                limits=limits,
             )
             holder["sender"] = sender
             uow.on_emails = sender.kick

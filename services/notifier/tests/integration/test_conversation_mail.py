@@ -337,3 +337,25 @@ async def test_a_reply_by_email_after_the_close_gets_its_answer_by_email(notifie
     answer = message_from_bytes(mail[1].raw, policy=policy.default)
     assert "Sure, ask away." in answer.get_body(("plain",)).get_content()
     assert answer["In-Reply-To"] == transcript.parsed.message_id
+
+
+async def test_a_scheduled_email_meets_the_limits_when_it_is_due(notifier_pool, sink):
+    """Unread-messages e-mails are checked against the suppression list and the limits when
+    they become due (most are cancelled before: the visitor saw the lines, or the close's
+    transcript said it all), counting everything but themselves."""
+    limits = Limits(1, 100, 1000)
+    notifier = make_notifier(notifier_pool, sink, unread_after_s=60, limits=limits)
+    site, address = unique("site"), f"{unique('buyer')}@example.com"
+    first = Talk(site)
+    await notifier.feed(first.started(), first.email(address), first.says("visitor", "hi"))
+    await notifier.feed(first.says("agent", "Hello, still there?"))
+    notifier.clock.advance(minutes=2)
+    await notifier.send()  # the one e-mail the hour allows
+    second = Talk(site, visitor="v-2")
+    await notifier.feed(second.started(), second.email(address), second.says("agent", "And you?"))
+    notifier.clock.advance(minutes=2)
+    await notifier.send()
+
+    assert len(notifier.mail_to(address)) == 1
+    rows = [(r["status"], r["reason"]) for r in await notifier.emails(site)]
+    assert rows == [("sent", None), ("suppressed", "limit_recipient")]

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from notifier.adapters.smtp import Result, SmtpPool
 from notifier.conversations.store import ConversationStore
+from notifier.emails.service import Limits, hold_back
 from notifier.emails.store import Attempt, Email, EmailStore
 from notifier.sites import SiteEmail, SiteStore
 from notifier.uow import EVERY_SITE, UnitOfWork, UnitOfWorkFactory
@@ -69,8 +70,10 @@ class Sender:
         letters: LetterMaker,
         policy: SendPolicy,
         *,
+        limits: Limits | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self.limits = limits or Limits()
         self.uow = uow
         self.smtp = smtp
         self.letters = letters
@@ -120,7 +123,7 @@ class Sender:
             ready: list[Email] = []
             for email, was in claimed:
                 if was == "scheduled":
-                    composed = await compose_unread(tx, email)
+                    composed = await compose_unread(tx, email, now=now, limits=self.limits)
                     if composed is None:
                         continue
                     email = composed
@@ -173,9 +176,12 @@ class LetterMaker(Protocol):
     def make(self, email: Email, site: SiteEmail) -> Letter: ...
 
 
-async def compose_unread(tx: UnitOfWork, email: Email) -> Email | None:
+async def compose_unread(
+    tx: UnitOfWork, email: Email, *, now: datetime, limits: Limits
+) -> Email | None:
     """A due "unread messages" e-mail with the agents' lines the visitor has not seen and no
-    earlier e-mail carried; None (and cancelled) when there are none."""
+    earlier e-mail carried; None (and cancelled) when there are none, or (suppressed) when the
+    suppression list or a limit holds it back now."""
     store = tx.store(EmailStore)
     conversations = tx.store(ConversationStore)
     assert email.conversation_id is not None
@@ -187,6 +193,18 @@ async def compose_unread(tx: UnitOfWork, email: Email) -> Email | None:
     lines = await conversations.lines(email.conversation_id, after_seq=after, author="agent")
     if not lines:
         await store.set_status(email.email_id, "cancelled", "seen")
+        return None
+    held = await hold_back(
+        store,
+        email.site_id,
+        email.recipient,
+        email.visitor_id,
+        now=now,
+        limits=limits,
+        besides=email.email_id,
+    )
+    if held is not None:
+        await store.set_status(email.email_id, "suppressed", held)
         return None
     context = {
         **email.context,

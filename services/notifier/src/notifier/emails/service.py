@@ -22,7 +22,7 @@ from uuid import UUID
 
 from beckon_contracts.ids import uuid7
 
-from notifier.conversations.store import ConversationStore
+from notifier.conversations.store import Conversation, ConversationStore
 from notifier.domain.compose import message_id_for
 from notifier.emails.store import EmailStore
 from notifier.uow import UnitOfWork
@@ -73,25 +73,35 @@ class Intended:
 
 
 async def intend(
-    tx: UnitOfWork, intent: Intent, *, now: datetime, limits: Limits, mail_domain: str
+    tx: UnitOfWork,
+    intent: Intent,
+    *,
+    now: datetime,
+    limits: Limits,
+    mail_domain: str,
+    conversation: Conversation | None = None,
 ) -> Intended:
-    """Store the e-mail's intent once (see the module's guards)."""
+    """Store the e-mail's intent once (see the module's guards). `conversation`: the
+    visitor's conversation as this unit read it (else it is read here). A scheduled e-mail
+    (unread messages, cancelled when the visitor sees them or the conversation closes) meets
+    the suppression list and the limits when it is due (`hold_back`), not now."""
     emails = tx.store(EmailStore)
     if intent.recipient_kind == "visitor":
-        conversation = (
-            await tx.store(ConversationStore).get(intent.site_id, intent.conversation_id)
-            if intent.conversation_id is not None
-            else None
-        )
+        if conversation is None and intent.conversation_id is not None:
+            conversation = await tx.store(ConversationStore).get(
+                intent.site_id, intent.conversation_id
+            )
         captured = conversation.email if conversation is not None else None
         if captured is None or captured.strip().lower() != intent.recipient.strip().lower():
             raise NotAllowed(
                 "a visitor's e-mail goes only to the address captured in that conversation"
             )
     status = "scheduled" if intent.scheduled else "pending"
-    reason = await emails.suppressed(intent.site_id, intent.recipient)
-    if reason is None:
-        reason = await _over_limit(emails, intent, now=now, limits=limits)
+    reason = None
+    if not intent.scheduled:
+        reason = await hold_back(
+            emails, intent.site_id, intent.recipient, intent.visitor_id, now=now, limits=limits
+        )
     if reason is not None:
         status = "suppressed"
     email_id = uuid7()
@@ -119,25 +129,35 @@ async def intend(
     return Intended(email_id=email_id, message_id=message_id, status=status, reason=reason, new=new)
 
 
-async def _over_limit(
-    emails: EmailStore, intent: Intent, *, now: datetime, limits: Limits
+async def hold_back(
+    emails: EmailStore,
+    site_id: str,
+    recipient: str,
+    visitor_id: str | None,
+    *,
+    now: datetime,
+    limits: Limits,
+    besides: UUID | None = None,
 ) -> str | None:
+    """Why this e-mail must not go (the site's suppression list, a limit), or None; a None
+    counts it in the site's hour. `besides`: the e-mail itself, when it is already stored."""
+    reason = await emails.suppressed(site_id, recipient)
+    if reason is not None:
+        return reason
     since = now - HOUR
-    if (
-        await emails.recent_count(since=since, site_id=intent.site_id, recipient=intent.recipient)
-        >= limits.per_recipient_hour
-    ):
+    counted = await emails.recent_count(
+        since=since, site_id=site_id, recipient=recipient, besides=besides
+    )
+    if counted >= limits.per_recipient_hour:
         return "limit_recipient"
-    if (
-        intent.visitor_id is not None
-        and await emails.recent_count(
-            since=since, site_id=intent.site_id, visitor_id=intent.visitor_id
+    if visitor_id is not None:
+        counted = await emails.recent_count(
+            since=since, site_id=site_id, visitor_id=visitor_id, besides=besides
         )
-        >= limits.per_visitor_hour
-    ):
-        return "limit_visitor"
+        if counted >= limits.per_visitor_hour:
+            return "limit_visitor"
     hour = now.replace(minute=0, second=0, microsecond=0)
-    if await emails.site_hour(intent.site_id, hour) >= limits.per_site_hour:
+    if await emails.site_hour(site_id, hour) >= limits.per_site_hour:
         return "limit_site"
-    emails.count_site_hour(intent.site_id, hour)
+    emails.count_site_hour(site_id, hour)
     return None

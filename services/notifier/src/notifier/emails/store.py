@@ -202,25 +202,28 @@ class EmailStore:
         site_id: str,
         recipient: str | None = None,
         visitor_id: str | None = None,
+        besides: UUID | None = None,
     ) -> int:
         """E-mails meant for the recipient / the visitor since `since` (what a limit counts:
-        everything but the cancelled and suppressed).
+        everything but the cancelled and suppressed), `besides` that one.
 
         The rows are found through the recipient's (or the visitor's) own index first
         (MATERIALIZED): asyncpg keeps each statement prepared, and a generic plan made while
         the table was empty would otherwise read every e-mail of the site in that hour."""
         if recipient is not None:
             query = """WITH mine AS MATERIALIZED (
-                           SELECT site_id, status FROM notifier.emails
+                           SELECT email_id, site_id, status FROM notifier.emails
                            WHERE lower(recipient) = lower($2) AND created_at >= $1)
                        SELECT count(*) FROM mine
-                       WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')"""
-            return int(await self.conn.fetchval(query, since, recipient, site_id))
+                       WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')
+                         AND email_id IS DISTINCT FROM $4"""
+            return int(await self.conn.fetchval(query, since, recipient, site_id, besides))
         query = """WITH mine AS MATERIALIZED (
-                       SELECT status FROM notifier.emails
+                       SELECT email_id, status FROM notifier.emails
                        WHERE visitor_id = $2 AND site_id = $3 AND created_at >= $1)
-                   SELECT count(*) FROM mine WHERE status NOT IN ('cancelled', 'suppressed')"""
-        return int(await self.conn.fetchval(query, since, visitor_id, site_id))
+                   SELECT count(*) FROM mine WHERE status NOT IN ('cancelled', 'suppressed')
+                     AND email_id IS DISTINCT FROM $4"""
+        return int(await self.conn.fetchval(query, since, visitor_id, site_id, besides))
 
     async def get(self, site_id: str, email_id: UUID) -> Email | None:
         row = await self.conn.fetchrow(

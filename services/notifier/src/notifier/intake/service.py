@@ -159,6 +159,7 @@ class Intake:
             ),
             now=now,
             site=site,
+            conversation=conversation,
         )
 
     async def conversation_closed(
@@ -208,6 +209,7 @@ class Intake:
             ),
             now=now,
             site=site,
+            conversation=conversation,
         )
         if intended is not None and intended.new:
             await conversations.emailed(
@@ -258,6 +260,7 @@ class Intake:
             ),
             now=now,
             site=site,
+            conversation=conversation,
         )
         if receipt is not None and receipt.new:
             await conversations.emailed(
@@ -394,7 +397,13 @@ class Intake:
     # --- helpers ---------------------------------------------------------------------
 
     async def _intend(
-        self, tx: UnitOfWork, intent: Intent, *, now: datetime, site: SiteEmail
+        self,
+        tx: UnitOfWork,
+        intent: Intent,
+        *,
+        now: datetime,
+        site: SiteEmail,
+        conversation: Conversation | None = None,
     ) -> emails.Intended | None:
         try:
             return await emails.intend(
@@ -403,6 +412,7 @@ class Intake:
                 now=now,
                 limits=self.policy.limits,
                 mail_domain=site.reply_domain or self.policy.reply_domain,
+                conversation=conversation,
             )
         except emails.NotAllowed as refused:
             log.warning(
