@@ -148,3 +148,25 @@ async def test_a_failed_batch_leaves_nothing_and_hands_every_record_back(
         )
         == 0
     )
+
+
+async def test_another_sites_conversation_id_touches_nothing_of_it(notifier_pool, sink):
+    notifier = make_notifier(notifier_pool, sink)
+    site, address = unique("site"), f"{unique('buyer')}@example.com"
+    talk, facts = _talk(site, address)
+    await notifier.feed(*facts[:-1])  # all but the close
+    intruder = Talk(unique("other"), conversation=talk.conversation)
+    await notifier.feed(intruder.says("agent", "not yours"), intruder.closed(email="x@evil.test"))
+    await notifier.send()
+
+    lines = await notifier_pool.fetch(
+        "SELECT text FROM notifier.messages WHERE conversation_id = $1", talk.conversation
+    )
+    assert "not yours" not in [r["text"] for r in lines]
+    closed = await notifier_pool.fetchval(
+        "SELECT closed_at FROM notifier.conversations WHERE conversation_id = $1",
+        talk.conversation,
+    )
+    assert closed is None
+    assert notifier.mail_to("x@evil.test") == []
+    assert notifier.mail_to(address) == []  # its own close has not come yet

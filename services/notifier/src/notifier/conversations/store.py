@@ -124,18 +124,22 @@ class ConversationStore:
         )
         return Conversation.of(row) if row is not None else None
 
-    async def add_message(self, conversation_id: UUID, line: Line) -> None:
-        """The line (once per seq); a line after the close makes the conversation live again
-        (chat reopens a closed conversation for a reply by e-mail)."""
+    async def add_message(self, site_id: str, conversation_id: UUID, line: Line) -> None:
+        """The line (once per seq) of the site's conversation; a line after the close makes
+        the conversation live again (chat reopens a closed conversation for a reply by
+        e-mail). Another site's conversation id adds nothing."""
         await self.conn.execute(
-            """WITH added AS (
+            """WITH ours AS (
+                   SELECT conversation_id FROM notifier.conversations
+                   WHERE conversation_id = $1 AND site_id = $9),
+               added AS (
                    INSERT INTO notifier.messages
                        (conversation_id, seq, author, author_name, agent_avatar_url, text,
                         channel, sent_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   SELECT conversation_id, $2, $3, $4, $5, $6, $7, $8 FROM ours
                    ON CONFLICT (conversation_id, seq) DO NOTHING)
                UPDATE notifier.conversations SET closed_at = NULL
-               WHERE conversation_id = $1 AND closed_at < $8""",
+               WHERE conversation_id IN (SELECT conversation_id FROM ours) AND closed_at < $8""",
             conversation_id,
             line.seq,
             line.author,
@@ -144,6 +148,7 @@ class ConversationStore:
             line.text,
             line.channel,
             line.sent_at,
+            site_id,
         )
 
     async def seen(self, conversation_id: UUID, up_to_seq: int) -> None:
@@ -163,14 +168,17 @@ class ConversationStore:
         )
         return found
 
-    async def closed(self, conversation_id: UUID, at: datetime) -> Conversation | None:
+    async def closed(
+        self, site_id: str, conversation_id: UUID, at: datetime
+    ) -> Conversation | None:
         """Closed at `at` (the first close stands); the conversation as it is now, its row
-        locked until the transaction ends."""
+        locked until the transaction ends (None: not this site's)."""
         row = await self.conn.fetchrow(
             f"""UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)
-                WHERE conversation_id = $1 RETURNING {_COLUMNS}""",  # noqa: S608
+                WHERE conversation_id = $1 AND site_id = $3 RETURNING {_COLUMNS}""",  # noqa: S608
             conversation_id,
             at,
+            site_id,
         )
         return Conversation.of(row) if row is not None else None
 

@@ -118,7 +118,7 @@ class Intake:
             channel=p.channel,
             sent_at=p.sent_at,
         )
-        await conversations.add_message(p.conversation_id, line)  # after the close: reopened
+        await conversations.add_message(event.site_id, p.conversation_id, line)
         if p.author != "agent":
             return
         conversation = await conversations.get(event.site_id, p.conversation_id)
@@ -175,8 +175,14 @@ class Intake:
             team=p.team,
             email=p.email,
         )
-        conversation = await conversations.closed(p.conversation_id, event.occurred_at)
-        assert conversation is not None
+        conversation = await conversations.closed(
+            event.site_id, p.conversation_id, event.occurred_at
+        )
+        if conversation is None:  # another site's conversation id: nothing of it is touched
+            log.warning(
+                "a close names another site's conversation", extra={"site_id": event.site_id}
+            )
+            return
         site = await tx.store(SiteStore).get(event.site_id)
         if conversation.email is None or not site.transcripts:
             return
