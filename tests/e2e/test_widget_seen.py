@@ -140,6 +140,9 @@ async def test_the_widget_reports_seen_only_while_open_on_a_visible_page(
         await page.wait_for_function("(window.BeckonChat.state().conversation || {}).status")
         cid = (await _widget(page))["conversation"]["id"]
         await page.wait_for_function("window.BeckonChat.state().connected")
+        # the visitor's own message counts as seen (1); waited for, so that the agent's
+        # answer cannot come first and make 2 the first report (a race CI once lost)
+        await eventually(lambda: _equals(seen_seq, 1), what="seen up to 1")
         await agent_says("Yes, in two days", 2)
         await eventually(lambda: _equals(seen_seq, 2), what="seen up to 2")
 
@@ -173,7 +176,7 @@ async def test_the_widget_reports_seen_only_while_open_on_a_visible_page(
             match=lambda e: e.type == "conversation.seen",
             until=lambda found: any(e.payload["up_to_seq"] == 5 for e in found),
         )
-        # 1: the visitor's own first message, shown before the agent's answer came
+        # 1: the visitor's own first message (waited for above), then 2, 4 and 5; never 3
         assert [e.payload["up_to_seq"] for e in events] == [1, 2, 4, 5]
         # and the widget's language came along with the conversation it started
         started = await read_events(
