@@ -234,7 +234,7 @@ def make_notifier(
             reply_local="reply",
         ),
         SendPolicy(instance="test", batch=50, lease_s=60.0, retry_initial_s=30.0, max_attempts=5),
-        looks=intake.look_at_unread,
+        limits=limits,
         clock=clock,
     )
     return Notifier(

@@ -136,16 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await followers.start()
             parts.push_async_callback(followers.stop)
 
-            intake = Intake(
-                directory,
-                Policy(
-                    reply_domain=settings.reply_domain,
-                    console_url=settings.console_url,
-                    unread_after_s=settings.unread_after_s,
-                    offline_answer_gather_s=settings.offline_answer_gather_s,
-                    limits=limits,
-                ),
-            )
             smtp = SmtpPool(
                 SmtpConfig(
                     host=settings.smtp_host,
@@ -183,7 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     retry_max_s=settings.retry_max_s,
                     max_attempts=settings.max_attempts,
                 ),
-                looks=intake.look_at_unread,
+                limits=limits,
             )
             holder["sender"] = sender
             uow.on_emails = sender.kick
@@ -192,6 +182,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             parts.push_async_callback(sender.stop)
 
             if settings.intake:
+                intake = Intake(
+                    directory,
+                    Policy(
+                        reply_domain=settings.reply_domain,
+                        console_url=settings.console_url,
+                        unread_after_s=settings.unread_after_s,
+                        offline_answer_gather_s=settings.offline_answer_gather_s,
+                        limits=limits,
+                    ),
+                )
 
                 async def directory_read() -> None:
                     if not await followers.wait_caught_up(settings.directory_wait_s):

@@ -58,15 +58,15 @@ def rows_removed(plan: str) -> int:
 @pytest.mark.parametrize(
     ("which", "index", "args"),
     [
-        (0, "emails_recipient", "now() - interval '1 hour', '7@example.com', 'big'"),
-        (1, "emails_visitor", "now() - interval '1 hour', 'v7', 'big'"),
+        (0, "emails_recipient", "now() - interval '1 hour', '7@example.com', 'big', NULL"),
+        (1, "emails_visitor", "now() - interval '1 hour', 'v7', 'big', NULL"),
     ],
 )
 async def test_a_limits_count_reads_only_its_own_rows_after_a_plan_made_empty(
     new_install, which, index, args
 ):
     conn = new_install
-    await conn.execute(f"PREPARE count(timestamptz, text, text) AS {queries()[which]}")
+    await conn.execute(f"PREPARE count(timestamptz, text, text, uuid) AS {queries()[which]}")
     await conn.execute(f"EXPLAIN EXECUTE count({args})")  # the plan, made on the empty table
     await fill(conn)
     plan = await explained(conn, f"count({args})")

@@ -43,7 +43,7 @@ Domain = Annotated[
     StringConstraints(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"),
 ]
 Team = Annotated[str, StringConstraints(pattern=r"^(\*|[^\x00-\x20\x7f]{1,128})$")]
-STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "cancelled")
+STATUSES = ("scheduled", "pending", "sending", "sent", "failed", "suppressed", "cancelled")
 
 
 class EmailSettingsBody(BaseModel):

@@ -58,7 +58,6 @@ class Line:
 
 
 _COLUMNS = ", ".join(Conversation.__slots__)  # type: ignore[attr-defined]
-_C_COLUMNS = ", ".join(f"c.{name}" for name in Conversation.__slots__)  # type: ignore[attr-defined]
 
 
 class ConversationStore:
@@ -175,44 +174,13 @@ class ConversationStore:
         """Closed at `at` (the first close stands); the conversation as it is now, its row
         locked until the transaction ends (None: not this site's)."""
         row = await self.conn.fetchrow(
-            f"""UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2),
-                       unread_due_at = NULL, unread_event_id = NULL
+            f"""UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)
                 WHERE conversation_id = $1 AND site_id = $3 RETURNING {_COLUMNS}""",  # noqa: S608
             conversation_id,
             at,
             site_id,
         )
         return Conversation.of(row) if row is not None else None
-
-    async def look_again(self, conversation_id: UUID, *, at: datetime, event_id: UUID) -> None:
-        """An agent wrote: look at what the visitor has not seen at `at` (an earlier look
-        already set stays, with the event of the first line it is for)."""
-        await self.conn.execute(
-            """UPDATE notifier.conversations SET
-                   unread_due_at = coalesce(unread_due_at, $2),
-                   unread_event_id = coalesce(unread_event_id, $3)
-               WHERE conversation_id = $1""",
-            conversation_id,
-            at,
-            event_id,
-        )
-
-    async def due_looks(self, *, now: datetime, limit: int) -> list[tuple[Conversation, UUID]]:
-        """Conversations whose look is due, each with the event it is for, the look taken
-        (cleared) and the rows locked until the transaction ends; others skip them."""
-        rows = await self.conn.fetch(
-            f"""WITH due AS (
-                    SELECT conversation_id, unread_event_id FROM notifier.conversations
-                    WHERE unread_due_at <= $1 ORDER BY unread_due_at LIMIT $2
-                    FOR UPDATE SKIP LOCKED)
-                UPDATE notifier.conversations c
-                SET unread_due_at = NULL, unread_event_id = NULL
-                FROM due WHERE c.conversation_id = due.conversation_id
-                RETURNING {_C_COLUMNS}, due.unread_event_id AS event_id""",  # noqa: S608
-            now,
-            limit,
-        )
-        return [(Conversation.of(row), row["event_id"]) for row in rows]
 
     async def lines(
         self, conversation_id: UUID, *, after_seq: int = 0, author: str | None = None

@@ -8,9 +8,8 @@ written with the try in the delivery log.
   threads treat as the same message.
 - 4xx answers and an SMTP server away or slow: tried again after a growing pause, up to
   `max_attempts` tries; 5xx answers: failed at once (permanent).
-- Each round first takes the conversations whose look is due (an agent wrote what the
-  visitor may not have seen): their unseen lines become an e-mail, due at once, which the
-  same round claims.
+- A scheduled e-mail (unread messages) is composed when it is claimed: the agents'
+  messages the visitor has not seen and no earlier e-mail carried. None left: cancelled.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from typing import Protocol
 from uuid import UUID
 
 from notifier.adapters.smtp import Result, SmtpPool
-from notifier.conversations.store import Conversation, ConversationStore
+from notifier.conversations.store import ConversationStore
+from notifier.emails.service import Limits, hold_back
 from notifier.emails.store import Attempt, Email, EmailStore
 from notifier.sites import SiteEmail, SiteStore
 from notifier.uow import EVERY_SITE, UnitOfWork, UnitOfWorkFactory
@@ -70,10 +70,10 @@ class Sender:
         letters: LetterMaker,
         policy: SendPolicy,
         *,
-        looks: Looks | None = None,
+        limits: Limits | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.looks = looks
+        self.limits = limits or Limits()
         self.uow = uow
         self.smtp = smtp
         self.letters = letters
@@ -114,18 +114,20 @@ class Sender:
         """One round: claim what is due, send it, write the results. How many were claimed."""
         now = self.clock()
         async with self.uow(EVERY_SITE) as tx:
-            if self.looks is not None:  # unseen answers due: their e-mails are due now too
-                for conversation, event_id in await tx.store(ConversationStore).due_looks(
-                    now=now, limit=self.policy.batch
-                ):
-                    await self.looks(tx, conversation, event_id, now=now)
             claimed = await tx.store(EmailStore).claim(
                 instance=self.policy.instance,
                 now=now,
                 lease=timedelta(seconds=self.policy.lease_s),
                 limit=self.policy.batch,
             )
-            ready = [email for email, _ in claimed]
+            ready: list[Email] = []
+            for email, was in claimed:
+                if was == "scheduled":
+                    composed = await compose_unread(tx, email, now=now, limits=self.limits)
+                    if composed is None:
+                        continue
+                    email = composed
+                ready.append(email)
             sites = tx.store(SiteStore)
             settings = {site_id: await sites.get(site_id) for site_id in {e.site_id for e in ready}}
         # rendered once the claim is committed: the claim's locks are not held meanwhile
@@ -168,15 +170,54 @@ class Sender:
         return await self.smtp.send(letter.message, sender=letter.sender, recipient=email.recipient)
 
 
-class Looks(Protocol):
-    """What a due look at a conversation does (notifier.intake.service.Intake.look_at_unread)."""
-
-    async def __call__(
-        self, tx: UnitOfWork, conversation: Conversation, event_id: UUID, *, now: datetime
-    ) -> None: ...
-
-
 class LetterMaker(Protocol):
     """Renders an e-mail row into a message (notifier.delivery.letters.Letters)."""
 
     def make(self, email: Email, site: SiteEmail) -> Letter: ...
+
+
+async def compose_unread(
+    tx: UnitOfWork, email: Email, *, now: datetime, limits: Limits
+) -> Email | None:
+    """A due "unread messages" e-mail with the agents' lines the visitor has not seen and no
+    earlier e-mail carried; None (and cancelled) when there are none, or (suppressed) when the
+    suppression list or a limit holds it back now."""
+    store = tx.store(EmailStore)
+    conversations = tx.store(ConversationStore)
+    assert email.conversation_id is not None
+    conversation = await conversations.get(email.site_id, email.conversation_id, lock=True)
+    if conversation is None or conversation.closed_at is not None:
+        await store.set_status(email.email_id, "cancelled", "closed")
+        return None
+    after = max(conversation.seen_seq, conversation.emailed_seq)
+    lines = await conversations.lines(email.conversation_id, after_seq=after, author="agent")
+    if not lines:
+        await store.set_status(email.email_id, "cancelled", "seen")
+        return None
+    held = await hold_back(
+        store,
+        email.site_id,
+        email.recipient,
+        email.visitor_id,
+        now=now,
+        limits=limits,
+        besides=email.email_id,
+    )
+    if held is not None:
+        await store.set_status(email.email_id, "suppressed", held)
+        return None
+    context = {
+        **email.context,
+        "messages": [line.to_json() for line in lines],
+        "thread": {
+            "in_reply_to": conversation.last_email_id,
+            "references": [
+                i for i in (conversation.first_email_id, conversation.last_email_id) if i
+            ],
+        },
+    }
+    await store.compose(email.email_id, context)
+    await conversations.emailed(
+        email.conversation_id, up_to_seq=lines[-1].seq, message_id=email.message_id
+    )
+    return Email(**{**{name: getattr(email, name) for name in Email.__slots__}, "context": context})  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ class Intent:
     conversation_id: UUID | None = None
     visitor_id: str | None = None
     due_at: datetime | None = None  # None: now
+    scheduled: bool = False  # composed when due (unread messages)
     key_suffix: str = ""  # a resend's own key
 
     @property
@@ -66,7 +67,7 @@ class NotAllowed(ValueError):
 class Intended:
     email_id: UUID
     message_id: str
-    status: str  # pending, suppressed
+    status: str  # scheduled, pending, suppressed
     reason: str | None
     new: bool  # False: the key was there already (a replay): nothing was added
 
@@ -81,7 +82,9 @@ async def intend(
     conversation: Conversation | None = None,
 ) -> Intended:
     """Store the e-mail's intent once (see the module's guards). `conversation`: the
-    visitor's conversation as this unit read it (else it is read here)."""
+    visitor's conversation as this unit read it (else it is read here). A scheduled e-mail
+    (unread messages, cancelled when the visitor sees them or the conversation closes) meets
+    the suppression list and the limits when it is due (`hold_back`), not now."""
     emails = tx.store(EmailStore)
     if intent.recipient_kind == "visitor":
         if conversation is None and intent.conversation_id is not None:
@@ -93,10 +96,14 @@ async def intend(
             raise NotAllowed(
                 "a visitor's e-mail goes only to the address captured in that conversation"
             )
-    reason = await hold_back(
-        emails, intent.site_id, intent.recipient, intent.visitor_id, now=now, limits=limits
-    )
-    status = "pending" if reason is None else "suppressed"
+    status = "scheduled" if intent.scheduled else "pending"
+    reason = None
+    if not intent.scheduled:
+        reason = await hold_back(
+            emails, intent.site_id, intent.recipient, intent.visitor_id, now=now, limits=limits
+        )
+    if reason is not None:
+        status = "suppressed"
     email_id = uuid7()
     message_id = message_id_for(intent.key, mail_domain)
     new = await emails.insert(
@@ -130,18 +137,23 @@ async def hold_back(
     *,
     now: datetime,
     limits: Limits,
+    besides: UUID | None = None,
 ) -> str | None:
     """Why this e-mail must not go (the site's suppression list, a limit), or None; a None
-    counts it in the site's hour."""
+    counts it in the site's hour. `besides`: the e-mail itself, when it is already stored."""
     reason = await emails.suppressed(site_id, recipient)
     if reason is not None:
         return reason
     since = now - HOUR
-    counted = await emails.recent_count(since=since, site_id=site_id, recipient=recipient)
+    counted = await emails.recent_count(
+        since=since, site_id=site_id, recipient=recipient, besides=besides
+    )
     if counted >= limits.per_recipient_hour:
         return "limit_recipient"
     if visitor_id is not None:
-        counted = await emails.recent_count(since=since, site_id=site_id, visitor_id=visitor_id)
+        counted = await emails.recent_count(
+            since=since, site_id=site_id, visitor_id=visitor_id, besides=besides
+        )
         if counted >= limits.per_visitor_hour:
             return "limit_visitor"
     hour = now.replace(minute=0, second=0, microsecond=0)

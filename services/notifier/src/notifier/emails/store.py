@@ -158,7 +158,7 @@ class EmailStore:
         await self.conn.execute(
             """UPDATE notifier.emails SET status = 'suppressed', reason = $3
                WHERE site_id = $1 AND lower(recipient) = lower($2)
-                 AND status = 'pending'""",
+                 AND status IN ('scheduled', 'pending')""",
             site_id,
             address,
             reason,
@@ -202,25 +202,28 @@ class EmailStore:
         site_id: str,
         recipient: str | None = None,
         visitor_id: str | None = None,
+        besides: UUID | None = None,
     ) -> int:
         """E-mails meant for the recipient / the visitor since `since` (what a limit counts:
-        everything but the cancelled and suppressed).
+        everything but the cancelled and suppressed), `besides` that one.
 
         The rows are found through the recipient's (or the visitor's) own index first
         (MATERIALIZED): asyncpg keeps each statement prepared, and a generic plan made while
         the table was empty would otherwise read every e-mail of the site in that hour."""
         if recipient is not None:
             query = """WITH mine AS MATERIALIZED (
-                           SELECT site_id, status FROM notifier.emails
+                           SELECT email_id, site_id, status FROM notifier.emails
                            WHERE lower(recipient) = lower($2) AND created_at >= $1)
                        SELECT count(*) FROM mine
-                       WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')"""
-            return int(await self.conn.fetchval(query, since, recipient, site_id))
+                       WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')
+                         AND email_id IS DISTINCT FROM $4"""
+            return int(await self.conn.fetchval(query, since, recipient, site_id, besides))
         query = """WITH mine AS MATERIALIZED (
-                       SELECT status FROM notifier.emails
+                       SELECT email_id, status FROM notifier.emails
                        WHERE visitor_id = $2 AND site_id = $3 AND created_at >= $1)
-                   SELECT count(*) FROM mine WHERE status NOT IN ('cancelled', 'suppressed')"""
-        return int(await self.conn.fetchval(query, since, visitor_id, site_id))
+                   SELECT count(*) FROM mine WHERE status NOT IN ('cancelled', 'suppressed')
+                     AND email_id IS DISTINCT FROM $4"""
+        return int(await self.conn.fetchval(query, since, visitor_id, site_id, besides))
 
     async def get(self, site_id: str, email_id: UUID) -> Email | None:
         row = await self.conn.fetchrow(
@@ -234,12 +237,12 @@ class EmailStore:
         self, *, instance: str, now: datetime, lease: timedelta, limit: int
     ) -> list[tuple[Email, str]]:
         """Due e-mails (and those whose claim ran out: a crashed instance's), each with the
-        status it had, marked `sending`, one more try,
+        status it had (`scheduled` ones are composed now), marked `sending`, one more try,
         and held for this instance until `now + lease`; other instances skip them."""
         rows = await self.conn.fetch(
             f"""WITH waiting AS (
                     SELECT email_id, status AS was FROM notifier.emails
-                    WHERE status = 'pending' AND due_at <= $1
+                    WHERE status IN ('scheduled', 'pending') AND due_at <= $1
                     ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED),
                 lapsed AS (
                     SELECT email_id, status AS was FROM notifier.emails
@@ -257,6 +260,14 @@ class EmailStore:
             limit,
         )
         return [(Email.of(row), row["was"]) for row in rows]
+
+    async def compose(self, email_id: UUID, context: dict[str, Any]) -> None:
+        """A scheduled e-mail's content, decided when it became due."""
+        await self.conn.execute(
+            "UPDATE notifier.emails SET context = $2::jsonb WHERE email_id = $1",
+            email_id,
+            orjson.dumps(context).decode(),
+        )
 
     async def set_status(self, email_id: UUID, status: str, reason: str | None = None) -> None:
         await self.conn.execute(

@@ -3,15 +3,15 @@ each; the consumer records the event id in the same transaction).
 
 - `conversation.started`, `conversation.email_captured`, `message.sent`, `conversation.seen`
   keep the notifier's picture of the conversation (its captured address, language, lines,
-  how far the visitor saw it). An agent's message to a visitor with an address sets a look
-  at the conversation for later (the site's `unread_after_s`; an answer to an offline
+  how far the visitor saw it). An agent's message to a visitor with an address schedules one
+  "unread messages" e-mail for later (the site's `unread_after_s`; an answer to an offline
   message or to a reply by e-mail waits `offline_answer_gather_s` for the agent's next
   lines; a message after the close, as a reply by e-mail reopens it, makes the conversation
   live again): when it is due, the
   agents' lines the visitor has not seen go out, or nothing if they saw them all.
 - `conversation.closed` with an address: the transcript (visitors' and agents' messages;
-  agents' notes never reach chat.events) to that address; a look still waiting is dropped,
-  the transcript says it all.
+  agents' notes never reach chat.events) to that address; the unread e-mail still waiting
+  is then cancelled, the transcript says it all.
 - `offline.message_left`: a receipt to the visitor and the message to the team's inboxes
   (or, without any, to the site's admins).
 - `webhook.disabled` (leads disabled a CRM endpoint that answered 410 or failed for days):
@@ -142,51 +142,25 @@ class Intake:
             if site.unread_after_s is not None
             else self.policy.unread_after_s
         )
-        due = max(now, p.sent_at) + timedelta(seconds=wait)
-        await conversations.look_again(p.conversation_id, at=due, event_id=event.event_id)
-
-    async def look_at_unread(
-        self, tx: UnitOfWork, conversation: Conversation, event_id: UUID, *, now: datetime
-    ) -> None:
-        """A look is due: the agents' lines the visitor has not seen and no earlier e-mail
-        carried, as one e-mail (the suppression list and the limits apply now); nothing when
-        the visitor saw them all."""
-        if conversation.email is None or conversation.closed_at is not None:
-            return
-        conversations = tx.store(ConversationStore)
-        after = max(conversation.seen_seq, conversation.emailed_seq)
-        lines = await conversations.lines(
-            conversation.conversation_id, after_seq=after, author="agent"
-        )
-        if not lines:
-            return
-        site = await tx.store(SiteStore).get(conversation.site_id)
-        intended = await self._intend(
+        await self._intend(
             tx,
             Intent(
                 template="unread_messages",
-                site_id=conversation.site_id,
+                site_id=event.site_id,
                 recipient=conversation.email,
                 recipient_kind="visitor",
                 language=conversation.language,
-                source_event_id=event_id,
-                context={
-                    **self._visitor_context(site, conversation),
-                    "messages": [line.to_json() for line in lines],
-                },
-                conversation_id=conversation.conversation_id,
+                source_event_id=event.event_id,
+                context=self._visitor_context(site, conversation),
+                conversation_id=p.conversation_id,
                 visitor_id=conversation.visitor_id,
+                due_at=max(now, p.sent_at) + timedelta(seconds=wait),
+                scheduled=True,
             ),
             now=now,
             site=site,
             conversation=conversation,
         )
-        if intended is not None and intended.new:
-            await conversations.emailed(
-                conversation.conversation_id,
-                up_to_seq=lines[-1].seq,
-                message_id=intended.message_id,
-            )
 
     async def conversation_closed(
         self, tx: UnitOfWork, event: ConversationClosed, *, now: datetime
@@ -215,6 +189,12 @@ class Intake:
         lines = await conversations.lines(p.conversation_id)
         if not any(line.author in ("visitor", "agent") for line in lines):
             return  # nothing was said: no transcript
+        await tx.conn.execute(
+            """UPDATE notifier.emails SET status = 'cancelled', reason = 'in_transcript'
+               WHERE conversation_id = $1 AND template = 'unread_messages'
+                 AND status = 'scheduled'""",
+            p.conversation_id,
+        )
         context = {
             **self._visitor_context(site, conversation),
             "messages": [line.to_json() for line in lines if line.author != "system"],
@@ -491,7 +471,7 @@ class Intake:
             **self._site_context(site),
             "visitor_name": conversation.visitor_name,
             "conversation_id": str(conversation.conversation_id),
-            # the thread the e-mail joins
+            # the thread the e-mail joins (the sender fills it again for a scheduled one)
             "thread": {
                 "in_reply_to": conversation.last_email_id,
                 "references": [

@@ -29,18 +29,12 @@ CREATE TABLE notifier.conversations (
     offline_text     text,                            -- what the visitor left then
     seen_seq         integer NOT NULL DEFAULT 0,      -- the visitor saw messages up to this
     emailed_seq      integer NOT NULL DEFAULT 0,      -- agents' messages e-mailed up to this
-    -- an agent wrote what the visitor may not see: look again then (the first such line's
-    -- event names the e-mail); cleared when it is looked at or the conversation closes
-    unread_due_at    timestamptz,
-    unread_event_id  uuid,
     closed_at        timestamptz,
     started_at       timestamptz NOT NULL DEFAULT now(),
     first_email_id   text,                            -- the thread's first Message-ID
     last_email_id    text                             -- the latest e-mail's Message-ID
 );
 CREATE INDEX conversations_site ON notifier.conversations (site_id, started_at DESC);
-CREATE INDEX conversations_unread_due ON notifier.conversations (unread_due_at)
-    WHERE unread_due_at IS NOT NULL;
 
 -- Its messages, for transcripts and unread-message e-mails (agents' notes never reach
 -- chat.events, so never here).
@@ -70,13 +64,14 @@ CREATE TABLE notifier.emails (
     conversation_id  uuid,
     visitor_id       text,
     source_event_id  uuid NOT NULL,
-    context          jsonb NOT NULL,  -- what the template renders
+    context          jsonb NOT NULL,  -- what the template renders (scheduled: filled when due)
     message_id       text NOT NULL,
-    -- pending: to send (at due_at); sending: claimed;
+    -- scheduled: waits for its moment (unread messages); pending: to send; sending: claimed;
     -- sent; failed (permanent, or out of tries); suppressed (bounced, complained,
     -- unsubscribed, over a limit); cancelled (nothing left to say: the visitor saw it)
     status           text NOT NULL CHECK (status IN
-                         ('pending', 'sending', 'sent', 'failed', 'suppressed', 'cancelled')),
+                         ('scheduled', 'pending', 'sending', 'sent', 'failed', 'suppressed',
+                          'cancelled')),
     reason           text,
     attempts         integer NOT NULL DEFAULT 0,
     due_at           timestamptz NOT NULL DEFAULT now(),
@@ -86,12 +81,15 @@ CREATE TABLE notifier.emails (
     sent_at          timestamptz,
     subject          text          -- as rendered at the last try (for the delivery log)
 );
-CREATE INDEX emails_due ON notifier.emails (due_at) WHERE status = 'pending';
+CREATE INDEX emails_due ON notifier.emails (due_at) WHERE status IN ('scheduled', 'pending');
 CREATE INDEX emails_claimed ON notifier.emails (claimed_until) WHERE status = 'sending';
 CREATE INDEX emails_site ON notifier.emails (site_id, created_at DESC);
 CREATE INDEX emails_recipient ON notifier.emails (lower(recipient), created_at DESC);
 -- not partial: a generic plan (asyncpg keeps statements prepared) cannot prove a predicate
 CREATE INDEX emails_visitor ON notifier.emails (visitor_id, site_id, created_at DESC);
+-- one unread-messages e-mail waiting per conversation at a time
+CREATE UNIQUE INDEX emails_one_unread ON notifier.emails (conversation_id)
+    WHERE template = 'unread_messages' AND status = 'scheduled';
 
 -- E-mails intended per site and clock hour, for the site's hourly limit: spread over a few
 -- rows per hour (the shard: a hash of the recipient), so concurrent intents rarely wait for

@@ -9,7 +9,7 @@ import { t } from '../core/i18n.js';
 import { enc, notifierApi, notifierError } from './api.js';
 
 export var STATUS = {
-  pending: 'emailAdmin.status.pending',
+  scheduled: 'emailAdmin.status.scheduled', pending: 'emailAdmin.status.pending',
   sending: 'emailAdmin.status.sending', sent: 'emailAdmin.status.sent',
   failed: 'emailAdmin.status.failed', suppressed: 'emailAdmin.status.suppressed',
   cancelled: 'emailAdmin.status.cancelled',

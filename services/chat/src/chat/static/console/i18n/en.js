@@ -884,6 +884,7 @@ export default {
   "emailAdmin.tab.log": "Delivery log",
   "emailAdmin.tab.settings": "Settings",
   "emailAdmin.tab.templates": "Templates",
+  "emailAdmin.status.scheduled": "Scheduled",
   "emailAdmin.status.pending": "Pending",
   "emailAdmin.status.retrying": "Retrying ({n} tries)",
   "emailAdmin.status.sending": "Sending",

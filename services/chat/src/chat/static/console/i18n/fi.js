@@ -884,6 +884,7 @@ export default {
   "emailAdmin.tab.log": "Lähetysloki",
   "emailAdmin.tab.settings": "Asetukset",
   "emailAdmin.tab.templates": "Pohjat",
+  "emailAdmin.status.scheduled": "Ajastettu",
   "emailAdmin.status.pending": "Jonossa",
   "emailAdmin.status.retrying": "Yritetään uudelleen ({n} yritystä)",
   "emailAdmin.status.sending": "Lähetetään",
