@@ -4,8 +4,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM ?= /usr/bin/chromium
+# kustomize renders deploy/ in the tests: pinned, built from the Go module proxy (no kubectl wheel
+# for Linux exists on PyPI); `go` checks the module against sum.golang.org
+KUSTOMIZE_VERSION := v5.5.0
+KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka dev test test-fast lint fmt schemas bench clean
+.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,10 +34,19 @@ browser: ## make sure Debian's Chromium is present for the browser tests
 kafka: install ## fetch Apache Kafka's jars from Maven Central once (needs java 17+; mvn the first time)
 	@$(UV) run python -m beckon_devstack.kafka fetch
 
+kustomize: $(KUSTOMIZE) ## build the pinned kustomize the deploy tests render with (needs go)
+
+$(KUSTOMIZE):
+	@test -x $(GO) || { echo "go is missing: install Go 1.22+ (https://go.dev/dl) to build kustomize $(KUSTOMIZE_VERSION), or set GO=..."; exit 1; }
+	@echo "==> building kustomize $(KUSTOMIZE_VERSION) from the Go module proxy (once, about a minute)"
+	@mkdir -p .tools/go-bin
+	@GOBIN=$(abspath .tools/go-bin) GOFLAGS=-buildvcs=false $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@mv .tools/go-bin/kustomize $@
+
 dev: install kafka ## start the whole system on the embedded stack (Ctrl-C stops it)
 	@$(UV) run beckon-dev
 
-test: install browser kafka ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
+test: install browser kafka kustomize ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
 	@$(UV) run pytest
 
 test-fast: install ## unit tests only

@@ -1,8 +1,6 @@
 """The kustomize base and the production overlay, rendered and checked.
 
-Rendered twice where kubectl is installed (`kubectl kustomize`), and always by `build` below:
-the subset of kustomize this repository uses (resources, components, configMapGenerator,
-images), which refuses any other field so that it cannot quietly render something else.
+Rendered by the pinned kustomize (`make kustomize`; deploy_render.py), which must not warn.
 
 What is checked: every manifest is listed; every workload is hardened, has resources and its own
 service account; servers are probed on /readyz and /healthz; secrets are referenced (never
@@ -17,15 +15,14 @@ import copy
 import importlib
 import re
 import secrets
-import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from deploy_render import kustomize
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,72 +31,18 @@ BASE = DEPLOY / "base"
 PRODUCTION = DEPLOY / "overlays" / "production"
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 SERVERS = ("Deployment", "StatefulSet")
-KNOWN_FIELDS = {"apiVersion", "kind", "resources", "components", "configMapGenerator", "images"}
 # variables whose values are credentials: they come from a Secret, never inline or a ConfigMap
 SECRET_NAME = re.compile(r"(SECRET|SECRETS|SECRET_KEY|TOKEN|PASSWORD|DATABASE_URL|SITES)$")
 
 
-def build(directory: Path) -> list[dict[str, Any]]:
-    """`kustomize build` of what this repository's kustomizations use."""
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    unknown = set(kustomization) - KNOWN_FIELDS
-    assert not unknown, f"{directory}: extend build() in {__file__} for {sorted(unknown)}"
-    documents: list[dict[str, Any]] = []
-    for entry in [*kustomization.get("resources", []), *kustomization.get("components", [])]:
-        path = directory / entry
-        if path.is_dir():
-            documents += build(path)
-        else:
-            documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    for generator in kustomization.get("configMapGenerator", []):
-        data = dict(literal.split("=", 1) for literal in generator.get("literals", []))
-        behavior = generator.get("behavior", "create")
-        existing = [doc for doc in documents if is_(doc, "ConfigMap", generator["name"])]
-        if behavior == "create":
-            assert not existing, f"{directory}: a second ConfigMap {generator['name']}"
-            documents.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": generator["name"]},
-                    "data": data,
-                }
-            )
-        else:
-            assert existing, f"{directory}: {behavior} of an unknown ConfigMap {generator['name']}"
-            existing[0]["data"] = {**existing[0]["data"], **data} if behavior == "merge" else data
-    for image in kustomization.get("images", []):
-        for container in containers(documents):
-            if container["image"].split(":")[0] == image["name"]:
-                container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
-    return documents
-
-
-def kubectl_build(directory: Path) -> list[dict[str, Any]]:
-    rendered = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], check=True, capture_output=True, text=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
-
-
-RENDERERS: dict[str, Callable[[Path], list[dict[str, Any]]]] = {"build": build}
-if shutil.which("kubectl"):
-    RENDERERS["kubectl"] = kubectl_build
-
-
-@pytest.fixture(
-    scope="module",
-    params=[(r, o) for r in RENDERERS for o in ("base", "production")],
-    ids=lambda param: "-".join(param),
-)
+@pytest.fixture(scope="module", params=["base", "production"])
 def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    renderer, overlay = request.param
-    return RENDERERS[renderer](BASE if overlay == "base" else PRODUCTION)
+    return kustomize(BASE if request.param == "base" else PRODUCTION)
 
 
-@pytest.fixture(scope="module", params=list(RENDERERS))
-def production(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    return copy.deepcopy(RENDERERS[request.param](PRODUCTION))
+@pytest.fixture(scope="module")
+def production() -> list[dict[str, Any]]:
+    return copy.deepcopy(kustomize(PRODUCTION))
 
 
 def is_(doc: dict[str, Any], kind: str, name: str) -> bool:
@@ -217,7 +160,7 @@ def test_secrets_are_referenced_never_inlined(rendered):
 def test_every_required_secret_is_documented_in_the_overlay():
     """The production overlay says how to create each Secret the workloads need."""
     documented = (PRODUCTION / "kustomization.yaml").read_text()
-    for container in containers(build(PRODUCTION)):
+    for container in containers(kustomize(PRODUCTION)):
         for source in container.get("envFrom", []):
             if "secretRef" in source:
                 assert re.search(rf"secret generic {source['secretRef']['name']}\b", documented)
