@@ -10,7 +10,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas bench clean
+.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas bench clean images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,27 @@ bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/rules_eval.py
 	@$(UV) run python bench/chat.py
 	@$(UV) run python bench/console.py
+
+# The five service images, built from the repository root (tagged <service>:<version> and
+# <service>:latest, which docker-compose.yml runs); the OCI labels get the version, the commit
+# (with -dirty for uncommitted changes) and the origin's URL without any credentials in it.
+DOCKER ?= docker
+IMAGES := tracker triggers chat leads notifier
+
+images: ## build the five service images with Docker (needs docker)
+	@command -v $(DOCKER) >/dev/null 2>&1 || { \
+	  echo "docker is missing: install Docker Engine (https://docs.docker.com/engine/install/) to build the images, or set DOCKER=...; nothing was built"; exit 1; }
+	@version=$$(sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head -n 1); \
+	revision=$$(git rev-parse HEAD 2>/dev/null || echo unknown); \
+	if [ -n "$$(git status --porcelain 2>/dev/null)" ]; then revision="$$revision-dirty"; fi; \
+	source=$$(git remote get-url origin 2>/dev/null | sed -E 's#^([a-z+]+://)[^@/]*@#\1#'); \
+	for service in $(IMAGES); do \
+	  echo "==> building $$service:$$version ($$revision)"; \
+	  $(DOCKER) build --file services/$$service/Dockerfile \
+	    --tag $$service:$$version --tag $$service:latest \
+	    --build-arg VERSION=$$version --build-arg REVISION=$$revision \
+	    --build-arg SOURCE=$${source:-unknown} . || exit 1; \
+	done
 
 clean: ## remove caches and the dev stack's state
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache .hypothesis node_modules

@@ -18,7 +18,9 @@ from beckon_messaging import (
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-PLACEHOLDER_MARKERS = ("demo", "changeme", "example", "placeholder")
+# A key containing one of these (any case) is a placeholder, refused in production: the demo
+# store's keys and what .env.example and the docs ship (`pk_live_CHANGE`, `change-me`, ...).
+PLACEHOLDER_MARKERS = ("demo", "change", "example", "placeholder", "dev-only")
 
 
 class SiteConfig(BaseModel):
@@ -36,7 +38,10 @@ class SiteConfig(BaseModel):
 
 
 class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
-    model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error does not print the sites' (secret) write keys
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
@@ -87,10 +92,19 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
             self.sites = [*self.sites, *(SiteConfig.model_validate(site) for site in loaded or [])]
         if self.environment == "production":
             for site in self.sites:
-                for key in (site.site_key, site.write_key or ""):
-                    if any(marker in key.lower() for marker in PLACEHOLDER_MARKERS):
+                for field, key in (("site_key", site.site_key), ("write_key", site.write_key)):
+                    marker = placeholder_marker(key)
+                    if marker is not None:  # the key itself is not repeated: a write key is secret
                         raise ValueError(
-                            f"site {site.site_id!r} uses a placeholder key; "
-                            "set real keys in production"
+                            f"site {site.site_id!r}: its {field} looks like a placeholder (it "
+                            f"contains {marker!r}); production needs the site's real keys in "
+                            "TRACKER_SITES (or TRACKER_SITES_FILE), e.g. pk_live_ + "
+                            "`python -c 'import secrets; print(secrets.token_hex(16))'`"
                         )
         return self
+
+
+def placeholder_marker(key: str | None) -> str | None:
+    """The placeholder marker a key contains (case-insensitive), if any."""
+    lowered = (key or "").lower()
+    return next((marker for marker in PLACEHOLDER_MARKERS if marker in lowered), None)

@@ -48,6 +48,7 @@ from triggers.domain.engine import Sites
 from triggers.metrics import METRICS
 from triggers.rules_file import load_rules_file
 from triggers.web_guard import require_token
+from triggers.web_tracing import trace_requests
 
 log = logging.getLogger("triggers")
 tracer = trace.get_tracer("triggers")
@@ -100,7 +101,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_graph_enabled=False,
         web_metrics_enabled=False,
         web_application_options={
-            "middlewares": [require_token(settings.bearer_token)],
+            # traced first, so a refused call is seen too
+            "middlewares": [trace_requests(tracer), require_token(settings.bearer_token)],
             "client_max_size": backtest_http.MAX_BODY_BYTES,
         },
         stream_buffer_maxsize=4 * settings.batch_size,

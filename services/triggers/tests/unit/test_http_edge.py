@@ -1,5 +1,5 @@
 """The worker's HTTP edge, in process (no broker): the internal token, Faust's own pages, the
-debug switch and the backtest's body limit."""
+debug switch, the backtest's body limit and the API's server spans."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import triggers.app
 from aiohttp.test_utils import TestClient, TestServer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from triggers.app import create_app
 from triggers.backtest_http import MAX_BODY_BYTES
@@ -275,3 +280,63 @@ def test_the_faust_app_takes_the_kafka_security_settings(
         "from-the-kafkauser-secret",
     )
     assert [str(url) for url in app.conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]
+
+
+# ---- traces --------------------------------------------------------------------------------
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER = {"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"}
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The worker's tracer, recording to memory (the process' global provider is left alone)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(triggers.app, "tracer", provider.get_tracer("triggers"))
+    return exporter
+
+
+async def test_an_api_call_is_a_server_span_in_the_callers_trace(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    async with worker_web(tmp_path) as client:
+        answer = await client.get("/v1/sites/demo", headers={**AUTH, **CALLER})
+        assert answer.status == 200
+    [span] = spans.get_finished_spans()
+    assert span.kind == SpanKind.SERVER
+    assert span.name == "GET /v1/sites/{site_id}"  # the route's template, not the path
+    assert format(span.context.trace_id, "032x") == CALLER_TRACE
+    assert span.parent is not None
+    assert span.parent.span_id == int("00f067aa0ba902b7", 16)
+    assert span.attributes is not None
+    assert span.attributes["http.route"] == "/v1/sites/{site_id}"
+    assert span.attributes["http.response.status_code"] == 200
+
+
+async def test_a_refused_backtest_is_traced_too(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    async with worker_web(tmp_path) as client:
+        answer = await client.post("/v1/backtest", headers=CALLER, data=b"{}")
+        assert answer.status == 401
+        missing = await client.get("/table/visitors/", headers=AUTH)
+        assert missing.status == 404
+    backtest, table = spans.get_finished_spans()
+    assert backtest.name == "POST /v1/backtest"
+    assert backtest.attributes is not None
+    assert backtest.attributes["http.response.status_code"] == 401
+    assert format(backtest.context.trace_id, "032x") == CALLER_TRACE
+    assert table.name == "GET"  # no route: no path in the span's name
+    assert table.attributes is not None
+    assert table.attributes["http.response.status_code"] == 404
+
+
+async def test_probes_and_metrics_make_no_spans(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    async with worker_web(tmp_path) as client:
+        for path in ("/healthz", "/readyz", "/metrics"):
+            await client.get(path)
+    assert spans.get_finished_spans() == ()
