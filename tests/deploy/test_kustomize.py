@@ -71,12 +71,12 @@ def overlay(request: pytest.FixtureRequest) -> tuple[Path, list[dict[str, Any]]]
     return RENDERINGS[request.param], copy.deepcopy(render(request.param))
 
 
-@pytest.fixture()
+@pytest.fixture
 def production() -> list[dict[str, Any]]:
     return copy.deepcopy(render("production"))
 
 
-@pytest.fixture()
+@pytest.fixture
 def dev() -> list[dict[str, Any]]:
     return copy.deepcopy(render("dev"))
 
@@ -486,6 +486,34 @@ def test_the_console_reaches_the_leads_and_notifier_apis(overlay):
     assert origin(notifier["NOTIFIER_CONSOLE_URL"]) == console
 
 
+def test_the_production_ingress_serves_the_public_addresses(production):
+    """The hosts the ConfigMaps give out are the ones the Ingress routes, each to its service,
+    over TLS; WebSockets (chat) get a read timeout longer than nginx's 60 s."""
+    routes: dict[str, tuple[str, dict[str, Any]]] = {}
+    for ingress in of_kind(production, "Ingress"):
+        tls_hosts = {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
+        for rule in ingress["spec"]["rules"]:
+            assert rule["host"] in tls_hosts, rule["host"]
+            [path] = rule["http"]["paths"]
+            routes[rule["host"]] = (path["backend"]["service"]["name"], ingress)
+    chat = environment(production, main_container(production, "chat"), {})
+    notifier = environment(production, main_container(production, "notifier"), {})
+    leads = environment(production, main_container(production, "leads"), {})
+    public = {
+        "chat": leads["LEADS_CONSOLE_ORIGINS"],
+        "leads": chat["CHAT_LEADS_URL"],
+        "notifier": notifier["NOTIFIER_PUBLIC_URL"],
+    }
+    for service, url in public.items():
+        assert url.startswith("https://"), url
+        host = url.removeprefix("https://").split("/")[0]
+        assert routes[host][0] == service, host
+    assert {name for name, _ in routes.values()} == set(EDGES)
+    chat_host = public["chat"].removeprefix("https://")
+    annotations = routes[chat_host][1]["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 60
+
+
 def test_every_service_sends_traces_to_the_collector(overlay):
     _, documents = overlay
     collector = named(documents, "Service", "otel-collector")
@@ -641,7 +669,7 @@ def port_matches(rule_ports: list[dict[str, Any]] | None, port: int, target: Pee
 
 
 def allowed(policies: list[dict[str, Any]], source: Peer, target: Peer, port: int) -> bool:
-    """Whether TCP from `source` to `target:port` passes both ends' policies (namespace NAMESPACE)."""
+    """Whether TCP from `source` to `target:port` passes both ends' policies (in NAMESPACE)."""
 
     def side(pod: Peer, direction: str, other: Peer) -> bool:
         if pod.labels is None or pod.namespace != NAMESPACE:
