@@ -10,7 +10,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas bench clean
+.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas kafka-topics bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ fmt: install ## apply ruff's formatting and safe fixes
 
 schemas: install ## re-export the JSON Schemas of the contracts
 	@$(UV) run python -m beckon_contracts.schemas
+
+kafka-topics: install ## regenerate deploy/components/strimzi (KafkaTopics, KafkaUsers, their wiring)
+	@$(UV) run python -m beckon_contracts.strimzi
 
 bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/tracker.py --seconds 10
