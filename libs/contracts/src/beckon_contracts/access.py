@@ -34,7 +34,8 @@ class FaustTable:
     source: Topic
 
     def changelog(self, app_id: str) -> str:
-        return f"{app_id}-{self.name}-changelog"  # faust.tables.base: `{app.conf.id}-{name}-changelog`
+        # as faust.tables.base names it: `{app.conf.id}-{name}-changelog`
+        return f"{app_id}-{self.name}-changelog"
 
 
 FAUST_TABLES: tuple[FaustTable, ...] = (

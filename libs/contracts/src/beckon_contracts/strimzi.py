@@ -253,6 +253,9 @@ _RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "
 
 
 def _scalar(value: Any) -> str:
+    """A scalar, or an empty mapping or list, on one line."""
+    if isinstance(value, dict | list) and not value:
+        return "{}" if isinstance(value, dict) else "[]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -272,8 +275,6 @@ def _lines(value: Any, indent: int) -> list[str]:
             if isinstance(item, dict | list) and item:
                 out.append(f"{pad}{_scalar(key)}:")
                 out += _lines(item, indent + 2)
-            elif isinstance(item, dict | list):
-                out.append(f"{pad}{_scalar(key)}: {'{}' if isinstance(item, dict) else '[]'}")
             else:
                 out.append(f"{pad}{_scalar(key)}: {_scalar(item)}")
         return out
