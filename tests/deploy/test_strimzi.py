@@ -225,6 +225,25 @@ def test_who_may_write_what(kafka_users: dict[str, dict[str, Any]]) -> None:
     assert "rules.config.dlq" not in writers  # made by `beckon rules apply`, written by no one
 
 
+def test_the_guide_lists_what_each_user_may_do() -> None:
+    """docs/kafka-security.md's table of users is the access map."""
+    guide = (ROOT / "docs" / "kafka-security.md").read_text()
+    rows = re.findall(r"^\| (beckon-[a-z]+) \|(.*)\|(.*)\|(.*)\|$", guide, flags=re.MULTILINE)
+    faust = {
+        "its Faust topics": [t.name for t in access.faust_topics()],
+        "its changelogs": [t.changelog(access.TRIGGERS_APP_ID) for t in access.FAUST_TABLES],
+    }
+
+    def cell(text: str) -> set[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        return {topic for name in names for topic in faust.get(name, [name])}
+
+    in_guide = {user: (cell(r), cell(w), cell(g)) for user, r, w, g in rows}
+    assert in_guide == {s.user: (set(s.reads), set(s.writes), set(s.groups)) for s in SERVICES}, (
+        "update the table of users in docs/kafka-security.md"
+    )
+
+
 # ---- the access map against the services' code -------------------------------------------------
 
 
