@@ -10,10 +10,10 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas bench clean images
+.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas kafka-topics bench clean images
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 uv: ## install uv (the package manager) if it is missing
 	@command -v $(UV) >/dev/null 2>&1 || { \
@@ -72,6 +72,9 @@ fmt: install ## apply ruff's formatting and safe fixes
 
 schemas: install ## re-export the JSON Schemas of the contracts
 	@$(UV) run python -m beckon_contracts.schemas
+
+kafka-topics: install ## regenerate deploy/components/strimzi (KafkaTopics, KafkaUsers, their wiring)
+	@$(UV) run python -m beckon_contracts.strimzi
 
 bench: install ## run the benchmarks (prints RESULT lines)
 	@$(UV) run python bench/tracker.py --seconds 10

@@ -108,6 +108,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         stream_buffer_maxsize=4 * settings.batch_size,
         # Faust creates its changelog topics itself: the same durability as the registry's
         topic_replication_factor=settings.kafka_replication_factor,
+        # ... unless topics are made for it (Strimzi KafkaTopics; a user without Create)
+        topic_allow_declare=settings.create_topics,
     )
 
     def source(name: str, *more: str) -> faust.TopicT:
