@@ -67,11 +67,11 @@ def count_rules(node: Any) -> int:
     return 0
 
 
-def convert(node: dict[str, Any], *, structural: bool = True) -> dict[str, Any]:
+def convert(node: dict[str, Any]) -> dict[str, Any]:
     """One openAPIV3Schema node as JSON Schema 2020-12.
 
-    `structural` is false inside anyOf/oneOf/allOf/not: those branches only add value checks
-    to the properties declared outside them, so they must not close the object.
+    Branches of anyOf/oneOf/allOf/not are never closed: a structural schema declares no `type`
+    in them (they only add value checks to properties declared outside them).
     """
     out: dict[str, Any] = {key: node[key] for key in COPIED if key in node}
     if "pattern" in out:
@@ -91,27 +91,21 @@ def convert(node: dict[str, Any], *, structural: bool = True) -> dict[str, Any]:
             "metadata", {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
         )
     if properties:
-        out["properties"] = {
-            name: convert(child, structural=structural) for name, child in properties.items()
-        }
+        out["properties"] = {name: convert(child) for name, child in properties.items()}
     if "items" in node:
-        out["items"] = convert(node["items"], structural=structural)
+        out["items"] = convert(node["items"])
     additional = node.get("additionalProperties")
     if isinstance(additional, dict):
-        out["additionalProperties"] = convert(additional, structural=structural)
+        out["additionalProperties"] = convert(additional)
     elif isinstance(additional, bool):
         out["additionalProperties"] = additional
-    elif (
-        structural
-        and node.get("type") == "object"
-        and not node.get("x-kubernetes-preserve-unknown-fields")
-    ):
+    elif node.get("type") == "object" and not node.get("x-kubernetes-preserve-unknown-fields"):
         out["additionalProperties"] = False  # the API server refuses unknown fields
     for junctor in JUNCTORS:
         if junctor in node:
-            out[junctor] = [convert(branch, structural=False) for branch in node[junctor]]
+            out[junctor] = [convert(branch) for branch in node[junctor]]
     if "not" in node:
-        out["not"] = convert(node["not"], structural=False)
+        out["not"] = convert(node["not"])
     if node.get("nullable"):
         if "type" in out:
             types = out["type"] if isinstance(out["type"], list) else [out["type"]]
@@ -125,6 +119,7 @@ def version_schema(crd: dict[str, Any], version: dict[str, Any], source: str) ->
     group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
     root = version["schema"]["openAPIV3Schema"]
     schema = convert(root)
+    schema.setdefault("properties", {})
     schema["properties"]["apiVersion"] = {"const": f"{group}/{version['name']}"}
     schema["properties"]["kind"] = {"const": kind}
     # ObjectMeta is the API server's own: test_validate.py checks it with the Kubernetes schema
