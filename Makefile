@@ -10,7 +10,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka kustomize dev test test-fast lint fmt schemas kafka-topics bench clean images
+.PHONY: help uv install browser kafka kustomize checkov dev test test-fast lint fmt schemas kafka-topics bench clean images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,10 +43,24 @@ $(KUSTOMIZE):
 	@GOBIN=$(abspath .tools/go-bin) GOFLAGS=-buildvcs=false $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@mv .tools/go-bin/kustomize $@
 
+# checkov (the deploy tests' policy scan) in its own venv: its ~90 dependencies would pin older
+# pytest and packaging in the workspace's lock. Every version and hash: tests/deploy/checkov/.
+CHECKOV_REQUIREMENTS := tests/deploy/checkov/requirements.txt
+CHECKOV := .tools/checkov/bin/checkov
+
+checkov: $(CHECKOV) ## install the pinned checkov the deploy tests scan with (into .tools/checkov)
+
+$(CHECKOV): $(CHECKOV_REQUIREMENTS) | install
+	@echo "==> installing checkov from $(CHECKOV_REQUIREMENTS) into .tools/checkov"
+	@rm -rf .tools/checkov
+	@$(UV) venv --quiet --python .venv/bin/python .tools/checkov
+	@$(UV) pip sync --quiet --require-hashes --python .tools/checkov/bin/python $(CHECKOV_REQUIREMENTS)
+	@touch $@
+
 dev: install kafka ## start the whole system on the embedded stack (Ctrl-C stops it)
 	@$(UV) run beckon-dev
 
-test: install browser kafka kustomize ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
+test: install browser kafka kustomize checkov ## run the full suite: unit, integration (real broker/Postgres), browser e2e, fuzz
 	@$(UV) run pytest
 
 test-fast: install ## unit tests only

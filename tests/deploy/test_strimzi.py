@@ -125,7 +125,7 @@ def test_production_replication_three_with_two_in_sync(
     for name, doc in kafka_topics.items():
         assert doc["spec"]["replicas"] == 3, name
         assert doc["spec"]["config"]["min.insync.replicas"] == "2", name
-        assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert doc["apiVersion"] == "kafka.strimzi.io/v1"
         assert doc["metadata"]["labels"] == {"strimzi.io/cluster": "beckon"}
         assert RESOURCE_NAME.fullmatch(doc["metadata"]["name"]), name
 

@@ -28,7 +28,7 @@ from beckon_contracts.access import ServiceAccess
 
 ROOT = Path(__file__).resolve().parents[4]
 COMPONENT_DIR = ROOT / "deploy" / "components" / "strimzi"
-API_VERSION = "kafka.strimzi.io/v1beta2"
+API_VERSION = "kafka.strimzi.io/v1"
 CLUSTER = "beckon"
 REPLICAS = 3
 MIN_INSYNC_REPLICAS = 2
