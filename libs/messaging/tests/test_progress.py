@@ -196,9 +196,7 @@ def test_the_gauges_read_the_reports(watchdog, clock):
     registry.register(watchdog.collector())
     text = generate_latest(registry).decode()
     assert 'beckon_consumer_lag{group="leads",partition="2",topic="chat.events"} 42.0' in text
-    assert (
-        'beckon_consumer_last_progress_timestamp_seconds{group="leads"} 1.700001005e+09' in text
-    )
+    assert 'beckon_consumer_last_progress_timestamp_seconds{group="leads"} 1.700001005e+09' in text
     assert 'group="gone"' not in text
 
 

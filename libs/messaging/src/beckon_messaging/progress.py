@@ -198,8 +198,7 @@ class _ProgressCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         lag = GaugeMetricFamily(
             "beckon_consumer_lag",
-            "Records between the consumer's position and the high watermark (as of its last "
-            "fetch)",
+            "Records between the consumer's position and the high watermark (as of its last fetch)",
             labels=["group", "topic", "partition"],
         )
         progress = GaugeMetricFamily(

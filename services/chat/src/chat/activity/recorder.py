@@ -26,6 +26,7 @@ from beckon_contracts.dead_letter import DeadLettered, ReasonCode
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import parse_tracking_event
 from beckon_messaging import PLAINTEXT, KafkaSecurity, classify, dead_letter, encode_dead_letter
+from beckon_messaging.metrics import count_dead_letter
 from pydantic import ValidationError
 
 from chat.activity.domain import ActivityRow, retention_cutoff_id, to_row
@@ -180,6 +181,7 @@ class ActivityRecorder:
             await self.producer.send_and_wait(
                 TRACKING_DLQ.name, encode_dead_letter(dead), key=dead.site_id.encode()
             )
+            count_dead_letter(TRACKING_DLQ.name, dead)
             log.warning(
                 "tracking record dead-lettered",
                 extra={"reason": letter.reason, "detail": letter.detail[:200]},

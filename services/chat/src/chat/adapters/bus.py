@@ -48,6 +48,7 @@ from beckon_messaging import (
     encode_dead_letter,
 )
 from beckon_messaging.bus import Bus as SharedBus
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import ACK_WAIT_S
 from beckon_messaging.outbox import OutboxRelay as SharedOutboxRelay
 from beckon_observability import (
@@ -329,4 +330,5 @@ class InvitationConsumer:
             key=letter.site_id.encode(),
             headers=inject_headers(),
         )
+        count_dead_letter(CHAT_INVITATIONS_DLQ.name, letter)
         log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})

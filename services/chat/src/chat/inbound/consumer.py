@@ -37,6 +37,7 @@ from beckon_messaging import (
 )
 from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer
 from beckon_messaging.consumer import handle_until_done as shared_until_done
+from beckon_messaging.metrics import count_dead_letter
 from beckon_observability import extract_context, inject_headers
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -109,6 +110,7 @@ class InboundHandler:
             key=letter.site_id.encode(),
             headers=inject_headers(),
         )
+        count_dead_letter(CHAT_INBOUND_DLQ.name, letter)
         log.warning(
             "inbound command dead-lettered",
             extra={"reason": letter.payload.reason, "detail": letter.payload.detail[:200]},

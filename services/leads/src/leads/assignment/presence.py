@@ -30,6 +30,7 @@ from beckon_contracts.topics import AGENTS_PRESENCE, Topic
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, encode_dead_letter
 from beckon_messaging.dead_letters import dead_letter_for
 from beckon_messaging.follower import CompactedTopicFollower
+from beckon_messaging.metrics import count_dead_letter
 from pydantic import ValidationError
 
 from leads.assignment import service
@@ -278,11 +279,11 @@ class PresenceFollower:
         self, record: ConsumerRecord[bytes, bytes], letter: DeadLettered
     ) -> None:
         payload = letter.payload
+        dlq = self.topic.dead_letter or f"{self.topic.name}.dlq"
         await self.producer.send_and_wait(
-            self.topic.dead_letter or f"{self.topic.name}.dlq",
-            encode_dead_letter(letter),
-            key=letter.site_id.encode(),
+            dlq, encode_dead_letter(letter), key=letter.site_id.encode()
         )
+        count_dead_letter(dlq, letter)
         async with self.uow(letter.site_id) as tx:
             await tx.conn.execute(
                 """INSERT INTO leads.dead_letters

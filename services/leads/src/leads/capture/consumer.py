@@ -56,6 +56,7 @@ from beckon_messaging import encode_dead_letter as encode
 from beckon_messaging.consumer import TRANSIENT as WORLD_AWAY
 from beckon_messaging.consumer import Backoff, GroupConsumer, Sleep
 from beckon_messaging.consumer import handle_until_done as shared_until_done
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import OutboxRecord
 from beckon_observability import extract_context
 from opentelemetry import trace
@@ -293,6 +294,7 @@ class CaptureHandler:
                 detail=payload.detail,
                 value=payload.raw.encode(),
             )
+        count_dead_letter(topic.dead_letter, letter)  # committed: the relay publishes it
         log.warning(
             "record dead-lettered",
             extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},

@@ -47,6 +47,7 @@ from beckon_contracts.topics import get as topic_named
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, dead_letter_for
 from beckon_messaging import encode_dead_letter as encode
 from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer, handle_until_done
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import OutboxRecord
 from beckon_observability import extract_context
 from opentelemetry import trace
@@ -237,6 +238,7 @@ class IntakeHandler:
                 payload.detail,
                 payload.raw.encode(),
             )
+        count_dead_letter(topic.dead_letter, letter)  # committed: the relay publishes it
         log.warning(
             "record dead-lettered",
             extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},
