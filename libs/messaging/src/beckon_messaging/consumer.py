@@ -96,6 +96,19 @@ async def handle_until_done(
         await sleep(backoff.pause(attempt))
 
 
+async def finish_then_cancel(task: asyncio.Task[Any] | None, grace_s: float) -> None:
+    """Let a loop that was told to stop finish its round (handle and commit what it holds)
+    for up to `grace_s`, then cancel it and wait until it has ended."""
+    if task is None:
+        return
+    if not task.done():
+        with contextlib.suppress(Exception):  # its own failure was its loop's to report
+            await asyncio.wait_for(asyncio.shield(task), grace_s)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 class GroupConsumer:
     """`process(polled)` for every poll of `topics` in the group `group_id`; the offsets of
     what it processed are committed after it returns (one commit at a time, in order).
@@ -151,14 +164,9 @@ class GroupConsumer:
         records are read again by the next owner), then leave the group."""
         self._stopping = True
         self.progress.close()
-        if self._task is not None:
-            # still waiting for its start (`before`, a broker): nothing in hand to finish
-            if self.consumer is not None and not self._task.done():
-                with contextlib.suppress(Exception):  # its own failure is reported below
-                    await asyncio.wait_for(asyncio.shield(self._task), self.stop_grace_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        # still waiting for its start (`before`, a broker): nothing in hand to finish
+        grace_s = self.stop_grace_s if self.consumer is not None else 0.0
+        await finish_then_cancel(self._task, grace_s)
         if self._committing is not None:  # the last round's offsets
             with contextlib.suppress(Exception):
                 await self._committing

@@ -18,8 +18,8 @@ from beckon_contracts.envelope import is_identifier, record_key
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import TrackingEvent
 from beckon_edge import RateLimiter
-from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging import dead_letter, encode_dead_letter
+from beckon_messaging.metrics import count_dead_letter
 from pydantic import ValidationError
 
 from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
