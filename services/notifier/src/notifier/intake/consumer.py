@@ -49,6 +49,7 @@ from beckon_messaging import encode_dead_letter as encode
 from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer, handle_until_done
 from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import OutboxRecord
+from beckon_messaging.progress import ConsumerProgress
 from beckon_observability import extract_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -261,6 +262,7 @@ class IntakeConsumer:
         before: Callable[[], Any] | None = None,
         security: KafkaSecurity = PLAINTEXT,
         batch_records: int = 200,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
@@ -275,6 +277,7 @@ class IntakeConsumer:
             backoff=backoff,
             before=before,
             security=security,
+            progress=progress,
         )
 
     async def start(self) -> None:
