@@ -88,10 +88,15 @@ class ConsumerProgress:
         else:
             self._progressed()
 
-    def handled(self) -> None:
-        """What the last poll returned has been handled (its offsets may be committed)."""
-        self.in_hand = 0
+    def handled(self, left: int = 0) -> None:
+        """What the last poll returned has been handled (its offsets may be committed); a
+        producer: acknowledgements arrived, `left` records still wait for theirs."""
+        self.in_hand = left
         self._progressed()
+
+    def holding(self, records: int) -> None:
+        """`records` wait to be handled (a producer: for their acknowledgement)."""
+        self.in_hand = records
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Records between each assigned partition's position and its high watermark."""

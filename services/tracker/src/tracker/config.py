@@ -15,6 +15,7 @@ from beckon_messaging import (
     ProducerSettings,
     TopicSettings,
 )
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -35,7 +36,9 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
+class Settings(
+    PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings, ProgressSettings
+):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
     host: str = "127.0.0.1"
