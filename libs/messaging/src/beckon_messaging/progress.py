@@ -106,7 +106,11 @@ class ConsumerProgress:
         """`set_lag` from what the consumer's last fetch told it (partitions it has not fetched
         from yet are left out)."""
         lag: dict[tuple[str, int], int] = {}
-        for partition in consumer.assignment():
+        try:
+            assigned = list(consumer.assignment())
+        except Exception:  # a gauge is never worth a consumer's loop
+            return
+        for partition in assigned:
             # a rebalance may take a partition away meanwhile: it is left out
             with contextlib.suppress(Exception):
                 highwater = consumer.highwater(partition)

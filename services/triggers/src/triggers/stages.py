@@ -47,7 +47,12 @@ log = logging.getLogger("triggers")
 SITE_SAVE_INTERVAL_S = 1.0
 
 
-def _dead_letter(message: Any, raw: bytes, error: Exception) -> DeadLettered:
+def _dead_letter(message: Any, raw: bytes, error: Exception) -> bytes:
+    """The record for the dead-letter topic (see `_letter`)."""
+    return encode_dead_letter(_letter(message, raw, error))
+
+
+def _letter(message: Any, raw: bytes, error: Exception) -> DeadLettered:
     """A `dead_lettered` record: where it was read, the reason, the offending field and the
     raw input."""
     if isinstance(error, BadRecord):
@@ -73,7 +78,7 @@ async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) ->
     METRICS.dead_lettered.labels(event.message.topic).inc()
     log.warning("dead-lettered %s@%s: %s", event.message.topic, event.message.offset, error)
     key = (event.message.key or b"unknown").decode("utf-8", "replace")
-    letter = _dead_letter(event.message, raw, error)
+    letter = _letter(event.message, raw, error)
     await runtime.out.send(
         dlq, key, encode_dead_letter(letter), headers=trace_headers(event.message.headers)
     )

@@ -50,7 +50,8 @@ class Consumer(faust_aiokafka.Consumer):
                 {f"{tp.topic}[{tp.partition}]": offset for tp, offset in rewind.items()},
             )
             records = {tp: batch for tp, batch in records.items() if tp not in rewind}
-        stages: Mapping[str, ConsumerProgress] = getattr(self.app, "stage_progress", {})
+        app = getattr(self, "app", None)
+        stages: Mapping[str, ConsumerProgress] = getattr(app, "stage_progress", {})
         for tp, batch in records.items():
             stage = stages.get(tp.topic)
             if stage is not None:  # in the stage's hands now, until its agent handles a batch
