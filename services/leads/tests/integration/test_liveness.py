@@ -78,7 +78,9 @@ async def test_a_blocked_capture_turns_healthz_to_503_until_it_goes_on(
 
             async def dead_lettered():
                 text = (await scrape.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
-                wanted = 'beckon_dead_letters_total{reason="malformed_json",topic="chat.events.dlq"}'
+                wanted = (
+                    'beckon_dead_letters_total{reason="malformed_json",topic="chat.events.dlq"}'
+                )
                 return text if wanted in text else None
 
             text = await _until(dead_lettered, "no dead letter counted")
