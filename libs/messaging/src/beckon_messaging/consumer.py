@@ -7,6 +7,10 @@ in Postgres (leads' capture, the notifier's intake).
 - **Until done.** `handle_until_done` runs one record's handler again with a growing pause
   while the world is away (Postgres, the broker: `transient`), forever, and gives up a
   record only after `max_attempts` unexpected failures, through the caller's dead letter.
+- **A clean stop.** `stop` lets the poll in hand finish (up to `stop_grace_s`) and commits
+  it before the consumer leaves the group, so a rolling restart re-reads nothing handled.
+- **Watched.** Each poll is reported to its `ConsumerProgress` (the service's `/healthz`
+  and the consumer gauges read it).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from beckon_messaging.progress import ConsumerProgress, untracked
 from beckon_messaging.security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger("beckon.consumer")
@@ -91,9 +96,23 @@ async def handle_until_done(
         await sleep(backoff.pause(attempt))
 
 
+async def finish_then_cancel(task: asyncio.Task[Any] | None, grace_s: float) -> None:
+    """Let a loop that was told to stop finish its round (handle and commit what it holds)
+    for up to `grace_s`, then cancel it and wait until it has ended."""
+    if task is None:
+        return
+    if not task.done():
+        with contextlib.suppress(Exception):  # its own failure was its loop's to report
+            await asyncio.wait_for(asyncio.shield(task), grace_s)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 class GroupConsumer:
     """`process(polled)` for every poll of `topics` in the group `group_id`; the offsets of
-    what it processed are committed after it returns (one commit at a time, in order)."""
+    what it processed are committed after it returns (one commit at a time, in order).
+    `progress` (by default unwatched) hears of every poll."""
 
     def __init__(
         self,
@@ -109,6 +128,8 @@ class GroupConsumer:
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 50,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
+        stop_grace_s: float = 10.0,
     ) -> None:
         self.topics = tuple(topics)
         self.process = process
@@ -130,16 +151,22 @@ class GroupConsumer:
         self.committed = 0  # records whose offsets were committed (tests, metrics)
         self._committing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.progress = progress or untracked(group_id)
+        self.stop_grace_s = stop_grace_s
+        self._stopping = False
 
     async def start(self) -> None:
         """Start consuming in the background (returns at once, broker up or not)."""
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Finish the poll in hand and commit it (for up to `stop_grace_s`; cut short, its
+        records are read again by the next owner), then leave the group."""
+        self._stopping = True
+        self.progress.close()
+        # still waiting for its start (`before`, a broker): nothing in hand to finish
+        grace_s = self.stop_grace_s if self.consumer is not None else 0.0
+        await finish_then_cancel(self._task, grace_s)
         if self._committing is not None:  # the last round's offsets
             with contextlib.suppress(Exception):
                 await self._committing
@@ -163,11 +190,15 @@ class GroupConsumer:
                 await asyncio.sleep(self.backoff.pause(attempt))
 
     async def _run(self) -> None:
+        with self.progress.running():
+            await self._consume()
+
+    async def _consume(self) -> None:
         if self.before is not None:
             await self.before()
         self.consumer = await self._connect()
         attempt = 0
-        while True:
+        while not self._stopping:
             try:
                 polled = await self.consumer.getmany(timeout_ms=500)  # all that is buffered
                 attempt = 0
@@ -178,9 +209,14 @@ class GroupConsumer:
                 log.exception(f"{self.name} could not fetch; trying again")
                 await asyncio.sleep(self.backoff.pause(attempt))
                 continue
+            if self._stopping:
+                return  # not handled, not committed: the partitions' next owner reads them
+            self.progress.fetched(sum(len(records) for records in polled.values()))
+            await self.progress.observe_lag(self.consumer)
             if not polled:
                 continue
             await self.process(polled)
+            self.progress.handled()
             offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
             # the commit goes on while the next records are fetched (one at a time, in order)
             if self._committing is not None:

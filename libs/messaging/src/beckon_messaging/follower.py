@@ -20,6 +20,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from beckon_contracts.topics import Topic
 
+from beckon_messaging.progress import ConsumerProgress, untracked
 from beckon_messaging.security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class CompactedTopicFollower:
         poll_ms: int = 200,
         retry_s: float = 1.0,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -56,12 +58,14 @@ class CompactedTopicFollower:
         self._consumer: AIOKafkaConsumer | None = None
         self._ends: dict[TopicPartition, int] = {}  # where the topic ended at start-up
         self._task: asyncio.Task[None] | None = None
+        self.progress = progress or untracked(f"follow:{topic.name}")
 
     async def start(self) -> None:
         """Start following in the background (this returns at once, broker up or not)."""
         self._task = asyncio.create_task(self._run(), name=f"follow:{self.topic.name}")
 
     async def stop(self) -> None:
+        self.progress.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,6 +117,10 @@ class CompactedTopicFollower:
         return consumer
 
     async def _run(self) -> None:
+        with self.progress.running():
+            await self._follow()
+
+    async def _follow(self) -> None:
         while True:
             try:
                 if self._consumer is None:
@@ -124,6 +132,8 @@ class CompactedTopicFollower:
                 log.exception("reading %s failed; retrying", self.topic.name)
                 await asyncio.sleep(self.retry_s)
                 continue
+            self.progress.fetched(sum(len(records) for records in batches.values()))
+            await self.progress.observe_lag(self._consumer)
             for records in batches.values():
                 for record in records:
                     self.records += 1
@@ -133,6 +143,7 @@ class CompactedTopicFollower:
                         log.exception(
                             "could not apply %s offset %s", self.topic.name, record.offset
                         )
+            self.progress.handled()
             if not self.caught_up.is_set() and await self._read_to_the_ends():
                 self.caught_up.set()
 

@@ -8,6 +8,10 @@ their topics in commit order. Each row's stored trace context goes out as the re
 headers. Delivery is at least once: a batch the broker does not acknowledge in time is sent
 again later, with the same bytes (and so the same event ids, which consumers deduplicate).
 
+Every `measure_every_s` the relay's loop also counts the pending rows (up to
+`MEASURE_CAP`) and the age of the oldest into `beckon_outbox_pending` and
+`beckon_outbox_oldest_age_seconds` (label `outbox`: the table), whichever instance holds the lock.
+
 The outbox table (per service, in its own schema) has the columns
 `id bigserial, topic text, key bytea, value bytea, headers jsonb, created_at, published_at`.
 """
@@ -27,6 +31,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from beckon_observability import trace_carrier, trace_headers
 
+from beckon_messaging.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING
+
 log = logging.getLogger("beckon.outbox")
 
 RELAY_BATCH = 500
@@ -35,6 +41,9 @@ KEEP_PUBLISHED_S = 3600
 ACK_WAIT_S = 15.0
 # How long `stop` lets a batch in flight finish
 STOP_GRACE_S = 5.0
+# How often the relay counts its backlog for the gauges, and the most rows it counts
+MEASURE_EVERY_S = 15.0
+MEASURE_CAP = 100_000
 # `schema.table`: the only text a query here takes from its caller (never user input)
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
@@ -95,6 +104,7 @@ class OutboxRelay:
         ack_wait_s: float = ACK_WAIT_S,
         batch: int = RELAY_BATCH,
         keep_published_s: float = KEEP_PUBLISHED_S,
+        measure_every_s: float = MEASURE_EVERY_S,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -108,6 +118,8 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
+        self.measure_every_s = measure_every_s
+        self._last_measure = -measure_every_s
         self.published = 0
 
     def kick(self) -> None:
@@ -135,6 +147,7 @@ class OutboxRelay:
             self._wake.clear()
             if self._stopping:
                 return
+            await self._measure_now_and_then()
             try:
                 while not self._stopping:
                     sent = await self.publish_pending()
@@ -190,6 +203,35 @@ class OutboxRelay:
             )
         self.published += len(rows)
         return len(rows)
+
+    async def measure(self) -> tuple[int, float]:
+        """The pending rows (up to `MEASURE_CAP`) and the oldest one's age in seconds, into
+        the outbox gauges."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM (SELECT 1 FROM "  # noqa: S608
+                f"{self.table} WHERE published_at IS NULL LIMIT $1) AS capped) AS pending, "
+                "COALESCE(EXTRACT(EPOCH FROM now() - (SELECT created_at FROM "
+                f"{self.table} WHERE published_at IS NULL ORDER BY id LIMIT 1)), 0)::float8 "
+                "AS oldest",
+                MEASURE_CAP,
+            )
+        pending, oldest = int(row["pending"]), max(0.0, float(row["oldest"]))
+        OUTBOX_PENDING.labels(self.table).set(pending)
+        OUTBOX_OLDEST_AGE.labels(self.table).set(oldest)
+        return pending, oldest
+
+    async def _measure_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._last_measure < self.measure_every_s:
+            return
+        self._last_measure = now
+        try:
+            await self.measure()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database is away: the relay's own retry says so
+            log.warning("could not count the outbox backlog", extra={"table": self.table})
 
     async def _cleanup(self) -> None:
         now = time.monotonic()

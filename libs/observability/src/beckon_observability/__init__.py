@@ -1,6 +1,7 @@
 """Observability helpers shared by Beckon's services: JSON logs, tracing, metrics."""
 
 from beckon_observability.asgi import TraceRequests
+from beckon_observability.http_metrics import HttpMetrics, MeasureRequests
 from beckon_observability.logging import configure_logging
 from beckon_observability.tracing import (
     KafkaHeaders,
@@ -14,7 +15,9 @@ from beckon_observability.tracing import (
 )
 
 __all__ = [
+    "HttpMetrics",
     "KafkaHeaders",
+    "MeasureRequests",
     "TraceRequests",
     "batch_span",
     "configure_logging",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from beckon_edge.settings import PublicEdgeSettings
 from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,7 +23,9 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
+class Settings(
+    PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings, ProgressSettings
+):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -92,6 +95,14 @@ class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicS
         default=30.0, gt=0, description="Republish every team's presence this often"
     )
     outbox_poll_s: float = Field(default=1.0, gt=0)
+    drain_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM: /readyz answers 503 and every WebSocket is closed with 1012 "
+        "(service restart: clients reconnect to another instance); HTTP is still served this "
+        "long before the server stops (a second SIGTERM stops at once)",
+    )
 
     # --- the agent console ---------------------------------------------------------------
     triggers_url: str = Field(

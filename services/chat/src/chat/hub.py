@@ -137,6 +137,12 @@ class Connection:
             await self.ws.close(code=4408, reason="too slow; reconnect and sync")
 
 
+async def _close(connection: Connection, code: int, reason: str) -> None:
+    connection.closed = True
+    with contextlib.suppress(Exception):  # gone already
+        await connection.ws.close(code=code, reason=reason)
+
+
 ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
 LastMessageLookup = Callable[[str, UUID], Awaitable[Any]]
 MessageLookup = Callable[[str, UUID, UUID], Awaitable[Any]]
@@ -160,10 +166,15 @@ class Hub:
         self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
         self.delivered = 0
         self.skipped_signals = 0  # invalid records on chat.signals, logged and skipped
+        self._closing: tuple[int, str] | None = None  # set by close_all
 
     # --- registry --------------------------------------------------------------------------
 
     def add(self, connection: Connection) -> None:
+        if self._closing is not None:  # opened while the instance shuts down: elsewhere, please
+            task = asyncio.get_running_loop().create_task(_close(connection, *self._closing))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
         if connection.agent_id is not None:
             self.agents[connection.site_id].add(connection)
         else:
@@ -200,6 +211,20 @@ class Hub:
             group.discard(connection)
             if not group:
                 registry.pop(key, None)
+
+    async def close_all(self, code: int, reason: str) -> int:
+        """Close every socket this instance holds, and each one added from now on (shutting
+        down); how many there were."""
+        self._closing = (code, reason)
+        connections = [
+            connection
+            for groups in (self.visitors.values(), self.agents.values())
+            for group in groups
+            for connection in group
+        ]
+
+        await asyncio.gather(*(_close(connection, code, reason) for connection in connections))
+        return len(connections)
 
     @property
     def socket_count(self) -> int:

@@ -12,10 +12,11 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,15 @@ from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
 from beckon_edge.tokens import Signer
 from beckon_messaging import postgres
-from beckon_observability import TraceRequests, configure_logging, configure_tracing
+from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
+from beckon_messaging.progress import Watchdog
+from beckon_observability import (
+    HttpMetrics,
+    MeasureRequests,
+    TraceRequests,
+    configure_logging,
+    configure_tracing,
+)
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
@@ -63,6 +72,9 @@ from chat.toolkit import ToolkitFeature
 from chat.uow import UnitOfWorkFactory
 
 log = logging.getLogger("chat")
+# WebSocket close code "service restart": the widget and the console reconnect (to another
+# instance, once this one is out of the load balancer)
+CLOSE_SERVICE_RESTART = 1012
 WIDGET_JS = resources.files("chat") / "static" / "widget.js"
 
 
@@ -103,6 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_tracing("chat", settings.otel_exporter_otlp_endpoint)
     registry = CollectorRegistry()
     sockets = Gauge("chat_sockets", "WebSockets held by this instance", registry=registry)
+    watchdog = Watchdog(settings.stall_after_s)
+    registry.register(watchdog.collector())
+    http_metrics = HttpMetrics(registry)
     holder: dict[str, Runtime] = {}
     live = LiveFeature()
     admin = AdminFeature()
@@ -119,7 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def render_metrics() -> bytes:
         runtime = holder.get("runtime")
         sockets.set(runtime.hub.socket_count if runtime else 0)
-        return render_latest(registry) + render_latest(LIVE_METRICS)
+        return (
+            render_latest(registry) + render_latest(LIVE_METRICS) + render_latest(MESSAGING_METRICS)
+        )
 
     metrics_server = (
         MetricsServer(settings.host, settings.metrics_port, render_metrics)
@@ -201,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 hub.handle,
                 settings.fetch_max_wait_ms,
                 security=settings.kafka_security,
+                progress=watchdog.track("chat-feed"),
             )
             invitations = InvitationConsumer(
                 settings.kafka_bootstrap,
@@ -209,6 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 bus=bus,
                 group_id=settings.consumer_group,
                 security=settings.kafka_security,
+                progress=watchdog.track(settings.consumer_group),
             )
             runtime = Runtime(
                 settings=settings,
@@ -222,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 bus=bus,
                 relay=relay,
                 feed=feed,
+                watchdog=watchdog,
                 signer=Signer(settings.secret_key),
                 widget_limiter=RateLimiter(
                     settings.widget_requests_per_s, settings.widget_request_burst
@@ -293,6 +313,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=max(MAX_BODY_BYTES, MAX_DOCUMENT_BYTES), message_field="detail"
     )
+    # Around everything: refusals by the body limit are counted too (it buffers nothing)
+    app.add_middleware(MeasureRequests, metrics=http_metrics)
     # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
     # header (anyone's); a wrong path is a 404 instead
     app.router.redirect_slashes = False
@@ -326,17 +348,73 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        """Live unless a consumer has stopped making progress (from memory: no I/O)."""
+        status, body = watchdog.health()
+        return JSONResponse(body, status)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
         runtime = holder.get("runtime")
+        if runtime is not None and runtime.draining:
+            return problem(503, "draining", "shutting down: sockets go to other instances")
         if runtime is None or not runtime.ready:
             return problem(503, "starting", "not ready yet")
         return JSONResponse({"status": "ready", "sockets": runtime.hub.socket_count})
 
+    async def drain() -> None:
+        """Shutting down: out of the load balancer (/readyz 503), every socket closed with
+        1012 so its client reconnects elsewhere (and each new one at once)."""
+        runtime = holder.get("runtime")
+        if runtime is None:
+            return
+        runtime.draining = True
+        closed = await runtime.hub.close_all(CLOSE_SERVICE_RESTART, "service restart")
+        log.info("draining", extra={"sockets_closed": closed, "drain_s": settings.drain_s})
+
+    app.state.drain = drain
     return app
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain before its shutdown: the first SIGTERM/SIGINT runs `drain`, then
+    serves HTTP for `drain_s` more (the load balancer sees /readyz 503 and stops sending)
+    before uvicorn's own graceful shutdown; a second signal shuts down at once."""
+
+    def __init__(
+        self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]], drain_s: float
+    ) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.drain_s = drain_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is None or self._draining is not None or self.should_exit:
+            if self._draining is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._draining.cancel)
+            super().handle_exit(sig, frame)
+            return
+        # a signal handler runs between two bytecodes of the loop: the drain starts on it
+        self._loop.call_soon_threadsafe(self._start_drain, sig, frame)
+
+    def _start_drain(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is None and not self.should_exit:
+            self._draining = asyncio.create_task(self._drain_then_exit(sig, frame))
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            await self.drain()
+            await asyncio.sleep(self.drain_s)
+        except Exception:
+            log.exception("draining failed; shutting down")
+        finally:
+            super().handle_exit(sig, frame)
 
 
 async def _housekeeping(uow: UnitOfWorkFactory, settings: Settings) -> None:
@@ -387,8 +465,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"no such seed file: {args.file}")
         print(f"seeded {asyncio.run(_seed(settings, args.file))} agent(s) from {args.file}")
         return
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -399,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
         # would otherwise rewrite the client address for any request from loopback).
         proxy_headers=False,
     )
+    DrainingServer(config, app.state.drain, settings.drain_s).run()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from beckon_edge import RateLimiter
 from beckon_edge.tokens import Signer
+from beckon_messaging.progress import Watchdog
 
 from chat.adapters.bus import Bus, Feed, OutboxRelay
 from chat.adapters.sites import SiteCache
@@ -34,6 +35,9 @@ class Runtime:
     widget_limiter: RateLimiter
     login_throttle: LoginThrottle
     ready: bool = False
+    draining: bool = False  # shutting down: /readyz says 503, sockets are being closed
+    # the instance's consumers report their progress here (/healthz asks it)
+    watchdog: Watchdog = field(default_factory=Watchdog)
     features: tuple[Feature, ...] = ()
     # what features offer each other (main wires them to the features that provide them)
     visitors: VisitorLookup = field(default_factory=NoVisitors)

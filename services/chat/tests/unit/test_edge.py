@@ -110,7 +110,9 @@ def test_trusted_proxies_come_from_the_environment(monkeypatch):
 
 def test_uvicorn_is_told_not_to_rewrite_the_client_address(monkeypatch):
     seen = {}
-    monkeypatch.setattr(chat.main.uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(
+        chat.main.DrainingServer, "run", lambda server, *a: seen.update(vars(server.config))
+    )
     monkeypatch.setattr(chat.main, "configure_logging", lambda *a: None)
     chat.main.main([])
     assert seen["proxy_headers"] is False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from beckon_edge.settings import ConsoleApiSettings, PublicEdgeSettings
 from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -27,7 +28,12 @@ def _placeholder(secret: str) -> bool:
 
 
 class Settings(
-    PublicEdgeSettings, ConsoleApiSettings, KafkaClientSettings, ProducerSettings, TopicSettings
+    PublicEdgeSettings,
+    ConsoleApiSettings,
+    KafkaClientSettings,
+    ProducerSettings,
+    TopicSettings,
+    ProgressSettings,
 ):
     model_config = SettingsConfigDict(env_prefix="LEADS_", extra="ignore")
 

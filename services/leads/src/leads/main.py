@@ -20,11 +20,19 @@ from beckon_edge import BodyLimit
 from beckon_edge.answers import answer_refusals
 from beckon_edge.console_sessions import ConsoleSessions
 from beckon_messaging import ensure_topics, postgres
-from beckon_observability import TraceRequests, configure_logging, configure_tracing
+from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
+from beckon_messaging.progress import Watchdog
+from beckon_observability import (
+    HttpMetrics,
+    MeasureRequests,
+    TraceRequests,
+    configure_logging,
+    configure_tracing,
+)
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
@@ -66,12 +74,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     relayed = Gauge(
         "leads_outbox_relayed", "Outbox records this instance's relay published", registry=registry
     )
+    sla_fire_lag = Histogram(
+        "leads_sla_fire_lag_seconds",
+        "How late an SLA timer fired after its due time",
+        buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+        registry=registry,
+    )
+    watchdog = Watchdog(settings.stall_after_s)
+    registry.register(watchdog.collector())
+    http_metrics = HttpMetrics(registry)
     holder: dict[str, Runtime] = {}
 
     def render_metrics() -> bytes:
         runtime = holder.get("runtime")
         relayed.set(runtime.relay.published if runtime else 0)
-        return render_latest(registry)
+        return render_latest(registry) + render_latest(MESSAGING_METRICS)
 
     metrics_server = (
         MetricsServer(settings.host, settings.metrics_port, render_metrics)
@@ -142,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     poll_s=settings.sla_poll_s,
                     batch=settings.sla_batch,
                     retry_s=settings.sla_retry_s,
+                    fire_lag=sla_fire_lag,
                 )
                 await sla_scheduler.start()
                 parts.push_async_callback(sla_scheduler.stop)
@@ -152,11 +170,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     producer=bus.producer,
                     client_id=f"leads-{settings.instance_id}",
                     security=settings.kafka_security,
+                    watchdog=watchdog,
                 )
                 await presence.start()
                 parts.push_async_callback(presence.stop)
             if settings.capture_enabled:
-                app.state.capture = capturing = Capturing(settings, uow)
+                app.state.capture = capturing = Capturing(settings, uow, watchdog)
                 await capturing.start()
                 parts.push_async_callback(capturing.stop)
 
@@ -180,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # writes to the outbox carries it to leads.events.
     app.add_middleware(TraceRequests, service="leads")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, message_field="detail")
+    app.add_middleware(MeasureRequests, metrics=http_metrics)
     # Starlette answers `/path/` with a redirect to an absolute URL built from the Host
     # header (anyone's); a wrong path is a 404 instead
     app.router.redirect_slashes = False
@@ -210,8 +230,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_bodies(app)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        """Live unless a consumer has stopped making progress (from memory: no I/O)."""
+        status, body = watchdog.health()
+        return JSONResponse(body, status)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:

@@ -231,3 +231,25 @@ async def test_a_read_only_unit_refuses_to_publish_or_lock(leads_pool):
             tx.publish(OutboxRecord("leads.events", b"k", b"{}"))
         with pytest.raises(RuntimeError, match="read-only"):
             await tx.lock_team("sales")
+
+
+async def test_the_relay_measures_its_backlog_into_the_outbox_gauges(leads_pool, scratch_topic):
+    from beckon_messaging.metrics import REGISTRY
+
+    relay = outbox_relay(leads_pool, None, poll_s=60.0)  # type: ignore[arg-type]  # never started
+    uow = UnitOfWorkFactory(leads_pool, on_commit=lambda: None)
+    key = unique("lead").encode()
+    async with uow(unique("site")) as tx:
+        tx.publish(OutboxRecord(scratch_topic, key, b"1"), OutboxRecord(scratch_topic, key, b"2"))
+    await leads_pool.execute(
+        "UPDATE leads.outbox SET created_at = now() - interval '1 hour' WHERE key = $1", key
+    )
+    try:
+        pending, oldest = await relay.measure()
+        assert pending >= 2
+        assert oldest >= 3600
+        labels = {"outbox": "leads.outbox"}
+        assert REGISTRY.get_sample_value("beckon_outbox_pending", labels) == pending
+        assert REGISTRY.get_sample_value("beckon_outbox_oldest_age_seconds", labels) == oldest
+    finally:  # published, as far as the other tests are concerned
+        await leads_pool.execute("UPDATE leads.outbox SET published_at = now() WHERE key = $1", key)

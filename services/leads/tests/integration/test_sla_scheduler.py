@@ -19,6 +19,7 @@ from leads.sla.scheduler import ManualClock
 from leads.uow import UnitOfWork
 from leads.webhooks.store import WebhookStore
 from leads_testing import unique
+from prometheus_client import CollectorRegistry, Histogram
 from sla_testing import (
     add_team,
     lead_events,
@@ -205,7 +206,9 @@ async def test_timers_survive_a_restart(make_pool):
     await before.close()  # the instance is gone; its timers are rows
 
     after = await make_pool()
-    new = scheduler_on(after, clock, "leads-new")
+    registry = CollectorRegistry()
+    fire_lag = Histogram("leads_sla_fire_lag_seconds", "lag", registry=registry)
+    new = scheduler_on(after, clock, "leads-new", fire_lag=fire_lag)
     await new.start()
     try:
         clock.advance(timedelta(minutes=3))  # the 50 % warnings
@@ -223,6 +226,9 @@ async def test_timers_survive_a_restart(make_pool):
         "SELECT DISTINCT claimed_by FROM leads.timers WHERE site_id = $1", site
     )
     assert {r["claimed_by"] for r in claimed_by} == {"leads-new"}
+    # each firing's lateness: the clock stood past each timer's due time when it fired
+    assert registry.get_sample_value("leads_sla_fire_lag_seconds_count") == 10
+    assert registry.get_sample_value("leads_sla_fire_lag_seconds_sum") > 0
 
 
 async def test_a_failing_firing_rolls_back_whole_and_is_retried_alone(make_pool):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from beckon_edge.settings import ConsoleApiSettings, PublicEdgeSettings
 from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
@@ -28,7 +29,12 @@ def _placeholder(secret: str) -> bool:
 
 
 class Settings(
-    PublicEdgeSettings, ConsoleApiSettings, KafkaClientSettings, ProducerSettings, TopicSettings
+    PublicEdgeSettings,
+    ConsoleApiSettings,
+    KafkaClientSettings,
+    ProducerSettings,
+    TopicSettings,
+    ProgressSettings,
 ):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 

@@ -22,7 +22,15 @@ from beckon_edge.console_sessions import ConsoleSessions
 from beckon_messaging import ensure_topics, postgres
 from beckon_messaging.bus import Bus
 from beckon_messaging.consumer import Backoff
-from beckon_observability import TraceRequests, configure_logging, configure_tracing
+from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
+from beckon_messaging.progress import Watchdog
+from beckon_observability import (
+    HttpMetrics,
+    MeasureRequests,
+    TraceRequests,
+    configure_logging,
+    configure_tracing,
+)
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI, Request
@@ -37,7 +45,7 @@ from notifier.adapters.smtp import SmtpConfig, SmtpPool
 from notifier.admin import api as admin_api
 from notifier.config import Settings
 from notifier.delivery.letters import Letters
-from notifier.delivery.sender import Sender, SendPolicy
+from notifier.delivery.sender import DeliveryMetrics, Sender, SendPolicy
 from notifier.domain.render import Renderer
 from notifier.domain.tokens import ReplyTokens
 from notifier.emails.service import Limits
@@ -59,12 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_tracing("notifier", settings.otel_exporter_otlp_endpoint)
     registry = CollectorRegistry()
     sent = Gauge("notifier_emails_sent", "E-mails this instance sent", registry=registry)
+    delivery_metrics = DeliveryMetrics(registry)
+    watchdog = Watchdog(settings.stall_after_s)
+    registry.register(watchdog.collector())
+    http_metrics = HttpMetrics(registry)
     holder: dict[str, Runtime | Sender] = {}
 
     def render_metrics() -> bytes:
         sender = holder.get("sender")
         sent.set(sender.sent if isinstance(sender, Sender) else 0)
-        return render_latest(registry)
+        return render_latest(registry) + render_latest(MESSAGING_METRICS)
 
     metrics_server = (
         MetricsServer(settings.host, settings.metrics_port, render_metrics)
@@ -100,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.kafka_bootstrap,
                 f"notifier-{settings.instance_id}",
                 security=settings.kafka_security,
+                watchdog=watchdog,
             )
             secrets = [secret.get_secret_value() for secret in settings.reply_secrets]
             tokens = ReplyTokens(secrets, ttl=timedelta(days=settings.reply_token_days))
@@ -174,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_attempts=settings.max_attempts,
                 ),
                 limits=limits,
+                metrics=delivery_metrics,
             )
             holder["sender"] = sender
             uow.on_emails = sender.kick
@@ -210,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     before=directory_read,
                     security=settings.kafka_security,
                     batch_records=settings.intake_batch_records,
+                    progress=watchdog.track(settings.consumer_group),
                 )
                 app.state.intake = consumer
                 await consumer.start()
@@ -236,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(TraceRequests, service="notifier")
     app.add_middleware(BodyLimit, limit=inbound_api.MAX_MAIL_BYTES, message_field="detail")
+    app.add_middleware(MeasureRequests, metrics=http_metrics)
     app.router.redirect_slashes = False
     if settings.console_origins:
         app.add_middleware(
@@ -253,8 +269,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_api.router)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        """Live unless a consumer has stopped making progress (from memory: no I/O)."""
+        status, body = watchdog.health()
+        return JSONResponse(body, status)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:

@@ -15,6 +15,7 @@ from beckon_messaging import (
     ProducerSettings,
     TopicSettings,
 )
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -37,7 +38,9 @@ class SiteConfig(BaseModel):
         return [origin.rstrip("/").lower() for origin in origins]
 
 
-class Settings(PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings):
+class Settings(
+    PublicEdgeSettings, KafkaClientSettings, ProducerSettings, TopicSettings, ProgressSettings
+):
     # hide_input_in_errors: a refused setting's error does not print the sites' (secret) write keys
     model_config = SettingsConfigDict(
         env_prefix="TRACKER_", extra="ignore", hide_input_in_errors=True

@@ -19,6 +19,7 @@ from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import TrackingEvent
 from beckon_edge import RateLimiter
 from beckon_messaging import dead_letter, encode_dead_letter
+from beckon_messaging.metrics import count_dead_letter
 from pydantic import ValidationError
 
 from tracker.adapters.kafka import BrokerUnavailable, KafkaPublisher, OutboundRecord
@@ -185,6 +186,8 @@ class Ingest:
         ]
         await self._publish(records)
         self.metrics.events.labels("accepted").inc(len(admission.accepted))
+        for rejection in admission.rejected:
+            count_dead_letter(TRACKING_DLQ.name, rejection.reason)
         if admission.rejected:
             self.metrics.events.labels("dead_lettered").inc(len(admission.rejected))
         return _outcome(admission, inbound.segment)
@@ -218,6 +221,7 @@ class Ingest:
             [self._dead_letter_record(inbound, reason, problem.message, errors, raw)]
         )
         self.metrics.events.labels("dead_lettered").inc()
+        count_dead_letter(TRACKING_DLQ.name, reason)
         return problem
 
     def _event_record(self, event: TrackingEvent, inbound: Inbound) -> OutboundRecord:

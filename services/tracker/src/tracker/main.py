@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from beckon_edge import BodyLimit, RateLimiter
-from beckon_observability import configure_logging, configure_tracing
+from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
+from beckon_messaging.progress import Watchdog
+from beckon_observability import HttpMetrics, MeasureRequests, configure_logging, configure_tracing
 from beckon_observability.metrics import render_latest
 from beckon_observability.metrics_server import MetricsServer
 from fastapi import FastAPI
@@ -32,8 +34,11 @@ log = logging.getLogger("tracker")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_tracing("tracker", settings.otel_exporter_otlp_endpoint)
-    publisher = make_publisher(settings)
     metrics = TrackerMetrics()
+    watchdog = Watchdog(settings.stall_after_s)
+    metrics.registry.register(watchdog.collector())
+    http_metrics = HttpMetrics(metrics.registry)
+    publisher = make_publisher(settings, watchdog.track("tracker-producer"))
     # TRACKER_SITES seeds a fresh install; chat's site admin (`sites.config`) takes over each
     # site it publishes
     sites = SiteRegistry(
@@ -41,7 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for s in settings.sites
     )
     feed = (
-        SitesFeed(settings.kafka_bootstrap, sites, security=settings.kafka_security)
+        SitesFeed(
+            settings.kafka_bootstrap,
+            sites,
+            security=settings.kafka_security,
+            progress=watchdog.track("follow:sites.config"),
+        )
         if settings.follow_sites
         else None
     )
@@ -51,7 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     metrics_server = (
-        MetricsServer(settings.host, settings.metrics_port, lambda: render_latest(metrics.registry))
+        MetricsServer(
+            settings.host,
+            settings.metrics_port,
+            lambda: render_latest(metrics.registry) + render_latest(MESSAGING_METRICS),
+        )
         if settings.metrics_port is not None
         else None
     )
@@ -114,10 +128,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The hot path as a plain Starlette route, matched first; FastAPI's still documents it.
     app.router.routes.insert(0, Route("/v1/collect", collect, methods=["POST"]))
     mount_scripts(app)
+    # beckon_http_* beside the tracker's own tracker_http_* (each counted once, by its owner)
+    app.add_middleware(MeasureRequests, metrics=http_metrics)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
-        return json_response({"status": "ok"})
+        """Live unless the producer is wedged (records wait, no delivery report arrives) or
+        the sites follower stopped: from memory, no I/O."""
+        status, body = watchdog.health()
+        return json_response(body, status)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:

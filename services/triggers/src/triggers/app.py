@@ -35,6 +35,7 @@ from beckon_contracts.presence import parse_team_presence
 from beckon_contracts.rules_config import parse_rules_record, rules_record
 from beckon_contracts.sites import parse_site_record
 from beckon_messaging import CompactedTopicFollower
+from beckon_messaging.progress import ConsumerProgress, Watchdog
 from beckon_observability import KafkaHeaders, batch_span
 from opentelemetry import trace
 
@@ -70,6 +71,8 @@ class Runtime:
     # admission state per site, as last written to its table (dropped on a rebalance)
     deciders: dict[str, Any] = field(default_factory=dict)
     sites_saved_at: dict[str, float] = field(default_factory=dict)
+    # the stages report their progress here (/healthz asks it)
+    watchdog: Watchdog = field(default_factory=Watchdog)
 
     @property
     def out(self) -> Outputs:
@@ -78,7 +81,7 @@ class Runtime:
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
-    runtime = Runtime(settings=settings)
+    runtime = Runtime(settings=settings, watchdog=Watchdog(settings.stall_after_s))
     app = App(
         settings.app_id,
         **settings.kafka_security.faust_options(settings.kafka_bootstrap),
@@ -125,6 +128,18 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
         )
 
+    def stage(name: str, *read: str) -> ConsumerProgress:
+        progress = runtime.watchdog.track(f"{settings.app_id}:{name}")
+        app.stage_progress = {**app.stage_progress, **dict.fromkeys(read, progress)}
+        return progress
+
+    visitors_progress = stage(
+        "visitors", topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name
+    )
+    admission_progress = stage("admission", topics.TRIGGERS_CANDIDATES.name)
+    stats_progress = stage("stats", topics.TRIGGERS_OUTCOMES.name)
+    chat_progress = stage("chat-events", topics.CHAT_EVENTS.name)
+
     visitors = table("visitors", topics.TRACKING_EVENTS.partitions)
     admission_sites = table("admission-sites", topics.TRIGGERS_CANDIDATES.partitions)
     admission_visitors = table("admission-visitors", topics.TRIGGERS_CANDIDATES.partitions)
@@ -134,34 +149,50 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     # ---- stage 1: visitors ------------------------------------------------------------------
     @app.agent(source(topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name), name="visitors")
     async def visitor_stage(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            started = time.perf_counter()
-            with batch_span(tracer, "visitors batch", _headers(events)):
-                await stages.visitor_batch(runtime, visitors, events)
-            METRICS.observe_batch("visitors", len(events), time.perf_counter() - started)
+        with visitors_progress.running():
+            async for events in stream.take_events(
+                settings.batch_size, within=settings.batch_within_s
+            ):
+                started = time.perf_counter()
+                with batch_span(tracer, "visitors batch", _headers(events)):
+                    await stages.visitor_batch(runtime, visitors, events)
+                visitors_progress.handled()
+                METRICS.observe_batch("visitors", len(events), time.perf_counter() - started)
 
     # ---- stage 2: admission -----------------------------------------------------------------
     @app.agent(source(topics.TRIGGERS_CANDIDATES.name), name="admission")
     async def admission_stage(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            started = time.perf_counter()
-            with batch_span(tracer, "admission batch", _headers(events)):
-                await stages.admission_batch(runtime, admission_sites, admission_visitors, events)
-            METRICS.observe_batch("admission", len(events), time.perf_counter() - started)
+        with admission_progress.running():
+            async for events in stream.take_events(
+                settings.batch_size, within=settings.batch_within_s
+            ):
+                started = time.perf_counter()
+                with batch_span(tracer, "admission batch", _headers(events)):
+                    await stages.admission_batch(
+                        runtime, admission_sites, admission_visitors, events
+                    )
+                admission_progress.handled()
+                METRICS.observe_batch("admission", len(events), time.perf_counter() - started)
 
     # ---- stage 3: stats ---------------------------------------------------------------------
     @app.agent(source(topics.TRIGGERS_OUTCOMES.name), name="stats")
     async def stats_stage(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=0.2):
-            with batch_span(tracer, "stats batch", _headers(events)):
-                await stages.stats_batch(runtime, rule_stats, outcomes_seen, events)
+        with stats_progress.running():
+            async for events in stream.take_events(settings.batch_size, within=0.2):
+                with batch_span(tracer, "stats batch", _headers(events)):
+                    await stages.stats_batch(runtime, rule_stats, outcomes_seen, events)
+                stats_progress.handled()
 
     # ---- stage 4: chat events ---------------------------------------------------------------
     @app.agent(source(topics.CHAT_EVENTS.name), name="chat-events")
     async def chat_stage(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            with batch_span(tracer, "chat-events batch", _headers(events)):
-                await stages.chat_batch(runtime, events)
+        with chat_progress.running():
+            async for events in stream.take_events(
+                settings.batch_size, within=settings.batch_within_s
+            ):
+                with batch_span(tracer, "chat-events batch", _headers(events)):
+                    await stages.chat_batch(runtime, events)
+                chat_progress.handled()
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator, arg-type]
     async def forget_cached_sites(app: Any, revoked: Any, **kwargs: Any) -> None:
@@ -182,7 +213,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+        """Live unless a stage holds records it has not handled for TRIGGERS_STALL_AFTER_S,
+        or its agent ended (from memory, no I/O)."""
+        status, body = runtime.watchdog.health()
+        return web.json(body, status=status)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
@@ -267,7 +301,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        body, content_type = METRICS.render()
+        body, content_type = METRICS.render(runtime.watchdog)
         # aiohttp wants the charset apart from the content type
         return web.bytes(body, content_type=content_type.split(";")[0])
 

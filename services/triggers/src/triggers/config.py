@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from beckon_messaging import KafkaClientSettings, ProducerSettings, TopicSettings
+from beckon_messaging.progress import ProgressSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,7 +17,7 @@ PLACEHOLDER_MARKERS = ("change", "dev-only", "placeholder", "example", "secret")
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(KafkaClientSettings, ProducerSettings, TopicSettings):
+class Settings(KafkaClientSettings, ProducerSettings, TopicSettings, ProgressSettings):
     model_config = SettingsConfigDict(env_prefix="TRIGGERS_", extra="ignore")
 
     environment: Literal["dev", "test", "production"] = "dev"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
+from beckon_messaging.progress import Watchdog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -40,8 +42,14 @@ class Metrics:
     def observe_batch(self, stage: str, size: int, seconds: float) -> None:
         self.batch_seconds.labels(stage).observe(seconds)
 
-    def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self, watchdog: Watchdog | None = None) -> tuple[bytes, str]:
+        """This worker's metrics, the shared messaging ones and the stages' progress."""
+        body = generate_latest(self.registry) + generate_latest(MESSAGING_METRICS)
+        if watchdog is not None:
+            progress = CollectorRegistry()
+            progress.register(watchdog.collector())
+            body += generate_latest(progress)
+        return body, CONTENT_TYPE_LATEST
 
 
 METRICS = Metrics()

@@ -22,11 +22,12 @@ from beckon_contracts.candidates import (
     InvitationResolved,
     parse_candidate_record,
 )
-from beckon_contracts.dead_letter import FieldError, ReasonCode
+from beckon_contracts.dead_letter import DeadLettered, FieldError, ReasonCode
 from beckon_contracts.ids import uuid7
 from beckon_contracts.outcomes import parse_funnel_step
 from beckon_contracts.rule_stats import RuleStats
 from beckon_messaging import classify, dead_letter, encode_dead_letter
+from beckon_messaging.metrics import count_dead_letter
 from beckon_observability import KafkaHeaders, inject_headers, trace_headers
 from pydantic import ValidationError
 
@@ -47,6 +48,11 @@ SITE_SAVE_INTERVAL_S = 1.0
 
 
 def _dead_letter(message: Any, raw: bytes, error: Exception) -> bytes:
+    """The record for the dead-letter topic (see `_letter`)."""
+    return encode_dead_letter(_letter(message, raw, error))
+
+
+def _letter(message: Any, raw: bytes, error: Exception) -> DeadLettered:
     """A `dead_lettered` record: where it was read, the reason, the offending field and the
     raw input."""
     if isinstance(error, BadRecord):
@@ -64,7 +70,7 @@ def _dead_letter(message: Any, raw: bytes, error: Exception) -> bytes:
         partition=message.partition,
         offset=message.offset,
     )
-    return encode_dead_letter(letter)
+    return letter
 
 
 async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) -> None:
@@ -72,12 +78,11 @@ async def _reject(runtime: Runtime, event: Event, error: Exception, dlq: str) ->
     METRICS.dead_lettered.labels(event.message.topic).inc()
     log.warning("dead-lettered %s@%s: %s", event.message.topic, event.message.offset, error)
     key = (event.message.key or b"unknown").decode("utf-8", "replace")
+    letter = _letter(event.message, raw, error)
     await runtime.out.send(
-        dlq,
-        key,
-        _dead_letter(event.message, raw, error),
-        headers=trace_headers(event.message.headers),
+        dlq, key, encode_dead_letter(letter), headers=trace_headers(event.message.headers)
     )
+    count_dead_letter(dlq, letter)
 
 
 # ---- stage 1 --------------------------------------------------------------------------------

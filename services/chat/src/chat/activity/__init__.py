@@ -39,6 +39,7 @@ class ActivityFeature(RequestsOnly):
             retention_days=settings.activity_retention_days,
             group_id=f"{settings.consumer_group}-activity",
             security=settings.kafka_security,
+            progress=rt.watchdog.track(f"{settings.consumer_group}-activity"),
         )
         await recorder.start()
         self.recorder = recorder

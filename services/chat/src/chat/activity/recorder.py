@@ -26,6 +26,9 @@ from beckon_contracts.dead_letter import DeadLettered, ReasonCode
 from beckon_contracts.topics import TRACKING_DLQ, TRACKING_EVENTS
 from beckon_contracts.tracking import parse_tracking_event
 from beckon_messaging import PLAINTEXT, KafkaSecurity, classify, dead_letter, encode_dead_letter
+from beckon_messaging.consumer import finish_then_cancel
+from beckon_messaging.metrics import count_dead_letter
+from beckon_messaging.progress import ConsumerProgress, untracked
 from pydantic import ValidationError
 
 from chat.activity.domain import ActivityRow, retention_cutoff_id, to_row
@@ -109,7 +112,12 @@ class ActivityRecorder:
         session_timeout_ms: int = 10_000,
         group_id: str = GROUP_ID,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
+        stop_grace_s: float = 10.0,
     ) -> None:
+        self.progress = progress or untracked(group_id)
+        self.stop_grace_s = stop_grace_s
+        self._stopping = False
         self.pool = pool
         self.producer = producer
         self.retention_days = retention_days
@@ -138,22 +146,36 @@ class ActivityRecorder:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Finish and commit the fetch in hand (up to `stop_grace_s`), then leave the group."""
+        self._stopping = True
+        self.progress.close()
+        for task in self._tasks:  # the recorder first: it may finish its round
+            if task.get_name() == "activity-recorder":
+                await finish_then_cancel(task, self.stop_grace_s)
             await cancel(task)
         await self.consumer.stop()
 
     async def _run(self) -> None:
+        with self.progress.running():
+            await self._record()
+
+    async def _record(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping:
             batches: dict[TopicPartition, list[ConsumerRecord]] = {}
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                if self._stopping:
+                    return  # not handled, not committed: read again by the next owner
+                self.progress.fetched(sum(len(records) for records in batches.values()))
+                await self.progress.observe_lag(self.consumer)
                 if not batches:
                     continue
                 await self.handle(batches)
                 await self.consumer.commit(
                     {tp: records[-1].offset + 1 for tp, records in batches.items()}
                 )
+                self.progress.handled()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -180,6 +202,7 @@ class ActivityRecorder:
             await self.producer.send_and_wait(
                 TRACKING_DLQ.name, encode_dead_letter(dead), key=dead.site_id.encode()
             )
+            count_dead_letter(TRACKING_DLQ.name, dead)
             log.warning(
                 "tracking record dead-lettered",
                 extra={"reason": letter.reason, "detail": letter.detail[:200]},

@@ -48,8 +48,11 @@ from beckon_messaging import (
     encode_dead_letter,
 )
 from beckon_messaging.bus import Bus as SharedBus
+from beckon_messaging.consumer import finish_then_cancel
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import ACK_WAIT_S
 from beckon_messaging.outbox import OutboxRelay as SharedOutboxRelay
+from beckon_messaging.progress import ConsumerProgress, untracked
 from beckon_observability import (
     KafkaHeaders,
     extract_context,
@@ -135,7 +138,9 @@ class Feed:
         fetch_wait_ms: int,
         *,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
     ) -> None:
+        self.progress = progress or untracked("chat-feed")
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
@@ -165,10 +170,15 @@ class Feed:
         self._task = asyncio.create_task(self._run(), name="feed")
 
     async def stop(self) -> None:
+        self.progress.close()
         await cancel(self._task)
         await self.consumer.stop()
 
     async def _run(self) -> None:
+        with self.progress.running():
+            await self._listen()
+
+    async def _listen(self) -> None:
         while True:
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
@@ -178,21 +188,27 @@ class Feed:
                 log.exception("feed fetch failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            for partition, records in batches.items():
-                for record in records:
-                    try:
-                        value = orjson.loads(record.value or b"")
-                    except orjson.JSONDecodeError:
-                        log.warning(
-                            "unreadable record on the feed", extra={"topic": partition.topic}
-                        )
-                        continue
-                    if not isinstance(value, dict):
-                        continue
-                    try:
-                        await self.handler(partition.topic, value)
-                    except Exception:
-                        log.exception("feed handler failed", extra={"topic": partition.topic})
+            self.progress.fetched(sum(len(records) for records in batches.values()))
+            await self.progress.observe_lag(self.consumer)
+            await self._hand_over(batches)
+            self.progress.handled()
+
+    async def _hand_over(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        for partition, records in batches.items():
+            for record in records:
+                try:
+                    value = orjson.loads(record.value or b"")
+                except orjson.JSONDecodeError:
+                    log.warning("unreadable record on the feed", extra={"topic": partition.topic})
+                    continue
+                if not isinstance(value, dict):
+                    continue
+                try:
+                    await self.handler(partition.topic, value)
+                except Exception:
+                    log.exception("feed handler failed", extra={"topic": partition.topic})
 
 
 class InvitationConsumer:
@@ -208,7 +224,12 @@ class InvitationConsumer:
         group_id: str = "chat",
         session_timeout_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
+        stop_grace_s: float = 10.0,
     ) -> None:
+        self.progress = progress or untracked(group_id)
+        self.stop_grace_s = stop_grace_s
+        self._stopping = False
         self.consumer = AIOKafkaConsumer(
             CHAT_INVITATIONS.name,
             bootstrap_servers=bootstrap,
@@ -230,13 +251,24 @@ class InvitationConsumer:
         self._task = asyncio.create_task(self._run(), name="invitations")
 
     async def stop(self) -> None:
-        await cancel(self._task)
+        """Finish and commit the fetch in hand (up to `stop_grace_s`), then leave the group."""
+        self._stopping = True
+        self.progress.close()
+        await finish_then_cancel(self._task, self.stop_grace_s)
         await self.consumer.stop()
 
     async def _run(self) -> None:
-        while True:
+        with self.progress.running():
+            await self._consume()
+
+    async def _consume(self) -> None:
+        while not self._stopping:
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+                if self._stopping:
+                    return  # not handled, not committed: read again by the next owner
+                self.progress.fetched(sum(len(records) for records in batches.values()))
+                await self.progress.observe_lag(self.consumer)
                 for records in batches.values():
                     for message in records:
                         # the invitation's trace goes on: triggers → here → the widget
@@ -248,6 +280,7 @@ class InvitationConsumer:
                             await self._handle_safely(message)
                 if batches:
                     await self.consumer.commit()
+                self.progress.handled()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the broker or the database is away: retry, never stop
@@ -329,4 +362,5 @@ class InvitationConsumer:
             key=letter.site_id.encode(),
             headers=inject_headers(),
         )
+        count_dead_letter(CHAT_INVITATIONS_DLQ.name, letter)
         log.warning("invitation dead-lettered", extra={"reason": reason, "detail": detail[:200]})

@@ -69,6 +69,7 @@ class InboundFeature(RequestsOnly):
             client_id=f"chat-{settings.instance_id}-inbound",
             group_id=f"{settings.consumer_group}-inbound",
             security=settings.kafka_security,
+            progress=rt.watchdog.track(f"{settings.consumer_group}-inbound"),
         )
         await consumer.start()
         self.consumer = consumer

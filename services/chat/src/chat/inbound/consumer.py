@@ -37,6 +37,8 @@ from beckon_messaging import (
 )
 from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer
 from beckon_messaging.consumer import handle_until_done as shared_until_done
+from beckon_messaging.metrics import count_dead_letter
+from beckon_messaging.progress import ConsumerProgress
 from beckon_observability import extract_context, inject_headers
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -109,6 +111,7 @@ class InboundHandler:
             key=letter.site_id.encode(),
             headers=inject_headers(),
         )
+        count_dead_letter(CHAT_INBOUND_DLQ.name, letter)
         log.warning(
             "inbound command dead-lettered",
             extra={"reason": letter.payload.reason, "detail": letter.payload.detail[:200]},
@@ -149,6 +152,7 @@ class InboundConsumer:
         group_id: str,
         session_timeout_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.handler = handler
         self.group = GroupConsumer(
@@ -161,6 +165,7 @@ class InboundConsumer:
             session_timeout_ms=session_timeout_ms,
             fetch_max_wait_ms=20,  # a reply on its way to an agent's screen
             security=security,
+            progress=progress,
         )
 
     async def start(self) -> None:

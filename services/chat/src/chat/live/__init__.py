@@ -46,6 +46,7 @@ class LiveFeature:
             push_interval_s=settings.live_push_interval_s,
             uow=rt.uow,
             security=settings.kafka_security,
+            progress=rt.watchdog.track("chat-live"),
         )
         await reader.start()
         self.reader, self._rt = reader, rt

@@ -32,6 +32,7 @@ from beckon_contracts.chat_signals import InvitationSignal, parse_chat_signal
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS, VISITORS_STATE, Topic
 from beckon_contracts.visitors import VisitorSnapshot
 from beckon_messaging import PLAINTEXT, KafkaSecurity
+from beckon_messaging.progress import ConsumerProgress, untracked
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
@@ -92,7 +93,9 @@ class LiveVisitors:
         uow: UnitsOfWork | None = None,
         security: KafkaSecurity = PLAINTEXT,
         state_topic: Topic = VISITORS_STATE,
+        progress: ConsumerProgress | None = None,
     ) -> None:
+        self.progress = progress or untracked("chat-live")
         self.registry = Registry(idle_after_s)
         self.state_topic = state_topic
         self.window_s = idle_after_s + _WINDOW_SLACK_S
@@ -188,6 +191,7 @@ class LiveVisitors:
         ]
 
     async def stop(self) -> None:
+        self.progress.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -213,6 +217,10 @@ class LiveVisitors:
             )
 
     async def _read(self) -> None:
+        with self.progress.running():
+            await self._follow()
+
+    async def _follow(self) -> None:
         while True:
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
@@ -222,6 +230,8 @@ class LiveVisitors:
                 log.exception("live reader fetch failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
+            self.progress.fetched(sum(len(records) for records in batches.values()))
+            await self.progress.observe_lag(self.consumer)
             now = time.time()
             for partition, records in batches.items():
                 if partition.topic == self.state_topic.name:
@@ -232,6 +242,7 @@ class LiveVisitors:
                     for record in records:
                         self.handle_news(partition.topic, record.value or b"", now)
                 await asyncio.sleep(0)  # let sockets breathe between partitions
+            self.progress.handled()
             if not self.loaded.is_set() and await self._caught_up():
                 self.loaded.set()
                 log.info("live list loaded", extra={"visitors": self._visitor_count()})

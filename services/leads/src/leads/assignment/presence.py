@@ -30,6 +30,8 @@ from beckon_contracts.topics import AGENTS_PRESENCE, Topic
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, encode_dead_letter
 from beckon_messaging.dead_letters import dead_letter_for
 from beckon_messaging.follower import CompactedTopicFollower
+from beckon_messaging.metrics import count_dead_letter
+from beckon_messaging.progress import Watchdog
 from pydantic import ValidationError
 
 from leads.assignment import service
@@ -164,7 +166,9 @@ class PresenceFollower:
         topic: Topic = AGENTS_PRESENCE,
         security: KafkaSecurity = PLAINTEXT,
         clock: Clock = _utc_now,
+        watchdog: Watchdog | None = None,
     ) -> None:
+        watchdog = watchdog or Watchdog()
         self.uow = uow
         self.producer = producer
         self.topic = topic
@@ -173,8 +177,15 @@ class PresenceFollower:
         self.dead_lettered = 0
         self._records: asyncio.Queue[ConsumerRecord[bytes, bytes]] = asyncio.Queue()
         self.follower = CompactedTopicFollower(
-            bootstrap, topic, self._records.put_nowait, client_id=client_id, security=security
+            bootstrap,
+            topic,
+            self._records.put_nowait,
+            client_id=client_id,
+            security=security,
+            progress=watchdog.track(f"follow:{topic.name}"),
         )
+        # the records the follower hands over are applied here, one by one
+        self.progress = watchdog.track(f"leads-apply:{topic.name}")
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -182,6 +193,7 @@ class PresenceFollower:
         await self.follower.start()
 
     async def stop(self) -> None:
+        self.progress.close()
         await self.follower.stop()
         if self._task is not None:
             self._task.cancel()
@@ -189,8 +201,15 @@ class PresenceFollower:
                 await self._task
 
     async def _run(self) -> None:
+        with self.progress.running():
+            await self._apply_forever()
+
+    async def _apply_forever(self) -> None:
         while True:
+            if self._records.empty():
+                self.progress.fetched(0)  # nothing to do: progress too
             record = await self._records.get()
+            self.progress.fetched(1 + self._records.qsize())
             while True:
                 try:
                     await self.handle(record)
@@ -205,6 +224,7 @@ class PresenceFollower:
                     with contextlib.suppress(*RETRIED):
                         await self._dead_letter(record, letter)
                     break
+            self.progress.handled()
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Applied | None:
         """Apply one record (None: it was dead-lettered)."""
@@ -278,11 +298,11 @@ class PresenceFollower:
         self, record: ConsumerRecord[bytes, bytes], letter: DeadLettered
     ) -> None:
         payload = letter.payload
+        dlq = self.topic.dead_letter or f"{self.topic.name}.dlq"
         await self.producer.send_and_wait(
-            self.topic.dead_letter or f"{self.topic.name}.dlq",
-            encode_dead_letter(letter),
-            key=letter.site_id.encode(),
+            dlq, encode_dead_letter(letter), key=letter.site_id.encode()
         )
+        count_dead_letter(dlq, letter)
         async with self.uow(letter.site_id) as tx:
             await tx.conn.execute(
                 """INSERT INTO leads.dead_letters

@@ -56,7 +56,9 @@ from beckon_messaging import encode_dead_letter as encode
 from beckon_messaging.consumer import TRANSIENT as WORLD_AWAY
 from beckon_messaging.consumer import Backoff, GroupConsumer, Sleep
 from beckon_messaging.consumer import handle_until_done as shared_until_done
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import OutboxRecord
+from beckon_messaging.progress import ConsumerProgress, Watchdog
 from beckon_observability import extract_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -293,6 +295,7 @@ class CaptureHandler:
                 detail=payload.detail,
                 value=payload.raw.encode(),
             )
+        count_dead_letter(topic.dead_letter, letter)  # committed: the relay publishes it
         log.warning(
             "record dead-lettered",
             extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},
@@ -366,6 +369,7 @@ class CaptureConsumer:
         batching: bool = True,
         batch_records: int = 500,
         lane_records: int = LANE_RECORDS,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
@@ -383,6 +387,7 @@ class CaptureConsumer:
             before=before,
             session_timeout_ms=session_timeout_ms,
             security=security,
+            progress=progress,
         )
 
     @property
@@ -429,8 +434,11 @@ class Capturing:
     """Capture as it runs in an instance: the visitors.state follower and the consumer
     (started after the outbox relay, stopped before it: main.py's lifespan)."""
 
-    def __init__(self, settings: Settings, uow: UnitsOfWork) -> None:
+    def __init__(
+        self, settings: Settings, uow: UnitsOfWork, watchdog: Watchdog | None = None
+    ) -> None:
         self.settings = settings
+        watchdog = watchdog or Watchdog()
         self.states = VisitorStates(settings.capture_visitor_states)
         self.follower = CompactedTopicFollower(
             settings.kafka_bootstrap,
@@ -438,6 +446,7 @@ class Capturing:
             self.states.on_record,
             client_id=f"leads-{settings.instance_id}",
             security=settings.kafka_security,
+            progress=watchdog.track(f"follow:{VISITORS_STATE.name}"),
         )
         self.handler = CaptureHandler(uow, self.states)
         self.consumer = CaptureConsumer(
@@ -454,6 +463,7 @@ class Capturing:
             security=settings.kafka_security,
             batching=settings.capture_batches,
             batch_records=settings.capture_batch_records,
+            progress=watchdog.track(settings.consumer_group),
         )
 
     async def _caught_up(self) -> None:

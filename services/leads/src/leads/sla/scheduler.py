@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+from prometheus_client import Histogram
 
 from leads.sla.service import FireReport, Reassign, fire_due
 from leads.sla.store import TIMERS_CHANNEL, TimerQueue
@@ -109,6 +110,7 @@ class SlaScheduler:
         retry_s: float = 30.0,
         reassign: Reassign | None = None,
         listen: bool = True,
+        fire_lag: Histogram | None = None,
     ) -> None:
         self.uow = uow
         self.instance = instance
@@ -119,6 +121,7 @@ class SlaScheduler:
         self.reassign = reassign
         self.listen = listen
         self.fired = 0  # timers this instance fired (a metric)
+        self.fire_lag = fire_lag  # leads_sla_fire_lag_seconds: each firing's lateness
         self.lateness_s: list[float] = []  # the last pass's, for the benchmark
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -228,6 +231,9 @@ class SlaScheduler:
                 report = await self._one_by_one(now)
             fired += report.fired
             lateness.extend(report.lateness_s)
+            if self.fire_lag is not None:
+                for late_s in report.lateness_s:
+                    self.fire_lag.observe(max(0.0, late_s))
             if report.claimed < self.batch:
                 break
         self.fired += fired

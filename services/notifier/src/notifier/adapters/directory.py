@@ -13,6 +13,7 @@ from beckon_contracts.sites import SiteConfig, parse_site_record
 from beckon_contracts.sites import newer as newer_site
 from beckon_contracts.topics import AGENTS_DIRECTORY, SITES_CONFIG
 from beckon_messaging import PLAINTEXT, CompactedTopicFollower, KafkaSecurity
+from beckon_messaging.progress import Watchdog
 from pydantic import ValidationError
 
 log = logging.getLogger("notifier.directory")
@@ -101,8 +102,10 @@ class DirectoryFollowers:
         client_id: str,
         *,
         security: KafkaSecurity = PLAINTEXT,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.directory = directory
+        watchdog = watchdog or Watchdog()
         self.followers = (
             CompactedTopicFollower(
                 bootstrap,
@@ -110,9 +113,15 @@ class DirectoryFollowers:
                 directory.on_agent,
                 client_id=client_id,
                 security=security,
+                progress=watchdog.track(f"follow:{AGENTS_DIRECTORY.name}"),
             ),
             CompactedTopicFollower(
-                bootstrap, SITES_CONFIG, directory.on_site, client_id=client_id, security=security
+                bootstrap,
+                SITES_CONFIG,
+                directory.on_site,
+                client_id=client_id,
+                security=security,
+                progress=watchdog.track(f"follow:{SITES_CONFIG.name}"),
             ),
         )
 

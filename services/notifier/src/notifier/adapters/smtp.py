@@ -14,6 +14,8 @@ import aiosmtplib
 
 log = logging.getLogger("notifier.smtp")
 Verdict = Literal["sent", "retry", "failed"]
+# notifier_smtp_attempts_total's outcomes: accepted, a 4xx, a 5xx, no answer at all
+Outcome = Literal["sent", "temporary", "permanent", "unreachable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,15 @@ class SmtpPool:
             client = self._idle.get_nowait()
             if client is not None:
                 await _drop(client)
+
+
+def outcome(result: Result) -> Outcome:
+    """What one SMTP attempt came to, for the attempts counter."""
+    if result.verdict == "sent":
+        return "sent"
+    if result.code is None:
+        return "unreachable"  # refused, reset or timed out before any answer
+    return "permanent" if 500 <= result.code < 600 else "temporary"
 
 
 def _verdict(code: int, text: str) -> Result:

@@ -23,7 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from notifier.adapters.smtp import Result, SmtpPool
+from beckon_messaging.consumer import finish_then_cancel
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from notifier.adapters.smtp import Result, SmtpPool, outcome
 from notifier.conversations.store import ConversationStore
 from notifier.emails.service import Limits, hold_back
 from notifier.emails.store import Attempt, Email, EmailStore
@@ -62,6 +65,29 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# How often the sender counts what is due for the gauge, and the most it counts
+MEASURE_EVERY_S = 15.0
+DUE_CAP = 100_000
+
+
+class DeliveryMetrics:
+    """`notifier_smtp_attempts_total{outcome}` and `notifier_emails_due`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        registry = registry or CollectorRegistry()
+        self.attempts = Counter(
+            "notifier_smtp_attempts",
+            "SMTP attempts by outcome: sent, temporary (4xx), permanent (5xx), unreachable",
+            ["outcome"],
+            registry=registry,
+        )
+        self.due = Gauge(
+            "notifier_emails_due",
+            f"E-mails due and not yet claimed by a sender (counted up to {DUE_CAP})",
+            registry=registry,
+        )
+
+
 class Sender:
     def __init__(
         self,
@@ -72,7 +98,15 @@ class Sender:
         *,
         limits: Limits | None = None,
         clock: Callable[[], datetime] = utc_now,
+        metrics: DeliveryMetrics | None = None,
+        stop_grace_s: float = 30.0,
+        measure_every_s: float = MEASURE_EVERY_S,
     ) -> None:
+        self.metrics = metrics or DeliveryMetrics()
+        self.stop_grace_s = stop_grace_s
+        self.measure_every_s = measure_every_s
+        self._last_measure = -measure_every_s
+        self._stopping = False
         self.limits = limits or Limits()
         self.uow = uow
         self.smtp = smtp
@@ -90,13 +124,15 @@ class Sender:
         self._task = asyncio.create_task(self._run(), name="notifier-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Finish the round in hand (its sends and their results, up to `stop_grace_s`): an
+        e-mail the server took is written as sent, not sent again after its lease."""
+        self._stopping = True
+        self._wake.set()
+        await finish_then_cancel(self._task, self.stop_grace_s)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            await self._measure_now_and_then()
             try:
                 claimed = await self.send_due()
             except asyncio.CancelledError:
@@ -104,6 +140,8 @@ class Sender:
             except Exception:  # Postgres away: the claims wait for their lease, then again
                 log.exception("the sender failed a round; trying again")
                 claimed = 0
+            if self._stopping:
+                return
             if claimed >= self.policy.batch:
                 continue  # more are due
             with contextlib.suppress(TimeoutError):
@@ -143,6 +181,9 @@ class Sender:
         if not letters:
             return len(claimed)
         results = await asyncio.gather(*(self._send(email, letter) for email, letter in letters))
+        for (_, letter), result in zip(letters, results, strict=True):
+            if isinstance(letter, Letter):  # one SMTP attempt (a letter not rendered: none)
+                self.metrics.attempts.labels(outcome(result)).inc()
         attempts: list[Attempt] = []
         retry_at: dict[UUID, datetime] = {}
         for (email, letter), result in zip(letters, results, strict=True):
@@ -163,6 +204,25 @@ class Sender:
             )
         self.sent += sum(1 for attempt in attempts if attempt.outcome == "sent")
         return len(claimed)
+
+    async def measure_due(self) -> int:
+        """The e-mails due now, into `notifier_emails_due`."""
+        async with self.uow.read(EVERY_SITE) as tx:
+            due = await tx.store(EmailStore).count_due(now=self.clock(), cap=DUE_CAP)
+        self.metrics.due.set(due)
+        return due
+
+    async def _measure_now_and_then(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_measure < self.measure_every_s:
+            return
+        self._last_measure = now
+        try:
+            await self.measure_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Postgres away: the round below says so
+            log.warning("could not count the e-mails due")
 
     async def _send(self, email: Email, letter: Letter | Exception) -> Result:
         if isinstance(letter, Exception):

@@ -261,6 +261,17 @@ class EmailStore:
         )
         return [(Email.of(row), row["was"]) for row in rows]
 
+    async def count_due(self, *, now: datetime, cap: int) -> int:
+        """E-mails due now and not yet claimed (up to `cap`): the sender's backlog."""
+        count: int = await self.conn.fetchval(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM notifier.emails
+                   WHERE status IN ('scheduled', 'pending') AND due_at <= $1 LIMIT $2) due""",
+            now,
+            cap,
+        )
+        return count
+
     async def compose(self, email_id: UUID, context: dict[str, Any]) -> None:
         """A scheduled e-mail's content, decided when it became due."""
         await self.conn.execute(

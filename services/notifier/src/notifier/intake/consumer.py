@@ -47,7 +47,9 @@ from beckon_contracts.topics import get as topic_named
 from beckon_messaging import PLAINTEXT, KafkaSecurity, dead_letter, dead_letter_for
 from beckon_messaging import encode_dead_letter as encode
 from beckon_messaging.consumer import TRANSIENT, Backoff, GroupConsumer, handle_until_done
+from beckon_messaging.metrics import count_dead_letter
 from beckon_messaging.outbox import OutboxRecord
+from beckon_messaging.progress import ConsumerProgress
 from beckon_observability import extract_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -237,6 +239,7 @@ class IntakeHandler:
                 payload.detail,
                 payload.raw.encode(),
             )
+        count_dead_letter(topic.dead_letter, letter)  # committed: the relay publishes it
         log.warning(
             "record dead-lettered",
             extra={"topic": topic.name, "reason": payload.reason, "detail": payload.detail[:200]},
@@ -259,6 +262,7 @@ class IntakeConsumer:
         before: Callable[[], Any] | None = None,
         security: KafkaSecurity = PLAINTEXT,
         batch_records: int = 200,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.handler = handler
         self.backoff = backoff
@@ -273,6 +277,7 @@ class IntakeConsumer:
             backoff=backoff,
             before=before,
             security=security,
+            progress=progress,
         )
 
     async def start(self) -> None:

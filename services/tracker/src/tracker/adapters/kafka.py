@@ -17,6 +17,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from beckon_messaging import close_producer, ensure_topics, make_producer
+from beckon_messaging.progress import ConsumerProgress, untracked
 
 from tracker.config import Settings
 
@@ -83,19 +84,22 @@ async def create_topics(settings: Settings) -> None:
         )
 
 
-def make_publisher(settings: Settings) -> KafkaPublisher:
+def make_publisher(settings: Settings, progress: ConsumerProgress | None = None) -> KafkaPublisher:
+    """The configured client; `progress` hears whether acknowledgements still arrive while
+    records wait for them (the tracker's liveness: a wedged producer is restarted)."""
     if settings.kafka_client == "aiokafka":
-        return AioKafkaPublisher(settings)
+        return AioKafkaPublisher(settings, progress)
     from tracker.adapters.librdkafka import ConfluentPublisher
 
-    return ConfluentPublisher(settings)
+    return ConfluentPublisher(settings, progress)
 
 
 class AioKafkaPublisher:
     """aiokafka: pure-Python batching and partitioning on the event loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: ConsumerProgress | None = None) -> None:
         self._settings = settings
+        self.progress = progress or untracked("tracker-producer")
         self._producer: AIOKafkaProducer | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._ready_checked_at = 0.0
@@ -145,6 +149,7 @@ class AioKafkaPublisher:
         if producer is None:
             raise BrokerUnavailable("not connected to the broker yet")
         self.in_flight += 1
+        self.progress.holding(max(self.in_flight, self.progress.in_hand))
         try:
             async with asyncio.timeout(self._settings.ack_timeout_s):
                 futures = [
@@ -152,7 +157,11 @@ class AioKafkaPublisher:
                     for r in records
                 ]
                 await asyncio.gather(*futures)
-        except (KafkaError, TimeoutError, OSError) as exc:  # SendAbandoned when stopped
+            self.progress.handled(left=self.in_flight - 1)
+        except TimeoutError as exc:  # no answer: not progress (the request still counts)
+            raise BrokerUnavailable(repr(exc)) from exc
+        except (KafkaError, OSError) as exc:  # SendAbandoned when stopped
+            self.progress.handled(left=self.in_flight - 1)  # the broker answered
             raise BrokerUnavailable(repr(exc)) from exc
         finally:
             self.in_flight -= 1

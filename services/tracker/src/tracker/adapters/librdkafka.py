@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError as AdminError
 from beckon_messaging import librdkafka_config
+from beckon_messaging.progress import ConsumerProgress, untracked
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from tracker.adapters.kafka import (
@@ -78,8 +79,10 @@ class _Request:
 
 
 class ConfluentPublisher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: ConsumerProgress | None = None) -> None:
         self._settings = settings
+        # delivery reports still arrive while records wait for them (the tracker's liveness)
+        self.progress = progress or untracked("tracker-producer")
         self._config = librdkafka_config(
             settings.kafka_bootstrap,
             client_id="tracker",
@@ -115,10 +118,17 @@ class ConfluentPublisher:
         log.info("connected to the broker", extra={"bootstrap": self._settings.kafka_bootstrap})
 
     async def _serve(self, client: Producer) -> None:
+        with self.progress.running():
+            await self._serve_reports(client)
+
+    async def _serve_reports(self, client: Producer) -> None:
         """Deliver reports (and librdkafka's logs) on this thread: every ms while in flight."""
-        poll = client.poll
+        poll, progress = client.poll, self.progress
         while True:
-            poll(0)
+            if poll(0):  # reports (or logs) served: the producer is not wedged
+                progress.handled(left=len(client))
+            elif self._in_flight:
+                progress.holding(len(client))
             if self._in_flight:
                 await asyncio.sleep(POLL_INTERVAL_S)
                 continue
@@ -128,6 +138,7 @@ class ConfluentPublisher:
                     await self._wake.wait()
 
     async def stop(self) -> None:
+        self.progress.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 from beckon_contracts.sites import parse_site_record
 from beckon_contracts.topics import SITES_CONFIG
 from beckon_messaging import PLAINTEXT, CompactedTopicFollower, KafkaSecurity
+from beckon_messaging.progress import ConsumerProgress
 from pydantic import ValidationError
 
 from tracker.domain.sites import SiteRegistry
@@ -21,11 +22,21 @@ log = logging.getLogger("tracker.sites")
 
 class SitesFeed:
     def __init__(
-        self, bootstrap: str, registry: SiteRegistry, *, security: KafkaSecurity = PLAINTEXT
+        self,
+        bootstrap: str,
+        registry: SiteRegistry,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
+        progress: ConsumerProgress | None = None,
     ) -> None:
         self.registry = registry
         self.follower = CompactedTopicFollower(
-            bootstrap, SITES_CONFIG, self.apply, client_id="tracker", security=security
+            bootstrap,
+            SITES_CONFIG,
+            self.apply,
+            client_id="tracker",
+            security=security,
+            progress=progress,
         )
 
     def apply(self, record: ConsumerRecord[bytes, bytes]) -> None:

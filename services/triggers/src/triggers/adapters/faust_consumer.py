@@ -14,6 +14,9 @@ Two faust-streaming 0.15.3 races, both found by dumping stalled workers (`/v1/de
    broker-restart test lost the candidates of 4 visitors this way in 3 runs of 3. Such records
    are now not handed to Faust; their partitions are sought back to the first of them, and
    aiokafka fetches them again once Faust resumes.
+
+What each fetch hands to Faust is also reported to the stage that reads its topic
+(`App.stage_progress`), whose agent reports each batch it handled: the worker's /healthz.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import faust
 from aiokafka.errors import IllegalStateError
+from beckon_messaging.progress import ConsumerProgress
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,12 @@ class Consumer(faust_aiokafka.Consumer):
                 {f"{tp.topic}[{tp.partition}]": offset for tp, offset in rewind.items()},
             )
             records = {tp: batch for tp, batch in records.items() if tp not in rewind}
+        app = getattr(self, "app", None)
+        stages: Mapping[str, ConsumerProgress] = getattr(app, "stage_progress", {})
+        for tp, batch in records.items():
+            stage = stages.get(tp.topic)
+            if stage is not None:  # in the stage's hands now, until its agent handles a batch
+                stage.holding(stage.in_hand + len(batch))
         return records
 
     def _deliverable(self) -> set[Any]:
@@ -69,6 +79,9 @@ class Transport(faust_aiokafka.Transport):
 
 class App(faust.App):
     """`faust.App` on the transport above (the same `kafka://` brokers and settings)."""
+
+    # topic -> the progress of the stage (agent) that reads it
+    stage_progress: Mapping[str, ConsumerProgress] = {}
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
