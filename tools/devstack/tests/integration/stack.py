@@ -146,4 +146,6 @@ def alive(pid: int) -> bool:
 
 
 def postmaster_pid(pg_data: Path) -> int:
-    return int((pg_data / "postmaster.pid").read_text().splitlines()[0])
+    """The pid in postmaster.pid: the server's, or, while initdb runs Postgres in single-user
+    mode, that backend's, written negated (`-pid`; Postgres' miscinit.c)."""
+    return abs(int((pg_data / "postmaster.pid").read_text().splitlines()[0]))
