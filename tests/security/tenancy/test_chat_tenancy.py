@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from beckon_edge.tokens import Signer
-from chat_testing import PASSWORD, SECRET, SHOP_A_SPEC, SHOP_B_SPEC
+from chat_testing import SECRET, SHOP_A_SPEC, SHOP_B_SPEC
 from security_surface import CHAT, app_of, operations
 
 pytestmark = pytest.mark.integration
@@ -47,17 +47,6 @@ def _body(path: str) -> Any:
     return {}
 
 
-async def _login(base: str, email: str) -> str:
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        answer = await http.post(
-            f"{base}/v1/console/login",
-            json={"email": email, "password": PASSWORD},
-            headers={"Origin": base},
-        )
-        assert answer.status_code == 200, answer.text
-        return answer.cookies["beckon_agent"]
-
-
 async def _site_rows(pool: Any, site_id: str, conversation_id: str) -> list[tuple[str, list[str]]]:
     """Every row of chat's tables that belongs to the site (and the messages of its
     conversation), as text: what an attack must leave as it was."""
@@ -69,7 +58,7 @@ async def _site_rows(pool: Any, site_id: str, conversation_id: str) -> list[tupl
     for (table,) in tables:
         found = await pool.fetch(
             f"SELECT t::text AS row FROM chat.{table} t WHERE site_id = $1", site_id
-        )  # noqa: S608
+        )
         rows.append((table, sorted(record["row"] for record in found)))
     messages = await pool.fetch(
         "SELECT t::text AS row FROM chat.messages t WHERE conversation_id = $1::uuid",
@@ -98,7 +87,7 @@ async def shop_a(chat_under_attack: Any) -> dict[str, str]:
             headers={**headers, "Authorization": f"Bearer {session.json()['token']}"},
         )
         assert started.status_code == 201, started.text
-        admin = await _login(base, SHOP_A_SPEC.agent("alice").email)
+        admin = await chat_under_attack.login(SHOP_A_SPEC.agent("alice").email)
         canned = await http.post(
             f"{base}/v1/console/canned",
             json={"shortcut": "hello", "text": "Hello!", "scope": "site"},
@@ -139,15 +128,15 @@ async def test_every_operation_refuses_strangers_ended_sessions_agents_and_other
     expired = signer.agent_token(
         site_id="shop-a", agent_id="shop-a-alice", session_version=1, ttl_s=-60, now=time.time()
     )
-    revoked = await _login(base, SHOP_A_SPEC.agent("carol").email)
+    revoked = await chat_under_attack.login(SHOP_A_SPEC.agent("carol").email)
     async with httpx.AsyncClient(timeout=30.0) as http:
         ended = await http.post(
             f"{base}/v1/console/logout",
             headers={"Origin": base, "Cookie": f"beckon_agent={revoked}"},
         )
         assert ended.status_code == 204
-    agent = await _login(base, SHOP_A_SPEC.agent("bob").email)
-    other_admin = await _login(base, SHOP_B_SPEC.agent("dave").email)
+    agent = await chat_under_attack.login(SHOP_A_SPEC.agent("bob").email)
+    other_admin = await chat_under_attack.login(SHOP_B_SPEC.agent("dave").email)
     expired_visitor = signer.visitor_token(
         site_id="shop-a",
         visitor_id=shop_a["visitor_id"],
@@ -220,6 +209,7 @@ async def test_every_operation_refuses_strangers_ended_sessions_agents_and_other
     assert after == before, "an attack changed shop-a's rows"
     # the figures for docs/security.md
     print(
-        f"chat: {len({(m, p) for m, p, _, _ in tried})} operations x attacks = {len(tried)} calls, 0 succeeded"
+        f"chat: {len({(m, p) for m, p, _, _ in tried})} operations x attacks = "
+        f"{len(tried)} calls, 0 succeeded"
     )
     print(f"chat: stopped at validation (422): {sum(1 for *_, s in tried if s == 422)}")
