@@ -68,7 +68,7 @@ async def _site_rows(pool: asyncpg.Pool, site_id: str) -> list[tuple[str, list[s
     rows = []
     for (table,) in tables:
         found = await pool.fetch(
-            f"SELECT t::text AS row FROM leads.{table} t WHERE site_id = $1",  # noqa: S608
+            f"SELECT t::text AS row FROM leads.{table} t WHERE site_id = $1",
             site_id,
         )
         rows.append((table, sorted(record["row"] for record in found)))
