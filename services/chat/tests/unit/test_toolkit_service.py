@@ -445,6 +445,9 @@ async def test_a_lead_mark_is_refused_for_a_bad_level_or_an_unknown_conversation
     assert missing.value.code == "unknown_conversation"
     assert uow.records == []
     assert await service.lead(uow=uow, agent=ANN, conversation_id=CONVERSATION) is None
+    with pytest.raises(NotFound) as elsewhere:  # another site's (or no) conversation: 404
+        await service.lead(uow=uow, agent=ANN, conversation_id=uuid7())
+    assert elsewhere.value.code == "unknown_conversation"
 
 
 async def test_tags_get_their_objection_defaults_on_first_read(

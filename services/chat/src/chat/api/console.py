@@ -15,7 +15,7 @@ from uuid import UUID
 
 from beckon_contracts.chat_signals import TypingSignal
 from beckon_contracts.envelope import Identifier
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -107,7 +107,7 @@ class PreferencesBody(_Body):
     settings: dict[str, PreferenceValue] | None = None
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[Depends(refuse_cross_site)])  # no login CSRF
 async def login(request: Request, rt: Rt, body: Valid[LoginBody]) -> JSONResponse:
     """Log in with e-mail and password: the session cookie and the agent's profile."""
     done = await agents.login(

@@ -338,8 +338,10 @@ async def transfer_targets(*, uow: UnitsOfWork, agent: AgentRef) -> dict[str, An
 async def lead(
     *, uow: UnitsOfWork, agent: AgentRef, conversation_id: UUID
 ) -> dict[str, Any] | None:
-    """The conversation's lead mark (None: not marked)."""
+    """The conversation's lead mark (None: not marked); 404 for a conversation the site
+    does not have, as every other call about a conversation answers."""
     async with uow.read(agent.site_id) as tx:
+        await _conversation(tx, agent, conversation_id)
         row = await tx.store(ToolkitStore).lead_mark(agent.site_id, conversation_id)
     return views.lead_mark(row) if row is not None else None
 
