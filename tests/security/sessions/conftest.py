@@ -3,16 +3,10 @@ tenancy folder's `security_chat` starts it; its `security_surface` names the ope
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-TENANCY = str(Path(__file__).parents[1] / "tenancy")
-if TENANCY not in sys.path:
-    sys.path.insert(0, TENANCY)
-
-import pytest  # noqa: E402
-from security_chat import ChatUnderAttack, running_chat  # noqa: E402
+import pytest
+from security_chat import ChatUnderAttack, running_chat
 
 LOGIN_BURST = 3
 WIDGET_BURST = 12

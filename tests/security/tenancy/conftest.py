@@ -1,19 +1,13 @@
-"""The tenancy battery's table (`security_surface`) is a module beside its tests: put this
-folder on the import path for them (tests/security/sessions reads the same table)."""
+"""The tenancy battery's chat under attack. Its helpers (`security_surface`, `security_chat`)
+are modules beside these tests, on pytest's pythonpath (pyproject.toml), which
+tests/security/sessions reads too."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-HERE = str(Path(__file__).parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-
-import pytest  # noqa: E402
-from security_chat import ChatUnderAttack, running_chat  # noqa: E402
+import pytest
+from security_chat import ChatUnderAttack, running_chat
 
 
 @pytest.fixture(scope="module")
