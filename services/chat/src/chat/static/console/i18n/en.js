@@ -682,6 +682,7 @@ export default {
   "leads.error.test_message": "A test message is not replayed: send a new test.",
   "leads.touch.identify": "Details from the store",
   "leads.touch.order_completed": "Ordered",
+  "leads.touch.order_unverified": "reported by the browser (unverified): not won",
   "leads.touch.assigned": "Assigned",
   "leads.touch.reassigned": "Reassigned",
   "leads.touch.unassigned": "Back to the queue",

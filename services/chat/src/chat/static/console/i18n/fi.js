@@ -682,6 +682,7 @@ export default {
   "leads.error.test_message": "Testiviestiä ei lähetetä uudelleen: lähetä uusi testi.",
   "leads.touch.identify": "Tiedot verkkokaupasta",
   "leads.touch.order_completed": "Tilasi",
+  "leads.touch.order_unverified": "selaimen ilmoittama (vahvistamaton): ei voitettu",
   "leads.touch.assigned": "Osoitettu",
   "leads.touch.reassigned": "Siirretty",
   "leads.touch.unassigned": "Palautettu jonoon",
