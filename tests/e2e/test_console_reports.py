@@ -53,7 +53,7 @@ async def anna_has_a_chat(page: Page, stack: ChatStack, visitor_id: str) -> str:
 
 
 async def an_order(stack: ChatStack, visitor_id: str, value: str, currency: str) -> None:
-    """What the activity consumer writes for a tracked `order.completed`."""
+    """What the activity consumer writes for an `order.completed` from the store's server."""
     conn = await asyncpg.connect(stack.database_url)
     try:
         await conn.execute(
@@ -66,7 +66,9 @@ async def an_order(stack: ChatStack, visitor_id: str, value: str, currency: str)
             datetime.now(UTC),
             value,
             currency,
-            orjson.dumps({"order_id": f"e2e-{uuid.uuid4().hex[:10]}"}).decode(),
+            orjson.dumps(
+                {"order_id": f"e2e-{uuid.uuid4().hex[:10]}", "reported_by": "server"}
+            ).decode(),
         )
     finally:
         await conn.close()

@@ -25,6 +25,7 @@ from beckon_contracts.tracking import (
     IdentifiedPayload,
     OrderCompleted,
     OrderCompletedPayload,
+    ReportedBy,
     TrackingContext,
 )
 
@@ -130,10 +131,18 @@ def identified(
 
 
 def order_completed(
-    site: str, visitor: str, *, value: str, currency: str = "EUR", order_id: str = "order-1"
+    site: str,
+    visitor: str,
+    *,
+    value: str,
+    currency: str = "EUR",
+    order_id: str = "order-1",
+    reported_by: ReportedBy = "server",
 ) -> OrderCompleted:
+    """An order as the tracker publishes it: by default from the store's server."""
     return OrderCompleted(
         **_common(site, visitor, T0),
+        context=TrackingContext(reported_by=reported_by),
         payload=OrderCompletedPayload(order_id=order_id, value=value, currency=currency),  # type: ignore[arg-type]
     )
 

@@ -22,6 +22,8 @@ Url = Annotated[str, StringConstraints(max_length=2048)]
 PageType = Literal[
     "home", "category", "product", "search", "cart", "checkout", "confirmation", "content", "other"
 ]
+# Orders reported by the store's server count as revenue; the browser's are claims.
+ReportedBy = Literal["server", "browser"]
 # Free-form maps (traits, custom properties) are bounded so one event can never approach
 # the broker's message size limit.
 Properties = Annotated[dict[str, Any], Field(max_length=100)]
@@ -72,6 +74,22 @@ class TrackingContext(_Part):
     user_agent_info: UserAgentInfo | None = None
     is_bot: bool = False
     source: Literal["snippet", "segment"] = "snippet"
+    reported_by: ReportedBy = Field(
+        default="browser",
+        description=(
+            "Who reported the event, from how the tracker authenticated the call (never from "
+            "the body): `server` for a Segment-compatible call with the site's secret write "
+            "key and no page Origin, `browser` for the snippet and any call made from a page. "
+            "Records from before this field count as `browser`: unverified claims."
+        ),
+    )
+    over_browser_cap: bool = Field(
+        default=False,
+        description=(
+            "A browser-reported order past the tracker's caps (its value, or the visitor's "
+            "orders that day): kept whole, counted in no revenue or order figure"
+        ),
+    )
 
 
 class LineItem(_Part):

@@ -20,7 +20,13 @@ from beckon_contracts.rule_stats import (
 from beckon_contracts.rules import SiteRules
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.topics import RULES_CONFIG, RULES_STATS
-from chat_testing import produce
+from chat_testing import (
+    GROUP_FORMED_TIMEOUT_S,
+    eventually,
+    produce,
+    produce_events,
+    tracking_event,
+)
 from samples import rule_stats_record
 
 pytestmark = pytest.mark.integration
@@ -86,8 +92,57 @@ async def _order(
         at,
         value,
         currency,
-        orjson.dumps({"order_id": f"order-{uuid7()}"}).decode(),
+        orjson.dumps({"order_id": f"order-{uuid7()}", "reported_by": "server"}).decode(),
     )
+
+
+async def test_the_probes_browser_order_is_no_revenue_and_a_server_order_is(
+    chat: Any, make_site: Any, clients: Any, db: Any
+) -> None:
+    """Orders as the tracker publishes them, through the activity recorder, to the API."""
+    site = await make_site(agents=[("ann", ["sales"], 5)], teams=("sales",))
+    ann = await clients.agent(chat.a.url, site.agent("ann"), online=True)
+    buyer = await _place(
+        db, await _chat(chat, clients, site, ann), datetime.now(UTC) - timedelta(hours=1), 30
+    )
+
+    def order(value: float, **context: Any) -> dict[str, Any]:
+        payload = {"order_id": f"o-{uuid7()}", "value": value, "currency": "EUR"}
+        event = tracking_event(site.site_id, buyer, "order_completed", payload)
+        event["context"] |= context
+        return event
+
+    await produce_events(
+        chat.bootstrap,
+        [
+            order(120.0, reported_by="server"),
+            # the probe's: 999,999,999 EUR through the public snippet endpoint
+            order(999_999_999, reported_by="browser", over_browser_cap=True),
+            order(30.0, reported_by="browser"),
+        ],
+    )
+
+    async def recorded() -> bool:
+        count = await db.fetchval(
+            "SELECT count(*) FROM chat.activity WHERE site_id = $1 AND type = 'order.completed'",
+            site.site_id,
+        )
+        return bool(count == 3)
+
+    await eventually(recorded, timeout_s=GROUP_FORMED_TIMEOUT_S, what="the orders recorded")
+    assisted = (await ann.get("/reports/assisted")).json()
+    assert (assisted["orders"], assisted["orders_assisted"]) == (1, 1)
+    (eur,) = assisted["currencies"]
+    assert (eur["currency"], eur["revenue"], eur["revenue_assisted"]) == ("EUR", 120.0, 120.0)
+    browser = assisted["browser"]
+    assert (browser["orders"], browser["over_cap"]) == (1, 1)
+    assert [row["revenue"] for row in browser["currencies"]] == [30.0]
+    (mine,) = (await ann.get("/reports/agents")).json()["agents"]
+    assert (mine["orders"], mine["revenue"]) == (1, {"EUR": 120.0})
+    exported = (await ann.get("/reports/assisted.csv")).text
+    assert "999999999" not in exported
+    assert "EUR,1,1,1.0,120.0,120.0,1.0,server" in exported
+    assert "EUR,1,1,1.0,30.0,30.0,1.0,browser" in exported
 
 
 async def test_agents_teams_and_assisted_figures_with_csv_and_permissions(
@@ -206,9 +261,10 @@ async def test_agents_teams_and_assisted_figures_with_csv_and_permissions(
     )
     assisted_csv = await ann.get("/reports/assisted.csv", params=week)
     assert assisted_csv.text.splitlines()[0] == (
-        "currency,orders,orders_assisted,orders_share,revenue,revenue_assisted,revenue_share"
+        "currency,orders,orders_assisted,orders_share,revenue,revenue_assisted,revenue_share,"
+        "reported_by"
     )
-    assert "SEK,1,0,0.0,300.0,0.0,0.0" in assisted_csv.text
+    assert "SEK,1,0,0.0,300.0,0.0,0.0,server" in assisted_csv.text
     teams_csv = await ann.get("/reports/teams.csv", params=week)
     assert teams_csv.text.splitlines()[0].startswith("team,name,members,conversations,")
 

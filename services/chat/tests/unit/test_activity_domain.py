@@ -119,6 +119,23 @@ def test_an_order_stores_its_id_exact_value_and_currency_for_the_reports() -> No
     assert [item["product_id"] for item in row.detail["items"]] == ["trail", "sock"]
 
 
+def test_an_order_keeps_who_reported_it_and_the_trackers_cap_flag() -> None:
+    payload = {"value": 999_999_999, "currency": "EUR"}
+    old = row_of(event("order_completed", payload))  # recorded before the tracker said who
+    assert old is not None
+    assert (old.detail["reported_by"], "over_cap" in old.detail) == ("browser", False)
+    flagged = event("order_completed", payload)
+    flagged["context"] |= {"reported_by": "browser", "over_browser_cap": True}
+    row = row_of(flagged)
+    assert row is not None
+    assert (row.detail["reported_by"], row.detail["over_cap"]) == ("browser", True)
+    server = event("order_completed", payload)
+    server["context"] |= {"reported_by": "server"}
+    row = row_of(server)
+    assert row is not None
+    assert (row.detail["reported_by"], "over_cap" in row.detail) == ("server", False)
+
+
 def test_long_carts_keep_twenty_lines_but_the_exact_count_and_value() -> None:
     items = [{"product_id": f"p{n}", "price": 1, "quantity": 1} for n in range(60)]
     row = row_of(event("cart_updated", {"items": items, "value": 60, "currency": "EUR"}))

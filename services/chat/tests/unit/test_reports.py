@@ -15,6 +15,7 @@ from chat.reports.domain import (
     Period,
     PeriodError,
     Report,
+    assisted_report_figures,
     assisted_share,
     attribute,
     concurrent_load,
@@ -69,8 +70,10 @@ def order(
     value: str = "10.00",
     currency: str = "EUR",
     visitor_id: str = "v1",
+    reported_by: str = "server",
+    over_cap: bool = False,
 ) -> Order:
-    return Order(oid, visitor_id, at(seconds), Decimal(value), currency)
+    return Order(oid, visitor_id, at(seconds), Decimal(value), currency, reported_by, over_cap)
 
 
 # ---- periods -----------------------------------------------------------------------------------
@@ -450,3 +453,49 @@ def test_an_order_after_a_transfer_is_credited_to_both_agents_and_their_teams() 
     )
     assert item.agents == {"ann", "ben"}
     assert item.teams == {"sales", "support"}
+
+
+# ---- who reported the order --------------------------------------------------------------------
+
+
+def test_the_browsers_orders_are_reported_apart_and_never_as_revenue() -> None:
+    chats = [conv("c1", closed=600)]
+    orders = [
+        order("o-server", 700, "120.00"),
+        # the probe's claim through the public snippet endpoint
+        order("o-probe", 700, "999999999", reported_by="browser"),
+        order("o-flagged", 800, "50000", reported_by="browser", over_cap=True),
+        order("o-unknown", 900, "30.00", reported_by="browser", visitor_id="v2"),
+    ]
+    figures = assisted_report_figures(attribute(orders, chats, window=WEEK, now=at(1000)))
+    assert (figures["orders"], figures["orders_assisted"]) == (1, 1)
+    assert figures["currencies"] == [
+        {
+            "currency": "EUR",
+            "orders": 1,
+            "orders_assisted": 1,
+            "orders_share": 1.0,
+            "revenue": 120.0,
+            "revenue_assisted": 120.0,
+            "revenue_share": 1.0,
+        }
+    ]
+    browser = figures["browser"]
+    assert (browser["orders"], browser["orders_assisted"], browser["over_cap"]) == (2, 1, 1)
+    (eur,) = browser["currencies"]
+    assert (eur["revenue"], eur["revenue_assisted"]) == (999_999_999 + 30.0, 999_999_999.0)
+
+
+def test_the_agents_report_credits_only_the_servers_orders() -> None:
+    report = Report("agent", _period(), now=datetime(2025, 3, 12, tzinfo=UTC))
+    chats = [conv("c1", closed=600)]
+    orders = [order("o1", 700, "20.00"), order("o2", 700, "999999999", reported_by="browser")]
+    report.add_orders(attribute(orders, chats, window=WEEK, now=at(1000)))
+    (row,) = report.rows()
+    assert (row["orders"], row["revenue"]) == (1, {"EUR": 20.0})
+
+
+def test_the_servers_report_of_an_order_wins_over_the_browsers_copy_of_it() -> None:
+    copies = [order("o1", 10, "5.00", reported_by="browser"), order("o1", 20, "25.00")]
+    (only,) = attribute(copies, [], window=WEEK, now=at(100))
+    assert (only.order.reported_by, only.order.value) == ("server", Decimal("25.00"))

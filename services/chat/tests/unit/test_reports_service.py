@@ -54,8 +54,9 @@ class FakeReports:
             _conversation("c3", "bob", "support", 3),
         ]
         self.orders = [
-            Order("o1", "v-c2", NOW - timedelta(hours=1), Decimal("40.00"), "EUR"),
-            Order("o2", "v-x", NOW - timedelta(hours=1), Decimal("60.00"), "EUR"),
+            Order("o1", "v-c2", NOW - timedelta(hours=1), Decimal("40.00"), "EUR", "server"),
+            Order("o2", "v-x", NOW - timedelta(hours=1), Decimal("60.00"), "EUR", "server"),
+            Order("o3", "v-x", NOW - timedelta(hours=1), Decimal("999999999"), "EUR", "browser"),
         ]
         self.truncated = False
         self.asked: list[tuple[str, Period, timedelta, datetime]] = []
@@ -206,9 +207,12 @@ async def test_the_csv_files_are_named_after_the_period_and_defuse_formulas(
         await service.assisted_report(uow=uow, agent=BOB, span=MARCH, window_days=7)
     )
     assert assisted.filename == "beckon-assisted-2026-03-01-2026-03-10.csv"
-    eur, total = _rows(assisted.text)
+    eur, total, browser_eur, browser_total = _rows(assisted.text)
     assert (eur["currency"], eur["orders"], eur["orders_assisted"]) == ("EUR", "2", "1")
+    assert (eur["revenue"], eur["reported_by"]) == ("100.0", "server")
     assert (total["currency"], total["orders"], total["revenue"]) == ("ALL", "2", "")
+    assert (browser_eur["revenue"], browser_eur["reported_by"]) == ("999999999.0", "browser")
+    assert (browser_total["orders"], browser_total["reported_by"]) == ("1", "browser")
 
 
 class _Reader:

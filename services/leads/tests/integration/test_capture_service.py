@@ -371,6 +371,29 @@ async def test_an_order_by_a_leads_visitor_wins_it_with_the_orders_value(
     assert kinds.count("order_completed") == 1
 
 
+async def test_an_order_the_browser_reported_is_a_touch_on_the_lead_and_wins_nothing(
+    pool, handler, monkeypatch
+):
+    site = unique("site")
+    calls: list[dict[str, Any]] = []
+
+    async def fake_apply_change(tx, *, lead, change, now, **details):
+        calls.append({"lead": lead, "change": change, **details})
+        return lead
+
+    monkeypatch.setattr(changes, "apply_change", fake_apply_change)
+    await feed(handler, lead_marked(site, "v-1", email="ann@example.com"))
+    (lead,) = await open_leads(pool, site)
+    # the probe's claim through the public snippet endpoint, with Ann's visitor id
+    claim = order_completed(site, "v-1", value="999999999", reported_by="browser")
+    await feed(handler, claim)
+    assert calls == []  # not won, no value
+    (touch,) = [t for t in await touches(pool, lead["lead_id"]) if t["kind"] == "order_completed"]
+    details = touch["details"]
+    details = orjson.loads(details) if isinstance(details, str) else details
+    assert (details["reported_by"], Decimal(details["value"])) == ("browser", 999_999_999)
+
+
 # --- merge and undo ---
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +80,18 @@ class Settings(
         default=10.0, gt=0, description="Sustained rate per visitor; runaway clients get 429"
     )
     event_burst_per_visitor: int = Field(default=300, ge=1)
+    browser_order_max_value: Decimal = Field(
+        default=Decimal(10_000),
+        gt=0,
+        description="A browser-reported order worth more (in its own currency) is flagged "
+        "over the cap: kept, counted in no figure",
+    )
+    browser_orders_per_visitor_per_day: int = Field(
+        default=5,
+        ge=1,
+        description="Browser-reported orders one visitor may claim per UTC day (per replica); "
+        "later ones are flagged over the cap",
+    )
 
     log_level: str = "INFO"
     log_json: bool = True

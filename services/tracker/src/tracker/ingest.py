@@ -33,6 +33,7 @@ from tracker.domain.admission import (
     field_errors,
     raw_json,
 )
+from tracker.domain.claims import BrowserOrderCap
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
 from tracker.domain.segment import segment_candidates
@@ -74,6 +75,10 @@ class Ingest:
         self.metrics = metrics
         self.visitor_limiter = RateLimiter(
             settings.events_per_s_per_visitor, settings.event_burst_per_visitor
+        )
+        self.order_cap = BrowserOrderCap(
+            max_value=settings.browser_order_max_value,
+            per_visitor_per_day=settings.browser_orders_per_visitor_per_day,
         )
 
     async def collect(self, inbound: Inbound, body: bytes) -> Outcome:
@@ -172,7 +177,11 @@ class Ingest:
             check_sizes=body_size > self.settings.max_event_bytes,
             loc_prefix="batch" if inbound.segment else "events",
         )
-        records = [self._event_record(event, inbound) for event in admission.accepted]
+        accepted = [self.order_cap.checked(event) for event in admission.accepted]
+        over_cap = sum(1 for event in accepted if event.context.over_browser_cap)
+        if over_cap:
+            self.metrics.events.labels("over_browser_cap").inc(over_cap)
+        records = [self._event_record(event, inbound) for event in accepted]
         records += [
             self._dead_letter_record(
                 inbound,

@@ -170,6 +170,10 @@ def to_row(event: TrackingEvent) -> ActivityRow | None:
     elif isinstance(event, OrderCompleted):
         value, currency = event.payload.value, event.payload.currency
         detail["order_id"] = clean(event.payload.order_id, 128)
+        # the tracker's finding (never the visitor's): only the server's orders are revenue
+        detail["reported_by"] = event.context.reported_by
+        if event.context.over_browser_cap:
+            detail["over_cap"] = True
         detail.update(_items(event.payload.items))
     elif isinstance(event, Identified):
         if event.payload.user_id:

@@ -160,11 +160,22 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Order:
+    """A completed order. Only the store's server's (`reported_by` "server") count as orders
+    and revenue; the browser's are claims, reported apart, and those the tracker flagged over
+    its caps (`over_cap`) only as a count. Orders recorded before the tracker said who reported
+    them are the browser's."""
+
     order_id: str
     visitor_id: str
     at: datetime
     value: Decimal
     currency: str
+    reported_by: str = "browser"
+    over_cap: bool = False
+
+    @property
+    def is_revenue(self) -> bool:
+        return self.reported_by == "server"
 
     @staticmethod
     def currency_of(raw: str | None) -> str:
@@ -326,17 +337,20 @@ def attribute(
     window: timedelta,
     now: datetime,
 ) -> list[Attribution]:
-    """Every order (each once, by id) with the agents and teams it is credited to."""
+    """Every order (each once, by id: the server's report of it if there is one, else the
+    first) with the agents and teams it is credited to."""
     by_visitor: dict[str, list[Conversation]] = defaultdict(list)
     for conversation in conversations:
         if conversation.stints:
             by_visitor[conversation.visitor_id].append(conversation)
-    seen: set[str] = set()
-    result: list[Attribution] = []
+    chosen: dict[str, Order] = {}
     for order in orders:
-        if order.order_id in seen:
-            continue
-        seen.add(order.order_id)
+        kept = chosen.get(order.order_id)
+        # a store that also sends the snippet's order: its browser copy never hides the real one
+        if kept is None or (order.is_revenue and not kept.is_revenue):
+            chosen[order.order_id] = order
+    result: list[Attribution] = []
+    for order in chosen.values():
         credited = [
             c
             for c in by_visitor.get(order.visitor_id, ())
@@ -402,8 +416,27 @@ def ratio(part: float | Decimal, whole: float | Decimal) -> float | None:
     return float(part) / float(whole)
 
 
+def assisted_report_figures(attributions: Iterable[Attribution]) -> dict[str, Any]:
+    """The assisted share of the store's server's orders; beside it, apart, the same for the
+    orders the browser reported (unverified) and how many of those were over the caps."""
+    server: list[Attribution] = []
+    browser: list[Attribution] = []
+    over_cap = 0
+    for item in attributions:
+        if item.order.is_revenue:
+            server.append(item)
+        elif item.order.over_cap:
+            over_cap += 1
+        else:
+            browser.append(item)
+    return {
+        **assisted_share(server).to_dict(),
+        "browser": {**assisted_share(browser).to_dict(), "over_cap": over_cap},
+    }
+
+
 def assisted_share(attributions: Iterable[Attribution]) -> AssistedShare:
-    """Orders and revenue assisted by chat out of all orders, revenue per currency."""
+    """Orders and revenue assisted by chat out of the given orders, revenue per currency."""
     totals: dict[str, list[Any]] = {}
     for item in attributions:
         row = totals.setdefault(item.order.currency, [0, 0, Decimal(0), Decimal(0)])
@@ -505,7 +538,10 @@ class Report:
             self.group(wait_key).response_times.append(wait.seconds)
 
     def add_orders(self, attributions: Iterable[Attribution]) -> None:
+        """Credit the store's server's orders (the browser's are claims, not revenue)."""
         for item in attributions:
+            if not item.order.is_revenue:
+                continue
             keys = item.agents if self.grouping == "agent" else item.teams
             for key in keys:
                 figures = self.group(key)

@@ -23,7 +23,7 @@ from chat.reports.domain import (
     Period,
     PeriodError,
     Report,
-    assisted_share,
+    assisted_report_figures,
     currencies_of,
     parse_period,
 )
@@ -192,25 +192,22 @@ async def assisted_report(
         "period": period.to_dict(),
         "attribution_window_days": window_days,
         "truncated": loaded.truncated,
-        **assisted_share(loaded.attributions).to_dict(),
+        **assisted_report_figures(loaded.attributions),
     }
 
 
 def assisted_csv(answer: dict[str, Any]) -> CsvFile:
-    """The assisted share as CSV: a row per currency, then the orders of all of them."""
-    rows = [[row[column] for column in ASSISTED_HEADER] for row in answer["currencies"]]
-    rows.append(
-        [
-            "ALL",
-            answer["orders"],
-            answer["orders_assisted"],
-            answer["orders_share"],
-            None,
-            None,
-            None,
+    """The assisted share as CSV: a row per currency, then the orders of all of them; first
+    the server's orders, then apart the browser's (`reported_by` says which)."""
+    rows: list[list[Any]] = []
+    for reported_by, share in (("server", answer), ("browser", answer["browser"])):
+        rows += [
+            [*(row[column] for column in ASSISTED_HEADER), reported_by]
+            for row in share["currencies"]
         ]
-    )
-    return _csv_file("assisted", answer["period"], ASSISTED_HEADER, rows)
+        totals = [share["orders"], share["orders_assisted"], share["orders_share"]]
+        rows.append(["ALL", *totals, None, None, None, reported_by])
+    return _csv_file("assisted", answer["period"], (*ASSISTED_HEADER, "reported_by"), rows)
 
 
 # ---- rules -----------------------------------------------------------------------------------

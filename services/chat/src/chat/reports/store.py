@@ -191,7 +191,9 @@ class ReportsStore:
         event's)."""
         rows = await self.conn.fetch(
             """SELECT coalesce(detail->>'order_id', event_id::text) AS order_id, visitor_id,
-                      occurred_at, value, currency
+                      occurred_at, value, currency,
+                      coalesce(detail->>'reported_by', 'browser') AS reported_by,
+                      coalesce(detail->>'over_cap' = 'true', false) AS over_cap
                FROM chat.activity
                WHERE site_id = $1 AND type = 'order.completed'
                  AND occurred_at >= $2 AND occurred_at < $3
@@ -208,6 +210,8 @@ class ReportsStore:
                 at=row["occurred_at"],
                 value=row["value"] if row["value"] is not None else Decimal(0),
                 currency=Order.currency_of(row["currency"]),
+                reported_by=row["reported_by"],
+                over_cap=row["over_cap"],
             )
             for row in rows[:MAX_ORDERS]
         ]

@@ -532,7 +532,10 @@ WINNABLE = frozenset({*lifecycle.OPEN_STATUSES, "lost", "recycled"})
 
 async def order_completed(tx: UnitOfWork, *, event: OrderCompleted, now: datetime) -> Lead | None:
     """An order by a lead's visitor wins their latest lead (open, lost or recycled) with the
-    order's value and currency. None when the visitor has no such lead."""
+    order's value and currency, when the store's server reported it. An order the browser
+    reported is the visitor's claim: it is kept as a touch (marked so) and wins nothing, since
+    anyone knowing a visitor id could otherwise close someone's lead as won. None when the
+    visitor has no such lead."""
     store = tx.store(CaptureStore)
     people = await store.visitor_roots(tx.site_id, event.visitor_id)
     if not people or people[0].lead.status not in WINNABLE:
@@ -549,8 +552,15 @@ async def order_completed(tx: UnitOfWork, *, event: OrderCompleted, now: datetim
         source_event_id=event.event_id,
         occurred_at=event.occurred_at,
         visitor_id=event.visitor_id,
-        details={"order_id": order.order_id, "value": str(order.value), "currency": order.currency},
+        details={
+            "order_id": order.order_id,
+            "value": str(order.value),
+            "currency": order.currency,
+            "reported_by": event.context.reported_by,
+        },
     )
+    if event.context.reported_by != "server":
+        return None
     return await changes.apply_change(
         tx,
         lead=lead,

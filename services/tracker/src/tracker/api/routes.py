@@ -56,13 +56,29 @@ def _state(request: Request) -> EdgeState:
     return state
 
 
-def _edge(request: Request, trusted_proxies: tuple[IPNetwork, ...]) -> Edge:
+def _edge(
+    request: Request, trusted_proxies: tuple[IPNetwork, ...], *, write_key_route: bool = False
+) -> Edge:
     ip = client_address(
         request.client.host if request.client else None,
         request.headers.getlist("x-forwarded-for"),
         trusted_proxies,
     )
-    return Edge(received_at=datetime.now(UTC), ip=ip, user_agent=request.headers.get("user-agent"))
+    return Edge(
+        received_at=datetime.now(UTC),
+        ip=ip,
+        user_agent=request.headers.get("user-agent"),
+        reported_by="server" if write_key_route and not _from_page(request) else "browser",
+    )
+
+
+def _from_page(request: Request) -> bool:
+    """Whether a browser made the request: browsers send Origin on every cross-origin and
+    every same-origin POST, and the Sec-Fetch-* headers on all requests. A write key used from
+    a page (analytics.js) is readable by anyone there, so such calls are claims like the
+    snippet's; the body can neither add nor remove these headers."""
+    headers = request.headers
+    return bool(headers.get("origin") or headers.get("sec-fetch-site"))
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -211,7 +227,7 @@ async def _segment(request: Request, kind: str | None) -> Response:
     header_key = _write_key(request)
 
     async def work() -> Outcome:
-        edge = _edge(request, state.trusted_proxies)
+        edge = _edge(request, state.trusted_proxies, write_key_route=True)
         site, body = await _site_and_body(
             request,
             state,

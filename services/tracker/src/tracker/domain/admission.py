@@ -15,7 +15,12 @@ from typing import Any
 import orjson
 from beckon_contracts.dead_letter import FieldError, ReasonCode
 from beckon_contracts.ids import uuid7
-from beckon_contracts.tracking import TRACKING_EVENT_TYPES, TrackingEvent, tracking_event_adapter
+from beckon_contracts.tracking import (
+    TRACKING_EVENT_TYPES,
+    ReportedBy,
+    TrackingEvent,
+    tracking_event_adapter,
+)
 from pydantic import ValidationError
 
 from tracker.domain.enrichment import (
@@ -37,6 +42,9 @@ class Edge:
     received_at: datetime
     ip: str | None
     user_agent: str | None
+    # Who is calling, from how the request was authenticated (the route decides, never the
+    # body): only a Segment call with the secret write key and no page Origin is the server.
+    reported_by: ReportedBy = "browser"
 
     def server_context(self, source: str) -> dict[str, Any]:
         return {
@@ -45,6 +53,7 @@ class Edge:
             "user_agent_info": describe_user_agent(self.user_agent),
             "is_bot": is_bot(self.user_agent),
             "source": source,
+            "reported_by": self.reported_by,
         }
 
 

@@ -81,6 +81,7 @@ def _context(segment_context: dict[str, Any], edge: Edge) -> dict[str, Any]:
         user_agent=segment_context.get("userAgent")
         if isinstance(segment_context.get("userAgent"), str)
         else edge.user_agent,
+        reported_by=edge.reported_by,
     )
     return {k: v for k, v in context.items() if v is not None} | visitor_edge.server_context(
         "segment"

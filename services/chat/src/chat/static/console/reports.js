@@ -298,6 +298,39 @@ function renderRules(box, answer) {
   rules.forEach(function (rule) { box.appendChild(ruleCard(rule, !!answer.named)); });
 }
 
+function assistedTable(testid, rowTestid, rows) {
+  var cur = function (r) { return r.currency === 'XXX' ? undefined : r.currency; };
+  return table(testid, [
+    { key: 'currency', label: 'reports.assisted.currency', value: function (r) { return r.currency; } },
+    { key: 'orders', label: 'reports.assisted.orders_col', num: true, value: function (r) { return fmt.number(r.orders); } },
+    { key: 'orders_assisted', label: 'reports.assisted.orders_assisted', num: true, value: function (r) { return fmt.number(r.orders_assisted); } },
+    { key: 'orders_share', label: 'reports.assisted.orders_share', num: true, value: function (r) { return fmt.percent(r.orders_share); } },
+    { key: 'revenue', label: 'reports.assisted.revenue', num: true, value: function (r) { return fmt.money(r.revenue, cur(r)); } },
+    { key: 'revenue_assisted', label: 'reports.assisted.revenue_assisted', num: true, value: function (r) { return fmt.money(r.revenue_assisted, cur(r)); } },
+    { key: 'revenue_share', label: 'reports.assisted.revenue_share', num: true, value: function (r) { return fmt.percent(r.revenue_share); } },
+  ], rows, function (r) { return { testid: rowTestid, data: { currency: r.currency } }; });
+}
+
+// Orders the browser reported are the visitor's claims (anyone can post one): never revenue,
+// shown apart so a store that sends orders only from the page still sees them.
+function browserClaims(browser) {
+  if (!browser || (!browser.orders && !browser.over_cap)) return null;
+  var section = h('section', { className: 'rpt-browser', testid: 'assisted-browser' }, [
+    h('h3', { i18n: 'reports.assisted.browser' }),
+    h('p', { className: 'rpt-note', i18n: 'reports.assisted.browser_note' }),
+  ]);
+  if (browser.over_cap) {
+    section.appendChild(h('p', {
+      className: 'rpt-note', testid: 'assisted-browser-over-cap',
+      text: t('reports.assisted.browser_over_cap', { count: fmt.number(browser.over_cap) }),
+    }));
+  }
+  if ((browser.currencies || []).length) {
+    section.appendChild(assistedTable('report-assisted-browser-table', 'report-assisted-browser-row', browser.currencies));
+  }
+  return section;
+}
+
 function renderAssisted(box, answer) {
   box.appendChild(h('div', { className: 'rpt-toolbar' }, [csvLink('assisted')]));
   notes(answer).forEach(function (n) { box.appendChild(n); });
@@ -310,23 +343,19 @@ function renderAssisted(box, answer) {
   ]);
   box.appendChild(share);
   var rows = answer.currencies || [];
-  if (!rows.length) { box.appendChild(h('p', { className: 'rpt-empty', i18n: 'reports.empty' })); return; }
-  box.appendChild(h('figure', { className: 'rpt-figure' }, [
-    h('figcaption', { i18n: 'reports.assisted.revenue_share' }),
-    barChart(rows.map(function (r) {
-      return { key: r.currency, label: r.currency, value: r.revenue_share || 0, text: fmt.percent(r.revenue_share) };
-    }), { testid: 'assisted-chart', title: t('reports.assisted.revenue_share') }),
-  ]));
-  var cur = function (r) { return r.currency === 'XXX' ? undefined : r.currency; };
-  box.appendChild(table('report-assisted-table', [
-    { key: 'currency', label: 'reports.assisted.currency', value: function (r) { return r.currency; } },
-    { key: 'orders', label: 'reports.assisted.orders_col', num: true, value: function (r) { return fmt.number(r.orders); } },
-    { key: 'orders_assisted', label: 'reports.assisted.orders_assisted', num: true, value: function (r) { return fmt.number(r.orders_assisted); } },
-    { key: 'orders_share', label: 'reports.assisted.orders_share', num: true, value: function (r) { return fmt.percent(r.orders_share); } },
-    { key: 'revenue', label: 'reports.assisted.revenue', num: true, value: function (r) { return fmt.money(r.revenue, cur(r)); } },
-    { key: 'revenue_assisted', label: 'reports.assisted.revenue_assisted', num: true, value: function (r) { return fmt.money(r.revenue_assisted, cur(r)); } },
-    { key: 'revenue_share', label: 'reports.assisted.revenue_share', num: true, value: function (r) { return fmt.percent(r.revenue_share); } },
-  ], rows, function (r) { return { testid: 'report-assisted-row', data: { currency: r.currency } }; }));
+  if (!rows.length) {
+    box.appendChild(h('p', { className: 'rpt-empty', i18n: 'reports.empty' }));
+  } else {
+    box.appendChild(h('figure', { className: 'rpt-figure' }, [
+      h('figcaption', { i18n: 'reports.assisted.revenue_share' }),
+      barChart(rows.map(function (r) {
+        return { key: r.currency, label: r.currency, value: r.revenue_share || 0, text: fmt.percent(r.revenue_share) };
+      }), { testid: 'assisted-chart', title: t('reports.assisted.revenue_share') }),
+    ]));
+    box.appendChild(assistedTable('report-assisted-table', 'report-assisted-row', rows));
+  }
+  var claims = browserClaims(answer.browser);
+  if (claims) box.appendChild(claims);
 }
 
 var RENDER = { agents: renderAgents, teams: renderTeams, rules: renderRules, assisted: renderAssisted };

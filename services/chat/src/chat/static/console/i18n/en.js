@@ -387,6 +387,9 @@ export default {
   "reports.assisted.orders_share": "Share of orders",
   "reports.assisted.orders_col": "Orders",
   "reports.assisted.orders_assisted": "Assisted orders",
+  "reports.assisted.browser": "Reported by the browser (unverified)",
+  "reports.assisted.browser_note": "Orders sent from the store's pages, not by its server: anyone can send these, so they are not counted as orders or revenue above.",
+  "reports.assisted.browser_over_cap": "{count} more over the limit one visitor may claim (not counted anywhere)",
   "reports.error": "The report could not be loaded: {detail}",
   // admin: rules editor, teams, agents, settings, set-password page (admin.js)
   "admin.rules": "Rules",
@@ -679,6 +682,7 @@ export default {
   "leads.error.test_message": "A test message is not replayed: send a new test.",
   "leads.touch.identify": "Details from the store",
   "leads.touch.order_completed": "Ordered",
+  "leads.touch.order_unverified": "reported by the browser (unverified): not won",
   "leads.touch.assigned": "Assigned",
   "leads.touch.reassigned": "Reassigned",
   "leads.touch.unassigned": "Back to the queue",

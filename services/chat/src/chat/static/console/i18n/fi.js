@@ -387,6 +387,9 @@ export default {
   "reports.assisted.orders_share": "Osuus tilauksista",
   "reports.assisted.orders_col": "Tilaukset",
   "reports.assisted.orders_assisted": "Avustetut tilaukset",
+  "reports.assisted.browser": "Selaimen ilmoittamat (vahvistamattomat)",
+  "reports.assisted.browser_note": "Kaupan sivuilta, ei sen palvelimelta lähetetyt tilaukset: kuka tahansa voi lähettää niitä, joten niitä ei lasketa yllä tilauksiin eikä myyntiin.",
+  "reports.assisted.browser_over_cap": "Lisäksi {count} yhden kävijän rajan ylittävää (ei laskettu mihinkään)",
   "reports.error": "Raporttia ei voitu ladata: {detail}",
   // admin: rules editor, teams, agents, settings, set-password page (admin.js)
   "admin.rules": "Säännöt",
@@ -679,6 +682,7 @@ export default {
   "leads.error.test_message": "Testiviestiä ei lähetetä uudelleen: lähetä uusi testi.",
   "leads.touch.identify": "Tiedot verkkokaupasta",
   "leads.touch.order_completed": "Tilasi",
+  "leads.touch.order_unverified": "selaimen ilmoittama (vahvistamaton): ei voitettu",
   "leads.touch.assigned": "Osoitettu",
   "leads.touch.reassigned": "Siirretty",
   "leads.touch.unassigned": "Palautettu jonoon",

@@ -445,6 +445,7 @@ function touchesBox(lead) {
     if (touch.agent_id) bits.push(agentName(touch.agent_id));
     if (d.channel) bits.push(label(CHANNEL, d.channel));
     if (d.reason) bits.push(label(REASON, d.reason));
+    if (touch.kind === 'order_completed' && d.reported_by === 'browser') bits.push(t('leads.touch.order_unverified'));
     var note = d.note ? h('q', { className: 'lead-touch-note', text: d.note }) : null;
     return h('li', { testid: 'lead-touch', data: { kind: touch.kind } }, [bits.join(' · '), note ? ' ' : null, note]);
   });
