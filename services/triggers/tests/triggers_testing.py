@@ -197,6 +197,7 @@ def tracking_event(
     payload: dict[str, Any] | None = None,
     campaign: dict[str, str] | None = None,
     referrer: str | None = None,
+    reported_by: str | None = None,
 ) -> dict[str, Any]:
     """One record as the tracker writes it, `seconds` after T0 in event time."""
     at = T0 + timedelta(seconds=seconds)
@@ -206,6 +207,8 @@ def tracking_event(
     context: dict[str, Any] = {"page": page, "source": "snippet"}
     if campaign:
         context["campaign"] = campaign
+    if reported_by:
+        context["reported_by"] = reported_by
     return {
         "event_id": str(uuid7(int(at.timestamp() * 1000))),
         "type": kind,

@@ -191,20 +191,33 @@ def test_an_order_after_an_invitation_is_attributed_to_the_rule_once_per_visitor
     _, [decision] = decide(site, [candidate], marks)
     apply_feedback(site, state, orjson.loads(decision.record), NOW + 40)
     order = {"order_id": "o1", "value": 120.0, "currency": "EUR"}
-    first = step(
-        site, state, observe(tracking_event("demo", "v1", "order_completed", 60, payload=order))
-    )
-    second = step(
-        site,
-        state,
-        observe(
-            tracking_event("demo", "v1", "order_completed", 90, payload=order | {"order_id": "o2"})
-        ),
-    )
+    first = step(site, state, observe(server_order(60, order)))
+    second = step(site, state, observe(server_order(90, order | {"order_id": "o2"})))
     assert [(o.kind, o.arm, o.value, o.first) for o in first.outcomes] == [
         ("order", "invited", 120.0, True)
     ]
     assert [(o.first, o.before) for o in second.outcomes] == [(False, 120.0)]
+
+
+def server_order(seconds: float, order: dict[str, Any]) -> dict[str, Any]:
+    return tracking_event(
+        "demo", "v1", "order_completed", seconds, payload=order, reported_by="server"
+    )
+
+
+def test_a_browser_reported_order_is_a_conversion_without_revenue() -> None:
+    """The probe's 999,999,999 EUR through the snippet: the rule converted, earned nothing."""
+    site, state = rules(), VisitorState("demo", "v1")
+    [candidate] = run(site, state, *[product_view("demo", "v1", 30 + 10 * i) for i in range(4)])
+    _, [decision] = decide(site, [candidate], {"demo:v1": VisitorMarks()})
+    apply_feedback(site, state, orjson.loads(decision.record), NOW + 40)
+    claim = {"order_id": "o1", "value": 999_999_999.0, "currency": "EUR"}
+    browser = step(
+        site, state, observe(tracking_event("demo", "v1", "order_completed", 60, payload=claim))
+    )
+    server = step(site, state, observe(server_order(90, claim | {"order_id": "o2", "value": 80.0})))
+    assert [(o.kind, o.value, o.first) for o in browser.outcomes] == [("order", 0.0, True)]
+    assert [(o.value, o.before) for o in server.outcomes] == [(80.0, 0.0)]
 
 
 def test_chat_feedback_moves_the_funnel_once_and_scores_an_accepted_chat() -> None:

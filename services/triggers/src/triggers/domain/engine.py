@@ -227,7 +227,9 @@ def step(site: Site, state: VisitorState, obs: Observation) -> Step:
 
 
 def _attribute_order(state: VisitorState, obs: Observation) -> list[Outcome]:
-    """An order counts for every rule that invited (or held out) this visitor recently."""
+    """An order counts for every rule that invited (or held out) this visitor recently; its
+    value is revenue only when the store's server reported it (a browser's is a claim)."""
+    value = (obs.order_value or 0.0) if obs.order_by_server else 0.0
     outcomes: list[Outcome] = []
     horizon = obs.at - ATTRIBUTION_WINDOW_S
     seen: set[tuple[str, str]] = set()
@@ -242,7 +244,7 @@ def _attribute_order(state: VisitorState, obs: Observation) -> list[Outcome]:
                 visitor_id=state.visitor_id,
                 kind="order",
                 arm=mark.arm,
-                value=obs.order_value or 0.0,
+                value=value,
                 first=mark.orders == 0,
                 before=mark.revenue,
                 # one order counts once for each assignment it is attributed to
@@ -250,7 +252,7 @@ def _attribute_order(state: VisitorState, obs: Observation) -> list[Outcome]:
             )
         )
         mark.orders += 1
-        mark.revenue += obs.order_value or 0.0
+        mark.revenue += value
     return outcomes
 
 

@@ -68,6 +68,8 @@ class Observation:
     currency: str | None = None
     order_id: str | None = None
     order_value: float | None = None
+    # the tracker's word on who reported an order: only the store's server is revenue
+    order_by_server: bool = False
     traits: dict[str, Any] | None = None
     custom_event: str | None = None
     is_bot: bool = False
@@ -216,6 +218,7 @@ def observe(data: object) -> Observation:
     elif kind == "order_completed":
         fields["order_id"] = _text(payload, "order_id", "payload.")
         fields["order_value"] = _number(payload, "value", "payload.")
+        fields["order_by_server"] = context.get("reported_by") == "server"
         fields["currency"] = _text(payload, "currency", "payload.", required=True)
     elif kind == "identified":
         traits = payload.get("traits") or {}
