@@ -92,3 +92,16 @@ def parse_privacy_erased(data: bytes | str) -> PrivacyErased:
 
 def privacy_key(site_id: str) -> bytes:
     return site_id.encode()
+
+
+class ForgetRequest(_Payload):
+    request_id: UUID
+
+
+class ForgetVisitor(Envelope):
+    """Triggers' own re-keyed command on `triggers.feedback` (key `site_id:visitor_id`): the
+    visitors stage deletes the visitor's table key (a changelog tombstone) and tombstones its
+    `visitors.state`. Made from `privacy.erasure_requested`, one per visitor id."""
+
+    type: Literal["privacy.forget_visitor"] = "privacy.forget_visitor"
+    payload: ForgetRequest

@@ -30,7 +30,7 @@ def privacy_consumer(
         topic=PRIVACY_REQUESTS,
         service="notifier",
         bootstrap=settings.kafka_bootstrap,
-        group_id=group,
+        group_id=f"{settings.consumer_group}-privacy",
         client_id=f"notifier-{settings.instance_id}-privacy",
         security=settings.kafka_security,
         progress=watchdog.track(group),
