@@ -64,7 +64,9 @@ async def erase(*, uow: UnitsOfWork, command: ErasureRequested) -> dict[str, int
         visitors = await store.visitors_of(
             command.site_id, payload.visitor_ids, payload.email_hashes
         )
-        counts: dict[str, int] = await store.erase(command.site_id, visitors, payload.email_hashes)
+        counts: dict[str, int] = await store.erase(
+            command.site_id, visitors, payload.email_hashes, payload.request_id
+        )
         await store.mark_erased(payload.request_id, counts, now_utc())
         tx.publish(domain.erased_record(command, visitor_ids=visitors, counts=counts))
     return counts

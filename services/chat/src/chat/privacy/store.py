@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from beckon_contracts.topics import PRIVACY_REQUESTS
 
 # chat.subject_hash (the SQL twin of beckon_contracts.privacy.subject_hash) and chat.pseudonym
 # (an erased visitor id, where a row stays for the reports) are in migration 0019
@@ -103,7 +104,11 @@ class PrivacyStore:
     # ---- erasure ----------------------------------------------------------------------------
 
     async def erase(
-        self, site_id: str, visitor_ids: Sequence[str], email_hashes: Sequence[str]
+        self,
+        site_id: str,
+        visitor_ids: Sequence[str],
+        email_hashes: Sequence[str],
+        request_id: UUID,
     ) -> dict[str, int]:
         """Delete what chat holds of the visitors, keeping anonymised rows the reports count
         (conversations, message rows without text, orders without their details)."""
@@ -182,6 +187,13 @@ class PrivacyStore:
             )
         )
         counts["outbox"] = await self.forget_published(ids, [str(c) for c in conversations])
+        # the command itself (it was sent, or it would not be here; the relay may not have
+        # marked it yet)
+        await conn.execute(
+            "DELETE FROM chat.outbox WHERE topic = $1 AND position($2 IN value) > 0",
+            PRIVACY_REQUESTS.name,
+            str(request_id).encode(),
+        )
         return counts
 
     async def forget_published(
