@@ -220,11 +220,9 @@ async def test_an_erased_visitor_leaves_nothing_readable(chat_stack: ChatStack) 
             timeout_s=WAIT_S,
         )
         # what is looked for is there before the erasure (else the search proves nothing)
+        tables = [await all_text(db, schema) for schema in ("chat", "leads", "notifier")]
         before = "\n".join(
-            row
-            for schema in ("chat", "leads", "notifier")
-            for rows in (await all_text(db, schema)).values()
-            for row in rows
+            row for found in tables for rows in found.values() for row in rows
         ).lower()
         for what, needle in needles.items():
             assert needle in before, f"the visitor's {what} is nowhere before the erasure"
