@@ -43,7 +43,8 @@ class PrivacyStore:
         conversations: Sequence[UUID],
     ) -> dict[str, int]:
         """Delete the visitors' conversations (messages with them), the e-mails to them or
-        about them (their attempts with them: the delivery log), the inbound mail they sent,
+        about them (their attempts with them: the delivery log; staff alerts whose context
+        names their address, visitor or conversation too), the inbound mail they sent,
         and the published outbox rows and dead letters that name them. Suppressions stay:
         they hold only a hash of the address, so it is still never mailed after a bounce."""
         conn = self.conn
@@ -56,7 +57,14 @@ class PrivacyStore:
                 """DELETE FROM notifier.emails WHERE site_id = $1 AND (
                        conversation_id = ANY($2) OR visitor_id = ANY($3)
                        OR (recipient_kind = 'visitor'
-                           AND notifier.subject_hash(recipient) = ANY($4)))""",
+                           AND notifier.subject_hash(recipient) = ANY($4))
+                       -- staff alerts about them (a lead's e-mail, visitor or conversation)
+                       OR EXISTS (
+                           SELECT 1 FROM jsonb_path_query(context, 'strict $.**') AS v(value)
+                           WHERE jsonb_typeof(v.value) = 'string' AND (
+                               notifier.subject_hash(v.value #>> '{}') = ANY($4)
+                               OR v.value #>> '{}' = ANY($3)
+                               OR v.value #>> '{}' = ANY($2::text[]))))""",
                 site_id,
                 convs,
                 ids,
