@@ -149,6 +149,7 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.SITES_CONFIG.name,
                 t.AGENTS_PRESENCE.name,
                 t.RULES_STATS.name,
+                t.PRIVACY_REQUESTS.name,  # the Faust agent `privacy`
                 *faust,  # changelogs (recovery, standbys) and the leader topic
             ),
             writes=(
@@ -162,6 +163,8 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.TRACKING_DLQ.name,
                 t.TRIGGERS_DLQ.name,
                 t.CHAT_EVENTS_DLQ.name,
+                t.PRIVACY_REQUESTS_DLQ.name,
+                t.PRIVACY_ERASED.name,
                 *changelogs,
             ),
             groups=(triggers_app_id,),
@@ -182,6 +185,7 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.CHAT_INVITATIONS.name,  # group `chat`
                 t.TRACKING_EVENTS.name,  # group `chat-activity`
                 t.CHAT_INBOUND.name,  # group `chat-inbound`
+                t.PRIVACY_REQUESTS.name,  # group `chat-privacy`
                 # every instance, without a group
                 t.CHAT_EVENTS.name,
                 t.CHAT_SIGNALS.name,
@@ -198,13 +202,16 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.AGENTS_DIRECTORY.name,
                 t.SITES_CONFIG.name,
                 t.RULES_CONFIG.name,
+                t.PRIVACY_REQUESTS.name,
+                t.PRIVACY_ERASED.name,
                 # between instances, and dead letters of what it consumes
                 t.CHAT_SIGNALS.name,
                 t.CHAT_INVITATIONS_DLQ.name,
                 t.TRACKING_DLQ.name,
                 t.CHAT_INBOUND_DLQ.name,
+                t.PRIVACY_REQUESTS_DLQ.name,
             ),
-            groups=("chat", "chat-activity", "chat-inbound"),
+            groups=("chat", "chat-activity", "chat-inbound", "chat-privacy"),
         ),
         ServiceAccess(
             service="leads",
@@ -215,14 +222,17 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.TRACKING_EVENTS.name,  # group `leads`
                 t.VISITORS_STATE.name,  # followed
                 t.AGENTS_PRESENCE.name,  # followed
+                t.PRIVACY_REQUESTS.name,  # group `leads-privacy`
             ),
             writes=(
                 t.LEADS_EVENTS.name,
                 t.CHAT_EVENTS_DLQ.name,
                 t.TRACKING_DLQ.name,
                 t.AGENTS_PRESENCE_DLQ.name,
+                t.PRIVACY_ERASED.name,
+                t.PRIVACY_REQUESTS_DLQ.name,
             ),
-            groups=("leads",),
+            groups=("leads", "leads-privacy"),
         ),
         ServiceAccess(
             service="notifier",
@@ -233,9 +243,16 @@ def services(*, triggers_app_id: str = TRIGGERS_APP_ID) -> tuple[ServiceAccess, 
                 t.LEADS_EVENTS.name,  # group `notifier`
                 t.AGENTS_DIRECTORY.name,  # followed
                 t.SITES_CONFIG.name,  # followed
+                t.PRIVACY_REQUESTS.name,  # group `notifier-privacy`
             ),
-            writes=(t.CHAT_INBOUND.name, t.CHAT_EVENTS_DLQ.name, t.LEADS_EVENTS_DLQ.name),
-            groups=("notifier",),
+            writes=(
+                t.CHAT_INBOUND.name,
+                t.CHAT_EVENTS_DLQ.name,
+                t.LEADS_EVENTS_DLQ.name,
+                t.PRIVACY_ERASED.name,
+                t.PRIVACY_REQUESTS_DLQ.name,
+            ),
+            groups=("notifier", "notifier-privacy"),
         ),
     )
 

@@ -23,6 +23,7 @@ from beckon_contracts.invitations import InvitationRecord
 from beckon_contracts.leads import LeadsTopicRecord
 from beckon_contracts.outcomes import FunnelStep
 from beckon_contracts.presence import TeamPresence
+from beckon_contracts.privacy import PrivacyCommand, PrivacyErased
 from beckon_contracts.rule_stats import RuleStats
 from beckon_contracts.rules_config import RulesPublished
 from beckon_contracts.sites import SiteConfigured
@@ -48,6 +49,8 @@ EXPORTED: dict[str, Any] = {
     "triggers.candidates": CandidateRecord,
     "triggers.outcomes": FunnelStep,
     "leads.events": LeadsTopicRecord,
+    "privacy.requests": PrivacyCommand,
+    "privacy.erased": PrivacyErased,
 }
 
 

@@ -167,6 +167,21 @@ LEADS_EVENTS = Topic(
     "contacted, SLA warnings and breaches, won, lost (beckon_contracts.leads)",
 )
 
+PRIVACY_REQUESTS_DLQ = _dlq("privacy.requests.dlq")
+PRIVACY_REQUESTS = Topic(
+    name="privacy.requests",
+    partitions=1,  # rare, and one site's requests in order
+    key="site",
+    dead_letter=PRIVACY_REQUESTS_DLQ.name,
+    description="Commands from chat's admin API: erase a visitor's data (beckon_contracts.privacy)",
+)
+PRIVACY_ERASED = Topic(
+    name="privacy.erased",
+    partitions=1,
+    key="site",
+    description="Each service's report that it erased a request's subjects (for CRMs and audits)",
+)
+
 # Triggers' own internal streams (other services never read them).
 TRIGGERS_DLQ = _dlq("triggers.dlq")
 TRIGGERS_FEEDBACK = Topic(
@@ -209,6 +224,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     RULES_STATS,
     LEADS_EVENTS,
     LEADS_EVENTS_DLQ,
+    PRIVACY_REQUESTS,
+    PRIVACY_REQUESTS_DLQ,
+    PRIVACY_ERASED,
     TRIGGERS_DLQ,
     TRIGGERS_FEEDBACK,
     TRIGGERS_CANDIDATES,

@@ -140,6 +140,9 @@ class Settings(
     activity_retention_days: int = Field(
         default=90, ge=1, description="Visitors' recorded activity (card, reports) is kept so long"
     )
+    retention_sweep_s: float = Field(
+        default=3600.0, gt=0, description="How often each site's retention (days) is applied"
+    )
     attribution_window_days: int = Field(
         default=7, ge=1, le=90, description="An order this soon after a chat counts as assisted"
     )

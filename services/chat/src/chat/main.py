@@ -63,6 +63,7 @@ from chat.hub import Hub
 from chat.inbound import InboundFeature
 from chat.live import METRICS as LIVE_METRICS
 from chat.live import LiveFeature
+from chat.privacy import PrivacyFeature
 from chat.refs import AgentRef
 from chat.reports import ReportsFeature
 from chat.runtime import Runtime
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
         ReportsFeature(),
         InboundFeature(),
+        PrivacyFeature(),
     )
 
     def render_metrics() -> bytes:

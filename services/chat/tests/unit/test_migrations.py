@@ -30,6 +30,8 @@ CHAT_TABLES = {
 _COMMENT = re.compile(r"--[^\n]*")
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (?:IF NOT EXISTS )?([\w.]+)\s*\(", re.IGNORECASE)
 _ALTER_TABLE = re.compile(r"^ALTER TABLE (?:IF EXISTS )?([\w.]+)\s", re.IGNORECASE)
+# SQL helpers (e.g. the privacy subject hash), in the schema too
+_CREATE_FUNCTION = re.compile(r"^CREATE FUNCTION ([\w.]+)\(", re.IGNORECASE)
 _CREATE_INDEX = re.compile(
     r"^CREATE (?:UNIQUE )?INDEX (?:IF NOT EXISTS )?\w+ ON ([\w.]+)", re.IGNORECASE
 )
@@ -122,6 +124,7 @@ def test_everything_lands_in_the_chat_schema():
             _CREATE_TABLE.match(statement)
             or _CREATE_INDEX.match(statement)
             or _ALTER_TABLE.match(statement)
+            or _CREATE_FUNCTION.match(statement)
             or _DROP_INDEX.match(statement)
             or _INSERT_INTO.match(statement)
         )

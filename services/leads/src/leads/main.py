@@ -46,6 +46,8 @@ from leads.assignment.presence import PresenceFollower
 from leads.capture.consumer import Capturing
 from leads.config import Settings
 from leads.inbox import api as inbox_api
+from leads.privacy import api as privacy_api
+from leads.privacy import privacy_consumer
 from leads.reports.api import router as reports_router
 from leads.routing import api as routing_api
 from leads.runtime import Runtime
@@ -179,6 +181,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await capturing.start()
                 parts.push_async_callback(capturing.stop)
 
+            if settings.capture_enabled:  # erases what capture took in
+                erasing = privacy_consumer(settings, uow, bus, watchdog)
+                await erasing.start()
+                parts.push_async_callback(erasing.stop)
+
             runtime.ready = True
             log.info("leads ready", extra={"instance": settings.instance_id, "port": settings.port})
             try:
@@ -226,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox_api.router)
     app.include_router(inbox_api.api_router)
     app.include_router(apikeys_api.router)
+    app.include_router(privacy_api.router)
 
     document_bodies(app)
 

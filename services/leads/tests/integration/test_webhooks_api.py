@@ -143,7 +143,7 @@ async def test_an_endpoint_is_made_with_a_secret_shown_once(admin, sites, receiv
     assert made["enabled"] is True
     listed = (await admin.http.get("/v1/leads/webhooks")).json()
     assert [e["endpoint_id"] for e in listed["endpoints"]] == [made["endpoint_id"]]
-    assert list(listed["event_types"]) == list(LEAD_EVENT_TYPES)
+    assert list(listed["event_types"]) == [*LEAD_EVENT_TYPES, "privacy.erased"]
     one = (await admin.http.get(f"/v1/leads/webhooks/{made['endpoint_id']}")).json()
     assert "secret" not in one
     assert "secret" not in listed["endpoints"][0]

@@ -52,6 +52,8 @@ from notifier.emails.service import Limits
 from notifier.inbound import api as inbound_api
 from notifier.intake.consumer import IntakeConsumer, IntakeHandler
 from notifier.intake.service import Intake, Policy
+from notifier.privacy import api as privacy_api
+from notifier.privacy import privacy_consumer
 from notifier.runtime import Runtime
 from notifier.unsubscribe import UnsubscribeLinks
 from notifier.uow import UnitOfWorkFactory
@@ -230,6 +232,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await consumer.start()
                 parts.push_async_callback(consumer.stop)
 
+            if settings.intake:  # erases what intake took in
+                erasing = privacy_consumer(settings, uow, bus.producer, watchdog)
+                await erasing.start()
+                parts.push_async_callback(erasing.stop)
+
             runtime.ready = True
             log.info(
                 "notifier ready", extra={"instance": settings.instance_id, "port": settings.port}
@@ -267,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(inbound_api.router)
     app.include_router(admin_api.router)
+    app.include_router(privacy_api.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

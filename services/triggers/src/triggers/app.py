@@ -10,6 +10,8 @@ Four stages, each a Faust agent with its table(s), all restart-safe and idempote
 3. stats       triggers.outcomes (key site:rule) → table `rule-stats`, rules.stats
 4. chat-events chat.events → triggers.feedback (re-keyed by visitor) and triggers.candidates
                (invitation outcomes free admission's budget)
+5. privacy     privacy.requests → triggers.feedback (`privacy.forget_visitor` per visitor:
+               stage 1 deletes its table key and tombstones visitors.state), privacy.erased
 
 Rules (`rules.config`), sites (`sites.config`: timezone and business hours), presence
 (`agents.presence`) and published stats (`rules.stats`) are small compacted topics every worker
@@ -139,6 +141,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     admission_progress = stage("admission", topics.TRIGGERS_CANDIDATES.name)
     stats_progress = stage("stats", topics.TRIGGERS_OUTCOMES.name)
     chat_progress = stage("chat-events", topics.CHAT_EVENTS.name)
+    privacy_progress = stage("privacy", topics.PRIVACY_REQUESTS.name)
 
     visitors = table("visitors", topics.TRACKING_EVENTS.partitions)
     admission_sites = table("admission-sites", topics.TRIGGERS_CANDIDATES.partitions)
@@ -193,6 +196,15 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                 with batch_span(tracer, "chat-events batch", _headers(events)):
                     await stages.chat_batch(runtime, events)
                 chat_progress.handled()
+
+    # ---- stage 5: a visitor's erasure (docs/privacy.md) -------------------------------------
+    @app.agent(source(topics.PRIVACY_REQUESTS.name), name="privacy")
+    async def privacy_stage(stream: Any) -> None:
+        with privacy_progress.running():
+            async for events in stream.take_events(settings.batch_size, within=0.2):
+                with batch_span(tracer, "privacy batch", _headers(events)):
+                    await stages.privacy_batch(runtime, events)
+                privacy_progress.handled()
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator, arg-type]
     async def forget_cached_sites(app: Any, revoked: Any, **kwargs: Any) -> None:

@@ -25,6 +25,14 @@ from beckon_contracts.candidates import (
 from beckon_contracts.dead_letter import DeadLettered, FieldError, ReasonCode
 from beckon_contracts.ids import uuid7
 from beckon_contracts.outcomes import parse_funnel_step
+from beckon_contracts.privacy import (
+    Erased,
+    ForgetRequest,
+    ForgetVisitor,
+    PrivacyErased,
+    parse_privacy_command,
+    subject_hash,
+)
 from beckon_contracts.rule_stats import RuleStats
 from beckon_messaging import classify, dead_letter, encode_dead_letter
 from beckon_messaging.metrics import count_dead_letter
@@ -38,12 +46,13 @@ from triggers.domain.snapshot import score_crossed_record, snapshot_if_due, snap
 from triggers.domain.state import VisitorState, remember, seen_before
 from triggers.domain.stats import Arm, RuleFunnel
 from triggers.metrics import METRICS
-from triggers.tables import Event, set_table_key
+from triggers.tables import Event, delete_table_key, set_table_key
 
 if TYPE_CHECKING:
     from triggers.app import Runtime
 
 log = logging.getLogger("triggers")
+FORGET_VISITOR = "privacy.forget_visitor"
 SITE_SAVE_INTERVAL_S = 1.0
 
 
@@ -109,6 +118,14 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
             key = f"{data['site_id']}:{data['visitor_id']}"
         except Exception as exc:
             await _reject(runtime, event, exc, dlq)
+            continue
+        if not tracked and data.get("type") == FORGET_VISITOR:
+            # a visitor's erasure: the state, its pending snapshot and visitors.state go
+            touched.pop(key, None)
+            runtime.pending_snapshots.pop(key, None)
+            await delete_table_key(out, table, key, event)
+            await out.send(topics.VISITORS_STATE.name, key, None, headers=trace)
+            METRICS.events.labels("forgotten").inc()
             continue
         entry = touched.get(key)
         if entry is None:
@@ -381,3 +398,58 @@ async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
                 headers=trace,
             )
     await runtime.out.flush()
+
+
+# ---- privacy --------------------------------------------------------------------------------
+
+
+async def privacy_batch(runtime: Runtime, events: list[Event]) -> None:
+    """Each erasure command becomes one `privacy.forget_visitor` per visitor on
+    `triggers.feedback` (co-partitioned with the `visitors` table, whose stage deletes the
+    key), then triggers' `privacy.erased`. A replay forgets again (nothing) and reports again
+    (consumers go by the request id)."""
+    await runtime.ready.wait()
+    out = runtime.out
+    for event in events:
+        try:
+            command = parse_privacy_command(event.message.value or b"")
+        except ValidationError as exc:
+            dlq = topics.PRIVACY_REQUESTS.dead_letter
+            assert dlq is not None
+            await _reject(runtime, event, exc, dlq)
+            continue
+        trace = trace_headers(event.message.headers)
+        now = datetime.now(UTC)
+        for visitor_id in command.payload.visitor_ids:
+            forget = ForgetVisitor(
+                event_id=uuid7(),
+                occurred_at=now,
+                site_id=command.site_id,
+                visitor_id=visitor_id,
+                payload=ForgetRequest(request_id=command.payload.request_id),
+            )
+            await out.send(
+                topics.TRIGGERS_FEEDBACK.name,
+                f"{command.site_id}:{visitor_id}",
+                forget.model_dump_json().encode(),
+                headers=trace,
+            )
+        erased = PrivacyErased(
+            event_id=uuid7(),
+            occurred_at=now,
+            site_id=command.site_id,
+            payload=Erased(
+                request_id=command.payload.request_id,
+                service="triggers",
+                counts={"visitors": len(command.payload.visitor_ids)},
+                visitor_hashes=[subject_hash(v) for v in command.payload.visitor_ids],
+                email_hashes=list(command.payload.email_hashes),
+            ),
+        )
+        await out.send(
+            topics.PRIVACY_ERASED.name,
+            command.site_id,
+            erased.model_dump_json().encode(),
+            headers=trace,
+        )
+    await out.flush()

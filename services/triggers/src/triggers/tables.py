@@ -32,3 +32,15 @@ async def set_table_key(out: Outputs, table: Any, key: str, value: bytes, event:
         value,
         partition=event.message.partition,
     )
+
+
+async def delete_table_key(out: Outputs, table: Any, key: str, event: Event) -> None:
+    """Forget `key`: gone from the store, and a tombstone on its changelog partition, so a
+    recovery (and the log cleaner) forgets it too."""
+    table.data.pop(key, None)
+    await out.send(
+        table.changelog_topic.get_topic_name(),
+        orjson.dumps(key).decode(),
+        None,
+        partition=event.message.partition,
+    )

@@ -35,9 +35,13 @@ def _sender(request: Request) -> Sender:
 Hooks = Annotated[Sender, Depends(_sender)]
 
 
+# the lead events, and each service's report that it erased a visitor's data (docs/privacy.md)
+WEBHOOK_EVENT_TYPES = (*LEAD_EVENT_TYPES, "privacy.erased")
+
+
 def _known_type(value: str) -> str:
-    if value not in LEAD_EVENT_TYPES:
-        raise ValueError(f"unknown event type {value!r}; one of {', '.join(LEAD_EVENT_TYPES)}")
+    if value not in WEBHOOK_EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}; one of {', '.join(WEBHOOK_EVENT_TYPES)}")
     return value
 
 
@@ -52,14 +56,16 @@ class _Body(BaseModel):
 
 class NewEndpoint(_Body):
     url: Url
-    event_types: Annotated[list[EventType], Field(min_length=1, max_length=len(LEAD_EVENT_TYPES))]
+    event_types: Annotated[
+        list[EventType], Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
+    ]
     description: Description = ""
 
 
 class EndpointChange(_Body):
     url: Url | None = None
     event_types: (
-        Annotated[list[EventType], Field(min_length=1, max_length=len(LEAD_EVENT_TYPES))] | None
+        Annotated[list[EventType], Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))] | None
     ) = None
     description: Description | None = None
     enabled: bool | None = None
@@ -136,7 +142,10 @@ async def create(rt: Rt, hooks: Hooks, caller: CurrentAdmin, body: Valid[NewEndp
 @router.get("", summary="The site's endpoints")
 async def list_all(rt: Rt, caller: CurrentAdmin) -> Any:
     endpoints = await service.list_endpoints(rt.uow, site_id=caller.site_id)
-    return {"endpoints": [_endpoint(e) for e in endpoints], "event_types": list(LEAD_EVENT_TYPES)}
+    return {
+        "endpoints": [_endpoint(e) for e in endpoints],
+        "event_types": list(WEBHOOK_EVENT_TYPES),
+    }
 
 
 @router.get("/{endpoint_id}", summary="One endpoint")

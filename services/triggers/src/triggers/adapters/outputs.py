@@ -33,7 +33,9 @@ from beckon_messaging import PLAINTEXT, KafkaSecurity, close_producer, make_prod
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Record = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers
+Record = tuple[
+    bytes, bytes | None, list[tuple[str, bytes]]
+]  # key, value (None: tombstone), headers
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 
@@ -89,7 +91,7 @@ class Outputs:
         self,
         topic: str,
         key: str,
-        value: bytes,  # built from the topic's contract model, never a hand-built dict
+        value: bytes | None,  # from the topic's contract model; None: a tombstone
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
     ) -> None:
@@ -108,7 +110,8 @@ class Outputs:
             await self._submit(slot, batch, records)
             batch, records = self._batches[slot] = (self._producer.create_batch(), [])
             if batch.append(key=key_bytes, value=raw, timestamp=None, headers=record[2]) is None:
-                raise ValueError(f"a {len(raw)}-byte record for {topic} exceeds the batch size")
+                size = len(raw or b"")
+                raise ValueError(f"a {size}-byte record for {topic} exceeds the batch size")
         records.append(record)
 
     async def _submit(self, slot: tuple[str, int], batch: Any, records: list[Record]) -> None:

@@ -22,9 +22,10 @@ import { fmt } from './core/format.js';
 import { t } from './core/i18n.js';
 import { me } from './core/me.js';
 import { views } from './core/views.js';
+import { renderPrivacy } from './privacy.js';
 
 var WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-var SECTIONS = ['rules', 'teams', 'agents', 'site'];
+var SECTIONS = ['rules', 'teams', 'agents', 'site', 'privacy'];
 
 var state = fresh();
 
@@ -121,6 +122,7 @@ function renderSection() {
   if (state.section === 'teams') return renderTeams();
   if (state.section === 'agents') return renderAgents();
   if (state.section === 'site') return renderSite();
+  if (state.section === 'privacy') return renderPrivacy(render);
   return renderRules();
 }
 

@@ -946,5 +946,23 @@ export default {
   "emailAdmin.templates.html": "HTML",
   "emailAdmin.templates.text": "Plain text",
   "links.bad": "That link does not name a conversation or a lead.",
-  "links.noLeads": "This console has no leads views: the lead cannot be opened here."
+  "links.noLeads": "This console has no leads views: the lead cannot be opened here.",
+  // admin: privacy (privacy.js)
+  "admin.privacy": "Privacy",
+  "privacy.title": "A visitor's data",
+  "privacy.help": "Export or erase what Beckon holds about a person: visitor ids or e-mail addresses, separated by commas. Erasure removes their chats, activity, leads and e-mails in every service and cannot be undone.",
+  "privacy.subjects": "Visitor ids or e-mail addresses",
+  "privacy.subjects_hint": "v-123, anna@example.org",
+  "privacy.export": "Export (JSON)",
+  "privacy.exported": "Exported.",
+  "privacy.erase": "Erase…",
+  "privacy.confirm": "Erase everything held about {who}? This cannot be undone.",
+  "privacy.requested": "Erasure requested ({count} visitors found in chat).",
+  "privacy.requests": "Requests",
+  "privacy.pending": "In progress",
+  "privacy.erased_at": "Erased {at}",
+  "privacy.retention": "Retention (days, empty: keep)",
+  "privacy.activity_days": "Visitor activity",
+  "privacy.transcript_days": "Chat transcripts",
+  "privacy.save": "Save"
 };

@@ -946,5 +946,23 @@ export default {
   "emailAdmin.templates.html": "HTML",
   "emailAdmin.templates.text": "Pelkkä teksti",
   "links.bad": "Linkki ei osoita keskusteluun eikä liidiin.",
-  "links.noLeads": "Tässä konsolissa ei ole liidinäkymiä: liidiä ei voi avata täällä."
+  "links.noLeads": "Tässä konsolissa ei ole liidinäkymiä: liidiä ei voi avata täällä.",
+  // admin: privacy (privacy.js)
+  "admin.privacy": "Tietosuoja",
+  "privacy.title": "Kävijän tiedot",
+  "privacy.help": "Vie tai poista se, mitä Beckon säilyttää henkilöstä: kävijätunnukset tai sähköpostiosoitteet pilkuilla erotettuina. Poisto poistaa keskustelut, toiminnan, liidit ja sähköpostit kaikista palveluista, eikä sitä voi perua.",
+  "privacy.subjects": "Kävijätunnukset tai sähköpostiosoitteet",
+  "privacy.subjects_hint": "v-123, anna@example.org",
+  "privacy.export": "Vie (JSON)",
+  "privacy.exported": "Viety.",
+  "privacy.erase": "Poista…",
+  "privacy.confirm": "Poistetaanko kaikki tiedot henkilöstä {who}? Poistoa ei voi perua.",
+  "privacy.requested": "Poisto pyydetty ({count} kävijää löytyi chatista).",
+  "privacy.requests": "Pyynnöt",
+  "privacy.pending": "Käynnissä",
+  "privacy.erased_at": "Poistettu {at}",
+  "privacy.retention": "Säilytys (päivää, tyhjä: säilytä)",
+  "privacy.activity_days": "Kävijöiden toiminta",
+  "privacy.transcript_days": "Keskustelujen tekstit",
+  "privacy.save": "Tallenna"
 };
