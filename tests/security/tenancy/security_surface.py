@@ -82,6 +82,12 @@ CHAT: dict[Operation, Access] = {
     ("POST", "/v1/console/admin/agents/{agent_id}/deactivate"): "admin",
     ("GET", "/v1/console/admin/site"): "admin",
     ("POST", "/v1/console/admin/site"): "admin",
+    # a visitor's data (docs/privacy.md)
+    ("POST", "/v1/privacy/erasure"): "admin",
+    ("POST", "/v1/privacy/export"): "admin",
+    ("GET", "/v1/privacy/requests"): "admin",
+    ("GET", "/v1/privacy/retention"): "admin",
+    ("PUT", "/v1/privacy/retention"): "admin",
 }
 
 LEADS: dict[Operation, Access] = {
@@ -122,6 +128,7 @@ LEADS: dict[Operation, Access] = {
     ("GET", "/v1/api/leads/export.csv"): "server",
     ("GET", "/v1/api/leads/{lead_id}"): "server",
     ("POST", "/v1/api/leads/{lead_id}/status"): "server",
+    ("POST", "/v1/privacy/export"): "admin",
 }
 
 NOTIFIER: dict[Operation, Access] = {
@@ -138,6 +145,7 @@ NOTIFIER: dict[Operation, Access] = {
     # sample data only, nothing of any site (the console's preview frame)
     ("GET", "/v1/email/templates/{name}/preview.html"): "public",
     ("POST", "/v1/unsubscribe"): "public",  # the signed link is the credential
+    ("POST", "/v1/privacy/export"): "admin",
 }
 
 TRACKER: dict[Operation, Access] = {
