@@ -38,8 +38,10 @@ def test_anything_else_does_not_verify() -> None:
 
 
 def test_secrets_and_credentials_are_random_and_long() -> None:
-    assert len(new_identity_secret()) == 64 and new_identity_secret() != new_identity_secret()
+    assert len(new_identity_secret()) == 64
+    assert new_identity_secret() != new_identity_secret()
     credential = new_credential()
-    assert len(credential) >= 43 and credential != new_credential()  # 256 bits
+    assert len(credential) >= 43
+    assert credential != new_credential()
     assert credential_hash(credential) == credential_hash(credential)
     assert credential_hash(credential) != credential_hash(new_credential())

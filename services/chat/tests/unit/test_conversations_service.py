@@ -307,7 +307,8 @@ async def test_only_the_browser_holding_the_credential_reaches_its_conversation(
         )
     # a credential is bound to its visitor id
     other = await _session(world, visitor_id="v2", credential=credential)
-    assert other["conversation"] is None and other["credential"] is not None
+    assert other["conversation"] is None
+    assert other["credential"] is not None
 
 
 async def test_a_verified_user_reaches_their_conversation_from_another_device() -> None:
@@ -332,7 +333,8 @@ async def test_a_verified_user_reaches_their_conversation_from_another_device() 
     assert phone["visitor"].credential_id != laptop["visitor"].credential_id
     # claiming the id without the store's hash reaches nothing
     claim = await _session(world, visitor_id="v-evil", user_id="u-7", user_hash="0" * 64)
-    assert claim["identity"] == "unverified" and claim["conversation"] is None
+    assert claim["identity"] == "unverified"
+    assert claim["conversation"] is None
     assert claim["visitor"].user_id is None
 
 

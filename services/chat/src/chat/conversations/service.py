@@ -12,7 +12,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import orjson
-
 from beckon_contracts.chat_events import Channel, Language
 from beckon_contracts.ids import uuid7
 from beckon_edge.identity import credential_hash, new_credential, verify_user

@@ -124,6 +124,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   //   inv    {invitation id: 's' shown | 'a' accepted | 'd' declined} (last 50)
   //   gone   conversations left with "Start a new chat" (last 20)
   //   intro  {x: text, a: agent name}, the opening words     open, mail  panel open / e-mail asked
+  //   cred, credv  this browser's credential (from the session answer) and the visitor id it is for:
+  //          the conversations belong to it, never to the visitor id alone
   let storage = null, memoryRecord = {};
   try { storage = window.localStorage; } catch { /* storage blocked: memory only */ }
   function readRecord() {
@@ -199,8 +201,22 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   // 4xx other than 401/408/429 would fail again
   const isHopeless = (error) => error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
 
+  // The user the store says is logged in, vouched for by its server's HMAC (docs/identity.md):
+  // window.beckonIdentity = {user_id, user_hash, email, name}, or data-user-id / data-user-hash.
+  function identity() {
+    const given = window.beckonIdentity || chatConfig.identity || {};
+    const data = (script && script.dataset) || {};
+    const userId = given.user_id || data.userId, userHash = given.user_hash || data.userHash;
+    return userId ? { user_id: String(userId), user_hash: userHash ? String(userHash) : undefined } : {};
+  }
+
   async function startSession() {
-    const answer = await api('POST', '/v1/widget/session', { site_key: siteKey, visitor_id: getVisitorId(), lang: navigator.language }, 1);
+    const vid = getVisitorId();
+    const held = readRecord();
+    const body = { site_key: siteKey, visitor_id: vid, lang: navigator.language, ...identity() };
+    if (held.cred && held.credv === vid) body.credential = held.cred;
+    const answer = await api('POST', '/v1/widget/session', body, 1);
+    if (answer.credential) updateRecord((r) => { r.cred = answer.credential; r.credv = vid; });
     token = answer.token;
     site = answer.site || {};
     agentsAvailable = answer.agents_available !== false;
