@@ -7,6 +7,7 @@ session. And the widget's edges answer browsers only: no Origin, no answer."""
 from __future__ import annotations
 
 import pytest
+from beckon_edge.identity import user_hash
 from chat_testing import SHOP_A_SPEC, close_code, frame_is, unique
 
 pytestmark = pytest.mark.integration
@@ -83,3 +84,52 @@ async def test_the_widget_answers_browsers_only(chat, clients, http) -> None:
     assert answer.status_code == 403
     assert answer.json()["error"] == "origin_required"
     assert await close_code(f"{chat.a.ws_url}/v1/widget/ws?token={visitor.token}", {}) == 4403
+
+
+async def test_identity_secrets_rotate_and_a_verified_user_reaches_their_chat_anywhere(
+    chat, make_site, clients, db
+) -> None:
+    site = await make_site(teams=("sales",), agents=[("ada", ["sales"], 5)])
+    async with db.acquire() as conn:
+        await conn.execute(
+            "UPDATE chat.agents SET role = 'admin' WHERE agent_id = $1", site.agent("ada").agent_id
+        )
+        assert await conn.fetchval(
+            "SELECT identity_verification FROM chat.sites WHERE site_id = $1", site.site_id
+        )  # a new site enforces it
+    admin = await clients.agent(chat.a.url, site.agent("ada"))
+    first = (await admin.post("/admin/site/identity", {"action": "generate"})).json()["identity"]
+    second = (await admin.post("/admin/site/identity", {"action": "generate"})).json()["identity"]
+    third = await admin.post("/admin/site/identity", {"action": "generate"})
+    assert third.status_code == 409, third.text
+    assert third.json()["error"] == "too_many_secrets"
+    old, new = first["new_secret"], second["new_secret"]
+    assert [s["ends"] for s in second["secrets"]] == [new[-4:], old[-4:]]
+    shown = (await admin.get("/admin/site")).json()["site"]["identity"]
+    assert old not in str(shown)
+    assert new not in str(shown)
+
+    laptop = clients.visitor(site)
+    answer = await laptop.session(chat.a.url, user_id="u-7", user_hash=user_hash("u-7", old))
+    assert answer.json()["identity"] == "verified"
+    cid = (await laptop.start(chat.a.url, text="order 1234?")).json()["conversation"]["id"]
+
+    phone = clients.visitor(site)
+    answer = await phone.session(chat.b.url, user_id="u-7", user_hash=user_hash("u-7", new))
+    assert answer.json()["conversation"]["id"] == cid
+    assert len((await phone.get(chat.b.url, "/messages")).json()["messages"]) == 1
+
+    claimer = clients.visitor(site)
+    answer = await claimer.session(chat.a.url, user_id="u-7", user_hash=user_hash("u-8", new))
+    assert answer.json()["identity"] == "unverified"
+    assert answer.json()["conversation"] is None
+
+    # the old secret removed: its hashes no longer verify
+    removed = await admin.post(
+        "/admin/site/identity", {"action": "remove", "secret_id": first["secrets"][0]["secret_id"]}
+    )
+    assert removed.status_code == 200, removed.text
+    late = clients.visitor(site)
+    answer = await late.session(chat.a.url, user_id="u-7", user_hash=user_hash("u-7", old))
+    assert answer.json()["identity"] == "unverified"
+    assert answer.json()["conversation"] is None

@@ -11,6 +11,8 @@
   const siteKey = chatConfig.siteKey || (script && script.dataset.siteKey);
   const base = (chatConfig.url || (script && script.src ? script.src.replace(/\/[^/]*$/, '') : '')).replace(/\/+$/, '');
   const STORAGE_KEY = 'beckon_chat_' + siteKey;
+  const CREDENTIAL_KEY = 'beckon_chat_credential_' + siteKey;
+  let memoryCredential = {};
 
   // Add a language by adding a key; missing texts fall back to English.
   const TEXTS = {
@@ -124,8 +126,6 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   //   inv    {invitation id: 's' shown | 'a' accepted | 'd' declined} (last 50)
   //   gone   conversations left with "Start a new chat" (last 20)
   //   intro  {x: text, a: agent name}, the opening words     open, mail  panel open / e-mail asked
-  //   cred, credv  this browser's credential (from the session answer) and the visitor id it is for:
-  //          the conversations belong to it, never to the visitor id alone
   let storage = null, memoryRecord = {};
   try { storage = window.localStorage; } catch { /* storage blocked: memory only */ }
   function readRecord() {
@@ -212,11 +212,18 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 
   async function startSession() {
     const vid = getVisitorId();
-    const held = readRecord();
     const body = { site_key: siteKey, visitor_id: vid, lang: navigator.language, ...identity() };
-    if (held.cred && held.credv === vid) body.credential = held.cred;
+    // This browser's credential and the visitor id it was issued for, kept apart from the
+    // conversation record: the conversations belong to it, never to the visitor id alone.
+    let held = null;
+    try { held = JSON.parse(storage.getItem(CREDENTIAL_KEY)); } catch { /* none */ }
+    held = held || memoryCredential;
+    if (held.c && held.v === vid) body.credential = held.c;
     const answer = await api('POST', '/v1/widget/session', body, 1);
-    if (answer.credential) updateRecord((r) => { r.cred = answer.credential; r.credv = vid; });
+    if (answer.credential) {
+      memoryCredential = { c: answer.credential, v: vid };
+      try { storage.setItem(CREDENTIAL_KEY, JSON.stringify(memoryCredential)); } catch { /* memory only */ }
+    }
     token = answer.token;
     site = answer.site || {};
     agentsAvailable = answer.agents_available !== false;
