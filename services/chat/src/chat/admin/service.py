@@ -565,9 +565,9 @@ def _site(row: Row, rules: SiteRules | None) -> dict[str, Any]:
 def _identity(row: Row) -> dict[str, Any]:
     """The site's identity verification as admins see it: never a secret, only its id, age
     and last four characters (the secret is shown once, when it is made)."""
-    secrets = domain.json_list(row["identity_secrets"])
+    secrets = domain.json_list(row.get("identity_secrets"))
     return {
-        "verification": bool(row["identity_verification"]),
+        "verification": bool(row.get("identity_verification")),
         "secrets": [
             {"secret_id": s["secret_id"], "created_at": s["created_at"], "ends": s["secret"][-4:]}
             for s in secrets
