@@ -274,6 +274,7 @@ sites:
   - site_id: {CHAT_SITE_ID}
     site_key: {CHAT_SITE_KEY}
     name: Ridgeline Outfitters (e2e)
+    identity_verification: false  # the storefront identifies without a store server's hash
     settings: {{greeting: "Hi! Questions?", default_team: sales, typing_preview: true}}
     teams: [{{team: sales, name: Sales}}, {{team: support, name: Customer service}}]
     agents:

@@ -348,7 +348,8 @@ async def test_campaign_identity_custom_events_and_time_on_page(
         "custom",
     ]
     identified, custom = (e["payload"] for e in landing_page[1:3])
-    assert identified == {"user_id": "customer-42", "traits": {"plan": "gold"}}
+    # no identity hash, on a site that does not enforce verification: kept, marked unverified
+    assert identified == {"user_id": "customer-42", "traits": {"plan": "gold"}, "verified": False}
     assert custom == {"event": "newsletter_signup", "properties": {"list": "weekly"}}
     heartbeat = landing_page[-1]["payload"]  # sent as the visitor left the page
     assert heartbeat["seconds_on_page"] >= 1

@@ -143,7 +143,9 @@ class Shoppers:
         }
         while True:
             started = time.monotonic()
-            response = await client.post(f"/v1/collect?k={self.site_key}", json=body)
+            response = await client.post(
+                f"/v1/collect?k={self.site_key}", json=body, headers={"origin": "https://shop.test"}
+            )
             self.answers.append(Answer(started, time.monotonic(), response.status_code))
             if response.is_success:
                 self.acknowledged[event["event_id"]] = event | {"visitor_id": visitor}

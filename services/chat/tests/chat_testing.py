@@ -488,6 +488,7 @@ class VisitorClient:
         self.visitor_id = visitor_id or unique("v")
         self.origin = origin or site.origin
         self.token: str | None = None
+        self.credential: str | None = None  # the browser credential, kept as the widget does
         self.sockets: list[Socket] = []
 
     def _headers(self, token: str | None = None) -> dict[str, str]:
@@ -498,12 +499,16 @@ class VisitorClient:
         return headers
 
     async def session(self, base: str, **extra: Any) -> httpx.Response:
-        body = {"site_key": self.site.site_key, "visitor_id": self.visitor_id, **extra}
+        body = {"site_key": self.site.site_key, "visitor_id": self.visitor_id}
+        if self.credential:
+            body["credential"] = self.credential
+        body.update(extra)
         answer = await self.http.post(
             f"{base}/v1/widget/session", json=body, headers={"Origin": self.origin}
         )
         if answer.status_code == 200:
             self.token = answer.json()["token"]
+            self.credential = answer.json().get("credential") or self.credential
         return answer
 
     async def post(self, base: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:

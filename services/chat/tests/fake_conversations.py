@@ -21,9 +21,13 @@ from chat.conversations.model import AgentLoad, is_live
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+SHOP_ORIGIN = "https://shop.test"
+
+
 class FakeConversations:
     def __init__(self) -> None:
         self.sites: dict[str, dict[str, Any]] = {}
+        self.credentials: dict[bytes, dict[str, Any]] = {}  # browser credentials by hash
         self.teams: dict[str, set[str]] = {}  # site -> teams
         self.agents: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}  # agent -> teams
@@ -43,8 +47,10 @@ class FakeConversations:
             "site_id": site_id,
             "site_key": f"key-{site_id}",
             "name": site_id,
-            "allowed_origins": [],
+            "allowed_origins": [SHOP_ORIGIN],
             "settings": {"default_team": default_team or teams[0]},
+            "identity_secrets": [],
+            "identity_verification": True,
         }
         self.teams[site_id] = set(teams)
 
@@ -128,6 +134,12 @@ class FakeConversations:
         row = self.rows.get(conversation_id)
         return dict(row) if row is not None and row["site_id"] == site_id else None
 
+    async def visitor_live_conversation(self, visitor: Any) -> dict[str, Any] | None:
+        for row in self.rows.values():
+            if _reaches(visitor, row) and is_live(row["status"]):
+                return await self.conversation(visitor.site_id, row["conversation_id"])
+        return None
+
     async def live_conversation(self, site_id: str, visitor_id: str) -> dict[str, Any] | None:
         for row in self.rows.values():
             if (row["site_id"], row["visitor_id"]) == (site_id, visitor_id) and is_live(
@@ -170,6 +182,25 @@ class FakeConversations:
 
     # --- sites, teams and agents --------------------------------------------------------------
 
+    async def credential(self, site_id: str, visitor_id: str, secret_hash: bytes) -> Any:
+        row = self.credentials.get(secret_hash)
+        return row if row and (row["site_id"], row["visitor_id"]) == (site_id, visitor_id) else None
+
+    async def insert_credential(
+        self, credential_id: UUID, site_id: str, visitor_id: str, secret_hash: bytes
+    ) -> None:
+        self.credentials[secret_hash] = {
+            "credential_id": credential_id,
+            "site_id": site_id,
+            "visitor_id": visitor_id,
+            "user_id": None,
+        }
+
+    async def set_credential_user(self, credential_id: UUID, user_id: str | None) -> None:
+        for row in self.credentials.values():
+            if row["credential_id"] == credential_id:
+                row["user_id"] = user_id
+
     async def site_by_key(self, site_key: str) -> dict[str, Any] | None:
         return next((s for s in self.sites.values() if s["site_key"] == site_key), None)
 
@@ -206,17 +237,16 @@ class FakeConversations:
 
     # --- conversations ------------------------------------------------------------------------
 
-    async def latest_conversation(self, site_id: str, visitor_id: str) -> dict[str, Any] | None:
+    async def latest_conversation(self, visitor: Any) -> dict[str, Any] | None:
         mine = [
             row
             for row in self.rows.values()
-            if (row["site_id"], row["visitor_id"]) == (site_id, visitor_id)
-            and row["status"] != "offline"
+            if _reaches(visitor, row) and row["status"] != "offline"
         ]
         if not mine:
             return None
         latest = max(mine, key=lambda row: (is_live(row["status"]), row["created_at"]))
-        return await self.conversation(site_id, latest["conversation_id"])
+        return await self.conversation(visitor.site_id, latest["conversation_id"])
 
     async def insert_conversation(
         self,
@@ -229,8 +259,15 @@ class FakeConversations:
         invitation_id: UUID | None,
         rule_id: str | None,
         email: str | None,
+        credential_id: UUID | None = None,
+        user_id: str | None = None,
     ) -> bool:
-        if is_live(status) and await self.live_conversation(site_id, visitor_id) is not None:
+        if is_live(status) and any(
+            (r["site_id"], r["visitor_id"], r.get("credential_id"))
+            == (site_id, visitor_id, credential_id)
+            and is_live(r["status"])
+            for r in self.rows.values()
+        ):
             return False
         self.rows[conversation_id] = {
             "conversation_id": conversation_id,
@@ -242,6 +279,8 @@ class FakeConversations:
             "invitation_id": invitation_id,
             "rule_id": rule_id,
             "email": email,
+            "credential_id": credential_id,
+            "user_id": user_id,
             "tags": [],
             "last_seq": 0,
             "created_at": self._tick(),
@@ -467,3 +506,15 @@ class FakeConversations:
             if (row["site_id"], row["visitor_id"]) == (site_id, visitor_id)
             and row["status"] in ("issued", "shown")
         ]
+
+
+def _reaches(visitor: Any, row: dict[str, Any]) -> bool:
+    """As chat.conversations.store's _REACHES: the browser's credential, or a verified user."""
+    if row["site_id"] != visitor.site_id:
+        return False
+    same_browser = (
+        visitor.credential_id is not None
+        and row["visitor_id"] == visitor.visitor_id
+        and row.get("credential_id") == visitor.credential_id
+    )
+    return same_browser or (visitor.user_id is not None and row.get("user_id") == visitor.user_id)

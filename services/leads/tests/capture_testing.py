@@ -122,11 +122,12 @@ def identified(
     *,
     locale: str | None = None,
     when: datetime = T0,
+    verified: bool = True,
 ) -> Identified:
     return Identified(
         **_common(site, visitor, when),
         context=TrackingContext(locale=locale),
-        payload=IdentifiedPayload(traits=traits),
+        payload=IdentifiedPayload(traits=traits, verified=verified),
     )
 
 

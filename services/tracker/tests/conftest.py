@@ -19,6 +19,13 @@ SITE = {
 OTHER_SITE = {"site_id": "other", "site_key": "pk_other_site_key", "allowed_origins": ["*"]}
 
 
+async def _as_a_page(request: httpx.Request) -> None:
+    """The snippet's endpoint answers browsers only, and a browser always sends Origin: the
+    store's page unless a test says otherwise."""
+    if request.url.path == "/v1/collect" and "origin" not in request.headers:
+        request.headers["origin"] = SITE["allowed_origins"][0]
+
+
 def tracker_settings(bootstrap: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "kafka_bootstrap": bootstrap,
@@ -40,7 +47,11 @@ async def running_tracker(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.77", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tracker") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://tracker",
+            event_hooks={"request": [_as_a_page]},
+        ) as client:
             if wait_ready:
                 for _ in range(200):
                     if (await client.get("/readyz")).status_code == 200:

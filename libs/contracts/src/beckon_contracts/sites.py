@@ -33,6 +33,7 @@ from beckon_contracts.rules import BusinessHours, _check_timezone
 
 MAX_ORIGINS = 50
 MAX_SETTINGS = 50
+MAX_IDENTITY_SECRETS = 2  # the current one and, during a rotation, the previous one
 
 
 def normalize_origin(value: str) -> str:
@@ -59,6 +60,16 @@ Origin = Annotated[
 Key = Annotated[str, StringConstraints(min_length=8, max_length=128, pattern=r"^\S+$")]
 
 
+class IdentitySecret(BaseModel):
+    """A secret the store's server signs its logged-in user's id with (see docs/identity.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{8,32}$")]
+    secret: Annotated[str, StringConstraints(min_length=32, max_length=128, pattern=r"^\S+$")]
+    created_at: datetime
+
+
 class SiteConfig(BaseModel):
     """One store as its admins configured it in the console."""
 
@@ -79,6 +90,17 @@ class SiteConfig(BaseModel):
         default_factory=dict,
         max_length=MAX_SETTINGS,
         description="Widget settings (greeting, color, language, offline_message, ...)",
+    )
+    identity_secrets: list[IdentitySecret] = Field(
+        default_factory=list,
+        max_length=MAX_IDENTITY_SECRETS,
+        description="Valid identity secrets, newest first (two while one rotates)",
+    )
+    # False when absent: a record from before identity verification (its site never had a
+    # secret) keeps working as it did; the admin creates new sites with it on.
+    identity_verification: bool = Field(
+        default=False,
+        description="Identified traits count only with a valid user hash",
     )
 
     @field_validator("timezone")

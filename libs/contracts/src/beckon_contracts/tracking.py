@@ -147,6 +147,11 @@ class OrderCompletedPayload(_Part):
 class IdentifiedPayload(_Part):
     user_id: Identifier | None = None
     traits: Properties = Field(default_factory=dict)
+    verified: bool = Field(
+        default=False,
+        description="The store vouched for the user id (a valid identity hash, or its server "
+        "sent the call); otherwise the traits are only the page's claim",
+    )
 
 
 class HeartbeatPayload(_Part):

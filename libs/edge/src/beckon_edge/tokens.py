@@ -35,6 +35,8 @@ class VisitorClaims:
     visitor_id: str
     conversation_id: str | None
     expires_at: int
+    credential_id: str | None = None  # the browser credential it was issued for
+    user_id: str | None = None  # the identity the store vouched for (a valid hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +87,18 @@ class Signer:
         return claims
 
     def visitor_token(
-        self, *, site_id: str, visitor_id: str, conversation_id: str | None, ttl_s: int, now: float
+        self,
+        *,
+        site_id: str,
+        visitor_id: str,
+        conversation_id: str | None,
+        ttl_s: int,
+        now: float,
+        credential_id: str | None = None,
+        user_id: str | None = None,
     ) -> str:
-        """A token for one visitor of one site (and, once they chat, their conversation)."""
+        """A token for one visitor of one site, in one browser (its credential), and once
+        they chat, their conversation; with the verified user id when there is one."""
         claims: dict[str, object] = {
             "k": "visitor",
             "s": site_id,
@@ -96,11 +107,16 @@ class Signer:
         }
         if conversation_id is not None:
             claims["c"] = conversation_id
+        if credential_id is not None:
+            claims["b"] = credential_id
+        if user_id is not None:
+            claims["u"] = user_id
         return self._issue(claims)
 
     def check_visitor(self, token: str, *, now: float) -> VisitorClaims:
         claims = self._check(token, "visitor", now)
         site, visitor, conversation = claims.get("s"), claims.get("v"), claims.get("c")
+        credential, user = claims.get("b"), claims.get("u")
         if not isinstance(site, str) or not isinstance(visitor, str):
             raise InvalidToken("malformed token")
         return VisitorClaims(
@@ -108,6 +124,8 @@ class Signer:
             visitor,
             conversation if isinstance(conversation, str) else None,
             int(claims["exp"]),  # type: ignore[call-overload]
+            credential if isinstance(credential, str) else None,
+            user if isinstance(user, str) else None,
         )
 
     def agent_token(

@@ -71,8 +71,11 @@ class Connection:
         "agent_id",
         "closed",
         "conversation_id",
+        "credential_id",
+        "following",
         "queued",
         "site_id",
+        "user_id",
         "visitor_id",
         "ws",
     )
@@ -85,11 +88,16 @@ class Connection:
         visitor_id: str | None = None,
         agent_id: str | None = None,
         held: bool = False,
+        credential_id: UUID | None = None,
+        user_id: str | None = None,
     ) -> None:
         self.ws = ws
         self.site_id = site_id
         self.visitor_id = visitor_id
         self.agent_id = agent_id
+        self.credential_id = credential_id  # a visitor's browser credential
+        self.user_id = user_id  # a visitor's verified identity
+        self.following: UUID | None = None  # the conversation the widget shows (live or not)
         self.closed = False
         self.conversation_id: UUID | None = None  # the visitor's live conversation
         self.queued: UUID | None = None  # the same, while it waits for an agent
@@ -162,6 +170,10 @@ class Hub:
         self._last_message = last_message
         self._message = message  # a stored message: an e-mailed reply's attachment notes
         self.visitors: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+        # verified visitors by (site, user id): their conversations reach them on any device
+        self.users: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+        # visitor sockets by the conversation they show: where its messages go
+        self.following: dict[UUID, set[Connection]] = defaultdict(set)
         self.agents: dict[str, set[Connection]] = defaultdict(set)  # by site
         self.waiting: dict[str, set[Connection]] = defaultdict(set)  # queued visitors, by site
         self.delivered = 0
@@ -180,6 +192,8 @@ class Hub:
         else:
             assert connection.visitor_id is not None
             self.visitors[(connection.site_id, connection.visitor_id)].add(connection)
+            if connection.user_id is not None:
+                self.users[(connection.site_id, connection.user_id)].add(connection)
 
     def track(self, connection: Connection, conversation: Any) -> None:
         """Remember a visitor socket's live conversation, and whether it waits in the queue."""
@@ -188,6 +202,12 @@ class Hub:
         queued = state is not None and state.queued
         connection.conversation_id = UUID(str(conversation["id"])) if live else None
         connection.queued = connection.conversation_id if queued else None
+        shown = UUID(str(conversation["id"])) if conversation is not None else None
+        if shown != connection.following:
+            _discard(self.following, connection.following, connection)
+            connection.following = shown
+            if shown is not None:
+                self.following[shown].add(connection)
         waiting = self.waiting[connection.site_id]
         if queued:
             waiting.add(connection)
@@ -207,6 +227,9 @@ class Hub:
             key = (connection.site_id, connection.visitor_id)
             group = self.visitors.get(key)
             registry = self.visitors
+            _discard(self.following, connection.following, connection)
+            if connection.user_id is not None:
+                _discard(self.users, (connection.site_id, connection.user_id), connection)
         if group is not None:
             group.discard(connection)
             if not group:
@@ -267,7 +290,8 @@ class Hub:
         payload = event.get("payload") or {}
         if not isinstance(site_id, str) or not isinstance(visitor_id, str):
             return
-        visitors = self.visitors.get((site_id, visitor_id))
+        # never every socket of the visitor id: only the browsers that reach the conversation
+        visitors = self._following(site_id, payload.get("conversation_id"))
         agents = self.agents.get(site_id)
         if kind == "message.sent":
             message = message_frame(payload)
@@ -278,8 +302,10 @@ class Hub:
                 agents,
                 {"t": "message", "conversation_id": payload["conversation_id"], "message": message},
             )
-        elif kind in CONVERSATION_CHANGES and (visitors or agents):
-            await self._conversation_changed(site_id, payload, visitors, agents)
+        elif kind in CONVERSATION_CHANGES and (
+            agents or self.visitors.get((site_id, visitor_id)) or self.users
+        ):
+            await self._conversation_changed(site_id, visitor_id, payload, agents)
         if kind in QUEUE_MOVES and self.waiting.get(site_id):
             await self._refresh_queue(site_id, skip=visitor_id)
 
@@ -296,11 +322,18 @@ class Hub:
             return []
         return views.attachments(row["attachments"]) if row is not None else []
 
+    def _following(self, site_id: str, conversation_id: Any) -> set[Connection] | None:
+        try:
+            group = self.following.get(UUID(str(conversation_id)), ())
+        except ValueError:
+            return None
+        return {connection for connection in group if connection.site_id == site_id}
+
     async def _conversation_changed(
         self,
         site_id: str,
+        visitor_id: str,
         payload: dict[str, Any],
-        visitors: set[Connection] | None,
         agents: set[Connection] | None,
     ) -> None:
         if payload.get("conversation_id") is None:  # an e-mail left before any chat
@@ -308,6 +341,10 @@ class Hub:
         row = await self._conversation(site_id, UUID(payload["conversation_id"]))
         if row is None:
             return
+        candidates = set(self.visitors.get((site_id, visitor_id), ()))
+        if row.get("user_id") is not None:
+            candidates |= self.users.get((site_id, row["user_id"]), set())
+        visitors = {c for c in candidates if reaches(c, row)}
         conversation = views.conversation(row)
         for connection in list(visitors or ()):
             self.track(connection, conversation)
@@ -353,8 +390,7 @@ class Hub:
                 )
             else:  # never a preview: agents' drafts are theirs
                 self._send(
-                    self.visitors.get((site_id, signal.visitor_id)),
-                    {"t": "typing", "on": signal.on},
+                    self.following.get(signal.conversation_id), {"t": "typing", "on": signal.on}
                 )
         elif isinstance(signal, InvitationSignal):
             self._send(
@@ -376,6 +412,26 @@ class Hub:
                 self._send(
                     {c for c in mine if c.agent_id == agent_id}, {"t": "agent", "agent": agent}
                 )
+
+
+def reaches(connection: Connection, row: Any) -> bool:
+    """Whether a visitor socket may see this conversation: its browser started it, or the
+    store vouched for the user who did."""
+    same_browser = (
+        connection.credential_id is not None
+        and connection.visitor_id == row["visitor_id"]
+        and connection.credential_id == row.get("credential_id")
+    )
+    same_user = connection.user_id is not None and connection.user_id == row.get("user_id")
+    return same_browser or same_user
+
+
+def _discard(registry: dict[Any, set[Connection]], key: Any, connection: Connection) -> None:
+    group = registry.get(key) if key is not None else None
+    if group is not None:
+        group.discard(connection)
+        if not group:
+            registry.pop(key, None)
 
 
 def message_frame(payload: dict[str, Any]) -> dict[str, Any]:

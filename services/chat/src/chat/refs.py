@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
+    """A widget's caller: the tracker's visitor id, the browser credential its token was
+    issued for (it reaches the conversations started with it) and, when the store vouched
+    for them with a valid hash, the user id (it reaches that user's conversations too)."""
+
     site_id: str
     visitor_id: str
+    credential_id: UUID | None = None  # None: reaches no conversation
+    user_id: str | None = None  # verified only
 
 
 @dataclass(frozen=True, slots=True)

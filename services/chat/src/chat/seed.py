@@ -71,6 +71,8 @@ class SiteSeed(_Model):
     name: str = ""
     allowed_origins: list[str] = Field(default_factory=list)
     settings: dict[str, object] = Field(default_factory=dict)
+    # None: as the site is (a new site enforces identity verification, docs/identity.md)
+    identity_verification: bool | None = None
     teams: list[TeamSeed] = Field(default_factory=list)
     agents: list[AgentSeed] = Field(default_factory=list)
 
@@ -127,6 +129,12 @@ async def apply_seed(conn: asyncpg.Connection, seed: Seed) -> int:
                 site.allowed_origins,
                 orjson.dumps(site.settings).decode(),
             )
+            if site.identity_verification is not None:
+                await conn.execute(
+                    "UPDATE chat.sites SET identity_verification = $2 WHERE site_id = $1",
+                    site.site_id,
+                    site.identity_verification,
+                )
             # the tracker and the workers learn the site from `sites.config` (outbox, in the
             # seed's own transaction: a seed is applied before any unit of work runs)
             row = await SiteStore(conn).site(site.site_id)

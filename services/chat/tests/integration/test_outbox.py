@@ -29,6 +29,7 @@ from chat_testing import (
     unique,
 )
 
+BROWSER = UUID(int=1)  # the browser credential the visitors here chat from
 pytestmark = pytest.mark.integration
 
 
@@ -127,7 +128,7 @@ async def test_rows_committed_while_no_relay_runs_are_published_by_a_later_insta
     async with scratch_database(chat.server_url, "chat_outbox") as (url, pool):
         site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
         uow = relayless_uow(pool)
-        visitor = Visitor(site.site_id, unique("v"))
+        visitor = Visitor(site.site_id, unique("v"), BROWSER)
         conversation, created = await conversations.start_conversation(
             uow=uow,
             visitor=visitor,
@@ -200,7 +201,7 @@ async def test_a_batch_the_broker_does_not_acknowledge_is_given_up_and_sent_agai
     up after `ack_wait_s`, the rows stay unpublished, and the next relay sends them."""
     async with scratch_database(chat.server_url, "chat_outbox_wait") as (url, pool):
         site = await add_site(url, site_spec(unique("site"), agents=[("ann", ["sales"], 5)]))
-        visitor = Visitor(site.site_id, unique("v"))
+        visitor = Visitor(site.site_id, unique("v"), BROWSER)
         await conversations.start_conversation(
             uow=relayless_uow(pool),
             visitor=visitor,

@@ -133,7 +133,11 @@ async def test_one_events_trace_id_is_on_every_hop_to_the_widgets_answer(
             collected = await http.post(
                 f"/v1/collect?k={site_key}",
                 json=batch,
-                headers={"traceparent": TRACEPARENT, "user-agent": BROWSER},
+                headers={
+                    "traceparent": TRACEPARENT,
+                    "user-agent": BROWSER,
+                    "origin": "https://shop.test",
+                },
             )
     assert collected.status_code == 200, collected.text
 

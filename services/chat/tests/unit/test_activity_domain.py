@@ -394,7 +394,28 @@ def test_identity_prefers_what_the_visitor_told_chat_then_traits_then_triggers()
         "name": None,
         "identified": False,
         "traits": {},
+        "verified": False,
+        "verified_user_id": None,
     }
+
+
+def test_only_an_identify_the_store_vouched_for_shows_as_verified() -> None:
+    verified = {"detail": {"traits": {"email": "a@x.fi"}, "user_id": "u1", "verified": True}}
+    claimed = {"detail": {"traits": {"email": "b@x.fi"}, "user_id": "u2", "verified": False}}
+    old = {"detail": {"traits": {"email": "c@x.fi"}, "user_id": "u3"}}  # before verification
+    assert domain.verified_user([verified, claimed]) == "u1"
+    assert domain.verified_user([claimed, verified]) is None  # the newest is a claim
+    assert domain.verified_user([old]) is None
+    assert domain.verified_user([]) is None
+    card = domain.identity(
+        visitor_id="v1",
+        visitor=None,
+        conversation_emails=[],
+        traits=domain.merged_traits([claimed]),
+        live=None,
+        verified_user_id=domain.verified_user([claimed]),
+    )
+    assert (card["email"], card["verified"]) == ("b@x.fi", False)
 
 
 def test_the_source_comes_from_the_live_snapshot_when_there_is_one() -> None:

@@ -10,13 +10,15 @@ import orjson
 import pytest
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import CHAT_EVENTS
+from beckon_edge.identity import user_hash
 from chat.conversations import service as conversations
 from chat.conversations.store import ConversationStore
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor
-from fake_conversations import FakeConversations
+from fake_conversations import SHOP_ORIGIN, FakeConversations
 from fake_uow import FakeUnitsOfWork
 
+BROWSER = UUID(int=1)  # the browser credential the visitors here chat from
 SITE = "s1"
 
 
@@ -37,7 +39,7 @@ class World:
         kwargs.setdefault("text", None)
         kwargs.setdefault("client_id", None)
         conversation, created = await conversations.start_conversation(
-            uow=self.uow, visitor=Visitor(SITE, visitor_id), **kwargs
+            uow=self.uow, visitor=Visitor(SITE, visitor_id, BROWSER), **kwargs
         )
         assert created
         return conversation
@@ -98,7 +100,7 @@ async def test_starting_again_gives_the_live_conversation_and_publishes_nothing(
     first = await world.start()
     again, created = await conversations.start_conversation(
         uow=world.uow,
-        visitor=Visitor(SITE, "v1"),
+        visitor=Visitor(SITE, "v1", BROWSER),
         invitation_id=None,
         team="support",
         text=None,
@@ -139,7 +141,7 @@ async def test_a_personal_invitations_chat_goes_to_the_inviter_with_its_words_fi
 
 async def test_a_visitor_message_needs_a_live_conversation_and_a_client_id_counts_once() -> None:
     world = World()
-    visitor = Visitor(SITE, "v1")
+    visitor = Visitor(SITE, "v1", BROWSER)
     await _refused(
         Conflict,
         "no_conversation",
@@ -161,7 +163,7 @@ async def test_a_visitor_message_needs_a_live_conversation_and_a_client_id_count
 
 async def test_hello_offers_invitations_only_without_a_live_conversation() -> None:
     world = World()
-    visitor = Visitor(SITE, "v1")
+    visitor = Visitor(SITE, "v1", BROWSER)
     world.store.add_invitation(SITE, "v1", uuid7(), team="sales")
     hello = await conversations.visitor_hello(uow=world.uow, visitor=visitor)
     assert (hello["conversation"], len(hello["invitations"])) == (None, 1)
@@ -173,7 +175,7 @@ async def test_hello_offers_invitations_only_without_a_live_conversation() -> No
 
 async def test_the_first_answer_to_an_invitation_stands() -> None:
     world = World()
-    visitor = Visitor(SITE, "v1")
+    visitor = Visitor(SITE, "v1", BROWSER)
     invitation = uuid7()
     world.store.add_invitation(SITE, "v1", invitation, team="sales")
     await conversations.invitation_outcome(
@@ -190,7 +192,10 @@ async def test_the_first_answer_to_an_invitation_stands() -> None:
         NotFound,
         "unknown_invitation",
         conversations.invitation_outcome(
-            uow=world.uow, visitor=Visitor(SITE, "v2"), invitation_id=invitation, outcome="shown"
+            uow=world.uow,
+            visitor=Visitor(SITE, "v2", BROWSER),
+            invitation_id=invitation,
+            outcome="shown",
         ),
     )
 
@@ -216,7 +221,7 @@ async def test_an_invitation_from_triggers_is_kept_once_and_only_for_a_known_sit
 
 async def test_an_email_is_kept_on_the_conversation_or_keyed_by_the_visitor() -> None:
     world = World()
-    visitor = Visitor(SITE, "v1")
+    visitor = Visitor(SITE, "v1", BROWSER)
     await conversations.capture_email(uow=world.uow, visitor=visitor, email="a@example.com")
     assert world.last().records[0].key == b"s1:v1"
     conversation = await world.start()
@@ -227,7 +232,7 @@ async def test_an_email_is_kept_on_the_conversation_or_keyed_by_the_visitor() ->
 
 async def test_an_offline_message_is_never_live() -> None:
     world = World()
-    visitor = Visitor(SITE, "v1")
+    visitor = Visitor(SITE, "v1", BROWSER)
     left = await conversations.leave_offline_message(
         uow=world.uow, visitor=visitor, email="a@example.com", text="Call me", name=None, team=None
     )
@@ -242,15 +247,95 @@ async def test_a_session_needs_a_known_site_key_and_says_whether_anyone_is_onlin
     await _refused(
         NotAuthenticated,
         "unknown_site_key",
-        conversations.visitor_session(uow=world.uow, site_key="nope", visitor_id="v1"),
+        conversations.visitor_session(
+            uow=world.uow, site_key="nope", visitor_id="v1", origin=SHOP_ORIGIN, credential=None
+        ),
     )
     world.agent("anna", teams=["support"])
-    session = await conversations.visitor_session(uow=world.uow, site_key="key-s1", visitor_id="v1")
+    session = await _session(world)
     assert session["agents_available"] is False  # nobody of the default team (sales)
     world.agent("ben")
-    session = await conversations.visitor_session(uow=world.uow, site_key="key-s1", visitor_id="v1")
+    session = await _session(world, credential=session["credential"])
     assert (session["agents_available"], session["conversation"]) == (True, None)
-    assert world.uow.committed == []
+
+
+async def _session(world: World, **kwargs: Any) -> dict[str, Any]:
+    options = {"visitor_id": "v1", "origin": SHOP_ORIGIN, "credential": None, **kwargs}
+    return await conversations.visitor_session(uow=world.uow, site_key="key-s1", **options)
+
+
+async def test_a_session_is_refused_without_origin_or_from_another_origin() -> None:
+    world = World()
+    for origin, code in ((None, "origin_required"), ("https://evil.test", "origin_not_allowed")):
+        await _refused(Forbidden, code, _session(world, origin=origin))
+
+
+async def test_only_the_browser_holding_the_credential_reaches_its_conversation() -> None:
+    world = World()
+    world.agent("anna")
+    mine = await _session(world)
+    credential = mine["credential"]
+    assert len(credential) >= 43  # 256 random bits
+    await conversations.start_conversation(
+        uow=world.uow,
+        visitor=mine["visitor"],
+        invitation_id=None,
+        team=None,
+        text="hi",
+        client_id="c-1",
+    )
+    again = await _session(world, credential=credential)
+    assert again["credential"] is None  # the one presented stands
+    assert again["conversation"] is not None
+    # the visitor id alone, or with a credential of its own: a new, empty browser
+    for presented in (None, "guessed-" + credential[8:]):
+        stranger = await _session(world, credential=presented)
+        assert stranger["conversation"] is None
+        assert stranger["credential"] not in (None, credential)
+        assert (
+            await conversations.visitor_messages(
+                uow=world.uow, visitor=stranger["visitor"], after=0
+            )
+            == []
+        )
+        await _refused(
+            Conflict,
+            "no_conversation",
+            conversations.visitor_message(
+                uow=world.uow, visitor=stranger["visitor"], text="it's me", client_id=None
+            ),
+        )
+    # a credential is bound to its visitor id
+    other = await _session(world, visitor_id="v2", credential=credential)
+    assert other["conversation"] is None
+    assert other["credential"] is not None
+
+
+async def test_a_verified_user_reaches_their_conversation_from_another_device() -> None:
+    world = World()
+    world.agent("anna")
+    secret = "s" * 64
+    world.store.sites["s1"]["identity_secrets"] = [{"secret_id": "abcdefgh", "secret": secret}]
+    laptop = await _session(world, user_id="u-7", user_hash=user_hash("u-7", secret))
+    assert laptop["identity"] == "verified"
+    started, _ = await conversations.start_conversation(
+        uow=world.uow,
+        visitor=laptop["visitor"],
+        invitation_id=None,
+        team=None,
+        text="hi",
+        client_id="c-1",
+    )
+    phone = await _session(
+        world, visitor_id="v-phone", user_id="u-7", user_hash=user_hash("u-7", secret)
+    )
+    assert phone["conversation"]["id"] == started["id"]
+    assert phone["visitor"].credential_id != laptop["visitor"].credential_id
+    # claiming the id without the store's hash reaches nothing
+    claim = await _session(world, visitor_id="v-evil", user_id="u-7", user_hash="0" * 64)
+    assert claim["identity"] == "unverified"
+    assert claim["conversation"] is None
+    assert claim["visitor"].user_id is None
 
 
 # --- an agent picks up, replies, transfers, tags and closes ---------------------------------

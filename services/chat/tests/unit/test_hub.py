@@ -2,7 +2,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 import pytest
@@ -17,6 +17,7 @@ from beckon_contracts.chat_signals import (
 )
 from beckon_contracts.topics import CHAT_EVENTS, CHAT_SIGNALS
 from chat import hub as hub_module
+from chat.conversations import views
 from chat.hub import Connection, Hub
 from chat.outbox import chat_event
 
@@ -69,11 +70,18 @@ class FakeSocket:
         return [frame["t"] for frame in self.sent]
 
 
+def browser(site_id: str, visitor_id: str) -> UUID:
+    """The browser credential of a visitor here (one browser per visitor id, its tabs alike)."""
+    return uuid5(NAMESPACE_URL, f"{site_id}:{visitor_id}")
+
+
 def _row(conversation_id=CONVERSATION, *, visitor_id="v_1", status="open", position=None):
     return {
         "conversation_id": conversation_id,
         "site_id": "demo",
         "visitor_id": visitor_id,
+        "credential_id": browser("demo", visitor_id),
+        "user_id": None,
         "team": "sales",
         "agent_id": "demo-anna" if status == "open" else None,
         "agent_name": "Anna" if status == "open" else None,
@@ -121,11 +129,23 @@ class World:
     async def _agent(self, site_id, agent_id):
         return {"id": agent_id, "site_id": site_id, "status": "online"}
 
-    def visitor(self, name, site_id, visitor_id, **socket_options):
-        return self._connect(
+    def visitor(self, name, site_id, visitor_id, *, credential=None, user_id=None, **options):
+        """A widget socket, greeted with the conversation its browser reaches (as the widget
+        socket's hello does)."""
+        connection = self._connect(
             name,
-            Connection(FakeSocket(name, **socket_options), site_id=site_id, visitor_id=visitor_id),
+            Connection(
+                FakeSocket(name, **options),
+                site_id=site_id,
+                visitor_id=visitor_id,
+                credential_id=credential or browser(site_id, visitor_id),
+                user_id=user_id,
+            ),
         )
+        for row in self.rows.values():
+            if hub_module.reaches(connection, row) and row["site_id"] == site_id:
+                self.hub.track(connection, views.conversation(row))
+        return connection
 
     def agent(self, name, site_id, agent_id):
         return self._connect(name, Connection(FakeSocket(name), site_id=site_id, agent_id=agent_id))
@@ -166,16 +186,24 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-def _message_event(*, site_id="demo", visitor_id="v_1", author="visitor", seq=1, channel="chat"):
+def _message_event(
+    *,
+    site_id="demo",
+    visitor_id="v_1",
+    author="visitor",
+    seq=1,
+    channel="chat",
+    conversation=CONVERSATION,
+):
     agent = {"agent_id": "demo-anna", "agent_name": "Anna"} if author == "agent" else {}
     record = chat_event(
         "message.sent",
         site_id=site_id,
         visitor_id=visitor_id,
-        key=str(CONVERSATION),
+        key=str(conversation),
         now=NOW,
         payload={
-            "conversation_id": CONVERSATION,
+            "conversation_id": conversation,
             "message_id": UUID(int=seq),
             "seq": seq,
             "author": author,
@@ -290,12 +318,15 @@ async def test_a_message_on_another_site_never_reaches_this_sites_sockets():
     world = World()
     await world.hub.handle(CHAT_EVENTS.name, _message_event(site_id="other"))
     await world.settle()
-    assert world.received() == {"same_id_other_site", "other_site_agent"}
+    # the other site's visitor with the same id does not show this conversation either
+    assert world.received() == {"other_site_agent"}
 
 
 async def test_a_message_to_a_visitor_without_sockets_still_reaches_the_agents():
     world = World()
-    await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_nobody"))
+    await world.hub.handle(
+        CHAT_EVENTS.name, _message_event(visitor_id="v_nobody", conversation=QUEUED_ELSEWHERE)
+    )
     await world.settle()
     assert world.received() == {"anna", "ben"}
 
@@ -510,9 +541,11 @@ async def test_a_change_elsewhere_on_the_site_tells_queued_visitors_their_new_pl
 
 async def test_a_slow_socket_is_closed_with_4408_without_holding_up_the_others():
     world = World()
+    world.rows[QUEUED_ELSEWHERE] = _row(QUEUED_ELSEWHERE, visitor_id="v_slow")
     slow = world.visitor("slow", "demo", "v_slow", stalled=True)
     for seq in range(1, hub_module.MAX_PENDING_FRAMES + 3):
-        await world.hub.handle(CHAT_EVENTS.name, _message_event(visitor_id="v_slow", seq=seq))
+        event = _message_event(visitor_id="v_slow", seq=seq, conversation=QUEUED_ELSEWHERE)
+        await world.hub.handle(CHAT_EVENTS.name, event)
         await world.settle()  # the feed yields between batches; healthy sockets drain meanwhile
     assert slow.closed
     assert world.sockets["slow"].closed_with is not None
@@ -639,3 +672,32 @@ async def test_only_waiting_visitors_are_refreshed_when_the_queue_moves():
     # the closed conversation itself (for the site's agents), then the one waiting visitor
     assert world.lookups[-1] == ("demo", queued)
     assert ("demo", queued) not in world.lookups[:-1]
+
+
+async def test_another_browser_with_the_same_visitor_id_gets_none_of_its_frames():
+    """Someone who learnt the visitor id (a cookie any script on the store reads) and opened a
+    socket with a credential of their own sees nothing of the visitor's conversation."""
+    world = World()
+    world.visitor("impostor", "demo", "v_1", credential=UUID(int=666))
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(author="agent", seq=2))
+    await world.hub.handle(CHAT_EVENTS.name, _change_event())
+    await world.hub.signal(
+        TypingSignal(
+            who="agent", site_id="demo", visitor_id="v_1", conversation_id=CONVERSATION, on=True
+        )
+    )
+    await world.settle()
+    assert "visitor" in world.received()
+    assert world.sockets["impostor"].sent == []
+
+
+async def test_a_verified_users_conversation_reaches_their_other_device():
+    world = World()
+    world.rows[CONVERSATION]["user_id"] = "u-7"
+    world.visitor("phone", "demo", "v_phone", user_id="u-7")
+    world.visitor("claimer", "demo", "v_evil")  # not vouched for: no user id on its socket
+    await world.hub.handle(CHAT_EVENTS.name, _change_event())
+    await world.hub.handle(CHAT_EVENTS.name, _message_event(author="agent", seq=2))
+    await world.settle()
+    assert world.sockets["phone"].kinds() == ["conversation", "message"]
+    assert world.sockets["claimer"].sent == []

@@ -25,6 +25,7 @@ from chat.refs import AgentRef, Visitor
 from fake_conversations import FakeConversations
 from fake_uow import FakeUnitsOfWork
 
+BROWSER = UUID(int=1)  # the browser credential the visitors here chat from
 SITE = "s1"
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
@@ -134,7 +135,7 @@ class World:
     async def chat(self, visitor_id: str = "v1") -> UUID:
         started, _ = await conversations.start_conversation(
             uow=self.uow,
-            visitor=Visitor(SITE, visitor_id),
+            visitor=Visitor(SITE, visitor_id, BROWSER),
             invitation_id=None,
             team=None,
             text="Do these run small?",

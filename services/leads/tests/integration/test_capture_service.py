@@ -272,6 +272,19 @@ async def test_contact_only_captures_follow_the_sites_switch(pool, handler):
 # --- identify ---
 
 
+async def test_an_unverified_identify_changes_no_lead(pool, handler):
+    """The page's own claim (no valid identity hash): no e-mail, name or merge from it."""
+    site = unique("site")
+    await feed(handler, lead_marked(site, "v-1", email="ann@example.com"))
+    (before,) = await open_leads(pool, site)
+    await feed(
+        handler,
+        identified(site, "v-1", {"name": "Mallory", "email": "boss@example.com"}, verified=False),
+    )
+    (after,) = await open_leads(pool, site)
+    assert (after["name"], after["email"]) == (before["name"], "ann@example.com")
+
+
 async def test_identify_updates_the_traits_of_a_visitors_open_lead(pool, handler):
     site = unique("site")
     await feed(handler, identified(site, "v-1", {"name": "Nobody Yet"}))  # no lead: nothing

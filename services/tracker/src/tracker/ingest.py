@@ -36,6 +36,7 @@ from tracker.domain.admission import (
 from tracker.domain.claims import BrowserOrderCap
 from tracker.domain.collect import CollectBatch, batch_candidates
 from tracker.domain.enrichment import clock_offset
+from tracker.domain.identity import vouch
 from tracker.domain.segment import segment_candidates
 from tracker.domain.sites import Site
 from tracker.metrics import TrackerMetrics
@@ -58,6 +59,7 @@ class Inbound:
     route: str  # e.g. "POST /v1/collect"; dead letters name it as their source
     trace_headers: list[tuple[str, bytes]]
     segment: bool = False  # Segment-compatible routes answer with "success" as Segment does
+    browser: bool = True  # sent with an Origin (a page), not by the store's server
 
     def problem(
         self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
@@ -169,6 +171,8 @@ class Ingest:
         offset: timedelta,
         body_size: int,
     ) -> Outcome:
+        from_server = inbound.segment and not inbound.browser
+        candidates = [vouch(c, inbound.site, from_server=from_server) for c in candidates]
         admission = admit(
             candidates,
             offset=offset,

@@ -15,6 +15,8 @@ from beckon_messaging import ensure_topics
 from tracker.main import create_app
 
 pytestmark = pytest.mark.integration
+SHOP_PAGE = {"origin": "https://shop.example"}  # the snippet answers browsers only
+
 KEY = "pk_test_site_key"
 # Not a measurement: it only turns a hang (the idempotent producer's stop() against a broker
 # that is down never returned) into a failure instead of a stuck run.
@@ -104,7 +106,9 @@ async def test_requests_awaiting_acks_when_the_tracker_stops_get_503(
         )
         app = create_app(settings)
         transport = httpx.ASGITransport(app=app, client=("203.0.113.77", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tracker") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tracker", headers=SHOP_PAGE
+        ) as client:
             lifespan = app.router.lifespan_context(app)
             await lifespan.__aenter__()
             try:

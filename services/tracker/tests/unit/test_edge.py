@@ -191,3 +191,23 @@ async def test_no_redirect_is_built_from_the_host_header(path):
         response = await client.get(path, headers={"host": "evil.test"}, follow_redirects=False)
     assert response.status_code in (404, 405)  # never a 307 to http://evil.test/...
     assert "location" not in response.headers
+
+
+async def test_the_snippet_endpoint_answers_browsers_only_and_segment_calls_need_no_origin():
+    client, ingest = edge_client()
+    async with client:
+        without = await client.post(COLLECT, json={"visitor_id": "v1", "events": [{}]})
+        in_body = await client.post(
+            "/v1/collect", json={"site_key": "pk_test_site_key", "visitor_id": "v1"}
+        )
+        server = await client.post("/v1/track", json={"event": "x"}, auth=AUTH)
+        page = await client.post(COLLECT, json={}, headers=ORIGIN)
+    for refused in (without, in_body):
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "origin_required"
+    assert server.status_code == 200
+    assert page.status_code == 200
+    assert [(i.route, i.browser) for i in ingest.inbound] == [
+        ("POST /v1/track", False),
+        ("POST /v1/collect", True),
+    ]

@@ -179,6 +179,7 @@ def to_row(event: TrackingEvent) -> ActivityRow | None:
         if event.payload.user_id:
             detail["user_id"] = clean(event.payload.user_id, 128)
         detail["traits"] = trim_map(event.payload.traits, MAX_TRAITS)
+        detail["verified"] = event.payload.verified
     elif isinstance(event, CustomTracked):
         detail["event"] = clean(event.payload.event)
         detail["properties"] = trim_map(event.payload.properties, MAX_PROPERTIES)
@@ -356,6 +357,15 @@ def merged_traits(identified: list[dict[str, Any]]) -> dict[str, Any]:
     return traits
 
 
+def verified_user(identified: list[dict[str, Any]]) -> str | None:
+    """The user id the store vouched for in the newest identify (None: the newest was only
+    the page's claim, or there was none)."""
+    for row in identified:  # newest first
+        detail = row["detail"] or {}
+        return detail.get("user_id") if detail.get("verified") is True else None
+    return None
+
+
 def _first_text(*values: Any) -> str | None:
     for value in values:
         if isinstance(value, str) and value.strip():
@@ -370,8 +380,11 @@ def identity(
     conversation_emails: list[str | None],
     traits: dict[str, Any],
     live: dict[str, Any] | None,
+    verified_user_id: str | None = None,
 ) -> dict[str, Any]:
-    """Who the visitor is: what they told chat first, then identify traits, then triggers."""
+    """Who the visitor is: what they told chat first, then identify traits, then triggers.
+    `verified`: the identify traits come with the store's valid identity hash; otherwise they
+    are the page's claim and the console says so."""
     visitor = visitor or {}
     live = live or {}
     first, last = traits.get("first_name") or traits.get("firstName"), traits.get("last_name")
@@ -386,6 +399,8 @@ def identity(
         "name": name,
         "identified": bool(email or name or traits),
         "traits": traits,
+        "verified": verified_user_id is not None,
+        "verified_user_id": verified_user_id,
     }
 
 

@@ -81,6 +81,7 @@ async def visitor_card(
             conversation_emails=[row["email"] for row in conversations],
             traits=domain.merged_traits(identified),
             live=live,
+            verified_user_id=domain.verified_user(identified),
         ),
         "live": domain.live_view(live),
         "source": domain.source_view(live, visits, visits_count),

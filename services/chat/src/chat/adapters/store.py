@@ -24,7 +24,8 @@ Row: TypeAlias = Any  # asyncpg.Record (asyncpg ships no type hints)
 CONVERSATION_SELECT = """
 SELECT c.conversation_id, c.site_id, c.visitor_id, c.team, c.agent_id, c.status,
        c.invitation_id, c.rule_id, c.email, c.tags, c.last_seq, c.created_at, c.assigned_at,
-       c.closed_at, a.name AS agent_name, a.avatar_url AS agent_avatar_url,
+       c.closed_at, c.credential_id, c.user_id, a.name AS agent_name,
+       a.avatar_url AS agent_avatar_url,
        CASE WHEN c.status = 'queued' THEN (
            SELECT count(*) + 1 FROM chat.conversations q
            WHERE q.site_id = c.site_id AND q.team = c.team AND q.status = 'queued'

@@ -33,6 +33,7 @@ from beckon_contracts.rules import (
 from beckon_contracts.rules_config import rules_record
 from beckon_contracts.sites import (
     MAX_ORIGINS,
+    IdentitySecret,
     SiteConfig,
     config_key,
     normalize_origin,
@@ -223,6 +224,8 @@ def site_config(
     write_key: str | None,
     allowed_origins: Iterable[str],
     settings: Mapping[str, Any],
+    identity_secrets: Iterable[Mapping[str, Any]] = (),
+    identity_verification: bool = False,
 ) -> SiteConfig:
     """A site's `sites.config` payload from its row: timezone and business hours as fields
     of their own (None when the site leaves them to its rules), the other settings as kept."""
@@ -235,7 +238,14 @@ def site_config(
         timezone=settings.get("timezone"),
         business_hours=settings.get("business_hours"),
         settings={k: v for k, v in settings.items() if k not in WORKER_SETTINGS},
+        identity_secrets=[IdentitySecret.model_validate(entry) for entry in identity_secrets],
+        identity_verification=identity_verification,
     )
+
+
+def json_list(value: Any) -> list[Any]:
+    parsed = orjson.loads(value) if isinstance(value, str | bytes) else (value or [])
+    return list(parsed)
 
 
 def settings_of(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,6 +264,8 @@ def site_config_record(row: Mapping[str, Any]) -> OutboxRecord:
         write_key=row["write_key"],
         allowed_origins=row["allowed_origins"],
         settings=settings_of(row),
+        identity_secrets=json_list(row.get("identity_secrets")),
+        identity_verification=bool(row.get("identity_verification")),
     )
     value = site_record(config).model_dump_json().encode()
     return OutboxRecord(SITES_CONFIG.name, config_key(config.site_id), value)

@@ -192,3 +192,28 @@ async def change_site(rt: Rt, admin: CurrentAdmin, feed: Feed, body: Json) -> An
         uow=rt.uow, feed=feed, sites=rt.sites, site_id=admin.site_id, data=body
     )
     return {"site": site}
+
+
+class IdentityBody(_Body):
+    action: Literal["generate", "remove", "enforce"]
+    secret_id: Annotated[str, StringConstraints(max_length=32)] | None = None
+    verification: bool | None = None
+
+
+@router.post("/admin/site/identity")
+async def change_identity(
+    rt: Rt, admin: CurrentAdmin, feed: Feed, body: Valid[IdentityBody]
+) -> dict[str, Any]:
+    """Identity verification (docs/identity.md): generate a secret (shown once, in
+    `new_secret`; the previous one stays valid until removed), remove one, or turn
+    enforcement on or off. Published on `sites.config` for the tracker."""
+    identity = await service.change_identity(
+        uow=rt.uow,
+        feed=feed,
+        sites=rt.sites,
+        site_id=admin.site_id,
+        action=body.action,
+        secret_id=body.secret_id,
+        verification=body.verification,
+    )
+    return {"identity": identity}

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import orjson
+from beckon_contracts.ids import uuid7
 from beckon_contracts.rules import (
     COMPARE_OPERATORS,
     CONDITION_KEYS,
@@ -28,7 +29,9 @@ from beckon_contracts.rules import (
     WEEKDAYS,
     SiteRules,
 )
+from beckon_contracts.sites import MAX_IDENTITY_SECRETS
 from beckon_contracts.tracking import TRACKING_EVENT_TYPES
+from beckon_edge.identity import new_identity_secret
 from pydantic import ValidationError
 
 from chat.adapters.sites import SiteCache
@@ -555,7 +558,79 @@ def _site(row: Row, rules: SiteRules | None) -> dict[str, Any]:
         "offline_message": settings.get("offline_message", ""),
         "default_team": settings.get("default_team", "sales"),
         **_worker_settings(settings, rules),
+        "identity": _identity(row),
     }
+
+
+def _identity(row: Row) -> dict[str, Any]:
+    """The site's identity verification as admins see it: never a secret, only its id, age
+    and last four characters (the secret is shown once, when it is made)."""
+    secrets = domain.json_list(row.get("identity_secrets"))
+    return {
+        "verification": bool(row.get("identity_verification")),
+        "secrets": [
+            {"secret_id": s["secret_id"], "created_at": s["created_at"], "ends": s["secret"][-4:]}
+            for s in secrets
+        ],
+    }
+
+
+IdentityAction = Literal["generate", "remove", "enforce"]
+
+
+async def change_identity(
+    *,
+    uow: UnitsOfWork,
+    feed: RulesFeed,
+    sites: SiteCache,
+    site_id: str,
+    action: IdentityAction,
+    secret_id: str | None = None,
+    verification: bool | None = None,
+) -> dict[str, Any]:
+    """Generate a secret (the newest; the one before stays valid until removed, at most two),
+    remove one, or turn enforcement on or off; published whole on `sites.config`. Returns the
+    site's identity, with the new secret in full once."""
+    new_secret: str | None = None
+    async with uow(site_id) as tx:
+        site = tx.store(SiteStore)
+        row = await site.site(site_id)
+        assert row is not None
+        secrets = domain.json_list(row["identity_secrets"])
+        enforce = bool(row["identity_verification"])
+        if action == "generate":
+            if len(secrets) >= MAX_IDENTITY_SECRETS:
+                raise Conflict(
+                    "too_many_secrets",
+                    "two identity secrets are valid already: remove the older one first",
+                )
+            new_secret = new_identity_secret()
+            secrets.insert(
+                0,
+                {
+                    "secret_id": uuid7().hex[-12:],
+                    "secret": new_secret,
+                    "created_at": datetime.now(UTC).isoformat(),
+                },
+            )
+        elif action == "remove":
+            kept = [s for s in secrets if s["secret_id"] != secret_id]
+            if len(kept) == len(secrets):
+                raise NotFound("unknown_secret", f"no identity secret {secret_id!r}")
+            secrets = kept
+        else:
+            if verification is None:
+                raise Invalid("invalid", "say whether to enforce: verification true or false")
+            enforce = verification
+        await site.set_identity(site_id, secrets=secrets, verification=enforce)
+        row = await site.site(site_id)
+        assert row is not None
+        tx.publish(domain.site_config_record(row))
+    sites.forget(site_id)
+    identity = _identity(row)
+    if new_secret is not None:
+        identity["new_secret"] = new_secret
+    return identity
 
 
 async def site_settings(*, uow: UnitsOfWork, feed: RulesFeed, site_id: str) -> dict[str, Any]:

@@ -336,7 +336,7 @@ class SiteStore:
     """A site's settings and the version of its configuration (`sites.config`)."""
 
     _SITE = """SELECT site_id, name, site_key, write_key, allowed_origins, settings,
-                      config_version
+                      config_version, identity_secrets, identity_verification
                FROM chat.sites"""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -366,6 +366,19 @@ class SiteStore:
             site_id,
             allowed_origins,
             orjson.dumps(settings_patch).decode(),
+        )
+
+    async def set_identity(
+        self, site_id: str, *, secrets: list[dict[str, Any]], verification: bool
+    ) -> None:
+        """The site's identity secrets (newest first) and enforcement; a new config version."""
+        await self.conn.execute(
+            """UPDATE chat.sites SET identity_secrets = $2::jsonb, identity_verification = $3,
+                   config_version = config_version + 1
+               WHERE site_id = $1""",
+            site_id,
+            orjson.dumps(secrets).decode(),
+            verification,
         )
 
     async def versions(self) -> dict[str, int]:

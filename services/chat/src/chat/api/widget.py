@@ -12,7 +12,7 @@ from uuid import UUID
 from beckon_contracts.chat_events import Language
 from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
-from beckon_edge.tokens import InvalidToken
+from beckon_edge.tokens import InvalidToken, VisitorClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
@@ -23,7 +23,7 @@ from chat.api.common import client_ip, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
 from chat.conversations.model import Conversation
-from chat.errors import Forbidden, NotAuthenticated, TooMany
+from chat.errors import NotAuthenticated, TooMany
 from chat.hub import Connection
 from chat.refs import Visitor
 from chat.runtime import Runtime
@@ -46,6 +46,11 @@ class SessionBody(_Body):
     site_key: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     visitor_id: Identifier
     lang: Annotated[str, StringConstraints(max_length=35)] | None = None
+    # the browser credential an earlier session of this visitor handed out
+    credential: Annotated[str, StringConstraints(max_length=128)] | None = None
+    # the user the store's page says is logged in, and the store server's HMAC of the id
+    user_id: Identifier | None = None
+    user_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
 class StartBody(_Body):
@@ -74,8 +79,16 @@ class OfflineBody(_Body):
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
-    """Browsers always send Origin on these calls; other clients may omit it."""
-    return origin is None or origin.rstrip("/").lower() in allowed
+    """Browsers always send Origin on these calls: a call without one is not the widget."""
+    return origin is not None and origin.rstrip("/").lower() in allowed
+
+
+def _visitor_of(claims: VisitorClaims) -> Visitor:
+    try:
+        credential = UUID(claims.credential_id) if claims.credential_id else None
+    except ValueError:
+        credential = None
+    return Visitor(claims.site_id, claims.visitor_id, credential, claims.user_id)
 
 
 def _limit(request: Request, rt: Runtime, scope: str) -> None:
@@ -98,10 +111,9 @@ async def current_visitor(request: Request, rt: Rt) -> Visitor:
     site = await rt.sites.get(claims.site_id)
     if site is None:
         raise NotAuthenticated("invalid_token", "the site of this token no longer exists")
-    if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
-        raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
+    conversations.check_origin(request.headers.get("origin"), list(site["allowed_origins"]))
     _limit(request, rt, claims.site_id)
-    return Visitor(claims.site_id, claims.visitor_id)
+    return _visitor_of(claims)
 
 
 CurrentVisitor = Annotated[Visitor, Depends(current_visitor)]
@@ -109,24 +121,39 @@ CurrentVisitor = Annotated[Visitor, Depends(current_visitor)]
 
 @router.post("/session")
 async def create_session(request: Request, rt: Rt, body: Valid[SessionBody]) -> dict[str, Any]:
-    """Open the widget for one visitor of one site: a token, the site's settings and state."""
+    """Open the widget for one visitor of one site in one browser: the browser's credential
+    (a new one when none or another was presented: keep it and send it next time), a
+    token, the identity's state, the site's settings and what this browser reaches."""
     _limit(request, rt, body.site_key)
     info = await conversations.visitor_session(
-        uow=rt.uow, site_key=body.site_key, visitor_id=body.visitor_id
+        uow=rt.uow,
+        site_key=body.site_key,
+        visitor_id=body.visitor_id,
+        origin=request.headers.get("origin"),
+        credential=body.credential,
+        user_id=body.user_id,
+        user_hash=body.user_hash,
     )
-    site = info.pop("site_row")
-    if not origin_allowed(request.headers.get("origin"), list(site["allowed_origins"])):
-        raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
+    info.pop("site_row")
+    visitor: Visitor = info.pop("visitor")
+    if info["credential"] is None:
+        info.pop("credential")
     conversation = info["conversation"]
     live = conversation if conversation and Conversation.of(conversation).live else None
-    info["token"] = rt.signer.visitor_token(
-        site_id=site["site_id"],
-        visitor_id=body.visitor_id,
-        conversation_id=live["id"] if live else None,
+    info["token"] = _token(rt, visitor, live["id"] if live else None)
+    return info
+
+
+def _token(rt: Runtime, visitor: Visitor, conversation_id: str | None) -> str:
+    return rt.signer.visitor_token(
+        site_id=visitor.site_id,
+        visitor_id=visitor.visitor_id,
+        conversation_id=conversation_id,
         ttl_s=rt.settings.visitor_token_ttl_s,
         now=time.time(),
+        credential_id=str(visitor.credential_id) if visitor.credential_id else None,
+        user_id=visitor.user_id,
     )
-    return info
 
 
 @router.post("/conversations")
@@ -144,13 +171,7 @@ async def start_conversation(
         client_id=clean_client_id(body.client_id),
         language=body.language,
     )
-    token = rt.signer.visitor_token(
-        site_id=visitor.site_id,
-        visitor_id=visitor.visitor_id,
-        conversation_id=conversation["id"],
-        ttl_s=rt.settings.visitor_token_ttl_s,
-        now=time.time(),
-    )
+    token = _token(rt, visitor, conversation["id"])
     return JSONResponse(
         {"conversation": conversation, "token": token}, status_code=201 if created else 200
     )
@@ -248,11 +269,18 @@ async def visitor_socket(ws: WebSocket) -> None:
     site = await rt.sites.get(claims.site_id)
     if site is None or not origin_allowed(ws.headers.get("origin"), list(site["allowed_origins"])):
         await ws.accept()
-        await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed for this site")
+        await ws.close(code=CLOSE_FORBIDDEN, reason="origin missing or not allowed for this site")
         return
     await ws.accept()
-    visitor = Visitor(claims.site_id, claims.visitor_id)
-    connection = Connection(ws, site_id=claims.site_id, visitor_id=claims.visitor_id, held=True)
+    visitor = _visitor_of(claims)
+    connection = Connection(
+        ws,
+        site_id=claims.site_id,
+        visitor_id=claims.visitor_id,
+        held=True,
+        credential_id=visitor.credential_id,
+        user_id=visitor.user_id,
+    )
     rt.hub.add(connection)
     try:
         hello = await conversations.visitor_hello(uow=rt.uow, visitor=visitor)

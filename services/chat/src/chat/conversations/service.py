@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 from beckon_contracts.chat_events import Channel, Language
 from beckon_contracts.ids import uuid7
+from beckon_edge.identity import credential_hash, new_credential, verify_user
 
 from chat.adapters.store import Row
 from chat.conversations import assignment, views
@@ -44,24 +46,86 @@ _OUTCOME_FROM: dict[str, tuple[str, ...]] = {
 # --- visitors -------------------------------------------------------------------------------
 
 
-async def visitor_session(*, uow: UnitsOfWork, site_key: str, visitor_id: str) -> dict[str, Any]:
-    """The widget's start: the site of the key, its settings, the visitor's conversation."""
+async def visitor_session(
+    *,
+    uow: UnitsOfWork,
+    site_key: str,
+    visitor_id: str,
+    origin: str | None,
+    credential: str | None,
+    user_id: str | None = None,
+    user_hash: str | None = None,
+) -> dict[str, Any]:
+    """The widget's start: the site of the key (refused from an origin it does not allow),
+    the browser's credential (a new one, with nothing in it, unless the one presented was
+    issued to this visitor), the identity the store vouched for, the settings and the
+    conversation this browser (or verified user) reaches."""
     async with uow.read(site_key) as tx:  # no site yet: the key names it
         site = await tx.store(ConversationStore).site_by_key(site_key)
     if site is None:
         raise NotAuthenticated("unknown_site_key", "this site key is not known")
+    check_origin(origin, site["allowed_origins"])
     info = site_settings(site)
-    async with uow.read(site["site_id"]) as tx:
+    identity = identity_of(site, user_id, user_hash)
+    verified = user_id if identity == "verified" else None
+    issued: str | None = None
+    async with uow(site["site_id"]) as tx:
         conversations = tx.store(ConversationStore)
-        conversation = await conversations.latest_conversation(site["site_id"], visitor_id)
+        held = (
+            await conversations.credential(site["site_id"], visitor_id, credential_hash(credential))
+            if credential
+            else None
+        )
+        if held is None:
+            issued = new_credential()
+            credential_id = uuid7()
+            await conversations.insert_credential(
+                credential_id, site["site_id"], visitor_id, credential_hash(issued)
+            )
+        else:
+            credential_id = held["credential_id"]
+        if held is None or held["user_id"] != verified:
+            await conversations.set_credential_user(credential_id, verified)
+        visitor = Visitor(site["site_id"], visitor_id, credential_id, verified)
+        conversation = await conversations.latest_conversation(visitor)
         available = await conversations.online_agents(site["site_id"], info["default_team"])
         view = await _visitor_view(conversations, conversation) if conversation else None
     return {
         "site_row": site,
+        "visitor": visitor,
+        "credential": issued,  # None: the one presented stands
+        "identity": identity,
         "site": info,
         "conversation": view,
         "agents_available": available > 0,
     }
+
+
+def check_origin(origin: str | None, allowed: list[str] | tuple[str, ...]) -> None:
+    """The widget's calls come from a browser on one of the site's pages, which always sends
+    Origin: a call without one is a script elsewhere (a probe with someone's visitor id)."""
+    if not origin:
+        raise Forbidden("origin_required", "the widget API answers browsers only: send Origin")
+    if origin.rstrip("/").lower() not in allowed:
+        raise Forbidden("origin_not_allowed", "this page's origin is not allowed for the site")
+
+
+Identity = Literal["none", "verified", "unverified"]
+
+
+def identity_of(site: Row, user_id: str | None, user_hash: str | None) -> Identity:
+    """Whether the user id the page passed is vouched for by the store (its hash valid under
+    one of the site's identity secrets)."""
+    if not user_id:
+        return "none"
+    secrets = [entry["secret"] for entry in identity_secrets_of(site)]
+    return "verified" if verify_user(user_id, user_hash, secrets) else "unverified"
+
+
+def identity_secrets_of(site: Row) -> list[dict[str, Any]]:
+    value = site["identity_secrets"]
+    parsed = orjson.loads(value) if isinstance(value, str | bytes) else (value or [])
+    return list(parsed)
 
 
 async def start_conversation(
@@ -78,7 +142,7 @@ async def start_conversation(
     `language`: the widget's (e-mails to the visitor are written in it)."""
     async with uow(visitor.site_id, lock=True) as tx:
         conversations = tx.store(ConversationStore)
-        existing = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+        existing = await conversations.visitor_live_conversation(visitor)
         if existing is not None:
             return await _visitor_view(conversations, existing), False
         rule_id = None
@@ -104,9 +168,11 @@ async def start_conversation(
             invitation_id=invitation_id,
             rule_id=rule_id,
             email=None,
+            credential_id=visitor.credential_id,
+            user_id=visitor.user_id,
         )
         if not inserted:  # only without the lock (never here), kept as the last guard
-            existing = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+            existing = await conversations.visitor_live_conversation(visitor)
             assert existing is not None
             return await _visitor_view(conversations, existing), False
         tx.emit(
@@ -139,7 +205,7 @@ async def visitor_message(
     """The visitor writes in their live conversation (again with a `client_id`: once)."""
     async with uow(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
-        live = await conversations.live_conversation(visitor.site_id, visitor.visitor_id)
+        live = await conversations.visitor_live_conversation(visitor)
         if live is None:
             raise Conflict("no_conversation", "start a conversation first")
         row = await conversations.lock_conversation(visitor.site_id, live["conversation_id"])
@@ -232,7 +298,7 @@ async def visitor_messages(
     """The messages of the visitor's latest conversation after seq `after`."""
     async with uow.read(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
-        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        conversation = await conversations.latest_conversation(visitor)
         if conversation is None:
             return []
         rows = await conversations.messages(conversation["conversation_id"], after)
@@ -247,7 +313,7 @@ async def visitor_seen(
     e-mails only agents' messages the visitor has not seen). True when it grew."""
     async with uow(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
-        row = await conversations.seen_state(visitor.site_id, visitor.visitor_id, conversation_id)
+        row = await conversations.seen_state(visitor, conversation_id)
         if row is None:
             raise NotFound("unknown_conversation", "no such conversation for you")
         if not seen_grows(seq=seq, last_seq=row["last_seq"], seen_seq=row["seen_seq"]):
@@ -269,7 +335,7 @@ async def visitor_hello(*, uow: UnitsOfWork, visitor: Visitor) -> dict[str, Any]
     """The widget socket's greeting: the conversation, else the invitations still open."""
     async with uow.read(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
-        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        conversation = await conversations.latest_conversation(visitor)
         invitations = await conversations.pending_invitations(
             visitor.site_id, visitor.visitor_id, now_utc()
         )
@@ -286,7 +352,7 @@ async def capture_email(*, uow: UnitsOfWork, visitor: Visitor, email: str) -> No
     """The visitor leaves an e-mail: theirs, and their latest conversation's."""
     async with uow(visitor.site_id) as tx:
         conversations = tx.store(ConversationStore)
-        conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
+        conversation = await conversations.latest_conversation(visitor)
         conversation_id = conversation["conversation_id"] if conversation else None
         await conversations.set_email(visitor.site_id, visitor.visitor_id, conversation_id, email)
         tx.emit(
@@ -323,6 +389,8 @@ async def leave_offline_message(
             invitation_id=None,
             rule_id=None,
             email=email,
+            credential_id=visitor.credential_id,
+            user_id=visitor.user_id,
         )
         await conversations.set_email(visitor.site_id, visitor.visitor_id, None, email)
         row = await conversations.lock_conversation(visitor.site_id, conversation_id)

@@ -19,6 +19,7 @@ import orjson
 from chat.adapters import store
 from chat.adapters.store import CONVERSATION_SELECT, Row
 from chat.conversations.model import AgentLoad
+from chat.refs import Visitor
 
 _MESSAGE = """
 SELECT m.message_id, m.conversation_id, m.seq, m.author, m.agent_id, m.text, m.client_id,
@@ -41,6 +42,17 @@ LEFT JOIN chat.agents f ON f.agent_id = t.from_agent_id
 LEFT JOIN chat.agents o ON o.agent_id = t.to_agent_id
 LEFT JOIN chat.teams tm ON tm.site_id = t.site_id AND tm.team = t.to_team
 """
+
+
+# What a widget reaches: the conversations its browser credential started, and those of the
+# user the store vouched for (a valid identity hash). Never all of a visitor id's: the id is
+# in a cookie any script on the store can read.
+_REACHES = """c.site_id = $1 AND ((c.visitor_id = $2 AND c.credential_id = $3)
+    OR ($4::text IS NOT NULL AND c.user_id = $4))"""
+
+
+def _reach(visitor: Visitor) -> tuple[str, str, UUID | None, str | None]:
+    return visitor.site_id, visitor.visitor_id, visitor.credential_id, visitor.user_id
 
 
 class ConversationStore:
@@ -119,16 +131,55 @@ class ConversationStore:
             team,
         )
 
-    # --- conversations ----------------------------------------------------------------------
+    # --- browser credentials ----------------------------------------------------------------
 
-    async def latest_conversation(self, site_id: str, visitor_id: str) -> Row | None:
-        """The live conversation, else the most recent one (its history stays visible)."""
+    async def credential(self, site_id: str, visitor_id: str, secret_hash: bytes) -> Row | None:
+        """The credential of this hash, if it was issued to this visitor of this site."""
         return await self.conn.fetchrow(
-            CONVERSATION_SELECT
-            + " WHERE c.site_id = $1 AND c.visitor_id = $2 AND c.status <> 'offline'"
-            " ORDER BY (c.status IN ('queued', 'open')) DESC, c.created_at DESC LIMIT 1",
+            """UPDATE chat.visitor_credentials SET last_used_at = now()
+               WHERE secret_hash = $3 AND site_id = $1 AND visitor_id = $2
+               RETURNING credential_id, user_id""",
             site_id,
             visitor_id,
+            secret_hash,
+        )
+
+    async def insert_credential(
+        self, credential_id: UUID, site_id: str, visitor_id: str, secret_hash: bytes
+    ) -> None:
+        await self.conn.execute(
+            """INSERT INTO chat.visitor_credentials
+                   (credential_id, site_id, visitor_id, secret_hash) VALUES ($1, $2, $3, $4)""",
+            credential_id,
+            site_id,
+            visitor_id,
+            secret_hash,
+        )
+
+    async def set_credential_user(self, credential_id: UUID, user_id: str | None) -> None:
+        await self.conn.execute(
+            "UPDATE chat.visitor_credentials SET user_id = $2 WHERE credential_id = $1",
+            credential_id,
+            user_id,
+        )
+
+    # --- conversations ----------------------------------------------------------------------
+
+    async def latest_conversation(self, visitor: Visitor) -> Row | None:
+        """The live conversation the visitor reaches, else the most recent one (its history
+        stays visible)."""
+        return await self.conn.fetchrow(
+            CONVERSATION_SELECT + " WHERE " + _REACHES + " AND c.status <> 'offline'"
+            " ORDER BY (c.status IN ('queued', 'open')) DESC, c.created_at DESC LIMIT 1",
+            *_reach(visitor),
+        )
+
+    async def visitor_live_conversation(self, visitor: Visitor) -> Row | None:
+        """The live conversation this browser (or verified user) reaches, if any."""
+        return await self.conn.fetchrow(
+            CONVERSATION_SELECT + " WHERE " + _REACHES + " AND c.status IN ('queued', 'open')"
+            " ORDER BY c.created_at DESC LIMIT 1",
+            *_reach(visitor),
         )
 
     async def insert_conversation(
@@ -142,15 +193,19 @@ class ConversationStore:
         invitation_id: UUID | None,
         rule_id: str | None,
         email: str | None,
+        credential_id: UUID | None = None,
+        user_id: str | None = None,
     ) -> bool:
-        """False when the visitor already has a live conversation (the unique index says so)."""
+        """False when the browser already has a live conversation (the unique index says
+        so)."""
         inserted = await self.conn.fetchval(
             # clock_timestamp, not now(): the queue's arrival order is when the row was written
             # under the site lock, not when its transaction began waiting for it
             """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team, status,
-                   invitation_id, rule_id, email, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp())
-               ON CONFLICT (site_id, visitor_id) WHERE status IN ('queued', 'open') DO NOTHING
+                   invitation_id, rule_id, email, credential_id, user_id, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp())
+               ON CONFLICT (site_id, visitor_id, credential_id) WHERE status IN ('queued', 'open')
+               DO NOTHING
                RETURNING 1""",
             conversation_id,
             site_id,
@@ -160,6 +215,8 @@ class ConversationStore:
             invitation_id,
             rule_id,
             email,
+            credential_id,
+            user_id,
         )
         return inserted is not None
 
@@ -384,14 +441,14 @@ class ConversationStore:
         )
         return seq
 
-    async def seen_state(self, site_id: str, visitor_id: str, conversation_id: UUID) -> Row | None:
-        """(last_seq, seen_seq) of the visitor's conversation (None: not theirs)."""
+    async def seen_state(self, visitor: Visitor, conversation_id: UUID) -> Row | None:
+        """(last_seq, seen_seq) of a conversation the visitor reaches (None: not theirs)."""
         return await self.conn.fetchrow(
-            """SELECT last_seq, seen_seq FROM chat.conversations
-               WHERE conversation_id = $1 AND site_id = $2 AND visitor_id = $3""",
+            "SELECT c.last_seq, c.seen_seq FROM chat.conversations c WHERE "
+            + _REACHES
+            + " AND c.conversation_id = $5",
+            *_reach(visitor),
             conversation_id,
-            site_id,
-            visitor_id,
         )
 
     async def mark_seen(self, conversation_id: UUID, seq: int) -> bool:

@@ -11,6 +11,8 @@
   const siteKey = chatConfig.siteKey || (script && script.dataset.siteKey);
   const base = (chatConfig.url || (script && script.src ? script.src.replace(/\/[^/]*$/, '') : '')).replace(/\/+$/, '');
   const STORAGE_KEY = 'beckon_chat_' + siteKey;
+  const CREDENTIAL_KEY = 'beckon_chat_credential_' + siteKey;
+  let memoryCredential = {};
 
   // Add a language by adding a key; missing texts fall back to English.
   const TEXTS = {
@@ -199,8 +201,29 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   // 4xx other than 401/408/429 would fail again
   const isHopeless = (error) => error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
 
+  // The user the store says is logged in, vouched for by its server's HMAC (docs/identity.md):
+  // window.beckonIdentity = {user_id, user_hash, email, name}, or data-user-id / data-user-hash.
+  function identity() {
+    const given = window.beckonIdentity || chatConfig.identity || {};
+    const data = (script && script.dataset) || {};
+    const userId = given.user_id || data.userId, userHash = given.user_hash || data.userHash;
+    return userId ? { user_id: String(userId), user_hash: userHash ? String(userHash) : undefined } : {};
+  }
+
   async function startSession() {
-    const answer = await api('POST', '/v1/widget/session', { site_key: siteKey, visitor_id: getVisitorId(), lang: navigator.language }, 1);
+    const vid = getVisitorId();
+    const body = { site_key: siteKey, visitor_id: vid, lang: navigator.language, ...identity() };
+    // This browser's credential and the visitor id it was issued for, kept apart from the
+    // conversation record: the conversations belong to it, never to the visitor id alone.
+    let held = null;
+    try { held = JSON.parse(storage.getItem(CREDENTIAL_KEY)); } catch { /* none */ }
+    held = held || memoryCredential;
+    if (held.c && held.v === vid) body.credential = held.c;
+    const answer = await api('POST', '/v1/widget/session', body, 1);
+    if (answer.credential) {
+      memoryCredential = { c: answer.credential, v: vid };
+      try { storage.setItem(CREDENTIAL_KEY, JSON.stringify(memoryCredential)); } catch { /* memory only */ }
+    }
     token = answer.token;
     site = answer.site || {};
     agentsAvailable = answer.agents_available !== false;

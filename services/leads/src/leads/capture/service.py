@@ -474,9 +474,13 @@ async def conversation_closed(tx: UnitOfWork, *, event: ConversationClosed) -> l
 
 
 async def identify(tx: UnitOfWork, *, event: Identified, now: datetime) -> Lead | None:
-    """An `identify` of a visitor with an open lead: its traits (name, e-mail, phone,
+    """A verified `identify` of a visitor with an open lead: its traits (name, e-mail, phone,
     company) onto the lead by the rule of `identity.apply_traits`; an e-mail or phone that
     another open lead holds merges the two. None when the visitor has no open lead."""
+    if not event.payload.verified:
+        # the page's own claim (no valid identity hash): never a lead's e-mail or name, never
+        # a merge into another person's lead
+        return None
     store = tx.store(CaptureStore)
     if not any(p.lead.open for p in await store.visitor_roots(tx.site_id, event.visitor_id)):
         return None

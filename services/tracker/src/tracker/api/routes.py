@@ -94,7 +94,17 @@ def _cors(origin: str | None) -> dict[str, str]:
     }
 
 
-def _check_client(state: EdgeState, site: Site, origin: str | None, edge: Edge) -> None:
+def _check_client(
+    state: EdgeState, site: Site, origin: str | None, edge: Edge, *, browser_only: bool
+) -> None:
+    if browser_only and not origin:
+        # the snippet runs in a page, and browsers always send Origin on its POSTs
+        raise Problem(
+            403,
+            "origin_required",
+            "the snippet endpoint answers browsers only (send Origin); servers use the "
+            "Segment-compatible endpoints with the write key",
+        )
     if not site.allows_origin(origin):
         raise Problem(403, "origin_not_allowed", f"origin {origin} may not send for this site")
     wait = state.client_limiter.acquire((edge.ip, site.site_id))
@@ -142,6 +152,7 @@ async def _site_and_body(
     body_field: str,
     unknown: Callable[[], Problem],
     limit: int,
+    browser_only: bool = False,
 ) -> tuple[Site, bytes]:
     """The site a request is for, and its body. A key outside the body (URL or header) is
     checked before the body is read; otherwise the body must name it in `body_field`."""
@@ -150,13 +161,13 @@ async def _site_and_body(
     if key and site is None:
         raise unknown()
     if site is not None:
-        _check_client(state, site, origin, edge)
+        _check_client(state, site, origin, edge, browser_only=browser_only)
     body = await read_body(request, limit)
     if site is None:
         site = lookup(_key_in_body(body, body_field))
         if site is None:
             raise unknown()
-        _check_client(state, site, origin, edge)
+        _check_client(state, site, origin, edge, browser_only=browser_only)
     return site, body
 
 
@@ -200,6 +211,7 @@ async def collect(request: Request) -> Response:
                 401, "unknown_site_key", "missing or unknown site key (k= or site_key)"
             ),
             limit=state.max_body_bytes,
+            browser_only=True,
         )
         inbound = Inbound(site, edge, "POST /v1/collect", inject_headers())
         return await state.ingest.collect(inbound, body)
@@ -238,7 +250,14 @@ async def _segment(request: Request, kind: str | None) -> Response:
             unknown=_unknown_write_key,
             limit=state.max_body_bytes if kind is None else state.max_event_bytes,
         )
-        inbound = Inbound(site, edge, route, inject_headers(), segment=True)
+        inbound = Inbound(
+            site,
+            edge,
+            route,
+            inject_headers(),
+            segment=True,
+            browser=request.headers.get("origin") is not None,
+        )
         return await state.ingest.segment(inbound, kind, body)
 
     return await _answer(request, route, work, segment=True)

@@ -20,9 +20,12 @@ class Site:
     site_key: str
     write_key: str | None
     allowed_origins: frozenset[str]
+    identity_secrets: tuple[str, ...] = ()
+    identity_verification: bool = False
 
     def allows_origin(self, origin: str | None) -> bool:
-        """Browsers send Origin; server-side SDKs don't, and CORS does not apply to them."""
+        """Browsers send Origin; server-side SDKs don't, and CORS does not apply to them (the
+        snippet's endpoint refuses a missing Origin before it gets here)."""
         if origin is None:
             return True
         return "*" in self.allowed_origins or origin.rstrip("/").lower() in self.allowed_origins
@@ -30,7 +33,12 @@ class Site:
     @classmethod
     def of(cls, config: SiteConfig) -> Site:
         return cls(
-            config.site_id, config.site_key, config.write_key, frozenset(config.allowed_origins)
+            config.site_id,
+            config.site_key,
+            config.write_key,
+            frozenset(config.allowed_origins),
+            tuple(entry.secret for entry in config.identity_secrets),
+            config.identity_verification,
         )
 
 

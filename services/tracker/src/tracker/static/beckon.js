@@ -298,7 +298,8 @@
     order: (o, x, t) => emit('order_completed', money(o, { order_id: str(o.order_id != null ? o.order_id : o.id) }), t),
     identify: (user, traits, t) => {
       if (typeof user == 'object') { traits = user; user = null; }
-      emit('identified', { user_id: str(user), traits: traits || {} }, t);
+      const { user_hash: h, ...r } = traits || {}; // docs/identity.md
+      emit('identified', { user_id: str(user), traits: r, user_hash: h ? '' + h : undefined }, t);
     },
     track: (name, props, t) => emit('custom', { event: cut(name, 200), properties: props || {} }, t),
     consent: (granted) => consent(granted !== false),

@@ -271,7 +271,15 @@ function traits(data) {
     return [k, typeof v === 'boolean' ? (v ? '✓' : '✗') : v];
   }));
   if (!identity.name && !identity.email && !keys.length) return section('card.traits', 'card-traits', [empty('card.traits.none')]);
-  return section('card.traits', 'card-traits', [dl(pairs)]);
+  // verified: the store's server vouched for the user id (docs/identity.md); otherwise what
+  // the page or the visitor said, never shown as verified
+  var badge = h('p', {
+    className: 'card-line ' + (identity.verified ? 'card-verified' : 'card-muted'),
+    testid: 'card-identity-verified',
+    text: identity.verified ? t('card.identity.verified', { user: identity.verified_user_id }) : t('card.identity.unverified'),
+  });
+  badge.dataset.verified = identity.verified ? 'true' : 'false';
+  return section('card.traits', 'card-traits', [badge, dl(pairs)]);
 }
 
 function now(data) {

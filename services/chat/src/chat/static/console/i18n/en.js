@@ -186,6 +186,8 @@ export default {
   "card.traits.none": "Not identified.",
   "card.identity.name": "Name",
   "card.identity.email": "E-mail",
+  "card.identity.verified": "Verified by the store: user {user}",
+  "card.identity.unverified": "Not verified: as the page or the visitor said",
   "card.now": "Now",
   "card.now.page": "On page",
   "card.now.cart": "Cart",

@@ -186,6 +186,8 @@ export default {
   "card.traits.none": "Ei tunnistettu.",
   "card.identity.name": "Nimi",
   "card.identity.email": "Sähköposti",
+  "card.identity.verified": "Kaupan vahvistama: käyttäjä {user}",
+  "card.identity.unverified": "Ei vahvistettu: sivun tai kävijän ilmoittama",
   "card.now": "Nyt",
   "card.now.page": "Sivulla",
   "card.now.cart": "Ostoskori",
