@@ -82,6 +82,7 @@ CHAT: dict[Operation, Access] = {
     ("POST", "/v1/console/admin/agents/{agent_id}/deactivate"): "admin",
     ("GET", "/v1/console/admin/site"): "admin",
     ("POST", "/v1/console/admin/site"): "admin",
+    ("POST", "/v1/console/admin/site/identity"): "admin",  # identity secrets (docs/identity.md)
     # a visitor's data (docs/privacy.md)
     ("POST", "/v1/privacy/erasure"): "admin",
     ("POST", "/v1/privacy/export"): "admin",

@@ -149,7 +149,8 @@ class PrivacyStore:
         counts["conversations"] = _count(
             await conn.execute(
                 """UPDATE chat.conversations
-                    SET visitor_id = chat.pseudonym(visitor_id), email = NULL
+                    SET visitor_id = chat.pseudonym(visitor_id), email = NULL,
+                        user_id = NULL, credential_id = NULL
                     WHERE conversation_id = ANY($1)""",
                 conversations,
             )
@@ -175,6 +176,14 @@ class PrivacyStore:
         counts["activity"] = _count(
             await conn.execute(
                 "DELETE FROM chat.activity WHERE site_id = $1 AND visitor_id = ANY($2)",
+                site_id,
+                ids,
+            )
+        )
+        # the browsers' credentials (and the verified user id they last carried)
+        counts["credentials"] = _count(
+            await conn.execute(
+                "DELETE FROM chat.visitor_credentials WHERE site_id = $1 AND visitor_id = ANY($2)",
                 site_id,
                 ids,
             )
