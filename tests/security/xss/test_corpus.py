@@ -14,7 +14,7 @@ def test_the_corpus_has_over_200_payloads_from_both_sources() -> None:
     assert [p.number for p in payloads] == list(range(1, len(payloads) + 1))
 
 
-def test_our_payloads_name_themselves_when_they_run() -> None:
+def test_every_payload_fits_a_field_and_is_numbered_in_full() -> None:
     for payload in corpus():
         assert MARK not in payload.text
         # every field takes 512 characters: a payload longer than that would be refused at

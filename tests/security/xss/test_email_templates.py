@@ -71,11 +71,17 @@ def _lead(lead: LeadSummary, value: str) -> LeadSummary:
 
 
 def _visitor_lines(lines: tuple[MessageLine, ...], value: str) -> tuple[MessageLine, ...]:
-    visitor = [replace(line, text=value, author_name=value) for line in lines if line.author == "visitor"]
+    visitor = [
+        replace(line, text=value, author_name=value) for line in lines if line.author == "visitor"
+    ]
     others = [line for line in lines if line.author != "visitor"]
     sent = lines[0].sent_at
     # at least one line the visitor wrote, whatever the sample has
-    return (*visitor, *others) if visitor else (MessageLine(author="visitor", text=value, sent_at=sent, author_name=value), *others)
+    return (
+        (*visitor, *others)
+        if visitor
+        else (MessageLine(author="visitor", text=value, sent_at=sent, author_name=value), *others)
+    )
 
 
 def with_value(context: TemplateContext, value: str) -> TemplateContext:
@@ -109,7 +115,11 @@ def test_no_payload_becomes_markup_in_the_html_part(name: TemplateName, language
             extra = found.tags - baseline.tags
             failures.append(f"#{payload.number} {payload.text!r}: elements {dict(extra)}")
         if found.urls != baseline.urls:
-            failures.append(f"#{payload.number} {payload.text!r}: URLs {found.urls - baseline.urls}")
+            failures.append(
+                f"#{payload.number} {payload.text!r}: URLs {found.urls - baseline.urls}"
+            )
         if _squash(payload.text) not in _squash("".join(found.text)):
             failures.append(f"#{payload.number} {payload.text!r}: not shown as text")
-    assert not failures, f"{len(failures)} of {len(corpus())} payloads:\n" + "\n".join(failures[:20])
+    assert not failures, f"{len(failures)} findings over {len(corpus())} payloads:\n" + "\n".join(
+        failures[:20]
+    )

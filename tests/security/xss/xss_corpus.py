@@ -74,7 +74,8 @@ DOM_SCAN = """
            'keygen'].includes(tag)) {
         found.push('<' + tag + '>');
       }
-      if (tag === 'script' && !(el.type === 'module' && el.src && new URL(el.src).origin === location.origin)) {
+      const own = el.type === 'module' && el.src && new URL(el.src).origin === location.origin;
+      if (tag === 'script' && !own) {
         found.push('<script>' + (el.src || el.textContent.slice(0, 60)));
       }
       if (tag === 'style' && el.closest('body')) found.push('<style> in body');
@@ -83,7 +84,9 @@ DOM_SCAN = """
       }
       for (const attr of el.attributes) {
         const name = attr.name.toLowerCase();
-        if (name.startsWith('on')) found.push('<' + tag + ' ' + name + '=' + attr.value.slice(0, 40) + '>');
+        if (name.startsWith('on')) {
+          found.push('<' + tag + ' ' + name + '=' + attr.value.slice(0, 40) + '>');
+        }
         if (urlAttrs.includes(name) && scheme.test(attr.value)) {
           found.push('<' + tag + ' ' + name + '=' + attr.value.slice(0, 40) + '>');
         }
