@@ -71,7 +71,7 @@ DOM_SCAN = """
       const tag = el.tagName.toLowerCase();
       if (['iframe', 'object', 'embed', 'base', 'meta', 'frame', 'frameset', 'applet',
            'math', 'template', 'noscript', 'xmp', 'listing', 'marquee', 'isindex',
-           'keygen'].includes(tag)) {
+           'keygen'].includes(tag) && el.closest('body')) {
         found.push('<' + tag + '>');
       }
       const own = el.type === 'module' && el.src && new URL(el.src).origin === location.origin;
