@@ -237,7 +237,13 @@ async def test_no_payload_runs_or_is_injected_in_the_console(
         stored = await console_api(agent, "GET", f"/conversations/{conversation_id}")
         from_visitor = [m for m in stored["messages"] if m["author"] == "visitor"]
         assert from_visitor, f"no visitor messages in {conversation_id}"
-        await expect(messages).to_have_count(len(from_visitor), timeout=WAIT_MS)
+        try:
+            await expect(messages).to_have_count(len(from_visitor), timeout=WAIT_MS)
+        except AssertionError:  # markup in a message can swallow or split the list items
+            problems.append(
+                f"conversation {conversation_id}: {len(from_visitor)} visitor messages "
+                f"stored, {await messages.count()} shown"
+            )
         chat_text = await agent.locator("#messages").inner_text()
         shown_in_chats.update(p.number for p in payloads if p.text.strip()[:30] in chat_text)
         found = await _findings(agent)
