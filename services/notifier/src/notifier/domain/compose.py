@@ -25,6 +25,10 @@ _MSG_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322: printable ASCII but ':'
 _URL = re.compile(r"https?://[^\s<>\"']+")
 MAX_REFERENCES = 20  # the first and the last ones matter for threading
+# RFC 5321 4.5.3.1: a longer address is undeliverable, and one that long could not be folded
+# under RFC 5322's 998-octet line limit either
+MAX_ADDRESS_CHARS = 254
+MAX_LOCAL_PART_CHARS = 64
 # headers only build_message writes: `headers` cannot override them
 RESERVED_HEADERS = frozenset(
     h.lower()
@@ -92,6 +96,12 @@ def build_message(
         raise ValueError("an e-mail goes to exactly one recipient")
     if reply_to is not None:
         _set(msg, "Reply-To", reply_to)
+        if len(msg["Reply-To"].addresses) != 1:
+            # it is often what a visitor typed: a reply goes to them, not to a list they chose
+            raise ValueError("the Reply-To is exactly one address")
+    for field in ("From", "To", "Reply-To"):
+        for address in getattr(msg[field], "addresses", ()):
+            _check_length(field, address.addr_spec)
     _set(msg, "Subject", subject)
     when = date if date is not None else datetime.now(UTC)
     if when.tzinfo is None:
@@ -135,6 +145,15 @@ def _set(msg: EmailMessage, name: str, value: str) -> None:
     check_parsed(name, msg[name])
 
 
+def _check_length(field: str, addr_spec: str) -> None:
+    local = addr_spec.rpartition("@")[0]
+    if len(addr_spec) > MAX_ADDRESS_CHARS or len(local) > MAX_LOCAL_PART_CHARS:
+        raise ValueError(
+            f"{field}: an address of {len(addr_spec)} characters (local part {len(local)}); "
+            f"at most {MAX_ADDRESS_CHARS} (local part {MAX_LOCAL_PART_CHARS}) are deliverable"
+        )
+
+
 def _msg_id(value: str, *, field: str) -> str:
     candidate = value.strip()
     safe_header(candidate, field=field)
@@ -176,7 +195,10 @@ def build_bytes(
         raise ValueError("an e-mail goes to exactly one recipient")
     lines.append(_field("To", recipients))
     if reply_to is not None:
-        lines.append(_field("Reply-To", _mailboxes("Reply-To", reply_to)))
+        answer_to = _mailboxes("Reply-To", reply_to)
+        if answer_to.count("<") > 1 or "," in _strip_quoted(answer_to):
+            raise ValueError("the Reply-To is exactly one address")
+        lines.append(_field("Reply-To", answer_to))
     lines.append(_field("Subject", _text_value("Subject", subject)))
     when = date if date is not None else datetime.now(UTC)
     if when.tzinfo is None:
@@ -229,6 +251,7 @@ def _mailboxes(field: str, value: str) -> str:
     for address in parsed.addresses:  # type: ignore[attr-defined]
         if not address.addr_spec.isascii():
             raise ValueError(f"{field}: {address.addr_spec!r} is not an ASCII address")
+        _check_length(field, address.addr_spec)
         out.append(formataddr((address.display_name or "", address.addr_spec), charset="utf-8"))
     if not out:
         raise ValueError(f"{field}: no address in {value!r}")
