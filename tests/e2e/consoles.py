@@ -65,6 +65,17 @@ async def set_locale(page: Page, locale: str) -> None:
     )
 
 
+async def choose_locale(page: Page, locale: str) -> None:
+    """Pick a language in the top bar's menu and wait until the server saved it: two choices in
+    a row are two requests, and the later must not be overtaken (the next test's console loads
+    the agent's saved language)."""
+    async with page.expect_response(
+        lambda answer: answer.url.endswith("/me/preferences") and answer.request.method == "POST"
+    ) as saved:
+        await page.get_by_test_id("locale-select").select_option(locale)
+    assert (await saved.value).ok
+
+
 async def agent_id(page: Page) -> str:
     """The logged-in agent's id (core/me.js)."""
     return str(await page.evaluate("async () => (await import('/console/core/me.js')).me.agent.id"))

@@ -28,6 +28,7 @@ import pytest
 from consoles import (
     a_marked_lead,
     agent_console,
+    choose_locale,
     close_opened_chats,
     free_slots,
     leads_call,
@@ -171,9 +172,9 @@ async def test_the_delivery_log_shows_the_transcript_sent_and_resend_adds_an_ent
     await expect(rows.get_by_test_id("email-status")).to_have_text(["Sent", "Sent"])
 
     # in Finnish too
-    await anna.get_by_test_id("locale-select").select_option("fi")
+    await choose_locale(anna, "fi")
     await expect(anna.get_by_test_id("email-tab-log")).to_have_text("Lähetysloki")
-    await anna.get_by_test_id("locale-select").select_option("en")
+    await choose_locale(anna, "en")
 
 
 async def test_email_settings_are_saved_and_read_back_with_errors_at_their_fields(

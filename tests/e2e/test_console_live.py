@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from beckon_contracts.ids import uuid7
 from beckon_contracts.topics import VISITORS_STATE
 from chat.visitors import pseudonym
-from consoles import agent_console
+from consoles import agent_console, choose_locale
 from playwright.async_api import BrowserContext, Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -165,7 +165,7 @@ async def test_visitors_appear_live_filter_and_update_in_place(
     await expect(row(page, big)).to_have_count(0)
 
     # Finnish: the same list, in the agent's language and money format
-    await page.get_by_test_id("locale-select").select_option("fi")
+    await choose_locale(page, "fi")
     await expect(page.get_by_test_id("live-filter-checkout")).to_have_text(
         "Ostoskorissa tai kassalla"
     )
@@ -185,7 +185,7 @@ async def test_visitors_appear_live_filter_and_update_in_place(
             .map((n) => n.textContent)"""
     )
     assert clipped == []
-    await page.get_by_test_id("locale-select").select_option("en")
+    await choose_locale(page, "en")
 
 
 async def first_visitor(page: Page) -> str | None:

@@ -24,7 +24,7 @@ from beckon_contracts.rule_stats import (
     rule_stats_key,
 )
 from beckon_contracts.topics import RULES_STATS
-from consoles import agent_console, agent_id, console_api, widget_chat
+from consoles import agent_console, agent_id, choose_locale, console_api, widget_chat
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass (conftest is not importable by name here)
@@ -181,7 +181,7 @@ async def test_anna_sees_her_chat_in_reports_in_two_languages_and_exports_csv(
     await page.get_by_test_id("report-tab-assisted").click()
 
     # Finnish: the labels and the number format change
-    await page.get_by_test_id("locale-select").select_option("fi")
+    await choose_locale(page, "fi")
     await expect(page.get_by_test_id("report-tab-agents")).to_have_text("Agentit")
     await expect(page.get_by_test_id("report-tab-assisted")).to_have_text("Avustettu myynti")
     await expect(chf.locator('[data-col="revenue_assisted"]')).to_contain_text(
@@ -210,5 +210,5 @@ async def test_anna_sees_her_chat_in_reports_in_two_languages_and_exports_csv(
     assert ",1234.5" in anna_line  # numbers unformatted, whatever the console's language
 
     # back to English for whoever logs in as Anna next
-    await page.get_by_test_id("locale-select").select_option("en")
+    await choose_locale(page, "en")
     await expect(page.get_by_test_id("report-tab-agents")).to_have_text("Agents")

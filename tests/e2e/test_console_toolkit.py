@@ -15,7 +15,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from consoles import agent_console, free_slots, open_chat, set_status, visitor_starts_chat
+from consoles import (
+    agent_console,
+    choose_locale,
+    free_slots,
+    open_chat,
+    set_status,
+    visitor_starts_chat,
+)
 from playwright.async_api import Page, expect
 
 ChatStack = Any  # tests/e2e/conftest.py's dataclass
@@ -232,10 +239,10 @@ async def test_canned_reply_tags_answers_and_a_lead(
 
     # back in the chats view: Finnish is one click away, and the view speaks it
     await anna.get_by_test_id("tab-chats").click()
-    await anna.get_by_test_id("locale-select").select_option("fi")
+    await choose_locale(anna, "fi")
     await expect(anna.get_by_test_id("reply-send")).to_have_text("Lähetä")
     await expect(anna.get_by_test_id("composer-mode-note")).to_have_text("Yksityinen muistiinpano")
-    await anna.get_by_test_id("locale-select").select_option("en")
+    await choose_locale(anna, "en")
     await expect(anna.get_by_test_id("reply-send")).to_have_text("Send")
 
     await anna.get_by_test_id("close-conversation").click()

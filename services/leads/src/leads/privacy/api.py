@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from leads.api.deps import CurrentAdmin, Rt, Valid
+from leads.api.openapi import body_of, errors
 from leads.privacy import service
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
@@ -23,8 +24,21 @@ class SubjectBody(BaseModel):
     emails: list[Email] = Field(default_factory=list, max_length=20)
 
 
-@router.post("/export")
+class ExportView(BaseModel):
+    """What leads holds of the subject (see docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+@router.post(
+    "/export",
+    response_model=ExportView,
+    summary="Export what leads holds of visitors or e-mail addresses",
+    responses=errors(401, 403, 422, 503),
+    openapi_extra=body_of(SubjectBody),
+)
 async def export(rt: Rt, admin: CurrentAdmin, body: Valid[SubjectBody]) -> dict[str, Any]:
+    """Leads, touches and webhook deliveries of the site's subject (site admins)."""
     return await service.export(
         uow=rt.uow, site_id=admin.site_id, visitor_ids=body.visitor_ids, emails=body.emails
     )
