@@ -97,6 +97,14 @@ class RunningApp:
 
     def __init__(self, app: Any, *, start_timeout_s: float = 120.0) -> None:
         self.app = app
+        # the document first, before the app's thread runs: Python 3.11's parser is not safe
+        # when pytest rewrites a module lazily imported here while another thread parses
+        self.schema = schemathesis.openapi.from_dict(app.openapi())
+        self.schema.app = app
+        self.schema.location = "/openapi.json"
+        self.schema.config.update(base_url="http://testserver")
+        self.schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES)
+        self.headers: dict[str, str] = {}
         self.portal = asgi._get_portal()
         self._started = threading.Event()
         self._stop: anyio.Event | None = None
@@ -107,12 +115,6 @@ class RunningApp:
             start_timeout_s -= 0.1
             if start_timeout_s <= 0:
                 raise AssertionError("the app did not start")
-        document = app.openapi()
-        self.schema = schemathesis.openapi.from_dict(document)
-        self.schema.app = app
-        self.schema.location = "/openapi.json"
-        self.schema.config.update(base_url="http://testserver")
-        self.schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES)
         self.client = asgi.get_client(app)  # not entered: it starts no lifespan of its own
 
     async def _run(self) -> None:

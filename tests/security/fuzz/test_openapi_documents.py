@@ -60,3 +60,16 @@ def test_every_declared_json_body_has_a_schema(service):
             content = operation.get("requestBody", {}).get("content", {})
             for media_type, body in content.items():
                 assert body.get("schema"), f"{method.upper()} {path}: {media_type} has no schema"
+
+
+def test_leads_documents_its_own_error_shape_for_every_422():
+    """leads answers a bad path or query parameter with its `Problem`; a route whose
+    `errors()` left 422 out was documented with FastAPI's `HTTPValidationError` instead (the
+    fuzzing found the answer of `POST /v1/leads/merges/{merge_id}/undo` off its schema)."""
+    document = DOCUMENTS["leads"]()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            answer = operation.get("responses", {}).get("422")
+            if answer is not None:
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}, (method, path)

@@ -35,14 +35,16 @@ def tracker(kafka_bootstrap: str):
         event_burst_per_visitor=10_000,
     )
     running = RunningApp(create_app(settings))
-    wait_ready(running)
-    wait_until(  # the broker acknowledges a valid event
-        running,
-        lambda client: client.post("/v1/track", json=TRACK, headers=HEADERS),
-        "a valid POST /v1/track",
-    )
-    yield running
-    running.close()
+    try:
+        wait_ready(running)
+        wait_until(  # the broker acknowledges a valid event
+            running,
+            lambda client: client.post("/v1/track", json=TRACK, headers=HEADERS),
+            "a valid POST /v1/track",
+        )
+        yield running
+    finally:
+        running.close()
 
 
 @pytest.mark.parametrize("label", operations(create_app(Settings(sites=[SITE], api_docs=True))))
