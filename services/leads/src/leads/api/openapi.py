@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beckon_edge.answers import document_problems
 from pydantic import BaseModel, Field
 
 
@@ -94,38 +95,7 @@ def document_bodies(app: Any) -> None:
                             "required": True,
                             "content": {"application/json": {"schema": schema}},
                         }
-            _problem_for_validation_errors(document)
-            app.openapi_schema = document
+            app.openapi_schema = document_problems(document)
         return app.openapi_schema  # type: ignore[no-any-return]
 
     app.openapi = openapi
-
-
-def _problem_for_validation_errors(document: dict[str, Any]) -> None:
-    """A 422 FastAPI documents by itself (a route whose `errors()` leaves it out) says
-    `HTTPValidationError`, but every refusal is a `Problem` (the house's error shape)."""
-    default = "#/components/schemas/HTTPValidationError"
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for methods in document["paths"].values():
-        for operation in methods.values():
-            answer = operation.get("responses", {}).get("422", {})
-            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
-            if schema.get("$ref") == default:
-                schemas.setdefault(
-                    "Problem",
-                    Problem.model_json_schema(ref_template="#/components/schemas/{model}"),
-                )
-                schemas.update(schemas["Problem"].pop("$defs", {}))
-                answer["description"] = "A field is invalid (`errors` names it)"
-                schema["$ref"] = "#/components/schemas/Problem"
-    if not _refers_to(document["paths"], default):
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-
-
-def _refers_to(node: Any, ref: str) -> bool:
-    if isinstance(node, dict):
-        return node.get("$ref") == ref or any(_refers_to(v, ref) for v in node.values())
-    if isinstance(node, list):
-        return any(_refers_to(v, ref) for v in node)
-    return False
