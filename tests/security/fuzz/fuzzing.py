@@ -105,6 +105,7 @@ class RunningApp:
         self.schema.config.update(base_url="http://testserver")
         self.schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES)
         self.headers: dict[str, str] = {}
+        self.cookies: dict[str, str] = {}
         self.portal = asgi._get_portal()
         self._started = threading.Event()
         self._stop: anyio.Event | None = None

@@ -62,12 +62,12 @@ def test_every_declared_json_body_has_a_schema(service):
                 assert body.get("schema"), f"{method.upper()} {path}: {media_type} has no schema"
 
 
-@pytest.mark.parametrize("service", ["leads", "notifier"])
+@pytest.mark.parametrize("service", ["chat", "leads", "notifier"])
 def test_every_422_is_documented_in_the_shape_it_is_answered_in(service):
-    """leads and notifier answer a bad path or query parameter with their `Problem`
-    (`beckon_edge.answers`), but FastAPI documented its own `HTTPValidationError` there (the
-    fuzzing found `POST /v1/leads/merges/{merge_id}/undo`, `POST /v1/unsubscribe` and five
-    more answering off their schema)."""
+    """chat, leads and notifier answer a bad path or query parameter with their `Problem`,
+    but FastAPI documented its own `HTTPValidationError` there (the fuzzing found
+    `POST /v1/leads/merges/{merge_id}/undo`, `POST /v1/unsubscribe`, `GET /v1/widget/messages`
+    and six more answering off their schema)."""
     document = DOCUMENTS[service]()
     for path, methods in document["paths"].items():
         for method, operation in methods.items():

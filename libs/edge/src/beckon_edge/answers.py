@@ -62,14 +62,7 @@ async def read_body(request: Request, model: type[M], limit: int = MAX_BODY_BYTE
 def answer_refusals(app: FastAPI) -> None:
     """Refusals (`beckon_edge.refusals`) as their status and code; request validation
     errors as 422 `invalid`, each problem at its place (and the OpenAPI document says so)."""
-    generated = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generated())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_problem_answers(app)
 
     @app.exception_handler(Refusal)
     async def _refused(request: Request, exc: Refusal) -> Response:
@@ -80,6 +73,18 @@ def answer_refusals(app: FastAPI) -> None:
         errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+
+def document_problem_answers(app: FastAPI) -> None:
+    """Make `app.openapi()` declare its 422 answers as the `Problem` they are."""
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generated())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # the shape `problem()` answers with, for documents that have no `Problem` schema of their own
