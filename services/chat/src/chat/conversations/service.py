@@ -16,7 +16,7 @@ from beckon_contracts.ids import uuid7
 
 from chat.adapters.store import Row
 from chat.conversations import assignment, views
-from chat.conversations.model import Conversation, EmailReplyEffect, seen_grows
+from chat.conversations.model import Conversation, EmailReplyEffect, messages_after, seen_grows
 from chat.conversations.store import ConversationStore
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor, now_utc
@@ -235,7 +235,7 @@ async def visitor_messages(
         conversation = await conversations.latest_conversation(visitor.site_id, visitor.visitor_id)
         if conversation is None:
             return []
-        rows = await conversations.messages(conversation["conversation_id"], after)
+        rows = await conversations.messages(conversation["conversation_id"], messages_after(after))
     return [views.message(row) for row in rows]
 
 
