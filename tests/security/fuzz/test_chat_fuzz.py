@@ -66,19 +66,15 @@ def test_no_input_gets_a_server_error(label, chat):
     assert fuzz(chat, label, prepare=lambda case: {"headers": headers, "cookies": chat.cookies}) > 0
 
 
-@pytest.mark.parametrize(
-    ("after", "listed"), [("2147483648", 0), ("99999999999999999999", 0), ("-5", 1), ("0", 1)]
-)
-def test_the_widget_lists_messages_after_any_integer_without_a_server_error(chat, after, listed):
+@pytest.mark.parametrize("after", ["2147483648", "99999999999999999999"])
+def test_the_widget_lists_nothing_after_a_seq_past_the_database_range(chat, after):
     """Found by the fuzzing: `after` past Postgres' integer range was a query argument out of
     range (500); now it is the largest seq, after which there is nothing."""
     headers = {**chat.headers, "origin": SITE.origin}
     started = chat.client.post(
         "/v1/widget/conversations", json={"text": "Hello", "client_id": "c-fuzz-1"}, headers=headers
     )
-    assert started.status_code in (200, 201), started.text
+    assert started.status_code in (200, 201), started.text  # the visitor has a conversation
     answer = chat.client.get(f"/v1/widget/messages?after={after}", headers=headers)
     assert answer.status_code == 200, answer.text
-    assert len(answer.json()["messages"]) >= listed
-    if listed == 0:
-        assert answer.json()["messages"] == []
+    assert answer.json() == {"messages": []}
