@@ -10,7 +10,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/kustomize-$(KUSTOMIZE_VERSION)
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: help uv install browser kafka kustomize checkov dev test test-fast lint fmt schemas kafka-topics bench clean images
+.PHONY: help uv install browser kafka kustomize checkov dev test test-fast lint audit fmt schemas kafka-topics bench clean images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,11 +66,26 @@ test: install browser kafka kustomize checkov ## run the full suite: unit, integ
 test-fast: install ## unit tests only
 	@$(UV) run pytest -m "not integration and not e2e"
 
-lint: install node_modules ## ruff (lint + format check), mypy, and eslint on the JavaScript
+lint: install node_modules ## ruff (lint + format check), mypy, eslint on the JavaScript, pip-audit
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
 	@npm run --silent lint
+	@if [ "$(PIP_AUDIT)" = skip ]; then \
+	  echo "==> PIP_AUDIT=skip: the locked dependencies were NOT audited for known vulnerabilities"; \
+	else $(MAKE) --no-print-directory audit; fi
+
+# pip-audit over the locked requirements (every group), judged against the allow-list that says
+# why each exception stands; a dependency the vulnerability service did not answer for fails it
+# (pip-audit alone would skip it and pass). `npm audit` is not run: eslint is the only JS, a
+# dev tool, and the registry mirror here refuses npm's bulk advisory endpoint.
+PIP_AUDIT ?= required
+PIP_AUDIT_SERVICE ?= pypi
+
+audit: install ## audit the locked Python dependencies for known vulnerabilities (pip-audit)
+	@mkdir -p .tools
+	@$(UV) export --locked --all-groups --no-emit-workspace --quiet --output-file .tools/requirements-audit.txt
+	@$(UV) run python tests/security/deps/audit.py .tools/requirements-audit.txt --service $(PIP_AUDIT_SERVICE)
 
 # the JavaScript linter only (package.json, pinned in package-lock.json); nothing is built
 node_modules: package.json package-lock.json

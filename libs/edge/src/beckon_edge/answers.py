@@ -61,7 +61,8 @@ async def read_body(request: Request, model: type[M], limit: int = MAX_BODY_BYTE
 
 def answer_refusals(app: FastAPI) -> None:
     """Refusals (`beckon_edge.refusals`) as their status and code; request validation
-    errors as 422 `invalid`, each problem at its place."""
+    errors as 422 `invalid`, each problem at its place (and the OpenAPI document says so)."""
+    document_problem_answers(app)
 
     @app.exception_handler(Refusal)
     async def _refused(request: Request, exc: Refusal) -> Response:
@@ -72,3 +73,63 @@ def answer_refusals(app: FastAPI) -> None:
         errors = [{"loc": where(e["loc"], "request"), "msg": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": "request", "msg": "invalid request"}
         return problem(422, "invalid", f"{first['loc']}: {first['msg']}", errors=errors)
+
+
+def document_problem_answers(app: FastAPI) -> None:
+    """Make `app.openapi()` declare its 422 answers as the `Problem` they are."""
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generated())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# the shape `problem()` answers with, for documents that have no `Problem` schema of their own
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "Every refusal: a stable code, a sentence, and each problem at its place.",
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "A stable code, e.g. `invalid`"},
+        "detail": {"type": "string", "description": "What is wrong, for people"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with every 422 FastAPI documented by itself (`HTTPValidationError`, a
+    shape these APIs never answer with) declared as the `Problem` they do answer with."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for methods in document.get("paths", {}).values():
+        for operation in methods.values():
+            answer = operation.get("responses", {}).get("422", {})
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == _FASTAPI_422:
+                schemas.setdefault("Problem", PROBLEM_SCHEMA)
+                answer["description"] = "A field is invalid (`errors` names it)"
+                schema["$ref"] = "#/components/schemas/Problem"
+    if not _refers_to(document.get("paths", {}), _FASTAPI_422):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return document
+
+
+def _refers_to(node: Any, ref: str) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == ref or any(_refers_to(v, ref) for v in node.values())
+    if isinstance(node, list):
+        return any(_refers_to(v, ref) for v in node)
+    return False

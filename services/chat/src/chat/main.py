@@ -24,6 +24,7 @@ import asyncpg
 import uvicorn
 from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
+from beckon_edge.answers import document_problem_answers
 from beckon_edge.tokens import Signer
 from beckon_messaging import postgres
 from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
@@ -330,6 +331,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first["loc"]) or "request"
         return problem(422, "invalid", f"{where}: {first['msg']}")
+
+    document_problem_answers(app)  # the OpenAPI document says 422 is that `problem`
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput) -> Response:

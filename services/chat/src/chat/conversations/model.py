@@ -116,6 +116,16 @@ class Conversation:
             raise Conflict("not_your_conversation", "only its agent closes it")
 
 
+MAX_SEQ = 2**31 - 1  # seqs are Postgres `integer`s
+
+
+def messages_after(after: int) -> int:
+    """The seq to list messages after, as the database can compare it: a client's `after`
+    below 0 is 0, one past any seq a conversation can reach is the largest seq (nothing
+    after it), instead of a query argument out of the column's range (a 500)."""
+    return min(max(0, after), MAX_SEQ)
+
+
 def seen_grows(*, seq: int, last_seq: int, seen_seq: int) -> bool:
     """Whether the widget's report that it showed the conversation up to `seq` moves what
     the visitor has seen (`seen_seq`); a seq past the last message is refused."""

@@ -18,7 +18,7 @@ from beckon_edge.identity import credential_hash, new_credential, verify_user
 
 from chat.adapters.store import Row
 from chat.conversations import assignment, views
-from chat.conversations.model import Conversation, EmailReplyEffect, seen_grows
+from chat.conversations.model import Conversation, EmailReplyEffect, messages_after, seen_grows
 from chat.conversations.store import ConversationStore
 from chat.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from chat.refs import AgentRef, Visitor, now_utc
@@ -301,7 +301,7 @@ async def visitor_messages(
         conversation = await conversations.latest_conversation(visitor)
         if conversation is None:
             return []
-        rows = await conversations.messages(conversation["conversation_id"], after)
+        rows = await conversations.messages(conversation["conversation_id"], messages_after(after))
     return [views.message(row) for row in rows]
 
 

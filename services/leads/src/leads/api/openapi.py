@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beckon_edge.answers import document_problems
 from pydantic import BaseModel, Field
 
 
@@ -94,7 +95,7 @@ def document_bodies(app: Any) -> None:
                             "required": True,
                             "content": {"application/json": {"schema": schema}},
                         }
-            app.openapi_schema = document
+            app.openapi_schema = document_problems(document)
         return app.openapi_schema  # type: ignore[no-any-return]
 
     app.openapi = openapi

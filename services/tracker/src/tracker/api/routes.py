@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 
 import orjson
 from beckon_edge import RateLimiter, client_address
@@ -18,6 +19,7 @@ from beckon_observability import extract_context, inject_headers
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from tracker.api.body import read_body
@@ -181,6 +183,27 @@ def _key_in_body(body: bytes, field: str) -> str | None:
     return key if isinstance(key, str) else None
 
 
+def self_contained_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON Schema with its `$defs` written in place: in an OpenAPI document a
+    `#/$defs/...` reference points at the document's root, where nothing is defined, so a
+    client generated from the document (or a fuzzer) would not know the body at all."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return inline(definitions[ref.removeprefix("#/$defs/")]) | inline(rest)
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
+
+
 @router.post(
     "/v1/collect",
     summary="The snippet's batched events",
@@ -190,7 +213,7 @@ def _key_in_body(body: bytes, field: str) -> str | None:
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": CollectBatch.model_json_schema()}},
+            "content": {"application/json": {"schema": self_contained_schema(CollectBatch)}},
         },
     },
 )
