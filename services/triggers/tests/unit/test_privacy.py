@@ -6,114 +6,21 @@ visitors stage then deletes the table key (a changelog tombstone) and tombstones
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 from beckon_contracts import topics
 from beckon_contracts.ids import uuid7
-from beckon_contracts.presence import AgentPresence, TeamPresence
 from beckon_contracts.privacy import (
     ErasureRequest,
     ErasureRequested,
     parse_privacy_erased,
     subject_hash,
 )
-from beckon_contracts.rules import SiteRules
+from stage_fakes import Table, event, runtime
 from triggers import stages
-from triggers.app import Runtime
-from triggers.config import Settings
 from triggers_testing import T0, product_view
 
 SITE = "site-erased"
-
-
-# the fakes of test_trace_headers.py
-@dataclass
-class Message:
-    topic: str
-    value: bytes
-    key: bytes = b"k"
-    partition: int = 0
-    offset: int = 0
-    headers: Any = ()
-
-
-@dataclass
-class Event:
-    message: Message
-
-
-@dataclass
-class Sent:
-    topic: str
-    key: str
-    value: Any
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass
-class Outputs:
-    sent: list[Sent] = field(default_factory=list)
-
-    async def send(
-        self,
-        topic: str,
-        key: str,
-        value: Any,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
-    ) -> None:
-        self.sent.append(Sent(topic, key, value, list(headers or [])))
-
-    async def flush(self) -> None:
-        pass
-
-    def on(self, topic: str) -> list[Sent]:
-        return [record for record in self.sent if record.topic == topic]
-
-
-class Changelog:
-    def get_topic_name(self) -> str:
-        return "changelog"
-
-
-class Table(dict[str, bytes]):
-    changelog_topic = Changelog()
-
-    @property
-    def data(self) -> Table:
-        return self
-
-
-def runtime() -> tuple[Runtime, Outputs]:
-    run = Runtime(settings=Settings(snapshot_interval_s=0.001))
-    outputs = Outputs()
-    run.outputs = outputs  # type: ignore[assignment]
-    run.ready.set()
-    rule = {
-        "id": "fourth-view",
-        "name": "4th view",
-        "when": {"product_views": {"gte": 4}},
-        "message": "{agent_name} here: questions about the {product_name}?",
-        "holdout_percent": 0,
-    }
-    run.sites.put(SiteRules.model_validate({"site_id": SITE, "rules": [rule]}))
-    run.presence[SITE]["sales"] = TeamPresence(
-        event_id="019a0000-0000-7000-8000-000000000001",
-        occurred_at=T0,
-        site_id=SITE,
-        team="sales",
-        agents=[
-            AgentPresence(agent_id="a1", name="Aino", status="online", open_chats=0, max_chats=5)
-        ],
-    )
-    return run, outputs
-
-
-def event(topic: str, value: Any, headers: Any, offset: int = 0) -> Any:
-    raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return Event(Message(topic, raw, offset=offset, headers=headers))
 
 
 def command(*visitors: str) -> bytes:
@@ -135,7 +42,7 @@ def command(*visitors: str) -> bytes:
 
 
 async def test_an_erased_visitors_state_is_deleted_and_tombstoned() -> None:
-    run, out = runtime()
+    run, out = runtime(SITE)
     table = Table()
     await stages.visitor_batch(
         run, table, [event(topics.TRACKING_EVENTS.name, product_view(SITE, "v1", 30), ())]
@@ -169,7 +76,7 @@ async def test_an_erased_visitors_state_is_deleted_and_tombstoned() -> None:
 
 
 async def test_a_record_that_is_no_command_is_dead_lettered() -> None:
-    run, out = runtime()
+    run, out = runtime(SITE)
     await stages.privacy_batch(run, [event(topics.PRIVACY_REQUESTS.name, b"{}", ())])
     assert len(out.on(topics.PRIVACY_REQUESTS_DLQ.name)) == 1
     assert out.on(topics.TRIGGERS_FEEDBACK.name) == []

@@ -4,17 +4,12 @@ consumed record carries that record's traceparent/tracestate, one event's trace 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import orjson
 from beckon_contracts import topics
-from beckon_contracts.presence import AgentPresence, TeamPresence
-from beckon_contracts.rules import SiteRules
+from stage_fakes import Sent, Table, event, runtime
 from triggers import stages
-from triggers.app import Runtime
 from triggers.config import Settings
-from triggers_testing import T0, product_view
+from triggers_testing import product_view
 
 SITE = "site-traced"
 TRACE = [
@@ -24,99 +19,12 @@ TRACE = [
 OTHER_TRACE = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
 
 
-@dataclass
-class Message:
-    topic: str
-    value: bytes
-    key: bytes = b"k"
-    partition: int = 0
-    offset: int = 0
-    headers: Any = ()
-
-
-@dataclass
-class Event:
-    message: Message
-
-
-@dataclass
-class Sent:
-    topic: str
-    key: str
-    value: Any
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass
-class Outputs:
-    sent: list[Sent] = field(default_factory=list)
-
-    async def send(
-        self,
-        topic: str,
-        key: str,
-        value: Any,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
-    ) -> None:
-        self.sent.append(Sent(topic, key, value, list(headers or [])))
-
-    async def flush(self) -> None:
-        pass
-
-    def on(self, topic: str) -> list[Sent]:
-        return [record for record in self.sent if record.topic == topic]
-
-
-class Changelog:
-    def get_topic_name(self) -> str:
-        return "changelog"
-
-
-class Table(dict[str, bytes]):
-    changelog_topic = Changelog()
-
-    @property
-    def data(self) -> Table:
-        return self
-
-
-def runtime() -> tuple[Runtime, Outputs]:
-    run = Runtime(settings=Settings(snapshot_interval_s=0.001))
-    outputs = Outputs()
-    run.outputs = outputs  # type: ignore[assignment]
-    run.ready.set()
-    rule = {
-        "id": "fourth-view",
-        "name": "4th view",
-        "when": {"product_views": {"gte": 4}},
-        "message": "{agent_name} here: questions about the {product_name}?",
-        "holdout_percent": 0,
-    }
-    run.sites.put(SiteRules.model_validate({"site_id": SITE, "rules": [rule]}))
-    run.presence[SITE]["sales"] = TeamPresence(
-        event_id="019a0000-0000-7000-8000-000000000001",
-        occurred_at=T0,
-        site_id=SITE,
-        team="sales",
-        agents=[
-            AgentPresence(agent_id="a1", name="Aino", status="online", open_chats=0, max_chats=5)
-        ],
-    )
-    return run, outputs
-
-
-def event(topic: str, value: Any, headers: Any, offset: int = 0) -> Any:
-    raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return Event(Message(topic, raw, offset=offset, headers=headers))
-
-
 def trace_of(records: list[Sent]) -> list[list[tuple[str, bytes]]]:
     return [record.headers for record in records]
 
 
 async def test_one_events_trace_reaches_every_record_it_causes() -> None:
-    run, out = runtime()
+    run, out = runtime(SITE)
     views = [product_view(SITE, "v1", 30 + 15 * i) for i in range(4)]
     # the first views came in other requests; the fourth, which fires the rule, in TRACE
     batch = [
@@ -156,7 +64,7 @@ async def test_one_events_trace_reaches_every_record_it_causes() -> None:
 
 
 async def test_chat_facts_and_rejects_keep_their_records_trace() -> None:
-    run, out = runtime()
+    run, out = runtime(SITE)
     shown = {
         "event_id": "019a0000-0000-7000-8000-0000000000aa",
         "type": "invitation.accepted",
