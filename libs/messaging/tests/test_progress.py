@@ -78,6 +78,7 @@ def test_stalled_body_names_the_consumer_reason_and_duration(watchdog, clock):
                 "reason": "no_progress",
                 "since_s": 412.3,
                 "stalled_consumers": 1,
+                "stalled": ["notifier"],
             },
         )
 
@@ -137,6 +138,7 @@ def test_a_loop_that_ends_by_itself_is_reported_at_once(watchdog, clock):
             "reason": "loop_stopped",
             "since_s": 2.0,
             "stalled_consumers": 1,
+            "stalled": ["leads"],
         },
     )
 
@@ -161,6 +163,7 @@ def test_the_worst_stall_is_reported(watchdog, clock):
         _, body = watchdog.health()
     assert body["consumer"] == "first"
     assert body["stalled_consumers"] == 2
+    assert body["stalled"] == ["first", "second"]
 
 
 async def test_lag_is_the_high_watermark_less_the_position():

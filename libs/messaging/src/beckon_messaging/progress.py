@@ -188,12 +188,16 @@ class Watchdog:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """`/healthz`'s status and body: 200 while every consumer is live, else 503 with the
-        first one that is not (and how many are not)."""
+        one stalled longest, how many are stalled and their names."""
         stalls = self.stalls()
         if not stalls:
             return 200, {"status": "ok"}
         worst = max(stalls, key=lambda stall: stall.since_s)
-        return 503, {**worst.as_json(), "stalled_consumers": len(stalls)}
+        return 503, {
+            **worst.as_json(),
+            "stalled_consumers": len(stalls),
+            "stalled": sorted(stall.consumer for stall in stalls),
+        }
 
     def collector(self) -> Collector:
         """The consumer gauges, read from the reports at scrape time."""

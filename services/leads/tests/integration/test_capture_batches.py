@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 from assign_testing import holders, queue, set_cap, set_presence
-from capture_testing import Ticking, at, lead_marked, record
+from capture_testing import Ticking, at, conversation_started, lead_marked, record
 from leads.capture import service
 from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
 from leads.capture.visitors import VisitorStates
@@ -196,3 +196,40 @@ async def test_a_unit_reads_the_routing_in_force_once_and_sees_its_own_save(lead
         found = await routing.latest(site)
         assert found is not None
         assert (found.version, found.rules.default_team) == (saved.version, "service")
+
+
+async def test_what_a_unit_reads_ahead_follows_its_own_writes(leads_pool):
+    """A unit reads its captures' conversations and unused person keys ahead; its own writes
+    must still count: a conversation started earlier in the batch gives the mark its rule, a
+    second visitor's touch on a lead makes that visitor's next capture (with a new e-mail)
+    find the lead instead of opening a duplicate, and every held-back touch and conversation
+    is written (the same rows as one record at a time)."""
+    results = {}
+    for way in ("batch", "one at a time"):
+        site = await site_with_agents(leads_pool, cap=5)
+        conversation = uuid.uuid4()
+        records = batch_of(
+            conversation_started(site, "v1", conversation, rule_id="rule-cart"),
+            lead_marked(site, "v1", email="ann@example.com", conversation_id=conversation),
+            lead_marked(site, "v2", email="ANN@example.com", when=at(1)),  # v2 touches ann
+            lead_marked(site, "v2", email="ann.work@example.com", when=at(2)),  # v2: ann again
+            lead_marked(site, "v3", email="bob@example.com", when=at(3)),
+        )
+        handler = handler_on(leads_pool)
+        if way == "batch":
+            assert await handler.handle_batch(records) == []  # type: ignore[arg-type]
+        else:
+            for one in records:
+                await handle_until_done(handler, one, backoff=FAST)  # type: ignore[arg-type]
+        leads = await leads_pool.fetch(
+            """SELECT l.visitor_id, l.rule_id, count(DISTINCT t.touch_id) AS touches,
+                      count(DISTINCT c.conversation_id) AS conversations
+               FROM leads.leads l
+               LEFT JOIN leads.touches t ON t.lead_id = l.lead_id
+               LEFT JOIN leads.lead_conversations c ON c.lead_id = l.lead_id
+               WHERE l.site_id = $1 GROUP BY 1, 2 ORDER BY 1""",
+            site,
+        )
+        results[way] = [tuple(lead) for lead in leads]
+        # ann: her mark (with the started conversation and its rule) and v2's two; bob: one
+        assert results[way] == [("v1", "rule-cart", 3, 3), ("v3", None, 1, 1)], way

@@ -63,7 +63,9 @@ async def test_a_blocked_capture_turns_healthz_to_503_until_it_goes_on(
             answer = await _until(stalled, "/healthz never answered 503")
             body = answer.json()
             assert body["status"] == "stalled"
-            assert body["consumer"] == group
+            # capture's group among them: the presence consumer may wait on the same lock
+            # (the shared broker's agents.presence holds other tests' unreadable records)
+            assert group in body["stalled"], body
             assert body["reason"] == "no_progress"
             assert body["since_s"] >= 1
 

@@ -97,3 +97,58 @@ def _source(function: object) -> str:
 def _between(text: str, start: str, end: str) -> str:
     first = text.index(start) + len(start)
     return text[first : text.index(end, first)]
+
+
+async def test_keys_read_ahead_are_looked_up_by_index_after_a_plan_made_on_an_empty_table(
+    new_install,
+):
+    conn = new_install
+    sql = _between(_source(CaptureStore.read_ahead), '"""SELECT \'email\'', '"""')
+    await conn.execute(f"PREPARE ahead(text, text[], text[], text[]) AS SELECT 'email'{sql}")
+    await conn.execute("EXPLAIN EXECUTE ahead('big', '{a@example.com}', '{}', '{v1}')")
+    await fill(conn)
+    explained = await plan(
+        conn, "ahead('big', '{7@example.com,8@example.com}', '{}', '{v7,v8,v9}')"
+    )
+    assert tuples_read(explained) == 0, explained
+    assert explained.count("Index Cond: ((site_id = $1) AND") == 4, explained
+
+
+async def test_a_drain_gives_its_leads_by_their_whole_key_after_a_plan_made_on_an_empty_table(
+    new_install,
+):
+    conn = new_install
+    sql = _between(_source(AssignmentStore.place_many), 'f"""UPDATE', "RETURNING")
+    await conn.execute(
+        f"PREPARE given(text, timestamptz, uuid[], text[], text[]) AS UPDATE{sql} RETURNING 1"
+    )
+    await conn.execute(
+        "EXPLAIN EXECUTE given('big', now(), ARRAY[gen_random_uuid()], '{assigned}', '{a}')"
+    )
+    site_id, lead_id = await fill(conn)
+    explained = await plan(
+        conn, f"given('{site_id}', now(), ARRAY['{lead_id}'::uuid], '{{assigned}}', '{{a}}')"
+    )
+    assert tuples_read(explained) == 0, explained
+    assert "Seq Scan on leads" not in explained, explained
+
+
+async def test_conversations_read_ahead_are_looked_up_by_id_after_a_plan_made_on_an_empty_table(
+    new_install,
+):
+    conn = new_install
+    sql = _between(_source(CaptureStore.read_ahead), '"""SELECT c.conversation_id', '"""')
+    await conn.execute(f"PREPARE talks(text, uuid[]) AS SELECT c.conversation_id{sql}")
+    await conn.execute("EXPLAIN EXECUTE talks('big', ARRAY[gen_random_uuid()])")
+    await conn.execute(
+        """INSERT INTO leads.conversations (site_id, conversation_id, visitor_id, team)
+           SELECT 'big', gen_random_uuid(), 'v' || n, 'sales' FROM generate_series(1, $1) AS n""",
+        LEADS,
+    )
+    ids = await conn.fetchval(
+        "SELECT array_agg(conversation_id) FROM (SELECT conversation_id"
+        " FROM leads.conversations LIMIT 3) AS three"
+    )
+    explained = await plan(conn, f"talks('big', '{{{','.join(map(str, ids))}}}')")
+    assert tuples_read(explained) == 0, explained
+    assert "Index Cond: ((site_id = $1) AND (conversation_id = k.id))" in explained, explained

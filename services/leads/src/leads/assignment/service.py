@@ -30,6 +30,7 @@ from leads.events import emit
 from leads.lead import Lead, LeadStore
 from leads.routing.store import RoutingStore
 from leads.sla import service as sla
+from leads.sla.store import SlaStore
 from leads.uow import UnitOfWork
 
 ReassignReason = Literal["sla_breached", "manual", "agent_unavailable"]
@@ -284,8 +285,29 @@ async def _give(
         queued_at=None,
         now=now,
     )
+    return await _given(
+        tx, store, after, agent_id, team=team, how=how, now=now, by=by, due=due, due_known=due_known
+    )
+
+
+async def _given(
+    tx: UnitOfWork,
+    store: AssignmentStore,
+    after: Lead,
+    agent_id: str,
+    *,
+    team: str,
+    how: AssignHow,
+    now: datetime,
+    by: str | None = None,
+    due: datetime | None = None,
+    due_known: bool = False,
+) -> Lead:
+    """`lead.assigned` for a lead placed with `agent_id` (`due`: its first-contact deadline,
+    when the caller knows it)."""
     if not due_known:
-        due = await store.first_contact_due(lead.site_id, lead.lead_id)
+        await tx.store(SlaStore).flush()  # timers this unit holds back count too
+        due = await store.first_contact_due(after.site_id, after.lead_id)
     await emit(
         tx,
         LeadAssigned,
@@ -325,20 +347,25 @@ async def _drain(
         now=now,
     )
     arrived = arrived or {}
-    handed = []
+    given = []
     for step in plan.assignments:
         lead = by_id[step.lead_id]
-        new = lead.lead_id in arrived
+        transition = lifecycle.apply(lead.lifecycle_state, lifecycle.assign(step.agent_id))
+        given.append((lead, transition.after.status, step.agent_id))
+    placed = await store.place_many(site_id, given, now=now) if given else []
+    handed = []
+    for after, step in zip(placed, plan.assignments, strict=True):
+        new = after.lead_id in arrived
         handed.append(
-            await _give(
+            await _given(
                 tx,
                 store,
-                lead,
+                after,
                 step.agent_id,
                 team=team,
                 how="auto" if new else "dequeue",
                 now=now,
-                due=arrived.get(lead.lead_id),
+                due=arrived.get(after.lead_id),
                 due_known=new,
             )
         )

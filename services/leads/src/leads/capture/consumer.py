@@ -83,6 +83,7 @@ Arrivals = dict[str, dict[UUID, datetime | None]]  # team → its just-queued le
 Record = TypeVar("Record")
 LANE_RECORDS = 100  # about this many records of a poll to a lane (`in_lanes`)
 UPSERTS = (ConversationStarted, ConversationTagged)  # no first_delivery: idempotent writes
+CAPTURES = (ConversationLeadMarked, EmailCaptured, OfflineMessageLeft)  # new leads or touches
 Outcome = str  # "done", "duplicate", "skipped", "dead_lettered"
 
 
@@ -206,7 +207,7 @@ class CaptureHandler:
             first.discard(event.event_id)  # a second copy in the same batch is a duplicate
         elif not await tx.first_delivery(service.CONSUMER, event.event_id):
             return "duplicate"
-        if isinstance(event, ConversationLeadMarked | EmailCaptured | OfflineMessageLeft):
+        if isinstance(event, CAPTURES):
             visitor = self.states.get(event.site_id, event.visitor_id) if self.states else None
             captured = await service.capture(
                 tx,
@@ -258,6 +259,14 @@ class CaptureHandler:
                     first = await tx.first_deliveries(
                         service.CONSUMER,
                         [event.event_id for _, event in pairs if not isinstance(event, UPSERTS)],
+                    )
+                    await service.read_ahead(
+                        tx,
+                        [
+                            capture_of(event)
+                            for _, event in pairs
+                            if isinstance(event, CAPTURES) and event.event_id in first
+                        ],
                     )
                     for _, event in pairs:  # each at its own time: the queue's order
                         outcome = await self._apply_in(

@@ -237,6 +237,16 @@ async def capture(
         details["note"] = capture.note
     if problems:
         details["problems"] = problems
+    touch_fields: dict[str, Any] = {
+        "kind": capture.kind,
+        "source_event_id": capture.event_id,
+        "occurred_at": capture.occurred_at,
+        "visitor_id": capture.visitor_id,
+        "conversation_id": capture.conversation_id,
+        "agent_id": capture.agent_id,
+        "validation": capture.validation,
+        "details": details,
+    }
 
     all_merges: list[MergeDone] = []
     routing: assignment.Routing | None = None
@@ -259,25 +269,22 @@ async def capture(
                         tx, capture, incoming, email, visitor, conversation, routing, now=now
                     )
                     created = True
+                    # its first touch and conversation: written with the unit's others
+                    touch_id: UUID | None = store.hold_first_touch(
+                        site_id, person.lead.lead_id, **touch_fields
+                    )
+                    if capture.conversation_id:
+                        store.hold_conversation(
+                            site_id, person.lead.lead_id, capture.conversation_id
+                        )
                 else:
                     person = await _attach(tx, person, capture, incoming, now=now)
                     created = False
-                touch_id = await store.add_touch(
-                    site_id,
-                    person.lead.lead_id,
-                    kind=capture.kind,
-                    source_event_id=capture.event_id,
-                    occurred_at=capture.occurred_at,
-                    visitor_id=capture.visitor_id,
-                    conversation_id=capture.conversation_id,
-                    agent_id=capture.agent_id,
-                    validation=capture.validation,
-                    details=details,
-                )
-                if capture.conversation_id:
-                    await store.add_conversation(
-                        site_id, person.lead.lead_id, capture.conversation_id
-                    )
+                    touch_id = await store.add_touch(site_id, person.lead.lead_id, **touch_fields)
+                    if capture.conversation_id:
+                        await store.add_conversation(
+                            site_id, person.lead.lead_id, capture.conversation_id
+                        )
         except asyncpg.UniqueViolationError:
             if batched:
                 raise  # no savepoint: the unit is lost, and its records go one at a time
@@ -324,6 +331,21 @@ async def capture(
             matched_on=sorted({key.kind for key in keys & _keys_of(person)}) or ["visitor"],
         )
     return Captured(lead=lead, created=created, touch_id=touch_id, merges=all_merges)
+
+
+async def read_ahead(tx: UnitOfWork, captures: list[Capture]) -> None:
+    """Before a unit files many captures: read the conversations they name, and which of
+    their person keys no lead has, in two queries instead of two per capture."""
+    keys: set[PersonKey] = set()
+    for one in captures:
+        email: identity.Email | None = None
+        if one.email:
+            with contextlib.suppress(Invalid):
+                email = identity.normalize_email(one.email, field="payload.email")
+        keys |= identity.person_keys(email=email, visitor_id=one.visitor_id)
+    await tx.store(CaptureStore).read_ahead(
+        tx.site_id, (one.conversation_id for one in captures if one.conversation_id), keys
+    )
 
 
 def _keys_of(person: Person) -> frozenset[PersonKey]:

@@ -66,6 +66,15 @@ def _person(row: asyncpg.Record) -> Person:
     return Person(Lead(**fields), sources)
 
 
+def _conversation(row: asyncpg.Record) -> ConversationInfo:
+    return ConversationInfo(
+        rule_id=row["rule_id"],
+        invitation_id=row["invitation_id"],
+        tags=tuple(row["tags"]),
+        team=row["team"],
+    )
+
+
 def row_keys(email_key: str | None, phone_key: str | None, visitor_id: str) -> set[PersonKey]:
     keys = {PersonKey("visitor", visitor_id)}
     if email_key:
@@ -106,10 +115,150 @@ _SELECT = f"SELECT {LEAD_COLUMNS}, traits AS trait_sources FROM leads.leads"  # 
 
 
 class CaptureStore:
-    """Capture's side of `leads.*`, on one unit's connection."""
+    """Capture's side of `leads.*`, on one unit's connection.
+
+    A unit of many captures (capture's batches) asks fewer queries of it:
+    - `read_ahead` reads every conversation the unit's captures name, and which of their
+      person keys no lead holds, in two queries; `conversation` and `open_roots_by_keys`
+      answer from that until a write of the unit makes it stale (a conversation upserted, a
+      lead's keys changed);
+    - a lead inserted in this unit has no touch and no conversation yet, so its first ones
+      are held back (`hold_first_touch`, `hold_conversation`) and written in one query each
+      when the unit ends (`flush`), or before any query that reads them.
+    """
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._conversations: dict[UUID, ConversationInfo | None] = {}
+        self._unused_keys: set[PersonKey] = set()  # read ahead: no lead (or touch) has them
+        self._held_touches: list[tuple[Any, ...]] = []
+        self._held_conversations: list[tuple[UUID, UUID, str]] = []
+
+    # --- what a unit of many captures reads ahead and holds back ---------------------------
+
+    async def read_ahead(
+        self, site_id: str, conversation_ids: Iterable[UUID], keys: Iterable[PersonKey]
+    ) -> None:
+        """Read the conversations and learn which of `keys` no lead holds (directly or by a
+        touch from that visitor), for the captures of this unit."""
+        wanted = list(set(conversation_ids) - set(self._conversations))
+        if wanted:
+            rows = await self.conn.fetch(  # a lookup per id (see the keys below)
+                """SELECT c.conversation_id, c.rule_id, c.invitation_id, c.tags, c.team
+                   FROM unnest($2::uuid[]) AS k(id),
+                       LATERAL (SELECT * FROM leads.conversations
+                                WHERE site_id = $1 AND conversation_id = k.id LIMIT 1) AS c""",
+                site_id,
+                wanted,
+            )
+            found = {row["conversation_id"]: _conversation(row) for row in rows}
+            self._conversations.update({cid: found.get(cid) for cid in wanted})
+        by_kind: dict[str, list[str]] = {"email": [], "phone": [], "visitor": []}
+        asked = set(keys)
+        for key in asked:
+            by_kind[key.kind].append(key.value)
+        if not asked:
+            return
+        # one branch per kind, a lookup per key on its index: a LATERAL with a LIMIT is not
+        # flattened, so even the plan Postgres keeps from an empty table (where `= ANY` on
+        # the site's index rows was a filter over every lead of the site) looks each key up
+        rows = await self.conn.fetch(
+            """SELECT 'email' AS kind, k.value FROM unnest($2::text[]) AS k(value),
+                   LATERAL (SELECT 1 FROM leads.leads
+                            WHERE site_id = $1 AND email_key = k.value LIMIT 1) AS hit
+               UNION
+               SELECT 'phone', k.value FROM unnest($3::text[]) AS k(value),
+                   LATERAL (SELECT 1 FROM leads.leads
+                            WHERE site_id = $1 AND phone_key = k.value LIMIT 1) AS hit
+               UNION
+               SELECT 'visitor', k.value FROM unnest($4::text[]) AS k(value),
+                   LATERAL (SELECT 1 FROM leads.leads
+                            WHERE site_id = $1 AND visitor_id = k.value LIMIT 1) AS hit
+               UNION
+               SELECT 'visitor', k.value FROM unnest($4::text[]) AS k(value),
+                   LATERAL (SELECT 1 FROM leads.touches
+                            WHERE site_id = $1 AND visitor_id = k.value LIMIT 1) AS hit""",
+            site_id,
+            by_kind["email"],
+            by_kind["phone"],
+            by_kind["visitor"],
+        )
+        used = {PersonKey(row["kind"], row["value"]) for row in rows}
+        self._unused_keys |= asked - used
+
+    def _keys_taken(self, keys: Iterable[PersonKey] | None = None) -> None:
+        """A write gave leads these keys (None: any keys): they are no longer unused."""
+        if keys is None:
+            self._unused_keys.clear()
+        else:
+            self._unused_keys.difference_update(keys)
+
+    def hold_first_touch(
+        self,
+        site_id: str,
+        lead_id: UUID,
+        *,
+        kind: str,
+        source_event_id: UUID | None,
+        occurred_at: datetime,
+        visitor_id: str | None = None,
+        conversation_id: UUID | None = None,
+        agent_id: str | None = None,
+        validation: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> UUID:
+        """`add_touch` for a lead inserted in this unit (it has no touch to collide with),
+        written when the unit ends."""
+        touch_id = uuid7()
+        self._held_touches.append(
+            (
+                touch_id,
+                lead_id,
+                site_id,
+                kind,
+                source_event_id,
+                conversation_id,
+                agent_id,
+                validation,
+                _json(dict(details or {})),
+                occurred_at,
+                visitor_id,
+            )
+        )
+        if visitor_id is not None:
+            self._keys_taken([PersonKey("visitor", visitor_id)])
+        return touch_id
+
+    def hold_conversation(self, site_id: str, lead_id: UUID, conversation_id: UUID) -> None:
+        """`add_conversation` for a lead inserted in this unit, written when the unit ends."""
+        self._held_conversations.append((lead_id, conversation_id, site_id))
+
+    async def flush(self) -> None:
+        """Write what this unit held back (the unit of work calls it before committing)."""
+        if self._held_touches:
+            held, self._held_touches = self._held_touches, []
+            await self.conn.execute(
+                """INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
+                       conversation_id, agent_id, validation, details, occurred_at, visitor_id)
+                   SELECT t.touch_id, t.lead_id, t.site_id, t.kind, t.source_event_id,
+                          t.conversation_id, t.agent_id, t.validation, t.details::jsonb,
+                          t.occurred_at, t.visitor_id
+                   FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[],
+                               $6::uuid[], $7::text[], $8::text[], $9::text[],
+                               $10::timestamptz[], $11::text[])
+                        AS t(touch_id, lead_id, site_id, kind, source_event_id,
+                             conversation_id, agent_id, validation, details, occurred_at,
+                             visitor_id)""",
+                *(list(column) for column in zip(*held, strict=True)),
+            )
+        if self._held_conversations:
+            held_conversations, self._held_conversations = self._held_conversations, []
+            await self.conn.execute(
+                """INSERT INTO leads.lead_conversations (lead_id, conversation_id, site_id)
+                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])
+                   ON CONFLICT DO NOTHING""",
+                *(list(column) for column in zip(*held_conversations, strict=True)),
+            )
 
     # --- the site and its conversations ---------------------------------------------------
 
@@ -131,6 +280,7 @@ class CaptureStore:
         invitation_id: UUID | None,
         at: datetime,
     ) -> None:
+        self._conversations.pop(conversation_id, None)  # read again when asked
         await self.conn.execute(
             """INSERT INTO leads.conversations
                    (site_id, conversation_id, visitor_id, team, rule_id, invitation_id,
@@ -152,6 +302,7 @@ class CaptureStore:
     async def conversation_tagged(
         self, site_id: str, conversation_id: UUID, *, visitor_id: str, tags: Sequence[str]
     ) -> None:
+        self._conversations.pop(conversation_id, None)  # read again when asked
         await self.conn.execute(
             """INSERT INTO leads.conversations (site_id, conversation_id, visitor_id, tags)
                VALUES ($1, $2, $3, $4)
@@ -164,20 +315,15 @@ class CaptureStore:
         )
 
     async def conversation(self, site_id: str, conversation_id: UUID) -> ConversationInfo | None:
+        if conversation_id in self._conversations:
+            return self._conversations[conversation_id]
         row = await self.conn.fetchrow(
             """SELECT rule_id, invitation_id, tags, team FROM leads.conversations
                WHERE site_id = $1 AND conversation_id = $2""",
             site_id,
             conversation_id,
         )
-        if row is None:
-            return None
-        return ConversationInfo(
-            rule_id=row["rule_id"],
-            invitation_id=row["invitation_id"],
-            tags=tuple(row["tags"]),
-            team=row["team"],
-        )
+        return None if row is None else _conversation(row)
 
     # --- finding a person ------------------------------------------------------------------
 
@@ -188,6 +334,10 @@ class CaptureStore:
 
     async def open_roots_by_keys(self, site_id: str, keys: Iterable[PersonKey]) -> list[Person]:
         """The open leads that hold one of `keys`, or absorbed a lead that does."""
+        keys = frozenset(keys)
+        if keys <= self._unused_keys:
+            return []  # read ahead: nobody has them
+        await self.flush()  # the touches this unit holds back are found too
         by_kind: dict[str, list[str]] = {"email": [], "phone": [], "visitor": []}
         for key in keys:
             by_kind[key.kind].append(key.value)
@@ -241,6 +391,7 @@ class CaptureStore:
     ) -> dict[UUID, frozenset[PersonKey]]:
         """Each lead's person keys: its own, the visitors it was touched from, and those of
         the leads merged into it."""
+        await self.flush()  # what this unit held back is read too
         rows = await self.conn.fetch(_TREE, site_id, list(set(lead_ids)))
         keys: dict[UUID, set[PersonKey]] = {}
         root_of: dict[UUID, UUID] = {}
@@ -262,6 +413,7 @@ class CaptureStore:
     async def visitor_roots(self, site_id: str, visitor_id: str) -> list[Person]:
         """The leads of a visitor (captured on it or touched from it, or their survivors),
         newest first."""
+        await self.flush()  # what this unit held back is read too
         rows = await self.conn.fetch(
             """SELECT lead_id FROM (
                    SELECT lead_id, created_at FROM leads.leads
@@ -284,6 +436,7 @@ class CaptureStore:
         return ordered
 
     async def conversation_roots(self, site_id: str, conversation_id: UUID) -> list[UUID]:
+        await self.flush()  # what this unit held back is read too
         rows = await self.conn.fetch(
             """SELECT lead_id FROM leads.lead_conversations
                WHERE site_id = $1 AND conversation_id = $2""",
@@ -308,7 +461,10 @@ class CaptureStore:
             *values,
             _json(sources),
         )
-        return _person(row)
+        person = _person(row)
+        lead = person.lead
+        self._keys_taken(row_keys(lead.email_key, lead.phone_key, lead.visitor_id))
+        return person
 
     async def update_person(
         self,
@@ -340,7 +496,10 @@ class CaptureStore:
             validation,
             now,
         )
-        return _person(row)
+        person = _person(row)
+        lead = person.lead
+        self._keys_taken(row_keys(lead.email_key, lead.phone_key, lead.visitor_id))
+        return person
 
     async def add_touch(
         self,
@@ -357,6 +516,8 @@ class CaptureStore:
         details: Mapping[str, Any] | None = None,
     ) -> UUID | None:
         """One touch (None when this event touched the lead before)."""
+        if visitor_id is not None:
+            self._keys_taken([PersonKey("visitor", visitor_id)])
         touch_id: UUID | None = await self.conn.fetchval(
             """INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
                    conversation_id, agent_id, validation, details, occurred_at, visitor_id)
@@ -393,6 +554,7 @@ class CaptureStore:
     ) -> tuple[list[UUID], list[UUID]]:
         """Mark a lead merged into another and move its touches and conversations there
         (but those the survivor has already); returns the touch and conversation ids moved."""
+        await self.flush()  # what this unit held back is read too
         await self.conn.execute(
             """UPDATE leads.leads SET merged_into = $3, updated_at = $4
                WHERE site_id = $1 AND lead_id = $2""",
@@ -478,6 +640,8 @@ class CaptureStore:
     ) -> None:
         """Undo a merge's rows: the absorbed lead open again with its touches and
         conversations; the merge marked undone."""
+        await self.flush()
+        self._keys_taken(None)
         await self.conn.execute(
             """UPDATE leads.leads SET merged_into = NULL, updated_at = $3
                WHERE site_id = $1 AND lead_id = $2""",

@@ -88,6 +88,9 @@ async def start_first_contact(
     plan = plan_for(policy, context.site, started_at=started_at or now)
     if plan is None:
         return None
+    if fresh:  # none to collide with: written with the unit's other new leads' timers
+        store.hold_timers(lead, plan, notify_before=now + NOTIFY_WITHIN)
+        return plan.due_at
     added, earliest = await store.add_timers(lead, plan)
     if added and earliest is not None and earliest < now + NOTIFY_WITHIN:
         await store.notify_due(earliest)

@@ -43,6 +43,9 @@ class SlaStore:
         self.conn = conn
         # (site, team, validation) → its policy and the site's hours, read once per unit
         self._settings: dict[tuple[str, str, str], tuple[SitePolicy | None, SiteHours]] = {}
+        # the timers of leads inserted in this unit, written in one query when it ends
+        self._held: list[tuple[UUID, str, str | None, datetime, str, int, datetime]] = []
+        self._notify_before: datetime | None = None
 
     # ---- a lead's timers --------------------------------------------------------------------
     async def plan_context(self, lead: Lead, team: str, *, fresh: bool = False) -> PlanContext:
@@ -53,6 +56,7 @@ class SlaStore:
         if fresh and key in self._settings:
             policy, site = self._settings[key]
             return PlanContext(policy=policy, site=site, running_deadline=None)
+        await self.flush()  # the running deadline may be one this unit holds back
         row = await self.conn.fetchrow(
             f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
                        s.timezone, s.business_hours, s.holidays,
@@ -106,6 +110,47 @@ class SlaStore:
         assert row is not None
         return int(row["added"]), row["earliest"]
 
+    def hold_timers(self, lead: Lead, plan: FirstContactPlan, *, notify_before: datetime) -> None:
+        """`add_timers` for a lead inserted in this unit (it has none to collide with),
+        written when the unit ends (`flush`), which also wakes the schedulers when one of
+        them is due before `notify_before`."""
+        for timer in plan.timers:
+            self._held.append(
+                (
+                    lead.lead_id,
+                    lead.site_id,
+                    lead.assignee,
+                    plan.due_at,
+                    timer.kind,
+                    round(timer.elapsed * 100),
+                    timer.due_at,
+                )
+            )
+        if self._notify_before is None or notify_before > self._notify_before:
+            self._notify_before = notify_before
+
+    async def flush(self) -> None:
+        """Write the timers this unit held back (the unit of work calls it before
+        committing; a query of this store that reads timers calls it first)."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        notify_before, self._notify_before = self._notify_before, None
+        earliest: datetime | None = await self.conn.fetchval(
+            """WITH new AS (
+                   INSERT INTO leads.timers
+                       (lead_id, site_id, assignee, deadline_at, kind, at_percent, due_at)
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[],
+                                        $4::timestamptz[], $5::text[], $6::smallint[],
+                                        $7::timestamptz[])
+                   ON CONFLICT (lead_id, deadline_at, at_percent) DO NOTHING
+                   RETURNING due_at)
+               SELECT min(due_at) FROM new""",
+            *(list(column) for column in zip(*held, strict=True)),
+        )
+        if earliest is not None and notify_before is not None and earliest < notify_before:
+            await self.notify_due(earliest)
+
     async def notify_due(self, due_at: datetime) -> None:
         """Wake the schedulers (on commit): a timer is due at `due_at`."""
         await self.conn.execute("SELECT pg_notify($1, $2)", TIMERS_CHANNEL, due_at.isoformat())
@@ -113,6 +158,7 @@ class SlaStore:
     async def cancel_pending(
         self, site_id: str, lead_id: UUID, *, now: datetime, reason: str
     ) -> int:
+        await self.flush()
         status: str = await self.conn.execute(
             f"""UPDATE leads.timers SET cancelled_at = $3, cancel_reason = $4
                 WHERE site_id = $1 AND lead_id = $2 AND {_PENDING}""",  # noqa: S608
@@ -125,6 +171,7 @@ class SlaStore:
 
     async def latest_deadline(self, site_id: str, lead_id: UUID) -> datetime | None:
         """The lead's latest first-contact deadline, running or breached (not one stopped)."""
+        await self.flush()
         found: datetime | None = await self.conn.fetchval(
             """SELECT max(deadline_at) FROM leads.timers
                WHERE site_id = $1 AND lead_id = $2 AND kind = 'breach'
