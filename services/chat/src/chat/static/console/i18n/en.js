@@ -187,6 +187,7 @@ export default {
   "card.identity.name": "Name",
   "card.identity.email": "E-mail",
   "card.identity.verified": "Verified by the store: user {user}",
+  "card.identity.verified_as": "Verified: {who}",
   "card.identity.unverified": "Not verified: as the page or the visitor said",
   "card.now": "Now",
   "card.now.page": "On page",

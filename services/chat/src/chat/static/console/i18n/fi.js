@@ -187,6 +187,7 @@ export default {
   "card.identity.name": "Nimi",
   "card.identity.email": "Sähköposti",
   "card.identity.verified": "Kaupan vahvistama: käyttäjä {user}",
+  "card.identity.verified_as": "Vahvistettu: {who}",
   "card.identity.unverified": "Ei vahvistettu: sivun tai kävijän ilmoittama",
   "card.now": "Nyt",
   "card.now.page": "Sivulla",
