@@ -202,8 +202,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   const isHopeless = (error) => error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
 
   // The user the store says is logged in, vouched for by its server's HMAC (docs/identity.md):
-  // window.beckonIdentity = {user_id, user_hash, email, name} (or the snippet's init option
-  // `identity`, or data-user-id / -user-hash / -user-email / -user-name on this script). Chat
+  // window.beckonIdentity = {user_id, user_hash, email, name} (set before the snippet or this
+  // script loads), or data-user-id / -user-hash / -user-email / -user-name on this script. Chat
   // keeps the e-mail and name only when the hash is valid; cut to what it accepts, so an odd
   // value never stops the widget.
   function identity() {
