@@ -133,3 +133,70 @@ async def test_identity_secrets_rotate_and_a_verified_user_reaches_their_chat_an
     answer = await late.session(chat.a.url, user_id="u-7", user_hash=user_hash("u-7", old))
     assert answer.json()["identity"] == "unverified"
     assert answer.json()["conversation"] is None
+
+
+async def test_the_agent_sees_the_e_mail_and_name_the_store_vouched_for_and_no_claim(
+    chat, make_site, clients, db
+) -> None:
+    site = await make_site(agents=[("ann", ["sales"], 5)])
+    secret = "v" * 64
+    async with db.acquire() as conn:
+        await conn.execute(
+            """UPDATE chat.sites SET identity_secrets = $2::jsonb WHERE site_id = $1""",
+            site.site_id,
+            f'[{{"secret_id": "s1", "secret": "{secret}", "created_at": "2025-05-01"}}]',
+        )
+    ann = await clients.agent(chat.a.url, site.agent("ann"))
+    vouched = {"email": "ann.customer@example.fi", "name": "Ann Customer"}
+
+    customer = clients.visitor(site)
+    answer = await customer.session(
+        chat.a.url, user_id="c-42", user_hash=user_hash("c-42", secret), **vouched
+    )
+    assert answer.json()["identity"] == "verified"
+    await customer.start(chat.a.url, text="Where is my order?")
+    for _ in range(2):  # the widget starts on every page: one identify is recorded
+        await customer.session(
+            chat.b.url, user_id="c-42", user_hash=user_hash("c-42", secret), **vouched
+        )
+    card = (await ann.get(f"/visitors/{customer.visitor_id}/card")).json()["identity"]
+    assert (card["verified"], card["verified_user_id"]) == (True, "c-42")
+    assert (card["verified_email"], card["verified_name"]) == (vouched["email"], vouched["name"])
+    assert (card["email"], card["name"]) == (vouched["email"], vouched["name"])
+    rows = await db.fetchval(
+        "SELECT count(*) FROM chat.activity WHERE site_id = $1 AND visitor_id = $2",
+        site.site_id,
+        customer.visitor_id,
+    )
+    assert rows == 1
+
+    # the same id, e-mail and name with a forged hash: nothing kept, nothing verified
+    forger = clients.visitor(site)
+    answer = await forger.session(
+        chat.a.url, user_id="c-42", user_hash=user_hash("c-42", "w" * 64), **vouched
+    )
+    assert answer.json()["identity"] == "unverified"
+    await forger.start(chat.a.url, text="Where is my order?")
+    card = (await ann.get(f"/visitors/{forger.visitor_id}/card")).json()["identity"]
+    assert (card["verified"], card["verified_email"], card["verified_name"]) == (False, None, None)
+    assert vouched["email"] not in str(card)
+    assert vouched["name"] not in str(card)
+    assert not await db.fetchval(
+        "SELECT count(*) FROM chat.activity WHERE site_id = $1 AND visitor_id = $2",
+        site.site_id,
+        forger.visitor_id,
+    )
+
+    # an e-mail the store got wrong never stops the widget: the user is still verified
+    odd = clients.visitor(site)
+    answer = await odd.session(
+        chat.a.url,
+        user_id="c-43",
+        user_hash=user_hash("c-43", secret),
+        email="not an address",
+        name="Odd\x07 Name",
+    )
+    assert answer.status_code == 200, answer.text
+    await odd.start(chat.a.url, text="hello")
+    card = (await ann.get(f"/visitors/{odd.visitor_id}/card")).json()["identity"]
+    assert (card["verified_email"], card["verified_name"]) == (None, "Odd Name")

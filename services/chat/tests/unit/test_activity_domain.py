@@ -396,6 +396,8 @@ def test_identity_prefers_what_the_visitor_told_chat_then_traits_then_triggers()
         "traits": {},
         "verified": False,
         "verified_user_id": None,
+        "verified_email": None,
+        "verified_name": None,
     }
 
 
@@ -416,6 +418,75 @@ def test_only_an_identify_the_store_vouched_for_shows_as_verified() -> None:
         verified_user_id=domain.verified_user([claimed]),
     )
     assert (card["email"], card["verified"]) == ("b@x.fi", False)
+    assert (card["verified_email"], card["verified_name"]) == (None, None)
+
+
+def test_what_the_store_vouched_for_comes_before_what_the_visitor_typed() -> None:
+    traits = {"email": "ann@x.fi", "name": "Ann"}
+    vouched = {"detail": {"traits": traits, "user_id": "u1", "verified": True}}
+    newest = domain.verified_identify([vouched])
+    assert newest is not None
+    card = domain.identity(
+        visitor_id="v1",
+        visitor={"email": "typed@x.fi", "name": "Typed"},
+        conversation_emails=["left@x.fi"],
+        traits=domain.merged_traits([vouched]),
+        live=None,
+        verified_user_id=newest["user_id"],
+        verified_traits=newest["traits"],
+    )
+    assert (card["email"], card["name"]) == ("ann@x.fi", "Ann")
+    assert (card["verified_email"], card["verified_name"]) == ("ann@x.fi", "Ann")
+    # traits without a verified user id are never called verified, whoever passes them
+    claimed = domain.identity(
+        visitor_id="v1",
+        visitor={"email": "typed@x.fi"},
+        conversation_emails=[],
+        traits={},
+        live=None,
+        verified_traits={"email": "ann@x.fi"},
+    )
+    assert (claimed["email"], claimed["verified_email"], claimed["verified"]) == (
+        "typed@x.fi",
+        None,
+        False,
+    )
+
+
+def _widget_row(newest: dict[str, Any] | None, **given: Any) -> domain.ActivityRow | None:
+    options = {"user_id": "u1", "email": "ann@x.fi", "name": "Ann", **given}
+    return domain.widget_identified_row(
+        site_id="s1",
+        visitor_id="v1",
+        newest=newest,
+        event_id=uuid7(),
+        occurred_at=datetime(2025, 5, 1, tzinfo=UTC),
+        **options,
+    )
+
+
+def test_the_widgets_verified_user_is_recorded_once_as_a_verified_identify() -> None:
+    row = _widget_row(None)
+    assert row is not None
+    assert (row.type, row.site_id, row.visitor_id) == ("visitor.identified", "s1", "v1")
+    assert row.detail == {
+        "user_id": "u1",
+        "traits": {"email": "ann@x.fi", "name": "Ann"},
+        "verified": True,
+        "via": "widget",
+    }
+    same = {"detail": row.detail}
+    assert _widget_row(same) is None  # the widget starts on every page: once is enough
+    assert _widget_row(same, name=None) is None  # says less: nothing new
+    snippet = {"detail": {"user_id": "u1", "verified": True, "traits": {"email": "ann@x.fi"}}}
+    assert _widget_row(snippet, name="Ann") is not None  # a name the newest lacks
+    assert _widget_row(same, email="new@x.fi") is not None
+    assert _widget_row(same, user_id="u2") is not None  # another user logged in
+    claimed = {"detail": {**row.detail, "verified": False}}  # the page's newest claim
+    assert _widget_row(claimed) is not None
+    bare = _widget_row(None, email=None, name=None)
+    assert bare is not None
+    assert bare.detail["traits"] == {}
 
 
 def test_the_source_comes_from_the_live_snapshot_when_there_is_one() -> None:

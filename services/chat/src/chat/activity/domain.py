@@ -357,13 +357,58 @@ def merged_traits(identified: list[dict[str, Any]]) -> dict[str, Any]:
     return traits
 
 
-def verified_user(identified: list[dict[str, Any]]) -> str | None:
-    """The user id the store vouched for in the newest identify (None: the newest was only
+def verified_identify(identified: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest identify's detail when the store vouched for it (None: the newest was only
     the page's claim, or there was none)."""
     for row in identified:  # newest first
         detail = row["detail"] or {}
-        return detail.get("user_id") if detail.get("verified") is True else None
+        return detail if detail.get("verified") is True and detail.get("user_id") else None
     return None
+
+
+def verified_user(identified: list[dict[str, Any]]) -> str | None:
+    """The user id the store vouched for in the newest identify."""
+    detail = verified_identify(identified)
+    return detail["user_id"] if detail else None
+
+
+def widget_identified_row(
+    *,
+    site_id: str,
+    visitor_id: str,
+    user_id: str,
+    email: str | None,
+    name: str | None,
+    newest: dict[str, Any] | None,
+    event_id: UUID,
+    occurred_at: datetime,
+) -> ActivityRow | None:
+    """The identity the store vouched for when the widget started (a valid identity hash),
+    as a verified `visitor.identified` row like the snippet's, so the card shows it. None
+    when the visitor's newest identify says so already: the widget starts on every page."""
+    traits = {key: value for key, value in (("email", email), ("name", name)) if value}
+    if newest is not None:
+        detail = newest["detail"] or {}
+        known = detail.get("traits") or {}
+        if (
+            detail.get("verified") is True
+            and detail.get("user_id") == user_id
+            and all(known.get(key) == value for key, value in traits.items())
+        ):
+            return None
+    return ActivityRow(
+        event_id=event_id,
+        site_id=site_id,
+        visitor_id=visitor_id,
+        session_id=None,
+        type=ACTIVITY_TYPES["identified"],
+        occurred_at=occurred_at,
+        url=None,
+        title=None,
+        value=None,
+        currency=None,
+        detail={"user_id": user_id, "traits": traits, "verified": True, "via": "widget"},
+    )
 
 
 def _first_text(*values: Any) -> str | None:
@@ -381,18 +426,29 @@ def identity(
     traits: dict[str, Any],
     live: dict[str, Any] | None,
     verified_user_id: str | None = None,
+    verified_traits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Who the visitor is: what they told chat first, then identify traits, then triggers.
-    `verified`: the identify traits come with the store's valid identity hash; otherwise they
-    are the page's claim and the console says so."""
+    """Who the visitor is: what the store vouched for first (the newest identify, when its
+    identity hash was valid: `verified_traits`), then what they told chat, then identify
+    traits, then triggers. `verified_email` / `verified_name` are only ever the store's; what
+    the page or the visitor claimed is never shown as verified."""
     visitor = visitor or {}
     live = live or {}
+    vouched = (verified_traits or {}) if verified_user_id is not None else {}
+    verified_email = _first_text(vouched.get("email"))
+    verified_name = _first_text(vouched.get("name"))
     first, last = traits.get("first_name") or traits.get("firstName"), traits.get("last_name")
     full_from_parts = " ".join(part for part in (first, last) if isinstance(part, str)) or None
     email = _first_text(
-        visitor.get("email"), *conversation_emails, traits.get("email"), live.get("email")
+        verified_email,
+        visitor.get("email"),
+        *conversation_emails,
+        traits.get("email"),
+        live.get("email"),
     )
-    name = _first_text(visitor.get("name"), traits.get("name"), full_from_parts, live.get("name"))
+    name = _first_text(
+        verified_name, visitor.get("name"), traits.get("name"), full_from_parts, live.get("name")
+    )
     return {
         "label": visitor_label(visitor_id, name=name, email=email),
         "email": email,
@@ -401,6 +457,8 @@ def identity(
         "traits": traits,
         "verified": verified_user_id is not None,
         "verified_user_id": verified_user_id,
+        "verified_email": verified_email,
+        "verified_name": verified_name,
     }
 
 

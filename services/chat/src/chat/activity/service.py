@@ -4,7 +4,10 @@ visitor (for any logged-in agent of the visitor's site; another site's visitor i
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
+
+from beckon_contracts.ids import uuid7
 
 from chat.activity import domain
 from chat.activity.store import ActivityStore
@@ -73,6 +76,7 @@ async def visitor_card(
         visits_count = await activity.visit_count(site_id, visitor_id) if rows else 0
         leads = await activity.leads(site_id, visitor_id)
     visits = domain.visits_view(rows)
+    vouched = domain.verified_identify(identified)
     return {
         "visitor_id": visitor_id,
         "identity": domain.identity(
@@ -81,7 +85,8 @@ async def visitor_card(
             conversation_emails=[row["email"] for row in conversations],
             traits=domain.merged_traits(identified),
             live=live,
-            verified_user_id=domain.verified_user(identified),
+            verified_user_id=vouched["user_id"] if vouched else None,
+            verified_traits=vouched.get("traits") if vouched else None,
         ),
         "live": domain.live_view(live),
         "source": domain.source_view(live, visits, visits_count),
@@ -91,6 +96,37 @@ async def visitor_card(
         "conversations": [domain.conversation_view(row) for row in conversations],
         "leads": [domain.lead_view(row) for row in leads],
     }
+
+
+async def widget_identified(
+    *,
+    uow: UnitsOfWork,
+    site_id: str,
+    visitor_id: str,
+    user_id: str,
+    email: str | None,
+    name: str | None,
+) -> bool:
+    """The identity the store vouched for when the widget started (its hash checked by the
+    caller), recorded for the card unless the visitor's newest identify says so already.
+    True when it was recorded."""
+    async with uow(site_id) as tx:
+        activity = tx.store(ActivityStore)
+        identified = await activity.identified(site_id, visitor_id)
+        row = domain.widget_identified_row(
+            site_id=site_id,
+            visitor_id=visitor_id,
+            user_id=user_id,
+            email=email,
+            name=name,
+            newest=identified[0] if identified else None,
+            event_id=uuid7(),
+            occurred_at=datetime.now(UTC),
+        )
+        if row is None:
+            return False
+        await activity.insert_rows([row])
+    return True
 
 
 def _next(rows: list[dict[str, Any]]) -> str:

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat import views
+from chat.activity import service as activity
 from chat.api.common import client_ip, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
@@ -27,7 +28,7 @@ from chat.errors import NotAuthenticated, TooMany
 from chat.hub import Connection
 from chat.refs import Visitor
 from chat.runtime import Runtime
-from chat.text import clean_client_id, clean_email, clean_text
+from chat.text import InvalidInput, clean_client_id, clean_email, clean_text, without_control
 
 log = logging.getLogger("chat.widget")
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
@@ -36,6 +37,9 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_LARGE = 4413
 CLOSE_RATE_LIMITED = 4429
+
+
+MAX_VOUCHED_NAME = 200
 
 
 class _Body(BaseModel):
@@ -51,6 +55,9 @@ class SessionBody(_Body):
     # the user the store's page says is logged in, and the store server's HMAC of the id
     user_id: Identifier | None = None
     user_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
+    # that user's e-mail and name as the store knows them: kept only with a valid user_hash
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    name: Annotated[str, StringConstraints(max_length=MAX_VOUCHED_NAME)] | None = None
 
 
 class StartBody(_Body):
@@ -134,14 +141,35 @@ async def create_session(request: Request, rt: Rt, body: Valid[SessionBody]) -> 
         user_id=body.user_id,
         user_hash=body.user_hash,
     )
-    info.pop("site_row")
+    site = info.pop("site_row")
     visitor: Visitor = info.pop("visitor")
+    if visitor.user_id is not None:  # the store vouched for the user: the card shows it so
+        await activity.widget_identified(
+            uow=rt.uow,
+            site_id=site["site_id"],
+            visitor_id=visitor.visitor_id,
+            user_id=visitor.user_id,
+            email=_vouched_email(body.email),
+            name=without_control(body.name).strip() or None if body.name else None,
+        )
     if info["credential"] is None:
         info.pop("credential")
     conversation = info["conversation"]
     live = conversation if conversation and Conversation.of(conversation).live else None
     info["token"] = _token(rt, visitor, live["id"] if live else None)
     return info
+
+
+def _vouched_email(email: str | None) -> str | None:
+    """The store's e-mail of its user, when it is one (a store's odd value never fails the
+    widget's start: the user is still verified, without an e-mail)."""
+    if not email:
+        return None
+    try:
+        return clean_email(email)
+    except InvalidInput:
+        log.info("the store's e-mail for a verified user is not an address; not kept")
+        return None
 
 
 def _token(rt: Runtime, visitor: Visitor, conversation_id: str | None) -> str:

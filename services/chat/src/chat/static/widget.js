@@ -202,12 +202,22 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   const isHopeless = (error) => error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
 
   // The user the store says is logged in, vouched for by its server's HMAC (docs/identity.md):
-  // window.beckonIdentity = {user_id, user_hash, email, name}, or data-user-id / data-user-hash.
+  // window.beckonIdentity = {user_id, user_hash, email, name} (set before the snippet or this
+  // script loads), or data-user-id / -user-hash / -user-email / -user-name on this script. Chat
+  // keeps the e-mail and name only when the hash is valid; cut to what it accepts, so an odd
+  // value never stops the widget.
   function identity() {
     const given = window.beckonIdentity || chatConfig.identity || {};
     const data = (script && script.dataset) || {};
-    const userId = given.user_id || data.userId, userHash = given.user_hash || data.userHash;
-    return userId ? { user_id: String(userId), user_hash: userHash ? String(userHash) : undefined } : {};
+    const userId = given.user_id || data.userId;
+    if (!userId) return {};
+    const text = (value, max) => (value == null || value === '' ? undefined : String(value).slice(0, max));
+    return {
+      user_id: String(userId),
+      user_hash: text(given.user_hash || data.userHash, 128),
+      email: text(given.email || data.userEmail, 254),
+      name: text(given.name || data.userName, 200),
+    };
   }
 
   async function startSession() {

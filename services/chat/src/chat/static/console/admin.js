@@ -1,5 +1,6 @@
 /* Beckon console feature: admin — the rules editor (validation inline, live preview, backtest,
- * publish), teams, agents (invite, limits, roles, deactivate) and site settings. Admins only.
+ * publish), teams, agents (invite, limits, roles, deactivate), site settings, identity secrets
+ * (identity.js) and privacy (privacy.js). Admins only.
  *
  * The rules editor works on the site's whole rules document (GET /admin/rules). Editing a rule
  * builds a candidate document (the set with the form's rule in place), which the server
@@ -22,10 +23,11 @@ import { fmt } from './core/format.js';
 import { t } from './core/i18n.js';
 import { me } from './core/me.js';
 import { views } from './core/views.js';
+import { forgetIdentity, renderIdentity } from './identity.js';
 import { renderPrivacy } from './privacy.js';
 
 var WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-var SECTIONS = ['rules', 'teams', 'agents', 'site', 'privacy'];
+var SECTIONS = ['rules', 'teams', 'agents', 'site', 'identity', 'privacy'];
 
 var state = fresh();
 
@@ -108,7 +110,11 @@ function render() {
       testid: 'admin-section-' + name,
       i18n: 'admin.' + name,
       attrs: { type: 'button', 'aria-pressed': state.section === name ? 'true' : 'false' },
-      on: { click: function () { state.section = name; render(); } },
+      on: { click: function () {
+        if (state.section === 'identity' && name !== 'identity') forgetIdentity();  // a secret shown once goes
+        state.section = name;
+        render();
+      } },
     });
   }));
   container.appendChild(h('div', { className: 'admin' }, [
@@ -122,6 +128,7 @@ function renderSection() {
   if (state.section === 'teams') return renderTeams();
   if (state.section === 'agents') return renderAgents();
   if (state.section === 'site') return renderSite();
+  if (state.section === 'identity') return renderIdentity(render);
   if (state.section === 'privacy') return renderPrivacy(render);
   return renderRules();
 }

@@ -279,7 +279,12 @@ function traits(data) {
     text: identity.verified ? t('card.identity.verified', { user: identity.verified_user_id }) : t('card.identity.unverified'),
   });
   badge.dataset.verified = identity.verified ? 'true' : 'false';
-  return section('card.traits', 'card-traits', [badge, dl(pairs)]);
+  // the e-mail and name the store vouched for, apart from anything the visitor typed
+  var vouched = identity.verified ? [identity.verified_name, identity.verified_email].filter(Boolean) : [];
+  var vouchedLine = vouched.length
+    ? h('p', { className: 'card-line card-verified', testid: 'card-identity-verified-as', text: t('card.identity.verified_as', { who: vouched.join(' · ') }) })
+    : null;
+  return section('card.traits', 'card-traits', [badge, vouchedLine, dl(pairs)]);
 }
 
 function now(data) {
