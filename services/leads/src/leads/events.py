@@ -44,12 +44,21 @@ def record_of(event: _LeadEvent) -> OutboxRecord:
     )
 
 
-async def emit(tx: UnitOfWork, model: type[E], lead: Lead, *, now: datetime, **payload: Any) -> E:
-    """Number, validate and publish (once `tx` commits) one event about `lead`."""
+async def emit(
+    tx: UnitOfWork,
+    model: type[E],
+    lead: Lead,
+    *,
+    now: datetime,
+    seq: int | None = None,
+    **payload: Any,
+) -> E:
+    """Number, validate and publish (once `tx` commits) one event about `lead`. `seq`: its
+    number, taken before (`LeadStore.next_seq`) by a caller that writes it on the row."""
     leads = tx.store(LeadStore)
-    if model is LeadCreated:  # the lead's row was inserted in this unit
+    if seq is None and model is LeadCreated:  # the lead's row was inserted in this unit
         seq = leads.first_seq(lead.lead_id)
-    else:
+    elif seq is None:
         seq = await leads.next_seq(lead.site_id, lead.lead_id)
     event = lead_event(model, lead, seq=seq, now=now, **payload)
     publish(tx, event)

@@ -156,6 +156,12 @@ class LeadStore:
         self._unwritten.add(lead_id)
         return 1
 
+    def written(self, lead_id: UUID, seq: int) -> None:
+        """Another write of this unit stored `seq` on the lead's row (a drain's assignment):
+        `flush` writes it only if the lead has a later event."""
+        if self._seqs.get(lead_id) == seq:
+            self._unwritten.discard(lead_id)
+
     async def flush(self) -> None:
         """Write the numbers counted here (the unit calls it before it commits)."""
         if not self._unwritten:

@@ -101,6 +101,13 @@ async def test_a_batch_gives_the_same_leads_and_events_as_one_record_at_a_time(l
             )
         for numbered in per_lead.values():  # each lead's events numbered 1..n in order
             assert [seq for _, seq in numbered] == list(range(1, len(numbered) + 1))
+        # and each row holds its last number: the next event of the lead follows on
+        on_rows = await leads_pool.fetch(
+            "SELECT lead_id, event_seq FROM leads.leads WHERE site_id = $1", site
+        )
+        assert {str(row["lead_id"]): row["event_seq"] for row in on_rows} == {
+            lead_id: numbered[-1][1] for lead_id, numbered in per_lead.items()
+        }
         first = [kind for kind, _ in per_lead[str(by_visitor["v00"]["lead_id"])]]
         # the second mark of the same person is a touch on the lead (`lead.merged`); a batch
         # assigns its new leads at its end, so there the touch comes before `lead.assigned`

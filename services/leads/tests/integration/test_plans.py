@@ -120,14 +120,16 @@ async def test_a_drain_gives_its_leads_by_their_whole_key_after_a_plan_made_on_a
     conn = new_install
     sql = _between(_source(AssignmentStore.place_many), 'f"""UPDATE', "RETURNING")
     await conn.execute(
-        f"PREPARE given(text, timestamptz, uuid[], text[], text[]) AS UPDATE{sql} RETURNING 1"
+        f"PREPARE given(text, timestamptz, uuid[], text[], text[], int[])"
+        f" AS UPDATE{sql} RETURNING 1"
     )
     await conn.execute(
-        "EXPLAIN EXECUTE given('big', now(), ARRAY[gen_random_uuid()], '{assigned}', '{a}')"
+        "EXPLAIN EXECUTE given('big', now(), ARRAY[gen_random_uuid()], '{assigned}', '{a}', '{3}')"
     )
     site_id, lead_id = await fill(conn)
     explained = await plan(
-        conn, f"given('{site_id}', now(), ARRAY['{lead_id}'::uuid], '{{assigned}}', '{{a}}')"
+        conn,
+        f"given('{site_id}', now(), ARRAY['{lead_id}'::uuid], '{{assigned}}', '{{a}}', '{{3}}')",
     )
     assert tuples_read(explained) == 0, explained
     assert "Seq Scan on leads" not in explained, explained

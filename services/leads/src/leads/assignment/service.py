@@ -302,9 +302,10 @@ async def _given(
     by: str | None = None,
     due: datetime | None = None,
     due_known: bool = False,
+    seq: int | None = None,
 ) -> Lead:
     """`lead.assigned` for a lead placed with `agent_id` (`due`: its first-contact deadline,
-    when the caller knows it)."""
+    when the caller knows it; `seq`: its number, when the caller took it)."""
     if not due_known:
         await tx.store(SlaStore).flush()  # timers this unit holds back count too
         due = await store.first_contact_due(after.site_id, after.lead_id)
@@ -318,6 +319,7 @@ async def _given(
         how=how,
         by_agent_id=by,
         first_contact_due_at=due,
+        seq=seq,
     )
     return after
 
@@ -347,26 +349,32 @@ async def _drain(
         now=now,
     )
     arrived = arrived or {}
+    numbers = tx.store(LeadStore)
     given = []
     for step in plan.assignments:
         lead = by_id[step.lead_id]
         transition = lifecycle.apply(lead.lifecycle_state, lifecycle.assign(step.agent_id))
-        given.append((lead, transition.after.status, step.agent_id))
+        # `lead.assigned`'s number, written with the assignment (a lead of this unit has
+        # it counted here; one queued before takes it from its row)
+        seq = await numbers.next_seq(site_id, lead.lead_id)
+        given.append((lead, transition.after.status, step.agent_id, seq))
     placed = await store.place_many(site_id, given, now=now) if given else []
     handed = []
-    for after, step in zip(placed, plan.assignments, strict=True):
+    for after, (_, _, agent_id, seq) in zip(placed, given, strict=True):
+        numbers.written(after.lead_id, seq)
         new = after.lead_id in arrived
         handed.append(
             await _given(
                 tx,
                 store,
                 after,
-                step.agent_id,
+                agent_id,
                 team=team,
                 how="auto" if new else "dequeue",
                 now=now,
                 due=arrived.get(after.lead_id),
                 due_known=new,
+                seq=seq,
             )
         )
     if plan.assignments:

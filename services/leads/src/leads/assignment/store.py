@@ -105,25 +105,28 @@ class AssignmentStore:
         return _found(row, lead)
 
     async def place_many(
-        self, site_id: str, given: list[tuple[Lead, Status, str]], *, now: datetime
+        self, site_id: str, given: list[tuple[Lead, Status, str, int]], *, now: datetime
     ) -> list[Lead]:
         """`place` for many leads given to agents at once (lead, its status after, the
-        agent), in one query; the leads after, in the order given."""
+        agent, the `seq` of its `lead.assigned`, written on the row with the rest), in one
+        query; the leads after, in the order given."""
         rows = await self.conn.fetch(
             f"""UPDATE leads.leads
                 SET status = g.to_status, assignee = g.agent, queued_at = NULL,
-                    updated_at = $2, assigned_at = $2
-                FROM unnest($3::uuid[], $4::text[], $5::text[]) AS g(id, to_status, agent)
+                    updated_at = $2, assigned_at = $2, event_seq = g.seq
+                FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[])
+                     AS g(id, to_status, agent, seq)
                 WHERE site_id = $1 AND lead_id = g.id
                 RETURNING {LEAD_COLUMNS}""",  # noqa: S608
             site_id,
             now,
-            [lead.lead_id for lead, _, _ in given],
-            [status for _, status, _ in given],
-            [agent for _, _, agent in given],
+            [lead.lead_id for lead, _, _, _ in given],
+            [status for _, status, _, _ in given],
+            [agent for _, _, agent, _ in given],
+            [seq for _, _, _, seq in given],
         )
         after = {row["lead_id"]: row for row in rows}
-        return [_found(after.get(lead.lead_id), lead) for lead, _, _ in given]
+        return [_found(after.get(lead.lead_id), lead) for lead, _, _, _ in given]
 
     async def queue(self, site_id: str, team: str, *, limit: int) -> list[Lead]:
         """The team's waiting leads in arrival order, each locked (ones another unit holds

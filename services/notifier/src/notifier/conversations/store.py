@@ -124,22 +124,33 @@ class ConversationStore:
         )
         return Conversation.of(row) if row is not None else None
 
-    async def add_message(self, site_id: str, conversation_id: UUID, line: Line) -> None:
-        """The line (once per seq) of the site's conversation; a line after the close makes
-        the conversation live again (chat reopens a closed conversation for a reply by
-        e-mail). Another site's conversation id adds nothing."""
-        await self.conn.execute(
-            """WITH ours AS (
-                   SELECT conversation_id FROM notifier.conversations
-                   WHERE conversation_id = $1 AND site_id = $9),
-               added AS (
-                   INSERT INTO notifier.messages
-                       (conversation_id, seq, author, author_name, agent_avatar_url, text,
-                        channel, sent_at)
-                   SELECT conversation_id, $2, $3, $4, $5, $6, $7, $8 FROM ours
-                   ON CONFLICT (conversation_id, seq) DO NOTHING)
-               UPDATE notifier.conversations SET closed_at = NULL
-               WHERE conversation_id IN (SELECT conversation_id FROM ours) AND closed_at < $8""",
+    async def message(
+        self, site_id: str, conversation_id: UUID, visitor_id: str, line: Line
+    ) -> tuple[Conversation | None, str | None]:
+        """`upsert` (the conversation made known) and `add_message` in one statement: the
+        conversation as it is after the line (None: another site's conversation id; nothing
+        is added) and how the visitor's latest earlier message came (chat, email, None)."""
+        row = await self.conn.fetchrow(
+            f"""WITH ours AS (
+                    INSERT INTO notifier.conversations AS c
+                        (conversation_id, site_id, visitor_id, language, offline)
+                    VALUES ($1, $9, $10, 'en', false)
+                    ON CONFLICT (conversation_id) DO UPDATE SET
+                        -- a line after the close makes the conversation live again
+                        closed_at = CASE WHEN c.closed_at < $8 THEN NULL ELSE c.closed_at END
+                    WHERE c.site_id = excluded.site_id
+                    RETURNING {_COLUMNS}),
+                added AS (
+                    INSERT INTO notifier.messages
+                        (conversation_id, seq, author, author_name, agent_avatar_url, text,
+                         channel, sent_at)
+                    SELECT conversation_id, $2, $3, $4, $5, $6, $7, $8 FROM ours
+                    ON CONFLICT (conversation_id, seq) DO NOTHING)
+                SELECT ours.*,
+                       (SELECT m.channel FROM notifier.messages m
+                        WHERE m.conversation_id = $1 AND m.author = 'visitor'
+                        ORDER BY m.seq DESC LIMIT 1) AS last_visitor_channel
+                FROM ours""",  # noqa: S608
             conversation_id,
             line.seq,
             line.author,
@@ -149,7 +160,11 @@ class ConversationStore:
             line.channel,
             line.sent_at,
             site_id,
+            visitor_id,
         )
+        if row is None:
+            return None, None
+        return Conversation.of(row), row["last_visitor_channel"]
 
     async def seen(self, conversation_id: UUID, up_to_seq: int) -> None:
         await self.conn.execute(
@@ -159,28 +174,52 @@ class ConversationStore:
             up_to_seq,
         )
 
-    async def last_visitor_channel(self, conversation_id: UUID) -> str | None:
-        """How the visitor's latest message came (chat, email), or None."""
-        found: str | None = await self.conn.fetchval(
-            """SELECT channel FROM notifier.messages
-               WHERE conversation_id = $1 AND author = 'visitor' ORDER BY seq DESC LIMIT 1""",
-            conversation_id,
-        )
-        return found
-
-    async def closed(
-        self, site_id: str, conversation_id: UUID, at: datetime
+    async def close(
+        self,
+        *,
+        conversation_id: UUID,
+        site_id: str,
+        visitor_id: str,
+        team: str | None,
+        email: str | None,
+        at: datetime,
     ) -> Conversation | None:
-        """Closed at `at` (the first close stands); the conversation as it is now, its row
-        locked until the transaction ends (None: not this site's)."""
+        """`upsert` with what the close tells and `closed` in one statement: closed at `at`
+        (the first close stands), the conversation as it is now, its row locked until the
+        transaction ends (None: another site's conversation id; nothing changes)."""
         row = await self.conn.fetchrow(
-            f"""UPDATE notifier.conversations SET closed_at = coalesce(closed_at, $2)
-                WHERE conversation_id = $1 AND site_id = $3 RETURNING {_COLUMNS}""",  # noqa: S608
+            f"""INSERT INTO notifier.conversations AS c
+                    (conversation_id, site_id, visitor_id, team, language, email, offline,
+                     closed_at)
+                VALUES ($1, $2, $3, $4, 'en', $5, false, $6)
+                ON CONFLICT (conversation_id) DO UPDATE SET
+                    team = coalesce(excluded.team, c.team),
+                    email = coalesce(c.email, excluded.email),
+                    closed_at = coalesce(c.closed_at, excluded.closed_at)
+                WHERE c.site_id = excluded.site_id
+                RETURNING {_COLUMNS}""",  # noqa: S608
             conversation_id,
-            at,
             site_id,
+            visitor_id,
+            team,
+            email,
+            at,
         )
         return Conversation.of(row) if row is not None else None
+
+    async def transcript_lines(self, conversation_id: UUID) -> list[Line]:
+        """Every line, for the transcript; the unread-messages e-mail still waiting is
+        cancelled in the same statement (the transcript says it all)."""
+        rows = await self.conn.fetch(
+            """WITH cancelled AS (
+                   UPDATE notifier.emails SET status = 'cancelled', reason = 'in_transcript'
+                   WHERE conversation_id = $1 AND template = 'unread_messages'
+                     AND status = 'scheduled')
+               SELECT seq, author, author_name, agent_avatar_url, text, channel, sent_at
+               FROM notifier.messages WHERE conversation_id = $1 ORDER BY seq""",
+            conversation_id,
+        )
+        return [Line(**dict(row)) for row in rows]
 
     async def lines(
         self, conversation_id: UUID, *, after_seq: int = 0, author: str | None = None

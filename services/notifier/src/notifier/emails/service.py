@@ -141,23 +141,22 @@ async def hold_back(
 ) -> str | None:
     """Why this e-mail must not go (the site's suppression list, a limit), or None; a None
     counts it in the site's hour. `besides`: the e-mail itself, when it is already stored."""
-    reason = await emails.suppressed(site_id, recipient)
-    if reason is not None:
-        return reason
-    since = now - HOUR
-    counted = await emails.recent_count(
-        since=since, site_id=site_id, recipient=recipient, besides=besides
-    )
-    if counted >= limits.per_recipient_hour:
-        return "limit_recipient"
-    if visitor_id is not None:
-        counted = await emails.recent_count(
-            since=since, site_id=site_id, visitor_id=visitor_id, besides=besides
-        )
-        if counted >= limits.per_visitor_hour:
-            return "limit_visitor"
     hour = now.replace(minute=0, second=0, microsecond=0)
-    if await emails.site_hour(site_id, hour) >= limits.per_site_hour:
+    facts = await emails.hold_facts(
+        since=now - HOUR,
+        hour=hour,
+        site_id=site_id,
+        recipient=recipient,
+        visitor_id=visitor_id,
+        besides=besides,
+    )
+    if facts.suppressed is not None:
+        return facts.suppressed
+    if facts.to_recipient >= limits.per_recipient_hour:
+        return "limit_recipient"
+    if visitor_id is not None and facts.to_visitor >= limits.per_visitor_hour:
+        return "limit_visitor"
+    if facts.site_hour >= limits.per_site_hour:
         return "limit_site"
     emails.count_site_hour(site_id, hour)
     return None

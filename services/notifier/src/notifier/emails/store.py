@@ -82,6 +82,16 @@ class Attempt:
     subject: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HoldFacts:
+    """What `EmailStore.hold_facts` found."""
+
+    suppressed: str | None
+    to_recipient: int
+    to_visitor: int
+    site_hour: int
+
+
 class EmailStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -135,15 +145,6 @@ class EmailStore:
         )
         return bool(inserted)
 
-    async def suppressed(self, site_id: str, address: str) -> str | None:
-        """Why the site sends this address nothing (bounce, complaint, unsubscribe), or None."""
-        reason: str | None = await self.conn.fetchval(
-            "SELECT reason FROM notifier.suppressions WHERE site_id = $1 AND address_hash = $2",
-            site_id,
-            address_hash(address),
-        )
-        return reason
-
     async def suppress(self, site_id: str, address: str, reason: str, detail: str | None) -> bool:
         """Put the address on the site's list (True if it was not on it), and stop what waits
         for it."""
@@ -165,16 +166,6 @@ class EmailStore:
         )
         return bool(added)
 
-    async def site_hour(self, site_id: str, hour: datetime) -> int:
-        """E-mails intended for the site in this clock hour: those committed, and this
-        unit's own (`count_site_hour`), which `flush` writes at commit."""
-        found = await self.conn.fetchval(
-            "SELECT sum(emails) FROM notifier.site_hours WHERE site_id = $1 AND hour = $2",
-            site_id,
-            hour,
-        )
-        return int(found or 0) + self._site_hours[(site_id, hour)]
-
     def count_site_hour(self, site_id: str, hour: datetime) -> None:
         self._site_hours[(site_id, hour)] += 1
 
@@ -195,35 +186,58 @@ class EmailStore:
                 emails,
             )
 
-    async def recent_count(
+    async def hold_facts(
         self,
         *,
         since: datetime,
+        hour: datetime,
         site_id: str,
-        recipient: str | None = None,
-        visitor_id: str | None = None,
+        recipient: str,
+        visitor_id: str | None,
         besides: UUID | None = None,
-    ) -> int:
-        """E-mails meant for the recipient / the visitor since `since` (what a limit counts:
-        everything but the cancelled and suppressed), `besides` that one.
+    ) -> HoldFacts:
+        """What the guards before an e-mail weigh, in one query: the site's suppression of
+        the address, the e-mails meant for the recipient and for the visitor since `since`
+        (everything but the cancelled and suppressed, `besides` that one), and the site's
+        e-mails in `hour`: those committed, and this unit's own (`count_site_hour`), which
+        `flush` writes at commit.
 
-        The rows are found through the recipient's (or the visitor's) own index first
+        The recipient's and the visitor's rows are found through their own index first
         (MATERIALIZED): asyncpg keeps each statement prepared, and a generic plan made while
         the table was empty would otherwise read every e-mail of the site in that hour."""
-        if recipient is not None:
-            query = """WITH mine AS MATERIALIZED (
-                           SELECT email_id, site_id, status FROM notifier.emails
-                           WHERE lower(recipient) = lower($2) AND created_at >= $1)
-                       SELECT count(*) FROM mine
-                       WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')
-                         AND email_id IS DISTINCT FROM $4"""
-            return int(await self.conn.fetchval(query, since, recipient, site_id, besides))
-        query = """WITH mine AS MATERIALIZED (
-                       SELECT email_id, status FROM notifier.emails
-                       WHERE visitor_id = $2 AND site_id = $3 AND created_at >= $1)
-                   SELECT count(*) FROM mine WHERE status NOT IN ('cancelled', 'suppressed')
-                     AND email_id IS DISTINCT FROM $4"""
-        return int(await self.conn.fetchval(query, since, visitor_id, site_id, besides))
+        row = await self.conn.fetchrow(
+            """WITH to_recipient AS MATERIALIZED (
+                   SELECT email_id, site_id, status FROM notifier.emails
+                   WHERE lower(recipient) = lower($2) AND created_at >= $1),
+               to_visitor AS MATERIALIZED (
+                   SELECT email_id, status FROM notifier.emails
+                   WHERE visitor_id = $4 AND site_id = $3 AND created_at >= $1)
+               SELECT
+                   (SELECT reason FROM notifier.suppressions
+                    WHERE site_id = $3 AND address_hash = $5) AS suppressed,
+                   (SELECT count(*) FROM to_recipient
+                    WHERE site_id = $3 AND status NOT IN ('cancelled', 'suppressed')
+                      AND email_id IS DISTINCT FROM $6) AS to_recipient,
+                   (SELECT count(*) FROM to_visitor
+                    WHERE status NOT IN ('cancelled', 'suppressed')
+                      AND email_id IS DISTINCT FROM $6) AS to_visitor,
+                   (SELECT sum(emails) FROM notifier.site_hours
+                    WHERE site_id = $3 AND hour = $7) AS site_hour""",
+            since,
+            recipient,
+            site_id,
+            visitor_id,
+            address_hash(recipient),
+            besides,
+            hour,
+        )
+        assert row is not None  # one row always
+        return HoldFacts(
+            suppressed=row["suppressed"],
+            to_recipient=int(row["to_recipient"]),
+            to_visitor=int(row["to_visitor"]),
+            site_hour=int(row["site_hour"] or 0) + self._site_hours[(site_id, hour)],
+        )
 
     async def get(self, site_id: str, email_id: UUID) -> Email | None:
         row = await self.conn.fetchrow(

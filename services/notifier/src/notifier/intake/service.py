@@ -106,9 +106,6 @@ class Intake:
         p = event.payload
         assert event.visitor_id is not None
         conversations = tx.store(ConversationStore)
-        await conversations.upsert(
-            conversation_id=p.conversation_id, site_id=event.site_id, visitor_id=event.visitor_id
-        )
         line = Line(
             seq=p.seq,
             author=p.author,
@@ -118,10 +115,11 @@ class Intake:
             channel=p.channel,
             sent_at=p.sent_at,
         )
-        await conversations.add_message(event.site_id, p.conversation_id, line)
+        conversation, last_visitor_channel = await conversations.message(
+            event.site_id, p.conversation_id, event.visitor_id, line
+        )
         if p.author != "agent":
             return
-        conversation = await conversations.get(event.site_id, p.conversation_id)
         if (
             conversation is None
             or conversation.email is None
@@ -132,9 +130,7 @@ class Intake:
         site = await tx.store(SiteStore).get(event.site_id)
         # the visitor is away from the widget (an offline message, or they wrote by e-mail):
         # the answer goes as soon as the agent's lines are gathered
-        by_mail = conversation.offline or (
-            await conversations.last_visitor_channel(p.conversation_id) == "email"
-        )
+        by_mail = conversation.offline or last_visitor_channel == "email"
         wait = (
             self.policy.offline_answer_gather_s
             if by_mail
@@ -168,15 +164,13 @@ class Intake:
         p = event.payload
         assert event.visitor_id is not None
         conversations = tx.store(ConversationStore)
-        await conversations.upsert(
+        conversation = await conversations.close(
             conversation_id=p.conversation_id,
             site_id=event.site_id,
             visitor_id=event.visitor_id,
             team=p.team,
             email=p.email,
-        )
-        conversation = await conversations.closed(
-            event.site_id, p.conversation_id, event.occurred_at
+            at=event.occurred_at,
         )
         if conversation is None:  # another site's conversation id: nothing of it is touched
             log.warning(
@@ -186,15 +180,11 @@ class Intake:
         site = await tx.store(SiteStore).get(event.site_id)
         if conversation.email is None or not site.transcripts:
             return
-        lines = await conversations.lines(p.conversation_id)
+        # the unread e-mail still waiting is cancelled with this read: the transcript says
+        # it all (a conversation with nothing said has none waiting: it needs an agent's line)
+        lines = await conversations.transcript_lines(p.conversation_id)
         if not any(line.author in ("visitor", "agent") for line in lines):
             return  # nothing was said: no transcript
-        await tx.conn.execute(
-            """UPDATE notifier.emails SET status = 'cancelled', reason = 'in_transcript'
-               WHERE conversation_id = $1 AND template = 'unread_messages'
-                 AND status = 'scheduled'""",
-            p.conversation_id,
-        )
         context = {
             **self._visitor_context(site, conversation),
             "messages": [line.to_json() for line in lines if line.author != "system"],
