@@ -13,17 +13,44 @@ import asyncio
 import contextlib
 import logging
 
+from aiokafka import AIOKafkaProducer
 from beckon_contracts.privacy import ErasureRequested
 from beckon_contracts.topics import PRIVACY_REQUESTS
 from beckon_messaging.privacy import PrivacyConsumer
+from beckon_messaging.progress import Watchdog
 
+from chat.config import Settings
 from chat.features import RequestsOnly
 from chat.privacy import service
 from chat.privacy.api import PrivacyLimiter, router
 from chat.runtime import Runtime
+from chat.uow import UnitsOfWork
 
-__all__ = ["PrivacyFeature"]
+__all__ = ["PrivacyFeature", "privacy_consumer"]
 log = logging.getLogger("chat.privacy")
+
+
+def privacy_consumer(
+    settings: Settings, uow: UnitsOfWork, producer: AIOKafkaProducer, watchdog: Watchdog
+) -> PrivacyConsumer:
+    """Chat's `<CHAT_CONSUMER_GROUP>-privacy` consumer of `privacy.requests` (as leads' and the
+    notifier's): each command goes to `service.erase`."""
+
+    async def erase(command: ErasureRequested) -> object:
+        return await service.erase(uow=uow, command=command)
+
+    group = f"{settings.consumer_group}-privacy"
+    return PrivacyConsumer(
+        erase,
+        producer,
+        topic=PRIVACY_REQUESTS,
+        service="chat",
+        bootstrap=settings.kafka_bootstrap,
+        group_id=group,
+        client_id=f"chat-{settings.instance_id}-privacy",
+        security=settings.kafka_security,
+        progress=watchdog.track(group),
+    )
 
 
 class PrivacyFeature(RequestsOnly):
@@ -34,23 +61,7 @@ class PrivacyFeature(RequestsOnly):
         self.sweep: asyncio.Task[None] | None = None
 
     async def start(self, rt: Runtime) -> None:
-        settings = rt.settings
-
-        async def erase(command: ErasureRequested) -> object:
-            return await service.erase(uow=rt.uow, command=command)
-
-        group = f"{settings.consumer_group}-privacy"
-        consumer = PrivacyConsumer(
-            erase,
-            rt.bus.producer,
-            topic=PRIVACY_REQUESTS,
-            service="chat",
-            bootstrap=settings.kafka_bootstrap,
-            group_id=f"{settings.consumer_group}-privacy",
-            client_id=f"chat-{settings.instance_id}-privacy",
-            security=settings.kafka_security,
-            progress=rt.watchdog.track(group),
-        )
+        consumer = privacy_consumer(rt.settings, rt.uow, rt.bus.producer, rt.watchdog)
         await consumer.start()
         self.consumer = consumer
         rt.provide(consumer)
