@@ -1,7 +1,8 @@
 """A visitor's data: erasure and export on request, retention per site (docs/privacy.md).
 
 - `api.py`: `/v1/privacy/erasure`, `/export`, `/requests`, `/retention` (admins).
-- `service.py`: the use cases; `store.py`: their SQL; `domain.py`: the records (pure).
+- `service.py`: the use cases; `store.py`: their SQL; `domain.py`: the records and the export's
+  document (pure); `parts.py`: leads' and the notifier's parts of an export, over HTTP.
 - The feature joins `<CHAT_CONSUMER_GROUP>-privacy` on `privacy.requests` (as leads, the
   notifier and triggers do in theirs) and applies each site's retention every
   `CHAT_RETENTION_SWEEP_S`.
@@ -23,6 +24,7 @@ from chat.config import Settings
 from chat.features import RequestsOnly
 from chat.privacy import service
 from chat.privacy.api import PrivacyLimiter, router
+from chat.privacy.parts import ExportParts
 from chat.runtime import Runtime
 from chat.uow import UnitsOfWork
 
@@ -53,11 +55,24 @@ def privacy_consumer(
     )
 
 
+def export_parts(settings: Settings) -> ExportParts:
+    """Where an export asks for leads' and the notifier's parts (chat's own address for each
+    API, else the console's)."""
+    return ExportParts(
+        {
+            "leads": settings.leads_api_url or settings.leads_url,
+            "notifier": settings.notifier_api_url or settings.notifier_url,
+        },
+        timeout_s=settings.privacy_export_timeout_s,
+    )
+
+
 class PrivacyFeature(RequestsOnly):
     router = router
 
     def __init__(self) -> None:
         self.consumer: PrivacyConsumer | None = None
+        self.parts: ExportParts | None = None
         self.sweep: asyncio.Task[None] | None = None
 
     async def start(self, rt: Runtime) -> None:
@@ -66,6 +81,8 @@ class PrivacyFeature(RequestsOnly):
         self.consumer = consumer
         rt.provide(consumer)
         rt.provide(PrivacyLimiter())
+        self.parts = export_parts(rt.settings)
+        rt.provide(self.parts)
         self.sweep = asyncio.create_task(self._sweep(rt), name="retention")
 
     async def _sweep(self, rt: Runtime) -> None:
@@ -85,3 +102,6 @@ class PrivacyFeature(RequestsOnly):
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
+        parts, self.parts = self.parts, None
+        if parts is not None:
+            await parts.aclose()
