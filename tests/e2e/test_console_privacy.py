@@ -67,7 +67,12 @@ async def export(page: Page, subjects: str) -> dict[str, Any]:
     """Export from the screen; the downloaded file's document."""
     await page.get_by_test_id("privacy-subjects").fill(subjects)
     async with page.expect_download() as downloading:
-        await page.get_by_test_id("privacy-export").click()
+        async with page.expect_response(
+            lambda answer: answer.url.endswith("/v1/privacy/export")
+        ) as answered:
+            await page.get_by_test_id("privacy-export").click()
+        answer = await answered.value
+        assert answer.status == 200, await answer.text()
     download = await downloading.value
     assert download.suggested_filename == "beckon-export.json"
     document: dict[str, Any] = json.loads(Path(str(await download.path())).read_text())
@@ -111,9 +116,22 @@ async def test_an_admin_exports_and_erases_a_visitor_on_the_privacy_screen(
         )
 
         # ---- the export: one file, a section per service ---------------------------------
+        # what the admin types before the screen's first load is not wiped by it
+        loaded = asyncio.Event()
+
+        async def after_typing(route: Any) -> None:
+            await loaded.wait()
+            await route.continue_()
+
+        await page.route("**/v1/privacy/requests", after_typing)
         await page.get_by_test_id("tab-admin").click()
         await page.get_by_test_id("admin-section-privacy").click()
-        await expect(page.get_by_test_id("admin-privacy")).to_be_visible(timeout=WAIT_MS)
+        typed = await page.get_by_test_id("privacy-subjects").element_handle(timeout=WAIT_MS)
+        await typed.fill(email.upper())
+        loaded.set()
+        await typed.wait_for_element_state("hidden", timeout=WAIT_MS)  # the screen, loaded anew
+        await page.unroute("**/v1/privacy/requests")
+        await expect(page.get_by_test_id("privacy-subjects")).to_have_value(email.upper())
         document = await export(page, email.upper())
         await expect(page.get_by_test_id("privacy-note")).to_have_text("Exported.")
         assert (document["complete"], document["missing"]) == (True, [])
