@@ -777,6 +777,7 @@ def test_network_policies_allow_exactly_the_architectures_flows(production):
 
     # between Beckon pods: exactly these (source, target, port)
     expected = {("chat", "triggers", http("triggers"))}
+    expected |= {("chat", api, http(api)) for api in ("leads", "notifier")}  # privacy exports
     expected |= {(api, "chat", http("chat")) for api in ("leads", "notifier")}
     expected |= {(service, "otel-collector", port) for service in SERVICES for port in (4317, 4318)}
     found = {

@@ -121,7 +121,7 @@ def test_the_internal_topics_have_exported_schemas():
     rendered = schemas.render()
     for name, kinds in {
         "chat.signals.json": {"typing", "invitation", "push", "agents"},
-        "triggers.candidates.json": {"candidate", "resolve"},
+        "triggers.candidates.json": {"candidate", "resolve", "forget"},
     }.items():
         schema = orjson.loads(rendered[name])
         assert set(schema["discriminator"]["mapping"]) == kinds

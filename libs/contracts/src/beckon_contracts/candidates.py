@@ -1,5 +1,6 @@
 """Triggers' internal `triggers.candidates` topic (key `site_id`): the visitors a rule selected,
-on their way to the site's admission step, and the invitations that step can stop counting.
+on their way to the site's admission step, the invitations that step can stop counting, and the
+visitors it must forget (an erasure, docs/privacy.md).
 
 Only the triggers worker writes and reads it, but it is a wire format all the same (a rolling
 upgrade has old and new workers on one topic): records are flat objects told apart by `kind`.
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 from beckon_contracts.envelope import Identifier, SiteId
 from beckon_contracts.invitations import RuleId
+from beckon_contracts.privacy import MAX_SUBJECTS
 
 
 class _Record(BaseModel):
@@ -50,7 +52,20 @@ class InvitationResolved(_Record):
     invitation_id: UUID
 
 
-CandidateRecord = Annotated[CandidateSelected | InvitationResolved, Field(discriminator="kind")]
+class VisitorsForgotten(_Record):
+    """A visitor's erasure (made from `privacy.erasure_requested`): admission deletes what it
+    remembers of these visitors (their invitation history) and no longer names them in the
+    site's outstanding invitations."""
+
+    kind: Literal["forget"] = "forget"
+    site_id: SiteId
+    request_id: UUID
+    visitor_ids: list[Identifier] = Field(min_length=1, max_length=MAX_SUBJECTS)
+
+
+CandidateRecord = Annotated[
+    CandidateSelected | InvitationResolved | VisitorsForgotten, Field(discriminator="kind")
+]
 candidate_record_adapter: TypeAdapter[CandidateRecord] = TypeAdapter(CandidateRecord)
 
 

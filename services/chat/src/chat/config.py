@@ -131,6 +131,26 @@ class Settings(
         "with the agent's session; empty: no e-mail views. The notifier must list this "
         "console's origin in NOTIFIER_CONSOLE_ORIGINS",
     )
+    leads_api_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s?#;,'\"]+/?)?$",
+        description="Where chat itself calls the leads API (a visitor's export bundles leads' "
+        "part, asked with the admin's session), e.g. http://leads:8004 inside a cluster; empty: "
+        "CHAT_LEADS_URL",
+    )
+    notifier_api_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s?#;,'\"]+/?)?$",
+        description="Where chat itself calls the notifier's API (a visitor's export bundles the "
+        "notifier's part); empty: CHAT_NOTIFIER_URL",
+    )
+    privacy_export_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="How long an export waits for leads' or the notifier's part; a part not "
+        "given by then is named missing in the document",
+    )
     live_idle_after_s: float = Field(
         default=600.0, gt=0, description="A visitor not seen for this long leaves the live list"
     )

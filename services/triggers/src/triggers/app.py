@@ -11,7 +11,9 @@ Four stages, each a Faust agent with its table(s), all restart-safe and idempote
 4. chat-events chat.events → triggers.feedback (re-keyed by visitor) and triggers.candidates
                (invitation outcomes free admission's budget)
 5. privacy     privacy.requests → triggers.feedback (`privacy.forget_visitor` per visitor:
-               stage 1 deletes its table key and tombstones visitors.state), privacy.erased
+               stage 1 deletes its table key and tombstones visitors.state),
+               triggers.candidates (a `forget` record: stage 2 deletes the visitors'
+               `admission-visitors` keys and renames them in `admission-sites`), privacy.erased
 
 Rules (`rules.config`), sites (`sites.config`: timezone and business hours), presence
 (`agents.presence`) and published stats (`rules.stats`) are small compacted topics every worker

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from beckon_contracts import topics
 from beckon_contracts.candidates import (
     CandidateRecord,
     InvitationResolved,
+    VisitorsForgotten,
     parse_candidate_record,
 )
 from beckon_contracts.dead_letter import DeadLettered, FieldError, ReasonCode
@@ -245,34 +247,37 @@ async def admission_batch(
         else:
             decider = SiteDecider.load(site, sites_table.get(site_id), presence)
             runtime.deciders[site_id] = decider
-        marks: dict[str, VisitorMarks] = {}
-        candidates: list[Candidate] = []
-        last_event: dict[str, Event] = {}
+        pending = _Pending()
+        forgot = False  # an erasure named a visitor of the site's state: save it now
         for record, event in items:
             if isinstance(record, InvitationResolved):
                 decider.resolve(str(record.invitation_id))
                 continue
+            if isinstance(record, VisitorsForgotten):
+                # what came before the erasure is decided first, then the visitors forgotten
+                decisions.extend(await pending.decide(runtime, decider, visitors_table, now))
+                pending = _Pending()
+                for visitor_id in record.visitor_ids:
+                    vkey = f"{site_id}:{visitor_id}"
+                    await delete_table_key(runtime.out, visitors_table, vkey, event)
+                forgot = decider.forget(record.visitor_ids) or forgot
+                continue
             candidate = Candidate.from_record(record)
             vkey = f"{site_id}:{candidate.visitor_id}"
-            if vkey not in marks:
+            if vkey not in pending.marks:
                 raw = visitors_table.get(vkey)
-                marks[vkey] = VisitorMarks.from_json(raw) if raw else VisitorMarks()
-            candidates.append(candidate)
-            last_event[vkey] = event
+                pending.marks[vkey] = VisitorMarks.from_json(raw) if raw else VisitorMarks()
+            pending.candidates.append(candidate)
+            pending.last_event[vkey] = event
             traces[candidate.invitation_id] = trace_headers(event.message.headers)
-        decisions.extend(decider.decide(candidates, marks, now))
+        decisions.extend(await pending.decide(runtime, decider, visitors_table, now))
         # The site's counters and open invitations can be thousands of entries: save them at
         # most once a second (a crash forgets < 1 s of hourly counts; per-visitor limits are
-        # saved with every decision below).
-        if now - runtime.sites_saved_at.get(site_id, 0.0) >= SITE_SAVE_INTERVAL_S:
+        # saved with every decision), and at once when an erasure renamed a visitor in them.
+        if forgot or now - runtime.sites_saved_at.get(site_id, 0.0) >= SITE_SAVE_INTERVAL_S:
             runtime.sites_saved_at[site_id] = now
             anchor = items[-1][1]
             await set_table_key(runtime.out, sites_table, site_id, decider.to_json(), anchor)
-        for vkey, visitor_marks in marks.items():
-            if visitor_marks.changed:
-                await set_table_key(
-                    runtime.out, visitors_table, vkey, visitor_marks.to_json(), last_event[vkey]
-                )
     # Decisions go out with their changelog records in one flush. After a crash either the
     # saved decision is found and its record sent again, or (saved record lost) the replayed
     # candidate is decided again under the same invitation id: consumers see one invitation.
@@ -281,6 +286,33 @@ async def admission_batch(
             runtime, decision, headers=traces.get(decision.candidate.invitation_id)
         )
     await runtime.out.flush()
+
+
+@dataclass
+class _Pending:
+    """One site's candidates of a batch waiting for their decision, with their visitors'
+    marks (an erasure in the batch decides those before it first)."""
+
+    marks: dict[str, VisitorMarks] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    last_event: dict[str, Event] = field(default_factory=dict)
+
+    async def decide(
+        self, runtime: Runtime, decider: SiteDecider, visitors_table: Any, now: float
+    ) -> list[Decision]:
+        if not self.candidates:
+            return []
+        decisions = decider.decide(self.candidates, self.marks, now)
+        for vkey, visitor_marks in self.marks.items():
+            if visitor_marks.changed:
+                await set_table_key(
+                    runtime.out,
+                    visitors_table,
+                    vkey,
+                    visitor_marks.to_json(),
+                    self.last_event[vkey],
+                )
+        return decisions
 
 
 async def _send_decision(
@@ -406,7 +438,9 @@ async def chat_batch(runtime: Runtime, events: list[Event]) -> None:
 async def privacy_batch(runtime: Runtime, events: list[Event]) -> None:
     """Each erasure command becomes one `privacy.forget_visitor` per visitor on
     `triggers.feedback` (co-partitioned with the `visitors` table, whose stage deletes the
-    key), then triggers' `privacy.erased`. A replay forgets again (nothing) and reports again
+    key) and one `forget` record on the site's partition of `triggers.candidates` (admission
+    deletes the visitors' `admission-visitors` keys and their ids in `admission-sites`), then
+    triggers' `privacy.erased`. A replay forgets again (nothing) and reports again
     (consumers go by the request id)."""
     await runtime.ready.wait()
     out = runtime.out
@@ -420,6 +454,19 @@ async def privacy_batch(runtime: Runtime, events: list[Event]) -> None:
             continue
         trace = trace_headers(event.message.headers)
         now = datetime.now(UTC)
+        if command.payload.visitor_ids:
+            # admission's part: the site's partition of triggers.candidates (its own tables)
+            forgotten = VisitorsForgotten(
+                site_id=command.site_id,
+                request_id=command.payload.request_id,
+                visitor_ids=list(command.payload.visitor_ids),
+            )
+            await out.send(
+                topics.TRIGGERS_CANDIDATES.name,
+                command.site_id,
+                forgotten.model_dump_json().encode(),
+                headers=trace,
+            )
         for visitor_id in command.payload.visitor_ids:
             forget = ForgetVisitor(
                 event_id=uuid7(),

@@ -6,15 +6,17 @@ rate-limited per admin (`PRIVACY_RATE`), since each one walks the visitor's whol
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from beckon_edge import RateLimiter
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chat.api.deps import CurrentAdmin, Rt, Valid
+from chat.api.deps import COOKIE, CurrentAdmin, Rt, Valid
 from chat.errors import TooMany, Unavailable
 from chat.privacy import service
+from chat.privacy.parts import ExportParts
 from chat.refs import AgentRef
 from chat.runtime import Runtime
 
@@ -76,11 +78,22 @@ async def erasure(rt: Rt, admin: CurrentAdmin, body: Valid[SubjectBody]) -> dict
 
 
 @router.post("/export")
-async def export(rt: Rt, admin: CurrentAdmin, body: Valid[SubjectBody]) -> dict[str, Any]:
-    """What chat holds of these visitors and addresses, as JSON."""
+async def export(
+    rt: Rt, admin: CurrentAdmin, request: Request, body: Valid[SubjectBody]
+) -> dict[str, Any]:
+    """What chat, leads and the notifier hold of these visitors and addresses, as one JSON
+    document (a section per service; one that did not answer is listed in `missing`)."""
     _limit(rt, admin)
+    parts = rt.running(ExportParts)
+    if parts is None:
+        raise Unavailable("starting", "the privacy feature is starting; try again")
+    cookie = request.cookies.get(COOKIE, "")
     return await service.export(
-        uow=rt.uow, site_id=admin.site_id, visitor_ids=body.visitor_ids, emails=body.emails
+        uow=rt.uow,
+        parts=partial(parts.collect, cookie),
+        site_id=admin.site_id,
+        visitor_ids=body.visitor_ids,
+        emails=body.emails,
     )
 
 

@@ -6,14 +6,15 @@
 - `erase` (the `<group>-privacy` consumer, like every other service's): deletes or anonymises
   chat's rows of those visitors, forgets the published outbox rows that name them, and
   publishes chat's `privacy.erased`; a replay of the same request changes nothing.
-- `export`: what chat holds of the visitors, as JSON.
+- `export`: what chat holds of the visitors and what leads and the notifier hold (asked over
+  HTTP), as one JSON document.
 - `prune`: each site's retention (activity, transcripts), run periodically.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,11 @@ from chat.refs import AgentRef, now_utc
 from chat.uow import EVERY_SITE, UnitsOfWork
 
 log = logging.getLogger("chat.privacy")
+# the other services' parts of an export for (visitor ids, addresses): `ExportParts.collect`
+AskParts = Callable[
+    [Sequence[str], Sequence[str]],
+    Awaitable[Mapping[str, Mapping[str, Any] | domain.MissingPart]],
+]
 
 
 async def request_erasure(
@@ -79,8 +85,16 @@ async def requests(*, uow: UnitsOfWork, site_id: str) -> list[dict[str, Any]]:
 
 
 async def export(
-    *, uow: UnitsOfWork, site_id: str, visitor_ids: Sequence[str], emails: Sequence[str]
+    *,
+    uow: UnitsOfWork,
+    parts: AskParts,
+    site_id: str,
+    visitor_ids: Sequence[str],
+    emails: Sequence[str],
+    now: datetime | None = None,
 ) -> dict[str, Any]:
+    """One document: chat's part, and leads' and the notifier's (`parts`, asked for the visitor
+    ids chat resolved and the addresses), each named missing when it could not be had."""
     ids, addresses = domain.subjects(visitor_ids, emails)
     async with uow.read(site_id) as tx:
         store = tx.store(PrivacyStore)
@@ -88,7 +102,15 @@ async def export(
             site_id, ids, [subject_hash(address) for address in addresses]
         )
         data = await store.export(site_id, found)
-    return {"site_id": site_id, "service": "chat", "visitor_ids": found, **data}
+    others = await parts(found, addresses)  # outside the transaction: other services' time
+    return domain.export_document(
+        site_id=site_id,
+        visitor_ids=ids,
+        emails=addresses,
+        chat={"visitor_ids": found, **data},
+        parts=others,
+        now=now,
+    )
 
 
 async def retention(*, uow: UnitsOfWork, site_id: str) -> dict[str, int | None]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from beckon_contracts.presence import TeamPresence
+from beckon_contracts.privacy import subject_hash
 
 RefusalReason = Literal[
     "no_capacity",
@@ -216,6 +217,23 @@ class SiteAdmission:
         if not self._per_visitor[entry.visitor_id]:
             del self._per_visitor[entry.visitor_id]
         return True
+
+    def forget_visitors(self, visitor_ids: Iterable[str]) -> int:
+        """A visitor's erasure: their outstanding invitations keep holding the team's budget
+        (until resolved or expired) under a pseudonym, so the site's state no longer names
+        them. Returns how many invitations were renamed."""
+        forgotten = set(visitor_ids)
+        renamed = 0
+        for entry in self._outstanding.values():
+            if entry.visitor_id in forgotten:
+                pseudonym = f"erased:{subject_hash(entry.visitor_id)[:32]}"
+                self._per_visitor[entry.visitor_id] -= 1
+                if not self._per_visitor[entry.visitor_id]:
+                    del self._per_visitor[entry.visitor_id]
+                self._per_visitor[pseudonym] += 1
+                entry.visitor_id = pseudonym
+                renamed += 1
+        return renamed
 
     def _add(self, invitation_id: str, entry: _Outstanding) -> None:
         self._outstanding[invitation_id] = entry

@@ -145,6 +145,10 @@ class SiteDecider:
     def resolve(self, invitation_id: str) -> None:
         self.admission.resolve(invitation_id)
 
+    def forget(self, visitor_ids: list[str]) -> bool:
+        """A visitor's erasure in the site's state; True when it named one of them."""
+        return self.admission.forget_visitors(visitor_ids) > 0
+
     def _rule(self, rule_id: str) -> Rule | None:
         """The rule as published now (compiled rules hold only the enabled ones)."""
         return self.site.compiled.rule(rule_id) if self.site is not None else None

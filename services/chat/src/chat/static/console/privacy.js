@@ -3,9 +3,12 @@
  * (chat's /v1/privacy API, docs/privacy.md). */
 import { h } from './core/dom.js';
 import { fmt } from './core/format.js';
-import { t } from './core/i18n.js';
+import { i18n, plural, t } from './core/i18n.js';
 
-var state = { requests: null, retention: null, note: '', error: '', busy: false };
+// `subjects`: what the admin typed, kept across renders (the first load re-renders the section)
+var state = { requests: null, retention: null, subjects: '', note: '', error: '', busy: false };
+var POLL_MS = 2000; // while a request is in progress, its row is refreshed this often
+var poll = null;
 
 function call(method, path, body) {
   var init = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
@@ -37,7 +40,40 @@ function load(rerender) {
     state.requests = got[0].requests;
     state.retention = got[1];
     rerender();
+    follow(rerender);
   }).catch(function (e) { state.error = t('admin.failed', { detail: e.message }); rerender(); });
+}
+
+// A request in progress is asked about again until chat's part is done (only while the
+// section is on screen).
+function follow(rerender) {
+  clearTimeout(poll);
+  var pending = (state.requests || []).some(function (r) { return !r.erased_at; });
+  if (!pending) return;
+  poll = setTimeout(function () {
+    var shown = document.querySelector('[data-testid="privacy-requests"]');
+    if (!shown) return;
+    call('GET', '/requests').then(function (got) {
+      state.requests = got.requests;
+      // only the table: what the admin is typing elsewhere on the screen stays as it is
+      shown.replaceWith(requestsTable());
+      follow(rerender);
+    }).catch(function () { follow(rerender); });
+  }, POLL_MS);
+}
+
+// chat's counts of an erased request: "3 messages · 1 conversation"
+export function countsText(counts) {
+  return Object.keys(counts || {}).sort().filter(function (kind) { return counts[kind] > 0; })
+    .map(function (kind) {
+      var key = 'privacy.count.' + kind;
+      return i18n.has(key + '.other') ? plural(key, counts[kind]) : kind + ' ' + counts[kind];
+    }).join(' · ');
+}
+
+function exportedNote(data) {
+  var missing = (data && data.missing) || [];
+  return missing.length ? t('privacy.exported_missing', { services: missing.join(', ') }) : t('privacy.exported');
 }
 
 function act(rerender, run) {
@@ -64,13 +100,32 @@ function days(value) {
   return isFinite(n) && n > 0 ? n : null;
 }
 
+function requestsTable() {
+  return h('table', { className: 'admin-table', testid: 'privacy-requests' }, [
+    h('tr', {}, [
+      h('th', { i18n: 'privacy.col_requested' }),
+      h('th', { i18n: 'privacy.col_by' }),
+      h('th', { i18n: 'privacy.col_status' }),
+      h('th', { i18n: 'privacy.col_counts' }),
+    ]),
+  ].concat((state.requests || []).map(function (r) {
+    return h('tr', { testid: 'privacy-request', data: { 'request-id': r.request_id, state: r.erased_at ? 'erased' : 'pending' } }, [
+      h('td', { text: fmt.dateTime(r.requested_at) }),
+      h('td', { text: r.requested_by }),
+      h('td', { testid: 'privacy-request-status', text: r.erased_at ? t('privacy.erased_at', { at: fmt.dateTime(r.erased_at) }) : t('privacy.pending') }),
+      h('td', { testid: 'privacy-request-counts', text: countsText(r.counts) }),
+    ]);
+  })));
+}
+
 export function renderPrivacy(rerender) {
   if (state.requests === null && !state.error) load(rerender);
   var who = h('input', {
     testid: 'privacy-subjects',
-    attrs: { type: 'text', autocomplete: 'off', 'aria-label': t('privacy.subjects'), placeholder: t('privacy.subjects_hint') },
+    attrs: { type: 'text', autocomplete: 'off', value: state.subjects, 'aria-label': t('privacy.subjects'), placeholder: t('privacy.subjects_hint') },
+    on: { input: function () { state.subjects = who.value; } },
   });
-  function subjects() { return subjectsOf(who.value); }
+  function subjects() { return subjectsOf(state.subjects); }
   var retention = state.retention || {};
   var activity = h('input', { testid: 'privacy-activity-days', attrs: { type: 'number', min: 1, max: 3650, value: retention.activity_days } });
   var transcripts = h('input', { testid: 'privacy-transcript-days', attrs: { type: 'number', min: 1, max: 3650, value: retention.transcript_days } });
@@ -83,7 +138,7 @@ export function renderPrivacy(rerender) {
         className: 'btn', testid: 'privacy-export', i18n: 'privacy.export', attrs: { type: 'button', disabled: state.busy },
         on: { click: function () {
           act(rerender, function () {
-            return call('POST', '/export', subjects()).then(function (data) { download(data); state.note = t('privacy.exported'); });
+            return call('POST', '/export', subjects()).then(function (data) { download(data); state.note = exportedNote(data); });
           });
         } },
       }),
@@ -102,13 +157,7 @@ export function renderPrivacy(rerender) {
     h('p', { className: 'admin-note', testid: 'privacy-note', attrs: { role: 'status' }, text: state.note }),
     state.error ? h('p', { className: 'form-error', testid: 'privacy-error', attrs: { role: 'alert' }, text: state.error }) : null,
     h('h3', { i18n: 'privacy.requests' }),
-    h('table', { className: 'admin-table', testid: 'privacy-requests' }, (state.requests || []).map(function (r) {
-      return h('tr', { testid: 'privacy-request', data: { 'request-id': r.request_id } }, [
-        h('td', { text: fmt.dateTime(r.requested_at) }),
-        h('td', { text: r.requested_by }),
-        h('td', { text: r.erased_at ? t('privacy.erased_at', { at: fmt.dateTime(r.erased_at) }) : t('privacy.pending') }),
-      ]);
-    })),
+    requestsTable(),
     h('h3', { i18n: 'privacy.retention' }),
     h('label', {}, [h('span', { i18n: 'privacy.activity_days' }), activity]),
     h('label', {}, [h('span', { i18n: 'privacy.transcript_days' }), transcripts]),
