@@ -11,7 +11,8 @@
 The operations are read from each FastAPI app's OpenAPI spec (`app.openapi()`);
 `test_surface.py` fails on an operation this table does not classify (or one it lists that is
 gone), so a new endpoint is attacked by the battery without a new test. WebSocket routes are
-not in an OpenAPI spec: they are listed in `SOCKETS` and checked against the apps' routes.
+not in an OpenAPI spec: they are listed in `SOCKETS` and checked against the apps' routes,
+and the frame kinds each answers in `FRAMES`, checked against the code.
 """
 
 from __future__ import annotations
