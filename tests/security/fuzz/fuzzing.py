@@ -17,11 +17,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import schemathesis
+from api_testing import Agent, ChatStub, chat_stub
 from chat_testing import create_database
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -159,3 +161,18 @@ def wait_until(
 
 def wait_ready(running: RunningApp, path: str = "/readyz") -> None:
     wait_until(running, lambda client: client.get(path), f"GET {path}")
+
+
+@contextmanager
+def chat_sessions() -> Iterator[ChatStub]:
+    """chat's `/v1/console/me` for leads and notifier (`api_testing.chat_stub`: it checks a
+    cookie with chat's token code, and each agent's session version and role), served from
+    the event loop the apps run in, for a whole module's fuzzing."""
+    with asgi._get_portal().wrap_async_context_manager(chat_stub()) as stub:
+        yield stub
+
+
+def admin_session(chat: ChatStub, site_id: str) -> dict[str, str]:
+    """The cookies of a new admin of the site, whose session chat confirms."""
+    admin = chat.add(Agent(site_id, unique("fuzz-admin"), role="admin", teams=("sales",)))
+    return {"beckon_agent": admin.cookie(ttl_s=24 * 3600)}

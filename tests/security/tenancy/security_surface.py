@@ -11,7 +11,8 @@
 The operations are read from each FastAPI app's OpenAPI spec (`app.openapi()`);
 `test_surface.py` fails on an operation this table does not classify (or one it lists that is
 gone), so a new endpoint is attacked by the battery without a new test. WebSocket routes are
-not in an OpenAPI spec: they are listed in `SOCKETS` and checked against the apps' routes.
+not in an OpenAPI spec: they are listed in `SOCKETS` and checked against the apps' routes,
+and the frame kinds each answers in `FRAMES`, checked against the code.
 """
 
 from __future__ import annotations
@@ -184,6 +185,67 @@ SOCKETS: dict[str, dict[str, Access]] = {
     "notifier": {},
     "tracker": {},
 }
+
+
+# What each frame of each socket names, for the socket battery (test_chat_sockets.py):
+# - `conversation`: a conversation by its id (the frame's `conversation_id`);
+# - `own`: the socket's own visitor, conversation or site (ids an attacker adds are ignored);
+# - `nothing`: nothing of any site (a ping).
+# `test_surface.py` fails on a frame kind a socket answers that this table does not classify.
+FrameTarget = Literal["conversation", "own", "nothing"]
+FRAMES: dict[str, dict[str, dict[str, FrameTarget]]] = {
+    "chat": {
+        "/v1/console/ws": {
+            "message": "conversation",
+            "typing": "conversation",
+            "ping": "nothing",
+            "visitors.subscribe": "own",  # the live list of the session's site
+            "visitors.unsubscribe": "own",
+        },
+        "/v1/widget/ws": {
+            "message": "own",
+            "typing": "own",
+            "sync": "own",
+            "seen": "conversation",
+            "ping": "nothing",
+        },
+    },
+}
+
+
+def chat_frame_kinds() -> dict[str, set[str]]:
+    """The frame kinds (`t`) chat's sockets answer, read from the code: the kinds the
+    dispatchers compare `kind` with, and the features' `frames` (chat.features)."""
+    import ast
+    import inspect
+
+    from chat import main
+    from chat.api import console, widget
+
+    def compared(function: Any) -> set[str]:
+        tree = ast.parse(inspect.getsource(function).lstrip())
+        kinds = {
+            node.comparators[0].value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Name)
+            and node.left.id == "kind"
+            and isinstance(node.ops[0], ast.Eq)
+            and isinstance(node.comparators[0], ast.Constant)
+        }
+        assert kinds, f"no `kind == ...` comparisons found in {function.__name__}: read it again"
+        return {str(kind) for kind in kinds}
+
+    features = {
+        kind
+        for value in vars(main).values()
+        if isinstance(value, type) and isinstance(getattr(value, "frames", None), dict)
+        for kind in value.frames
+    }
+    return {
+        "/v1/console/ws": compared(console._on_agent_frame) | features,
+        "/v1/widget/ws": compared(widget._on_visitor_frame),
+    }
 
 
 def app_of(service: str) -> Any:

@@ -5,7 +5,7 @@ an operation that is gone must leave the table too."""
 from __future__ import annotations
 
 import pytest
-from security_surface import ACCESS, SOCKETS, app_of, operations
+from security_surface import ACCESS, FRAMES, SOCKETS, app_of, chat_frame_kinds, operations
 
 
 @pytest.mark.parametrize("service", sorted(ACCESS))
@@ -41,3 +41,13 @@ def _socket_paths(routes: list, prefix: str = "") -> list[str]:
         elif "websocket" in type(route).__name__.lower():
             found.append(prefix + route.path)
     return found
+
+
+def test_every_frame_of_chats_sockets_is_classified() -> None:
+    answered = chat_frame_kinds()
+    assert set(answered) == set(SOCKETS["chat"]) == set(FRAMES["chat"])
+    for path, kinds in answered.items():
+        assert kinds == set(FRAMES["chat"][path]), (
+            f"{path} answers the frames {sorted(kinds)}; classify each in "
+            f"tests/security/tenancy/security_surface.py FRAMES (conversation / own / nothing)"
+        )

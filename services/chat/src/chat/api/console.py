@@ -15,6 +15,7 @@ from uuid import UUID
 
 from beckon_contracts.chat_signals import TypingSignal
 from beckon_contracts.envelope import Identifier
+from beckon_edge.tokens import AgentClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -33,7 +34,7 @@ from chat.api.deps import (
     session_from_cookie,
 )
 from chat.conversations import service as conversations
-from chat.errors import ChatError, Invalid, NotFound
+from chat.errors import ChatError, Invalid, NotAuthenticated, NotFound
 from chat.features import FrameHandler
 from chat.hub import Connection
 from chat.refs import AgentRef
@@ -321,7 +322,7 @@ async def agent_socket(ws: WebSocket) -> None:
     await ws.accept()
     connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
     rt.hub.add(connection)
-    watch = asyncio.create_task(_close_when_session_ends(rt, ws, agent, session.session_version))
+    watch = asyncio.create_task(_close_when_session_ends(rt, ws, agent, session))
     visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
     last_beat = 0.0
     try:
@@ -332,6 +333,11 @@ async def agent_socket(ws: WebSocket) -> None:
             text = await ws.receive_text()
             if len(text) > rt.settings.max_ws_frame_bytes:
                 await ws.close(code=4413, reason="frame too large")
+                return
+            ended = await _session_ended(rt, agent, session)
+            if ended is not None:  # a frame is a console call: refused as the HTTP call would be
+                with contextlib.suppress(Exception):  # the watch may have closed it already
+                    await ws.close(code=4401, reason=ended.detail)
                 return
             if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
                 await agents.heartbeat(uow=rt.uow, agent=agent)
@@ -346,21 +352,34 @@ async def agent_socket(ws: WebSocket) -> None:
             feature.disconnected(connection)
 
 
+async def _session_ended(rt: Runtime, agent: AgentRef, session: AgentClaims) -> ChatError | None:
+    """Why the socket's session no longer stands (expired, logged out, new password,
+    deactivated), or None."""
+    if session.expires_at <= time.time():
+        return NotAuthenticated("session_expired", "this session has expired; log in again")
+    try:
+        await rt.sessions.ensure(agent, session.session_version)
+    except ChatError as exc:
+        return exc
+    return None
+
+
 async def _close_when_session_ends(
-    rt: Runtime, ws: WebSocket, agent: AgentRef, version: int
+    rt: Runtime, ws: WebSocket, agent: AgentRef, session: AgentClaims
 ) -> None:
-    """An open console of a session that ended (logout, new password, deactivation) is
-    closed within seconds, as the console's next HTTP call would be refused."""
+    """An open console of a session that ended (logout, new password, deactivation) or
+    expired is closed within seconds, as the console's next HTTP call would be refused."""
     while True:
-        await asyncio.sleep(SESSION_CHECK_S)
+        await asyncio.sleep(max(0.0, min(SESSION_CHECK_S, session.expires_at - time.time())))
         try:
-            await rt.sessions.ensure(agent, version)
-        except ChatError as exc:
-            with contextlib.suppress(Exception):
-                await ws.close(code=4401, reason=exc.detail)
-            return
+            ended = await _session_ended(rt, agent, session)
         except Exception:  # the database may blink: the next round asks again
             log.warning("console session check failed", exc_info=True)
+            continue
+        if ended is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(code=4401, reason=ended.detail)
+            return
 
 
 async def _on_agent_frame(

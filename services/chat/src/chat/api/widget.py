@@ -321,6 +321,9 @@ async def visitor_socket(ws: WebSocket) -> None:
             if len(text) > rt.settings.max_ws_frame_bytes:
                 await ws.close(code=CLOSE_TOO_LARGE, reason="frame too large")
                 return
+            if claims.expires_at <= time.time():  # as a widget call with the token would be
+                await ws.close(code=CLOSE_UNAUTHORIZED, reason="token expired; open a new session")
+                return
             if not bucket.take():
                 connection.push({"t": "error", "error": "rate_limited", "detail": "slow down"})
                 continue
