@@ -8,13 +8,14 @@ visitor-controlled fields these views show, and the views are rendered by Chromi
   with a real address (the leads service makes a lead of it) and once with the payload as the
   address (the form's check takes anything shaped `local@domain`: spaces become `/`, which a
   tag's attributes accept as well) — shown in the offline inbox, in the conversation's header
-  and messages, and in the admins' delivery log (the notifier's e-mails about them: the
-  visitor's address as recipient, their name in the subject);
+  and messages, and in the admins' delivery log (each receipt to a payload address opened;
+  the unfiltered log, whose newest e-mails to the team carry the names in their subjects);
 - the leads views: the lead of each payload, its name (the offline form, then the store
   server's verified `identify`), its company (the same `identify`), its campaign (the UTM
   values the visitor browsed with) and a note on its contact touch — the lead list and each
   lead's detail;
-- the reports: the lead reports by campaign (one row per payload), by agent and team, and
+- the reports: the lead reports' conversion by campaign (a row per payload), their other
+  tables and groupings, and
   chat's reports (agents, teams, rules, assisted orders: none of their text is the
   visitor's, rendered for completeness);
 - e-mail replies: each payload as the text, subject and attachment name of a visitor's reply
@@ -23,9 +24,9 @@ visitor-controlled fields these views show, and the views are rendered by Chromi
   with the "by e-mail" badge and the attachment listed. (The subject is not shown anywhere in
   the console; it rides along.)
 
-The phone is not a field a payload can reach: leads keep phone numbers only in E.164 form.
-A lead's e-mail is checked the same way (email-validator), so only the offline inbox and the
-conversation header show payload addresses.
+The phone is not a field a payload can reach: leads keep phone numbers only in E.164 form. A
+lead's e-mail must pass email-validator (no `<`, quotes or spaces), so payload addresses are
+shown only in the offline inbox, the conversation header and the delivery log.
 
 As in the first part: an init script (xss_corpus.INIT_SCRIPT) records any call of the
 payloads' marker or of alert & co. and CSP violations, a `dialog` handler records dialogs, a
@@ -468,8 +469,8 @@ async def lead_views(
 
 
 async def delivery_log(page: Page, watch: Watch, visitors: list[Visitor]) -> set[int]:
-    """The admins' delivery log: the notifier's e-mails about the round's messages (the
-    visitor's address as recipient, their name in the team's subject); each opened."""
+    """The admins' delivery log: the receipt to each payload address, found by its recipient
+    and opened; then the log unfiltered (the team's e-mails, names in their subjects)."""
     await show_view(page, "emailadmin")
     await page.get_by_test_id("email-tab-log").click()
     entries = page.get_by_test_id("email-log-row")
@@ -568,7 +569,6 @@ async def test_offline_messages_leads_and_reports_show_payloads_as_text(
     in_report = await lead_reports(anna, watch, payloads)
     await chat_reports(anna, watch)
 
-    print("FIGURES", {k: len(v) for k, v in shown.items()}, "report", len(in_report))  # TEMP
     watch.verdict()
     # the payloads were on screen, as text: a battery that shows nothing proves nothing
     short = [p for p in payloads if len(p.text.strip()) <= NAME_CHARS]
@@ -688,7 +688,6 @@ async def test_email_replies_show_payloads_as_text(chat_stack: ChatStack, new_co
                 conversation_id,
             )
 
-    print("FIGURES replies", sum(len(g) for g in accepted.values()), len(shown), len(attachments))  # TEMP
     watch.verdict()
     sent = sum(len(group) for group in accepted.values())
     assert sent >= len(payloads) * 0.9, f"only {sent} of {len(payloads)} replies were taken"
