@@ -8,6 +8,7 @@ of the site) once the table holds thousands of leads."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -111,7 +112,45 @@ async def test_keys_read_ahead_are_looked_up_by_index_after_a_plan_made_on_an_em
         conn, "ahead('big', '{7@example.com,8@example.com}', '{}', '{v7,v8,v9}')"
     )
     assert tuples_read(explained) == 0, explained
-    assert explained.count("Index Cond: ((site_id = $1) AND") == 4, explained
+    for column in ("email_key", "phone_key", "visitor_id", "visitor_id"):
+        assert re.search(rf"Index Cond: \(\(site_id = \$\d\) AND \({column} = k", explained)
+    assert len(re.findall(r"Index Cond: \(\(site_id = \$\d\) AND \(\w+ = k", explained)) == 4
+
+
+async def test_a_new_sites_keys_are_looked_up_by_index_when_statistics_know_no_such_site(
+    new_install,
+):
+    """A site the statistics have not seen (its leads came after the last ANALYZE) is planned
+    as one row: with the site's id as a literal every index on the site tied, and the bench
+    saw a scan of the whole site per key win (a capture unit took seconds). The site is a
+    parameter the planner cannot see through, so each key is looked up by its own index."""
+    conn = new_install
+    await conn.execute("SET plan_cache_mode = force_custom_plan")  # the site's literal id
+    await conn.execute(
+        """INSERT INTO leads.leads (lead_id, site_id, visitor_id, validation, email_key, team,
+                                    status, closed_at)
+           SELECT gen_random_uuid(), 'old-' || (n % 10), gen_random_uuid()::text, 'qualified',
+                  n || '@old.example', 'sales', 'won', now()
+           FROM generate_series(1, $1) AS n""",
+        LEADS,
+    )
+    await conn.execute("ANALYZE leads.leads")
+    await conn.execute(  # then the new site's leads, unseen by the statistics
+        """INSERT INTO leads.leads (lead_id, site_id, visitor_id, validation, email_key, team)
+           SELECT gen_random_uuid(), 'new', gen_random_uuid()::text, 'qualified',
+                  md5(n::text) || '@new.example',
+                  CASE WHEN n % 2 = 0 THEN 'sales' ELSE 'service' END
+           FROM generate_series(1, $1) AS n""",
+        LEADS,
+    )
+    sql = _between(_source(CaptureStore.read_ahead), '"""SELECT \'email\'', '"""')
+    await conn.execute(f"PREPARE ahead(text, text[], text[], text[]) AS SELECT 'email'{sql}")
+    explained = await plan(conn, "ahead('new', '{x@new.example}', '{}', '{v-a,v-b,v-c}')")
+    assert tuples_read(explained) == 0, explained
+    assert "Filter" not in explained, explained
+    # the plan on this machine may pick the right index by luck (the bench's did not): what
+    # must hold is that no index condition is planned for the site's literal id
+    assert "'new'::text" not in explained, explained
 
 
 async def test_a_drain_gives_its_leads_by_their_whole_key_after_a_plan_made_on_an_empty_table(
@@ -153,4 +192,6 @@ async def test_conversations_read_ahead_are_looked_up_by_id_after_a_plan_made_on
     )
     explained = await plan(conn, f"talks('big', '{{{','.join(map(str, ids))}}}')")
     assert tuples_read(explained) == 0, explained
-    assert "Index Cond: ((site_id = $1) AND (conversation_id = k.id))" in explained, explained
+    assert re.search(
+        r"Index Cond: \(\(site_id = \$\d\) AND \(conversation_id = k.id\)\)", explained
+    )

@@ -69,3 +69,21 @@ async def test_the_limits_counts_read_only_their_own_rows_after_a_plan_made_empt
     assert rows_removed(plan) == 0, plan
     row = await conn.fetchrow(f"EXECUTE hold({args})")
     assert (row["suppressed"], row["to_recipient"], row["to_visitor"]) == (None, 1, 1)
+
+
+async def test_the_visitors_count_is_not_planned_for_the_sites_literal_id(new_install):
+    """Planned for a new site's literal id (no e-mails, say the statistics), the site's own
+    index tied with the visitor's, and the bench saw the visitor's count read the site's
+    hour for every e-mail: the site is a parameter the planner cannot see through."""
+    conn = new_install
+    await conn.execute("SET plan_cache_mode = force_custom_plan")
+    await fill(conn)
+    await conn.execute("ANALYZE notifier.emails")
+    await conn.execute(
+        f"PREPARE hold(timestamptz, text, text, text, bytea, uuid, timestamptz) AS {query()}"
+    )
+    plan = await explained(
+        conn, "hold(now() - interval '1 hour', 'a@new.example', 'new', 'v1', '\\x00', NULL, now())"
+    )
+    assert "emails_visitor" in plan, plan
+    assert "'new'::text) AND (created_at" not in plan, plan

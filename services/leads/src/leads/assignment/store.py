@@ -116,7 +116,9 @@ class AssignmentStore:
                     updated_at = $2, assigned_at = $2, event_seq = g.seq
                 FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[])
                      AS g(id, to_status, agent, seq)
-                WHERE site_id = $1 AND lead_id = g.id
+                -- the site as a parameter the planner cannot see through: planned for a new
+                -- site's literal id (no rows, say the statistics), any index on the site ties
+                WHERE site_id = (SELECT $1::text) AND lead_id = g.id
                 RETURNING {LEAD_COLUMNS}""",  # noqa: S608
             site_id,
             now,

@@ -143,11 +143,13 @@ class CaptureStore:
         touch from that visitor), for the captures of this unit."""
         wanted = list(set(conversation_ids) - set(self._conversations))
         if wanted:
-            rows = await self.conn.fetch(  # a lookup per id (see the keys below)
+            rows = await self.conn.fetch(  # a lookup per id (the keys' query below says why)
                 """SELECT c.conversation_id, c.rule_id, c.invitation_id, c.tags, c.team
                    FROM unnest($2::uuid[]) AS k(id),
                        LATERAL (SELECT * FROM leads.conversations
-                                WHERE site_id = $1 AND conversation_id = k.id LIMIT 1) AS c""",
+                                WHERE site_id = (SELECT $1::text)
+                                  AND conversation_id = k.id
+                                OFFSET 0) AS c""",
                 site_id,
                 wanted,
             )
@@ -159,25 +161,32 @@ class CaptureStore:
             by_kind[key.kind].append(key.value)
         if not asked:
             return
-        # one branch per kind, a lookup per key on its index: a LATERAL with a LIMIT is not
-        # flattened, so even the plan Postgres keeps from an empty table (where `= ANY` on
-        # the site's index rows was a filter over every lead of the site) looks each key up
+        # one branch per kind, a lookup per key on its own index: a LATERAL is not flattened
+        # (`= ANY` on the site's index rows was a filter over every lead of the site, in the
+        # plan Postgres keeps from an empty table), and the site is a parameter the planner
+        # cannot see through (`(SELECT $1)`): planned for a new site's literal id, which the
+        # statistics say has no rows, every index on the site tied, and a scan of the whole
+        # site per key won
         rows = await self.conn.fetch(
             """SELECT 'email' AS kind, k.value FROM unnest($2::text[]) AS k(value),
                    LATERAL (SELECT 1 FROM leads.leads
-                            WHERE site_id = $1 AND email_key = k.value LIMIT 1) AS hit
+                            WHERE site_id = (SELECT $1::text) AND email_key = k.value
+                            OFFSET 0) AS hit
                UNION
                SELECT 'phone', k.value FROM unnest($3::text[]) AS k(value),
                    LATERAL (SELECT 1 FROM leads.leads
-                            WHERE site_id = $1 AND phone_key = k.value LIMIT 1) AS hit
+                            WHERE site_id = (SELECT $1::text) AND phone_key = k.value
+                            OFFSET 0) AS hit
                UNION
                SELECT 'visitor', k.value FROM unnest($4::text[]) AS k(value),
                    LATERAL (SELECT 1 FROM leads.leads
-                            WHERE site_id = $1 AND visitor_id = k.value LIMIT 1) AS hit
+                            WHERE site_id = (SELECT $1::text) AND visitor_id = k.value
+                            OFFSET 0) AS hit
                UNION
                SELECT 'visitor', k.value FROM unnest($4::text[]) AS k(value),
                    LATERAL (SELECT 1 FROM leads.touches
-                            WHERE site_id = $1 AND visitor_id = k.value LIMIT 1) AS hit""",
+                            WHERE site_id = (SELECT $1::text) AND visitor_id = k.value
+                            OFFSET 0) AS hit""",
             site_id,
             by_kind["email"],
             by_kind["phone"],
