@@ -157,10 +157,10 @@ async def test_a_drain_gives_its_leads_by_their_whole_key_after_a_plan_made_on_a
     new_install,
 ):
     conn = new_install
-    sql = _between(_source(AssignmentStore.place_many), 'f"""UPDATE', "RETURNING")
+    sql = _between(_source(AssignmentStore.place_many), 'f"""WITH placed', '"""')
+    sql = sql.replace("{LEAD_COLUMNS}", "lead_id")
     await conn.execute(
-        f"PREPARE given(text, timestamptz, uuid[], text[], text[], int[])"
-        f" AS UPDATE{sql} RETURNING 1"
+        f"PREPARE given(text, timestamptz, uuid[], text[], text[], int[]) AS WITH placed{sql}"
     )
     await conn.execute(
         "EXPLAIN EXECUTE given('big', now(), ARRAY[gen_random_uuid()], '{assigned}', '{a}', '{3}')"

@@ -13,7 +13,7 @@ assignee, `queued_at` set (its place in arrival order).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -377,12 +377,4 @@ async def _drain(
                 seq=seq,
             )
         )
-    if plan.assignments:
-        await store.assigned(
-            site_id, _distinct(step.agent_id for step in plan.assignments), now=now
-        )
-    return handed
-
-
-def _distinct(values: Iterable[str]) -> list[str]:
-    return sorted(set(values))
+    return handed  # place_many noted when each agent last got a lead

@@ -108,18 +108,23 @@ class AssignmentStore:
         self, site_id: str, given: list[tuple[Lead, Status, str, int]], *, now: datetime
     ) -> list[Lead]:
         """`place` for many leads given to agents at once (lead, its status after, the
-        agent, the `seq` of its `lead.assigned`, written on the row with the rest), in one
-        query; the leads after, in the order given."""
+        agent, the `seq` of its `lead.assigned`, written on the row with the rest), and
+        `assigned` for their agents, in one query; the leads after, in the order given."""
         rows = await self.conn.fetch(
-            f"""UPDATE leads.leads
-                SET status = g.to_status, assignee = g.agent, queued_at = NULL,
-                    updated_at = $2, assigned_at = $2, event_seq = g.seq
-                FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[])
-                     AS g(id, to_status, agent, seq)
-                -- the site as a parameter the planner cannot see through: planned for a new
-                -- site's literal id (no rows, say the statistics), any index on the site ties
-                WHERE site_id = (SELECT $1::text) AND lead_id = g.id
-                RETURNING {LEAD_COLUMNS}""",  # noqa: S608
+            f"""WITH placed AS (
+                    UPDATE leads.leads
+                    SET status = g.to_status, assignee = g.agent, queued_at = NULL,
+                        updated_at = $2, assigned_at = $2, event_seq = g.seq
+                    FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[])
+                         AS g(id, to_status, agent, seq)
+                    -- the site as a parameter the planner cannot see through: planned for a
+                    -- new site's literal id (no rows, say the statistics), its indexes tie
+                    WHERE site_id = (SELECT $1::text) AND lead_id = g.id
+                    RETURNING {LEAD_COLUMNS}),
+                noted AS (
+                    UPDATE leads.agents SET last_assigned_at = $2
+                    WHERE site_id = $1 AND agent_id = ANY($5::text[]))
+                SELECT * FROM placed""",  # noqa: S608
             site_id,
             now,
             [lead.lead_id for lead, _, _, _ in given],

@@ -66,6 +66,11 @@ def _person(row: asyncpg.Record) -> Person:
     return Person(Lead(**fields), sources)
 
 
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (for `unnest`), `width` empty lists when there are none."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
 def _conversation(row: asyncpg.Record) -> ConversationInfo:
     return ConversationInfo(
         rule_id=row["rule_id"],
@@ -243,11 +248,15 @@ class CaptureStore:
         self._held_conversations.append((lead_id, conversation_id, site_id))
 
     async def flush(self) -> None:
-        """Write what this unit held back (the unit of work calls it before committing)."""
-        if self._held_touches:
-            held, self._held_touches = self._held_touches, []
-            await self.conn.execute(
-                """INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
+        """Write what this unit held back (the unit of work calls it before committing), in
+        one statement."""
+        if not self._held_touches and not self._held_conversations:
+            return
+        touches, self._held_touches = self._held_touches, []
+        talks, self._held_conversations = self._held_conversations, []
+        await self.conn.execute(
+            """WITH touched AS (
+                   INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
                        conversation_id, agent_id, validation, details, occurred_at, visitor_id)
                    SELECT t.touch_id, t.lead_id, t.site_id, t.kind, t.source_event_id,
                           t.conversation_id, t.agent_id, t.validation, t.details::jsonb,
@@ -257,17 +266,13 @@ class CaptureStore:
                                $10::timestamptz[], $11::text[])
                         AS t(touch_id, lead_id, site_id, kind, source_event_id,
                              conversation_id, agent_id, validation, details, occurred_at,
-                             visitor_id)""",
-                *(list(column) for column in zip(*held, strict=True)),
-            )
-        if self._held_conversations:
-            held_conversations, self._held_conversations = self._held_conversations, []
-            await self.conn.execute(
-                """INSERT INTO leads.lead_conversations (lead_id, conversation_id, site_id)
-                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])
-                   ON CONFLICT DO NOTHING""",
-                *(list(column) for column in zip(*held_conversations, strict=True)),
-            )
+                             visitor_id))
+               INSERT INTO leads.lead_conversations (lead_id, conversation_id, site_id)
+               SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::text[])
+               ON CONFLICT DO NOTHING""",
+            *_columns(touches, 11),
+            *_columns(talks, 3),
+        )
 
     # --- the site and its conversations ---------------------------------------------------
 

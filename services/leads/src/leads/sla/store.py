@@ -56,7 +56,8 @@ class SlaStore:
         if fresh and key in self._settings:
             policy, site = self._settings[key]
             return PlanContext(policy=policy, site=site, running_deadline=None)
-        await self.flush()  # the running deadline may be one this unit holds back
+        if not fresh:
+            await self.flush()  # the running deadline may be one this unit holds back
         row = await self.conn.fetchrow(
             f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
                        s.timezone, s.business_hours, s.holidays,
