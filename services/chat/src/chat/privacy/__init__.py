@@ -48,7 +48,7 @@ def privacy_consumer(
         topic=PRIVACY_REQUESTS,
         service="chat",
         bootstrap=settings.kafka_bootstrap,
-        group_id=group,
+        group_id=f"{settings.consumer_group}-privacy",
         client_id=f"chat-{settings.instance_id}-privacy",
         security=settings.kafka_security,
         progress=watchdog.track(group),
