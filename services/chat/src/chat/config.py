@@ -66,6 +66,12 @@ class Settings(
     secret_key: str = Field(default=DEV_SECRET, min_length=16)
     visitor_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     agent_session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    session_check_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often an open console socket asks whether its session still stands "
+        "(a logout or a new password on any instance closes it at once, through chat.signals)",
+    )
     cookie_secure: bool = False
 
     widget_requests_per_s: float = Field(default=5.0, gt=0, description="Per (IP, site)")

@@ -74,6 +74,7 @@ class Connection:
         "credential_id",
         "following",
         "queued",
+        "recheck",
         "site_id",
         "user_id",
         "visitor_id",
@@ -104,6 +105,9 @@ class Connection:
         self._pending: deque[str] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._held = held  # frames wait until `start` sends the greeting first
+        # an agent's socket: set when the agent changed (a logout on any instance), so the
+        # socket asks at once whether its session still stands
+        self.recheck = asyncio.Event()
 
     def start(self, greeting: dict[str, Any]) -> None:
         """Send the greeting, then whatever arrived for this socket while it was prepared."""
@@ -406,6 +410,8 @@ class Hub:
         elif isinstance(signal, AgentsChangedSignal):
             wanted = set(signal.agent_ids)
             mine = [c for c in self.agents.get(site_id, ()) if c.agent_id in wanted]
+            for connection in mine:
+                connection.recheck.set()
             for agent_id in {c.agent_id for c in mine}:
                 assert agent_id is not None
                 agent = await self._agent(site_id, agent_id)

@@ -408,6 +408,16 @@ async def test_an_agents_change_reaches_only_that_agents_consoles():
     ]
 
 
+async def test_an_agents_change_makes_only_that_agents_consoles_check_their_session():
+    """A logout on any instance is such a change: those sockets ask at once whether their
+    session still stands (the console's watch), the others keep their periodic check."""
+    world = World()
+    world.agent("anna_second_tab", "demo", "demo-anna")
+    await deliver(world, AgentsChangedSignal(site_id="demo", agent_ids=["demo-anna", "other-olga"]))
+    asked = {name for name, connection in world.connections.items() if connection.recheck.is_set()}
+    assert asked == {"anna", "anna_second_tab"}
+
+
 async def test_a_push_reaches_every_agent_of_the_site_or_only_those_named():
     world = World()
     frame = {"t": "note", "conversation_id": str(CONVERSATION), "note": {"text": "VIP"}}

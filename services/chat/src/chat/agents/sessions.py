@@ -52,6 +52,8 @@ class Sessions:
             ended: bool = await tx.store(AgentStore).end_sessions(
                 ref.site_id, ref.agent_id, version
             )
+            if ended:  # the agent's consoles on every instance hear of it and check now
+                tx.agents.add(ref.agent_id)
         self.forget(ref)
         return ended
 

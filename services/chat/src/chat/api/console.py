@@ -22,7 +22,6 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.agents import service as agents
-from chat.agents.sessions import SESSION_CHECK_S
 from chat.api.common import client_ip, frame_failed, parse_frame
 from chat.api.deps import (
     COOKIE,
@@ -322,7 +321,7 @@ async def agent_socket(ws: WebSocket) -> None:
     await ws.accept()
     connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
     rt.hub.add(connection)
-    watch = asyncio.create_task(_close_when_session_ends(rt, ws, agent, session))
+    watch = asyncio.create_task(_close_when_session_ends(rt, ws, agent, session, connection))
     visitors: dict[str, str] = {}  # conversation -> visitor, for typing signals
     last_beat = 0.0
     try:
@@ -365,12 +364,18 @@ async def _session_ended(rt: Runtime, agent: AgentRef, session: AgentClaims) -> 
 
 
 async def _close_when_session_ends(
-    rt: Runtime, ws: WebSocket, agent: AgentRef, session: AgentClaims
+    rt: Runtime, ws: WebSocket, agent: AgentRef, session: AgentClaims, connection: Connection
 ) -> None:
     """An open console of a session that ended (logout, new password, deactivation) or
-    expired is closed within seconds, as the console's next HTTP call would be refused."""
+    expired is closed, as the console's next HTTP call would be refused: at once when the
+    agent changed (a logout on any instance signals it), else within `session_check_s`."""
     while True:
-        await asyncio.sleep(max(0.0, min(SESSION_CHECK_S, session.expires_at - time.time())))
+        wait = max(0.0, min(rt.settings.session_check_s, session.expires_at - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.recheck.wait(), wait)
+        if connection.recheck.is_set():
+            connection.recheck.clear()
+            rt.sessions.forget(agent)  # what this instance read of the sessions is stale
         try:
             ended = await _session_ended(rt, agent, session)
         except Exception:  # the database may blink: the next round asks again
