@@ -70,7 +70,7 @@ class Settings(
         default=5.0,
         gt=0,
         description="How often an open console socket asks whether its session still stands "
-        "(a logout or a new password on any instance closes it at once, through chat.signals)",
+        "(a logout on any instance closes it at once, through chat.signals)",
     )
     cookie_secure: bool = False
 
