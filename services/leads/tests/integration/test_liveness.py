@@ -48,7 +48,14 @@ async def test_a_blocked_capture_turns_healthz_to_503_until_it_goes_on(
     await producer.start()
     try:
         async with httpx.AsyncClient(base_url=instance.url, timeout=10.0) as http:
-            assert (await http.get("/healthz")).status_code == 200
+
+            async def live():
+                return (await http.get("/healthz")).status_code == 200
+
+            # live once its consumers have caught up: a new group reads the shared broker's
+            # chat.events from the start, and on a busy machine one of those polls may take
+            # longer than LEADS_STALL_AFTER_S (seen once: 503 before anything was blocked)
+            await _until(live, "/healthz never answered 200")
 
             # the dead letter of an unreadable record waits for this lock
             locked = blocker.transaction()
@@ -70,10 +77,6 @@ async def test_a_blocked_capture_turns_healthz_to_503_until_it_goes_on(
             assert body["since_s"] >= 1
 
             await locked.rollback()
-
-            async def live():
-                return (await http.get("/healthz")).status_code == 200
-
             await _until(live, "/healthz stayed 503 after the consumer went on")
 
         async with httpx.AsyncClient(timeout=10.0) as scrape:

@@ -48,14 +48,23 @@ class AssignmentStore:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        # read once per unit: a unit's drains (one per team) all need them, nothing here
+        # changes them
+        self._defaults: dict[str, SiteDefaults] = {}
 
     async def site_defaults(self, site_id: str) -> SiteDefaults:
+        found = self._defaults.get(site_id)
+        if found is not None:
+            return found
         row = await self.conn.fetchrow(
             "SELECT default_team, default_lead_cap FROM leads.sites WHERE site_id = $1", site_id
         )
         if row is None:
-            return SiteDefaults(FALLBACK_TEAM, DEFAULT_OPEN_LEAD_CAP)
-        return SiteDefaults(row["default_team"] or FALLBACK_TEAM, row["default_lead_cap"])
+            found = SiteDefaults(FALLBACK_TEAM, DEFAULT_OPEN_LEAD_CAP)
+        else:
+            found = SiteDefaults(row["default_team"] or FALLBACK_TEAM, row["default_lead_cap"])
+        self._defaults[site_id] = found
+        return found
 
     async def set_team(
         self,
@@ -154,11 +163,13 @@ class AssignmentStore:
         self, site_id: str, team: str, *, default_cap: int, only: Sequence[str] | None = None
     ) -> list[AgentLoad]:
         """The team's online, active agents (or just `only` of its members, whatever their
-        presence), their rows locked, with their open leads counted once the locks are held."""
+        presence), their rows locked, with their open leads: the count on the row (migration
+        0013's trigger keeps it with every change of a lead, in the writer's transaction), read
+        as the lock returns it, so with every change committed before."""
         if only is None:
             rows = await self.conn.fetch(
                 """SELECT a.agent_id, a.max_open_leads, a.last_assigned_at, a.deactivated_at,
-                          p.status
+                          a.open_leads, p.status
                    FROM leads.presence p
                    JOIN leads.agents a ON a.site_id = p.site_id AND a.agent_id = p.agent_id
                    WHERE p.site_id = $1 AND p.team = $2 AND p.status = 'online'
@@ -170,7 +181,7 @@ class AssignmentStore:
         else:
             rows = await self.conn.fetch(
                 """SELECT a.agent_id, a.max_open_leads, a.last_assigned_at, a.deactivated_at,
-                          p.status
+                          a.open_leads, p.status
                    FROM leads.presence p
                    JOIN leads.agents a ON a.site_id = p.site_id AND a.agent_id = p.agent_id
                    WHERE p.site_id = $1 AND p.team = $2 AND p.agent_id = ANY($3::text[])
@@ -179,32 +190,17 @@ class AssignmentStore:
                 team,
                 list(only),
             )
-        if not rows:
-            return []
-        counts = await self.open_leads(site_id, [row["agent_id"] for row in rows])
         return [
             AgentLoad(
                 agent_id=row["agent_id"],
                 status=row["status"],
-                open_leads=counts.get(row["agent_id"], 0),
+                open_leads=row["open_leads"],
                 cap=default_cap if row["max_open_leads"] is None else row["max_open_leads"],
                 last_assigned_at=row["last_assigned_at"],
                 active=row["deactivated_at"] is None,
             )
             for row in rows
         ]
-
-    async def open_leads(self, site_id: str, agent_ids: Sequence[str]) -> dict[str, int]:
-        """Each agent's open leads across all their teams (what the cap counts)."""
-        rows = await self.conn.fetch(
-            f"""SELECT assignee, count(*) AS open_leads FROM leads.leads
-                WHERE site_id = $1 AND assignee = ANY($2::text[]) AND merged_into IS NULL
-                  AND status IN {OPEN_HELD}
-                GROUP BY assignee""",  # noqa: S608
-            site_id,
-            list(agent_ids),
-        )
-        return {row["assignee"]: row["open_leads"] for row in rows}
 
     async def assigned(self, site_id: str, agent_ids: Sequence[str], *, now: datetime) -> None:
         """Note when these agents last got a lead (the tie-break of equal loads)."""

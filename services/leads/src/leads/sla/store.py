@@ -43,6 +43,9 @@ class SlaStore:
         self.conn = conn
         # (site, team, validation) → its policy and the site's hours, read once per unit
         self._settings: dict[tuple[str, str, str], tuple[SitePolicy | None, SiteHours]] = {}
+        # sites whose every policy and hours this unit has read (`_read_site`)
+        self._sites_read: set[str] = set()
+        self._hours: dict[str, SiteHours] = {}
         # the timers of leads inserted in this unit, written in one query when it ends
         self._held: list[tuple[UUID, str, str | None, datetime, str, int, datetime]] = []
         self._notify_before: datetime | None = None
@@ -53,8 +56,10 @@ class SlaStore:
         was inserted in this unit (no timer runs), and the policy and hours another lead of
         the unit read serve again."""
         key = (lead.site_id, team, lead.validation)
-        if fresh and key in self._settings:
-            policy, site = self._settings[key]
+        if fresh:
+            if lead.site_id not in self._sites_read:
+                await self._read_site(lead.site_id)
+            policy, site = self._settings.get(key) or (None, self._hours[lead.site_id])
             return PlanContext(policy=policy, site=site, running_deadline=None)
         if not fresh:
             await self.flush()  # the running deadline may be one this unit holds back
@@ -86,6 +91,30 @@ class SlaStore:
         )
         self._settings[key] = (policy, site)
         return PlanContext(policy=policy, site=site, running_deadline=row["running"])
+
+    async def _read_site(self, site_id: str) -> None:
+        """Every policy of the site and its hours, in one query: the new leads of a unit span
+        teams and levels, and each would otherwise read its own."""
+        rows = await self.conn.fetch(
+            f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
+                       s.timezone, s.business_hours, s.holidays
+                FROM (SELECT 1) AS one
+                LEFT JOIN leads.sites s ON s.site_id = $1
+                LEFT JOIN leads.sla_policies p ON p.site_id = $1""",  # noqa: S608
+            site_id,
+        )
+        first = rows[0]  # one row at least: the site's hours, with or without policies
+        site = (
+            SiteHours.of_row(first["timezone"], first["business_hours"], first["holidays"])
+            if first["timezone"] is not None
+            else SiteHours()
+        )
+        self._hours[site_id] = site
+        for row in rows:
+            if row["has_policy"] is not None:
+                policy = SitePolicy.of_row(row)
+                self._settings[(site_id, policy.team, policy.validation)] = (policy, site)
+        self._sites_read.add(site_id)
 
     async def add_timers(self, lead: Lead, plan: FirstContactPlan) -> tuple[int, datetime | None]:
         """Store the plan's timers (a timer already stored for this deadline is kept); returns
@@ -194,6 +223,7 @@ class SlaStore:
     async def replace_policies(
         self, site_id: str, policies: Sequence[SitePolicy], *, now: datetime
     ) -> None:
+        self._forget(site_id)
         await self.conn.execute("DELETE FROM leads.sla_policies WHERE site_id = $1", site_id)
         await self.conn.executemany(
             f"""INSERT INTO leads.sla_policies (site_id, {POLICY_COLUMNS}, updated_at)
@@ -215,6 +245,13 @@ class SlaStore:
             ],
         )
 
+    def _forget(self, site_id: str) -> None:
+        """What this unit read of the site's settings, before it changes them."""
+        self._sites_read.discard(site_id)
+        self._hours.pop(site_id, None)
+        for key in [key for key in self._settings if key[0] == site_id]:
+            del self._settings[key]
+
     async def team_names(self, site_id: str) -> list[str]:
         rows = await self.conn.fetch(
             "SELECT team FROM leads.teams WHERE site_id = $1 ORDER BY team", site_id
@@ -231,6 +268,7 @@ class SlaStore:
         return SiteHours.of_row(row["timezone"], row["business_hours"], row["holidays"])
 
     async def set_site_hours(self, site_id: str, site: SiteHours, *, now: datetime) -> None:
+        self._forget(site_id)
         await self.conn.execute(
             """INSERT INTO leads.sites (site_id, timezone, business_hours, holidays, updated_at)
                VALUES ($1, $2, $3::jsonb, $4, $5)
