@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -16,8 +17,10 @@ from assign_testing import holders, queue, set_cap, set_presence
 from capture_testing import Ticking, at, conversation_started, lead_marked, record
 from leads.capture import service
 from leads.capture.consumer import Backoff, CaptureHandler, handle_until_done
+from leads.capture.model import VisitorView, capture_of
 from leads.capture.visitors import VisitorStates
 from leads.domain.routing import parse_routing
+from leads.lead import LeadStore
 from leads.routing.store import RoutingStore
 from leads.uow import UnitOfWorkFactory
 from leads_testing import unique
@@ -240,3 +243,58 @@ async def test_what_a_unit_reads_ahead_follows_its_own_writes(leads_pool):
         results[way] = [tuple(lead) for lead in leads]
         # ann: her mark (with the started conversation and its rule) and v2's two; bob: one
         assert results[way] == [("v1", "rule-cart", 3, 3), ("v3", None, 1, 1)], way
+
+
+async def test_a_lead_a_unit_holds_back_is_the_row_its_insert_writes(leads_pool):
+    """A batch's new lead is not inserted at once (`hold_lead`): the lead the rest of the
+    unit works with (its events, its routing, its SLA) must be the row the held INSERT then
+    writes, every column, with visitor state, conversation and attribution all set."""
+    site = await site_with_agents(leads_pool, cap=5)
+    states = VisitorStates(10)
+    states.put(
+        site,
+        "v-held",
+        VisitorView(
+            as_of=at(-5),
+            score=71.6,
+            segment="hot",
+            source="google",
+            medium="cpc",
+            campaign="spring",
+            cart_value=129.5,
+            currency="EUR",
+        ),
+    )
+    conversation = uuid.uuid4()
+    await handler_on(leads_pool).handle_batch(
+        batch_of(conversation_started(site, "v-held", conversation, rule_id="cart-rescue"))  # type: ignore[arg-type]
+    )
+    mark = lead_marked(
+        site, "v-held", email="Held.Person@Example.com", conversation_id=conversation, when=at(3)
+    )
+    uow = UnitOfWorkFactory(leads_pool, on_commit=lambda: None)
+    async with uow(site) as tx:
+        await service.read_ahead(tx, [capture_of(mark)])
+        captured = await service.capture(
+            tx,
+            capture=capture_of(mark),
+            visitor=states.get(site, "v-held"),
+            now=at(4),
+            batched=True,
+        )
+        assert captured is not None
+        assert captured.created
+        held = captured.lead
+        # not written yet: the other stores' queries would not see it until the drain's
+        assert await tx.store(LeadStore).get(site, held.lead_id) is None
+        await service.write_held(tx)
+    async with uow.read(site) as tx:
+        stored = await tx.store(LeadStore).get(site, held.lead_id)
+    assert stored == replace(held, event_seq=stored.event_seq)  # numbered when the unit ends
+    assert (stored.rule_id, stored.campaign, stored.score, stored.segment) == (
+        "cart-rescue",
+        "spring",
+        72,
+        "hot",
+    )
+    assert stored.capture["facts"]["cart_value"] == 129.5

@@ -273,6 +273,7 @@ class CaptureHandler:
                             tx, event, now=self.clock(), arrivals=arrivals, first=first
                         )
                         outcomes[outcome] += 1
+                    await service.write_held(tx)  # the new leads, in the queues they wait in
                     await tx.lock_team(*arrivals)  # together, in sorted order
                     now = self.clock()
                     for team in sorted(arrivals):

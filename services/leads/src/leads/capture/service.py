@@ -266,7 +266,15 @@ async def capture(
                         tx, facts_of(capture, visitor, conversation)
                     )
                     person = await _create(
-                        tx, capture, incoming, email, visitor, conversation, routing, now=now
+                        tx,
+                        capture,
+                        incoming,
+                        email,
+                        visitor,
+                        conversation,
+                        routing,
+                        now=now,
+                        held=batched,
                     )
                     created = True
                     # its first touch and conversation: written with the unit's others
@@ -348,6 +356,12 @@ async def read_ahead(tx: UnitOfWork, captures: list[Capture]) -> None:
     )
 
 
+async def write_held(tx: UnitOfWork) -> None:
+    """Write the new leads (and their first touches and conversations) the unit's captures
+    held back, in one statement: before the unit drains its teams' queues, which hold them."""
+    await tx.store(CaptureStore).flush()
+
+
 def _keys_of(person: Person) -> frozenset[PersonKey]:
     lead = person.lead
     return identity.person_keys(
@@ -382,9 +396,11 @@ async def _create(
     routing: assignment.Routing,
     *,
     now: datetime,
+    held: bool = False,
 ) -> Person:
     """Insert the new lead, routed: in its team's queue (`queued_at`) until the drain that
-    ends its unit of work gives it to an agent."""
+    ends its unit of work gives it to an agent. `held`: written with the unit's other new
+    leads (`write_held`)."""
     traits = identity.apply_traits({}, incoming, source="visitor", at=capture.occurred_at).traits
     facts = facts_of(capture, visitor, conversation)
     snapshot: dict[str, Any] = {
@@ -417,7 +433,10 @@ async def _create(
         "created_at": now,
         "updated_at": now,
     }
-    return await tx.store(CaptureStore).insert_lead(fields, sources_of(traits))
+    store = tx.store(CaptureStore)
+    if held:
+        return store.hold_lead(fields, sources_of(traits))
+    return await store.insert_lead(fields, sources_of(traits))
 
 
 async def _attach(

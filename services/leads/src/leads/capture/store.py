@@ -22,6 +22,12 @@ from leads.lead import LEAD_COLUMNS, Lead
 OPEN = "status IN ('new', 'assigned', 'contacted', 'qualified')"
 
 
+# a lead held back (`CaptureStore.hold_lead`) as its INSERT would return it: the columns
+# `LEAD_COLUMNS` names, and the defaults of those the capture does not give
+_LEAD_FIELDS = tuple(name.strip() for name in LEAD_COLUMNS.split(","))
+_LEAD_DEFAULTS: dict[str, Any] = {"status": "new", "source": "chat", "capture": {}, "event_seq": 0}
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -136,6 +142,7 @@ class CaptureStore:
         self.conn = conn
         self._conversations: dict[UUID, ConversationInfo | None] = {}
         self._unused_keys: set[PersonKey] = set()  # read ahead: no lead (or touch) has them
+        self._held_leads: list[dict[str, Any]] = []  # rows as JSON values (`hold_lead`)
         self._held_touches: list[tuple[Any, ...]] = []
         self._held_conversations: list[tuple[UUID, UUID, str]] = []
 
@@ -243,6 +250,21 @@ class CaptureStore:
             self._keys_taken([PersonKey("visitor", visitor_id)])
         return touch_id
 
+    def hold_lead(self, fields: Mapping[str, Any], sources: TraitSources) -> Person:
+        """`insert_lead` for one of a unit's many captures: the row is written with the
+        unit's other new leads, their first touches and conversations, in one statement
+        (`flush`: before any query of this store, and before the unit drains its teams'
+        queues, `service.write_held`). The lead is what that INSERT would return: the given
+        fields, the table's defaults for the rest, JSON values as they come back."""
+        stored = orjson.loads(_json({**fields, "traits": sources}))
+        row: dict[str, Any] = dict.fromkeys(_LEAD_FIELDS) | _LEAD_DEFAULTS
+        row.update({name: value for name, value in fields.items() if name in row})
+        row["capture"] = stored.get("capture", {})
+        lead = Lead(**row)
+        self._held_leads.append(stored)
+        self._keys_taken(row_keys(lead.email_key, lead.phone_key, lead.visitor_id))
+        return Person(lead, stored["traits"])
+
     def hold_conversation(self, site_id: str, lead_id: UUID, conversation_id: UUID) -> None:
         """`add_conversation` for a lead inserted in this unit, written when the unit ends."""
         self._held_conversations.append((lead_id, conversation_id, site_id))
@@ -250,12 +272,20 @@ class CaptureStore:
     async def flush(self) -> None:
         """Write what this unit held back (the unit of work calls it before committing), in
         one statement."""
-        if not self._held_touches and not self._held_conversations:
+        if not self._held_leads and not self._held_touches and not self._held_conversations:
             return
+        rows, self._held_leads = self._held_leads, []
         touches, self._held_touches = self._held_touches, []
         talks, self._held_conversations = self._held_conversations, []
+        columns = ", ".join(rows[0]) if rows else "lead_id"
+        # the new leads first: the touches and links refer to them (the foreign keys are
+        # checked when the whole statement is done); each row typed by the table's own type
         await self.conn.execute(
-            """WITH touched AS (
+            f"""WITH created AS (
+                   INSERT INTO leads.leads ({columns})
+                   SELECT {columns}
+                   FROM jsonb_populate_recordset(NULL::leads.leads, $15::jsonb)),
+               touched AS (
                    INSERT INTO leads.touches (touch_id, lead_id, site_id, kind, source_event_id,
                        conversation_id, agent_id, validation, details, occurred_at, visitor_id)
                    SELECT t.touch_id, t.lead_id, t.site_id, t.kind, t.source_event_id,
@@ -269,9 +299,10 @@ class CaptureStore:
                              visitor_id))
                INSERT INTO leads.lead_conversations (lead_id, conversation_id, site_id)
                SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::text[])
-               ON CONFLICT DO NOTHING""",
+               ON CONFLICT DO NOTHING""",  # noqa: S608 - columns are the code's field names
             *_columns(touches, 11),
             *_columns(talks, 3),
+            _json(rows),
         )
 
     # --- the site and its conversations ---------------------------------------------------
