@@ -173,20 +173,27 @@ class OutboxRelay:
     async def publish_pending(self) -> int | None:
         """Publish one batch in id order; None when another relay holds the lock."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # Marking rows published need not wait for the WAL flush: a mark lost in a crash
-            # sends those rows again, which at least once allows (consumers deduplicate), and
-            # the relay's next batch does not queue behind the disk.
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1) "
-                "AND set_config('synchronous_commit', 'off', true) = 'off'",
+            # The lock, then (only when it is ours) the batch, in one round trip: the first
+            # row says whether the lock was taken, the rest are the batch (none: nothing
+            # pending). Marking rows published need not wait for the WAL flush: a mark lost
+            # in a crash sends those rows again, which at least once allows (consumers
+            # deduplicate), and the relay's next batch does not queue behind the disk.
+            found = await conn.fetch(
+                "SELECT held.locked, o.id, o.topic, o.key, o.value, o.headers "  # noqa: S608
+                "FROM (SELECT pg_try_advisory_xact_lock($1) "
+                "      AND set_config('synchronous_commit', 'off', true) = 'off' AS locked) "
+                "     AS held "
+                "LEFT JOIN LATERAL (SELECT id, topic, key, value, headers "
+                f"                  FROM {self.table} "
+                "                   WHERE held.locked AND published_at IS NULL "
+                "                   ORDER BY id LIMIT $2) AS o ON true "
+                "ORDER BY o.id",
                 self.lock_id,
-            ):
-                return None
-            rows = await conn.fetch(
-                f"SELECT id, topic, key, value, headers FROM {self.table} "  # noqa: S608
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1",
                 self.batch,
             )
+            if not found[0]["locked"]:
+                return None
+            rows = [row for row in found if row["id"] is not None]
             if not rows:
                 return 0
             futures = [
