@@ -276,7 +276,7 @@
       d.addEventListener('visibilitychange', onVisibility);
       w.addEventListener('pagehide', unload);
       if (w.navigation) w.navigation.addEventListener('navigate', (e) => {
-        leaving = !e.destination.sameDocument && !e.destination.url.indexOf(L.origin + '/') ? now() : 0;
+        leaving = !e.destination.sameDocument && !e.downloadRequest && !e.destination.url.indexOf(L.origin + '/') ? now() : 0;
       });
       'mousemove keydown scroll touchstart click'.split(' ').forEach((e) => w.addEventListener(e, () => { lastAct = now(); }, { passive: true, capture: true }));
       setInterval(beat, 15e3);
