@@ -82,6 +82,16 @@ async def test_broker_down_means_503_never_2xx(
             assert response.status_code == 503
             assert response.json()["error"] == "broker_unavailable"
             assert "retry-after" in response.headers
+            # the Segment routes too: 503 with Retry-After, in Segment's shape, never a 2xx
+            segment = await client.post(
+                "/v1/track",
+                json={"anonymousId": "v3", "event": "Outage", "messageId": str(uuid7())},
+                auth=("wk_test_write_key", ""),
+            )
+            assert segment.status_code == 503
+            assert segment.json()["code"] == "broker_unavailable"
+            assert segment.json()["success"] is False
+            assert "retry-after" in segment.headers
             await asyncio.sleep(1.1)  # readiness is cached for a second
             assert (await client.get("/readyz")).status_code == 503
     finally:

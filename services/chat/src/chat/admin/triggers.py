@@ -7,6 +7,7 @@ import asyncio
 import logging
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -16,6 +17,11 @@ from chat.errors import Invalid, Unavailable
 
 log = logging.getLogger("chat.admin")
 BACKTEST_TIMEOUT_S = 60.0
+# Backtests wait for the worker in threads of their own: a worker that accepts and never answers
+# holds each for BACKTEST_TIMEOUT_S, and in asyncio's default executor (5 threads on two cores)
+# a few such calls would stall what else runs there (host name lookups of every connection to
+# Postgres and Kafka). Here they only queue behind each other.
+_BACKTESTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chat-backtest")
 
 
 def _post_json(url: str, body: bytes, timeout_s: float, token: str) -> tuple[int, bytes]:
@@ -54,8 +60,8 @@ async def backtest(settings: Settings, request: dict[str, Any]) -> dict[str, Any
     url = settings.triggers_url.rstrip("/") + "/v1/backtest"
     token = _token(settings)
     try:
-        status, raw = await asyncio.to_thread(
-            _post_json, url, orjson.dumps(request), BACKTEST_TIMEOUT_S, token
+        status, raw = await asyncio.get_running_loop().run_in_executor(
+            _BACKTESTS, _post_json, url, orjson.dumps(request), BACKTEST_TIMEOUT_S, token
         )
     except (OSError, TimeoutError, urllib.error.URLError) as exc:
         log.warning("triggers unreachable for a backtest", extra={"error": str(exc)})

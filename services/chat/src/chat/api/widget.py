@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat import views
 from chat.activity import service as activity
-from chat.api.common import client_ip, frame_failed, parse_frame
+from chat.api.common import client_ip, database_away, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
 from chat.conversations.model import Conversation
@@ -37,6 +37,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_LARGE = 4413
 CLOSE_RATE_LIMITED = 4429
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: a server's condition that will pass
 
 
 MAX_VOUCHED_NAME = 200
@@ -294,7 +295,14 @@ async def visitor_socket(ws: WebSocket) -> None:
         await ws.accept()
         await ws.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
         return
-    site = await rt.sites.get(claims.site_id)
+    try:
+        site = await rt.sites.get(claims.site_id)
+    except Exception as exc:
+        if not database_away(exc):
+            raise
+        await ws.accept()
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+        return
     if site is None or not origin_allowed(ws.headers.get("origin"), list(site["allowed_origins"])):
         await ws.accept()
         await ws.close(code=CLOSE_FORBIDDEN, reason="origin missing or not allowed for this site")
@@ -311,7 +319,16 @@ async def visitor_socket(ws: WebSocket) -> None:
     )
     rt.hub.add(connection)
     try:
-        hello = await conversations.visitor_hello(uow=rt.uow, visitor=visitor)
+        try:
+            hello = await conversations.visitor_hello(uow=rt.uow, visitor=visitor)
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            # 1013 "try again later": the widget says chat is away and reconnects, keeping
+            # its token (a new session would meet the same database)
+            log.warning("visitor socket refused: the database is away", extra={"error": repr(exc)})
+            await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+            return
         rt.hub.track(connection, hello["conversation"])
         connection.start(hello)
         bucket = _Bucket(rt.settings.socket_messages_per_s, rt.settings.socket_message_burst)

@@ -29,6 +29,7 @@
       accept: 'Chat now', decline: 'No thanks', open: 'Open chat', close: 'Close', dismiss: 'Dismiss',
       online: 'online', reconnecting: 'reconnecting…', ended: 'chat ended', failed: 'Not sent',
       error: 'Something went wrong. Please try again.',
+      away: 'Chat is unavailable for a moment. Your messages will be sent when it is back.',
     },
     fi: {
       title: 'Keskustele kanssamme', placeholder: 'Kirjoita viesti…', send: 'Lähetä',
@@ -43,6 +44,7 @@
       accept: 'Keskustele nyt', decline: 'Ei kiitos', open: 'Avaa chat', close: 'Sulje', dismiss: 'Ohita',
       online: 'yhteydessä', reconnecting: 'yhdistetään…', ended: 'keskustelu päättyi', failed: 'Ei lähetetty',
       error: 'Jokin meni vikaan. Yritä uudelleen.',
+      away: 'Chat ei ole hetkeen käytettävissä. Viestisi lähetetään, kun se palaa.',
     },
   };
   let texts = TEXTS.en; // the page's language, English filling any gap (see build)
@@ -104,6 +106,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 <div class="info" data-testid="beckon-typing" data-text="typing" hidden></div>
 <div class="info" data-testid="beckon-queue" hidden></div>
 <div class="info error" data-testid="beckon-error" role="alert" hidden></div>
+<div class="info error" data-testid="beckon-away" role="status" data-text="away" hidden></div>
 <div class="mail" data-testid="beckon-email" hidden><span class="label"></span><button class="icon" data-action="nomail" data-label="dismiss">×</button><div class="row"><input type="email" required autocomplete="email" data-testid="beckon-email-input" data-placeholder="email"><button data-action="mail" data-testid="beckon-email-send" data-text="send"></button></div></div>
 <div class="end" hidden><p data-testid="beckon-note"></p><button class="primary" data-action="again" data-testid="beckon-new-chat" data-text="again"></button></div>
 <form class="offline" data-testid="beckon-offline" hidden><p class="label"></p><input name="name" autocomplete="name" data-placeholder="name"><input name="email" type="email" required autocomplete="email" data-testid="beckon-offline-email" data-placeholder="email"><textarea name="text" rows="3" required data-testid="beckon-offline-text" data-placeholder="message"></textarea><button class="primary" data-testid="beckon-offline-send" data-text="leave"></button></form>
@@ -171,6 +174,9 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   // typing: ours going out, the agent's coming in; the error line; the e-mail row's thank-you
   let typingSent = false, typingSentAt = 0, typingTimer = 0, typingIdleTimer = 0, agentTypingTimer = 0;
   let errorTimer = 0, mailThanksUntil = 0, audio = null;
+  // chat said its database is away (503 database_unavailable, a frame, a socket closed 1013):
+  // the visitor is told so, and pending messages wait without using up their tries
+  let away = false;
   // how far this page told chat the visitor has seen the conversation (conversation.seen)
   let seenTold = { id: null, seq: 0 };
   const elementById = new Map(), elementByClientId = new Map();
@@ -191,11 +197,13 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       return api(method, path, body, 0, 1);
     }
     if (!response.ok) {
+      if (response.status === 503) setAway(true);
       const error = new Error('beckon chat: ' + response.status + ' ' + path);
       error.status = response.status;
       error.after = (+response.headers.get('Retry-After') || 0) * 1e3;
       throw error;
     }
+    setAway(false);
     return response.status === 204 ? null : response.json();
   }
   // 4xx other than 401/408/429 would fail again
@@ -242,6 +250,12 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   }
   // several calls may see 401 at once; one new session serves them all
   const renewSession = () => sessionPromise || (sessionPromise = startSession().finally(() => { sessionPromise = null; }));
+
+  function setAway(on) {
+    if (away === on) return;
+    away = on;
+    if (widget) byTestId('away').hidden = !on;
+  }
 
   // --- connection
   function setConnectionState(state) {
@@ -342,7 +356,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     clearTimeout(resendTimer);
     showAgentTyping(false);
     setConnectionState('reconnecting');
-    if (!opened) failedOpens++;
+    if (code === 1013) setAway(true); // try again later: not a stale token
+    else if (!opened) failedOpens++;
     // A refused handshake is invisible to a page (close 1006): two in a row may mean a stale token.
     retryLater(code === 4401 || failedOpens >= 2 ? boot : connect);
   }
@@ -361,6 +376,8 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   const requestSync = () => conversation && sendFrame({ t: 'sync', after: lastSeq });
 
   function handleFrame(frame) {
+    if (frame.t === 'error' && frame.error === 'database_unavailable') setAway(true);
+    else if (frame.t !== 'error' && frame.t !== 'pong') setAway(false);
     if (frame.t === 'hello') {
       attempt = 0; // only now: a server that accepts and drops at once still gets backed off
       seenTold = { id: null, seq: 0 }; // what the last socket was told may have been lost with it
@@ -549,7 +566,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   function onResendDue() {
     let gaveUp = [];
     updateRecord((record) => {
-      (record.pend || []).forEach((message) => { message.n = (message.n || 0) + 1; });
+      if (!away) (record.pend || []).forEach((message) => { message.n = (message.n || 0) + 1; });
       gaveUp = (record.pend || []).filter((message) => message.n > 5).map((message) => message.c);
     });
     gaveUp.forEach(markFailed);
@@ -907,6 +924,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       visitorId,
       invitation: invitation && invitation.id,
       agentsAvailable,
+      away,
     }),
     open: () => openPanel(true),
     close: closePanel,

@@ -8,7 +8,7 @@
   const ID = /^[A-Za-z0-9_.\-@+=]{1,128}$/;
   const me = d.currentScript;
   let cfg, endpoint, blocked, on = false, waiting = false, vid = null, sess = null, campaign = null;
-  let q = [], busy = null, timer = 0, pre = [], early = [], key = '', st = { n: 0, nb: 0 };
+  let q = [], busy = null, sentAt = 0, leaving = 0, timer = 0, pre = [], early = [], key = '', st = { n: 0, nb: 0 };
   let page = null, pageStart = 0, activeMs = 0, shownAt = 0, lastAct = Date.now(), lastBeat = 0;
 
   const now = () => Date.now();
@@ -28,7 +28,6 @@
       (cfg.cookieDomain ? ';Domain=' + cfg.cookieDomain : '') + (L.protocol == 'https:' ? ';Secure' : '');
   }
 
-  // RFC 9562 v7: 48-bit ms time, version 7, variant 10
   function uuid7(t) {
     const b = crypto.getRandomValues(new Uint8Array(16));
     for (let i = 5, ms = t || now(); i >= 0; i--, ms = Math.floor(ms / 256)) b[i] = ms % 256;
@@ -86,7 +85,6 @@
   }
 
   const idle = (e) => !(busy && busy.includes(e));
-  // over the cap: drop heartbeats, then the oldest
   function trim() {
     while (q.length > MAX_Q) {
       const i = q.findIndex((e) => e.type == 'heartbeat' && idle(e));
@@ -146,6 +144,7 @@
     if (st.nb > now()) return later(st.nb - now());
     const [batch, body] = pack(4e5);
     busy = batch;
+    sentAt = now();
     fetch(url(), { method: 'POST', body, credentials: 'omit', keepalive: size(body) < 6e4 })
       .then((r) => {
         if (r.status == 429 || r.status >= 500) return done(batch, r);
@@ -154,7 +153,6 @@
       }, () => done(batch, 1));
   }
 
-  // retry: network error, 429, 5xx (other 4xx would never succeed)
   function done(batch, retry) {
     if (busy == batch) busy = null;
     if (!on) return;
@@ -173,10 +171,10 @@
     if (q.length) later(q.length >= 10 ? 0 : 1500);
   }
 
-  // while the tracker fails, the queue waits in storage for the next page
+  // kept for the next page: tracker failing or hanging, or going to a page here (docs/snippet.md)
   function unload() {
     if (!on) return;
-    if (!st.n) {
+    if (!st.n && !(busy && now() - sentAt > 3e3) && now() - leaving > 1e4) {
       while (q.length) {
         const [batch, body] = pack(6e4);
         if (!beacon(body)) break;
@@ -277,6 +275,9 @@
       if (stored != '0' && !waiting) start();
       d.addEventListener('visibilitychange', onVisibility);
       w.addEventListener('pagehide', unload);
+      if (w.navigation) w.navigation.addEventListener('navigate', (e) => {
+        leaving = !e.destination.sameDocument && !e.downloadRequest && !e.destination.url.indexOf(L.origin + '/') ? now() : 0;
+      });
       'mousemove keydown scroll touchstart click'.split(' ').forEach((e) => w.addEventListener(e, () => { lastAct = now(); }, { passive: true, capture: true }));
       setInterval(beat, 15e3);
     }

@@ -1,0 +1,235 @@
+"""Chat's edges when a part behind it is away, in Chromium on a real chat instance.
+
+Postgres down: chat answers 503 `database_unavailable` (Retry-After, CORS headers the page can
+read), a socket frame it cannot store is answered with that error, a socket it cannot greet is
+closed 1013; the widget tells the visitor chat is away for a moment (in the page's language)
+instead of showing a message that never leaves, and when Postgres is back the message goes out
+and the conversation goes on without a reload. The Postgres is the test's own (embedded, stopped
+and started on its data directory); the broker is the session's, which nothing here stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from beckon_devstack.ports import free_port
+from beckon_devstack.postgres import EmbeddedPostgres
+from chat.adapters import migrations
+from chat_testing import (
+    AgentClient,
+    ChatProcess,
+    SiteSpec,
+    add_site,
+    frame_is,
+    site_spec,
+    start_chat,
+    stop_chat,
+    unique,
+)
+from playwright.async_api import Page, expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
+
+WAIT_MS = 60_000
+AWAY_EN = "Chat is unavailable for a moment. Your messages will be sent when it is back."
+AWAY_FI = "Chat ei ole hetkeen käytettävissä. Viestisi lähetetään, kun se palaa."
+
+
+@dataclass
+class ChatOnOwnPostgres:
+    chat: ChatProcess
+    site: SiteSpec
+    postgres: EmbeddedPostgres
+    database_url: str
+
+
+@contextlib.contextmanager
+def store_page(chat: ChatProcess, site: SiteSpec, port: int) -> Iterator[None]:
+    """The store's page at the site's origin, loading the widget from chat."""
+    html = (
+        "<!doctype html><title>Store</title><h1>Store</h1>"
+        f'<script src="{chat.url}/widget.js" data-site-key="{site.site_key}"></script>'
+    ).encode()
+
+    class StorePage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(html)))
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), StorePage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+async def own_postgres_chat(
+    kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[ChatOnOwnPostgres]:
+    """Never the session's Postgres: this one is stopped."""
+    postgres = EmbeddedPostgres(data_dir=tmp_path / "pg")
+    url = await asyncio.to_thread(postgres.start)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrations.migrate(conn)
+        finally:
+            await conn.close()
+        port = free_port()
+        site = await add_site(
+            url,
+            site_spec(
+                unique("away"),
+                agents=[("ann", ["sales"], 5)],
+                origin=f"http://127.0.0.1:{port}",
+                settings={"language": "auto"},
+            ),
+        )
+        chat = await start_chat(
+            "away",
+            database_url=url,
+            bootstrap=kafka_bootstrap,
+            log_dir=tmp_path,
+            # a group of its own: the session broker's other chats keep theirs
+            CHAT_CONSUMER_GROUP=unique("chat-away"),
+        )
+        try:
+            with store_page(chat, site, port):
+                yield ChatOnOwnPostgres(chat, site, postgres, url)
+        finally:
+            stop_chat(chat)
+    finally:
+        await asyncio.to_thread(postgres.stop)
+
+
+async def _state(page: Page) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate("window.BeckonChat.state()")
+    return state
+
+
+async def _open_conversation(page: Page, origin: str, text: str) -> str:
+    await page.goto(f"{origin}/")
+    await expect(page.locator("#beckon-chat")).to_have_attribute(
+        "data-state", "connected", timeout=WAIT_MS
+    )
+    await page.get_by_test_id("beckon-launcher").click()
+    await page.get_by_test_id("beckon-input").fill(text)
+    await page.get_by_test_id("beckon-input").press("Enter")
+    await page.wait_for_function(
+        "(window.BeckonChat.state().conversation || {}).status && "
+        "window.BeckonChat.state().pending === 0",
+        timeout=WAIT_MS,
+    )
+    conversation_id: str = (await _state(page))["conversation"]["id"]
+    return conversation_id
+
+
+async def test_the_widget_says_chat_is_away_while_postgres_is_down_and_recovers(
+    own_postgres_chat: ChatOnOwnPostgres, new_context: Any
+) -> None:
+    chat, site = own_postgres_chat.chat, own_postgres_chat.site
+    agent = AgentClient(chat.url, site.agent("ann"))
+    try:
+        await agent.login()
+        await agent.status("online")
+        console = await agent.connect()
+        english = await (await new_context(locale="en-US")).new_page()
+        finnish = await (await new_context(locale="fi-FI")).new_page()
+        en_id = await _open_conversation(english, site.origin, "Do you ship to Oulu?")
+        fi_id = await _open_conversation(finnish, site.origin, "Onko tätä kokoa 44?")
+        for cid, text in ((en_id, "Do you ship to Oulu?"), (fi_id, "Onko tätä kokoa 44?")):
+            await console.recv_until(
+                lambda f, cid=cid, text=text: (
+                    frame_is("message", conversation_id=cid)(f) and f["message"]["text"] == text
+                )
+            )
+
+        await asyncio.to_thread(own_postgres_chat.postgres.stop)
+
+        # what chat answers: 503 database_unavailable, readable by the page, Retry-After
+        async with httpx.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                f"{chat.url}/v1/widget/session",
+                json={"site_key": site.site_key, "visitor_id": unique("v")},
+                headers={"Origin": site.origin},
+            )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "database_unavailable"
+        assert answer.headers["retry-after"].isdigit()
+        assert answer.headers["access-control-allow-origin"] == site.origin
+
+        # the visitors write; each widget says chat is away, in its language
+        for page, text, away in (
+            (english, "Hello? Anyone there?", AWAY_EN),
+            (finnish, "Haloo?", AWAY_FI),
+        ):
+            await page.get_by_test_id("beckon-input").fill(text)
+            await page.get_by_test_id("beckon-input").press("Enter")
+            notice = page.get_by_test_id("beckon-away")
+            await expect(notice).to_be_visible(timeout=WAIT_MS)
+            await expect(notice).to_have_text(away)
+            assert (await _state(page))["pending"] == 1
+        assert await english.locator("[data-failed]").count() == 0
+
+        await asyncio.to_thread(own_postgres_chat.postgres.start)
+
+        # back: without a reload, the notice goes, the messages go out once, the agent answers
+        for page, cid, text in (
+            (english, en_id, "Hello? Anyone there?"),
+            (finnish, fi_id, "Haloo?"),
+        ):
+            await expect(page.get_by_test_id("beckon-away")).to_be_hidden(timeout=WAIT_MS)
+            await page.wait_for_function("window.BeckonChat.state().pending === 0", timeout=WAIT_MS)
+            await console.recv_until(
+                lambda f, cid=cid, text=text: (
+                    frame_is("message", conversation_id=cid)(f) and f["message"]["text"] == text
+                ),
+                timeout=WAIT_MS / 1000,
+            )
+            answer = await agent.post(f"/conversations/{cid}/messages", {"text": "We are here"})
+            assert answer.status_code == 201, answer.text
+            await expect(
+                page.get_by_test_id("beckon-messages").get_by_text("We are here")
+            ).to_be_visible(timeout=WAIT_MS)
+        assert await english.locator("[data-failed]").count() == 0
+        sent = [
+            f["message"]["text"]
+            for f in console.matching(frame_is("message", conversation_id=en_id))
+            if f["message"]["author"] == "visitor"
+        ]
+        assert sent == ["Do you ship to Oulu?", "Hello? Anyone there?"]
+        conn = await asyncpg.connect(own_postgres_chat.database_url)
+        try:
+            stored = await conn.fetch(
+                "SELECT text FROM chat.messages WHERE conversation_id = $1::uuid ORDER BY seq",
+                en_id,
+            )
+        finally:
+            await conn.close()
+        assert [row["text"] for row in stored] == [
+            "Do you ship to Oulu?",
+            "Hello? Anyone there?",
+            "We are here",
+        ]
+    finally:
+        await agent.aclose()
