@@ -91,7 +91,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[dict[str, Any]] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batches = await consumer.getmany(timeout_ms=500)
             for tp, batch in batches.items():
                 for record in batch:

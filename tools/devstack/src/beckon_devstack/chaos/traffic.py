@@ -66,6 +66,10 @@ LEAD_EVENT_TYPES = (
 )
 VALIDATIONS = ("contact_only", "interested", "qualified", "ready_to_buy")
 BYE = "[bye]"
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,10 @@ class Traffic:
         self.receiver = WebhookReceiver(self.ledger, fail_ratio=self.config.webhook_fail_ratio)
         self._random = random.Random(self.config.seed)
         self._run = uuid.uuid4().hex[:8]
-        self._http = httpx.AsyncClient(timeout=self.config.ack_timeout_s)
+        # a browser's user agent: the tracker flags others as bots, and no rule fires for bots
+        self._http = httpx.AsyncClient(
+            timeout=self.config.ack_timeout_s, headers={"user-agent": BROWSER_UA}
+        )
         self._rr = itertools.count()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -374,7 +381,7 @@ class Traffic:
         plan = _Plan(
             visitor_id=visitor_id,
             tag=f"c{self._run}x{n}",
-            email=f"person{person}.{self._run}@example.test",
+            email=f"person{person}.{self._run}@example.com",
             mark=self._random.choice(VALIDATIONS)
             if self._random.random() < self.config.mark_share
             else None,
@@ -806,7 +813,9 @@ class _Widget:
             base = self.traffic._pick(self.traffic.target.chat_urls)
             uri = base.replace("http", "ws", 1) + f"/v1/widget/ws?token={self.token}"
             try:
-                async with connect(uri, origin=self.traffic._origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+                async with connect(
+                    uri, origin=self.traffic._origin, open_timeout=10, user_agent_header=BROWSER_UA
+                ) as ws:  # type: ignore[arg-type]
                     self._ws = ws
                     pinger = asyncio.create_task(_ping(ws, {"t": "ping"}, 20.0))
                     try:
