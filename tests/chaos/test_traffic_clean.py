@@ -59,12 +59,13 @@ async def clean_target(database_url: str, tmp_path: Path) -> AsyncIterator[Targe
         "DATABASE_URL": url,
         "NO_COLOR": "1",
     }
-    settings = DevStackSettings(
-        **ports,
-        state_dir=tmp_path / "dev",
-        triggers_token=TRIGGERS_TOKEN,
-        inbound_secret=INBOUND_SECRET,
-        database_url=url,
+    settings = DevStackSettings.model_validate(
+        {
+            **ports,
+            "state_dir": tmp_path / "dev",
+            "triggers_token": TRIGGERS_TOKEN,
+            "inbound_secret": INBOUND_SECRET,
+        }
     )
     log_path = tmp_path / "supervisor.log"
     with open(log_path, "wb") as log:
@@ -92,9 +93,9 @@ async def clean_target(database_url: str, tmp_path: Path) -> AsyncIterator[Targe
 
 async def test_clean_traffic_passes_every_check(clean_target: Target) -> None:
     config = TrafficConfig(
-        visitors_per_s=0.6,
-        max_visitors=16,
-        persons=6,
+        visitors_per_s=1.0,
+        max_visitors=12,
+        persons=4,
         messages_per_chat=3,
         sla_first_contact_s=20,
         reply_share=0.5,

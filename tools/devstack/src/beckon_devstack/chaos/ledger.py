@@ -62,6 +62,9 @@ class Reply:
     conversation_id: str
     marker: str
     message_id: str
+    # how often the conversation had been closed when the reply went: it reopens, and an
+    # agent closes it once more
+    closes_before: int = 0
 
 
 @dataclass

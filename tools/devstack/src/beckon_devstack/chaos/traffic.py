@@ -45,6 +45,7 @@ import yaml
 from beckon_contracts.ids import uuid7
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
+from websockets.typing import Origin
 
 from beckon_devstack.chaos.ledger import AGENT, VISITOR, AckedMessage, Ledger, Mark, Reply
 from beckon_devstack.chaos.receiver import WebhookReceiver
@@ -152,6 +153,7 @@ class Traffic:
         self._smtp: tuple[str, int] = ("127.0.0.1", 25)
         self.gave_up = 0
         self._spawner: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()  # set on every close an agent makes
 
     async def arrived(self) -> None:
         """Wait until `max_visitors` have arrived (only with a `max_visitors`)."""
@@ -191,10 +193,14 @@ class Traffic:
         for group in (self._visitors, self._replies):
             while group and time.monotonic() < deadline:
                 await asyncio.wait(list(group), timeout=max(0.1, deadline - time.monotonic()))
-        while time.monotonic() < deadline and any(
-            lock.locked() for a in self._agents for lock in a.locks.values()
-        ):
-            await asyncio.sleep(0.2)
+        # a reply by e-mail reopens its conversation a moment after the sink took it: wait
+        # until an agent has answered and closed it again
+        while time.monotonic() < deadline and self._reopened_pending():
+            self._closed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), 1.0)
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(list(self._tasks), timeout=max(0.1, deadline - time.monotonic()))
         for task in [*self._tasks, *self._visitors, *self._replies, *self._agent_tasks]:
             task.cancel()
         await asyncio.gather(
@@ -203,6 +209,12 @@ class Traffic:
             *self._replies,
             *self._agent_tasks,
             return_exceptions=True,
+        )
+
+    def _reopened_pending(self) -> bool:
+        return any(
+            self.ledger.closes[reply.conversation_id] <= reply.closes_before
+            for reply in self.ledger.replies
         )
 
     async def close(self) -> None:
@@ -487,7 +499,7 @@ class Traffic:
             ("/p/trail-boot", [("cart_updated", cart, _CART)]),
         ]
         for path, events in pages:
-            batch = [
+            batch: list[dict[str, Any]] = [
                 {
                     "event_id": str(uuid7(int(at.timestamp() * 1000))),
                     "type": kind,
@@ -521,7 +533,7 @@ class Traffic:
     async def _browse_segment(self, visitor_id: str) -> None:
         home, product, cart = self._browse_times()
         product_props = {**_PRODUCT, "url": f"{self._origin}/p/trail-boot"}
-        calls = [
+        calls: list[dict[str, Any]] = [
             {
                 "type": "page",
                 "name": "Home",
@@ -622,7 +634,12 @@ class Traffic:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
         self.ledger.replies.append(
-            Reply(conversation_id=conversation_id, marker=marker, message_id=message_id)
+            Reply(
+                conversation_id=conversation_id,
+                marker=marker,
+                message_id=message_id,
+                closes_before=self.ledger.closes[conversation_id],
+            )
         )
         self.ledger.acked["smtp.reply"] += 1
 
@@ -760,6 +777,7 @@ class Traffic:
             if closed.is_success:
                 state.held.discard(cid)
                 self.ledger.closes[cid] += 1
+                self._closed.set()
 
 
 class _Widget:
@@ -814,8 +832,11 @@ class _Widget:
             uri = base.replace("http", "ws", 1) + f"/v1/widget/ws?token={self.token}"
             try:
                 async with connect(
-                    uri, origin=self.traffic._origin, open_timeout=10, user_agent_header=BROWSER_UA
-                ) as ws:  # type: ignore[arg-type]
+                    uri,
+                    origin=Origin(self.traffic._origin),
+                    open_timeout=10,
+                    user_agent_header=BROWSER_UA,
+                ) as ws:
                     self._ws = ws
                     pinger = asyncio.create_task(_ping(ws, {"t": "ping"}, 20.0))
                     try:
