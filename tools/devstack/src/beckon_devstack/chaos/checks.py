@@ -340,7 +340,7 @@ async def check_emails(stores: Stores, ledger: Ledger) -> CheckResult:
         if row["status"] == "sent":
             result.accepted += 1
             _count(result, in_sink[key], f"{row['template']} e-mail {key}")
-        elif row["status"] in ("pending", "sending") and row["overdue"]:
+        elif row["status"] in ("scheduled", "pending", "sending") and row["overdue"]:
             result.accepted += 1
             result.lose(f"{row['template']} e-mail {key} still {row['status']}")
         elif row["status"] == "failed":
@@ -357,7 +357,9 @@ async def check_emails(stores: Stores, ledger: Ledger) -> CheckResult:
         elif transcripts[cid] > closes:
             result.double(f"{transcripts[cid]} transcripts of {cid} for {closes} close(s)")
     result.extra["transcripts"] = sum(transcripts[cid] for cid in expected)
-    result.extra["by_template"] = len({row["template"] for row in rows})
+    result.extra["templates"] = len({row["template"] for row in rows})
+    # held back by the notifier's limits or suppression list: intended, rightly not sent
+    result.extra["suppressed"] = sum(1 for row in rows if row["status"] == "suppressed")
     return result
 
 

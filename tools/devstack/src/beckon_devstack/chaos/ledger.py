@@ -97,13 +97,40 @@ class Ledger:
     replies: list[Reply] = field(default_factory=list)
     # (path, kind) -> count: kind is 5xx, 503, 429, 4xx, connection, timeout
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # what was attempted, for rates: (path) -> count of acknowledged calls
+    # acknowledged calls per path
     acked: Counter[str] = field(default_factory=Counter)
+    # (whole second, path, outcome) -> count: outcome "ok" or an error kind; what the bench
+    # reads to say how much traffic held during a fault and how long recovery took
+    timeline: Counter[tuple[int, str, str]] = field(default_factory=Counter)
 
     # --- recording ------------------------------------------------------------------------
 
     def error(self, path: str, kind: str) -> None:
         self.errors[(path, kind)] += 1
+        self.timeline[(int(time.time()), path, kind)] += 1
+
+    def ok(self, path: str) -> None:
+        self.acked[path] += 1
+        self.timeline[(int(time.time()), path, "ok")] += 1
+
+    def rate(self, since: float, until: float, *, path: str | None = None) -> float:
+        """Acknowledged calls per second between two moments (all paths, or one)."""
+        if until <= since:
+            return 0.0
+        count = sum(
+            n
+            for (second, p, outcome), n in self.timeline.items()
+            if outcome == "ok" and since <= second < until and (path is None or p == path)
+        )
+        return count / (until - since)
+
+    def errors_between(self, since: float, until: float) -> dict[str, int]:
+        """Error counts per kind between two moments (the 5xx / 503 columns of a fault)."""
+        totals: Counter[str] = Counter()
+        for (second, _path, outcome), n in self.timeline.items():
+            if outcome != "ok" and since <= second < until:
+                totals[outcome] += n
+        return dict(totals)
 
     def message_acked(self, message: AckedMessage) -> None:
         """Record a message's acknowledgement once (a resend's second ack is the same id)."""
@@ -111,7 +138,7 @@ class Ledger:
         if any(known.message_id == message.message_id for known in listed):
             return
         listed.append(message)
-        self.acked["chat.message"] += 1
+        self.ok(f"chat.message.{message.author}")
 
     def socket_saw(self, message_id: str, side: str) -> None:
         self.seen_on_socket.setdefault(message_id, Counter())[side] += 1

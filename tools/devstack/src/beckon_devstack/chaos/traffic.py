@@ -211,6 +211,18 @@ class Traffic:
             return_exceptions=True,
         )
 
+    async def _closed_by_an_unanswered_try(
+        self, state: _AgentState, cid: str, answer: httpx.Response
+    ) -> bool:
+        """A close refused as already done after a try that got no answer: that try closed
+        it (this agent holds the conversation, and nobody else closes it)."""
+        if answer.status_code != 409:
+            return False
+        now = await self._agent_call(
+            state, "console.conversation", "GET", f"/v1/console/conversations/{cid}"
+        )
+        return now.is_success and now.json()["conversation"]["status"] == "closed"
+
     def _reopened_pending(self) -> bool:
         return any(
             self.ledger.closes[reply.conversation_id] <= reply.closes_before
@@ -262,7 +274,7 @@ class Traffic:
                     400 <= answer.status_code < 500 and answer.status_code not in (408, 429)
                 ):
                     if answer.is_success:
-                        self.ledger.acked[path] += 1
+                        self.ledger.ok(path)
                     return answer
                 kind = (
                     "503"
@@ -641,7 +653,7 @@ class Traffic:
                 closes_before=self.ledger.closes[conversation_id],
             )
         )
-        self.ledger.acked["smtp.reply"] += 1
+        self.ledger.ok("smtp.reply")
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -774,7 +786,7 @@ class Traffic:
             closed = await self._agent_call(
                 state, "console.close", "POST", f"/v1/console/conversations/{cid}/close"
             )
-            if closed.is_success:
+            if closed.is_success or await self._closed_by_an_unanswered_try(state, cid, closed):
                 state.held.discard(cid)
                 self.ledger.closes[cid] += 1
                 self._closed.set()
