@@ -128,17 +128,29 @@ def _event(site: str, kind: str, **fields: Any) -> dict[str, Any]:
 async def test_tracking_loss_and_duplicate(planted: Planted) -> None:
     site = planted.target.site_id
     once, twice, lost = (_event(site, "page_viewed", visitor_id="v1") for _ in range(3))
-    await planted.publish("tracking.events", once, twice, twice)
+    other = {**twice, "visitor_id": "v2"}  # the same id on a different event
+    await planted.publish("tracking.events", once, twice, other)
     ledger = Ledger(tracking_event_ids={once["event_id"], twice["event_id"], lost["event_id"]})
     result = await checks.check_tracking(checks.Stores(planted.target), ledger)
     _one_lost_one_duplicated(result)
     assert result.found == 2
 
 
+async def test_a_retried_batch_is_redelivered_not_duplicated(planted: Planted) -> None:
+    site = planted.target.site_id
+    event = _event(site, "page_viewed", visitor_id="v1")
+    # the tracker produced a retried batch again: same event, its own receipt time
+    await planted.publish("tracking.events", event, {**event, "received_at": "later"})
+    ledger = Ledger(tracking_event_ids={event["event_id"]})
+    result = await checks.check_tracking(checks.Stores(planted.target), ledger)
+    assert result.ok, result
+    assert result.extra["redelivered"] == 1
+
+
 async def test_segment_loss_and_duplicate(planted: Planted) -> None:
     site = planted.target.site_id
     message = f"m-{uuid.uuid4().hex}"
-    # the same Segment message under two event ids: the tracker did it twice
+    # the same Segment message under two event ids: the tracker made two events of it
     first, second = (
         _event(site, "page_viewed", visitor_id="v1", context={"message_id": message})
         for _ in range(2)

@@ -704,7 +704,11 @@ class Traffic:
                 self._spawn(self._answer(state, cid, message))
 
     async def _agent_resync(self, state: _AgentState) -> None:
-        """After a reconnect: what the agent holds, and every line it may have missed."""
+        """After a reconnect: online again (a long outage lets the presence sweep set the
+        agent offline), what the agent holds, and every line it may have missed."""
+        await self._agent_call(
+            state, "console.status", "POST", "/v1/console/status", json={"status": "online"}
+        )
         answer = await self._agent_call(
             state, "console.list", "GET", "/v1/console/conversations", params={"scope": "mine"}
         )
@@ -817,7 +821,14 @@ class _Widget:
 
     async def open(self) -> None:
         self._task = asyncio.create_task(self._hold())
-        await asyncio.wait_for(self._connected.wait(), self.traffic.config.retry_for_s)
+        await self._wait_connected()
+
+    async def _wait_connected(self) -> None:
+        try:
+            await asyncio.wait_for(self._connected.wait(), self.traffic.config.retry_for_s)
+        except TimeoutError:
+            self.traffic.gave_up += 1
+            raise GaveUp("the widget's socket never opened") from None
 
     async def use_token(self, token: str, conversation_id: str) -> None:
         """The conversation's token: the socket reopens with it (as widget.js does)."""
@@ -828,7 +839,7 @@ class _Widget:
         self._connected.clear()
         if self._ws is not None:
             await self._ws.close()
-        await asyncio.wait_for(self._connected.wait(), self.traffic.config.retry_for_s)
+        await self._wait_connected()
 
     async def shut(self) -> None:
         if self._task is not None:
