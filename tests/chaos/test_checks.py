@@ -316,8 +316,8 @@ async def test_lead_assigned_twice_and_over_the_cap(planted: Planted) -> None:
     lead = await _lead(planted, "busy@example.com", status="assigned", assignee="ag1")
     await _lead(planted, "busy2@example.com", status="assigned", assignee="ag1")
     assigned = [
-        _event(site, "lead.assigned", lead_id=str(lead), payload={"agent_id": "ag1"})
-        for _ in range(2)
+        _event(site, "lead.assigned", lead_id=str(lead), payload={"agent_id": "ag1", "seq": seq})
+        for seq in (1, 2)
     ]
     await planted.publish("leads.events", *assigned)
     ledger = Ledger(marks=_marks("busy@example.com", "busy2@example.com"))
@@ -325,6 +325,24 @@ async def test_lead_assigned_twice_and_over_the_cap(planted: Planted) -> None:
     assert result.lost == 0, result
     assert result.extra["over_cap"] == 1, result
     assert result.duplicated == 2, result  # assigned twice, and one lead over the cap
+
+
+async def test_a_lead_assigned_again_after_a_reassignment_is_not_a_duplicate(
+    planted: Planted,
+) -> None:
+    site = planted.target.site_id
+    lead = await _lead(planted, "handed@example.com", status="assigned", assignee="ag2")
+    events = [
+        _event(site, "lead.assigned", lead_id=str(lead), payload={"agent_id": "ag1", "seq": 1}),
+        _event(site, "lead.reassigned", lead_id=str(lead), payload={"to_agent_id": None, "seq": 2}),
+        _event(site, "lead.assigned", lead_id=str(lead), payload={"agent_id": "ag2", "seq": 3}),
+    ]
+    await planted.publish("leads.events", *events)
+    result = await checks.check_leads(
+        checks.Stores(planted.target), Ledger(marks=_marks("handed@example.com"))
+    )
+    assert result.ok, result
+    assert result.extra["assigned"] == 1
 
 
 async def _email(planted: Planted, message_id: str, *, status: str = "sent") -> None:

@@ -323,15 +323,22 @@ async def check_leads(stores: Stores, ledger: Ledger) -> CheckResult:
             survivors[row["email"]].append(row["id"])
     for person in persons:
         _count(result, len(survivors.get(person, [])), f"open lead of {person}")
-    assigned: dict[str, set[str]] = defaultdict(set)
+    # each lead's events, once per event id, in its own order (`payload.seq`)
+    history: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for record in await stores.topic("leads.events", fresh=True):
-        if record.get("type") == "lead.assigned" and record.get("site_id") == site:
-            assigned[str(record.get("lead_id"))].add(str(record.get("event_id")))
+        if record.get("site_id") == site and record.get("type") in (
+            "lead.assigned",
+            "lead.reassigned",
+        ):
+            history[str(record.get("lead_id"))][str(record.get("event_id"))] = record
     ours = {lead for ids in survivors.values() for lead in ids}
-    twice = [lead for lead in ours if len(assigned.get(lead, ())) > 1]
-    for lead in twice:
-        result.double(f"lead {lead} assigned {len(assigned[lead])}x")
-    result.extra["assigned"] = sum(1 for lead in ours if assigned.get(lead))
+    assigned = 0
+    for lead in sorted(ours):
+        twice = _assigned_while_held(history.get(lead, {}).values())
+        assigned += any(r.get("type") == "lead.assigned" for r in history.get(lead, {}).values())
+        if twice:
+            result.double(f"lead {lead} assigned to {twice} while held")
+    result.extra["assigned"] = assigned
     loads = await stores.query(
         """SELECT l.assignee, count(*) AS open,
                   coalesce(a.max_open_leads, s.default_lead_cap, 10) AS cap
@@ -542,6 +549,22 @@ def _count(result: CheckResult, count: int, label: str) -> None:
     result.found += 1
     if count > 1:
         result.double(f"{label} {count}x")
+
+
+def _assigned_while_held(events: Iterable[dict[str, Any]]) -> str | None:
+    """The agent a lead was assigned to while someone still held it (an assignment done
+    twice), or None. A reassignment hands it on or back to the queue; a `lead.assigned`
+    after that (a dequeue) is a new assignment, not a second one."""
+    holder: str | None = None
+    for event in sorted(events, key=lambda e: (e.get("payload") or {}).get("seq", 0)):
+        payload = event.get("payload") or {}
+        if event.get("type") == "lead.assigned":
+            if holder is not None:
+                return str(payload.get("agent_id"))
+            holder = str(payload.get("agent_id"))
+        else:
+            holder = payload.get("to_agent_id")
+    return None
 
 
 def _bare(message_id: str) -> str:
