@@ -529,6 +529,24 @@ async def run_checks(
     return results
 
 
+async def wait_for_sla_timers(target: Target, *, timeout_s: float) -> int:
+    """Wait until every SLA timer of the site is fired or cancelled (a run's last leads have
+    timers still running when the traffic stops), at most `timeout_s`; the number still
+    running. Call it before `run_checks` when the SLA row must count every timer."""
+    deadline = time.monotonic() + timeout_s
+    stores = Stores(target)
+    while True:
+        rows = await stores.query(
+            """SELECT count(*) AS running FROM leads.timers
+                WHERE site_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL""",
+            target.site_id,
+        )
+        running = int(rows[0]["running"])
+        if running == 0 or time.monotonic() > deadline:
+            return running
+        await asyncio.sleep(1.0)
+
+
 def table(results: Iterable[CheckResult]) -> str:
     lines = [
         "| check | accepted | found | lost | duplicated | more |",
