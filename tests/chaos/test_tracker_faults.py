@@ -11,7 +11,7 @@ proxy is really in the path: the cut instance answers 503 while the other keeps 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from beckon_devstack.chaos.stack import ChaosStack
@@ -28,8 +28,8 @@ AFTER_EVENTS = 150  # accepted after recovery
 
 
 @pytest.fixture(scope="module")
-def stack(chaos_stack: StackFactory) -> Iterator[ChaosStack]:
-    yield chaos_stack(
+def stack(chaos_stack: StackFactory) -> ChaosStack:
+    return chaos_stack(
         services={"tracker": 2},
         kafka_proxied=[("tracker", 0)],
         extra_env={"tracker": {"TRACKER_ACK_TIMEOUT_S": ACK_TIMEOUT_S}},

@@ -48,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from beckon_devstack.chaos.faults import Rewind, faketime_env, rewind_group, set_clock_offset
 from beckon_devstack.chaos.proxy import TcpProxy
 from beckon_devstack.chaos.target import Target
 from beckon_devstack.config import DevStackSettings
@@ -146,6 +147,8 @@ class ChaosStack:
     kafka_proxied: Iterable[tuple[str, int]] = ()
     postgres_proxied: Iterable[tuple[str, int]] = ()
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # services whose wall clock `jump_clock` moves (libfaketime preloaded; monotonic untouched)
+    fake_clock: Iterable[str] = ()
     database_url: str | None = None  # a server to make a fresh database on; else embedded
     say: Say = lambda _line: None
     settings: DevStackSettings = field(init=False)
@@ -166,6 +169,7 @@ class ChaosStack:
             raise ValueError(f"unknown services {sorted(unknown)}; known: {SERVICES}")
         self.kafka_proxied = tuple(self.kafka_proxied)
         self.postgres_proxied = tuple(self.postgres_proxied)
+        self.fake_clock = tuple(self.fake_clock)
         self.directory.mkdir(parents=True, exist_ok=True)
         # every port 0: free ones now (the ports `make dev` would use may be taken by it)
         self.settings = DevStackSettings(
@@ -324,6 +328,35 @@ class ChaosStack:
         self._smtp.launch()
         self._wait_ready(self._smtp)
 
+    def jump_clock(self, service: str, seconds: float) -> None:
+        """Set the wall clock of every instance of `service` to real time + `seconds` (at
+        once, while they run). The service must be listed in `fake_clock`."""
+        if service not in self.fake_clock:
+            raise KeyError(f"{service}'s clock is the real one; list it in fake_clock")
+        set_clock_offset(self._clock_file(service), seconds)
+
+    def _clock_file(self, service: str) -> Path:
+        path = self.directory / "clock" / f"{service}.offset"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def rewind(self, service: str, groups: Iterable[str], fraction: float = 0.1) -> list[Rewind]:
+        """Deliver `fraction` of what `groups` consumed again: every instance of `service`
+        stopped (SIGTERM: they commit what they finished), each group's committed offsets
+        moved back, the instances started again and ready."""
+        group = self.instances[service]
+        for instance in group:
+            if instance.process is not None:
+                stop_process(instance.process, timeout_s=30)
+        moves: list[Rewind] = []
+        for name in groups:
+            moves += asyncio.run(rewind_group(self.broker.bootstrap, name, fraction))
+        for instance in group:
+            instance.launch()
+        for instance in group:
+            self._wait_ready(instance)
+        return moves
+
     def kafka_link(self, service: str, index: int) -> TcpProxy:
         """The proxy between that instance and the broker (give it in `kafka_proxied`)."""
         try:
@@ -458,6 +491,8 @@ class ChaosStack:
             env[f"{prefix}MIGRATE_ON_START"] = "false"  # the first instance migrated
         if service == "tracker":
             env.update(UNLIMITED_TRACKER)
+        if service in self.fake_clock:
+            env.update(faketime_env(self._clock_file(service)))
         env.update(self.extra_env.get(service, {}))
         return Instance(
             service=service,
