@@ -486,7 +486,9 @@ class ChaosStack:
         }
         env[f"{prefix}PORT"] = str(port)
         if service == "triggers":
-            env["TRIGGERS_DATA_DIR"] = str(self.directory / "state" / f"triggers-{index}")
+            data_dir = self.directory / "state" / f"triggers-{index}"
+            data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
+            env["TRIGGERS_DATA_DIR"] = str(data_dir)
         if index > 0 and f"{prefix}MIGRATE_ON_START" in env:
             env[f"{prefix}MIGRATE_ON_START"] = "false"  # the first instance migrated
         if service == "tracker":
