@@ -302,9 +302,8 @@ def soak(stack: ChaosStack, args: argparse.Namespace, say: Say) -> dict[str, Any
                 "consumer_lag": asyncio.run(consumer_lag(bootstrap)),
                 "accepted": traffic.counts()["accepted"],
             }
-            say(
-                f"    {label}: RSS {samples[label]['rss_kib']}, lag {samples[label]['consumer_lag']}"
-            )
+            sample = samples[label]
+            say(f"    {label}: RSS {sample['rss_kib']} KiB, lag {sample['consumer_lag']}")
     finally:
         traffic.stop()
     ended = time.monotonic()

@@ -88,11 +88,13 @@ def test_clock_jump_moves_a_running_process_wall_clock(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     try:
 
         def read() -> tuple[float, float]:
-            assert child.stdin is not None and child.stdout is not None
+            assert child.stdin is not None
+            assert child.stdout is not None
             child.stdin.write("\n")
             child.stdin.flush()
             wall, mono = child.stdout.readline().split()

@@ -11,11 +11,20 @@ proxy is really in the path: the cut instance answers 503 while the other keeps 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from beckon_contracts.ids import uuid7
 from beckon_devstack.chaos.stack import ChaosStack
-from beckon_devstack.chaos.tracker_traffic import TrackerCheck, TrackerTraffic, check_tracker
+from beckon_devstack.chaos.tracker_traffic import (
+    TrackerCheck,
+    TrackerLedger,
+    TrackerTraffic,
+    check_tracker,
+)
 
 from .conftest import StackFactory, wait_until
 
@@ -116,3 +125,22 @@ def test_slow_link_to_kafka(stack: ChaosStack) -> None:
         link.heal()
 
     run_with_fault(stack, fault)
+
+
+async def test_the_check_sees_a_loss_and_a_duplicate(stack: ChaosStack) -> None:
+    """The check can fail: an id accepted but never written is lost, one written twice is a
+    duplicate, one refused yet written is only counted."""
+    twice, never, refused = str(uuid7()), str(uuid7()), str(uuid7())
+    producer = AIOKafkaProducer(bootstrap_servers=stack.target().kafka_bootstrap)
+    await producer.start()
+    try:
+        for event_id in (twice, twice, refused):
+            await producer.send_and_wait("tracking.events", orjson.dumps({"event_id": event_id}))
+    finally:
+        await producer.stop()
+    ledger = TrackerLedger(accepted_events={twice, never}, refused_events={refused})
+    check = await asyncio.to_thread(check_tracker, ledger, stack.target().kafka_bootstrap)
+    assert check.lost == [never]
+    assert check.duplicated == {twice: 2}
+    assert check.refused_but_stored == 1
+    assert not check.ok
