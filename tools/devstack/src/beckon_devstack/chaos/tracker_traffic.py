@@ -83,7 +83,8 @@ class TrackerLedger:
 
 class TrackerTraffic:
     """`concurrency` visitors sending in a closed loop (or at `rate` requests/s in total),
-    `events` events per request, half snippet, half Segment."""
+    `events` events per request, half snippet, half Segment; visitor n sends to instance
+    n mod instances, so give at least as many visitors as instances."""
 
     name = "tracker"
 
@@ -143,7 +144,9 @@ class TrackerTraffic:
                 next_at += interval
             if requests % 20 == 19:
                 visitor = uuid.uuid4().hex  # a new visitor every 20 requests
-            url = urls[(n + requests) % len(urls)]
+            # each visitor keeps to one instance, as behind a sticky load balancer: the
+            # visitors of an instance under a fault wait; the others' pace is what is held
+            url = urls[n % len(urls)]
             if (n + requests) % 2:
                 await self._segment(client, url, visitor)
             else:
