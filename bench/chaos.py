@@ -71,6 +71,10 @@ class Traffic(Protocol):
         """The ledger against what the system holds: at least "lost" and "duplicates"."""
         ...
 
+    def first_accepted_after(self, at: float, instance: int | None) -> float | None:
+        """When the system (or that instance of the path's service) next accepted something."""
+        ...
+
 
 class TrackerPath:
     """Snippet and Segment batches to every tracker; checked on `tracking.events`."""
@@ -91,6 +95,9 @@ class TrackerPath:
 
     def accepted_between(self, start: float, end: float) -> int:
         return self.traffic.ledger.accepted_between(start, end)
+
+    def first_accepted_after(self, at: float, instance: int | None) -> float | None:
+        return self.traffic.ledger.first_accepted_after(at, instance)
 
     def counts(self) -> dict[str, int]:
         ledger = self.traffic.ledger
@@ -128,6 +135,7 @@ class Fault:
     what: str
     inject: Callable[[ChaosStack], None]
     repair: Callable[[ChaosStack], None]
+    instance: int | None = None  # the instance of the path's service it hits (None: all)
 
 
 def _faults(service: str) -> dict[str, Fault]:
@@ -140,6 +148,7 @@ def _faults(service: str) -> dict[str, Fault]:
             f"SIGKILL {service}-1, restart it",
             lambda s: s.kill(service, 1),
             lambda s: s.restart(service, 1),
+            1,
         ),
         "broker-kill": Fault(
             "broker-kill",
@@ -152,18 +161,21 @@ def _faults(service: str) -> dict[str, Fault]:
             f"cut {service}-0 ↔ Kafka (new connections refused), heal",
             lambda s: link(s).cut("refuse"),
             lambda s: link(s).heal(),
+            0,
         ),
         "kafka-blackhole": Fault(
             "kafka-blackhole",
             f"cut {service}-0 ↔ Kafka (new connections never answered), heal",
             lambda s: link(s).cut("blackhole"),
             lambda s: link(s).heal(),
+            0,
         ),
         "kafka-slow": Fault(
             "kafka-slow",
             f"{service}-0 ↔ Kafka slowed by 300 ms per chunk, heal",
             lambda s: link(s).slow(300),
             lambda s: link(s).heal(),
+            0,
         ),
     }
 
@@ -203,6 +215,8 @@ def run_fault(
     baseline = traffic.accepted_between(started, injected) / max(injected - started, 1e-9)
     held = traffic.accepted_between(injected, repair_started) / max(repair_started - injected, 1e-9)
     back = recovered_at(traffic, repair_started, ended, baseline)
+    # the hit instance's (or, for the broker, anyone's) first 2xx once the repair began
+    first = traffic.first_accepted_after(repair_started, fault.instance)
     say("    checking the ledger against what the system holds")
     check = traffic.check()
     row = {
@@ -213,6 +227,7 @@ def run_fault(
         "held_per_s": round(held, 1),
         "repair_s": round(repaired - repair_started, 2),
         "recover_s": round(back - repair_started, 2) if back is not None else None,
+        "first_2xx_s": round(first - repair_started, 2) if first is not None else None,
         "lost": check["lost"],
         "duplicates": check["duplicates"],
         "5xx": after["5xx"],
@@ -224,8 +239,9 @@ def run_fault(
         "check": check,
     }
     say(
-        f"    baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s, recovered "
-        f"{row['recover_s']} s after repair began; lost {row['lost']}, duplicates "
+        f"    baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s; after the repair "
+        f"began: first 2xx {row['first_2xx_s']} s, half the baseline {row['recover_s']} s; "
+        f"lost {row['lost']}, duplicates "
         f"{row['duplicates']}, 5xx {row['5xx']}, 503 {row['503']}"
     )
     return row
@@ -348,12 +364,12 @@ def parse_services(text: str) -> dict[str, int]:
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = "| fault | path | baseline/s | held/s | recover s | lost | dup | 5xx | 503 | no answer |"
     print(head)
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['fault']} | {r['path']} | {r['baseline_per_s']} | {r['held_per_s']} | "
-            f"{r['recover_s']} | {r['lost']} | {r['duplicates']} | {r['5xx']} | {r['503']} | "
-            f"{r['connection_errors']} |"
+            f"{r['repair_s']} | {r['first_2xx_s']} | {r['recover_s']} | {r['lost']} | "
+            f"{r['duplicates']} | {r['5xx']} | {r['503']} | {r['connection_errors']} |"
         )
 
 

@@ -60,6 +60,8 @@ class TrackerLedger:
     no_retry_after: int = 0  # 503s without Retry-After (the snippet needs it)
     # (monotonic time, events accepted by that answer): events/s over any window
     accepted_at: list[tuple[float, int]] = field(default_factory=list)
+    # instance index -> monotonic times of its 2xx answers: when a faulted instance came back
+    answered_by: dict[int, list[float]] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -76,9 +78,18 @@ class TrackerLedger:
         times = [t for t, _ in self.accepted_at if t < at]
         return max(times) if times else None
 
-    def first_accepted_after(self, at: float) -> float | None:
-        times = [t for t, _ in self.accepted_at if t >= at]
+    def first_accepted_after(self, at: float, instance: int | None = None) -> float | None:
+        """The first 2xx at or after `at` (from that instance, if given)."""
+        if instance is None:
+            times = [t for t, _ in self.accepted_at if t >= at]
+        else:
+            times = [t for t in self.answered_by.get(instance, []) if t >= at]
         return min(times) if times else None
+
+    def _accepted(self, instance: int, events: int) -> None:
+        now = time.monotonic()
+        self.accepted_at.append((now, events))
+        self.answered_by.setdefault(instance, []).append(now)
 
 
 class TrackerTraffic:
@@ -146,14 +157,15 @@ class TrackerTraffic:
                 visitor = uuid.uuid4().hex  # a new visitor every 20 requests
             # each visitor keeps to one instance, as behind a sticky load balancer: the
             # visitors of an instance under a fault wait; the others' pace is what is held
-            url = urls[n % len(urls)]
+            instance = n % len(urls)
             if (n + requests) % 2:
-                await self._segment(client, url, visitor)
+                await self._segment(client, instance, visitor)
             else:
-                await self._collect(client, url, visitor)
+                await self._collect(client, instance, visitor)
             requests += 1
 
-    async def _collect(self, client: httpx.AsyncClient, url: str, visitor: str) -> None:
+    async def _collect(self, client: httpx.AsyncClient, instance: int, visitor: str) -> None:
+        url = self.target.tracker_urls[instance]
         ids = [_id() for _ in range(self.events)]
         body = {
             "visitor_id": visitor,
@@ -180,9 +192,10 @@ class TrackerTraffic:
         ok = status is not None and 200 <= status < 300
         (self.ledger.accepted_events if ok else self.ledger.refused_events).update(ids)
         if ok:
-            self.ledger.accepted_at.append((time.monotonic(), len(ids)))
+            self.ledger._accepted(instance, len(ids))
 
-    async def _segment(self, client: httpx.AsyncClient, url: str, visitor: str) -> None:
+    async def _segment(self, client: httpx.AsyncClient, instance: int, visitor: str) -> None:
+        url = self.target.tracker_urls[instance]
         ids = [f"chaos-{uuid.uuid4().hex}" for _ in range(self.events)]
         body = {
             "batch": [
@@ -203,7 +216,7 @@ class TrackerTraffic:
         ok = status is not None and 200 <= status < 300
         (self.ledger.accepted_messages if ok else self.ledger.refused_messages).update(ids)
         if ok:
-            self.ledger.accepted_at.append((time.monotonic(), len(ids)))
+            self.ledger._accepted(instance, len(ids))
 
     async def _post(
         self, client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
