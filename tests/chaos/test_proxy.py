@@ -63,6 +63,12 @@ async def test_pipe_cut_refuse_and_heal() -> None:
             writer.write(b"a")
             assert await reader.readexactly(1) == b"a"
 
+            # the first connection's pipe is torn down asynchronously (EOF each way): wait
+            # for it, so the cut below finds exactly the one live connection
+            deadline = time.monotonic() + 30
+            while proxy.live_connections() != 1:
+                assert time.monotonic() < deadline, "the first connection never closed"
+                await asyncio.sleep(0.01)
             await asyncio.to_thread(proxy.cut)
             # the live connection is reset: its reader ends (EOF or a reset), never hangs
             with contextlib.suppress(ConnectionError):
