@@ -106,7 +106,7 @@ class TrackerPath:
             "5xx": ledger.server_errors,
             "503": ledger.statuses[503],
             "503_without_retry_after": ledger.no_retry_after,
-            "errors": sum(ledger.errors.values()),
+            "errors": ledger.no_answer,
         }
 
     def check(self) -> dict[str, Any]:

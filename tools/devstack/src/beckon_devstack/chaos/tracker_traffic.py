@@ -69,7 +69,13 @@ class TrackerLedger:
 
     @property
     def server_errors(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status >= 500 and status != 503)
+        # a snapshot first: the traffic's thread may add a status while this one reads
+        statuses = list(self.statuses.items())
+        return sum(n for status, n in statuses if status >= 500 and status != 503)
+
+    @property
+    def no_answer(self) -> int:
+        return sum(list(self.errors.values()))
 
     def accepted_between(self, start: float, end: float) -> int:
         return sum(n for at, n in self.accepted_at if start <= at < end)
