@@ -362,8 +362,10 @@ def parse_services(text: str) -> dict[str, int]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = "| fault | path | baseline/s | held/s | recover s | lost | dup | 5xx | 503 | no answer |"
-    print(head)
+    print(
+        "| fault | path | baseline/s | held/s | repair s | first 2xx s | half rate s | lost | "
+        "dup | 5xx | 503 | no answer |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
