@@ -1,0 +1,470 @@
+"""The chaos battery's long runs: faults one at a time under steady traffic, then (with --soak)
+a long run at half the measured peak watching memory and consumer lag.
+
+    uv run python bench/chaos.py                      # every fault, 20 s each, tracker path
+    uv run python bench/chaos.py --faults broker-kill --hold 30
+    uv run python bench/chaos.py --soak 30m           # peak, then 30 min at half of it
+
+Starts a `ChaosStack` (Apache Kafka, two trackers by default: --services) in a directory of its
+own. For each fault: traffic starts; `--settle` s of baseline; the fault is injected and held
+for `--hold` s; it is repaired (restart, heal); `--settle` s more; the traffic stops and its
+ledger is checked against what the system holds. Per fault: events/s accepted before and
+during the fault, time to recover (repair started → the first second back at half the
+baseline), accepted items lost, duplicates, 5xx (other than 503), 503s, connection errors.
+
+The schedule of faults is separate from the traffic: a fault acts on the stack; a traffic is
+anything with `start()`, `stop()`, `accepted_between(t0, t1)`, `counts()` and `check()`
+(`Traffic` below). The tracker's is here; other paths plug in by adding a factory to
+`TRAFFIC`. The last line is `RESULT {json}`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from beckon_devstack.chaos.stack import SERVICES, ChaosStack
+from beckon_devstack.chaos.tracker_traffic import TrackerTraffic, check_tracker
+
+from bench._common import machine_facts
+
+Say = Callable[[str], None]
+
+
+# ---- traffic: what a fault is run against -----------------------------------------------
+
+
+class Traffic(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def accepted_between(self, start: float, end: float) -> int:
+        """Items the system accepted (2xx, acks) in [start, end) of time.monotonic()."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Answers so far: "5xx" (not 503), "503", "errors" (no answer), "accepted"."""
+        ...
+
+    def check(self) -> dict[str, Any]:
+        """The ledger against what the system holds: at least "lost" and "duplicates"."""
+        ...
+
+    def first_accepted_after(self, at: float, instance: int | None) -> float | None:
+        """When the system (or that instance of the path's service) next accepted something."""
+        ...
+
+
+class TrackerPath:
+    """Snippet and Segment batches to every tracker; checked on `tracking.events`."""
+
+    name = "tracker"
+
+    def __init__(self, stack: ChaosStack, concurrency: int, rate: float | None) -> None:
+        self.stack = stack
+        self.traffic = TrackerTraffic(
+            stack.target(), stack.store_origin, concurrency=concurrency, rate=rate
+        )
+
+    def start(self) -> None:
+        self.traffic.start()
+
+    def stop(self) -> None:
+        self.traffic.stop()
+
+    def accepted_between(self, start: float, end: float) -> int:
+        return self.traffic.ledger.accepted_between(start, end)
+
+    def first_accepted_after(self, at: float, instance: int | None) -> float | None:
+        return self.traffic.ledger.first_accepted_after(at, instance)
+
+    def counts(self) -> dict[str, int]:
+        ledger = self.traffic.ledger
+        return {
+            "accepted": ledger.accepted,
+            "5xx": ledger.server_errors,
+            "503": ledger.statuses[503],
+            "503_without_retry_after": ledger.no_retry_after,
+            "errors": ledger.no_answer,
+        }
+
+    def check(self) -> dict[str, Any]:
+        found = check_tracker(self.traffic.ledger, self.stack.target().kafka_bootstrap)
+        return {
+            "accepted": found.accepted,
+            "lost": len(found.lost),
+            "duplicates": len(found.duplicated),
+            "refused_but_stored": found.refused_but_stored,
+            "first_lost": found.lost[:5],
+            "first_duplicated": dict(list(found.duplicated.items())[:5]),
+        }
+
+
+TRAFFIC: dict[str, Callable[[ChaosStack, int, float | None], Traffic]] = {
+    "tracker": TrackerPath,
+}
+
+
+# ---- faults: what is done to the stack ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str
+    inject: Callable[[ChaosStack], None]
+    repair: Callable[[ChaosStack], None]
+    instance: int | None = None  # the instance of the path's service it hits (None: all)
+
+
+def _faults(service: str) -> dict[str, Fault]:
+    def link(stack: ChaosStack) -> Any:
+        return stack.kafka_link(service, 0)
+
+    return {
+        f"{service}-kill": Fault(
+            f"{service}-kill",
+            f"SIGKILL {service}-1, restart it",
+            lambda s: s.kill(service, 1),
+            lambda s: s.restart(service, 1),
+            1,
+        ),
+        "broker-kill": Fault(
+            "broker-kill",
+            "SIGKILL the Kafka broker, restart it on its log directory",
+            lambda s: s.kill_broker(),
+            lambda s: s.start_broker(),
+        ),
+        "kafka-cut": Fault(
+            "kafka-cut",
+            f"cut {service}-0 ↔ Kafka (new connections refused), heal",
+            lambda s: link(s).cut("refuse"),
+            lambda s: link(s).heal(),
+            0,
+        ),
+        "kafka-blackhole": Fault(
+            "kafka-blackhole",
+            f"cut {service}-0 ↔ Kafka (new connections never answered), heal",
+            lambda s: link(s).cut("blackhole"),
+            lambda s: link(s).heal(),
+            0,
+        ),
+        "kafka-slow": Fault(
+            "kafka-slow",
+            f"{service}-0 ↔ Kafka slowed by 300 ms per chunk, heal",
+            lambda s: link(s).slow(300),
+            lambda s: link(s).heal(),
+            0,
+        ),
+    }
+
+
+def recovered_at(traffic: Traffic, since: float, until: float, baseline: float) -> float | None:
+    """The start of the first whole second after `since` with at least half the baseline."""
+    at = since
+    while at + 1 <= until:
+        if traffic.accepted_between(at, at + 1) >= baseline / 2:
+            return at
+        at += 0.25
+    return None
+
+
+def run_fault(
+    stack: ChaosStack, traffic: Traffic, fault: Fault, hold_s: float, settle_s: float, say: Say
+) -> dict[str, Any]:
+    say(f"--- {fault.name}: {fault.what}")
+    traffic.start()
+    try:
+        started = time.monotonic()
+        time.sleep(settle_s)
+        injected = time.monotonic()
+        before = traffic.counts()
+        fault.inject(stack)
+        time.sleep(hold_s)
+        repair_started = time.monotonic()
+        during = traffic.counts()
+        fault.repair(stack)
+        repaired = time.monotonic()
+        say(f"    repaired in {repaired - repair_started:.1f} s; settling {settle_s:.0f} s")
+        time.sleep(settle_s)
+    finally:
+        traffic.stop()
+    ended = time.monotonic()
+    after = traffic.counts()
+    baseline = traffic.accepted_between(started, injected) / max(injected - started, 1e-9)
+    held = traffic.accepted_between(injected, repair_started) / max(repair_started - injected, 1e-9)
+    back = recovered_at(traffic, repair_started, ended, baseline)
+    # the hit instance's (or, for the broker, anyone's) first 2xx once the repair began
+    first = traffic.first_accepted_after(repair_started, fault.instance)
+    say("    checking the ledger against what the system holds")
+    check = traffic.check()
+    row = {
+        "fault": fault.name,
+        "what": fault.what,
+        "path": traffic.name,
+        "baseline_per_s": round(baseline, 1),
+        "held_per_s": round(held, 1),
+        "repair_s": round(repaired - repair_started, 2),
+        "recover_s": round(back - repair_started, 2) if back is not None else None,
+        "first_2xx_s": round(first - repair_started, 2) if first is not None else None,
+        "lost": check["lost"],
+        "duplicates": check["duplicates"],
+        "5xx": after["5xx"],
+        "503": after["503"],
+        "503_during_fault": during["503"] - before["503"],
+        "503_without_retry_after": after.get("503_without_retry_after", 0),
+        "connection_errors": after["errors"],
+        "accepted": after["accepted"],
+        "check": check,
+    }
+    say(
+        f"    baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s; after the repair "
+        f"began: first 2xx {row['first_2xx_s']} s, half the baseline {row['recover_s']} s; "
+        f"lost {row['lost']}, duplicates "
+        f"{row['duplicates']}, 5xx {row['5xx']}, 503 {row['503']}"
+    )
+    return row
+
+
+# ---- soak -------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def rss_all(stack: ChaosStack) -> dict[str, int | None]:
+    return {name: rss_kib(pid) for name, pid in sorted(stack.pids().items())}
+
+
+async def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Per consumer group: records on its topics it has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    lag: dict[str, int] = {}
+    try:
+        for group, _protocol in await admin.list_consumer_groups():
+            committed = await admin.list_consumer_group_offsets(group)
+            parts = [tp for tp, meta in committed.items() if meta.offset >= 0]
+            if not parts:
+                continue
+            ends = await consumer.end_offsets(parts)
+            lag[group] = sum(max(0, ends[tp] - committed[tp].offset) for tp in parts)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    return lag
+
+
+def parse_duration(text: str) -> float:
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", text.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(f"a duration like 90s, 30m or 1h, not {text!r}")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+
+def soak(stack: ChaosStack, args: argparse.Namespace, say: Say) -> dict[str, Any]:
+    make = TRAFFIC[args.path]
+    say(f"--- soak: peak first ({args.peak_seconds:.0f} s, closed loop)")
+    probe = make(stack, args.concurrency, None)
+    probe.start()
+    started = time.monotonic()
+    time.sleep(args.peak_seconds)
+    probe.stop()
+    events_per_request = 3
+    peak = probe.accepted_between(started, started + args.peak_seconds) / args.peak_seconds
+    rate = peak / 2 / events_per_request  # requests/s at half the peak's events/s
+    say(f"    peak {peak:.0f} events/s; soaking at half: {rate:.1f} requests/s for {args.soak} s")
+    traffic = make(stack, args.concurrency, rate)
+    samples: dict[str, Any] = {}
+    bootstrap = stack.target().kafka_bootstrap
+    traffic.start()
+    soak_started = time.monotonic()
+    try:
+        for label, at in (("start", 10.0), ("middle", args.soak / 2), ("end", args.soak - 5)):
+            wait = soak_started + at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            samples[label] = {
+                "at_s": round(time.monotonic() - soak_started, 1),
+                "rss_kib": rss_all(stack),
+                "consumer_lag": asyncio.run(consumer_lag(bootstrap)),
+                "accepted": traffic.counts()["accepted"],
+            }
+            sample = samples[label]
+            say(f"    {label}: RSS {sample['rss_kib']} KiB, lag {sample['consumer_lag']}")
+    finally:
+        traffic.stop()
+    ended = time.monotonic()
+    check = traffic.check()
+    levels: dict[str, bool] = {}
+    for name, start_kib in samples["start"]["rss_kib"].items():
+        middle = samples["middle"]["rss_kib"].get(name)
+        end = samples["end"]["rss_kib"].get(name)
+        if start_kib is None or middle is None or end is None:
+            continue
+        # levelled off: the second half grew by at most 5 % (or 8 MiB) of the middle
+        levels[name] = end - middle <= max(middle * 0.05, 8 * 1024)
+    return {
+        "peak_events_per_s": round(peak, 1),
+        "rate_requests_per_s": round(rate, 1),
+        "seconds": round(ended - soak_started, 1),
+        "events_per_s": round(
+            traffic.accepted_between(soak_started, ended) / (ended - soak_started), 1
+        ),
+        "samples": samples,
+        "rss_levels_off": levels,
+        "counts": traffic.counts(),
+        "lost": check["lost"],
+        "duplicates": check["duplicates"],
+        "check": check,
+    }
+
+
+# ---- the run ----------------------------------------------------------------------------
+
+
+def parse_services(text: str) -> dict[str, int]:
+    if text == "all":
+        return dict.fromkeys(SERVICES, 2)
+    found: dict[str, int] = {}
+    for part in text.split(","):
+        name, _, count = part.partition("=")
+        found[name.strip()] = int(count or 2)
+    return found
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        "| fault | path | baseline/s | held/s | repair s | first 2xx s | half rate s | lost | "
+        "dup | 5xx | 503 | no answer |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['fault']} | {r['path']} | {r['baseline_per_s']} | {r['held_per_s']} | "
+            f"{r['repair_s']} | {r['first_2xx_s']} | {r['recover_s']} | {r['lost']} | "
+            f"{r['duplicates']} | {r['5xx']} | {r['503']} | {r['connection_errors']} |"
+        )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    add = parser.add_argument
+    add("--path", default="tracker", choices=sorted(TRAFFIC), help="which traffic")
+    add("--services", default="tracker=2", help="instances, e.g. tracker=2,chat=2 or all")
+    add("--faults", default="tracker-kill,broker-kill,kafka-cut,kafka-blackhole,kafka-slow")
+    add("--hold", type=float, default=20.0, help="seconds each fault is held")
+    add("--settle", type=float, default=10.0, help="seconds before and after each fault")
+    add("--concurrency", type=int, default=16, help="visitors sending at once")
+    add("--ack-timeout", default="3", help="TRACKER_ACK_TIMEOUT_S (503 this soon)")
+    add("--soak", type=parse_duration, default=None, help="soak for this long (30m) instead")
+    add("--peak-seconds", type=float, default=20.0, help="the soak's peak measurement")
+    add("--keep-logs", action="store_true")
+    add("--json-only", action="store_true", help="print only the RESULT line")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet = args.json_only
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    facts = machine_facts()
+    began = time.monotonic()
+    directory = Path(tempfile.mkdtemp(prefix="beckon-bench-chaos-"))
+    services = parse_services(args.services)
+    path_service = args.path  # the service the traffic enters through
+    stack = ChaosStack(
+        directory,
+        services=services,
+        kafka_proxied=[(path_service, 0)],
+        extra_env={"tracker": {"TRACKER_ACK_TIMEOUT_S": args.ack_timeout}},
+        say=say,
+    )
+    rows: list[dict[str, Any]] = []
+    soaked: dict[str, Any] | None = None
+    try:
+        stack.start()
+        if args.soak:
+            soaked = soak(stack, args, say)
+        else:
+            known = _faults(path_service)
+            for name in args.faults.split(","):
+                fault = known[name.strip()]
+                traffic = TRAFFIC[args.path](stack, args.concurrency, None)
+                rows.append(run_fault(stack, traffic, fault, args.hold, args.settle, say))
+    finally:
+        stack.stop()
+        if args.keep_logs:
+            say(f"logs kept in {directory / 'logs'}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+    problems = [
+        f"{r['fault']}: lost {r['lost']}, duplicates {r['duplicates']}, 5xx {r['5xx']}"
+        for r in rows
+        if r["lost"] or r["duplicates"] or r["5xx"] or r["503_without_retry_after"]
+    ]
+    if soaked is not None and (soaked["lost"] or soaked["duplicates"]):
+        problems.append(f"soak: lost {soaked['lost']}, duplicates {soaked['duplicates']}")
+    facts["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    facts["seconds_total"] = round(time.monotonic() - began, 1)
+    result = {
+        "bench": "chaos",
+        "path": args.path,
+        "faults": rows,
+        "soak": soaked,
+        "lost": sum(r["lost"] for r in rows) + (soaked["lost"] if soaked else 0),
+        "duplicates": sum(r["duplicates"] for r in rows) + (soaked["duplicates"] if soaked else 0),
+        "problems": problems,
+        "valid": not problems,
+        "config": {
+            "services": services,
+            "hold_s": args.hold,
+            "settle_s": args.settle,
+            "concurrency": args.concurrency,
+            "tracker_ack_timeout_s": float(args.ack_timeout),
+            "broker": "apache kafka (embedded, same machine)",
+        },
+        "machine": facts,
+    }
+    if rows and not quiet:
+        print_table(rows)
+    print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
+    return 0 if result["valid"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

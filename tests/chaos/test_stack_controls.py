@@ -1,0 +1,61 @@
+"""The stack's Postgres and SMTP controls do what the battery relies on, seen through a real
+service's readiness (the notifier's /readyz asks Postgres): a cut Postgres link takes only the
+proxied instance out, a heal brings it back; a Postgres restart is survived by both instances;
+the SMTP sink stops and starts again on its ports."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from beckon_devstack.chaos.stack import ChaosStack
+
+from .conftest import StackFactory, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(chaos_stack: StackFactory) -> ChaosStack:
+    return chaos_stack(services={"notifier": 2}, postgres_proxied=[("notifier", 0)])
+
+
+def ready(url: str) -> int:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=10).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_postgres_link_cut_takes_out_only_the_proxied_instance(stack: ChaosStack) -> None:
+    first, second = stack.target().notifier_urls
+    link = stack.postgres_link("notifier", 0)
+    assert link.stats.bytes_up > 0, "notifier-0 does not reach Postgres through its proxy"
+    link.cut()
+    wait_until(lambda: ready(first) == 503, "notifier-0 says Postgres does not answer")
+    assert ready(second) == 200
+    link.heal()
+    wait_until(lambda: ready(first) == 200, "notifier-0 ready again after the heal")
+
+
+def test_postgres_restart_is_survived(stack: ChaosStack) -> None:
+    stack.restart_postgres()
+    urls = stack.target().notifier_urls
+    wait_until(
+        lambda: all(ready(url) == 200 for url in urls), "both ready after a Postgres restart"
+    )
+
+
+def test_smtp_sink_stops_and_starts(stack: ChaosStack) -> None:
+    sink = stack.target().smtp_sink_url
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{sink}/healthz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert answers()
+    stack.stop_smtp()
+    assert not answers()
+    stack.start_smtp()
+    assert answers()
