@@ -11,11 +11,8 @@ and started on its data directory); the broker is the session's, which nothing h
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from chat_testing import (
     unique,
 )
 from playwright.async_api import Page, expect
+from store_pages import widget_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -51,35 +49,6 @@ class ChatOnOwnPostgres:
     site: SiteSpec
     postgres: EmbeddedPostgres
     database_url: str
-
-
-@contextlib.contextmanager
-def store_page(chat: ChatProcess, site: SiteSpec, port: int) -> Iterator[None]:
-    """The store's page at the site's origin, loading the widget from chat."""
-    html = (
-        "<!doctype html><title>Store</title><h1>Store</h1>"
-        f'<script src="{chat.url}/widget.js" data-site-key="{site.site_key}"></script>'
-    ).encode()
-
-    class StorePage(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(html)))
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), StorePage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -114,7 +83,7 @@ async def own_postgres_chat(
             CHAT_CONSUMER_GROUP=unique("chat-away"),
         )
         try:
-            with store_page(chat, site, port):
+            with widget_store(chat.url, site.site_key, port):
                 yield ChatOnOwnPostgres(chat, site, postgres, url)
         finally:
             stop_chat(chat)

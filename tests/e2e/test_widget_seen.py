@@ -10,10 +10,7 @@ browser would (headless Chromium keeps every page visible).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ from chat_testing import (
     unique,
 )
 from playwright.async_api import Page, expect
+from store_pages import widget_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -67,40 +65,10 @@ async def widget_chat(
             "seen", database_url=url, bootstrap=kafka_bootstrap, log_dir=tmp_path
         )
         try:
-            with _store(instance, site, port):
+            with widget_store(instance.url, site.site_key, port):
                 yield instance, site, pool
         finally:
             stop_chat(instance)
-
-
-@contextlib.contextmanager
-def _store(chat: ChatProcess, site: SiteSpec, port: int) -> Iterator[None]:
-    """The store's page at the site's origin (a loopback server of its own: Chromium lets a
-    page call 127.0.0.1 only from a loopback address)."""
-    html = (
-        "<!doctype html><title>Store</title><h1>Store</h1>"
-        f'<script src="{chat.url}/widget.js" data-site-key="{site.site_key}"></script>'
-    ).encode()
-
-    class StorePage(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(html)))
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), StorePage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def _widget(page: Page) -> dict[str, Any]:
