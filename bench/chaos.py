@@ -132,7 +132,7 @@ class SystemPath:
     default 16 is one a second); `rate` (the soak's) is visitors/s itself."""
 
     name = "system"
-    sla_wait_s = 90.0  # the last leads' timers (the traffic's SLA is 20 s) before the checks
+    sla_wait_s = 60.0  # the last leads' timers (the traffic's SLA is 20 s) before the checks
 
     def __init__(self, stack: ChaosStack, concurrency: int, rate: float | None) -> None:
         from beckon_devstack.chaos.traffic import Traffic as SystemTraffic
@@ -458,6 +458,9 @@ def run_fault(
     if detail is not None:
         row["held_detail"] = detail(injected, repair_started)
         row["baseline_detail"] = detail(started, injected)
+        say(f"    baseline {row['baseline_detail']}, held {row['held_detail']}")
+    # each row as it is made: a long run cut short keeps the faults it finished
+    say("ROW " + json.dumps({k: v for k, v in row.items() if k != "check"}, default=str))
     say(
         f"    baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s; after the repair "
         f"began: first 2xx {row['first_2xx_s']} s, half the baseline {row['recover_s']} s; "
