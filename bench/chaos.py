@@ -192,7 +192,8 @@ class SystemPath:
             for (second, _path, outcome) in self._timeline()
             if outcome == "ok" and second >= int(since)
         ]
-        return min(seconds) - self.wall_minus_mono if seconds else None
+        # the timeline is in whole seconds: "within the second the repair began" is 0
+        return max(min(seconds), since) - self.wall_minus_mono if seconds else None
 
     def counts(self) -> dict[str, int]:
         totals: dict[str, int] = {}
