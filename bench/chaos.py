@@ -34,9 +34,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
@@ -121,8 +123,121 @@ class TrackerPath:
         }
 
 
+class SystemPath:
+    """The whole system's traffic (`chaos.traffic.Traffic`: visitors, invitations, widgets and
+    agents chatting, lead marks, closes with transcripts, webhooks, replies by e-mail) on an
+    event loop of its own in a thread, checked with every `chaos.checks` check.
+
+    `concurrency` scales the visitors' arrival rate (visitors/s = concurrency / 16, so the
+    default 16 is one a second); `rate` (the soak's) is visitors/s itself."""
+
+    name = "system"
+    sla_wait_s = 60.0  # the last leads' timers (the traffic's SLA is 20 s) before the checks
+
+    def __init__(self, stack: ChaosStack, concurrency: int, rate: float | None) -> None:
+        from beckon_devstack.chaos.traffic import Traffic as SystemTraffic
+        from beckon_devstack.chaos.traffic import TrafficConfig
+
+        self.stack = stack
+        self.target = stack.target()
+        visitors = rate if rate is not None else concurrency / 16
+        self.traffic = SystemTraffic(
+            self.target,
+            TrafficConfig(visitors_per_s=visitors, persons=20, drain_s=180.0, retry_for_s=240.0),
+        )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="system-traffic")
+        self.thread.start()
+        # the ledger's timeline is wall-clock seconds; the bench speaks time.monotonic()
+        self.wall_minus_mono = time.time() - time.monotonic()
+
+    def _run(self, work: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+    def start(self) -> None:
+        self._run(self.traffic.start())
+
+    def stop(self) -> None:
+        self._run(self.traffic.stop())
+
+    def _timeline(self) -> dict[tuple[int, str, str], int]:
+        while True:  # the traffic's thread may add a key meanwhile
+            with contextlib.suppress(RuntimeError):
+                return dict(self.traffic.ledger.timeline)
+
+    def _ok_between(self, start: float, end: float, prefix: str = "") -> int:
+        since, until = start + self.wall_minus_mono, end + self.wall_minus_mono
+        return sum(
+            n
+            for (second, path, outcome), n in self._timeline().items()
+            if outcome == "ok" and since <= second < until and path.startswith(prefix)
+        )
+
+    def accepted_between(self, start: float, end: float) -> int:
+        return self._ok_between(start, end)
+
+    def detail_between(self, start: float, end: float) -> dict[str, float]:
+        """What the table shows of a window: tracking events/s, chats started, messages."""
+        seconds = max(end - start, 1e-9)
+        return {
+            "events_per_s": round(self._ok_between(start, end, "tracker.") / seconds, 1),
+            "chats": self._ok_between(start, end, "widget.start"),
+            "messages": self._ok_between(start, end, "chat.message."),
+        }
+
+    def first_accepted_after(self, at: float, instance: int | None) -> float | None:
+        since = at + self.wall_minus_mono
+        seconds = [
+            second
+            for (second, _path, outcome) in self._timeline()
+            if outcome == "ok" and second >= int(since)
+        ]
+        # the timeline is in whole seconds: "within the second the repair began" is 0
+        return max(min(seconds), since) - self.wall_minus_mono if seconds else None
+
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        while True:
+            with contextlib.suppress(RuntimeError):
+                totals = self.traffic.ledger.error_totals()
+                break
+        return {
+            "accepted": sum(dict(self.traffic.ledger.acked).values()),
+            "5xx": totals.get("5xx", 0),
+            "503": totals.get("503", 0),
+            "errors": totals.get("connection", 0) + totals.get("timeout", 0),
+        }
+
+    def check(self) -> dict[str, Any]:
+        from beckon_devstack.chaos.checks import run_checks, table, wait_for_sla_timers
+
+        async def checked() -> Any:
+            await wait_for_sla_timers(self.target, timeout_s=self.sla_wait_s)
+            return await run_checks(self.target, self.traffic.ledger, settle_s=120.0)
+
+        try:
+            results = self._run(checked())
+            summary = self.traffic.ledger.summary()
+            self._run(self.traffic.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=30)
+        return {
+            "accepted": sum(r.accepted for r in results),
+            "lost": sum(r.lost for r in results),
+            "duplicates": sum(r.duplicated for r in results),
+            "checks": {
+                r.name: {"accepted": r.accepted, "lost": r.lost, "duplicated": r.duplicated}
+                for r in results
+            },
+            "ledger": summary,
+            "table": table(results),
+        }
+
+
 TRAFFIC: dict[str, Callable[[ChaosStack, int, float | None], Traffic]] = {
     "tracker": TrackerPath,
+    "system": SystemPath,
 }
 
 
@@ -133,8 +248,8 @@ TRAFFIC: dict[str, Callable[[ChaosStack, int, float | None], Traffic]] = {
 class Fault:
     name: str
     what: str
-    inject: Callable[[ChaosStack], None]
-    repair: Callable[[ChaosStack], None]
+    inject: Callable[[ChaosStack], object]
+    repair: Callable[[ChaosStack], object]
     instance: int | None = None  # the instance of the path's service it hits (None: all)
 
 
@@ -180,6 +295,106 @@ def _faults(service: str) -> dict[str, Fault]:
     }
 
 
+def _system_faults(smtp_down_s: float, jump_s: float, hold_s: float) -> dict[str, Fault]:
+    """The whole system's faults: one instance of each service killed, the broker, Postgres,
+    the SMTP sink, chat-0's link to Kafka and leads-0's to Postgres, rewinds, a clock jump.
+    The SMTP sink stays down `smtp_down_s` (its repair waits out what --hold did not)."""
+
+    def kafka(stack: ChaosStack) -> Any:
+        return stack.kafka_link("chat", 0)
+
+    def pg(stack: ChaosStack) -> Any:
+        return stack.postgres_link("leads", 0)
+
+    def smtp_back(stack: ChaosStack) -> None:
+        # the sink's outage is its own length; the bench's hold has passed already
+        time.sleep(max(0.0, smtp_down_s - hold_s))
+        stack.start_smtp()
+
+    found = {
+        f"{service}-kill": Fault(
+            f"{service}-kill",
+            f"SIGKILL {service}-1, restart it",
+            partial(ChaosStack.kill, service=service, index=1),
+            partial(ChaosStack.restart, service=service, index=1),
+        )
+        for service in SERVICES
+    }
+    found.update(
+        {
+            "broker-kill": Fault(
+                "broker-kill",
+                "SIGKILL the Kafka broker, restart it on its log directory",
+                lambda s: s.kill_broker(),
+                lambda s: s.start_broker(),
+            ),
+            "postgres-restart": Fault(
+                "postgres-restart",
+                "Postgres stopped (fast: sessions cut) and started on its data directory",
+                lambda s: s.restart_postgres(),
+                lambda s: None,
+            ),
+            "smtp-down": Fault(
+                "smtp-down",
+                f"SMTP sink SIGKILLed, started again {smtp_down_s:.0f} s later",
+                lambda s: s.stop_smtp(),
+                smtp_back,
+            ),
+            "chat-kafka-cut": Fault(
+                "chat-kafka-cut",
+                "cut chat-0 ↔ Kafka (refused), heal",
+                lambda s: kafka(s).cut("refuse"),
+                lambda s: kafka(s).heal(),
+            ),
+            "chat-kafka-slow": Fault(
+                "chat-kafka-slow",
+                "chat-0 ↔ Kafka slowed by 300 ms per chunk, heal",
+                lambda s: kafka(s).slow(300),
+                lambda s: kafka(s).heal(),
+            ),
+            "leads-pg-cut": Fault(
+                "leads-pg-cut",
+                "cut leads-0 ↔ Postgres (refused), heal",
+                lambda s: pg(s).cut("refuse"),
+                lambda s: pg(s).heal(),
+            ),
+            "leads-pg-slow": Fault(
+                "leads-pg-slow",
+                "leads-0 ↔ Postgres slowed by 300 ms per chunk, heal",
+                lambda s: pg(s).slow(300),
+                lambda s: pg(s).heal(),
+            ),
+            "notifier-rewind": Fault(
+                "notifier-rewind",
+                "10 % of the notifier group's records delivered again (offsets rewound)",
+                lambda s: s.rewind("notifier", ["notifier"], 0.1),
+                lambda s: None,
+            ),
+            "leads-rewind": Fault(
+                "leads-rewind",
+                "10 % of the leads group's records delivered again (offsets rewound)",
+                lambda s: s.rewind("leads", ["leads"], 0.1),
+                lambda s: None,
+            ),
+            "clock-jump": Fault(
+                "clock-jump",
+                f"the leads instances' wall clock jumped {jump_s:+.0f} s, then back",
+                lambda s: s.jump_clock("leads", jump_s),
+                lambda s: s.jump_clock("leads", 0),
+            ),
+        }
+    )
+    return found
+
+
+TRACKER_FAULTS = "tracker-kill,broker-kill,kafka-cut,kafka-blackhole,kafka-slow"
+SYSTEM_FAULTS = (
+    "tracker-kill,triggers-kill,chat-kill,leads-kill,notifier-kill,broker-kill,postgres-restart,"
+    "smtp-down,chat-kafka-cut,chat-kafka-slow,leads-pg-cut,leads-pg-slow,notifier-rewind,"
+    "leads-rewind,clock-jump"
+)
+
+
 def recovered_at(traffic: Traffic, since: float, until: float, baseline: float) -> float | None:
     """The start of the first whole second after `since` with at least half the baseline."""
     at = since
@@ -219,6 +434,8 @@ def run_fault(
     first = traffic.first_accepted_after(repair_started, fault.instance)
     say("    checking the ledger against what the system holds")
     check = traffic.check()
+    if "table" in check:
+        say(check["table"])
     row = {
         "fault": fault.name,
         "what": fault.what,
@@ -238,6 +455,13 @@ def run_fault(
         "accepted": after["accepted"],
         "check": check,
     }
+    detail = getattr(traffic, "detail_between", None)
+    if detail is not None:
+        row["held_detail"] = detail(injected, repair_started)
+        row["baseline_detail"] = detail(started, injected)
+        say(f"    baseline {row['baseline_detail']}, held {row['held_detail']}")
+    # each row as it is made: a long run cut short keeps the faults it finished
+    say("ROW " + json.dumps({k: v for k, v in row.items() if k != "check"}, default=str))
     say(
         f"    baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s; after the repair "
         f"began: first 2xx {row['first_2xx_s']} s, half the baseline {row['recover_s']} s; "
@@ -361,7 +585,26 @@ def parse_services(text: str) -> dict[str, int]:
     return found
 
 
+def print_system_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        "| fault | baseline ev/s | held ev/s | chats held | messages held | repair s | "
+        "first ack s | half rate s | lost | dup | 5xx | 503 | no answer |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        b, h = r.get("baseline_detail", {}), r.get("held_detail", {})
+        print(
+            f"| {r['fault']} | {b.get('events_per_s')} | {h.get('events_per_s')} | "
+            f"{h.get('chats')} | {h.get('messages')} | {r['repair_s']} | {r['first_2xx_s']} | "
+            f"{r['recover_s']} | {r['lost']} | {r['duplicates']} | {r['5xx']} | {r['503']} | "
+            f"{r['connection_errors']} |"
+        )
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
+    if rows and "held_detail" in rows[0]:
+        print_system_table(rows)
+        return
     print(
         "| fault | path | baseline/s | held/s | repair s | first 2xx s | half rate s | lost | "
         "dup | 5xx | 503 | no answer |"
@@ -382,7 +625,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--path", default="tracker", choices=sorted(TRAFFIC), help="which traffic")
     add("--services", default="tracker=2", help="instances, e.g. tracker=2,chat=2 or all")
-    add("--faults", default="tracker-kill,broker-kill,kafka-cut,kafka-blackhole,kafka-slow")
+    add("--faults", default=TRACKER_FAULTS, help=f"the system path's: {SYSTEM_FAULTS}")
+    add("--smtp-down", type=float, default=60.0, help="seconds the SMTP sink is down (system)")
+    add("--jump", type=float, default=60.0, help="the leads clock jump in seconds (system)")
     add("--hold", type=float, default=20.0, help="seconds each fault is held")
     add("--settle", type=float, default=10.0, help="seconds before and after each fault")
     add("--concurrency", type=int, default=16, help="visitors sending at once")
@@ -407,13 +652,33 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(tempfile.mkdtemp(prefix="beckon-bench-chaos-"))
     services = parse_services(args.services)
     path_service = args.path  # the service the traffic enters through
-    stack = ChaosStack(
-        directory,
-        services=services,
-        kafka_proxied=[(path_service, 0)],
-        extra_env={"tracker": {"TRACKER_ACK_TIMEOUT_S": args.ack_timeout}},
-        say=say,
-    )
+    tracker_env = {"TRACKER_ACK_TIMEOUT_S": args.ack_timeout}
+    if args.path == "system":
+        services = dict.fromkeys(SERVICES, 2) if args.services == "tracker=2" else services
+        stack = ChaosStack(
+            directory,
+            services=services,
+            kafka_proxied=[("chat", 0)],
+            postgres_proxied=[("leads", 0)],
+            fake_clock=["leads"],
+            # one load generator is one client address: chat's widget limit is for browsers
+            extra_env={
+                "tracker": tracker_env,
+                "chat": {
+                    "CHAT_WIDGET_REQUESTS_PER_S": "10000",
+                    "CHAT_WIDGET_REQUEST_BURST": "100000",
+                },
+            },
+            say=say,
+        )
+    else:
+        stack = ChaosStack(
+            directory,
+            services=services,
+            kafka_proxied=[(path_service, 0)],
+            extra_env={"tracker": tracker_env},
+            say=say,
+        )
     rows: list[dict[str, Any]] = []
     soaked: dict[str, Any] | None = None
     try:
@@ -421,8 +686,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.soak:
             soaked = soak(stack, args, say)
         else:
-            known = _faults(path_service)
-            for name in args.faults.split(","):
+            if args.path == "system":
+                known = _system_faults(args.smtp_down, args.jump, args.hold)
+                names = args.faults if args.faults != TRACKER_FAULTS else SYSTEM_FAULTS
+            else:
+                known = _faults(path_service)
+                names = args.faults
+            for name in names.split(","):
                 fault = known[name.strip()]
                 traffic = TRAFFIC[args.path](stack, args.concurrency, None)
                 rows.append(run_fault(stack, traffic, fault, args.hold, args.settle, say))

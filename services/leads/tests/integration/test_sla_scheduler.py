@@ -421,3 +421,35 @@ async def test_a_breach_and_its_reassignment_are_queued_for_the_sites_webhooks(m
         "SELECT event_seq FROM leads.leads WHERE lead_id = $1", lead.lead_id
     )
     assert last_seq == max(event.payload.seq for event in reassigned)
+
+
+async def test_the_scheduler_fires_again_after_its_listening_connection_was_lost(make_pool):
+    """Postgres restarted (or the link to it cut) under a running scheduler: its LISTEN
+    connection is gone, and the pool has taken it back. The scheduler listens again on a new
+    one and fires what comes due (the chaos battery saw both instances stop firing for good
+    after a Postgres restart: every pass failed asking the released connection is_closed())."""
+    pool = await make_pool()
+    clock = ManualClock(T0)
+    site = unique("site")
+    await pool.execute(
+        """INSERT INTO leads.sla_policies (site_id, team, validation, first_contact_s,
+               warn_at_percent) VALUES ($1, 'sales', 'ready_to_buy', 1, '{}')""",
+        site,
+    )
+    scheduler = scheduler_on(pool, clock, "leads-a")
+    await scheduler.start()
+    try:
+        await settle(clock, scheduler)
+        listener = scheduler._listener
+        assert listener is not None
+        pid = listener.get_server_pid()
+        await pool.execute("SELECT pg_terminate_backend($1)", pid)
+        await _plan(pool, await new_lead(pool, site), T0)
+        clock.advance(timedelta(seconds=5))  # the next look, whether or not NOTIFY is heard
+        async with asyncio.timeout(60):  # a bound for a broken scheduler, not a speed target
+            while not await lead_events(pool, site, "lead.sla_breached"):
+                await asyncio.sleep(0.05)
+                scheduler.wake()
+    finally:
+        await scheduler.stop()
+    assert scheduler._listener is None

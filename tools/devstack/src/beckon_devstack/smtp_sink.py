@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import itertools
+import json
 import os
 import signal
 import socket
@@ -195,6 +196,9 @@ class StoredMessage:
         }
 
 
+CLEARED_FILE = ".cleared"
+
+
 @dataclass
 class MailStore:
     """Received messages in arrival order (the oldest are dropped past `max_messages`)."""
@@ -203,6 +207,49 @@ class MailStore:
     max_messages: int = MAX_MESSAGES
     _messages: OrderedDict[int, StoredMessage] = field(default_factory=OrderedDict, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
+    _last_id: int = field(default=0, init=False)
+
+    def load(self) -> int:
+        """Take back the messages kept in `mail_dir` by an earlier run, oldest first: the sink
+        is a mail server, and a mail server that restarts still holds the mail it accepted
+        (the chaos battery stops and starts it, then counts every e-mail sent). The envelope
+        is in a `.envelope` file beside each (without one, From and To/Cc stand for it)."""
+        if self.mail_dir is None or not self.mail_dir.is_dir():
+            return 0
+        loaded = 0
+        last = 0
+        with contextlib.suppress(OSError, ValueError):
+            last = int((self.mail_dir / CLEARED_FILE).read_text())
+        forgotten = last
+        for path in sorted(self.mail_dir.glob("*.eml")):
+            stamp, _, number = path.stem.rpartition("-")
+            try:
+                message_id = int(number)
+                received_at = datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            if message_id <= forgotten:
+                continue
+            raw = path.read_bytes()
+            parsed = parse_message(raw)
+            envelope = {"from": parsed.from_, "to": [*parsed.to, *parsed.cc]}
+            with contextlib.suppress(OSError, ValueError):
+                envelope = json.loads(path.with_suffix(".envelope").read_text())
+            self._messages[message_id] = StoredMessage(
+                id=message_id,
+                envelope_from=str(envelope["from"]),
+                envelope_to=tuple(str(to) for to in envelope["to"]),
+                received_at=received_at,
+                raw=raw,
+                parsed=parsed,
+            )
+            last = max(last, message_id)
+            loaded += 1
+        while len(self._messages) > self.max_messages:
+            self._messages.popitem(last=False)
+        self._ids = itertools.count(last + 1)
+        self._last_id = last
+        return loaded
 
     def add(self, raw: bytes, *, envelope_from: str, envelope_to: Iterable[str]) -> StoredMessage:
         received_at = datetime.now(UTC)
@@ -221,6 +268,9 @@ class MailStore:
             self.mail_dir.mkdir(parents=True, exist_ok=True)
             name = f"{received_at:%Y%m%dT%H%M%S%fZ}-{stored.id:06d}.eml"
             (self.mail_dir / name).write_bytes(raw)
+            envelope = {"from": envelope_from, "to": list(stored.envelope_to)}
+            (self.mail_dir / name).with_suffix(".envelope").write_text(json.dumps(envelope))
+        self._last_id = stored.id
         return stored
 
     def all(self, *, to: str | None = None) -> list[StoredMessage]:
@@ -233,9 +283,13 @@ class MailStore:
         return self._messages.get(message_id)
 
     def clear(self) -> int:
-        """Forget every message (the .eml archive stays on disk); return how many there were."""
+        """Forget every message (the .eml archive stays on disk, and a restart does not take
+        them back: `.cleared` says up to which id they were forgotten); return how many."""
         count = len(self._messages)
         self._messages.clear()
+        if self.mail_dir is not None:
+            self.mail_dir.mkdir(parents=True, exist_ok=True)
+            (self.mail_dir / CLEARED_FILE).write_text(f"{self._last_id}\n")
         return count
 
     def __len__(self) -> int:
@@ -473,6 +527,7 @@ class SmtpSink:
 
     def __post_init__(self) -> None:
         self.store = MailStore(mail_dir=self.mail_dir)
+        self.store.load()
 
     @property
     def http_url(self) -> str:

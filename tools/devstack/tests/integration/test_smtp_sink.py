@@ -88,3 +88,26 @@ def test_the_standalone_sink_refuses_a_taken_port_clearly() -> None:
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_restarted_sink_still_holds_the_mail_it_accepted(tmp_path: Path) -> None:
+    """A mail server that restarts keeps what it accepted (the chaos battery stops the sink,
+    starts it again and counts every e-mail the notifier sent); what was deleted stays deleted."""
+    mail_dir = tmp_path / "mail"
+    async with SmtpSink(smtp_port=0, http_port=0, mail_dir=mail_dir) as sink:
+        await asyncio.to_thread(send, sink.smtp_port, offline_reply(), to=["gone@example.com"])
+        async with httpx.AsyncClient(base_url=sink.http_url, trust_env=False) as client:
+            assert (await client.delete("/api/messages")).json() == {"deleted": 1}
+        await asyncio.to_thread(send, sink.smtp_port, offline_reply(), to=["kept@example.com"])
+        async with httpx.AsyncClient(base_url=sink.http_url, trust_env=False) as client:
+            before = (await client.get("/api/messages")).json()
+    async with SmtpSink(smtp_port=0, http_port=0, mail_dir=mail_dir) as sink:
+        async with httpx.AsyncClient(base_url=sink.http_url, trust_env=False) as client:
+            after = (await client.get("/api/messages")).json()
+            assert [m["id"] for m in after] == [m["id"] for m in before]
+            assert [m["message_id"] for m in after] == [m["message_id"] for m in before]
+            assert after[0]["envelope"]["to"] == ["kept@example.com"]
+        await asyncio.to_thread(send, sink.smtp_port, offline_reply(), to=["new@example.com"])
+        async with httpx.AsyncClient(base_url=sink.http_url, trust_env=False) as client:
+            ids = [m["id"] for m in (await client.get("/api/messages")).json()]
+            assert len(set(ids)) == 2, "a new message took an id the kept one has"

@@ -163,7 +163,22 @@ class SlaScheduler:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(TIMERS_CHANNEL, self._heard)
-            await self.uow.pool.release(conn)
+            # a lost connection was taken back by the pool already: nothing to give back
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await self.uow.pool.release(conn)
+
+    def _listening(self) -> bool:
+        """Whether the LISTEN connection still serves. When its connection is lost (Postgres
+        restarted, the link cut) the pool takes the proxy back, and the proxy then raises on
+        every call, `is_closed()` too: that is "not listening" as well, not a failed pass
+        (taking it for one stopped the scheduler for good)."""
+        conn = self._listener
+        if conn is None:
+            return False
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:
+            return False
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         self.wake()
@@ -174,7 +189,7 @@ class SlaScheduler:
             self._wake.clear()
             started = self.clock.now()
             try:
-                if self.listen and (self._listener is None or self._listener.is_closed()):
+                if self.listen and not self._listening():
                     await self._relisten()
                 await self.run_pass()
                 async with self.uow.read(EVERY_SITE) as tx:
