@@ -455,6 +455,9 @@ async def check_sla(stores: Stores, ledger: Ledger) -> CheckResult:
     )
     fired_events: dict[str, set[str]] = defaultdict(set)
     for record in await stores.topic("leads.events", fresh=True):
+        # the target's site only: a shared broker holds other sites' timers' events
+        if record.get("site_id") != stores.target.site_id:
+            continue
         if record.get("type") in ("lead.sla_warning", "lead.sla_breached"):
             timer = (record.get("payload") or {}).get("timer_id")
             fired_events[str(timer)].add(str(record.get("event_id")))
