@@ -41,3 +41,27 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFacto
     yield make
     for stack in reversed(started):
         stack.stop()
+
+
+# the ledger's paths every whole-system run must carry something on
+PATHS = (
+    "tracking_events",
+    "segment_messages",
+    "invitations_shown",
+    "messages",
+    "lead_marks",
+    "closes_with_email",
+    "webhooks_received",
+    "replies",
+)
+
+
+def assert_every_path_held(results: Any, summary: dict[str, Any], report: str) -> None:
+    """Every check found nothing lost or doubled, and each check and each path of the ledger
+    carried something (a check over nothing proves nothing)."""
+    for result in results:
+        assert result.ok, report
+        assert result.accepted > 0, f"{result.name} carried nothing\n{report}"
+        assert result.found > 0, f"{result.name} found nothing\n{report}"
+    for path in PATHS:
+        assert summary[path] > 0, f"{path}: nothing\n{report}"

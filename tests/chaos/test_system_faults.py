@@ -26,7 +26,7 @@ from beckon_devstack.chaos.faults import Rewind
 from beckon_devstack.chaos.stack import SERVICES, ChaosStack
 from beckon_devstack.chaos.traffic import Traffic, TrafficConfig
 
-from .conftest import DEADLINE_S, StackFactory
+from .conftest import DEADLINE_S, StackFactory, assert_every_path_held
 
 # one traffic run through every fault: ~4-5 min on the 2-core machine, the stack's start in it
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -157,19 +157,5 @@ async def test_whole_system_survives_every_fault(stack: ChaosStack) -> None:
     )
     print(report)
     assert sum(move.before - move.after for move in rewound) > 0, f"nothing rewound: {rewound}"
-    for result in results:
-        assert result.ok, report
-        assert result.accepted > 0, f"{result.name} carried nothing\n{report}"
-        assert result.found > 0, f"{result.name} found nothing\n{report}"
     summary = traffic.ledger.summary()
-    for path in (
-        "tracking_events",
-        "segment_messages",
-        "invitations_shown",
-        "messages",
-        "lead_marks",
-        "closes_with_email",
-        "webhooks_received",
-        "replies",
-    ):
-        assert summary[path] > 0, f"{path}: nothing\n{report}"
+    assert_every_path_held(results, summary, report)

@@ -61,8 +61,7 @@ class SlaStore:
                 await self._read_site(lead.site_id)
             policy, site = self._settings.get(key) or (None, self._hours[lead.site_id])
             return PlanContext(policy=policy, site=site, running_deadline=None)
-        if not fresh:
-            await self.flush()  # the running deadline may be one this unit holds back
+        await self.flush()  # the running deadline may be one this unit holds back
         row = await self.conn.fetchrow(
             f"""SELECT {_P_COLUMNS}, p.site_id AS has_policy,
                        s.timezone, s.business_hours, s.holidays,
