@@ -21,9 +21,12 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 from beckon_contracts.topics import TRACKING_EVENTS
+from beckon_devstack.broker import wait_until_serving
+from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import read_records
 from beckon_devstack.ports import free_port
 from beckon_devstack.processes import stop_process
+from beckon_messaging import ensure_topics
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +44,23 @@ SITE_ID = "demo"
 SITE_KEY = "pk_demo_beckon"
 START_TIMEOUT_S = 60.0
 HOST = "127.0.0.1"
+
+
+@pytest.fixture
+async def private_broker(tmp_path: Path) -> AsyncIterator[KafkaBroker]:
+    """A broker of the test's own, with the registry's topics: for a test that kills the
+    broker, or that must know no other test's worker reads its records (the session's chat
+    scenario runs a triggers worker over every site's tracking on the session broker)."""
+    import asyncio
+
+    broker = KafkaBroker(tmp_path / "kafka", progress=lambda _message: None)
+    await asyncio.to_thread(broker.start)
+    try:
+        await wait_until_serving(broker.bootstrap, timeout_s=60)
+        await ensure_topics(broker.bootstrap)
+        yield broker
+    finally:
+        await asyncio.to_thread(broker.stop)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,6 @@ from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import read_records
 from beckon_devstack.ports import free_port
 from beckon_devstack.processes import stop_process
-from beckon_messaging import ensure_topics
 from playwright.async_api import BrowserContext, Page, Request, Response
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(420)]
@@ -149,17 +148,10 @@ def _services(broker: KafkaBroker, log_dir: Path) -> Iterator[Private]:
 
 
 @pytest.fixture
-async def private(tmp_path: Path) -> AsyncIterator[Private]:
+def private(private_broker: KafkaBroker, tmp_path: Path) -> Iterator[Private]:
     """Never the session's broker: this one is killed."""
-    broker = KafkaBroker(tmp_path / "kafka", progress=lambda _message: None)
-    await asyncio.to_thread(broker.start)
-    try:
-        await wait_until_serving(broker.bootstrap, timeout_s=60)
-        await ensure_topics(broker.bootstrap)
-        with _services(broker, tmp_path) as services:
-            yield services
-    finally:
-        await asyncio.to_thread(broker.stop)
+    with _services(private_broker, tmp_path) as services:
+        yield services
 
 
 @dataclass

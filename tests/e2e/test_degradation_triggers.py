@@ -1,12 +1,13 @@
 """With the triggers worker stopped, no invitation is shown and chat keeps working.
 
 The whole path of a proactive chat as processes of the test's own (tracker, chat, the demo
-store that loads the snippet and the widget; the triggers worker not running), on the session's
-broker and Postgres, which nothing here stops. A visitor makes the site's rule true (a second
-look at a product): the events are on `tracking.events`, no invitation comes, and the visitor
-still opens the widget, writes, and gets the agent's answer. Then the worker starts, and the
-next visitor who makes the rule true is invited: the "no invitation" above is what a stopped
-worker means, not a rule that could never fire.
+store that loads the snippet and the widget; the triggers worker not running), on a broker of
+the test's own (the session broker has the session chat scenario's triggers worker, which reads
+every site's rules and tracking: it would invite here) and the session's Postgres. A visitor
+makes the site's rule true (a second look at a product): the events are on `tracking.events`,
+no invitation comes, and the visitor still opens the widget, writes, and gets the agent's
+answer. Then the worker starts, and the next visitor who makes the rule true is invited: the
+"no invitation" above is what a stopped worker means, not a rule that could never fire.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from beckon_contracts.topics import TRACKING_EVENTS
+from beckon_devstack.kafka import KafkaBroker
 from beckon_devstack.kafka_probe import read_records
 from beckon_devstack.ports import free_port
 from beckon_devstack.processes import stop_process
@@ -106,7 +108,7 @@ class Pipeline:
                 "TRIGGERS_DATA_DIR": str(self.log_dir / "triggers-data"),
                 "TRIGGERS_SESSION_TIMEOUT_S": "6",
                 "TRIGGERS_API_TOKEN": TOKEN,
-                # the session broker holds every earlier test's tracking: start at its end
+                # the visitor before it started is not this worker's to invite
                 "TRIGGERS_START_FROM": "latest",
             },
             f"{self.triggers_url}/readyz",
@@ -115,8 +117,9 @@ class Pipeline:
 
 @pytest.fixture
 async def pipeline(
-    database_url: str, kafka_bootstrap: str, tmp_path: Path
+    database_url: str, private_broker: KafkaBroker, tmp_path: Path
 ) -> AsyncIterator[Pipeline]:
+    kafka_bootstrap = private_broker.bootstrap
     store_port, tracker_port, triggers_port = free_port(), free_port(), free_port()
     store_url = f"http://{HOST}:{store_port}"
     tracker_url = f"http://{HOST}:{tracker_port}"
