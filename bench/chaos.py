@@ -4,6 +4,8 @@ a long run at half the measured peak watching memory and consumer lag.
     uv run python bench/chaos.py                      # every fault, 20 s each, tracker path
     uv run python bench/chaos.py --faults broker-kill --hold 30
     uv run python bench/chaos.py --soak 30m           # peak, then 30 min at half of it
+    uv run python bench/chaos.py --path system        # the whole system, its 15 faults
+    uv run python bench/chaos.py --path system --mixed 10m --concurrency 64 --seed 7
 
 Starts a `ChaosStack` (Apache Kafka, two trackers by default: --services) in a directory of its
 own. For each fault: traffic starts; `--settle` s of baseline; the fault is injected and held
@@ -11,6 +13,10 @@ for `--hold` s; it is repaired (restart, heal); `--settle` s more; the traffic s
 ledger is checked against what the system holds. Per fault: events/s accepted before and
 during the fault, time to recover (repair started → the first second back at half the
 baseline), accepted items lost, duplicates, 5xx (other than 503), 503s, connection errors.
+
+With --mixed the faults are not taken one at a time: one traffic run, and for that long the
+faults start at random moments, up to --at-once in place together, each held 0.5 to 1.5 times
+--hold (`MixedSchedule`; --seed repeats a run's draws); one row for the whole run.
 
 The schedule of faults is separate from the traffic: a fault acts on the stack; a traffic is
 anything with `start()`, `stop()`, `accepted_between(t0, t1)`, `counts()` and `check()`
@@ -37,12 +43,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from beckon_devstack.chaos.schedule import Fault, MixedSchedule, overlaps, system_faults
 from beckon_devstack.chaos.stack import SERVICES, ChaosStack
 from beckon_devstack.chaos.tracker_traffic import TrackerTraffic, check_tracker
 
@@ -77,6 +82,15 @@ class Traffic(Protocol):
         """When the system (or that instance of the path's service) next accepted something."""
         ...
 
+    def half_peak(self, start: float, end: float) -> tuple[str, float, float]:
+        """This traffic run as the peak: what it measured, that figure, and the `rate` of a
+        traffic at half of it."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the traffic without checking it."""
+        ...
+
 
 class TrackerPath:
     """Snippet and Segment batches to every tracker; checked on `tracking.events`."""
@@ -100,6 +114,14 @@ class TrackerPath:
 
     def first_accepted_after(self, at: float, instance: int | None) -> float | None:
         return self.traffic.ledger.first_accepted_after(at, instance)
+
+    def half_peak(self, start: float, end: float) -> tuple[str, float, float]:
+        events_per_s = self.accepted_between(start, end) / (end - start)
+        # a request carries 3 events on average: the rate is requests/s
+        return "events/s", events_per_s, events_per_s / 2 / 3
+
+    def close(self) -> None:
+        return None
 
     def counts(self) -> dict[str, int]:
         ledger = self.traffic.ledger
@@ -185,6 +207,18 @@ class SystemPath:
             "messages": self._ok_between(start, end, "chat.message."),
         }
 
+    def half_peak(self, start: float, end: float) -> tuple[str, float, float]:
+        # every visitor opens a chat: chats started per second is visitors served per second
+        chats_per_s = self._ok_between(start, end, "widget.start") / (end - start)
+        return "visitors/s", chats_per_s, chats_per_s / 2
+
+    def close(self) -> None:
+        try:
+            self._run(self.traffic.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=30)
+
     def first_accepted_after(self, at: float, instance: int | None) -> float | None:
         since = at + self.wall_minus_mono
         seconds = [
@@ -218,10 +252,8 @@ class SystemPath:
         try:
             results = self._run(checked())
             summary = self.traffic.ledger.summary()
-            self._run(self.traffic.close())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=30)
+            self.close()
         return {
             "accepted": sum(r.accepted for r in results),
             "lost": sum(r.lost for r in results),
@@ -244,15 +276,6 @@ TRAFFIC: dict[str, Callable[[ChaosStack, int, float | None], Traffic]] = {
 # ---- faults: what is done to the stack ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    what: str
-    inject: Callable[[ChaosStack], object]
-    repair: Callable[[ChaosStack], object]
-    instance: int | None = None  # the instance of the path's service it hits (None: all)
-
-
 def _faults(service: str) -> dict[str, Fault]:
     def link(stack: ChaosStack) -> Any:
         return stack.kafka_link(service, 0)
@@ -263,7 +286,7 @@ def _faults(service: str) -> dict[str, Fault]:
             f"SIGKILL {service}-1, restart it",
             lambda s: s.kill(service, 1),
             lambda s: s.restart(service, 1),
-            1,
+            instance=1,
         ),
         "broker-kill": Fault(
             "broker-kill",
@@ -276,115 +299,23 @@ def _faults(service: str) -> dict[str, Fault]:
             f"cut {service}-0 ↔ Kafka (new connections refused), heal",
             lambda s: link(s).cut("refuse"),
             lambda s: link(s).heal(),
-            0,
+            instance=0,
         ),
         "kafka-blackhole": Fault(
             "kafka-blackhole",
             f"cut {service}-0 ↔ Kafka (new connections never answered), heal",
             lambda s: link(s).cut("blackhole"),
             lambda s: link(s).heal(),
-            0,
+            instance=0,
         ),
         "kafka-slow": Fault(
             "kafka-slow",
             f"{service}-0 ↔ Kafka slowed by 300 ms per chunk, heal",
             lambda s: link(s).slow(300),
             lambda s: link(s).heal(),
-            0,
+            instance=0,
         ),
     }
-
-
-def _system_faults(smtp_down_s: float, jump_s: float, hold_s: float) -> dict[str, Fault]:
-    """The whole system's faults: one instance of each service killed, the broker, Postgres,
-    the SMTP sink, chat-0's link to Kafka and leads-0's to Postgres, rewinds, a clock jump.
-    The SMTP sink stays down `smtp_down_s` (its repair waits out what --hold did not)."""
-
-    def kafka(stack: ChaosStack) -> Any:
-        return stack.kafka_link("chat", 0)
-
-    def pg(stack: ChaosStack) -> Any:
-        return stack.postgres_link("leads", 0)
-
-    def smtp_back(stack: ChaosStack) -> None:
-        # the sink's outage is its own length; the bench's hold has passed already
-        time.sleep(max(0.0, smtp_down_s - hold_s))
-        stack.start_smtp()
-
-    found = {
-        f"{service}-kill": Fault(
-            f"{service}-kill",
-            f"SIGKILL {service}-1, restart it",
-            partial(ChaosStack.kill, service=service, index=1),
-            partial(ChaosStack.restart, service=service, index=1),
-        )
-        for service in SERVICES
-    }
-    found.update(
-        {
-            "broker-kill": Fault(
-                "broker-kill",
-                "SIGKILL the Kafka broker, restart it on its log directory",
-                lambda s: s.kill_broker(),
-                lambda s: s.start_broker(),
-            ),
-            "postgres-restart": Fault(
-                "postgres-restart",
-                "Postgres stopped (fast: sessions cut) and started on its data directory",
-                lambda s: s.restart_postgres(),
-                lambda s: None,
-            ),
-            "smtp-down": Fault(
-                "smtp-down",
-                f"SMTP sink SIGKILLed, started again {smtp_down_s:.0f} s later",
-                lambda s: s.stop_smtp(),
-                smtp_back,
-            ),
-            "chat-kafka-cut": Fault(
-                "chat-kafka-cut",
-                "cut chat-0 ↔ Kafka (refused), heal",
-                lambda s: kafka(s).cut("refuse"),
-                lambda s: kafka(s).heal(),
-            ),
-            "chat-kafka-slow": Fault(
-                "chat-kafka-slow",
-                "chat-0 ↔ Kafka slowed by 300 ms per chunk, heal",
-                lambda s: kafka(s).slow(300),
-                lambda s: kafka(s).heal(),
-            ),
-            "leads-pg-cut": Fault(
-                "leads-pg-cut",
-                "cut leads-0 ↔ Postgres (refused), heal",
-                lambda s: pg(s).cut("refuse"),
-                lambda s: pg(s).heal(),
-            ),
-            "leads-pg-slow": Fault(
-                "leads-pg-slow",
-                "leads-0 ↔ Postgres slowed by 300 ms per chunk, heal",
-                lambda s: pg(s).slow(300),
-                lambda s: pg(s).heal(),
-            ),
-            "notifier-rewind": Fault(
-                "notifier-rewind",
-                "10 % of the notifier group's records delivered again (offsets rewound)",
-                lambda s: s.rewind("notifier", ["notifier"], 0.1),
-                lambda s: None,
-            ),
-            "leads-rewind": Fault(
-                "leads-rewind",
-                "10 % of the leads group's records delivered again (offsets rewound)",
-                lambda s: s.rewind("leads", ["leads"], 0.1),
-                lambda s: None,
-            ),
-            "clock-jump": Fault(
-                "clock-jump",
-                f"the leads instances' wall clock jumped {jump_s:+.0f} s, then back",
-                lambda s: s.jump_clock("leads", jump_s),
-                lambda s: s.jump_clock("leads", 0),
-            ),
-        }
-    )
-    return found
 
 
 TRACKER_FAULTS = "tracker-kill,broker-kill,kafka-cut,kafka-blackhole,kafka-slow"
@@ -416,7 +347,7 @@ def run_fault(
         injected = time.monotonic()
         before = traffic.counts()
         fault.inject(stack)
-        time.sleep(hold_s)
+        time.sleep(hold_s if fault.hold_s is None else fault.hold_s)
         repair_started = time.monotonic()
         during = traffic.counts()
         fault.repair(stack)
@@ -471,6 +402,84 @@ def run_fault(
     return row
 
 
+def run_mixed(
+    stack: ChaosStack,
+    traffic: Traffic,
+    schedule: MixedSchedule,
+    seconds: float,
+    settle_s: float,
+    say: Say,
+) -> dict[str, Any]:
+    """One traffic run with the faults of `schedule` mixed at random moments for `seconds`."""
+    say(
+        f"--- mixed: {len(schedule.faults)} faults at random moments for {seconds:.0f} s "
+        f"(seed {schedule.seed}, at most {schedule.at_once} at once)"
+    )
+    traffic.start()
+    try:
+        started = time.monotonic()
+        time.sleep(settle_s)
+        injected = time.monotonic()
+        ran = asyncio.run(schedule.run(stack, seconds=seconds))
+        repaired = time.monotonic()
+        say(f"    every fault repaired; settling {settle_s:.0f} s")
+        time.sleep(settle_s)
+    finally:
+        traffic.stop()
+    after = traffic.counts()
+    baseline = traffic.accepted_between(started, injected) / max(injected - started, 1e-9)
+    held = traffic.accepted_between(injected, repaired) / max(repaired - injected, 1e-9)
+    say("    checking the ledger against what the system holds")
+    check = traffic.check()
+    if "table" in check:
+        say(check["table"])
+    counted: dict[str, int] = {}
+    for record in ran:
+        counted[record.fault] = counted.get(record.fault, 0) + 1
+    row = {
+        "fault": "mixed",
+        "what": f"{len(ran)} faults at random moments over {repaired - injected:.0f} s, "
+        f"{overlaps(ran)} begun while another was in place",
+        "path": traffic.name,
+        "seed": schedule.seed,
+        "seconds": round(repaired - injected, 1),
+        "injected": counted,
+        "overlapped": overlaps(ran),
+        "timeline": [
+            {
+                "fault": r.fault,
+                "at_s": r.injected_at,
+                "repaired_s": r.repaired_at,
+                "with": r.overlapped,
+            }
+            for r in ran
+        ],
+        "baseline_per_s": round(baseline, 1),
+        "held_per_s": round(held, 1),
+        "repair_s": None,
+        "recover_s": None,
+        "first_2xx_s": None,
+        "lost": check["lost"],
+        "duplicates": check["duplicates"],
+        "5xx": after["5xx"],
+        "503": after["503"],
+        "503_without_retry_after": after.get("503_without_retry_after", 0),
+        "connection_errors": after["errors"],
+        "accepted": after["accepted"],
+        "check": check,
+    }
+    detail = getattr(traffic, "detail_between", None)
+    if detail is not None:
+        row["held_detail"] = detail(injected, repaired)
+        row["baseline_detail"] = detail(started, injected)
+    say("ROW " + json.dumps({k: v for k, v in row.items() if k != "check"}, default=str))
+    say(
+        f"    {row['what']}; baseline {row['baseline_per_s']}/s, during {row['held_per_s']}/s; "
+        f"lost {row['lost']}, duplicates {row['duplicates']}, 5xx {row['5xx']}, 503 {row['503']}"
+    )
+    return row
+
+
 # ---- soak -------------------------------------------------------------------------------
 
 
@@ -516,16 +525,17 @@ def parse_duration(text: str) -> float:
 
 def soak(stack: ChaosStack, args: argparse.Namespace, say: Say) -> dict[str, Any]:
     make = TRAFFIC[args.path]
-    say(f"--- soak: peak first ({args.peak_seconds:.0f} s, closed loop)")
+    say(f"--- soak: peak first ({args.peak_seconds:.0f} s at --concurrency {args.concurrency})")
     probe = make(stack, args.concurrency, None)
     probe.start()
     started = time.monotonic()
     time.sleep(args.peak_seconds)
+    peaked = time.monotonic()
+    # the peak's second half: the first fills the pipeline
+    unit, peak, rate = probe.half_peak(started + args.peak_seconds / 2, peaked)
     probe.stop()
-    events_per_request = 3
-    peak = probe.accepted_between(started, started + args.peak_seconds) / args.peak_seconds
-    rate = peak / 2 / events_per_request  # requests/s at half the peak's events/s
-    say(f"    peak {peak:.0f} events/s; soaking at half: {rate:.1f} requests/s for {args.soak} s")
+    probe.close()  # not checked: the soak's own traffic is
+    say(f"    peak {peak:.1f} {unit}; soaking at half (rate {rate:.2f}) for {args.soak:.0f} s")
     traffic = make(stack, args.concurrency, rate)
     samples: dict[str, Any] = {}
     bootstrap = stack.target().kafka_bootstrap
@@ -556,13 +566,16 @@ def soak(stack: ChaosStack, args: argparse.Namespace, say: Say) -> dict[str, Any
             continue
         # levelled off: the second half grew by at most 5 % (or 8 MiB) of the middle
         levels[name] = end - middle <= max(middle * 0.05, 8 * 1024)
+    detail = getattr(traffic, "detail_between", None)
     return {
-        "peak_events_per_s": round(peak, 1),
-        "rate_requests_per_s": round(rate, 1),
+        "peak": round(peak, 2),
+        "peak_unit": unit,
+        "rate": round(rate, 2),
         "seconds": round(ended - soak_started, 1),
-        "events_per_s": round(
+        "accepted_per_s": round(
             traffic.accepted_between(soak_started, ended) / (ended - soak_started), 1
         ),
+        "detail": detail(soak_started, ended) if detail is not None else None,
         "samples": samples,
         "rss_levels_off": levels,
         "counts": traffic.counts(),
@@ -633,6 +646,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--concurrency", type=int, default=16, help="visitors sending at once")
     add("--ack-timeout", default="3", help="TRACKER_ACK_TIMEOUT_S (503 this soon)")
     add("--soak", type=parse_duration, default=None, help="soak for this long (30m) instead")
+    add(
+        "--mixed",
+        type=parse_duration,
+        default=None,
+        help="the --faults mixed at random moments in one traffic run this long (10m)",
+    )
+    add("--seed", type=int, default=1, help="the mixed run's draws (order, gaps, holds)")
+    add("--at-once", type=int, default=2, help="the mixed run's most faults in place at once")
     add("--peak-seconds", type=float, default=20.0, help="the soak's peak measurement")
     add("--keep-logs", action="store_true")
     add("--json-only", action="store_true", help="print only the RESULT line")
@@ -687,13 +708,19 @@ def main(argv: list[str] | None = None) -> int:
             soaked = soak(stack, args, say)
         else:
             if args.path == "system":
-                known = _system_faults(args.smtp_down, args.jump, args.hold)
+                known = system_faults(args.smtp_down, args.jump)
                 names = args.faults if args.faults != TRACKER_FAULTS else SYSTEM_FAULTS
             else:
                 known = _faults(path_service)
                 names = args.faults
-            for name in names.split(","):
-                fault = known[name.strip()]
+            chosen = [known[name.strip()] for name in names.split(",")]
+            if args.mixed:
+                schedule = MixedSchedule(
+                    chosen, seed=args.seed, at_once=args.at_once, hold_s=args.hold, say=say
+                )
+                traffic = TRAFFIC[args.path](stack, args.concurrency, None)
+                rows.append(run_mixed(stack, traffic, schedule, args.mixed, args.settle, say))
+            for fault in [] if args.mixed else chosen:
                 traffic = TRAFFIC[args.path](stack, args.concurrency, None)
                 rows.append(run_fault(stack, traffic, fault, args.hold, args.settle, say))
     finally:

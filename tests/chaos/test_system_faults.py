@@ -1,34 +1,39 @@
-"""The whole system under faults, one after another during one run of the full traffic: two
-instances of every service (tracker, triggers, chat, leads, notifier) on a broker, a Postgres
-and an SMTP sink of their own, visitors browsing, being invited, chatting with agents, marked
-as leads, closed with transcripts, webhooks to a CRM, replies by e-mail.
+"""The whole system under faults during full traffic: two instances of every service (tracker,
+triggers, chat, leads, notifier) on a broker, a Postgres and an SMTP sink of their own,
+visitors browsing, being invited, chatting with agents, marked as leads, closed with
+transcripts, webhooks to a CRM, replies by e-mail.
 
-The schedule (each fault repaired, then the traffic must get something acknowledged again before
-the next one): SIGKILL and restart of one instance of each service; the broker SIGKILLed and
-restarted on its log directory; Postgres restarted; the SMTP sink down for `SMTP_DOWN_S`; the
-link between chat-0 and Kafka cut and slowed; the link between leads-0 and Postgres cut and
-slowed; 10 % of the notifier's records delivered again (an offset rewind); the leads SLA
-scheduler's wall clock jumped forward and back. Then the traffic stops, the system settles and
-every check of the ledger must find nothing lost and nothing done twice, with something
-carried on every path (a check over nothing proves nothing).
+The faults (`schedule.system_faults`): SIGKILL and restart of one instance of each service; the
+broker SIGKILLed and restarted on its log directory; Postgres restarted; the SMTP sink down for
+`SMTP_DOWN_S`; the link between chat-0 and Kafka cut and slowed; the link between leads-0 and
+Postgres cut and slowed; 10 % of the notifier's and of the leads' records delivered again (an
+offset rewind); the leads SLA scheduler's wall clock jumped forward and back.
+
+Two runs on one stack, each its own traffic: the faults one after another (each repaired, then
+the traffic must get something acknowledged again before the next one), and the faults mixed
+at random moments (`MixedSchedule`: each once, up to two in place together; CHAOS_SEED repeats
+a schedule). After each, the traffic stops, the system settles and every check of the ledger
+must find nothing lost and nothing done twice, with something carried on every path (a check
+over nothing proves nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 from beckon_devstack.chaos.checks import run_checks, table, wait_for_sla_timers
 from beckon_devstack.chaos.faults import Rewind
+from beckon_devstack.chaos.schedule import MixedSchedule, overlaps, system_faults
 from beckon_devstack.chaos.stack import SERVICES, ChaosStack
 from beckon_devstack.chaos.traffic import Traffic, TrafficConfig
 
 from .conftest import DEADLINE_S, StackFactory, assert_every_path_held
 
-# one traffic run through every fault: ~4-5 min on the 2-core machine, the stack's start in it
+# each traffic run through every fault: ~4-5 min on the 2-core machine
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 # one load generator is one client address: chat's widget limit is meant for browsers (the
@@ -70,80 +75,34 @@ async def hold(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-def schedule(
-    stack: ChaosStack, rewound: list[Rewind]
-) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
-    """(name, inject, repair) in order; both run in a thread (the controls block). The
-    rewind's partition moves go to `rewound`."""
-    kafka = stack.kafka_link("chat", 0)
-    pg = stack.postgres_link("leads", 0)
-    faults: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
-        (
-            f"{service}-1 SIGKILL",
-            partial(stack.kill, service, 1),
-            partial(stack.restart, service, 1),
-        )
-        for service in SERVICES
-    ]
-    faults += [
-        ("broker SIGKILL", stack.kill_broker, stack.start_broker),
-        ("Postgres restart", lambda: None, stack.restart_postgres),
-        ("SMTP sink down", stack.stop_smtp, stack.start_smtp),
-        (
-            "leads clock jump",
-            lambda: stack.jump_clock("leads", CLOCK_JUMP_S),
-            lambda: stack.jump_clock("leads", 0),
-        ),
-        ("chat-0 ↔ Kafka cut", lambda: kafka.cut("refuse"), kafka.heal),
-        ("chat-0 ↔ Kafka slow", lambda: kafka.slow(300), kafka.heal),
-        ("leads-0 ↔ Postgres cut", lambda: pg.cut("refuse"), pg.heal),
-        ("leads-0 ↔ Postgres slow", lambda: pg.slow(300), pg.heal),
-        (
-            "notifier offsets rewound 10 %",
-            lambda: None,
-            lambda: rewound.extend(stack.rewind("notifier", ["notifier"], 0.1)),
-        ),
-    ]
-    return faults
+CONFIG = TrafficConfig(
+    visitors_per_s=0.5,
+    persons=10,
+    messages_per_chat=3,
+    sla_first_contact_s=20,
+    reply_share=0.5,
+    drain_s=180.0,
+)
+FAULTS = system_faults(smtp_down_s=SMTP_DOWN_S, jump_s=CLOCK_JUMP_S, link_s=LINK_FAULT_S)
 
 
-HELD = {"SMTP sink down": SMTP_DOWN_S}
-
-
-async def test_whole_system_survives_every_fault(stack: ChaosStack) -> None:
+async def run_through(
+    stack: ChaosStack, faults: Callable[[Traffic], Awaitable[list[str]]]
+) -> list[str]:
+    """One traffic run with `faults(traffic)` inside it, then the ledger checked against what
+    the system holds. Returns what `faults` reported."""
     target = stack.target()
-    traffic = Traffic(
-        target,
-        TrafficConfig(
-            visitors_per_s=0.5,
-            persons=10,
-            messages_per_chat=3,
-            sla_first_contact_s=20,
-            reply_share=0.5,
-            drain_s=180.0,
-        ),
-    )
-    timings: list[str] = []
+    traffic = Traffic(target, CONFIG)
     await traffic.start()
     try:
         print(f"{time.strftime('%H:%M:%S')} traffic started", flush=True)
         await progressed(traffic, "the start", 20)
-        rewound: list[Rewind] = []
         carried = {
             "chat-0 ↔ Kafka": stack.kafka_link("chat", 0).stats.bytes_up,
             "leads-0 ↔ Postgres": stack.postgres_link("leads", 0).stats.bytes_up,
         }
         assert all(carried.values()), f"a proxied link carries nothing: {carried}"
-        for name, inject, repair in schedule(stack, rewound):
-            began = time.monotonic()
-            await asyncio.to_thread(inject)
-            await hold(HELD.get(name, LINK_FAULT_S if "↔" in name or "clock" in name else 0.0))
-            await asyncio.to_thread(repair)
-            await progressed(traffic, name)
-            timings.append(f"{name}: {time.monotonic() - began:.1f} s")
-            print(
-                f"{time.strftime('%H:%M:%S')} {timings[-1]} {traffic.ledger.summary()}", flush=True
-            )
+        timings = await faults(traffic)
         await traffic.stop()
         print(f"{time.strftime('%H:%M:%S')} traffic stopped", flush=True)
         await wait_for_sla_timers(target, timeout_s=180.0)
@@ -156,6 +115,65 @@ async def test_whole_system_survives_every_fault(stack: ChaosStack) -> None:
         + f"\nerrors: {traffic.ledger.error_totals()}"
     )
     print(report)
-    assert sum(move.before - move.after for move in rewound) > 0, f"nothing rewound: {rewound}"
-    summary = traffic.ledger.summary()
-    assert_every_path_held(results, summary, report)
+    assert_every_path_held(results, traffic.ledger.summary(), report)
+    return timings
+
+
+def rewound(returned: Iterable[object]) -> int:
+    """Records a rewind moved back, from what a fault's controls returned."""
+    return sum(
+        move.redelivered
+        for result in returned
+        if isinstance(result, list)
+        for move in result
+        if isinstance(move, Rewind)
+    )
+
+
+async def test_whole_system_survives_every_fault(stack: ChaosStack) -> None:
+    moved: dict[str, int] = {}
+
+    async def one_after_another(traffic: Traffic) -> list[str]:
+        timings: list[str] = []
+        for fault in FAULTS.values():
+            began = time.monotonic()
+            returned = [await asyncio.to_thread(fault.inject, stack)]
+            await hold(fault.hold_s or 0.0)  # a killed process is restarted at once
+            returned.append(await asyncio.to_thread(fault.repair, stack))
+            moved[fault.name] = rewound(returned)
+            await progressed(traffic, fault.name)
+            timings.append(f"{fault.name}: {time.monotonic() - began:.1f} s")
+            print(
+                f"{time.strftime('%H:%M:%S')} {timings[-1]} {traffic.ledger.summary()}", flush=True
+            )
+        return timings
+
+    await run_through(stack, one_after_another)
+    assert moved["notifier-rewind"] > 0, f"nothing rewound: {moved}"
+    assert moved["leads-rewind"] > 0, f"nothing rewound: {moved}"
+
+
+async def test_whole_system_survives_faults_mixed_at_random_moments(stack: ChaosStack) -> None:
+    seed = int(os.environ.get("CHAOS_SEED", "18"))
+    schedule = MixedSchedule(
+        list(FAULTS.values()),
+        seed=seed,
+        gap_s=(1.0, 4.0),
+        at_once=2,
+        hold_s=LINK_FAULT_S,
+        say=lambda line: print(f"{time.strftime('%H:%M:%S')} {line}", flush=True),
+    )
+
+    async def mixed(traffic: Traffic) -> list[str]:
+        print(f"mixed faults, CHAOS_SEED={seed}", flush=True)
+        ran = await schedule.run(stack, rounds=1)
+        await progressed(traffic, "the last repair")
+        return [f"{r.fault} {r.injected_at}-{r.repaired_at} s with {r.overlapped}" for r in ran]
+
+    timings = await run_through(stack, mixed)
+    ran = schedule.ran
+    assert sorted(r.fault for r in ran) == sorted(FAULTS), timings
+    assert all(r.repaired_at is not None for r in ran), timings
+    # mixed, not one after another: faults began while others were in place
+    assert overlaps(ran) > 0, timings
+    assert sum(rewound(r.returned or []) for r in ran) > 0, timings

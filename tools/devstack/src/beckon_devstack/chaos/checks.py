@@ -411,14 +411,34 @@ async def check_webhooks(stores: Stores, ledger: Ledger) -> CheckResult:
         UUID(ledger.webhook_endpoint_id),
     )
     since = created[0]["created_at"].timestamp() if created else ledger.webhook_registered_at
+    # When each event was written, by the database's clock, against when the traffic was
+    # told the endpoint exists (its clock is the machine's, as the database's): an event's
+    # `occurred_at` and the endpoint's `created_at` are the leads instance's clock, which the
+    # battery jumps (an event written 30 s before the endpoint existed said it occurred after
+    # it). The outbox keeps published rows a while; an event no longer in it falls back to
+    # `occurred_at` against `created_at`.
+    registered = ledger.webhook_registered_at or since or 0
+    written = {
+        row["event_id"]: row["created_at"].timestamp()
+        for row in await stores.query(
+            """SELECT convert_from(value, 'UTF8')::jsonb ->> 'event_id' AS event_id, created_at
+                 FROM leads.outbox WHERE topic = 'leads.events'"""
+        )
+    }
     expected: dict[str, str] = {}
     for record in await stores.topic("leads.events", fresh=True):
+        event_id = str(record.get("event_id"))
+        at = written.get(event_id)
+        after = (
+            at >= registered
+            if at is not None
+            else (_epoch(record.get("occurred_at")) >= (since or 0) - 1)
+        )
         if (
             record.get("type") in ledger.webhook_event_types
             and record.get("site_id") == stores.target.site_id
-            and _epoch(record.get("occurred_at")) >= (since or 0) - 1
+            and after
         ):
-            event_id = str(record.get("event_id"))
             expected[event_id] = f"msg_{UUID(event_id).hex}"
     received: dict[str, set[str]] = defaultdict(set)
     bodies: dict[str, set[bytes]] = defaultdict(set)

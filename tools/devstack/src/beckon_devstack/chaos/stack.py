@@ -47,6 +47,7 @@ from string import Template
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import yaml
 
 from beckon_devstack.chaos.faults import Rewind, faketime_env, rewind_group, set_clock_offset
 from beckon_devstack.chaos.proxy import TcpProxy
@@ -74,6 +75,19 @@ UNLIMITED_TRACKER = {
 }
 
 Say = Callable[[str], None]
+
+
+def uncapped_rules(source: Path, target: Path) -> Path:
+    """The demo rules without their hourly caps (the site's and each rule's): a chaos run's
+    traffic spends a rule's 40 an hour in a few minutes, and a run after it would see no
+    invitation at all. Everything else (conditions, once-per, cooldowns, load) as the demo's."""
+    rules = yaml.safe_load(source.read_text())
+    rules.pop("max_invitations_per_hour", None)
+    for rule in rules.get("rules", []):
+        (rule.get("limits") or {}).pop("max_per_hour", None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True))
+    return target
 
 
 def _prefix(service: str) -> str:
@@ -493,6 +507,11 @@ class ChaosStack:
             env[f"{prefix}MIGRATE_ON_START"] = "false"  # the first instance migrated
         if service == "tracker":
             env.update(UNLIMITED_TRACKER)
+        if service == "triggers" and "TRIGGERS_SEED_RULES_FILE" in env:
+            seeded = Path(env["TRIGGERS_SEED_RULES_FILE"])
+            env["TRIGGERS_SEED_RULES_FILE"] = str(
+                uncapped_rules(seeded, self.directory / "state" / "rules.yaml")
+            )
         if service in self.fake_clock:
             env.update(faketime_env(self._clock_file(service)))
         env.update(self.extra_env.get(service, {}))

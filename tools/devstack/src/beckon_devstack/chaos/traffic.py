@@ -230,6 +230,18 @@ class Traffic:
         )
 
     async def close(self) -> None:
+        """The CRM goes away: its endpoint is disabled first (a later traffic on the same
+        stack does not pay for this one's retries into a closed port), then the receiver."""
+        endpoint = self.ledger.webhook_endpoint_id
+        admin = next((a for a in self._agents if a.email == self.target.agent_email), None)
+        if endpoint and admin is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                await self._http.patch(
+                    f"{self.target.leads_urls[0]}/v1/leads/webhooks/{endpoint}",
+                    json={"enabled": False},
+                    headers=self._cookie(admin),
+                    timeout=10.0,
+                )
         await self.receiver.stop()
         await self._http.aclose()
 
