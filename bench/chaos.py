@@ -263,6 +263,11 @@ class SystemPath:
                 for r in results
             },
             "ledger": summary,
+            # which call met which answer: a 5xx names its path here
+            "errors_by_path": {
+                f"{path} {kind}": n
+                for (path, kind), n in sorted(self.traffic.ledger.errors.items())
+            },
             "table": table(results),
         }
 
@@ -384,6 +389,7 @@ def run_fault(
         "503_without_retry_after": after.get("503_without_retry_after", 0),
         "connection_errors": after["errors"],
         "accepted": after["accepted"],
+        "errors_by_path": check.get("errors_by_path"),
         "check": check,
     }
     detail = getattr(traffic, "detail_between", None)
@@ -466,6 +472,7 @@ def run_mixed(
         "503_without_retry_after": after.get("503_without_retry_after", 0),
         "connection_errors": after["errors"],
         "accepted": after["accepted"],
+        "errors_by_path": check.get("errors_by_path"),
         "check": check,
     }
     detail = getattr(traffic, "detail_between", None)

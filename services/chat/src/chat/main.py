@@ -25,6 +25,7 @@ import uvicorn
 from beckon_contracts.chat_signals import AgentsChangedSignal
 from beckon_edge import BodyLimit, RateLimiter
 from beckon_edge.answers import document_problem_answers
+from beckon_edge.database import answer_database_outages
 from beckon_edge.tokens import Signer
 from beckon_messaging import postgres
 from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
@@ -54,13 +55,7 @@ from chat.agents import service as agents
 from chat.agents.domain import LoginThrottle
 from chat.agents.sessions import Sessions
 from chat.api import console, widget
-from chat.api.common import (
-    DATABASE_AWAY,
-    MAX_BODY_BYTES,
-    database_unavailable,
-    error_response,
-    problem,
-)
+from chat.api.common import MAX_BODY_BYTES, error_response, problem
 from chat.api.console import console_csp
 from chat.config import Settings
 from chat.conversations import service as conversations
@@ -340,15 +335,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     document_problem_answers(app)  # the OpenAPI document says 422 is that `problem`
 
-    async def _database_away(request: Request, exc: Exception) -> Response:
-        log.warning(
-            "request failed: the database is away",
-            extra={"path": request.url.path, "error": repr(exc)},
-        )
-        return error_response(database_unavailable())
-
-    for away in DATABASE_AWAY:
-        app.add_exception_handler(away, _database_away)
+    answer_database_outages(app, "chat")  # 503 database_unavailable, not 500
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput) -> Response:

@@ -19,6 +19,7 @@ import uvicorn
 from beckon_edge import BodyLimit
 from beckon_edge.answers import answer_refusals
 from beckon_edge.console_sessions import ConsoleSessions
+from beckon_edge.database import answer_database_outages
 from beckon_messaging import ensure_topics, postgres
 from beckon_messaging.metrics import REGISTRY as MESSAGING_METRICS
 from beckon_messaging.progress import Watchdog
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     answer_refusals(app)
+    answer_database_outages(app, "leads")  # 503 database_unavailable, not 500
 
     app.include_router(sla_api.router)
     app.include_router(reports_router)

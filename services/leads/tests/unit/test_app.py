@@ -78,3 +78,10 @@ async def test_readyz_is_200_when_postgres_answers_and_the_producer_is_connected
 
 async def test_a_trailing_slash_is_a_404_not_a_redirect():
     assert (await _get(_app(), "/healthz/")).status_code == 404
+
+
+def test_a_request_that_meets_an_absent_database_is_answered_503_not_500():
+    from beckon_edge.database import DATABASE_AWAY
+
+    handlers = create_app(Settings(environment="test")).exception_handlers
+    assert all(kind in handlers for kind in DATABASE_AWAY)

@@ -19,6 +19,7 @@ import uvicorn
 from beckon_edge import BodyLimit
 from beckon_edge.answers import answer_refusals, problem
 from beckon_edge.console_sessions import ConsoleSessions
+from beckon_edge.database import answer_database_outages
 from beckon_messaging import ensure_topics, postgres
 from beckon_messaging.bus import Bus
 from beckon_messaging.consumer import Backoff
@@ -271,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     answer_refusals(app)
+    answer_database_outages(app, "notifier")  # 503 database_unavailable, not 500
 
     app.include_router(inbound_api.router)
     app.include_router(admin_api.router)

@@ -6,16 +6,16 @@ import logging
 import math
 from typing import Any, TypeVar
 
-import asyncpg
 import orjson
 from beckon_edge import BadContentLength, BodyTooLarge, client_address, read_limited
+from beckon_edge.database import database_away, database_unavailable
 from beckon_edge.proxies import IPNetwork
 from beckon_edge.refusals import status_of
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from chat.errors import ChatError, Invalid, Malformed, TooLarge, Unavailable
+from chat.errors import ChatError, Invalid, Malformed, TooLarge
 from chat.hub import Connection
 from chat.runtime import Runtime
 from chat.text import InvalidInput
@@ -28,42 +28,6 @@ MAX_BODY_BYTES = 65_536
 def runtime(request: Request) -> Runtime:
     state: Runtime = request.app.state.chat
     return state
-
-
-# What asyncpg raises when chat's Postgres is down, restarting or unreachable: the connection
-# refused or lost (a Unix socket gone is FileNotFoundError, an OSError), the server shutting
-# down or still starting. A request that meets one is answered 503 `database_unavailable` with
-# Retry-After, not a 500 without CORS headers (which a page sees only as a network error):
-# the widget tells the visitor chat is away for a moment and tries again.
-DATABASE_AWAY: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,  # ConnectionDoesNotExistError: the connection died under the query
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    OSError,
-)
-DATABASE_RETRY_S = 5
-
-
-def database_away(exc: BaseException) -> bool:
-    """Whether `exc`, or what caused it, says Postgres is not answering (not a bad query)."""
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 5:
-        if isinstance(current, DATABASE_AWAY):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
-
-
-def database_unavailable() -> Unavailable:
-    return Unavailable(
-        "database_unavailable",
-        "chat cannot reach its database right now; try again shortly",
-        retry_after=DATABASE_RETRY_S,
-    )
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -140,7 +104,7 @@ def frame_failed(exc: Exception, connection: Connection) -> None:
         connection.push({"t": "error", "error": "invalid", "detail": str(exc)})
     elif database_away(exc):
         log.warning("socket frame failed: the database is away", extra={"error": repr(exc)})
-        refusal = database_unavailable()
+        refusal = database_unavailable("chat")
         connection.push({"t": "error", "error": refusal.code, "detail": refusal.detail})
     else:
         log.error("socket frame failed", exc_info=exc)

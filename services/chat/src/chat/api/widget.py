@@ -12,6 +12,7 @@ from uuid import UUID
 from beckon_contracts.chat_events import Language
 from beckon_contracts.chat_signals import MAX_PREVIEW_CHARS, TypingSignal
 from beckon_contracts.envelope import Identifier
+from beckon_edge.database import database_away
 from beckon_edge.tokens import InvalidToken, VisitorClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -20,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat import views
 from chat.activity import service as activity
-from chat.api.common import client_ip, database_away, frame_failed, parse_frame
+from chat.api.common import client_ip, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
 from chat.conversations.model import Conversation
