@@ -1,9 +1,13 @@
 """The stack's Postgres and SMTP controls do what the battery relies on, seen through a real
 service's readiness (the notifier's /readyz asks Postgres): a cut Postgres link takes only the
 proxied instance out, a heal brings it back; a Postgres restart is survived by both instances;
-the SMTP sink stops and starts again on its ports."""
+the SMTP sink stops and starts again on its ports; an instance restarted from a thread that
+then ends keeps running."""
 
 from __future__ import annotations
+
+import subprocess
+import threading
 
 import httpx
 import pytest
@@ -59,3 +63,19 @@ def test_smtp_sink_stops_and_starts(stack: ChaosStack) -> None:
     assert not answers()
     stack.start_smtp()
     assert answers()
+
+
+def test_an_instance_restarted_from_a_thread_outlives_the_thread(stack: ChaosStack) -> None:
+    # PR_SET_PDEATHSIG is per thread: an instance forked by a worker thread was SIGKILLed
+    # when the thread ended (the mixed bench's controls run in asyncio's executor)
+    worker = threading.Thread(target=stack.restart, args=("notifier", 1))
+    worker.start()
+    worker.join()
+    instance = stack.instance("notifier", 1)
+    assert instance.process is not None
+    try:  # the kernel's SIGKILL on the thread's exit, had it come, is immediate
+        code = instance.process.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        code = None
+    assert code is None, f"notifier-1 died ({code}) with its thread:\n{instance.log_tail()}"
+    assert ready(stack.target().notifier_urls[1]) == 200

@@ -41,6 +41,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -95,9 +96,17 @@ def _prefix(service: str) -> str:
 
 
 def _die_with_parent() -> None:
-    """preexec_fn: SIGKILL the child if the process that started it goes away."""
+    """preexec_fn: SIGKILL the child if the thread that started it goes away."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: an
+# instance restarted from a worker thread (a fault's control under `asyncio.to_thread`) was
+# SIGKILLed when `asyncio.run` shut its executor down (a mixed bench run found the SMTP sink
+# and every restarted service dead at check time). Every instance is forked by this one
+# thread, which lives as long as the process.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-spawner")
 
 
 @dataclass
@@ -136,14 +145,15 @@ class Instance:
         with self.log_path.open("ab") as log:
             log.write(f"===== start {self.starts + 1} at {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
+            self.process = _SPAWNER.submit(
+                subprocess.Popen,
                 list(self.argv),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
-            )
+            ).result()
         self.starts += 1
 
     def log_tail(self, lines: int = 40) -> str:
