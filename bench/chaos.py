@@ -341,6 +341,21 @@ def recovered_at(traffic: Traffic, since: float, until: float, baseline: float) 
     return None
 
 
+def outcome(after: dict[str, int], check: dict[str, Any]) -> dict[str, Any]:
+    """What a row says of a traffic run's answers and of its ledger's check."""
+    return {
+        "lost": check["lost"],
+        "duplicates": check["duplicates"],
+        "5xx": after["5xx"],
+        "503": after["503"],
+        "503_without_retry_after": after.get("503_without_retry_after", 0),
+        "connection_errors": after["errors"],
+        "accepted": after["accepted"],
+        "errors_by_path": check.get("errors_by_path"),
+        "check": check,
+    }
+
+
 def run_fault(
     stack: ChaosStack, traffic: Traffic, fault: Fault, hold_s: float, settle_s: float, say: Say
 ) -> dict[str, Any]:
@@ -381,16 +396,8 @@ def run_fault(
         "repair_s": round(repaired - repair_started, 2),
         "recover_s": round(back - repair_started, 2) if back is not None else None,
         "first_2xx_s": round(first - repair_started, 2) if first is not None else None,
-        "lost": check["lost"],
-        "duplicates": check["duplicates"],
-        "5xx": after["5xx"],
-        "503": after["503"],
         "503_during_fault": during["503"] - before["503"],
-        "503_without_retry_after": after.get("503_without_retry_after", 0),
-        "connection_errors": after["errors"],
-        "accepted": after["accepted"],
-        "errors_by_path": check.get("errors_by_path"),
-        "check": check,
+        **outcome(after, check),
     }
     detail = getattr(traffic, "detail_between", None)
     if detail is not None:
@@ -465,15 +472,7 @@ def run_mixed(
         "repair_s": None,
         "recover_s": None,
         "first_2xx_s": None,
-        "lost": check["lost"],
-        "duplicates": check["duplicates"],
-        "5xx": after["5xx"],
-        "503": after["503"],
-        "503_without_retry_after": after.get("503_without_retry_after", 0),
-        "connection_errors": after["errors"],
-        "accepted": after["accepted"],
-        "errors_by_path": check.get("errors_by_path"),
-        "check": check,
+        **outcome(after, check),
     }
     detail = getattr(traffic, "detail_between", None)
     if detail is not None:

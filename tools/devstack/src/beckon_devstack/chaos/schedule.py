@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from beckon_devstack.chaos.proxy import TcpProxy
 from beckon_devstack.chaos.stack import SERVICES, ChaosStack
 
 Control = Callable[[ChaosStack], object]
@@ -54,10 +55,10 @@ def system_faults(
     again, the leads instances' wall clock `jump_s` ahead and back. The stack needs
     `kafka_proxied=[("chat", 0)]`, `postgres_proxied=[("leads", 0)]`, `fake_clock=["leads"]`."""
 
-    def kafka(stack: ChaosStack) -> Any:
+    def kafka(stack: ChaosStack) -> TcpProxy:
         return stack.kafka_link("chat", 0)
 
-    def pg(stack: ChaosStack) -> Any:
+    def pg(stack: ChaosStack) -> TcpProxy:
         return stack.postgres_link("leads", 0)
 
     found = {
@@ -93,37 +94,13 @@ def system_faults(
             frozenset({"smtp"}),
             hold_s=smtp_down_s,
         ),
-        Fault(
-            "chat-kafka-cut",
-            "cut chat-0 ↔ Kafka (refused), heal",
-            lambda s: kafka(s).cut("refuse"),
-            lambda s: kafka(s).heal(),
-            frozenset({"chat-0-kafka"}),
-            link_s,
-        ),
-        Fault(
-            "chat-kafka-slow",
-            "chat-0 ↔ Kafka slowed by 300 ms per chunk, heal",
-            lambda s: kafka(s).slow(300),
-            lambda s: kafka(s).heal(),
-            frozenset({"chat-0-kafka"}),
-            link_s,
-        ),
-        Fault(
-            "leads-pg-cut",
-            "cut leads-0 ↔ Postgres (refused), heal",
-            lambda s: pg(s).cut("refuse"),
-            lambda s: pg(s).heal(),
-            frozenset({"leads-0-postgres"}),
-            link_s,
-        ),
-        Fault(
-            "leads-pg-slow",
-            "leads-0 ↔ Postgres slowed by 300 ms per chunk, heal",
-            lambda s: pg(s).slow(300),
-            lambda s: pg(s).heal(),
-            frozenset({"leads-0-postgres"}),
-            link_s,
+        *(
+            fault
+            for name, label, link in (
+                ("chat-kafka", "chat-0 ↔ Kafka", kafka),
+                ("leads-pg", "leads-0 ↔ Postgres", pg),
+            )
+            for fault in _link_faults(name, label, link, link_s)
         ),
         *(
             Fault(
@@ -147,6 +124,31 @@ def system_faults(
     ):
         found[fault.name] = fault
     return found
+
+
+def _link_faults(
+    name: str, label: str, link: Callable[[ChaosStack], TcpProxy], hold_s: float | None
+) -> tuple[Fault, Fault]:
+    """A link cut (connections refused) and slowed (300 ms a chunk), each healed after."""
+    claims = frozenset({name})
+    return (
+        Fault(
+            f"{name}-cut",
+            f"cut {label} (refused), heal",
+            lambda s: link(s).cut("refuse"),
+            lambda s: link(s).heal(),
+            claims,
+            hold_s,
+        ),
+        Fault(
+            f"{name}-slow",
+            f"{label} slowed by 300 ms per chunk, heal",
+            lambda s: link(s).slow(300),
+            lambda s: link(s).heal(),
+            claims,
+            hold_s,
+        ),
+    )
 
 
 @dataclass
