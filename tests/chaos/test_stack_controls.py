@@ -2,16 +2,20 @@
 service's readiness (the notifier's /readyz asks Postgres): a cut Postgres link takes only the
 proxied instance out, a heal brings it back; a Postgres restart is survived by both instances;
 the SMTP sink stops and starts again on its ports; an instance restarted from a thread that
-then ends keeps running."""
+then ends keeps running, and one that exits while starting is started again."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
-from beckon_devstack.chaos.stack import ChaosStack
+from beckon_devstack.chaos.stack import ChaosStack, Instance
+from beckon_devstack.ports import free_port
 
 from .conftest import StackFactory, wait_until
 
@@ -79,3 +83,48 @@ def test_an_instance_restarted_from_a_thread_outlives_the_thread(stack: ChaosSta
         code = None
     assert code is None, f"notifier-1 died ({code}) with its thread:\n{instance.log_tail()}"
     assert ready(stack.target().notifier_urls[1]) == 200
+
+
+def test_a_restarted_instance_that_exits_while_starting_is_started_again(
+    stack: ChaosStack, tmp_path: Path
+) -> None:
+    # a service restarted during a broker outage gives up after its start timeout and exits:
+    # the stack starts it again, as an orchestrator would (a mixed run's notifier restart)
+    marker, port = tmp_path / "tried", free_port()
+    script = (
+        "import http.server, pathlib, sys\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    sys.exit(3)\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)"
+        ".serve_forever()\n"
+    )
+
+    def flaky() -> Instance:
+        return Instance(
+            service="flaky",
+            index=0,
+            port=port,
+            argv=(sys.executable, "-c", script),
+            env=dict(os.environ),
+            log_path=tmp_path / "flaky.log",
+            health_url=f"http://127.0.0.1:{port}/",
+        )
+
+    first = flaky()
+    first.launch()
+    with pytest.raises(RuntimeError, match=r"flaky-0 exited \(3\) while starting"):
+        stack._wait_ready(first, 30.0)  # the first start: an exit is the stack's failure
+
+    marker.unlink()
+    again = flaky()
+    try:
+        again.launch()
+        stack._wait_ready(again, 30.0, relaunch=True)
+        assert again.starts == 2
+        assert again.alive()
+    finally:
+        if again.process is not None:
+            again.process.kill()
+            again.process.wait()

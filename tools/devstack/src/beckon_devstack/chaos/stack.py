@@ -320,7 +320,7 @@ class ChaosStack:
         if instance.alive():
             self.kill(service, index)
         instance.launch()
-        self._wait_ready(instance)
+        self._wait_ready(instance, relaunch=True)
 
     def kill_broker(self) -> None:
         """SIGKILL the broker; its log directory stays as it was."""
@@ -350,7 +350,7 @@ class ChaosStack:
         if self._smtp is None:
             raise RuntimeError("no SMTP sink in this stack (it runs with the notifier)")
         self._smtp.launch()
-        self._wait_ready(self._smtp)
+        self._wait_ready(self._smtp, relaunch=True)
 
     def jump_clock(self, service: str, seconds: float) -> None:
         """Set the wall clock of every instance of `service` to real time + `seconds` (at
@@ -378,7 +378,7 @@ class ChaosStack:
         for instance in group:
             instance.launch()
         for instance in group:
-            self._wait_ready(instance)
+            self._wait_ready(instance, relaunch=True)
         return moves
 
     def kafka_link(self, service: str, index: int) -> TcpProxy:
@@ -535,15 +535,32 @@ class ChaosStack:
             health_url=f"http://{host}:{port}/readyz",
         )
 
-    def _wait_ready(self, instance: Instance, timeout_s: float = START_TIMEOUT_S) -> None:
+    def _wait_ready(
+        self, instance: Instance, timeout_s: float = START_TIMEOUT_S, *, relaunch: bool = False
+    ) -> None:
+        """Until `instance` answers its health URL. An instance that exits while starting
+        fails the stack's first start; a restarted one (`relaunch`) is started again after a
+        growing pause, as an orchestrator does: a service started while the broker is away
+        gives up after its own start timeout and exits (a mixed run restarted the notifier
+        during a 75 s broker outage)."""
         deadline = time.monotonic() + timeout_s
+        pause = 1.0
         with httpx.Client(timeout=5.0) as client:
             while True:
                 if not instance.alive():
                     code = instance.process.returncode if instance.process else None
-                    raise RuntimeError(
-                        f"{instance.name} exited ({code}) while starting:\n{instance.log_tail()}"
+                    if not relaunch or time.monotonic() + pause > deadline:
+                        raise RuntimeError(
+                            f"{instance.name} exited ({code}) while starting:\n"
+                            f"{instance.log_tail()}"
+                        )
+                    self.say(
+                        f"{instance.name} exited ({code}) while starting; again in {pause:.0f} s"
                     )
+                    time.sleep(pause)
+                    pause = min(pause * 2, 10.0)
+                    instance.launch()
+                    continue
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(instance.health_url).status_code == 200:
                         return
