@@ -2,15 +2,18 @@
 service's readiness (the notifier's /readyz asks Postgres): a cut Postgres link takes only the
 proxied instance out, a heal brings it back; a Postgres restart is survived by both instances;
 the SMTP sink stops and starts again on its ports; an instance restarted from a thread that
-then ends keeps running, and one that exits while starting is started again."""
+then ends keeps running, one that exits while starting is started again, and one whose port
+was taken at the first start moves to another."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -128,3 +131,34 @@ def test_a_restarted_instance_that_exits_while_starting_is_started_again(
         if again.process is not None:
             again.process.kill()
             again.process.wait()
+
+
+def test_an_instance_whose_port_was_taken_at_the_first_start_moves_to_another(
+    chaos_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # free_port's answer can be taken before the instance binds it (an outgoing connection's
+    # ephemeral port): a CI run's tracker-1 met "address already in use" and the stack failed
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    taken = held.getsockname()[1]
+    build = ChaosStack._instance
+
+    def on_a_taken_port(self: ChaosStack, spec: Any, index: int) -> Instance:
+        instance = build(self, spec, index)
+        instance.port = taken
+        instance.env["TRACKER_PORT"] = str(taken)
+        instance.health_url = f"http://127.0.0.1:{taken}/readyz"
+        return instance
+
+    monkeypatch.setattr(ChaosStack, "_instance", on_a_taken_port)
+    try:
+        moved = chaos_stack(services={"tracker": 1})
+    finally:
+        held.close()
+    tracker = moved.instance("tracker", 0)
+    assert tracker.port != taken
+    assert tracker.starts == 2
+    assert ready(tracker.url) == 200
+    balancer = f"http://127.0.0.1:{moved.settings.tracker_port}"
+    assert ready(balancer) == 200, "the balancer still points at the taken port"

@@ -178,6 +178,7 @@ class ChaosStack:
     settings: DevStackSettings = field(init=False)
     broker: KafkaBroker = field(init=False)
     instances: dict[str, list[Instance]] = field(init=False, default_factory=dict)
+    started: bool = field(init=False, default=False)  # every instance was ready once
     _kafka_links: dict[tuple[str, int], TcpProxy] = field(init=False, default_factory=dict)
     _pg_links: dict[tuple[str, int], TcpProxy] = field(init=False, default_factory=dict)
     _balancers: dict[str, TcpProxy] = field(init=False, default_factory=dict)
@@ -244,6 +245,7 @@ class ChaosStack:
         except BaseException:
             self.stop()
             raise
+        self.started = True
         self.say(f"chaos stack ready in {time.monotonic() - started:.0f} s ({self.directory})")
         return self
 
@@ -549,6 +551,9 @@ class ChaosStack:
             while True:
                 if not instance.alive():
                     code = instance.process.returncode if instance.process else None
+                    if instance.starts < 5 and self._move_if_port_taken(instance):
+                        instance.launch()
+                        continue
                     if not relaunch or time.monotonic() + pause > deadline:
                         raise RuntimeError(
                             f"{instance.name} exited ({code}) while starting:\n"
@@ -567,6 +572,27 @@ class ChaosStack:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{instance.name} not ready:\n{instance.log_tail()}")
                 time.sleep(0.2)
+
+    def _move_if_port_taken(self, instance: Instance) -> bool:
+        """A port `free_port` gave at build time can be taken before the instance binds it
+        (the kernel hands ephemeral ports to outgoing connections too: a CI run's tracker-1
+        met "address already in use"). At the stack's first start, before anyone has its
+        URL, such an instance moves to a new port, its balancer's upstream with it."""
+        if self.started or instance.service not in self.instances:
+            return False
+        if "address already in use" not in instance.log_tail(10):
+            return False
+        host, old = self.settings.host, instance.port
+        instance.port = free_port(host)
+        instance.env[f"{_prefix(instance.service)}PORT"] = str(instance.port)
+        instance.health_url = f"http://{host}:{instance.port}/readyz"
+        balancer = self._balancers[instance.service]
+        balancer.upstreams = [
+            (host, instance.port) if upstream == (host, old) else upstream
+            for upstream in balancer.upstreams
+        ]
+        self.say(f"{instance.name}: port {old} was taken; on {instance.port} instead")
+        return True
 
     def wait_ready(self, service: str, index: int, timeout_s: float = START_TIMEOUT_S) -> None:
         self._wait_ready(self.instance(service, index), timeout_s)
