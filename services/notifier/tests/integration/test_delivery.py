@@ -3,6 +3,10 @@ dies before writing it down: nothing dropped, nothing twice in effect, each try 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import asyncpg
 import pytest
 from beckon_devstack.testing import unique
 from notifier.emails.store import EmailStore
@@ -90,21 +94,87 @@ async def test_out_of_tries_is_failed_not_forever(notifier_pool, sink):
     assert (row["status"], row["attempts"]) == ("failed", 5)
 
 
+async def test_results_that_cannot_be_written_while_postgres_is_away_are_written_later(
+    notifier_pool, sink, monkeypatch
+):
+    """The server took the e-mail and the write of that fails twice (its connection cut by
+    Postgres): written once it holds, not left to the lease and sent a second time."""
+    notifier = make_notifier(notifier_pool, sink)
+    site = unique("site")
+    [address] = await _closed_talks(notifier, site, 1)
+    record = EmailStore.record
+    cuts = 0
+
+    async def cut_twice(self, *args, **kwargs):
+        nonlocal cuts
+        if cuts < 2:
+            cuts += 1
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await self.conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return await record(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmailStore, "record", cut_twice)
+    await notifier.sender.send_due()
+
+    assert cuts == 2
+    [row] = await notifier.emails(site)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    notifier.clock.advance(seconds=61)  # past the lease: nothing left claimed to send again
+    await notifier.send()
+    assert len(notifier.mail_to(address)) == 1
+    assert await _tries(notifier_pool, site) == [(address, 1, "sent")]
+
+
+async def test_each_result_is_written_as_its_send_ends_not_after_the_whole_round(
+    notifier_pool, sink, monkeypatch
+):
+    notifier = make_notifier(notifier_pool, sink)
+    site = unique("site")
+    slow, quick = await _closed_talks(notifier, site, 2)
+    send = notifier.sender._send
+    held = asyncio.Event()
+
+    async def hold_one(email, letter):
+        if email.recipient == slow:
+            await held.wait()
+        return await send(email, letter)
+
+    monkeypatch.setattr(notifier.sender, "_send", hold_one)
+    round_ = asyncio.create_task(notifier.sender.send_due())
+    statuses: dict[str, str] = {}
+    for _ in range(200):  # the quick one's result is written while the slow one is out
+        statuses = {r["recipient"]: r["status"] for r in await notifier.emails(site)}
+        if statuses[quick] == "sent":
+            break
+        await asyncio.sleep(0.05)
+    assert statuses == {slow: "sending", quick: "sent"}
+
+    held.set()
+    await round_
+    assert {r["status"] for r in await notifier.emails(site)} == {"sent"}
+    assert [len(notifier.mail_to(a)) for a in (slow, quick)] == [1, 1]
+
+
 async def test_a_crash_between_the_servers_250_and_the_write_repeats_the_same_message_id(
     notifier_pool, sink, monkeypatch
 ):
     notifier = make_notifier(notifier_pool, sink)
     site = unique("site")
     [address] = await _closed_talks(notifier, site, 1)
-    record = EmailStore.record
+    writing = asyncio.Event()
 
-    async def crash(*args, **kwargs):
-        raise ConnectionResetError("the instance died before writing the result")
+    async def die_while_writing(*args, **kwargs):
+        writing.set()
+        await asyncio.Event().wait()  # the process is killed here
 
-    monkeypatch.setattr(EmailStore, "record", crash)
-    with pytest.raises(ConnectionResetError):
-        await notifier.sender.send_due()
-    monkeypatch.setattr(EmailStore, "record", record)
+    monkeypatch.setattr(EmailStore, "record", die_while_writing)
+    round_ = asyncio.create_task(notifier.sender.send_due())
+    await asyncio.wait_for(writing.wait(), 30)
+    round_.cancel()  # the instance died before writing the result
+    with contextlib.suppress(asyncio.CancelledError):
+        await round_
+    monkeypatch.undo()
+    assert len(notifier.mail_to(address)) == 1
     await notifier.send()  # still held by the dead claim: nobody sends it
     assert len(notifier.mail_to(address)) == 1
 

@@ -2,10 +2,11 @@
 share the work), rendered, sent over the instance's SMTP connections, and each result
 written with the try in the delivery log.
 
-- An e-mail is claimed for a lease longer than an SMTP timeout. A crash after the server's
-  250 and before the result was written leaves it claimed; once the lease ends it is sent
-  again with the same Message-ID (derived from its idempotency key), which receivers and
-  threads treat as the same message.
+- An e-mail is claimed for a lease longer than an SMTP timeout. Each result is written as
+  soon as its send ends, and a write that fails (Postgres away) is tried again until it
+  holds. Only a crash after the server's 250 and before the write leaves it claimed; once
+  the lease ends it is sent again with the same Message-ID (derived from its idempotency
+  key), which receivers and threads treat as the same message.
 - 4xx answers and an SMTP server away or slow: tried again after a growing pause, up to
   `max_attempts` tries; 5xx answers: failed at once (permanent).
 - A scheduled e-mail (unread messages) is composed when it is claimed: the agents'
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from uuid import UUID
 
 from beckon_messaging.consumer import finish_then_cancel
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -68,6 +68,9 @@ def utc_now() -> datetime:
 # How often the sender counts what is due for the gauge, and the most it counts
 MEASURE_EVERY_S = 15.0
 DUE_CAP = 100_000
+# A write of sends' results that failed is tried again after these pauses (growing)
+WRITE_RETRY_INITIAL_S = 0.2
+WRITE_RETRY_MAX_S = 5.0
 
 
 class DeliveryMetrics:
@@ -180,30 +183,98 @@ class Sender:
                 letters.append((email, error))
         if not letters:
             return len(claimed)
-        results = await asyncio.gather(*(self._send(email, letter) for email, letter in letters))
-        for (_, letter), result in zip(letters, results, strict=True):
-            if isinstance(letter, Letter):  # one SMTP attempt (a letter not rendered: none)
-                self.metrics.attempts.labels(outcome(result)).inc()
-        attempts: list[Attempt] = []
-        retry_at: dict[UUID, datetime] = {}
-        for (email, letter), result in zip(letters, results, strict=True):
-            subject = letter.subject if isinstance(letter, Letter) else None
-            verdict = result.verdict
-            if verdict == "retry" and email.attempts >= self.policy.max_attempts:
-                verdict = "failed"
-            if verdict == "retry":
-                retry_at[email.email_id] = self.clock() + self.policy.retry_after(email.attempts)
-            attempts.append(
-                Attempt(
-                    email.email_id, email.attempts, verdict, result.code, result.detail, subject
-                )
+        ended: asyncio.Queue[tuple[Attempt, datetime | None] | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._write_as_they_end(ended), name="notifier-results")
+        try:
+            tries = await asyncio.gather(
+                *(self._deliver(email, letter, ended) for email, letter in letters),
+                return_exceptions=True,
             )
+            for (email, _), broke in zip(letters, tries, strict=True):
+                if isinstance(broke, BaseException):  # not tried: sent after its lease
+                    log.error(
+                        "an e-mail's send broke",
+                        exc_info=broke,
+                        extra={"email_id": str(email.email_id)},
+                    )
+            ended.put_nowait(None)  # no more results: the writer ends once it wrote them
+            await writer
+        finally:
+            writer.cancel()  # stopping (cancelled): nothing more is written
+        return len(claimed)
+
+    async def _deliver(
+        self,
+        email: Email,
+        letter: Letter | Exception,
+        ended: asyncio.Queue[tuple[Attempt, datetime | None] | None],
+    ) -> None:
+        """One e-mail's try, its result handed to the writer as soon as it is known."""
+        result = await self._send(email, letter)
+        if isinstance(letter, Letter):  # one SMTP attempt (a letter not rendered: none)
+            self.metrics.attempts.labels(outcome(result)).inc()
+        verdict = result.verdict
+        if verdict == "retry" and email.attempts >= self.policy.max_attempts:
+            verdict = "failed"
+        retry_at = (
+            self.clock() + self.policy.retry_after(email.attempts) if verdict == "retry" else None
+        )
+        subject = letter.subject if isinstance(letter, Letter) else None
+        attempt = Attempt(
+            email.email_id, email.attempts, verdict, result.code, result.detail, subject
+        )
+        ended.put_nowait((attempt, retry_at))
+
+    async def _write_as_they_end(
+        self, ended: asyncio.Queue[tuple[Attempt, datetime | None] | None]
+    ) -> None:
+        """The results written as the sends end, each write taking all that ended meanwhile:
+        a crash then repeats only the sends in flight. A write that fails (Postgres away)
+        is tried again until it holds: an e-mail the server took is written as sent, never
+        left to its lease and sent twice because the database blinked."""
+        group: list[tuple[Attempt, datetime | None]] = []
+        last = False
+        pause = WRITE_RETRY_INITIAL_S
+        while True:
+            if not group and not last:
+                item = await ended.get()
+                last = item is None
+                group.extend([item] if item is not None else [])
+            while not ended.empty():
+                item = ended.get_nowait()
+                last = last or item is None
+                group.extend([item] if item is not None else [])
+            if group:
+                try:
+                    await self._record(group)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning(
+                        "could not write the results of %d e-mail(s) (%s: %s); "
+                        "trying again in %.1f s",
+                        len(group),
+                        type(error).__name__,
+                        error,
+                        pause,
+                    )
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, WRITE_RETRY_MAX_S)
+                    continue
+                self.sent += sum(1 for attempt, _ in group if attempt.outcome == "sent")
+                group = []
+                pause = WRITE_RETRY_INITIAL_S
+            if last:
+                return
+
+    async def _record(self, group: list[tuple[Attempt, datetime | None]]) -> None:
         async with self.uow(EVERY_SITE) as tx:
             await tx.store(EmailStore).record(
-                attempts, now=self.clock(), instance=self.policy.instance, retry_at=retry_at
+                [attempt for attempt, _ in group],
+                now=self.clock(),
+                instance=self.policy.instance,
+                retry_at={a.email_id: at for a, at in group if at is not None},
             )
-        self.sent += sum(1 for attempt in attempts if attempt.outcome == "sent")
-        return len(claimed)
 
     async def measure_due(self) -> int:
         """The e-mails due now, into `notifier_emails_due`."""
