@@ -25,6 +25,11 @@ DATABASE_AWAY: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection cut in the middle of a pipelined operation (executemany, a prepare) can
+    # leave asyncpg's protocol between states: "cannot switch to state 15; another operation
+    # (2) is in progress" (MagicStack/asyncpg#1069). The pool terminates that connection when
+    # it is released; to the caller it is the database going away like any other.
+    asyncpg.InternalClientError,
     OSError,
 )
 DATABASE_RETRY_S = 5

@@ -41,6 +41,7 @@ from beckon_contracts.topics import (
     CHAT_INVITATIONS_DLQ,
     CHAT_SIGNALS,
 )
+from beckon_edge.database import database_away
 from beckon_messaging import (
     PLAINTEXT,
     KafkaSecurity,
@@ -69,6 +70,9 @@ tracer = trace.get_tracer("chat")
 OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+# The pauses before the feed tries a record again when its handler met Postgres away (about
+# a restart's length in all); then the record is logged and passed (sockets resync later).
+FEED_DATABASE_PAUSES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:
@@ -205,10 +209,26 @@ class Feed:
                     continue
                 if not isinstance(value, dict):
                     continue
-                try:
-                    await self.handler(partition.topic, value)
-                except Exception:
-                    log.exception("feed handler failed", extra={"topic": partition.topic})
+                await self._handle(partition.topic, value)
+
+    async def _handle(self, topic: str, value: dict[str, Any]) -> None:
+        """One record to the hub. A frame that needs a row (a conversation's new state) and
+        meets Postgres away is tried again a few times: a console that misses it would not
+        hear of a conversation it was just given until it reconnects."""
+        for pause in (*FEED_DATABASE_PAUSES_S, None):
+            try:
+                await self.handler(topic, value)
+                return
+            except Exception as error:
+                if pause is not None and database_away(error):
+                    log.warning(
+                        "feed handler met the database away; trying again",
+                        extra={"topic": topic, "error": repr(error), "pause_s": pause},
+                    )
+                    await asyncio.sleep(pause)
+                    continue
+                log.exception("feed handler failed", extra={"topic": topic})
+                return
 
 
 class InvitationConsumer:
