@@ -188,16 +188,27 @@ async def test_invitation_loss_and_duplicate(planted: Planted) -> None:
     _one_lost_one_duplicated(result)
 
 
-async def _conversation(planted: Planted, cid: uuid.UUID) -> None:
+async def _conversation(planted: Planted, cid: uuid.UUID, *, held: bool = True) -> None:
+    """A conversation an agent holds (open), or (`held=False`) one still queued for one."""
     site = planted.target.site_id
+    agent = f"agent-{site}"
     await planted.execute(
         "INSERT INTO chat.sites (site_id, site_key) VALUES ($1, $1) ON CONFLICT DO NOTHING", site
     )
     await planted.execute(
-        """INSERT INTO chat.conversations (conversation_id, site_id, visitor_id, team, status)
-           VALUES ($1, $2, 'v1', 'sales', 'open')""",
+        """INSERT INTO chat.agents (agent_id, site_id, email, password_hash, name)
+           VALUES ($1, $2, $1 || '@shop.test', '-', 'Agent') ON CONFLICT DO NOTHING""",
+        agent,
+        site,
+    )
+    await planted.execute(
+        """INSERT INTO chat.conversations
+               (conversation_id, site_id, visitor_id, team, status, agent_id)
+           VALUES ($1, $2, 'v1', 'sales', $3, $4)""",
         cid,
         site,
+        "open" if held else "queued",
+        agent if held else None,
     )
 
 
@@ -259,6 +270,22 @@ async def test_message_not_on_a_socket_is_lost(planted: Planted) -> None:
     assert (result.lost, result.extra["lost_visitor_socket"]) == (1, 1), result
     ledger.socket_saw(message, VISITOR)
     assert (await checks.check_messages(checks.Stores(planted.target), ledger)).ok
+
+
+async def test_a_line_no_agent_saw_is_lost_unless_no_agent_holds_its_conversation(
+    planted: Planted,
+) -> None:
+    held, queued = uuid.uuid4(), uuid.uuid4()
+    await _conversation(planted, held)
+    await _conversation(planted, queued, held=False)
+    ledger = Ledger()
+    for cid in (held, queued):
+        message = await _message(planted, cid, 1, "anyone there?")
+        ledger.message_acked(_acked(cid, message, 1, "anyone there?"))
+        ledger.socket_saw(message, VISITOR)
+    result = await checks.check_messages(checks.Stores(planted.target), ledger)
+    assert (result.lost, result.extra["lost_agent_side"]) == (1, 1), result
+    assert result.extra["waiting_for_agent"] == 1, result
 
 
 async def test_seq_gap_is_a_loss(planted: Planted) -> None:
