@@ -22,6 +22,7 @@ import pytest
 from beckon_devstack.ports import free_port
 from beckon_devstack.postgres import EmbeddedPostgres
 from chat.adapters import migrations
+from chat.agents.sessions import SESSION_CHECK_S
 from chat_testing import (
     AgentClient,
     ChatProcess,
@@ -200,5 +201,34 @@ async def test_the_widget_says_chat_is_away_while_postgres_is_down_and_recovers(
             "Hello? Anyone there?",
             "We are here",
         ]
+    finally:
+        await agent.aclose()
+
+
+async def test_a_console_socket_is_told_to_come_back_while_postgres_is_down(
+    own_postgres_chat: ChatOnOwnPostgres,
+) -> None:
+    """The console's socket meets the database away in its session check (a frame after the
+    session was last read) or at its greeting: closed 1013 "try again later", on which the
+    console reconnects with backoff, not an error in the server's log and a dead socket."""
+    chat, site = own_postgres_chat.chat, own_postgres_chat.site
+    agent = AgentClient(chat.url, site.agent("ann"))
+    try:
+        await agent.login()
+        console = await agent.connect()
+        await console.recv_until(frame_is("hello"))
+
+        await asyncio.to_thread(own_postgres_chat.postgres.stop)
+        await asyncio.sleep(SESSION_CHECK_S + 1)  # what the instance read of the session is old
+        await console.send({"t": "ping"})
+        assert await console.wait_closed(timeout=30) == 1013, console.close_reason
+        assert console.close_reason == "database unavailable"
+        later = await agent.connect()  # greeted while the database is away
+        assert await later.wait_closed(timeout=30) == 1013, later.close_reason
+
+        await asyncio.to_thread(own_postgres_chat.postgres.start)
+        back = await agent.connect()
+        await back.recv_until(frame_is("hello"), timeout=WAIT_MS / 1000)
+        assert "Exception in ASGI application" not in chat.log_path.read_text(errors="replace")
     finally:
         await agent.aclose()

@@ -23,6 +23,8 @@ from chat.text import InvalidInput
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("chat.api")
 MAX_BODY_BYTES = 65_536
+# RFC 6455: a server's condition that will pass (the database away); sockets reconnect
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def runtime(request: Request) -> Runtime:

@@ -15,14 +15,20 @@ from uuid import UUID
 
 from beckon_contracts.chat_signals import TypingSignal
 from beckon_contracts.envelope import Identifier
+from beckon_edge.database import database_away
 from beckon_edge.tokens import AgentClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import (
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketDisconnected,
+    WebSocketState,
+)
 
 from chat.agents import service as agents
-from chat.api.common import client_ip, frame_failed, parse_frame
+from chat.api.common import CLOSE_TRY_AGAIN_LATER, client_ip, frame_failed, parse_frame
 from chat.api.deps import (
     COOKIE,
     CurrentAgent,
@@ -318,6 +324,11 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.accept()
         await ws.close(code=4401, reason=exc.detail)
         return
+    except Exception as exc:
+        if not database_away(exc):
+            raise
+        await _database_away(ws, exc)
+        return
     await ws.accept()
     connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
     rt.hub.add(connection)
@@ -342,13 +353,26 @@ async def agent_socket(ws: WebSocket) -> None:
                 await agents.heartbeat(uow=rt.uow, agent=agent)
                 last_beat = time.monotonic()
             await _on_agent_frame(rt, connection, agent, text, visitors)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, WebSocketDisconnected):  # gone, or closed by the hub
         pass
+    except Exception as exc:
+        if not database_away(exc):  # the session check or the heartbeat met it
+            raise
+        await _database_away(ws, exc)
     finally:
         watch.cancel()
         rt.hub.remove(connection)
         for feature in rt.features:
             feature.disconnected(connection)
+
+
+async def _database_away(ws: WebSocket, exc: Exception) -> None:
+    """1013 "try again later": the console says it is reconnecting and does, with backoff."""
+    log.warning("console socket closed: the database is away", extra={"error": repr(exc)})
+    with contextlib.suppress(Exception):  # not accepted yet, or gone already
+        if ws.application_state == WebSocketState.CONNECTING:
+            await ws.accept()
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
 
 
 async def _session_ended(rt: Runtime, agent: AgentRef, session: AgentClaims) -> ChatError | None:

@@ -17,11 +17,11 @@ from beckon_edge.tokens import InvalidToken, VisitorClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from chat import views
 from chat.activity import service as activity
-from chat.api.common import client_ip, frame_failed, parse_frame
+from chat.api.common import CLOSE_TRY_AGAIN_LATER, client_ip, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
 from chat.conversations.model import Conversation
@@ -38,7 +38,6 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_LARGE = 4413
 CLOSE_RATE_LIMITED = 4429
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: a server's condition that will pass
 
 
 MAX_VOUCHED_NAME = 200
@@ -346,7 +345,7 @@ async def visitor_socket(ws: WebSocket) -> None:
                 connection.push({"t": "error", "error": "rate_limited", "detail": "slow down"})
                 continue
             await _on_visitor_frame(rt, connection, visitor, text, allow_preview)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, WebSocketDisconnected):  # gone, or closed by the hub
         pass
     finally:
         rt.hub.remove(connection)
