@@ -64,6 +64,12 @@ MAX_ERROR_CHARS = 1000
 # Requests in flight to one origin at most: a receiver is not flooded by one instance, and
 # httpcore's pool (which scans its connections per request) stays small and fast.
 PER_ORIGIN = 10
+# An idle kept-alive connection is dropped after this: below the 5 s at which common servers
+# (uvicorn, Node.js) close theirs, so a request rarely goes out on one closing at that moment.
+KEEPALIVE_EXPIRY_S = 4.0
+# What a request on a kept-alive connection the receiver had just closed fails with (no
+# answer read); it is sent once more, on a fresh connection.
+STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def utc_now() -> datetime:
@@ -375,15 +381,22 @@ class Sender:
         headers["user-agent"] = USER_AGENT
         extensions = {"sni_hostname": pinned.sni_hostname} if pinned.sni_hostname else None
         client, slots = self._client(target)
+
+        async def post() -> tuple[httpx.Response, bytes]:
+            async with client.stream(
+                "POST", pinned.url, content=body, headers=headers, extensions=extensions
+            ) as response:
+                return response, await _read_some(response, MAX_LOGGED_RESPONSE_BYTES)
+
         try:
-            async with (
-                slots,
-                asyncio.timeout(self.timeout_s),
-                client.stream(
-                    "POST", pinned.url, content=body, headers=headers, extensions=extensions
-                ) as response,
-            ):
-                excerpt = await _read_some(response, MAX_LOGGED_RESPONSE_BYTES)
+            async with slots, asyncio.timeout(self.timeout_s):
+                try:
+                    response, excerpt = await post()
+                except STALE_CONNECTION:
+                    # A kept-alive connection the receiver closed as the request went out (its
+                    # idle timeout ran out at that moment): once more, on a fresh connection.
+                    # The same webhook-id: a receiver that did take the first deduplicates.
+                    response, excerpt = await post()
         except TimeoutError:
             return Sent(sent_at, took(), None, f"no answer within {self.timeout_s:g} s", None)
         except httpx.TimeoutException:
@@ -415,7 +428,9 @@ class Sender:
             follow_redirects=False,
             trust_env=False,  # a proxy would resolve the host itself: no pinning then
             limits=httpx.Limits(
-                max_connections=self.per_origin, max_keepalive_connections=self.per_origin
+                max_connections=self.per_origin,
+                max_keepalive_connections=self.per_origin,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
             ),
         )
         found = self._clients[key] = (client, asyncio.Semaphore(self.per_origin))
