@@ -265,13 +265,22 @@ class MailStore:
         while len(self._messages) > self.max_messages:
             self._messages.popitem(last=False)
         if self.mail_dir is not None:
-            self.mail_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{received_at:%Y%m%dT%H%M%S%fZ}-{stored.id:06d}.eml"
-            (self.mail_dir / name).write_bytes(raw)
-            envelope = {"from": envelope_from, "to": list(stored.envelope_to)}
-            (self.mail_dir / name).with_suffix(".envelope").write_text(json.dumps(envelope))
+            self.keep(stored)
         self._last_id = stored.id
         return stored
+
+    def keep(self, stored: StoredMessage) -> None:
+        """Write a message to `mail_dir`, the `.eml` renamed into place last: a sink killed
+        while storing a message (before its 250, so the sender tries again) leaves no `.eml`
+        that a restart would take back as accepted and count twice."""
+        assert self.mail_dir is not None
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        path = self.mail_dir / f"{stored.received_at:%Y%m%dT%H%M%S%fZ}-{stored.id:06d}.eml"
+        envelope = {"from": stored.envelope_from, "to": list(stored.envelope_to)}
+        path.with_suffix(".envelope").write_text(json.dumps(envelope))
+        writing = path.with_suffix(".eml.part")
+        writing.write_bytes(stored.raw)
+        os.replace(writing, path)
 
     def all(self, *, to: str | None = None) -> list[StoredMessage]:
         messages = list(self._messages.values())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from beckon_devstack import smtp_sink
 from beckon_devstack.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -88,6 +89,31 @@ def test_the_standalone_sink_refuses_a_taken_port_clearly() -> None:
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_message_the_sink_was_killed_while_storing_is_not_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after writing a message and before its 250 (the chaos battery's SMTP-down fault
+    did it), the sender was never told it was accepted and sends it again: the restarted
+    sink must not hold the half-stored first copy too (the battery counted it twice)."""
+    mail_dir = tmp_path / "mail"
+    async with SmtpSink(smtp_port=0, http_port=0, mail_dir=mail_dir) as sink:
+        await asyncio.to_thread(send, sink.smtp_port, offline_reply(), to=["kept@example.com"])
+
+        def killed(*_args: object) -> None:
+            raise OSError("the sink was killed before the message was in place")
+
+        monkeypatch.setattr(smtp_sink.os, "replace", killed)
+        with pytest.raises(smtplib.SMTPException):  # no 250: the sender will try again
+            await asyncio.to_thread(send, sink.smtp_port, offline_reply(), to=["half@example.com"])
+        monkeypatch.undo()
+    async with (
+        SmtpSink(smtp_port=0, http_port=0, mail_dir=mail_dir) as sink,
+        httpx.AsyncClient(base_url=sink.http_url, trust_env=False) as client,
+    ):
+        held = (await client.get("/api/messages")).json()
+    assert [m["envelope"]["to"] for m in held] == [["kept@example.com"]]
 
 
 async def test_a_restarted_sink_still_holds_the_mail_it_accepted(tmp_path: Path) -> None:
