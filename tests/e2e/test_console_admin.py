@@ -318,3 +318,24 @@ async def test_an_invited_agent_sets_a_password_with_the_link_once(
     # deactivated, the account is greyed out in the list
     await row.get_by_test_id("agent-deactivate").click()
     await expect(row).to_have_attribute("data-active", "false", timeout=WAIT_MS)
+
+
+async def test_a_section_tab_clicked_while_the_admin_view_redraws_takes_the_click(
+    chat_stack: ChatStack, new_context: Any
+) -> None:
+    """The admin view redraws when its data arrives (and on a new language). A tab pressed
+    before and released after such a redraw was a new button under the mouse: the browser
+    fired no click and the section stayed (CI on 4e8b665: "Site" clicked as the data came)."""
+    page = await agent_console(await new_context(), chat_stack)
+    await page.get_by_test_id("tab-admin").click()
+    await expect(page.get_by_test_id("admin-rules-table")).to_be_visible(timeout=WAIT_MS)
+    box = await page.get_by_test_id("admin-section-site").bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await page.evaluate("async () => (await import('/console/core/events.js')).emit('locale')")
+    await page.mouse.up()
+    await expect(page.get_by_test_id("admin-section-site")).to_have_attribute(
+        "aria-pressed", "true", timeout=WAIT_MS
+    )
+    await expect(page.get_by_test_id("site-allowed-origins")).to_be_visible()

@@ -100,16 +100,36 @@ function clone(value) { return JSON.parse(JSON.stringify(value)); }
 
 // ------------------------------------------------------------------ frame
 
+// The section tabs are built once and kept: the body below them is drawn again on every
+// change. A click on a tab while the admin data arrived (its render) used to be lost when the
+// tab was replaced between the mouse's press and release.
 function render() {
   var container = root();
   if (!container) return;
-  clear(container);
-  var tabs = h('nav', { className: 'admin-sections', testid: 'admin-sections' }, SECTIONS.map(function (name) {
+  var frame = container.firstElementChild;
+  if (!frame || !frame.classList.contains('admin')) {
+    clear(container);
+    frame = h('div', { className: 'admin' }, [sectionTabs(), h('div', { className: 'admin-body' })]);
+    container.appendChild(frame);
+  }
+  frame.querySelectorAll('.admin-section-tab').forEach(function (tab) {
+    tab.setAttribute('aria-pressed', tab.getAttribute('data-section') === state.section ? 'true' : 'false');
+  });
+  var body = frame.querySelector('.admin-body');
+  clear(body);
+  if (state.sectionError) {
+    body.appendChild(h('p', { className: 'form-error', text: state.sectionError, attrs: { role: 'alert' } }));
+  }
+  body.appendChild(!state.loaded ? h('p', { className: 'admin-muted', i18n: 'admin.loading' }) : renderSection());
+}
+
+function sectionTabs() {
+  return h('nav', { className: 'admin-sections', testid: 'admin-sections' }, SECTIONS.map(function (name) {
     return h('button', {
       className: 'admin-section-tab',
       testid: 'admin-section-' + name,
       i18n: 'admin.' + name,
-      attrs: { type: 'button', 'aria-pressed': state.section === name ? 'true' : 'false' },
+      attrs: { type: 'button', 'data-section': name, 'aria-pressed': state.section === name ? 'true' : 'false' },
       on: { click: function () {
         if (state.section === 'identity' && name !== 'identity') forgetIdentity();  // a secret shown once goes
         state.section = name;
@@ -117,11 +137,6 @@ function render() {
       } },
     });
   }));
-  container.appendChild(h('div', { className: 'admin' }, [
-    tabs,
-    state.sectionError ? h('p', { className: 'form-error', text: state.sectionError, attrs: { role: 'alert' } }) : null,
-    !state.loaded ? h('p', { className: 'admin-muted', i18n: 'admin.loading' }) : renderSection(),
-  ]));
 }
 
 function renderSection() {
