@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from beckon_messaging.consumer import finish_then_cancel
+from beckon_messaging.postgres import retry_delays
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from notifier.adapters.smtp import Result, SmtpPool, outcome
@@ -232,56 +233,61 @@ class Sender:
     ) -> None:
         """The results written as the sends end, each write taking all that ended meanwhile
         (and within `WRITE_LINGER_S` of its first): a crash then repeats only the sends in
-        flight and those of the last moments. A write that fails (Postgres away)
-        is tried again until it holds: an e-mail the server took is written as sent, never
-        left to its lease and sent twice because the database blinked."""
-        group: list[tuple[Attempt, datetime | None]] = []
+        flight and those of the last moments."""
         last = False
-        pause = WRITE_RETRY_INITIAL_S
-        while True:
-            if not group and not last:
-                item = await ended.get()
-                last = item is None
-                group.extend([item] if item is not None else [])
-            # what ends in the next moments goes in the same write (one per result would
-            # cost the sender a third of its throughput)
-            linger_until = asyncio.get_running_loop().time() + WRITE_LINGER_S
-            while group and not last and len(group) < self.policy.batch:
-                wait = linger_until - asyncio.get_running_loop().time()
-                if wait <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(ended.get(), wait)
-                except TimeoutError:
-                    break
-                last = item is None
-                group.extend([item] if item is not None else [])
-            while not ended.empty():
-                item = ended.get_nowait()
-                last = last or item is None
-                group.extend([item] if item is not None else [])
+        while not last:
+            group, last = await self._next_group(ended)
             if group:
-                try:
-                    await self._record(group)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    log.warning(
-                        "could not write the results of %d e-mail(s) (%s: %s); "
-                        "trying again in %.1f s",
-                        len(group),
-                        type(error).__name__,
-                        error,
-                        pause,
-                    )
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, WRITE_RETRY_MAX_S)
-                    continue
-                self.sent += sum(1 for attempt, _ in group if attempt.outcome == "sent")
-                group = []
-                pause = WRITE_RETRY_INITIAL_S
-            if last:
-                return
+                await self._write_until_it_holds(group)
+
+    async def _next_group(
+        self, ended: asyncio.Queue[tuple[Attempt, datetime | None] | None]
+    ) -> tuple[list[tuple[Attempt, datetime | None]], bool]:
+        """The results of the next write (waiting for the first), and whether the round's
+        sends are all in (its None came). What ends within `WRITE_LINGER_S` of the first goes
+        in the same write: one per result cost the sender a third of its throughput."""
+        first = await ended.get()
+        if first is None:
+            return [], True
+        group = [first]
+        loop = asyncio.get_running_loop()
+        linger_until = loop.time() + WRITE_LINGER_S
+        while len(group) < self.policy.batch and (wait := linger_until - loop.time()) > 0:
+            try:
+                item = await asyncio.wait_for(ended.get(), wait)
+            except TimeoutError:
+                break
+            if item is None:
+                return group, True
+            group.append(item)
+        while not ended.empty():  # what ended as the wait ran out
+            item = ended.get_nowait()
+            if item is None:
+                return group, True
+            group.append(item)
+        return group, False
+
+    async def _write_until_it_holds(self, group: list[tuple[Attempt, datetime | None]]) -> None:
+        """A write that fails (Postgres away) is tried again until it holds: an e-mail the
+        server took is written as sent, never left to its lease and sent twice because the
+        database blinked."""
+        for pause in retry_delays(WRITE_RETRY_INITIAL_S, WRITE_RETRY_MAX_S):
+            try:
+                await self._record(group)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning(
+                    "could not write the results of %d e-mail(s) (%s: %s); trying again in %.1f s",
+                    len(group),
+                    type(error).__name__,
+                    error,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                continue
+            self.sent += sum(1 for attempt, _ in group if attempt.outcome == "sent")
+            return
 
     async def _record(self, group: list[tuple[Attempt, datetime | None]]) -> None:
         async with self.uow(EVERY_SITE) as tx:
