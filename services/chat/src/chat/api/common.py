@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from beckon_edge.refusals import status_of
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket, WebSocketState
 
 from chat.errors import ChatError, Invalid, Malformed, TooLarge
 from chat.hub import Connection
@@ -25,6 +27,17 @@ log = logging.getLogger("chat.api")
 MAX_BODY_BYTES = 65_536
 # RFC 6455: a server's condition that will pass (the database away); sockets reconnect
 CLOSE_TRY_AGAIN_LATER = 1013
+
+
+async def close_database_away(ws: WebSocket, exc: Exception, socket: str) -> None:
+    """Close a socket that met the database away 1013 "try again later" (accepted first if
+    it was not yet): the widget says chat is away and the console that it is reconnecting,
+    and both reconnect with backoff, keeping their token or cookie."""
+    log.warning(f"{socket} socket closed: the database is away", extra={"error": repr(exc)})
+    with contextlib.suppress(Exception):  # gone already
+        if ws.application_state == WebSocketState.CONNECTING:
+            await ws.accept()
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
 
 
 def runtime(request: Request) -> Runtime:

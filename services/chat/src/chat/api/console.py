@@ -20,15 +20,10 @@ from beckon_edge.tokens import AgentClaims
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.websockets import (
-    WebSocket,
-    WebSocketDisconnect,
-    WebSocketDisconnected,
-    WebSocketState,
-)
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from chat.agents import service as agents
-from chat.api.common import CLOSE_TRY_AGAIN_LATER, client_ip, frame_failed, parse_frame
+from chat.api.common import client_ip, close_database_away, frame_failed, parse_frame
 from chat.api.deps import (
     COOKIE,
     CurrentAgent,
@@ -327,7 +322,7 @@ async def agent_socket(ws: WebSocket) -> None:
     except Exception as exc:
         if not database_away(exc):
             raise
-        await _database_away(ws, exc)
+        await close_database_away(ws, exc, "console")
         return
     await ws.accept()
     connection = Connection(ws, site_id=agent.site_id, agent_id=agent.agent_id, held=True)
@@ -358,21 +353,12 @@ async def agent_socket(ws: WebSocket) -> None:
     except Exception as exc:
         if not database_away(exc):  # the session check or the heartbeat met it
             raise
-        await _database_away(ws, exc)
+        await close_database_away(ws, exc, "console")
     finally:
         watch.cancel()
         rt.hub.remove(connection)
         for feature in rt.features:
             feature.disconnected(connection)
-
-
-async def _database_away(ws: WebSocket, exc: Exception) -> None:
-    """1013 "try again later": the console says it is reconnecting and does, with backoff."""
-    log.warning("console socket closed: the database is away", extra={"error": repr(exc)})
-    with contextlib.suppress(Exception):  # not accepted yet, or gone already
-        if ws.application_state == WebSocketState.CONNECTING:
-            await ws.accept()
-        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
 
 
 async def _session_ended(rt: Runtime, agent: AgentRef, session: AgentClaims) -> ChatError | None:

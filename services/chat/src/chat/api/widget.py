@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from chat import views
 from chat.activity import service as activity
-from chat.api.common import CLOSE_TRY_AGAIN_LATER, client_ip, frame_failed, parse_frame
+from chat.api.common import client_ip, close_database_away, frame_failed, parse_frame
 from chat.api.deps import Rt, Valid
 from chat.conversations import service as conversations
 from chat.conversations.model import Conversation
@@ -300,8 +300,7 @@ async def visitor_socket(ws: WebSocket) -> None:
     except Exception as exc:
         if not database_away(exc):
             raise
-        await ws.accept()
-        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+        await close_database_away(ws, exc, "visitor")
         return
     if site is None or not origin_allowed(ws.headers.get("origin"), list(site["allowed_origins"])):
         await ws.accept()
@@ -324,10 +323,7 @@ async def visitor_socket(ws: WebSocket) -> None:
         except Exception as exc:
             if not database_away(exc):
                 raise
-            # 1013 "try again later": the widget says chat is away and reconnects, keeping
-            # its token (a new session would meet the same database)
-            log.warning("visitor socket refused: the database is away", extra={"error": repr(exc)})
-            await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+            await close_database_away(ws, exc, "visitor")  # a new session would meet it too
             return
         rt.hub.track(connection, hello["conversation"])
         connection.start(hello)
