@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from beckon_devstack.chaos.ledger import Ledger
 from beckon_devstack.chaos.stack import ChaosStack
 
 # generous: the machine is shared and a broker restart takes a while on two cores
@@ -56,9 +57,12 @@ PATHS = (
 )
 
 
-def assert_every_path_held(results: Any, summary: dict[str, Any], report: str) -> None:
-    """Every check found nothing lost or doubled, and each check and each path of the ledger
-    carried something (a check over nothing proves nothing)."""
+def assert_every_path_held(results: Any, ledger: Ledger, report: str) -> None:
+    """Every check found nothing lost or doubled, each check and each path of the ledger
+    carried something (a check over nothing proves nothing), and no call was answered with a
+    5xx other than 503 (a fault may make the system refuse, never fail)."""
+    summary = ledger.summary()
+    assert not ledger.server_errors(), f"5xx other than 503: {ledger.server_errors()}\n{report}"
     for result in results:
         assert result.ok, report
         assert result.accepted > 0, f"{result.name} carried nothing\n{report}"

@@ -31,6 +31,7 @@ from beckon_devstack.chaos.ledger import (
     Mark,
     Reply,
     WebhookReceipt,
+    status_kind,
 )
 from beckon_devstack.chaos.target import Target
 from beckon_devstack.smtp_sink import SmtpSink
@@ -38,6 +39,8 @@ from beckon_devstack.testing import create_database
 from chat.adapters.migrations import migrate as migrate_chat
 from leads.adapters.migrations import migrate as migrate_leads
 from notifier.adapters.migrations import migrate as migrate_notifier
+
+from .conftest import assert_every_path_held
 
 
 @dataclass
@@ -483,3 +486,17 @@ def test_table_has_a_row_per_check() -> None:
     assert text.count("\n") == 3
     assert "| a | 2 | 1 | 1 | 0 |" in text
     assert Counter(r.ok for r in rows) == Counter({False: 1, True: 1})
+
+
+def test_a_5xx_other_than_503_fails_the_battery() -> None:
+    ledger = Ledger()
+    for status in (503, 429, 404):
+        ledger.error("widget.start", status_kind(status))
+    ledger.error("tracker.collect", "connection")
+    ledger.error("tracker.collect", "timeout")
+    assert ledger.server_errors() == {}
+    for status in (500, 502):
+        ledger.error("widget.start", status_kind(status))
+    assert ledger.server_errors() == {"widget.start": 2}
+    with pytest.raises(AssertionError, match=r"5xx other than 503: \{'widget.start': 2\}"):
+        assert_every_path_held([], ledger, "report")

@@ -115,7 +115,7 @@ async def run_through(
         + f"\nerrors: {traffic.ledger.error_totals()}"
     )
     print(report)
-    assert_every_path_held(results, traffic.ledger.summary(), report)
+    assert_every_path_held(results, traffic.ledger, report)
     return timings
 
 

@@ -119,5 +119,5 @@ async def test_clean_traffic_passes_every_check(clean_target: Target) -> None:
     )
     print(report)
     summary = traffic.ledger.summary()
-    assert_every_path_held(results, summary, report)
+    assert_every_path_held(results, traffic.ledger, report)
     assert summary["lead_marks"] > summary["persons_marked"], "no person marked twice"

@@ -13,6 +13,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+# the error kinds of an HTTP answer that are the system's fault and not a refusal it meant:
+# every 5xx but 503 (which says "try again later", with Retry-After)
+SERVER_ERROR = "5xx"
+
+
+def status_kind(status: int) -> str:
+    """The error kind an HTTP answer is counted under: "503", "5xx" (any other 5xx) or the
+    status itself (a 4xx)."""
+    if status == 503:
+        return "503"
+    return SERVER_ERROR if status >= 500 else str(status)
+
+
 # which side of a conversation a socket belongs to
 VISITOR = "visitor"
 AGENT = "agent"
@@ -154,6 +167,10 @@ class Ledger:
         for (_path, kind), count in self.errors.items():
             totals[kind] += count
         return dict(totals)
+
+    def server_errors(self) -> dict[str, int]:
+        """5xx answers other than 503, per path: each is a bug (a clean run has none)."""
+        return {path: n for (path, kind), n in self.errors.items() if kind == SERVER_ERROR}
 
     def summary(self) -> dict[str, int]:
         """Non-trivial counts per path: what a clean run must show above zero."""

@@ -47,7 +47,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Origin
 
-from beckon_devstack.chaos.ledger import AGENT, VISITOR, AckedMessage, Ledger, Mark, Reply
+from beckon_devstack.chaos.ledger import (
+    AGENT,
+    VISITOR,
+    AckedMessage,
+    Ledger,
+    Mark,
+    Reply,
+    status_kind,
+)
 from beckon_devstack.chaos.receiver import WebhookReceiver
 from beckon_devstack.chaos.target import Target
 from beckon_devstack.config import DEMO_CHAT_SEED_FILE
@@ -288,12 +296,7 @@ class Traffic:
                     if answer.is_success:
                         self.ledger.ok(path)
                     return answer
-                kind = (
-                    "503"
-                    if answer.status_code == 503
-                    else ("5xx" if answer.status_code >= 500 else str(answer.status_code))
-                )
-                self.ledger.error(path, kind)
+                self.ledger.error(path, status_kind(answer.status_code))
                 with contextlib.suppress(ValueError):
                     wait = max(wait, float(answer.headers.get("retry-after", "0")))
             if time.monotonic() + wait > deadline:
@@ -552,7 +555,7 @@ class Traffic:
             if answer.status_code in (200, 202):
                 self.ledger.tracking_event_ids.update(event["event_id"] for event in batch)
             else:
-                self.ledger.error("tracker.collect", str(answer.status_code))
+                self.ledger.error("tracker.collect", status_kind(answer.status_code))
 
     async def _browse_segment(self, visitor_id: str) -> None:
         home, product, cart = self._browse_times()
@@ -602,7 +605,7 @@ class Traffic:
         if answer.status_code == 200 and not body.get("rejected"):
             self.ledger.segment_message_ids.update(call["messageId"] for call in batch)
         else:
-            self.ledger.error("tracker.batch", str(answer.status_code))
+            self.ledger.error("tracker.batch", status_kind(answer.status_code))
 
     # --- replies by e-mail ----------------------------------------------------------------
 
