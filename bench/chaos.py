@@ -742,6 +742,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if soaked is not None and (soaked["lost"] or soaked["duplicates"]):
         problems.append(f"soak: lost {soaked['lost']}, duplicates {soaked['duplicates']}")
+    if soaked is not None and soaked["counts"].get("5xx"):
+        problems.append(f"soak: {soaked['counts']['5xx']} answers 5xx other than 503")
+    growing = [name for name, ok in (soaked or {}).get("rss_levels_off", {}).items() if not ok]
+    if growing:
+        # the JVM broker's heap fills toward its -Xmx before a full collection: listed too,
+        # the reader judges it against that bound (docs/reliability.md)
+        problems.append(f"soak: RSS still growing in the second half: {', '.join(growing)}")
     facts["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     facts["seconds_total"] = round(time.monotonic() - began, 1)
     result = {
