@@ -259,7 +259,13 @@ class SystemPath:
             "lost": sum(r.lost for r in results),
             "duplicates": sum(r.duplicated for r in results),
             "checks": {
-                r.name: {"accepted": r.accepted, "lost": r.lost, "duplicated": r.duplicated}
+                r.name: {
+                    "accepted": r.accepted,
+                    "lost": r.lost,
+                    "duplicated": r.duplicated,
+                    # which: the ids to look for in the kept logs (--keep-logs)
+                    "examples": r.examples,
+                }
                 for r in results
             },
             "ledger": summary,
@@ -594,6 +600,24 @@ def soak(stack: ChaosStack, args: argparse.Namespace, say: Say) -> dict[str, Any
 # ---- the run ----------------------------------------------------------------------------
 
 
+def parse_env(given: list[str]) -> dict[str, dict[str, str]]:
+    """`--env triggers:TRIGGERS_VISITOR_IDLE_S=300` → {"triggers": {"TRIGGERS_…": "300"}}."""
+    found: dict[str, dict[str, str]] = {}
+    for item in given:
+        service, _, setting = item.partition(":")
+        name, equals, value = setting.partition("=")
+        if service not in SERVICES or not name or not equals:
+            raise SystemExit(f"--env {item!r}: want SERVICE:NAME=VALUE, SERVICE one of {SERVICES}")
+        found.setdefault(service, {})[name] = value
+    return found
+
+
+def with_given(
+    env: dict[str, dict[str, str]], given: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    return {name: {**env.get(name, {}), **given.get(name, {})} for name in {*env, *given}}
+
+
 def parse_services(text: str) -> dict[str, int]:
     if text == "all":
         return dict.fromkeys(SERVICES, 2)
@@ -661,6 +685,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--seed", type=int, default=1, help="the mixed run's draws (order, gaps, holds)")
     add("--at-once", type=int, default=2, help="the mixed run's most faults in place at once")
     add("--peak-seconds", type=float, default=20.0, help="the soak's peak measurement")
+    add(
+        "--env",
+        action="append",
+        default=[],
+        metavar="SERVICE:NAME=VALUE",
+        help="a setting for every instance of a service, e.g. "
+        "triggers:TRIGGERS_VISITOR_IDLE_S=300 (repeatable)",
+    )
     add("--keep-logs", action="store_true")
     add("--json-only", action="store_true", help="print only the RESULT line")
     return parser.parse_args(argv)
@@ -680,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     services = parse_services(args.services)
     path_service = args.path  # the service the traffic enters through
     tracker_env = {"TRACKER_ACK_TIMEOUT_S": args.ack_timeout}
+    given = parse_env(args.env)
     if args.path == "system":
         services = dict.fromkeys(SERVICES, 2) if args.services == "tracker=2" else services
         stack = ChaosStack(
@@ -689,13 +722,16 @@ def main(argv: list[str] | None = None) -> int:
             postgres_proxied=[("leads", 0)],
             fake_clock=["leads"],
             # one load generator is one client address: chat's widget limit is for browsers
-            extra_env={
-                "tracker": tracker_env,
-                "chat": {
-                    "CHAT_WIDGET_REQUESTS_PER_S": "10000",
-                    "CHAT_WIDGET_REQUEST_BURST": "100000",
+            extra_env=with_given(
+                {
+                    "tracker": tracker_env,
+                    "chat": {
+                        "CHAT_WIDGET_REQUESTS_PER_S": "10000",
+                        "CHAT_WIDGET_REQUEST_BURST": "100000",
+                    },
                 },
-            },
+                given,
+            ),
             say=say,
         )
     else:
@@ -703,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
             directory,
             services=services,
             kafka_proxied=[(path_service, 0)],
-            extra_env={"tracker": tracker_env},
+            extra_env=with_given({"tracker": tracker_env}, given),
             say=say,
         )
     rows: list[dict[str, Any]] = []
@@ -766,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
             "settle_s": args.settle,
             "concurrency": args.concurrency,
             "tracker_ack_timeout_s": float(args.ack_timeout),
+            "env": given,
             "broker": "apache kafka (embedded, same machine)",
         },
         "machine": facts,

@@ -36,6 +36,7 @@ class Sent:
     key: str
     value: Any
     headers: list[tuple[str, bytes]]
+    partition: int | None = None
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Outputs:
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
     ) -> None:
-        self.sent.append(Sent(topic, key, value, list(headers or [])))
+        self.sent.append(Sent(topic, key, value, list(headers or []), partition))
 
     async def flush(self) -> None:
         pass
@@ -65,7 +66,15 @@ class Changelog:
 
 
 class Table(dict[str, bytes]):
+    """A table and its memory store in one (Faust's `table.data`), with the store's record of
+    each key's changelog partition."""
+
     changelog_topic = Changelog()
+
+    def __init__(self, *args: Any, name: str = "table", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = name
+        self._key_partition: dict[str, int] = {}
 
     @property
     def data(self) -> Table:

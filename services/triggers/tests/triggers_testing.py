@@ -37,6 +37,7 @@ class Worker:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # settings of this worker's own
 
     @property
     def url(self) -> str:
@@ -57,6 +58,7 @@ class Worker:
             "TRIGGERS_SESSION_TIMEOUT_S": "6",
             "TRIGGERS_ENVIRONMENT": "test",
             "TRIGGERS_API_TOKEN": API_TOKEN,
+            **self.env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         self.process = subprocess.Popen(

@@ -52,6 +52,7 @@ from triggers.domain.admission import TeamCapacity
 from triggers.domain.engine import Sites
 from triggers.metrics import METRICS
 from triggers.rules_file import load_rules_file
+from triggers.tables import IdleSweep
 from triggers.web_guard import require_token
 from triggers.web_tracing import trace_requests
 
@@ -75,6 +76,8 @@ class Runtime:
     # admission state per site, as last written to its table (dropped on a rebalance)
     deciders: dict[str, Any] = field(default_factory=dict)
     sites_saved_at: dict[str, float] = field(default_factory=dict)
+    # each table's sweep of idle keys (tables.IdleSweep), by table name
+    sweeps: dict[str, IdleSweep] = field(default_factory=dict)
     # the stages report their progress here (/healthz asks it)
     watchdog: Watchdog = field(default_factory=Watchdog)
 
@@ -150,6 +153,16 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     admission_visitors = table("admission-visitors", topics.TRIGGERS_CANDIDATES.partitions)
     rule_stats = table("rule-stats", topics.TRIGGERS_OUTCOMES.partitions)
     outcomes_seen = table("outcomes-seen", topics.TRIGGERS_OUTCOMES.partitions)
+    runtime.sweeps = {
+        kept.name: IdleSweep(
+            kept, idle_s=idle_s, every_s=settings.idle_sweep_every_s, last_active=when
+        )
+        for kept, idle_s, when in (
+            (visitors, settings.visitor_idle_s, stages.visitor_last_active),
+            (admission_visitors, settings.visitor_idle_s, stages.marks_last_active),
+            (outcomes_seen, settings.outcome_ids_keep_s, stages.outcome_seen_at),
+        )
+    }
 
     # ---- stage 1: visitors ------------------------------------------------------------------
     @app.agent(source(topics.TRACKING_EVENTS.name, topics.TRIGGERS_FEEDBACK.name), name="visitors")

@@ -44,6 +44,25 @@ class Settings(KafkaClientSettings, ProducerSettings, TopicSettings, ProgressSet
     snapshot_interval_s: float = Field(
         default=1.0, gt=0, description="At most one visitors.state record per visitor this often"
     )
+    visitor_idle_s: float = Field(
+        default=30 * 86_400,
+        ge=60,
+        description="A visitor not seen this long is forgotten (state, admission marks, a "
+        "tombstone on visitors.state): a return starts a new history. Keeps a worker's memory "
+        "to the visitors of this period",
+    )
+    outcome_ids_keep_s: float = Field(
+        default=8 * 86_400,
+        ge=60,
+        description="How long an outcome's id is kept to count it once (longer than the "
+        "source topics' 7-day retention, so no replay can bring it back)",
+    )
+    idle_sweep_every_s: float = Field(
+        default=3_600.0,
+        ge=0,
+        description="How often each table is looked through for idle keys (in slices "
+        "between batches)",
+    )
     start_from: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="Where a new consumer group (a new app_id) starts in its topics; a worker "

@@ -29,6 +29,13 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.idle_forgotten = Counter(
+            "triggers_idle_forgotten_total",
+            "Table keys forgotten as idle (a visitor not seen for TRIGGERS_VISITOR_IDLE_S, an "
+            "outcome id older than TRIGGERS_OUTCOME_IDS_KEEP_S)",
+            ["table"],
+            registry=r,
+        )
         self.candidates = Counter(
             "triggers_candidates_total", "Visitors a rule selected", registry=r
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -193,8 +194,52 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
                 trace,
             )
         await set_table_key(runtime.out, table, key, state.to_json(), last_event)
+    await _sweep(runtime, table.name, now, on_forget=_forget_visitor_snapshot)
     await out.flush()
     METRICS.events.labels("visitors").inc(len(events))
+
+
+async def _forget_visitor_snapshot(runtime: Runtime, key: str) -> None:
+    """An idle visitor forgotten: off `visitors.state` too (a tombstone, as for an erasure)."""
+    runtime.pending_snapshots.pop(key, None)
+    await runtime.out.send(topics.VISITORS_STATE.name, key, None)
+
+
+async def _sweep(
+    runtime: Runtime,
+    name: str,
+    now: float,
+    on_forget: Callable[[Runtime, str], Awaitable[None]] | None = None,
+) -> None:
+    """A slice of the table's sweep of idle keys (tables.IdleSweep), between batches."""
+    sweep = runtime.sweeps.get(name)
+    if sweep is None:
+        return
+
+    async def forgotten(key: str, _partition: int) -> None:
+        if on_forget is not None:
+            await on_forget(runtime, key)
+
+    forgot = await sweep.step(runtime.out, now, forgotten)
+    if forgot:
+        METRICS.idle_forgotten.labels(name).inc(len(forgot))
+        log.info("%s: forgot %d key(s) idle for %.0f s or more", name, len(forgot), sweep.idle_s)
+
+
+def visitor_last_active(raw: bytes) -> float | None:
+    """When a `visitors` value's visitor was last seen (the sweep's reading)."""
+    seen = orjson.loads(raw).get("last_seen")
+    return float(seen) if seen else None
+
+
+def marks_last_active(raw: bytes) -> float | None:
+    """When admission last decided about an `admission-visitors` value's visitor."""
+    return VisitorMarks.from_json(raw).last_active()
+
+
+def outcome_seen_at(raw: bytes) -> float | None:
+    """When an `outcomes-seen` id was counted (b"1": written before ids were dated, kept)."""
+    return None if raw == b"1" else float(raw)
 
 
 async def flush_pending_snapshots(runtime: Runtime) -> None:
@@ -285,6 +330,7 @@ async def admission_batch(
         await _send_decision(
             runtime, decision, headers=traces.get(decision.candidate.invitation_id)
         )
+    await _sweep(runtime, visitors_table.name, now)
     await runtime.out.flush()
 
 
@@ -305,6 +351,7 @@ class _Pending:
         decisions = decider.decide(self.candidates, self.marks, now)
         for vkey, visitor_marks in self.marks.items():
             if visitor_marks.changed:
+                visitor_marks.seen_at = now
                 await set_table_key(
                     runtime.out,
                     visitors_table,
@@ -359,7 +406,8 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
         record_outcome(funnel, outcome)
         funnels[key] = (funnel, event)
         if outcome.source_id:
-            await set_table_key(runtime.out, seen, outcome.source_id, b"1", event)
+            counted_at = f"{time.time():.3f}".encode()
+            await set_table_key(runtime.out, seen, outcome.source_id, counted_at, event)
     for key, (funnel, event) in funnels.items():
         await set_table_key(runtime.out, table, key, orjson.dumps(funnel.to_dict()), event)
         site_id, _, rule_id = key.partition(":")
@@ -370,6 +418,7 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
             stats_record(site_id, rule_id, funnel),
             headers=inject_headers(),
         )
+    await _sweep(runtime, seen.name, time.time())
     await runtime.out.flush()
 
 

@@ -48,12 +48,24 @@ class VisitorMarks:
     # after a crash between saving the decision and sending it): same ids, so consumers
     # deduplicate, and no second, different invitation is ever made.
     records: dict[str, str] = field(default_factory=dict)
+    # when admission last saved these (0: before marks were dated)
+    seen_at: float = 0.0
     changed: bool = False
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {"marks": self.marks, "eligible": self.eligible, "records": self.records}
+            {
+                "marks": self.marks,
+                "eligible": self.eligible,
+                "records": self.records,
+                "seen_at": self.seen_at,
+            }
         )
+
+    def last_active(self) -> float | None:
+        """The latest of the last save and the last decision (None: nothing dated)."""
+        latest = max([self.seen_at, *(mark.at for mark in self.marks)])
+        return latest or None
 
     @classmethod
     def from_json(cls, raw: bytes) -> VisitorMarks:
@@ -62,6 +74,7 @@ class VisitorMarks:
             marks=[InvitationMark(**mark) for mark in data.get("marks", ())],
             eligible=list(data.get("eligible", ())),
             records=dict(data.get("records", {})),
+            seen_at=float(data.get("seen_at", 0.0)),
         )
 
     def mark(self, invitation_id: str) -> InvitationMark | None:
