@@ -27,7 +27,7 @@ import gc
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,14 +153,39 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     admission_visitors = table("admission-visitors", topics.TRIGGERS_CANDIDATES.partitions)
     rule_stats = table("rule-stats", topics.TRIGGERS_OUTCOMES.partitions)
     outcomes_seen = table("outcomes-seen", topics.TRIGGERS_OUTCOMES.partitions)
+
+    def actives(kept: Any, source: str) -> Callable[[], set[int]]:
+        """The table's partitions this worker owns now (not its standby replicas)."""
+        names = {source, kept.changelog_topic.get_topic_name()}
+        return lambda: {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+
     runtime.sweeps = {
         kept.name: IdleSweep(
-            kept, idle_s=idle_s, every_s=settings.idle_sweep_every_s, last_active=when
+            kept,
+            idle_s=idle_s,
+            every_s=settings.idle_sweep_every_s,
+            last_active=when,
+            owned=actives(kept, source),
         )
-        for kept, idle_s, when in (
-            (visitors, settings.visitor_idle_s, stages.visitor_last_active),
-            (admission_visitors, settings.visitor_idle_s, stages.marks_last_active),
-            (outcomes_seen, settings.outcome_ids_keep_s, stages.outcome_seen_at),
+        for kept, source, idle_s, when in (
+            (
+                visitors,
+                topics.TRACKING_EVENTS.name,
+                settings.visitor_idle_s,
+                stages.visitor_last_active,
+            ),
+            (
+                admission_visitors,
+                topics.TRIGGERS_CANDIDATES.name,
+                settings.visitor_idle_s,
+                stages.marks_last_active,
+            ),
+            (
+                outcomes_seen,
+                topics.TRIGGERS_OUTCOMES.name,
+                settings.outcome_ids_keep_s,
+                stages.outcome_seen_at,
+            ),
         )
     }
 

@@ -16,7 +16,7 @@ tombstone an erasure sends, a slice at a time between the stage's batches.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
@@ -76,7 +76,9 @@ class IdleSweep:
     `last_active` says was last active before `now - idle_s` is deleted with a tombstone on
     its changelog partition (`on_forget` may send more). A value it cannot date (None) is
     kept. Only the stage that writes the table calls `step`, so nothing changes a key
-    between the look and the delete; a key revoked from this worker meanwhile is skipped."""
+    between the look and the delete. Only keys of the partitions `owned()` names (this
+    worker's active ones) are forgotten: a standby replica's copy may lag its owner's, and a
+    tombstone from it could land after the owner's newer value."""
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class IdleSweep:
         idle_s: float,
         every_s: float,
         last_active: Callable[[bytes], float | None],
+        owned: Callable[[], Collection[int]],
         slice_keys: int = 2_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -92,6 +95,7 @@ class IdleSweep:
         self.idle_s = idle_s
         self.every_s = every_s
         self.last_active = last_active
+        self.owned = owned
         self.slice_keys = slice_keys
         self.clock = clock
         self.forgotten = 0
@@ -114,12 +118,13 @@ class IdleSweep:
         cut = len(self._keys) - self.slice_keys
         looked, self._keys = self._keys[max(cut, 0) :], self._keys[: max(cut, 0)]
         partitions = _key_partitions(self.table)
+        mine = set(self.owned())
         before = now - self.idle_s
         forgotten: list[str] = []
         for key in looked:
             raw = self.table.data.get(key)
             partition = partitions.get(key)
-            if raw is None or partition is None:
+            if raw is None or partition not in mine:
                 continue  # gone meanwhile, or not this worker's to forget
             at = self.last_active(raw)
             if at is None or at >= before:

@@ -26,7 +26,12 @@ def dated(at: float) -> bytes:
     return orjson.dumps({"last_seen": at})
 
 
+def every_partition() -> set[int]:
+    return set(range(16))
+
+
 def sweep_of(table: Table, idle_s: float = DAY, **kw: Any) -> IdleSweep:
+    kw.setdefault("owned", every_partition)
     return IdleSweep(table, idle_s=idle_s, every_s=0, last_active=stages.visitor_last_active, **kw)
 
 
@@ -39,16 +44,17 @@ async def test_only_keys_idle_longer_than_the_period_are_forgotten_each_on_its_p
         "active": (dated(now - DAY + 60), 1),
         "undated": (orjson.dumps({"last_seen": 0}), 2),
         "not-ours": (dated(now - 9 * DAY), None),  # a revoked partition's key: not ours
+        "standby": (dated(now - 9 * DAY), 7),  # a standby replica's: its owner forgets it
     }
     for key, (value, partition) in values.items():
         table[key] = value
         if partition is not None:
             table._key_partition[key] = partition
 
-    forgot = await sweep_of(table).step(out, now)  # type: ignore[arg-type]
+    forgot = await sweep_of(table, owned=lambda: {0, 1, 2, 3}).step(out, now)  # type: ignore[arg-type]
 
     assert sorted(forgot) == ["old-on-0", "old-on-3"]
-    assert set(table) == {"active", "undated", "not-ours"}
+    assert set(table) == {"active", "undated", "not-ours", "standby"}
     assert "old-on-0" not in table._key_partition
     tombstones = {(s.key, s.partition) for s in out.sent if s.value is None}
     assert tombstones == {('"old-on-0"', 0), ('"old-on-3"', 3)}  # keys as Faust writes them
@@ -70,6 +76,7 @@ async def test_a_sweep_goes_in_slices_and_starts_again_only_when_due() -> None:
         idle_s=DAY,
         every_s=50,
         last_active=stages.visitor_last_active,
+        owned=every_partition,
         slice_keys=2,
         clock=lambda: clock[0],
     )
