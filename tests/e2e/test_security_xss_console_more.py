@@ -511,14 +511,21 @@ async def lead_reports(page: Page, watch: Watch, payloads: list[Payload]) -> set
         await watch.scan(page, f"lead report {tab}")
     await page.get_by_test_id("lrpt-tab-conversion").click()
     await page.get_by_test_id("lrpt-by").select_option("campaign")
-    rows = table.locator('[data-testid="lrpt-row"]')
-    await expect(rows).not_to_have_count(0, timeout=WAIT_MS)
-    await expect(page.get_by_test_id("lrpt-by")).to_have_value("campaign")
+    # the table of the conversion report by campaign, not the last one's rows still on screen
+    by_campaign = page.locator(
+        '[data-testid="lrpt-table"][data-tab="conversion"][data-by="campaign"]'
+    )
+    await expect(by_campaign.locator('[data-testid="lrpt-row"]')).not_to_have_count(
+        0, timeout=WAIT_MS
+    )
     await watch.scan(page, "lead report conversion by campaign")
     shown = on_screen(payloads, await text_of(page, '[data-testid="lrpt-table"]'))
     for by in ("source", "rule", "team", "agent"):
         await page.get_by_test_id("lrpt-by").select_option(by)
-        await expect(rows).not_to_have_count(0, timeout=WAIT_MS)
+        grouped = page.locator(f'[data-testid="lrpt-table"][data-by="{by}"]')
+        await expect(grouped.locator('[data-testid="lrpt-row"]')).not_to_have_count(
+            0, timeout=WAIT_MS
+        )
         await watch.scan(page, f"lead report conversion by {by}")
     return shown
 

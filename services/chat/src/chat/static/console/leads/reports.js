@@ -57,7 +57,7 @@ function defaults() {
 var state = fresh();
 function fresh() {
   var d = defaults();
-  return { tab: 'speed', by: 'team', team: '', from: d.from, to: d.to, answer: null, error: null, seq: 0 };
+  return { tab: 'speed', by: 'team', team: '', from: d.from, to: d.to, answer: null, asked: null, error: null, seq: 0 };
 }
 
 function query(format) {
@@ -69,10 +69,12 @@ function query(format) {
 
 function load() {
   var seq = ++state.seq;
+  var asked = query();
   state.error = null;
-  return leadsApi('GET', query()).then(function (answer) {
+  return leadsApi('GET', asked).then(function (answer) {
     if (seq !== state.seq) return;
     state.answer = answer;
+    state.asked = asked;
     render();
   }, function (err) {
     if (seq !== state.seq) return;
@@ -137,7 +139,9 @@ function render() {
   })));
   team.value = state.team;
   team.addEventListener('change', function () { state.team = team.value; load(); });
-  var answer = state.answer;
+  // an answer is shown only under the question it answers: rows of the last report or grouping
+  // are not drawn under a new heading while the new one loads
+  var answer = state.answer && state.asked === query() ? state.answer : null;
   var bar = h('div', { className: 'lrpt-bar' }, [
     h('h2', { className: 'leads-title', i18n: 'leadReports.title' }),
     field('leadReports.from', from), field('leadReports.to', to), field('leadReports.by', by), field('leadReports.team', team),
@@ -145,6 +149,7 @@ function render() {
   ]);
   var body = [];
   if (state.error) body.push(h('p', { className: 'form-error', testid: 'lrpt-error', text: state.error, attrs: { role: 'alert' } }));
+  else if (!answer) body.push(h('p', { className: 'list-empty', testid: 'lrpt-loading', i18n: 'common.loading' }));
   if (answer) {
     body.push(h('p', { className: 'lrpt-note', testid: 'lrpt-timezone', text: t('leadReports.timezone', { timezone: answer.window.timezone }) }));
     if (!answer.rows.length) {
@@ -156,7 +161,7 @@ function render() {
       })));
       var rows = answer.rows.map(function (r) { return line(r, rowLabel(r), cols, false); });
       rows.push(line(answer.total, t('leadReports.total'), cols, true));
-      body.push(h('table', { className: 'lrpt-table', testid: 'lrpt-table' }, [h('thead', {}, [head]), h('tbody', {}, rows)]));
+      body.push(h('table', { className: 'lrpt-table', testid: 'lrpt-table', data: { tab: state.tab, by: state.by } }, [h('thead', {}, [head]), h('tbody', {}, rows)]));
     }
     if (NOTES[state.tab]) body.push(h('p', { className: 'lrpt-note', i18n: NOTES[state.tab] }));
   }
