@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -194,36 +193,25 @@ async def visitor_batch(runtime: Runtime, table: Any, events: list[Event]) -> No
                 trace,
             )
         await set_table_key(runtime.out, table, key, state.to_json(), last_event)
-    await _sweep(runtime, table.name, now, on_forget=_forget_visitor_snapshot)
+    for key in await _sweep(runtime, table.name, now):
+        # an idle visitor forgotten: off `visitors.state` too (a tombstone, as for an erasure)
+        runtime.pending_snapshots.pop(key, None)
+        await out.send(topics.VISITORS_STATE.name, key, None)
     await out.flush()
     METRICS.events.labels("visitors").inc(len(events))
 
 
-async def _forget_visitor_snapshot(runtime: Runtime, key: str) -> None:
-    """An idle visitor forgotten: off `visitors.state` too (a tombstone, as for an erasure)."""
-    runtime.pending_snapshots.pop(key, None)
-    await runtime.out.send(topics.VISITORS_STATE.name, key, None)
-
-
-async def _sweep(
-    runtime: Runtime,
-    name: str,
-    now: float,
-    on_forget: Callable[[Runtime, str], Awaitable[None]] | None = None,
-) -> None:
-    """A slice of the table's sweep of idle keys (tables.IdleSweep), between batches."""
+async def _sweep(runtime: Runtime, name: str, now: float) -> list[str]:
+    """A slice of the table's sweep of idle keys (tables.IdleSweep), between batches: the
+    keys it forgot."""
     sweep = runtime.sweeps.get(name)
     if sweep is None:
-        return
-
-    async def forgotten(key: str, _partition: int) -> None:
-        if on_forget is not None:
-            await on_forget(runtime, key)
-
-    forgot = await sweep.step(runtime.out, now, forgotten)
+        return []
+    forgot = await sweep.step(runtime.out, now)
     if forgot:
         METRICS.idle_forgotten.labels(name).inc(len(forgot))
         log.info("%s: forgot %d key(s) idle for %.0f s or more", name, len(forgot), sweep.idle_s)
+    return forgot
 
 
 def visitor_last_active(raw: bytes) -> float | None:
@@ -386,6 +374,8 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
     """Count outcomes per rule, each once: `seen` remembers every outcome's id, so one sent
     again (a replay upstream) is not counted twice."""
     await runtime.ready.wait()
+    now = time.time()
+    counted_at = f"{now:.3f}".encode()  # what `seen` keeps: when (its sweep's reading)
     funnels: dict[str, tuple[RuleFunnel, Event]] = {}
     for event in events:
         message = event.message
@@ -406,7 +396,6 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
         record_outcome(funnel, outcome)
         funnels[key] = (funnel, event)
         if outcome.source_id:
-            counted_at = f"{time.time():.3f}".encode()
             await set_table_key(runtime.out, seen, outcome.source_id, counted_at, event)
     for key, (funnel, event) in funnels.items():
         await set_table_key(runtime.out, table, key, orjson.dumps(funnel.to_dict()), event)
@@ -418,7 +407,7 @@ async def stats_batch(runtime: Runtime, table: Any, seen: Any, events: list[Even
             stats_record(site_id, rule_id, funnel),
             headers=inject_headers(),
         )
-    await _sweep(runtime, seen.name, time.time())
+    await _sweep(runtime, seen.name, now)
     await runtime.out.flush()
 
 

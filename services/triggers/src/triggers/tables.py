@@ -16,7 +16,7 @@ tombstone an erasure sends, a slice at a time between the stage's batches.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
@@ -74,7 +74,7 @@ class IdleSweep:
     Every `every_s` a sweep takes the keys then in the table and goes through them a slice
     (`slice_keys`) per `step`, which its stage calls after each batch: a key whose value
     `last_active` says was last active before `now - idle_s` is deleted with a tombstone on
-    its changelog partition (`on_forget` may send more). A value it cannot date (None) is
+    its changelog partition. A value it cannot date (None) is
     kept. Only the stage that writes the table calls `step`, so nothing changes a key
     between the look and the delete. Only keys of the partitions `owned()` names (this
     worker's active ones) are forgotten: a standby replica's copy may lag its owner's, and a
@@ -102,12 +102,7 @@ class IdleSweep:
         self._keys: list[str] = []
         self._next_sweep = clock() + every_s
 
-    async def step(
-        self,
-        out: Outputs,
-        now: float,
-        on_forget: Callable[[str, int], Awaitable[None]] | None = None,
-    ) -> list[str]:
+    async def step(self, out: Outputs, now: float) -> list[str]:
         """One slice of the sweep in progress (starting one when it is time): the keys it
         forgot. `now` is the wall clock the values' times are compared with."""
         if not self._keys:
@@ -130,8 +125,6 @@ class IdleSweep:
             if at is None or at >= before:
                 continue
             await _delete(out, self.table, key, partition)
-            if on_forget is not None:
-                await on_forget(key, partition)
             forgotten.append(key)
         self.forgotten += len(forgotten)
         return forgotten
