@@ -11,6 +11,8 @@ and started on its data directory); the broker is the session's, which nothing h
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ from chat_testing import (
     stop_chat,
     unique,
 )
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 from store_pages import widget_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -201,6 +203,76 @@ async def test_the_widget_says_chat_is_away_while_postgres_is_down_and_recovers(
             "Hello? Anyone there?",
             "We are here",
         ]
+    finally:
+        await agent.aclose()
+
+
+async def test_a_sync_refused_while_postgres_is_down_is_asked_again(
+    own_postgres_chat: ChatOnOwnPostgres, new_context: Any
+) -> None:
+    """An agent's line lost on its way to the widget (held back here, between the browser and
+    chat) shows as a gap when the next line comes; the sync the widget sends for it meets
+    Postgres away and is refused. Nothing else would ask again in a quiet conversation: the
+    widget does, on its own, until the sync is answered; the missing line appears, the notice
+    goes, and chat hears the visitor has seen the conversation only as far as nothing is missing."""
+    chat, site = own_postgres_chat.chat, own_postgres_chat.site
+    agent = AgentClient(chat.url, site.agent("ann"))
+    held: dict[int, str] = {}  # seq -> an agent's line kept from the page
+    holding = asyncio.Event()
+    routes: list[WebSocketRoute] = []
+
+    def route(page_side: WebSocketRoute) -> None:
+        routes.append(page_side)
+        server = page_side.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if not (holding.is_set() and frame.get("t") == "message"):
+                page_side.send(message)
+            elif frame["message"]["author"] == "agent":
+                held[int(frame["message"]["seq"])] = str(message)
+            # (a late copy of the visitor's own line is kept back too: it is no news)
+
+        server.on_message(from_server)
+
+    try:
+        await agent.login()
+        await agent.status("online")
+        console = await agent.connect()
+        page = await (await new_context(locale="en-US")).new_page()
+        await page.route_web_socket(re.compile(r".*/v1/widget/ws.*"), route)
+        cid = await _open_conversation(page, site.origin, "Is the boot waterproof?")
+        await console.recv_until(frame_is("message", conversation_id=cid))
+
+        holding.set()
+        for text in ("Yes, it has a membrane.", "Anything else?"):
+            answer = await agent.post(f"/conversations/{cid}/messages", {"text": text})
+            assert answer.status_code == 201, answer.text
+        for _ in range(600):
+            if len(held) == 2:
+                break
+            await asyncio.sleep(0.05)
+        first, second = sorted(held)
+        assert second == first + 1, held
+
+        await asyncio.to_thread(own_postgres_chat.postgres.stop)
+        holding.clear()
+        routes[-1].send(held[second])  # the second line arrives, the first never will here
+        messages = page.get_by_test_id("beckon-messages")
+        await expect(messages.get_by_text("Anything else?")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.get_by_test_id("beckon-away")).to_be_visible(timeout=WAIT_MS)
+        assert await messages.get_by_text("Yes, it has a membrane.").count() == 0
+        assert (await _state(page))["seen"] < first  # the missing line was not seen
+
+        await asyncio.to_thread(own_postgres_chat.postgres.start)
+        await expect(messages.get_by_text("Yes, it has a membrane.")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.get_by_test_id("beckon-away")).to_be_hidden(timeout=WAIT_MS)
+        await page.wait_for_function(
+            f"window.BeckonChat.state().seen === {second}", timeout=WAIT_MS
+        )
+        shown = await messages.locator("[data-id]").all_inner_texts()
+        lines = ["Is the boot waterproof?", "Yes, it has a membrane.", "Anything else?"]
+        assert [text for text in shown if text in lines] == lines
     finally:
         await agent.aclose()
 

@@ -130,6 +130,12 @@ class FakeConversations:
             "queue_position": position,
         }
 
+    async def conversations(
+        self, site_id: str, conversation_ids: list[UUID]
+    ) -> list[dict[str, Any]]:
+        found = [await self.conversation(site_id, cid) for cid in conversation_ids]
+        return [row for row in found if row is not None]
+
     async def lock_conversation(self, site_id: str, conversation_id: UUID) -> dict[str, Any] | None:
         row = self.rows.get(conversation_id)
         return dict(row) if row is not None and row["site_id"] == site_id else None

@@ -76,6 +76,7 @@ class Connection:
         "queued",
         "recheck",
         "site_id",
+        "told_place",
         "user_id",
         "visitor_id",
         "ws",
@@ -102,6 +103,7 @@ class Connection:
         self.closed = False
         self.conversation_id: UUID | None = None  # the visitor's live conversation
         self.queued: UUID | None = None  # the same, while it waits for an agent
+        self.told_place: tuple[str, int | None] | None = None  # status and place last sent
         self._pending: deque[str] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._held = held  # frames wait until `start` sends the greeting first
@@ -156,6 +158,7 @@ async def _close(connection: Connection, code: int, reason: str) -> None:
 
 
 ConversationLookup = Callable[[str, UUID], Awaitable[Any]]
+ConversationsLookup = Callable[[str, list[UUID]], Awaitable[list[Any]]]
 LastMessageLookup = Callable[[str, UUID], Awaitable[Any]]
 MessageLookup = Callable[[str, UUID, UUID], Awaitable[Any]]
 AgentLookup = Callable[[str, str], Awaitable[dict[str, Any]]]
@@ -168,8 +171,10 @@ class Hub:
         agent: AgentLookup,
         last_message: LastMessageLookup,
         message: MessageLookup | None = None,
+        conversations: ConversationsLookup | None = None,
     ) -> None:
         self._conversation = conversation
+        self._conversations = conversations  # many rows in one query (queued visitors' places)
         self._agent = agent
         self._last_message = last_message
         self._message = message  # a stored message: an e-mailed reply's attachment notes
@@ -183,6 +188,7 @@ class Hub:
         self.delivered = 0
         self.skipped_signals = 0  # invalid records on chat.signals, logged and skipped
         self._closing: tuple[int, str] | None = None  # set by close_all
+        self._queue_moved: set[str] = set()  # sites whose queue moved in this feed batch
 
     # --- registry --------------------------------------------------------------------------
 
@@ -311,7 +317,7 @@ class Hub:
         ):
             await self._conversation_changed(site_id, visitor_id, payload, agents)
         if kind in QUEUE_MOVES and self.waiting.get(site_id):
-            await self._refresh_queue(site_id, skip=visitor_id)
+            self._queue_moved.add(site_id)  # told once the batch is through (`batch_end`)
 
     async def _attachments(self, site_id: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """An e-mailed reply's attachment notes: stored with the message, not in its event."""
@@ -352,6 +358,7 @@ class Hub:
         conversation = views.conversation(row)
         for connection in list(visitors or ()):
             self.track(connection, conversation)
+            connection.told_place = _place(conversation)
         self._send(visitors, {"t": "conversation", "conversation": conversation})
         if agents:
             # A console may hear of this conversation for the first time (a transfer to its
@@ -362,20 +369,42 @@ class Hub:
                 {"t": "conversation", "conversation": views.agent_conversation(row, last)},
             )
 
-    async def _refresh_queue(self, site_id: str, skip: str) -> None:
-        """Visitors waiting here learn their new place when the queue of their site moves."""
+    async def batch_end(self) -> None:
+        """After each feed batch: visitors waiting here learn their new place, once per batch
+        however often the queue moved in it, with one query per site. (Once per move, one
+        lookup per waiting visitor, made the feed's work grow with the square of the queue:
+        in the chaos battery a queue of a few hundred visitors left the feed minutes behind,
+        and consoles heard of lines long after they were written.)"""
+        moved, self._queue_moved = self._queue_moved, set()
+        for site_id in sorted(moved):
+            await self._refresh_queue(site_id)
+
+    async def _refresh_queue(self, site_id: str) -> None:
         by_conversation: dict[UUID, list[Connection]] = defaultdict(list)
         for connection in self.waiting.get(site_id, ()):
-            if connection.visitor_id != skip and connection.queued is not None:
+            if connection.queued is not None:
                 by_conversation[connection.queued].append(connection)
-        for conversation_id, connections in by_conversation.items():
-            row = await self._conversation(site_id, conversation_id)
-            if row is None:
-                continue
+        if not by_conversation:
+            return
+        for row in await self._rows(site_id, sorted(by_conversation)):
             conversation = views.conversation(row)
-            for connection in connections:
+            # still waiting for this one (a frame handled meanwhile may have moved it on)
+            told = [
+                connection
+                for connection in by_conversation.get(row["conversation_id"], ())
+                if connection.queued == row["conversation_id"]
+                and connection.told_place != _place(conversation)
+            ]
+            for connection in told:
                 self.track(connection, conversation)
-            self._send(connections, {"t": "conversation", "conversation": conversation})
+                connection.told_place = _place(conversation)
+            self._send(told, {"t": "conversation", "conversation": conversation})
+
+    async def _rows(self, site_id: str, conversation_ids: list[UUID]) -> list[Any]:
+        if self._conversations is not None:
+            return await self._conversations(site_id, conversation_ids)
+        found = [await self._conversation(site_id, cid) for cid in conversation_ids]
+        return [row for row in found if row is not None]
 
     async def signal(self, signal: ChatSignal) -> None:
         """Deliver one signal to the sockets here it is meant for."""
@@ -418,6 +447,11 @@ class Hub:
                 self._send(
                     {c for c in mine if c.agent_id == agent_id}, {"t": "agent", "agent": agent}
                 )
+
+
+def _place(conversation: dict[str, Any]) -> tuple[str, int | None]:
+    """What a waiting visitor is told of their conversation's place in the queue."""
+    return (str(conversation.get("status")), conversation.get("queue_position"))
 
 
 def reaches(connection: Connection, row: Any) -> bool:

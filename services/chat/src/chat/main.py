@@ -202,6 +202,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     uow=uow, site_id=site_id, conversation_id=conversation_id
                 )
 
+            async def conversation_rows(site_id: str, conversation_ids: list[UUID]) -> list[Any]:
+                return await conversations.conversation_rows(
+                    uow=uow, site_id=site_id, conversation_ids=conversation_ids
+                )
+
             async def last_message(site_id: str, conversation_id: UUID) -> Any:
                 return await conversations.last_message(
                     uow=uow, site_id=site_id, conversation_id=conversation_id
@@ -215,12 +220,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def record_invitation(values: dict[str, Any]) -> bool:
                 return await conversations.record_invitation(uow=uow, values=values)
 
-            hub = Hub(conversation_row, agent_view, last_message, message_row)
+            hub = Hub(conversation_row, agent_view, last_message, message_row, conversation_rows)
             feed = Feed(
                 settings.kafka_bootstrap,
                 client_id,
                 hub.handle,
                 settings.fetch_max_wait_ms,
+                batch_end=hub.batch_end,
                 security=settings.kafka_security,
                 progress=watchdog.track("chat-feed"),
             )

@@ -5,10 +5,12 @@ the chaos battery's Postgres restart the hub's conversation lookup failed
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import TopicPartition
 from chat.adapters import bus as bus_module
 from chat.adapters.bus import Feed
 
@@ -67,3 +69,34 @@ async def test_a_bug_is_not_tried_again() -> None:
     hub = Hub([KeyError("conversation_id")])
     await hand_over(hub)
     assert (hub.handled, hub.calls) == ([], 1)
+
+
+async def test_the_hubs_batch_end_follows_each_batch_and_is_retried_like_a_record() -> None:
+    """Work one answer serves for a whole batch (queued visitors' places) runs once after
+    the batch's records, never for an empty fetch, and is tried again when Postgres blinks."""
+    hub = Hub([])
+    ends: list[int] = []
+    failures = [asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")]
+
+    async def batch_end() -> None:
+        ends.append(len(hub.handled))
+        if failures:
+            raise failures.pop(0)
+
+    feed = Feed("b:9092", "c", hub.handle, 10, batch_end=batch_end)
+    record = type("Record", (), {"value": b'{"type": "conversation.closed"}'})
+    fetches: list[dict[Any, list[Any]]] = [{TopicPartition("chat.events", 0): [record, record]}, {}]
+
+    async def getmany(**_: Any) -> dict[Any, list[Any]]:
+        if not fetches:
+            raise asyncio.CancelledError
+        return fetches.pop(0)
+
+    feed.consumer.getmany = getmany  # type: ignore[method-assign]
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await feed._listen()
+    finally:
+        await feed.consumer.stop()
+    assert len(hub.handled) == 2
+    assert ends == [2, 2]  # after both records; once more after the failure; not for {}

@@ -101,9 +101,16 @@ class World:
     def __init__(self) -> None:
         self.rows: dict[UUID, dict] = {CONVERSATION: _row()}
         self.lookups: list[tuple[str, UUID]] = []
+        self.batch_lookups: list[tuple[str, list[UUID]]] = []  # many rows in one query
         self.last_messages: dict[UUID, dict] = {}
         self.stored: dict[UUID, dict] = {}  # messages by id (an e-mailed reply's notes)
-        self.hub = Hub(self._conversation, self._agent, self._last_message, self._message)
+        self.hub = Hub(
+            self._conversation,
+            self._agent,
+            self._last_message,
+            self._message,
+            self._conversations,
+        )
         self.sockets: dict[str, FakeSocket] = {}
         self.connections: dict[str, Connection] = {}
         self.visitor("visitor", "demo", "v_1")
@@ -118,6 +125,11 @@ class World:
         self.lookups.append((site_id, conversation_id))
         row = self.rows.get(conversation_id)
         return row if row is not None and row["site_id"] == site_id else None
+
+    async def _conversations(self, site_id, conversation_ids):
+        self.batch_lookups.append((site_id, list(conversation_ids)))
+        rows = [self.rows.get(cid) for cid in conversation_ids]
+        return [row for row in rows if row is not None and row["site_id"] == site_id]
 
     async def _message(self, site_id, conversation_id, message_id):
         row = self.stored.get(message_id)
@@ -542,6 +554,7 @@ async def test_a_change_elsewhere_on_the_site_tells_queued_visitors_their_new_pl
         QUEUED_ELSEWHERE, visitor_id="v_2", status="queued", position=1
     )
     await world.hub.handle(CHAT_EVENTS.name, _change_event())
+    await world.hub.batch_end()
     await world.settle()
     [frame] = world.sockets["other_visitor"].sent
     assert frame["conversation"]["queue_position"] == 1
@@ -674,14 +687,60 @@ async def test_only_waiting_visitors_are_refreshed_when_the_queue_moves():
             "payload": {"conversation_id": "01900000-0000-7000-8000-00000000bbbb"},
         },
     )
+    await world.hub.batch_end()
     await world.settle()
     assert [frame["conversation"]["queue_position"] for frame in world.sockets["waiting"].sent] == [
         1
     ]
     assert world.sockets["chatting"].sent == []
     # the closed conversation itself (for the site's agents), then the one waiting visitor
-    assert world.lookups[-1] == ("demo", queued)
-    assert ("demo", queued) not in world.lookups[:-1]
+    assert ("demo", queued) not in world.lookups
+    assert world.batch_lookups == [("demo", [queued])]
+
+
+async def test_a_batch_of_queue_moves_asks_once_and_tells_each_waiting_visitor_once():
+    """However often the queue moves in one feed batch, the places are read once per site (in
+    one query) when the batch is through, and a visitor hears only a place that changed."""
+    world = World()
+    waiting = {}
+    for n in range(1, 21):
+        cid = UUID(f"01900000-0000-7000-8000-{n:012d}")
+        world.rows[cid] = _row(cid, visitor_id=f"w_{n}", status="queued", position=n + 1)
+        waiting[cid] = world.visitor(f"waiting_{n}", "demo", f"w_{n}")
+        world.hub.track(waiting[cid], {"id": str(cid), "status": "queued", "queue_position": n})
+    first = UUID("01900000-0000-7000-8000-000000000001")
+    world.rows[first] = _row(first, visitor_id="w_1", status="queued", position=1)
+    world.hub._queue_moved.clear()
+    for n in range(30):  # closes elsewhere on the site: each moves the queue
+        await world.hub.handle(
+            "chat.events",
+            {
+                "type": "conversation.closed",
+                "site_id": "demo",
+                "visitor_id": f"gone_{n}",
+                "payload": {"conversation_id": str(UUID(int=n + 1))},
+            },
+        )
+    await world.settle()
+    assert all(world.sockets[f"waiting_{n}"].sent == [] for n in range(1, 21))
+    world.lookups.clear()
+
+    await world.hub.batch_end()
+    await world.settle()
+    assert world.lookups == []
+    [(site, asked)] = world.batch_lookups
+    assert (site, sorted(asked)) == ("demo", sorted(waiting))
+    for n in range(1, 21):
+        sent = world.sockets[f"waiting_{n}"].sent
+        place = 1 if n == 1 else n + 1
+        assert [frame["conversation"]["queue_position"] for frame in sent] == [place]
+
+    # nothing moved since: a later batch end asks nothing and tells nobody again
+    await world.hub.batch_end()
+    world.hub._queue_moved.add("demo")
+    await world.hub.batch_end()
+    await world.settle()
+    assert all(len(world.sockets[f"waiting_{n}"].sent) == 1 for n in range(1, 21))
 
 
 async def test_another_browser_with_the_same_visitor_id_gets_none_of_its_frames():

@@ -70,6 +70,7 @@ tracer = trace.get_tracer("chat")
 OUTBOX_LOCK = 0x0BEC_C0A7  # pg advisory lock id of the outbox relay
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+BatchEnd = Callable[[], Awaitable[None]]
 # The pauses before the feed tries a record again when its handler met Postgres away (about
 # a restart's length in all); then the record is logged and passed (sockets resync later).
 FEED_DATABASE_PAUSES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -132,7 +133,10 @@ class OutboxRelay(SharedOutboxRelay):
 
 
 class Feed:
-    """Every record of `chat.events` and `chat.signals` from now on, for this instance."""
+    """Every record of `chat.events` and `chat.signals` from now on, for this instance.
+
+    `handler` takes each record; `batch_end`, when given, is called after each fetched batch
+    (the hub's work that one answer serves for many records: queued visitors' places)."""
 
     def __init__(
         self,
@@ -141,6 +145,7 @@ class Feed:
         handler: Handler,
         fetch_wait_ms: int,
         *,
+        batch_end: BatchEnd | None = None,
         security: KafkaSecurity = PLAINTEXT,
         progress: ConsumerProgress | None = None,
     ) -> None:
@@ -155,6 +160,7 @@ class Feed:
             **security.aiokafka_options(),
         )
         self.handler = handler
+        self.batch_end = batch_end
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -195,6 +201,8 @@ class Feed:
             self.progress.fetched(sum(len(records) for records in batches.values()))
             await self.progress.observe_lag(self.consumer)
             await self._hand_over(batches)
+            if self.batch_end is not None and batches:
+                await self._retried("batch end", self.batch_end)
             self.progress.handled()
 
     async def _hand_over(
@@ -215,9 +223,12 @@ class Feed:
         """One record to the hub. A frame that needs a row (a conversation's new state) and
         meets Postgres away is tried again a few times: a console that misses it would not
         hear of a conversation it was just given until it reconnects."""
+        await self._retried(topic, lambda: self.handler(topic, value))
+
+    async def _retried(self, topic: str, call: Callable[[], Awaitable[None]]) -> None:
         for pause in (*FEED_DATABASE_PAUSES_S, None):
             try:
-                await self.handler(topic, value)
+                await call()
                 return
             except Exception as error:
                 if pause is not None and database_away(error):

@@ -90,6 +90,16 @@ async def conversation(conn: asyncpg.Connection, site_id: str, conversation_id: 
     )
 
 
+async def conversations(
+    conn: asyncpg.Connection, site_id: str, conversation_ids: Sequence[UUID]
+) -> list[Row]:
+    return await conn.fetch(
+        CONVERSATION_SELECT + " WHERE c.site_id = $1 AND c.conversation_id = ANY($2::uuid[])",
+        site_id,
+        list(conversation_ids),
+    )
+
+
 async def lock_conversation(
     conn: asyncpg.Connection, site_id: str, conversation_id: UUID
 ) -> Row | None:

@@ -490,6 +490,15 @@ async def conversation_row(*, uow: UnitsOfWork, site_id: str, conversation_id: U
         return await tx.store(ConversationStore).conversation(site_id, conversation_id)
 
 
+async def conversation_rows(
+    *, uow: UnitsOfWork, site_id: str, conversation_ids: list[UUID]
+) -> list[Row]:
+    """Those of the conversations that are of this site, as `conversation_row` gives each."""
+    async with uow.read(site_id) as tx:
+        rows: list[Row] = await tx.store(ConversationStore).conversations(site_id, conversation_ids)
+    return rows
+
+
 async def last_message(*, uow: UnitsOfWork, site_id: str, conversation_id: UUID) -> Row | None:
     """The conversation's newest message (what an agent's list shows beside it)."""
     async with uow.read(site_id) as tx:

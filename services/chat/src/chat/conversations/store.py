@@ -66,6 +66,9 @@ class ConversationStore:
     async def conversation(self, site_id: str, conversation_id: UUID) -> Row | None:
         return await store.conversation(self.conn, site_id, conversation_id)
 
+    async def conversations(self, site_id: str, conversation_ids: list[UUID]) -> list[Row]:
+        return await store.conversations(self.conn, site_id, conversation_ids)
+
     async def lock_conversation(self, site_id: str, conversation_id: UUID) -> Row | None:
         return await store.lock_conversation(self.conn, site_id, conversation_id)
 

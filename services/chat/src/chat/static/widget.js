@@ -165,6 +165,10 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   // --- state
   let host, shadow, widget = null; // widget: the built UI, null until the first session answer
   let site = {}, agentsAvailable = true, token = null, conversation = null, lastSeq = 0, historyLoaded = false;
+  // every seq up to `through` is shown (a sync asks from there: a gap stays asked for until it
+  // is filled, even when the sync that saw it was refused); the seqs shown above it
+  let through = 0;
+  const shownSeqs = new Set();
   // the socket and its reconnection
   let socket = null, everConnected = false, attempt = 0, failedOpens = 0, retryTimer = 0, retryNext = null;
   let lastReceivedAt = 0, sessionPromise = null;
@@ -176,7 +180,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   let errorTimer = 0, mailThanksUntil = 0, audio = null;
   // chat said its database is away (503 database_unavailable, a frame, a socket closed 1013):
   // the visitor is told so, and pending messages wait without using up their tries
-  let away = false;
+  let away = false, awayTimer = 0, awayChecks = 0;
   // how far this page told chat the visitor has seen the conversation (conversation.seen)
   let seenTold = { id: null, seq: 0 };
   const elementById = new Map(), elementByClientId = new Map();
@@ -252,9 +256,21 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
   const renewSession = () => sessionPromise || (sessionPromise = startSession().finally(() => { sessionPromise = null; }));
 
   function setAway(on) {
+    if (on && !awayTimer) awayTimer = setTimeout(checkAway, Math.min(15e3, 2e3 * 2 ** awayChecks++));
+    if (!on) {
+      clearTimeout(awayTimer);
+      awayTimer = awayChecks = 0;
+    }
     if (away === on) return;
     away = on;
     if (widget) byTestId('away').hidden = !on;
+  }
+  // Still away a moment later: ask again. A sync that is answered clears the notice and fills
+  // in what was missed meanwhile; a quiet conversation has no other frame that would show chat
+  // is back (a pong proves only the socket). Without a socket, the reconnect's hello asks.
+  function checkAway() {
+    awayTimer = 0;
+    if (away && requestSync()) setAway(true); // the next check, unless the answer clears it
   }
 
   // --- connection
@@ -373,7 +389,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     socket.send(JSON.stringify(frame));
     return true;
   }
-  const requestSync = () => conversation && sendFrame({ t: 'sync', after: lastSeq });
+  const requestSync = () => conversation && sendFrame({ t: 'sync', after: through });
 
   function handleFrame(frame) {
     if (frame.t === 'error' && frame.error === 'database_unavailable') setAway(true);
@@ -395,7 +411,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
     } else if (frame.t === 'typing') showAgentTyping(frame.on);
     else if (frame.t === 'conversation') {
       applyConversation(frame.conversation);
-      if (frame.conversation && frame.conversation.last_seq > lastSeq) requestSync();
+      if (frame.conversation && frame.conversation.last_seq > through) requestSync();
     } else if (frame.t === 'error') console.warn('beckon chat:', frame.error, frame.detail);
   }
 
@@ -408,7 +424,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       for (const element of Array.from(messageList().children)) if (element.dataset.id) element.remove();
       for (const [clientId, element] of elementByClientId) if (element.dataset.id) elementByClientId.delete(clientId);
       elementById.clear();
-      lastSeq = 0;
+      forgetSeqs();
       updateRecord((record) => { record.intro = null; });
     }
     conversation = next;
@@ -469,12 +485,19 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       elementByClientId.set(clientId, element);
       forgetPending(clientId);
     }
-    if (how === LIVE_FRAME && message.seq > lastSeq + 1) requestSync(); // a gap: fetch what was missed
+    shownSeqs.add(message.seq);
+    while (shownSeqs.has(through + 1)) shownSeqs.delete(++through);
+    if (how === LIVE_FRAME && message.seq > through) requestSync(); // a gap: fetch what was missed
     if (message.seq > lastSeq) lastSeq = message.seq;
     if (message.author === 'agent') {
       showAgentTyping(false);
       if (how !== HISTORY && isAway() && message.seq > (readRecord().read || 0)) beepDue = true;
     }
+  }
+
+  function forgetSeqs() {
+    lastSeq = through = 0;
+    shownSeqs.clear();
   }
 
   function afterMessages() {
@@ -495,11 +518,12 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
 
   // The visitor has seen what the panel shows only while it is open on a visible page: then
   // chat hears how far (it e-mails the visitor only agents' messages they have not seen).
-  // Told again after a reconnect (hello); chat publishes only what grows.
+  // Told again after a reconnect (hello); chat publishes only what grows. Only as far as no
+  // line is missing: one lost in a gap has not been seen.
   function tellSeen() {
-    if (!isOpen || document.visibilityState !== 'visible' || !conversation || !lastSeq) return;
-    if (seenTold.id === conversation.id && seenTold.seq >= lastSeq) return;
-    if (sendFrame({ t: 'seen', conversation_id: conversation.id, seq: lastSeq })) seenTold = { id: conversation.id, seq: lastSeq };
+    if (!isOpen || document.visibilityState !== 'visible' || !conversation || !through) return;
+    if (seenTold.id === conversation.id && seenTold.seq >= through) return;
+    if (sendFrame({ t: 'seen', conversation_id: conversation.id, seq: through })) seenTold = { id: conversation.id, seq: through };
   }
 
   function forgetPending(clientId) {
@@ -592,7 +616,7 @@ header{padding:12px 14px;background:var(--bk);color:#fff}
       record.seq = record.read = 0;
     });
     conversation = null;
-    lastSeq = 0;
+    forgetSeqs();
     elementById.clear();
     elementByClientId.clear();
     messageList().textContent = '';
