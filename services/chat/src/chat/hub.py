@@ -168,10 +168,10 @@ class Hub:
     def __init__(
         self,
         conversation: ConversationLookup,
+        conversations: ConversationsLookup,
         agent: AgentLookup,
         last_message: LastMessageLookup,
         message: MessageLookup | None = None,
-        conversations: ConversationsLookup | None = None,
     ) -> None:
         self._conversation = conversation
         self._conversations = conversations  # many rows in one query (queued visitors' places)
@@ -386,7 +386,7 @@ class Hub:
                 by_conversation[connection.queued].append(connection)
         if not by_conversation:
             return
-        for row in await self._rows(site_id, sorted(by_conversation)):
+        for row in await self._conversations(site_id, sorted(by_conversation)):
             conversation = views.conversation(row)
             # still waiting for this one (a frame handled meanwhile may have moved it on)
             told = [
@@ -399,12 +399,6 @@ class Hub:
                 self.track(connection, conversation)
                 connection.told_place = _place(conversation)
             self._send(told, {"t": "conversation", "conversation": conversation})
-
-    async def _rows(self, site_id: str, conversation_ids: list[UUID]) -> list[Any]:
-        if self._conversations is not None:
-            return await self._conversations(site_id, conversation_ids)
-        found = [await self._conversation(site_id, cid) for cid in conversation_ids]
-        return [row for row in found if row is not None]
 
     async def signal(self, signal: ChatSignal) -> None:
         """Deliver one signal to the sockets here it is meant for."""

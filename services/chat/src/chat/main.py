@@ -220,7 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def record_invitation(values: dict[str, Any]) -> bool:
                 return await conversations.record_invitation(uow=uow, values=values)
 
-            hub = Hub(conversation_row, agent_view, last_message, message_row, conversation_rows)
+            hub = Hub(conversation_row, conversation_rows, agent_view, last_message, message_row)
             feed = Feed(
                 settings.kafka_bootstrap,
                 client_id,

@@ -106,10 +106,10 @@ class World:
         self.stored: dict[UUID, dict] = {}  # messages by id (an e-mailed reply's notes)
         self.hub = Hub(
             self._conversation,
+            self._conversations,
             self._agent,
             self._last_message,
             self._message,
-            self._conversations,
         )
         self.sockets: dict[str, FakeSocket] = {}
         self.connections: dict[str, Connection] = {}
