@@ -388,16 +388,16 @@ class Hub:
             return
         for row in await self._conversations(site_id, sorted(by_conversation)):
             conversation = views.conversation(row)
+            place = _place(conversation)
             # still waiting for this one (a frame handled meanwhile may have moved it on)
             told = [
                 connection
                 for connection in by_conversation.get(row["conversation_id"], ())
-                if connection.queued == row["conversation_id"]
-                and connection.told_place != _place(conversation)
+                if connection.queued == row["conversation_id"] and connection.told_place != place
             ]
             for connection in told:
                 self.track(connection, conversation)
-                connection.told_place = _place(conversation)
+                connection.told_place = place
             self._send(told, {"t": "conversation", "conversation": conversation})
 
     async def signal(self, signal: ChatSignal) -> None:

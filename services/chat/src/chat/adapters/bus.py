@@ -225,7 +225,7 @@ class Feed:
         hear of a conversation it was just given until it reconnects."""
         await self._retried(topic, lambda: self.handler(topic, value))
 
-    async def _retried(self, topic: str, call: Callable[[], Awaitable[None]]) -> None:
+    async def _retried(self, what: str, call: Callable[[], Awaitable[None]]) -> None:
         for pause in (*FEED_DATABASE_PAUSES_S, None):
             try:
                 await call()
@@ -234,11 +234,11 @@ class Feed:
                 if pause is not None and database_away(error):
                     log.warning(
                         "feed handler met the database away; trying again",
-                        extra={"topic": topic, "error": repr(error), "pause_s": pause},
+                        extra={"topic": what, "error": repr(error), "pause_s": pause},
                     )
                     await asyncio.sleep(pause)
                     continue
-                log.exception("feed handler failed", extra={"topic": topic})
+                log.exception("feed handler failed", extra={"topic": what})
                 return
 
 
