@@ -108,6 +108,7 @@ from beckon_devstack.kafka import KAFKA_VERSION
 from beckon_devstack.ports import free_port
 from beckon_edge.tokens import Signer
 from notifier.domain.tokens import ReplyTokens, reply_address
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection
 
 from bench._common import (
@@ -256,6 +257,19 @@ class Talk:
             .model_dump_json()
             .encode()
         )
+
+
+def histogram_buckets(text: str, name: str) -> list[tuple[float, float]]:
+    """A Prometheus histogram's cumulative buckets (upper bound, count), summed over its
+    series, from a /metrics page."""
+    counts: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == name:
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket":
+                    le = float(sample.labels["le"])
+                    counts[le] = counts.get(le, 0.0) + sample.value
+    return sorted(counts.items())
 
 
 def talks(site_prefix: str, prefix: str, count: int, sites: int) -> list[Talk]:
@@ -556,6 +570,8 @@ class Bench:
         self.pg_settings: dict[str, str] = {}
         self.smtp: SmtpServer | None = None
         self.mailbox: Mailbox | None = None
+        self.metrics_port = 0  # the instance's /metrics (set when it starts)
+        self.unwritten_before: list[tuple[float, float]] = []  # its histogram, last part
         self.expected: set[str] = set()  # every recipient this run meant to mail
         self.bulk_sites = f"bench-bulk-{self.run_id}"
         self.live_sites = f"bench-live-{self.run_id}"
@@ -631,13 +647,10 @@ class Bench:
 
     async def start_notifier(self) -> Service:
         port = free_port()
+        self.metrics_port = free_port()
+        env = {**self.notifier_env(port), "NOTIFIER_METRICS_PORT": str(self.metrics_port)}
         service = self._own(
-            start_service(
-                "notifier",
-                [sys.executable, "-m", "notifier"],
-                self.notifier_env(port),
-                self.log_dir,
-            )
+            start_service("notifier", [sys.executable, "-m", "notifier"], env, self.log_dir)
         )
         service.port = port
         await asyncio.to_thread(
@@ -767,6 +780,7 @@ class Bench:
             self.bulk_sites,
         )
         check = self.mail_check(recipients)
+        unwritten = await self.result_unwritten()
         result = {
             "conversations": len(bulk),
             "records": len(bulk) * 6,
@@ -789,7 +803,12 @@ class Bench:
             "cpu_pct_of_core": cpu,
             "cpu_ms_per_email": cpu_ms_each(cpu, metered, len(first_times)),
             "postgres": pg,
+            "result_unwritten_ms": unwritten,
         }
+        self.say(
+            f"   from the SMTP server's 250 to its result written (a crash's resend window), "
+            f"ms: {unwritten}"
+        )
         self.say(
             f"   {check['with_mail']:,}/{len(bulk):,} transcripts accepted "
             f"({check['more_than_one']} more than once): {result['emails_per_s']} e-mails/s "
@@ -799,6 +818,38 @@ class Bench:
             f"cpu % {cpu}; CPU ms per e-mail {result['cpu_ms_per_email']}; Postgres {pg}"
         )
         return result
+
+    async def result_unwritten(self) -> dict[str, Any]:
+        """`notifier_result_unwritten_seconds` of this part: the instance's histogram read
+        from its /metrics once it holds a result for every 250 the server gave so far (their
+        writes end just after the last), less what earlier parts left in it. How many, and
+        the bucket bounds under which half, 99 % and all of them fell, in ms."""
+        assert self.mailbox is not None
+        sent = sum(len(times) for times in self.mailbox.times.values())
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        buckets: list[tuple[float, float]] = []
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for _ in range(50):
+                page = (await client.get(url)).text
+                buckets = histogram_buckets(page, "notifier_result_unwritten_seconds")
+                if buckets and buckets[-1][1] >= sent:
+                    break
+                await asyncio.sleep(0.2)
+        before = dict(self.unwritten_before)
+        self.unwritten_before = buckets
+        part = [(le, n - before.get(le, 0.0)) for le, n in buckets]
+        total = part[-1][1] if part else 0.0
+
+        def under(share: float) -> float | None:
+            bound = next((le for le, n in part if n >= share * total), None)
+            return None if bound is None or math.isinf(bound) else round(bound * 1000, 1)
+
+        return {
+            "count": int(total),
+            "p50_le": under(0.5),
+            "p99_le": under(0.99),
+            "max_le": under(1),
+        }
 
     async def latency(
         self, producer: AIOKafkaProducer, instance: Service, pool: asyncpg.Pool
@@ -875,12 +926,14 @@ class Bench:
             "send_lag_max_ms": round(send_lag_max * 1000, 2),
             "database": await self.email_counts(pool, self.live_sites),
             "cpu_pct_of_core": cpu,
+            "result_unwritten_ms": await self.result_unwritten(),
         }
         self.say(
             f"   {len(latencies):,}/{len(measured):,} measured closes → 250, {result['lost']} "
             f"lost: p50 {result['p50_ms']} p95 {result['p95_ms']} p99 {result['p99_ms']} max "
             f"{result['max_ms']} ms (to the intent: p50 {result['to_intent_p50_ms']} p99 "
-            f"{result['to_intent_p99_ms']} ms); database {result['database']}; cpu % {cpu}"
+            f"{result['to_intent_p99_ms']} ms); database {result['database']}; cpu % {cpu}; "
+            f"250 → result written, ms: {result['result_unwritten_ms']}"
         )
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from beckon_devstack.chaos.ledger import (
     AGENT,
     VISITOR,
     AckedMessage,
+    Killed,
     Ledger,
     Mark,
     Reply,
@@ -375,19 +377,31 @@ async def test_a_lead_assigned_again_after_a_reassignment_is_not_a_duplicate(
     assert result.extra["assigned"] == 1
 
 
-async def _email(planted: Planted, message_id: str, *, status: str = "sent") -> None:
+async def _email(
+    planted: Planted, message_id: str, *, status: str = "sent", tries: int = 0, logged: int = 0
+) -> None:
+    """An e-mail row tried `tries` times, the first `logged` of its tries in its delivery log."""
+    email_id = uuid.uuid4()
     await planted.execute(
         """INSERT INTO notifier.emails (email_id, idempotency_key, site_id, template, recipient,
                                         recipient_kind, language, source_event_id, context,
-                                        message_id, status)
+                                        message_id, status, attempts)
            VALUES ($1, $2, $3, 'transcript', 'someone@example.com', 'visitor', 'en', $1, '{}',
-                   $4, $5)""",
-        uuid.uuid4(),
+                   $4, $5, $6)""",
+        email_id,
         uuid.uuid4().hex,
         planted.target.site_id,
         message_id,
         status,
+        tries,
     )
+    for attempt in range(tries - logged + 1, tries + 1):  # the last ones: the first unwritten
+        await planted.execute(
+            """INSERT INTO notifier.attempts (email_id, attempt, outcome, smtp_code)
+               VALUES ($1, $2, 'sent', 250)""",
+            email_id,
+            attempt,
+        )
 
 
 async def test_email_loss_and_duplicate(planted: Planted) -> None:
@@ -399,6 +413,37 @@ async def test_email_loss_and_duplicate(planted: Planted) -> None:
     await planted.mail(ids[1])  # the same intent delivered twice
     result = await checks.check_emails(checks.Stores(planted.target), Ledger())
     _one_lost_one_duplicated(result)
+
+
+async def test_a_second_copy_is_a_resend_only_when_a_notifier_kill_left_its_result_unwritten(
+    planted: Planted,
+) -> None:
+    """Sent by a try whose result was never written, the sink taking it as a notifier instance
+    was SIGKILLed, then again by the next try: the SMTP window, counted apart. The same two
+    copies without the kill, with a kill of another service or long before, or with every
+    try's result written, are duplicates."""
+    resent, all_written = (f"<{uuid.uuid4().hex}@reply.example.com>" for _ in "ab")
+    await _email(planted, resent, tries=2, logged=1)
+    await _email(planted, all_written, tries=2, logged=2)
+    await planted.mail(resent)
+    killed_at = time.time()
+    await planted.mail(all_written)
+    await planted.mail(resent)
+    await planted.mail(all_written)
+
+    def firsts(result: checks.CheckResult, message_id: str) -> list[str]:
+        return [e.split(":")[0] for e in result.examples if message_id.strip("<>") in e]
+
+    killed = [Killed("notifier", 1, killed_at)]
+    result = await checks.check_emails(checks.Stores(planted.target, killed), Ledger())
+    assert (result.extra["resent_after_kill"], result.duplicated) == (1, 1), result
+    assert firsts(result, resent) == ["resent after a kill"]
+    assert firsts(result, all_written) == ["duplicated"]
+    assert (result.found, result.lost) == (2, 0), result
+
+    for others in ([], [Killed("chat", 1, killed_at)], [Killed("notifier", 0, killed_at - 60)]):
+        result = await checks.check_emails(checks.Stores(planted.target, others), Ledger())
+        assert (result.extra["resent_after_kill"], result.duplicated) == (0, 2), (others, result)
 
 
 async def test_transcript_not_intended_is_lost(planted: Planted) -> None:

@@ -106,7 +106,7 @@ async def run_through(
         await traffic.stop()
         print(f"{time.strftime('%H:%M:%S')} traffic stopped", flush=True)
         await wait_for_sla_timers(target, timeout_s=180.0)
-        results = await run_checks(target, traffic.ledger, settle_s=180.0)
+        results = await run_checks(target, traffic.ledger, settle_s=180.0, killed=stack.killed)
     finally:
         await traffic.close()
     report = (

@@ -155,6 +155,45 @@ async def test_each_result_is_written_as_its_send_ends_not_after_the_whole_round
     assert [len(notifier.mail_to(a)) for a in (slow, quick)] == [1, 1]
 
 
+def _value(metric, sample: str) -> float:
+    return next(s.value for f in metric.collect() for s in f.samples if s.name == sample)
+
+
+async def test_a_result_is_written_by_one_statement_outside_a_transaction(
+    notifier_pool, sink, monkeypatch
+):
+    """A sent e-mail's result is in effect the moment Postgres has its one statement: no
+    BEGIN before it and no COMMIT after it for a crash to fall between."""
+    notifier = make_notifier(notifier_pool, sink)
+    site = unique("site")
+    await _closed_talks(notifier, site, 3)
+    record = EmailStore.record
+    writes: list[tuple[bool, list[str]]] = []
+
+    async def watched(self, *args, **kwargs):
+        statements: list[str] = []
+        log = lambda query: statements.append(query.query)  # noqa: E731
+        self.conn.add_query_logger(log)
+        try:
+            in_transaction = self.conn.is_in_transaction()
+            await record(self, *args, **kwargs)
+        finally:
+            self.conn.remove_query_logger(log)
+        writes.append((in_transaction, statements))
+
+    monkeypatch.setattr(EmailStore, "record", watched)
+    await notifier.send()
+
+    assert writes
+    for in_transaction, statements in writes:  # asyncpg's own type lookups read, write nothing
+        assert not in_transaction
+        assert len([q for q in statements if "notifier." in q]) == 1
+    assert {r["status"] for r in await notifier.emails(site)} == {"sent"}
+    assert len(await _tries(notifier_pool, site)) == 3
+    unwritten = notifier.sender.metrics.unwritten
+    assert _value(unwritten, "notifier_result_unwritten_seconds_count") == 3
+
+
 async def test_a_crash_between_the_servers_250_and_the_write_repeats_the_same_message_id(
     notifier_pool, sink, monkeypatch
 ):
@@ -178,9 +217,11 @@ async def test_a_crash_between_the_servers_250_and_the_write_repeats_the_same_me
     await notifier.send()  # still held by the dead claim: nobody sends it
     assert len(notifier.mail_to(address)) == 1
 
+    assert _value(notifier.sender.metrics.lapsed, "notifier_lapsed_claims_total") == 0
     notifier.clock.advance(seconds=61)  # the claim's lease ran out
     await notifier.send()
 
+    assert _value(notifier.sender.metrics.lapsed, "notifier_lapsed_claims_total") == 1
     copies = notifier.mail_to(address)
     assert len(copies) == 2
     assert copies[0].parsed.message_id == copies[1].parsed.message_id

@@ -315,30 +315,39 @@ class EmailStore:
         instance: str,
         retry_at: dict[UUID, datetime],
     ) -> None:
-        """The tries' results: sent, to try again at `retry_at[id]`, or failed."""
+        """The tries' results: sent, to try again at `retry_at[id]`, or failed. One statement
+        (the tries logged and the e-mails updated together), so that outside a transaction it
+        is in effect the moment Postgres has it: no BEGIN or COMMIT round trip to die between."""
         if not attempts:
             return
-        await self.conn.executemany(
-            """INSERT INTO notifier.attempts
-                   (email_id, attempt, at, outcome, smtp_code, detail, instance)
-               SELECT $1, attempts, $2, $3, $4, $5, $6 FROM notifier.emails WHERE email_id = $1
-               ON CONFLICT DO NOTHING""",
-            [(a.email_id, now, a.outcome, a.smtp_code, a.detail, instance) for a in attempts],
-        )
-        await self.conn.executemany(
-            """UPDATE notifier.emails SET
-                   status = CASE $2 WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
-                                    ELSE 'pending' END,
-                   reason = CASE $2 WHEN 'sent' THEN NULL ELSE $3 END,
-                   sent_at = CASE $2 WHEN 'sent' THEN $4 ELSE sent_at END,
-                   due_at = coalesce($5, due_at),
-                   subject = coalesce($6, subject),
+        await self.conn.execute(
+            """WITH result AS (
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],
+                                        $5::timestamptz[], $6::text[])
+                       AS r(email_id, outcome, smtp_code, detail, retry_at, subject)),
+               logged AS (
+                   INSERT INTO notifier.attempts
+                       (email_id, attempt, at, outcome, smtp_code, detail, instance)
+                   SELECT r.email_id, e.attempts, $7, r.outcome, r.smtp_code, r.detail, $8
+                   FROM result r JOIN notifier.emails e USING (email_id)
+                   ON CONFLICT DO NOTHING)
+               UPDATE notifier.emails e SET
+                   status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed'
+                                           ELSE 'pending' END,
+                   reason = CASE r.outcome WHEN 'sent' THEN NULL ELSE r.detail END,
+                   sent_at = CASE r.outcome WHEN 'sent' THEN $7 ELSE e.sent_at END,
+                   due_at = coalesce(r.retry_at, e.due_at),
+                   subject = coalesce(r.subject, e.subject),
                    claimed_by = NULL, claimed_until = NULL
-               WHERE email_id = $1 AND status = 'sending'""",
-            [
-                (a.email_id, a.outcome, a.detail, now, retry_at.get(a.email_id), a.subject)
-                for a in attempts
-            ],
+               FROM result r WHERE e.email_id = r.email_id AND e.status = 'sending'""",
+            [a.email_id for a in attempts],
+            [a.outcome for a in attempts],
+            [a.smtp_code for a in attempts],
+            [a.detail for a in attempts],
+            [retry_at.get(a.email_id) for a in attempts],
+            [a.subject for a in attempts],
+            now,
+            instance,
         )
 
     async def log(

@@ -80,6 +80,15 @@ class Reply:
     closes_before: int = 0
 
 
+@dataclass(frozen=True)
+class Killed:
+    """An instance the battery SIGKILLed, and when (wall clock, `time.time()`)."""
+
+    service: str
+    index: int
+    at: float
+
+
 @dataclass
 class Ledger:
     started_at: float = field(default_factory=time.time)

@@ -51,6 +51,7 @@ import httpx
 import yaml
 
 from beckon_devstack.chaos.faults import Rewind, faketime_env, rewind_group, set_clock_offset
+from beckon_devstack.chaos.ledger import Killed
 from beckon_devstack.chaos.proxy import TcpProxy
 from beckon_devstack.chaos.target import Target
 from beckon_devstack.config import DevStackSettings
@@ -179,6 +180,7 @@ class ChaosStack:
     broker: KafkaBroker = field(init=False)
     instances: dict[str, list[Instance]] = field(init=False, default_factory=dict)
     started: bool = field(init=False, default=False)  # every instance was ready once
+    killed: list[Killed] = field(init=False, default_factory=list)  # each SIGKILL, in order
     _kafka_links: dict[tuple[str, int], TcpProxy] = field(init=False, default_factory=dict)
     _pg_links: dict[tuple[str, int], TcpProxy] = field(init=False, default_factory=dict)
     _balancers: dict[str, TcpProxy] = field(init=False, default_factory=dict)
@@ -313,6 +315,7 @@ class ChaosStack:
         """SIGKILL, as a crash or the OOM killer would: nothing is flushed or closed."""
         instance = self.instance(service, index)
         if instance.process is not None and instance.process.poll() is None:
+            self.killed.append(Killed(service, index, time.time()))
             instance.process.send_signal(signal.SIGKILL)
             instance.process.wait()
 
