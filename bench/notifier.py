@@ -45,7 +45,10 @@ Each part reports CPU per process group (notifier, postgres, broker, smtp, chat,
 own driver) and `others` (the rest of the machine), and the throughput part CPU milliseconds
 per e-mail per group (steadier than the rate when other work shares the cores) and what the
 instance's Postgres sessions were doing (pg_stat_activity sampled every 50 ms, with the
-statements seen most). The last line is `RESULT {json}`; exit code 1 when the run is not
+statements seen most). The transcript parts also report `result_unwritten_ms`: the
+instance's `notifier_result_unwritten_seconds` for that part (from each SMTP 250 to its result
+written: the window in which a crash sends an e-mail twice), read from its /metrics
+(NOTIFIER_METRICS_PORT). The last line is `RESULT {json}`; exit code 1 when the run is not
 valid. `--py-spy DIR` samples the instance during the throughput part.
 """
 
