@@ -59,3 +59,23 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
     # Access logs at high request rates cost more than they tell; metrics cover them.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # ... but for the one INFO line that says a consumer skips or rereads records
+    fetcher = logging.getLogger("aiokafka.consumer.fetcher")
+    fetcher.setLevel(min(logging.INFO, root.level) if root.level <= logging.WARNING else root.level)
+    if not any(isinstance(f, OffsetResetsAsWarnings) for f in fetcher.filters):
+        fetcher.addFilter(OffsetResetsAsWarnings())
+
+
+class OffsetResetsAsWarnings(logging.Filter):
+    """aiokafka says at INFO that a fetch offset was out of range and the consumer jumps to
+    its reset policy's end of the partition (records skipped, or read again): that line is
+    raised to WARNING; the fetcher's other lines below WARNING are dropped, as all of
+    aiokafka's are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        if str(record.msg).startswith("Fetch offset") and "out of range" in str(record.msg):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        return False
