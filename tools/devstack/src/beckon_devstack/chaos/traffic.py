@@ -685,8 +685,8 @@ class Traffic:
                     uri, additional_headers=self._cookie(state), open_timeout=10
                 ) as ws:
                     pause = 0.2
-                    if not first:
-                        self._spawn(self._agent_resync(state))
+                    if not first:  # what the console showed when its socket dropped
+                        self._spawn(self._agent_resync(state, set(state.held)))
                     first = False
                     pinger = asyncio.create_task(_ping(ws, {"t": "ping"}, 15.0))
                     try:
@@ -718,9 +718,12 @@ class Traffic:
             if cid in state.held and message["author"] == "visitor":
                 self._spawn(self._answer(state, cid, message))
 
-    async def _agent_resync(self, state: _AgentState) -> None:
+    async def _agent_resync(self, state: _AgentState, on_screen: set[str]) -> None:
         """After a reconnect: online again (a long outage lets the presence sweep set the
-        agent offline), what the agent holds, and every line it may have missed."""
+        agent offline), what the agent holds, and every line it may have missed: of the
+        open conversations it holds, and, as console.js reloads the one on screen whatever
+        became of it, of those it held when the socket dropped (closed or handed on since:
+        read, not answered)."""
         await self._agent_call(
             state, "console.status", "POST", "/v1/console/status", json={"status": "online"}
         )
@@ -729,10 +732,17 @@ class Traffic:
         )
         if not answer.is_success:
             return
-        for conversation in answer.json()["conversations"]:
-            if conversation["status"] == "open" and conversation.get("agent_id") == state.agent_id:
-                state.held.add(str(conversation["id"]))
-                self._spawn(self._agent_catch_up(state, str(conversation["id"])))
+        holds = {
+            str(conversation["id"])
+            for conversation in answer.json()["conversations"]
+            if conversation["status"] == "open" and conversation.get("agent_id") == state.agent_id
+        }
+        for cid in holds:
+            state.held.add(cid)
+            self._spawn(self._agent_catch_up(state, cid))
+        for cid in on_screen - holds:
+            state.held.discard(cid)
+            self._spawn(self._agent_catch_up(state, cid))
 
     async def _agent_catch_up(self, state: _AgentState, cid: str) -> None:
         answer = await self._agent_call(
