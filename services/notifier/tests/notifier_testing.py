@@ -38,7 +38,7 @@ from beckon_devstack.testing import HOST, ServiceProcess, wait_ready
 from notifier.adapters.directory import Directory
 from notifier.adapters.smtp import SmtpConfig, SmtpPool
 from notifier.delivery.letters import Letters
-from notifier.delivery.sender import Sender, SendPolicy
+from notifier.delivery.sender import DeliveryMetrics, Sender, SendPolicy
 from notifier.domain.render import Renderer
 from notifier.domain.tokens import ReplyTokens
 from notifier.emails.service import Limits
@@ -46,6 +46,7 @@ from notifier.intake.consumer import IntakeHandler
 from notifier.intake.service import Intake, Policy
 from notifier.unsubscribe import UnsubscribeLinks
 from notifier.uow import UnitOfWorkFactory
+from prometheus_client import CollectorRegistry
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SECRET = "test-reply-secret-0123456789"
@@ -205,6 +206,7 @@ def make_notifier(
     clock: Clock | None = None,
     limits: Limits | None = None,
     unread_after_s: float = 300.0,
+    registry: CollectorRegistry | None = None,
 ) -> Notifier:
     clock = clock or Clock()
     directory = Directory()
@@ -236,6 +238,7 @@ def make_notifier(
         SendPolicy(instance="test", batch=50, lease_s=60.0, retry_initial_s=30.0, max_attempts=5),
         limits=limits,
         clock=clock,
+        metrics=DeliveryMetrics(registry),
     )
     return Notifier(
         pool=pool,

@@ -61,7 +61,7 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     # ... but for the one INFO line that says a consumer skips or rereads records
     fetcher = logging.getLogger("aiokafka.consumer.fetcher")
-    fetcher.setLevel(min(logging.INFO, root.level) if root.level <= logging.WARNING else root.level)
+    fetcher.setLevel(logging.INFO if root.level <= logging.WARNING else root.level)
     if not any(isinstance(f, OffsetResetsAsWarnings) for f in fetcher.filters):
         fetcher.addFilter(OffsetResetsAsWarnings())
 
